@@ -1,0 +1,33 @@
+//! Header names used by OSS (lowercase, as `http::HeaderName` wants them).
+
+pub const AUTHORIZATION: &str = "authorization";
+pub const CONTENT_MD5: &str = "content-md5";
+pub const CONTENT_TYPE: &str = "content-type";
+pub const DATE: &str = "date";
+pub const OSS_DATE: &str = "x-oss-date";
+pub const OSS_CONTENT_SHA256: &str = "x-oss-content-sha256";
+pub const OSS_SECURITY_TOKEN: &str = "x-oss-security-token";
+pub const REQUEST_ID: &str = "x-oss-request-id";
+pub const HASH_CRC64: &str = "x-oss-hash-crc64ecma";
+pub const OSS_ERR: &str = "x-oss-err";
+pub const OSS_EC: &str = "x-oss-ec";
+pub const META_PREFIX: &str = "x-oss-meta-";
+pub const OBJECT_TYPE: &str = "x-oss-object-type";
+pub const STORAGE_CLASS: &str = "x-oss-storage-class";
+pub const ACL: &str = "x-oss-acl";
+pub const OBJECT_ACL: &str = "x-oss-object-acl";
+pub const COPY_SOURCE: &str = "x-oss-copy-source";
+pub const COPY_SOURCE_RANGE: &str = "x-oss-copy-source-range";
+pub const COPY_SOURCE_IF_MATCH: &str = "x-oss-copy-source-if-match";
+pub const COPY_SOURCE_IF_NONE_MATCH: &str = "x-oss-copy-source-if-none-match";
+pub const COPY_SOURCE_IF_MODIFIED_SINCE: &str = "x-oss-copy-source-if-modified-since";
+pub const COPY_SOURCE_IF_UNMODIFIED_SINCE: &str = "x-oss-copy-source-if-unmodified-since";
+pub const METADATA_DIRECTIVE: &str = "x-oss-metadata-directive";
+pub const FORBID_OVERWRITE: &str = "x-oss-forbid-overwrite";
+pub const NEXT_APPEND_POSITION: &str = "x-oss-next-append-position";
+pub const COMPLETE_ALL: &str = "x-oss-complete-all";
+pub const RANGE_BEHAVIOR: &str = "x-oss-range-behavior";
+pub const SERVER_SIDE_ENCRYPTION: &str = "x-oss-server-side-encryption";
+pub const SERVER_SIDE_ENCRYPTION_KEY_ID: &str = "x-oss-server-side-encryption-key-id";
+pub const SERVER_SIDE_DATA_ENCRYPTION: &str = "x-oss-server-side-data-encryption";
+pub const LAST_ACCESS_TIME: &str = "x-oss-last-access-time";

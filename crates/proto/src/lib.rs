@@ -1,0 +1,17 @@
+//! The OSS wire format, without I/O.
+//!
+//! Everything both sides of an OSS connection must agree on lives here: request signing and
+//! verification (V1 and V4, header and presigned URL), the XML bodies, error codes, CRC-64/XZ,
+//! ETag rules, date formats, URL encodings, and the naming rules for buckets and keys.
+
+pub mod crc64;
+pub mod encode;
+pub mod error;
+pub mod etag;
+pub mod headers;
+pub mod names;
+pub mod sign;
+pub mod time;
+pub mod xml;
+
+pub use error::ErrorCode;
