@@ -1,0 +1,1 @@
+//! The redb metadata database and its group-commit writer.

@@ -1,0 +1,121 @@
+//! The records the store keeps (serialised as JSON in redb, so fields can be added with
+//! `#[serde(default)]` without a migration).
+
+use super::BlobId;
+use serde::{Deserialize, Serialize};
+
+/// A bucket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BucketRecord {
+    pub name: String,
+    pub created_ms: u64,
+    /// `private`, `public-read`, `public-read-write`.
+    pub acl: String,
+    pub storage_class: String,
+    /// e.g. `cn-hangzhou` (Location is `oss-` + region).
+    pub region: String,
+    pub data_redundancy_type: String,
+    /// Default server-side encryption rule, if any.
+    #[serde(default)]
+    pub encryption: Option<BucketEncryption>,
+    /// The bucket policy JSON, verbatim.
+    #[serde(default)]
+    pub policy: Option<String>,
+}
+
+/// A bucket's default server-side encryption rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketEncryption {
+    /// `AES256`, `KMS` or `SM4`.
+    pub algorithm: String,
+    #[serde(default)]
+    pub kms_master_key_id: Option<String>,
+    #[serde(default)]
+    pub kms_data_encryption: Option<String>,
+}
+
+/// `Normal` (PutObject/CopyObject), `Multipart`, `Appendable`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ObjectType {
+    Normal,
+    Multipart,
+    Appendable,
+}
+
+impl ObjectType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectType::Normal => "Normal",
+            ObjectType::Multipart => "Multipart",
+            ObjectType::Appendable => "Appendable",
+        }
+    }
+}
+
+/// How a segment's bytes are stored. Only `Plain` exists today; server-side encryption adds a
+/// variant and the readers and writers dispatch on it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Codec {
+    #[default]
+    Plain,
+}
+
+/// A run of an object's content stored in one blob. An object is its segments in order: one
+/// for a PUT, one per part after Complete, one per append.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    pub blob: BlobId,
+    /// Plaintext length.
+    pub len: u64,
+    /// CRC-64 of the segment's plaintext (combined into the object's CRC).
+    pub crc64: u64,
+    #[serde(default)]
+    pub codec: Codec,
+}
+
+/// An object's metadata and where its content is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectRecord {
+    pub size: u64,
+    /// Quoted, e.g. `"5EB63BBBE01EEED093CB22BB8F5ACDC3"`.
+    pub etag: String,
+    pub crc64: u64,
+    /// Base64 MD5 of the content, for Normal objects (returned as `Content-MD5`).
+    #[serde(default)]
+    pub content_md5: Option<String>,
+    pub last_modified_ms: u64,
+    pub object_type: ObjectType,
+    pub storage_class: String,
+    /// `default`, `private`, `public-read`, `public-read-write`.
+    pub acl: String,
+    /// Stored response headers, verbatim, lowercase names: `content-type`,
+    /// `content-disposition`, `content-encoding`, `content-language`, `cache-control`,
+    /// `expires`, and every `x-oss-meta-*`.
+    pub headers: Vec<(String, String)>,
+    pub segments: Vec<Segment>,
+}
+
+/// An in-progress multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadRecord {
+    pub upload_id: String,
+    pub bucket: String,
+    pub key: String,
+    pub initiated_ms: u64,
+    pub storage_class: String,
+    pub acl: String,
+    /// Headers to give the object at Complete (as `ObjectRecord::headers`).
+    pub headers: Vec<(String, String)>,
+}
+
+/// An uploaded part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartRecord {
+    pub part_number: u32,
+    pub blob: BlobId,
+    pub size: u64,
+    /// Quoted uppercase MD5.
+    pub etag: String,
+    pub crc64: u64,
+    pub last_modified_ms: u64,
+}
