@@ -1,1 +1,15 @@
+//! The embedded OSS-compatible server.
+//!
+//! [`start`] binds a listener and serves the OSS API over HTTP from a data directory: buckets,
+//! objects, listings, multipart uploads, ACLs, with V1/V4 signatures. Storage is the
+//! crash-safe [`store::Store`].
+
+mod api;
+mod auth;
+mod body;
+mod config;
+mod listener;
 pub mod store;
+
+pub use config::{Config, Credential};
+pub use listener::{start, RunningServer, StartError};

@@ -1,10 +1,34 @@
 //! Server-side verification of every supported scheme, in one function.
+//!
+//! Order of checks, the same for every scheme:
+//! 1. the scheme is chosen (reference §2.6) and its parameters parsed; a malformed
+//!    `Authorization` header or credential is `InvalidArgument`. For presigned URLs, a missing or
+//!    unparsable expiry (`Expires`; `x-oss-date`, `x-oss-expires`) or an `x-oss-expires` above
+//!    seven days is `AccessDenied` here already: without it the URL has no validity window;
+//! 2. the access key id is looked up (`InvalidAccessKeyId`);
+//! 3. the signature is recomputed from the received request and compared in constant time
+//!    (`SignatureDoesNotMatch`), before any time check, as OSS does;
+//! 4. the time is checked. Header forms: a missing or unparsable date is `AccessDenied`, a V4
+//!    date not matching the credential scope is `AccessDenied`, and a date more than
+//!    [`MAX_SKEW_SECS`] from `now` is `RequestTimeTooSkewed`. Presigned forms: outside the
+//!    validity window is `AccessDenied` ("Request has expired.").
+//!
+//! V2 (`OSS2`) signatures are not supported: such a request is refused with `InvalidArgument`
+//! rather than treated as anonymous.
 
-use super::RequestParts;
+use super::canon::{header, query_value, unix_secs};
+use super::v4::{self, Scope};
+use super::{v1, RequestParts};
+use crate::headers::{AUTHORIZATION, OSS_DATE};
+use crate::ErrorCode;
 use std::time::SystemTime;
+use subtle::ConstantTimeEq;
 
 /// Maximum difference between the request time and the server's clock.
 pub const MAX_SKEW_SECS: u64 = 15 * 60;
+
+/// Longest validity of a V4 presigned URL (7 days).
+const MAX_V4_EXPIRES_SECS: u64 = 7 * 24 * 60 * 60;
 
 /// A successfully verified request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,7 +47,10 @@ pub enum AuthError {
     InvalidAccessKeyId { access_key_id: String },
     /// 403 SignatureDoesNotMatch; `string_to_sign` is what the server computed.
     #[error("The request signature we calculated does not match the signature you provided.")]
-    SignatureDoesNotMatch { access_key_id: String, string_to_sign: String },
+    SignatureDoesNotMatch {
+        access_key_id: String,
+        string_to_sign: String,
+    },
     /// 403 AccessDenied for an expired presigned URL or one without a valid expiry.
     #[error("{0}")]
     AccessDenied(String),
@@ -36,7 +63,15 @@ pub enum AuthError {
 }
 
 impl AuthError {
-    pub fn code(&self) -> crate::ErrorCode { todo!() }
+    pub fn code(&self) -> crate::ErrorCode {
+        match self {
+            AuthError::InvalidAccessKeyId { .. } => ErrorCode::InvalidAccessKeyId,
+            AuthError::SignatureDoesNotMatch { .. } => ErrorCode::SignatureDoesNotMatch,
+            AuthError::AccessDenied(_) => ErrorCode::AccessDenied,
+            AuthError::RequestTimeTooSkewed => ErrorCode::RequestTimeTooSkewed,
+            AuthError::InvalidArgument(_) => ErrorCode::InvalidArgument,
+        }
+    }
 }
 
 /// Verifies a request signed by any scheme (V1/V4, header/presigned) or recognises an anonymous
@@ -45,4 +80,1270 @@ pub fn verify(
     req: &RequestParts<'_>,
     secret_of: impl Fn(&str) -> Option<String>,
     now: SystemTime,
-) -> Result<Verified, AuthError> { todo!() }
+) -> Result<Verified, AuthError> {
+    let mut authorizations = req.headers.get_all(AUTHORIZATION).iter();
+    if let Some(value) = authorizations.next() {
+        if authorizations.next().is_some() {
+            return Err(invalid_argument("More than one Authorization header."));
+        }
+        let value = super::canon::header_text(value);
+        let value = value.trim();
+        if let Some(rest) = value.strip_prefix("OSS4-HMAC-SHA256 ") {
+            return verify_v4_header(req, rest, &secret_of, now);
+        }
+        if let Some(rest) = value.strip_prefix("OSS ") {
+            return verify_v1_header(req, rest, &secret_of, now);
+        }
+        // An empty header carries no credentials: the request is anonymous, as without one.
+        if !value.is_empty() {
+            return Err(invalid_argument("Authorization header is invalid."));
+        }
+    }
+
+    if let Some(version) = query_value(req.query, v4::SIGNATURE_VERSION_PARAM) {
+        if version == v4::ALGORITHM {
+            return verify_v4_presign(req, &secret_of, now);
+        }
+        return Err(invalid_argument(&format!(
+            "Unsupported x-oss-signature-version: {version}"
+        )));
+    }
+
+    if query_value(req.query, "OSSAccessKeyId").is_some()
+        && query_value(req.query, "Signature").is_some()
+    {
+        return verify_v1_presign(req, &secret_of, now);
+    }
+
+    Ok(Verified::Anonymous)
+}
+
+fn invalid_argument(message: &str) -> AuthError {
+    AuthError::InvalidArgument(message.to_owned())
+}
+
+fn access_denied(message: &str) -> AuthError {
+    AuthError::AccessDenied(message.to_owned())
+}
+
+fn lookup(
+    secret_of: &impl Fn(&str) -> Option<String>,
+    access_key_id: &str,
+) -> Result<String, AuthError> {
+    secret_of(access_key_id).ok_or_else(|| AuthError::InvalidAccessKeyId {
+        access_key_id: access_key_id.to_owned(),
+    })
+}
+
+/// Constant-time comparison of the expected and provided signatures.
+fn check_signature(
+    expected: &str,
+    provided: &str,
+    access_key_id: &str,
+    string_to_sign: String,
+) -> Result<(), AuthError> {
+    if bool::from(expected.as_bytes().ct_eq(provided.as_bytes())) {
+        Ok(())
+    } else {
+        Err(AuthError::SignatureDoesNotMatch {
+            access_key_id: access_key_id.to_owned(),
+            string_to_sign,
+        })
+    }
+}
+
+/// `|t − now| ≤ MAX_SKEW_SECS`, else `RequestTimeTooSkewed`.
+fn check_skew(t: SystemTime, now: SystemTime) -> Result<(), AuthError> {
+    let skew = unix_secs(t).abs_diff(unix_secs(now));
+    if skew > MAX_SKEW_SECS {
+        Err(AuthError::RequestTimeTooSkewed)
+    } else {
+        Ok(())
+    }
+}
+
+/// `Authorization: OSS <ak>:<signature>`.
+fn verify_v1_header(
+    req: &RequestParts<'_>,
+    credentials: &str,
+    secret_of: &impl Fn(&str) -> Option<String>,
+    now: SystemTime,
+) -> Result<Verified, AuthError> {
+    let (access_key_id, provided) = credentials
+        .trim()
+        .split_once(':')
+        .map(|(ak, sig)| (ak.trim(), sig.trim()))
+        .filter(|(ak, sig)| !ak.is_empty() && !sig.is_empty())
+        .ok_or_else(|| invalid_argument("Authorization header is invalid."))?;
+    let secret = lookup(secret_of, access_key_id)?;
+
+    let date = v1::request_date(req);
+    let string_to_sign = v1::string_to_sign(req, date.as_deref().unwrap_or_default());
+    let expected = v1::signature(&secret, &string_to_sign);
+    check_signature(&expected, provided, access_key_id, string_to_sign)?;
+
+    let date = date
+        .as_deref()
+        .and_then(crate::time::parse_http_date)
+        .ok_or_else(|| access_denied("OSS authentication requires a valid Date."))?;
+    check_skew(date, now)?;
+    Ok(Verified::Signed {
+        access_key_id: access_key_id.to_owned(),
+    })
+}
+
+/// `?OSSAccessKeyId=…&Expires=…&Signature=…`.
+fn verify_v1_presign(
+    req: &RequestParts<'_>,
+    secret_of: &impl Fn(&str) -> Option<String>,
+    now: SystemTime,
+) -> Result<Verified, AuthError> {
+    let access_key_id = query_value(req.query, "OSSAccessKeyId").unwrap_or_default();
+    let provided = query_value(req.query, "Signature").unwrap_or_default();
+    let expires_raw = query_value(req.query, "Expires")
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| access_denied("Expires is missing in the request."))?;
+    let expires: u64 = expires_raw
+        .parse()
+        .map_err(|_| access_denied("Expires is invalid."))?;
+    let secret = lookup(secret_of, access_key_id)?;
+
+    let string_to_sign = v1::string_to_sign(req, expires_raw);
+    let expected = v1::signature(&secret, &string_to_sign);
+    check_signature(&expected, provided, access_key_id, string_to_sign)?;
+
+    if unix_secs(now) > i64::try_from(expires).unwrap_or(i64::MAX) {
+        return Err(access_denied("Request has expired."));
+    }
+    Ok(Verified::Signed {
+        access_key_id: access_key_id.to_owned(),
+    })
+}
+
+/// The comma-separated `key=value` items after `OSS4-HMAC-SHA256 `, in any order, with or
+/// without spaces after the commas (v2 writes none, oss2 one).
+struct V4Authorization<'a> {
+    credential: &'a str,
+    additional_headers: Option<&'a str>,
+    signature: &'a str,
+}
+
+fn parse_v4_authorization(items: &str) -> Result<V4Authorization<'_>, AuthError> {
+    let mut credential = None;
+    let mut additional_headers = None;
+    let mut signature = None;
+    for item in items.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (name, value) = item
+            .split_once('=')
+            .ok_or_else(|| invalid_argument("Authorization header is invalid."))?;
+        let slot = match name.trim() {
+            "Credential" => &mut credential,
+            "AdditionalHeaders" => &mut additional_headers,
+            "Signature" => &mut signature,
+            // Items this server does not know do not change what was signed.
+            _ => continue,
+        };
+        if slot.replace(value.trim()).is_some() {
+            return Err(invalid_argument(&format!(
+                "Authorization header has more than one {}.",
+                name.trim()
+            )));
+        }
+    }
+    Ok(V4Authorization {
+        credential: credential
+            .ok_or_else(|| invalid_argument("Authorization header lacks a Credential."))?,
+        additional_headers,
+        signature: signature
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| invalid_argument("Authorization header lacks a Signature."))?,
+    })
+}
+
+fn split_additional(list: Option<&str>) -> Vec<String> {
+    list.map(|l| {
+        l.split(';')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn parse_credential(credential: &str) -> Result<(String, Scope), AuthError> {
+    Scope::parse_credential(credential)
+        .ok_or_else(|| invalid_argument(&format!("Invalid credential: {credential}")))
+}
+
+/// Recomputes a V4 signature and compares it with `provided`.
+fn check_v4_signature(
+    req: &RequestParts<'_>,
+    secret: &str,
+    access_key_id: &str,
+    scope: &Scope,
+    timestamp: &str,
+    additional_headers: &[String],
+    provided: &str,
+) -> Result<(), AuthError> {
+    let canonical = v4::canonical_request(req, additional_headers, &v4::payload_hash(req));
+    let string_to_sign = v4::string_to_sign(timestamp, scope, &canonical);
+    let expected = v4::signature(&v4::signing_key(secret, scope), &string_to_sign);
+    // Hex is case-insensitive; the SDKs write lowercase.
+    let provided = provided.to_ascii_lowercase();
+    check_signature(&expected, &provided, access_key_id, string_to_sign)
+}
+
+/// `Authorization: OSS4-HMAC-SHA256 Credential=…,AdditionalHeaders=…,Signature=…`.
+fn verify_v4_header(
+    req: &RequestParts<'_>,
+    items: &str,
+    secret_of: &impl Fn(&str) -> Option<String>,
+    now: SystemTime,
+) -> Result<Verified, AuthError> {
+    let auth = parse_v4_authorization(items)?;
+    let (access_key_id, scope) = parse_credential(auth.credential)?;
+    let secret = lookup(secret_of, &access_key_id)?;
+
+    let timestamp = header(req.headers, OSS_DATE).unwrap_or_default();
+    let additional = split_additional(auth.additional_headers);
+    check_v4_signature(
+        req,
+        &secret,
+        &access_key_id,
+        &scope,
+        &timestamp,
+        &additional,
+        auth.signature,
+    )?;
+
+    let t = crate::time::parse_v4_timestamp(&timestamp)
+        .ok_or_else(|| access_denied("x-oss-date is missing or invalid."))?;
+    if timestamp.get(..8) != Some(scope.date.as_str()) {
+        return Err(access_denied(
+            "The date in the credential does not match x-oss-date.",
+        ));
+    }
+    check_skew(t, now)?;
+    Ok(Verified::Signed { access_key_id })
+}
+
+/// `?x-oss-signature-version=OSS4-HMAC-SHA256&x-oss-credential=…&x-oss-date=…&x-oss-expires=…
+/// [&x-oss-additional-headers=…]&x-oss-signature=…`.
+fn verify_v4_presign(
+    req: &RequestParts<'_>,
+    secret_of: &impl Fn(&str) -> Option<String>,
+    now: SystemTime,
+) -> Result<Verified, AuthError> {
+    let credential = query_value(req.query, v4::CREDENTIAL_PARAM)
+        .ok_or_else(|| invalid_argument("x-oss-credential is missing."))?;
+    let provided = query_value(req.query, v4::SIGNATURE_PARAM)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| invalid_argument("x-oss-signature is missing."))?;
+    let (access_key_id, scope) = parse_credential(credential)?;
+
+    let timestamp = query_value(req.query, v4::DATE_PARAM)
+        .ok_or_else(|| access_denied("x-oss-date is missing."))?;
+    let signed_at = crate::time::parse_v4_timestamp(timestamp)
+        .ok_or_else(|| access_denied("x-oss-date is invalid."))?;
+    let expires: u64 = query_value(req.query, v4::EXPIRES_PARAM)
+        .ok_or_else(|| access_denied("x-oss-expires is missing."))?
+        .parse()
+        .map_err(|_| access_denied("x-oss-expires is invalid."))?;
+    if expires > MAX_V4_EXPIRES_SECS {
+        return Err(access_denied(
+            "x-oss-expires must be no more than 604800 seconds.",
+        ));
+    }
+    let secret = lookup(secret_of, &access_key_id)?;
+
+    let additional = split_additional(query_value(req.query, v4::ADDITIONAL_HEADERS_PARAM));
+    check_v4_signature(
+        req,
+        &secret,
+        &access_key_id,
+        &scope,
+        timestamp,
+        &additional,
+        provided,
+    )?;
+
+    if timestamp.get(..8) != Some(scope.date.as_str()) {
+        return Err(access_denied(
+            "The date in the credential does not match x-oss-date.",
+        ));
+    }
+    let (signed_at, now) = (unix_secs(signed_at), unix_secs(now));
+    // Bounded by MAX_V4_EXPIRES_SECS above, so the casts are lossless.
+    if now < signed_at - MAX_SKEW_SECS as i64 {
+        return Err(access_denied("Request is not valid yet."));
+    }
+    if now > signed_at + expires as i64 {
+        return Err(access_denied("Request has expired."));
+    }
+    Ok(Verified::Signed { access_key_id })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sign::v4::tests::{
+        at, headers, presign_headers, query, vector_headers, vector_query, VECTOR_KEY,
+    };
+    use http::{HeaderMap, HeaderValue};
+
+    /// The credential store of every test: `ak` → `sk`.
+    fn secrets(ak: &str) -> Option<String> {
+        (ak == "ak").then(|| "sk".to_owned())
+    }
+
+    fn wrong_secret(ak: &str) -> Option<String> {
+        (ak == "ak").then(|| "not-sk".to_owned())
+    }
+
+    fn signed(ak: &str) -> Result<Verified, AuthError> {
+        Ok(Verified::Signed {
+            access_key_id: ak.to_owned(),
+        })
+    }
+
+    fn with_header(mut h: HeaderMap, name: &'static str, value: &str) -> HeaderMap {
+        h.insert(name, HeaderValue::from_str(value).unwrap());
+        h
+    }
+
+    // 2022-12-28T10:27:41Z, the date of the V1 header vectors.
+    const V1_DATE: &str = "Wed, 28 Dec 2022 10:27:41 GMT";
+    const V1_NOW: u64 = 1672223261;
+
+    fn v1_vector_headers(authorization: &str) -> HeaderMap {
+        headers(&[
+            ("Content-MD5", "eB5eJF1ptWaXm4bijSPyxw=="),
+            ("Content-Type", "text/html"),
+            ("x-oss-meta-author", "alice"),
+            ("x-oss-meta-magic", "abracadabra"),
+            ("x-oss-date", V1_DATE),
+            ("authorization", authorization),
+        ])
+    }
+
+    fn v1_put<'a>(h: &'a HeaderMap, q: &'a [(String, String)]) -> RequestParts<'a> {
+        RequestParts {
+            method: "PUT",
+            bucket: Some("examplebucket"),
+            key: Some("nelson"),
+            query: q,
+            headers: h,
+        }
+    }
+
+    #[test]
+    fn anonymous() {
+        let h = headers(&[("content-type", "text/plain")]);
+        let q = query(&[("prefix", ""), ("Expires", "1"), ("OSSAccessKeyId", "ak")]);
+        let req = v1_put(&h, &q);
+        assert_eq!(verify(&req, secrets, at(0)), Ok(Verified::Anonymous));
+        // An empty Authorization header carries nothing either.
+        let h = headers(&[("authorization", "")]);
+        let req = v1_put(&h, &[]);
+        assert_eq!(verify(&req, secrets, at(0)), Ok(Verified::Anonymous));
+    }
+
+    #[test]
+    fn unsupported_schemes() {
+        for value in [
+            "OSS2 AccessKeyId:ak,Signature:abc",
+            "Bearer token",
+            "OSS4-HMAC-SHA256",
+            "OSS",
+        ] {
+            let h = headers(&[("authorization", value)]);
+            let req = v1_put(&h, &[]);
+            let err = verify(&req, secrets, at(0)).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::InvalidArgument, "{value}");
+        }
+        let q = query(&[("x-oss-signature-version", "OSS2")]);
+        let h = HeaderMap::new();
+        let req = v1_put(&h, &q);
+        assert!(matches!(
+            verify(&req, secrets, at(0)),
+            Err(AuthError::InvalidArgument(_))
+        ));
+    }
+
+    #[test]
+    fn several_authorization_headers_refused() {
+        let mut h = v1_vector_headers("OSS ak:kSHKmLxlyEAKtZPkJhG9bZb5k7M=");
+        h.append("authorization", HeaderValue::from_static("OSS ak:x"));
+        let req = v1_put(&h, &[]);
+        assert!(matches!(
+            verify(&req, secrets, at(V1_NOW)),
+            Err(AuthError::InvalidArgument(_))
+        ));
+    }
+
+    #[test]
+    fn v1_header_vectors() {
+        let h = v1_vector_headers("OSS ak:kSHKmLxlyEAKtZPkJhG9bZb5k7M=");
+        assert_eq!(verify(&v1_put(&h, &[]), secrets, at(V1_NOW)), signed("ak"));
+
+        let h = v1_vector_headers("OSS ak:/afkugFbmWDQ967j1vr6zygBLQk=");
+        let q = query(&[("acl", "")]);
+        assert_eq!(verify(&v1_put(&h, &q), secrets, at(V1_NOW)), signed("ak"));
+
+        let h = headers(&[
+            ("x-oss-date", V1_DATE),
+            ("authorization", "OSS ak:x3E5TgOvl/i7PN618s5mEvpJDYk="),
+        ]);
+        let q = query(&[("resourceGroup", ""), ("acl", "")]);
+        let req = RequestParts {
+            method: "GET",
+            bucket: Some("examplebucket"),
+            key: None,
+            query: &q,
+            headers: &h,
+        };
+        assert_eq!(verify(&req, secrets, at(V1_NOW)), signed("ak"));
+    }
+
+    #[test]
+    fn v1_header_wrong_secret() {
+        let h = v1_vector_headers("OSS ak:kSHKmLxlyEAKtZPkJhG9bZb5k7M=");
+        let err = verify(&v1_put(&h, &[]), wrong_secret, at(V1_NOW)).unwrap_err();
+        assert_eq!(
+            err,
+            AuthError::SignatureDoesNotMatch {
+                access_key_id: "ak".into(),
+                string_to_sign: "PUT\neB5eJF1ptWaXm4bijSPyxw==\ntext/html\n\
+                    Wed, 28 Dec 2022 10:27:41 GMT\nx-oss-date:Wed, 28 Dec 2022 10:27:41 GMT\n\
+                    x-oss-meta-author:alice\nx-oss-meta-magic:abracadabra\n/examplebucket/nelson"
+                    .into()
+            }
+        );
+        assert_eq!(err.code(), ErrorCode::SignatureDoesNotMatch);
+        // A wrong signature is reported even when the date is stale too.
+        let err = verify(&v1_put(&h, &[]), wrong_secret, at(0)).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::SignatureDoesNotMatch);
+    }
+
+    #[test]
+    fn v1_header_tampering_detected() {
+        let h = v1_vector_headers("OSS ak:kSHKmLxlyEAKtZPkJhG9bZb5k7M=");
+        let tampered = with_header(h.clone(), "x-oss-meta-author", "mallory");
+        let err = verify(&v1_put(&tampered, &[]), secrets, at(V1_NOW)).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::SignatureDoesNotMatch);
+        // Another key.
+        let req = RequestParts {
+            key: Some("nelson2"),
+            ..v1_put(&h, &[])
+        };
+        assert_eq!(
+            verify(&req, secrets, at(V1_NOW)).unwrap_err().code(),
+            ErrorCode::SignatureDoesNotMatch
+        );
+        // A signed sub-resource added.
+        let q = query(&[("acl", "")]);
+        assert_eq!(
+            verify(&v1_put(&h, &q), secrets, at(V1_NOW))
+                .unwrap_err()
+                .code(),
+            ErrorCode::SignatureDoesNotMatch
+        );
+        // Parameters that are not sub-resources are not signed in V1.
+        let q = query(&[("prefix", "x"), ("max-keys", "10")]);
+        assert_eq!(verify(&v1_put(&h, &q), secrets, at(V1_NOW)), signed("ak"));
+    }
+
+    #[test]
+    fn v1_header_unknown_key_and_malformed() {
+        let h = v1_vector_headers("OSS nobody:kSHKmLxlyEAKtZPkJhG9bZb5k7M=");
+        assert_eq!(
+            verify(&v1_put(&h, &[]), secrets, at(V1_NOW)),
+            Err(AuthError::InvalidAccessKeyId {
+                access_key_id: "nobody".into()
+            })
+        );
+        for value in ["OSS ak", "OSS :sig", "OSS ak:", "OSS  "] {
+            let h = headers(&[("authorization", value)]);
+            let err = verify(&v1_put(&h, &[]), secrets, at(V1_NOW)).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::InvalidArgument, "{value}");
+        }
+    }
+
+    #[test]
+    fn v1_header_skew() {
+        let h = v1_vector_headers("OSS ak:kSHKmLxlyEAKtZPkJhG9bZb5k7M=");
+        let req = v1_put(&h, &[]);
+        assert_eq!(verify(&req, secrets, at(V1_NOW + 900)), signed("ak"));
+        assert_eq!(verify(&req, secrets, at(V1_NOW - 900)), signed("ak"));
+        assert_eq!(
+            verify(&req, secrets, at(V1_NOW + 901)),
+            Err(AuthError::RequestTimeTooSkewed)
+        );
+        assert_eq!(
+            verify(&req, secrets, at(V1_NOW - 901)),
+            Err(AuthError::RequestTimeTooSkewed)
+        );
+        assert_eq!(
+            AuthError::RequestTimeTooSkewed.code(),
+            ErrorCode::RequestTimeTooSkewed
+        );
+    }
+
+    #[test]
+    fn v1_header_missing_or_bad_date() {
+        // Signed correctly, over an empty or unparsable date slot.
+        for date in [None, Some("yesterday")] {
+            let mut h = headers(&[("x-oss-meta-a", "1")]);
+            if let Some(date) = date {
+                h.insert("date", HeaderValue::from_static(date));
+            }
+            let req = v1_put(&h, &[]);
+            let auth = v1::authorization(&req, "ak", "sk");
+            let h = with_header(h, "authorization", &auth);
+            let err = verify(&v1_put(&h, &[]), secrets, at(V1_NOW)).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::AccessDenied, "{date:?}");
+        }
+    }
+
+    #[test]
+    fn v1_header_round_trips() {
+        let now = at(1_700_000_000);
+        let keys = [
+            None,
+            Some("a"),
+            Some("阿里云/加油/:?;@&=+$, /<>{}[]|/"),
+            Some("中文+_)(*&^%$#@!前缀"),
+            Some("dir/"),
+        ];
+        for key in keys {
+            for date_header in ["date", "x-oss-date"] {
+                let h = headers(&[
+                    (date_header, &crate::time::http_date(now)),
+                    ("content-type", "application/octet-stream"),
+                    ("x-oss-meta-tag", " v "),
+                    ("x-oss-security-token", "token"),
+                    ("range", "bytes=0-1"),
+                ]);
+                let q = query(&[("uploadId", "U/1"), ("partNumber", "2"), ("prefix", "p")]);
+                let req = RequestParts {
+                    method: "PUT",
+                    bucket: Some("bkt"),
+                    key,
+                    query: &q,
+                    headers: &h,
+                };
+                let h = with_header(
+                    h.clone(),
+                    "authorization",
+                    &v1::authorization(&req, "ak", "sk"),
+                );
+                let req = RequestParts { headers: &h, ..req };
+                assert_eq!(verify(&req, secrets, now), signed("ak"), "{key:?}");
+            }
+        }
+    }
+
+    fn v1_presigned(base: &[(&str, &str)], expires: u64, key: &str) -> Vec<(String, String)> {
+        let h = HeaderMap::new();
+        let mut q = query(base);
+        let req = RequestParts {
+            method: "GET",
+            bucket: Some("bucket"),
+            key: Some(key),
+            query: &q,
+            headers: &h,
+        };
+        let params = v1::presign(&req, "ak", "sk", expires);
+        q.extend(params);
+        q
+    }
+
+    #[test]
+    fn v1_presign_vectors() {
+        let h = HeaderMap::new();
+        let q = query(&[
+            ("versionId", "versionId"),
+            ("OSSAccessKeyId", "ak"),
+            ("Expires", "1699807420"),
+            ("Signature", "dcLTea+Yh9ApirQ8o8dOPqtvJXQ="),
+        ]);
+        let req = RequestParts {
+            method: "GET",
+            bucket: Some("bucket"),
+            key: Some("key"),
+            query: &q,
+            headers: &h,
+        };
+        assert_eq!(verify(&req, secrets, at(1699807000)), signed("ak"));
+        assert_eq!(verify(&req, secrets, at(1699807420)), signed("ak"));
+        assert_eq!(
+            verify(&req, secrets, at(1699807421)),
+            Err(AuthError::AccessDenied("Request has expired.".into()))
+        );
+
+        let q = query(&[
+            ("versionId", "versionId"),
+            ("OSSAccessKeyId", "ak"),
+            ("Expires", "1699808204"),
+            ("security-token", "token"),
+            ("Signature", "jzKYRrM5y6Br0dRFPaTGOsbrDhY="),
+        ]);
+        let req = RequestParts {
+            key: Some("key+123"),
+            query: &q,
+            ..req
+        };
+        assert_eq!(verify(&req, secrets, at(1699808000)), signed("ak"));
+    }
+
+    #[test]
+    fn v1_presign_failures() {
+        let q = v1_presigned(&[("versionId", "v")], 2_000_000_000, "k");
+        let h = HeaderMap::new();
+        let req = RequestParts {
+            method: "GET",
+            bucket: Some("bucket"),
+            key: Some("k"),
+            query: &q,
+            headers: &h,
+        };
+        let now = at(1_900_000_000);
+        assert_eq!(verify(&req, secrets, now), signed("ak"));
+        // Wrong secret, checked before the expiry.
+        assert_eq!(
+            verify(&req, wrong_secret, at(2_100_000_000))
+                .unwrap_err()
+                .code(),
+            ErrorCode::SignatureDoesNotMatch
+        );
+        // Unknown key.
+        let swap = |name: &str, value: Option<&str>| -> Vec<(String, String)> {
+            let mut q: Vec<(String, String)> =
+                q.iter().filter(|(k, _)| k != name).cloned().collect();
+            if let Some(value) = value {
+                q.push((name.to_owned(), value.to_owned()));
+            }
+            q
+        };
+        let q2 = swap("OSSAccessKeyId", Some("nobody"));
+        assert_eq!(
+            verify(&RequestParts { query: &q2, ..req }, secrets, now)
+                .unwrap_err()
+                .code(),
+            ErrorCode::InvalidAccessKeyId
+        );
+        // Missing, empty or invalid Expires.
+        for expires in [None, Some(""), Some("soon"), Some("-1")] {
+            let q2 = swap("Expires", expires);
+            assert_eq!(
+                verify(&RequestParts { query: &q2, ..req }, secrets, now)
+                    .unwrap_err()
+                    .code(),
+                ErrorCode::AccessDenied,
+                "{expires:?}"
+            );
+        }
+        // A later Expires than signed.
+        let q2 = swap("Expires", Some("2000000001"));
+        assert_eq!(
+            verify(&RequestParts { query: &q2, ..req }, secrets, now)
+                .unwrap_err()
+                .code(),
+            ErrorCode::SignatureDoesNotMatch
+        );
+        // Tampered sub-resource.
+        let q2 = swap("versionId", Some("w"));
+        assert_eq!(
+            verify(&RequestParts { query: &q2, ..req }, secrets, now)
+                .unwrap_err()
+                .code(),
+            ErrorCode::SignatureDoesNotMatch
+        );
+        // A signed x-oss-* header must be sent; an unexpected one breaks the signature.
+        let h2 = headers(&[("x-oss-meta-a", "1")]);
+        assert_eq!(
+            verify(
+                &RequestParts {
+                    headers: &h2,
+                    ..req
+                },
+                secrets,
+                now
+            )
+            .unwrap_err()
+            .code(),
+            ErrorCode::SignatureDoesNotMatch
+        );
+    }
+
+    #[test]
+    fn v1_presign_round_trips() {
+        for key in ["k", "中文/ a+b", "a/b/c?d"] {
+            let q = v1_presigned(
+                &[("response-content-disposition", "attachment; filename=a.txt")],
+                2_000_000_000,
+                key,
+            );
+            let h = HeaderMap::new();
+            let req = RequestParts {
+                method: "GET",
+                bucket: Some("bucket"),
+                key: Some(key),
+                query: &q,
+                headers: &h,
+            };
+            assert_eq!(
+                verify(&req, secrets, at(1_999_999_999)),
+                signed("ak"),
+                "{key}"
+            );
+        }
+    }
+
+    /// The V4 header-form vector request with its signer-added headers and `authorization`.
+    fn v4_vector_request(
+        timestamp: &str,
+        authorization: &str,
+        extra: &[(&'static str, &str)],
+    ) -> HeaderMap {
+        let mut h = with_header(vector_headers(), "x-oss-date", timestamp);
+        for (name, value) in extra {
+            h = with_header(h, name, value);
+        }
+        with_header(h, "authorization", authorization)
+    }
+
+    fn v4_put<'a>(h: &'a HeaderMap, q: &'a [(String, String)]) -> RequestParts<'a> {
+        RequestParts {
+            method: "PUT",
+            bucket: Some("bucket"),
+            key: Some(VECTOR_KEY),
+            query: q,
+            headers: h,
+        }
+    }
+
+    #[test]
+    fn v4_header_vectors() {
+        let q = vector_query();
+        let h = v4_vector_request(
+            "20231216T162057Z",
+            "OSS4-HMAC-SHA256 Credential=ak/20231216/cn-hangzhou/oss/aliyun_v4_request,\
+             Signature=e21d18daa82167720f9b1047ae7e7f1ce7cb77a31e8203a7d5f4624fa0284afe",
+            &[],
+        );
+        assert_eq!(
+            verify(&v4_put(&h, &q), secrets, at(1702743657)),
+            signed("ak")
+        );
+
+        let h = v4_vector_request(
+            "20231217T034736Z",
+            "OSS4-HMAC-SHA256 Credential=ak/20231217/cn-hangzhou/oss/aliyun_v4_request,\
+             Signature=b94a3f999cf85bcdc00d332fbd3734ba03e48382c36fa4d5af5df817395bd9ea",
+            &[("x-oss-security-token", "token")],
+        );
+        assert_eq!(
+            verify(&v4_put(&h, &q), secrets, at(1702784856)),
+            signed("ak")
+        );
+
+        // AdditionalHeaders, v2 style then oss2 style (spaces, Signature before it).
+        for auth in [
+            "OSS4-HMAC-SHA256 Credential=ak/20231216/cn-hangzhou/oss/aliyun_v4_request,\
+             AdditionalHeaders=abc;zabc,\
+             Signature=4a4183c187c07c8947db7620deb0a6b38d9fbdd34187b6dbaccb316fa251212f",
+            "OSS4-HMAC-SHA256 Credential=ak/20231216/cn-hangzhou/oss/aliyun_v4_request, \
+             Signature=4a4183c187c07c8947db7620deb0a6b38d9fbdd34187b6dbaccb316fa251212f, \
+             AdditionalHeaders=zabc;abc",
+            "OSS4-HMAC-SHA256  Signature=4A4183C187C07C8947DB7620DEB0A6B38D9FBDD34187B6DBACCB316FA251212F , \
+             AdditionalHeaders=abc;zabc , Credential=ak/20231216/cn-hangzhou/oss/aliyun_v4_request",
+        ] {
+            let h = v4_vector_request("20231216T172512Z", auth, &[]);
+            assert_eq!(
+                verify(&v4_put(&h, &q), secrets, at(1702747512)),
+                signed("ak"),
+                "{auth}"
+            );
+        }
+    }
+
+    #[test]
+    fn v4_header_cloudbox_vector() {
+        let q = vector_query();
+        let h = v4_vector_request(
+            "20231216T162057Z",
+            "OSS4-HMAC-SHA256 Credential=ak/20231216/cb-123/oss-cloudbox/aliyun_v4_request,\
+             Signature=94ce1f12c17d148ea681030275a94449d3357f5b5b21133996eec80af3e08a43",
+            &[],
+        );
+        assert_eq!(
+            verify(&v4_put(&h, &q), secrets, at(1702743657)),
+            signed("ak")
+        );
+    }
+
+    #[test]
+    fn v4_header_failures() {
+        let q = vector_query();
+        let auth = "OSS4-HMAC-SHA256 Credential=ak/20231216/cn-hangzhou/oss/aliyun_v4_request,\
+                    Signature=e21d18daa82167720f9b1047ae7e7f1ce7cb77a31e8203a7d5f4624fa0284afe";
+        let h = v4_vector_request("20231216T162057Z", auth, &[]);
+        let req = v4_put(&h, &q);
+        let now = at(1702743657);
+
+        let err = verify(&req, wrong_secret, now).unwrap_err();
+        match &err {
+            AuthError::SignatureDoesNotMatch {
+                access_key_id,
+                string_to_sign,
+            } => {
+                assert_eq!(access_key_id, "ak");
+                assert!(string_to_sign.starts_with(
+                    "OSS4-HMAC-SHA256\n20231216T162057Z\n20231216/cn-hangzhou/oss/aliyun_v4_request\n"
+                ));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Signature before time: a wrong secret with a stale date is still a mismatch.
+        assert_eq!(
+            verify(&req, wrong_secret, at(1802743657))
+                .unwrap_err()
+                .code(),
+            ErrorCode::SignatureDoesNotMatch
+        );
+
+        assert_eq!(verify(&req, secrets, at(1702743657 + 900)), signed("ak"));
+        assert_eq!(
+            verify(&req, secrets, at(1702743657 + 901)),
+            Err(AuthError::RequestTimeTooSkewed)
+        );
+        assert_eq!(
+            verify(&req, secrets, at(1702743657 - 901)),
+            Err(AuthError::RequestTimeTooSkewed)
+        );
+
+        // Every query parameter is signed in V4.
+        let mut q2 = q.clone();
+        q2.push(("prefix".into(), "x".into()));
+        assert_eq!(
+            verify(&v4_put(&h, &q2), secrets, now).unwrap_err().code(),
+            ErrorCode::SignatureDoesNotMatch
+        );
+        // So is every x-oss-* header and content-type.
+        for (name, value) in [("x-oss-meta-new", "1"), ("content-type", "text/html")] {
+            let h2 = with_header(h.clone(), name, value);
+            assert_eq!(
+                verify(&v4_put(&h2, &q), secrets, now).unwrap_err().code(),
+                ErrorCode::SignatureDoesNotMatch,
+                "{name}"
+            );
+        }
+        // Other headers are not, unless listed.
+        let h2 = with_header(h.clone(), "abc", "changed");
+        assert_eq!(verify(&v4_put(&h2, &q), secrets, now), signed("ak"));
+
+        let unknown = auth.replace("Credential=ak/", "Credential=nobody/");
+        let h2 = with_header(h.clone(), "authorization", &unknown);
+        assert_eq!(
+            verify(&v4_put(&h2, &q), secrets, now),
+            Err(AuthError::InvalidAccessKeyId {
+                access_key_id: "nobody".into()
+            })
+        );
+    }
+
+    #[test]
+    fn v4_header_malformed() {
+        let q = vector_query();
+        for auth in [
+            "OSS4-HMAC-SHA256 Credential=ak/20231216/cn-hangzhou/oss/aliyun_v4_request",
+            "OSS4-HMAC-SHA256 Signature=abc",
+            "OSS4-HMAC-SHA256 Credential=ak/20231216/cn-hangzhou/oss,Signature=abc",
+            "OSS4-HMAC-SHA256 Credential=ak/20231216/cn-hangzhou/oss/aliyun_v4_request,Signature=",
+            "OSS4-HMAC-SHA256 Credential=ak/20231216/cn-hangzhou/oss/aliyun_v4_request,Signature",
+            "OSS4-HMAC-SHA256 Credential=ak/20231216/cn-hangzhou/oss/aliyun_v4_request,\
+             Signature=a,Signature=b",
+        ] {
+            let h = v4_vector_request("20231216T162057Z", auth, &[]);
+            let err = verify(&v4_put(&h, &q), secrets, at(1702743657)).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::InvalidArgument, "{auth}");
+        }
+    }
+
+    /// Signs the vector request by hand with an arbitrary timestamp and scope date.
+    fn v4_sign_by_hand(timestamp: &str, scope_date: &str) -> HeaderMap {
+        let q = vector_query();
+        let h = with_header(vector_headers(), "x-oss-date", timestamp);
+        let scope = Scope {
+            date: scope_date.into(),
+            region: "cn-hangzhou".into(),
+            product: "oss".into(),
+        };
+        let canonical = v4::canonical_request(&v4_put(&h, &q), &[], "UNSIGNED-PAYLOAD");
+        let sts = v4::string_to_sign(timestamp, &scope, &canonical);
+        let sig = v4::signature(&v4::signing_key("sk", &scope), &sts);
+        let auth = format!(
+            "OSS4-HMAC-SHA256 Credential=ak/{},Signature={sig}",
+            scope.to_credential_suffix()
+        );
+        with_header(h, "authorization", &auth)
+    }
+
+    #[test]
+    fn v4_header_date_checks() {
+        let q = vector_query();
+        let now = at(1702743657);
+        assert_eq!(
+            verify(
+                &v4_put(&v4_sign_by_hand("20231216T162057Z", "20231216"), &q),
+                secrets,
+                now
+            ),
+            signed("ak")
+        );
+        // Scope date differs from x-oss-date.
+        let h = v4_sign_by_hand("20231216T162057Z", "20231215");
+        assert_eq!(
+            verify(&v4_put(&h, &q), secrets, now).unwrap_err().code(),
+            ErrorCode::AccessDenied
+        );
+        // Unparsable x-oss-date (an HTTP date, as V1 would send).
+        let h = v4_sign_by_hand("Sat, 16 Dec 2023 16:20:57 GMT", "20231216");
+        assert_eq!(
+            verify(&v4_put(&h, &q), secrets, now).unwrap_err().code(),
+            ErrorCode::AccessDenied
+        );
+    }
+
+    #[test]
+    fn v4_header_round_trips() {
+        let now = at(1_700_000_000);
+        for key in [
+            None,
+            Some("k"),
+            Some("a/b c/中文+%2F"),
+            Some("阿里云/加油/:?;@&=+$, /<>{}[]|/"),
+        ] {
+            for additional in [vec![], vec!["Range".to_owned(), "host".to_owned()]] {
+                let h = headers(&[
+                    ("content-type", "application/xml"),
+                    ("content-md5", "1B2M2Y8AsgTpgAmY7PhCfg=="),
+                    ("x-oss-meta-a", " spaced value "),
+                    ("range", "bytes=0-9"),
+                    ("host", "127.0.0.1:9000"),
+                    ("date", "Tue, 14 Nov 2023 22:13:20 GMT"),
+                ]);
+                let q = query(&[
+                    ("uploadId", "U/+ 1"),
+                    ("partNumber", "1"),
+                    ("encoding-type", "url"),
+                    ("acl", ""),
+                    ("中文", "值"),
+                ]);
+                let req = RequestParts {
+                    method: "POST",
+                    bucket: Some("bkt"),
+                    key,
+                    query: &q,
+                    headers: &h,
+                };
+                let (added, auth) =
+                    v4::authorization(&req, "ak", "sk", "cn-hangzhou", now, &additional);
+                let mut h = h.clone();
+                for (name, value) in added {
+                    h.insert(name, HeaderValue::from_str(&value).unwrap());
+                }
+                h.insert("authorization", HeaderValue::from_str(&auth).unwrap());
+                let req = RequestParts { headers: &h, ..req };
+                assert_eq!(verify(&req, secrets, now), signed("ak"), "{key:?} {auth}");
+
+                if !additional.is_empty() {
+                    // A listed additional header is covered by the signature.
+                    let h2 = with_header(h.clone(), "range", "bytes=0-10");
+                    assert_eq!(
+                        verify(
+                            &RequestParts {
+                                headers: &h2,
+                                ..req
+                            },
+                            secrets,
+                            now
+                        )
+                        .unwrap_err()
+                        .code(),
+                        ErrorCode::SignatureDoesNotMatch
+                    );
+                }
+            }
+        }
+    }
+
+    fn v4_presign_query(extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut q = vector_query();
+        q.extend(query(extra));
+        q
+    }
+
+    #[test]
+    fn v4_presign_vectors() {
+        let h = presign_headers();
+        let cases: [(u64, Vec<(String, String)>); 5] = [
+            (
+                1702781677,
+                v4_presign_query(&[
+                    ("x-oss-signature-version", "OSS4-HMAC-SHA256"),
+                    ("x-oss-date", "20231217T025437Z"),
+                    ("x-oss-expires", "599"),
+                    (
+                        "x-oss-credential",
+                        "ak/20231217/cn-hangzhou/oss/aliyun_v4_request",
+                    ),
+                    (
+                        "x-oss-signature",
+                        "a39966c61718be0d5b14e668088b3fa07601033f6518ac7b523100014269c0fe",
+                    ),
+                ]),
+            ),
+            (
+                1702785388,
+                v4_presign_query(&[
+                    ("x-oss-signature-version", "OSS4-HMAC-SHA256"),
+                    ("x-oss-date", "20231217T035628Z"),
+                    ("x-oss-expires", "599"),
+                    (
+                        "x-oss-credential",
+                        "ak/20231217/cn-hangzhou/oss/aliyun_v4_request",
+                    ),
+                    ("x-oss-security-token", "token"),
+                    (
+                        "x-oss-signature",
+                        "3817ac9d206cd6dfc90f1c09c00be45005602e55898f26f5ddb06d7892e1f8b5",
+                    ),
+                ]),
+            ),
+            (
+                1702783809,
+                v4_presign_query(&[
+                    ("x-oss-signature-version", "OSS4-HMAC-SHA256"),
+                    ("x-oss-date", "20231217T033009Z"),
+                    ("x-oss-expires", "599"),
+                    (
+                        "x-oss-credential",
+                        "ak/20231217/cn-hangzhou/oss/aliyun_v4_request",
+                    ),
+                    ("x-oss-additional-headers", "abc;zabc"),
+                    (
+                        "x-oss-signature",
+                        "6bd984bfe531afb6db1f7550983a741b103a8c58e5e14f83ea474c2322dfa2b7",
+                    ),
+                ]),
+            ),
+            (
+                1702781677,
+                v4_presign_query(&[
+                    ("x-oss-signature-version", "OSS4-HMAC-SHA256"),
+                    ("x-oss-date", "20231217T025437Z"),
+                    ("x-oss-expires", "599"),
+                    (
+                        "x-oss-credential",
+                        "ak/20231217/cb-123/oss-cloudbox/aliyun_v4_request",
+                    ),
+                    ("x-oss-additional-headers", "abc;zabc"),
+                    (
+                        "x-oss-signature",
+                        "07284191b9b4978ac3520cd39ee2dea2747eda454089359371ff463a6c7ba20f",
+                    ),
+                ]),
+            ),
+            (
+                1702783809,
+                v4_presign_query(&[
+                    ("x-oss-signature-version", "OSS4-HMAC-SHA256"),
+                    ("x-oss-date", "20231217T033009Z"),
+                    ("x-oss-expires", "599"),
+                    (
+                        "x-oss-credential",
+                        "ak/20231217/cb-123/oss-cloudbox/aliyun_v4_request",
+                    ),
+                    ("x-oss-additional-headers", "abc;zabc"),
+                    (
+                        "x-oss-signature",
+                        "16782cc8a7a554523db055eb804b508522e7e370073108ad88ee2f47496701dd",
+                    ),
+                ]),
+            ),
+        ];
+        for (signed_at, q) in &cases {
+            let req = v4_put(&h, q);
+            assert_eq!(verify(&req, secrets, at(*signed_at)), signed("ak"), "{q:?}");
+            // Valid from 15 minutes before x-oss-date to x-oss-date + x-oss-expires.
+            assert_eq!(verify(&req, secrets, at(signed_at - 900)), signed("ak"));
+            assert_eq!(verify(&req, secrets, at(signed_at + 599)), signed("ak"));
+            assert_eq!(
+                verify(&req, secrets, at(signed_at + 600)),
+                Err(AuthError::AccessDenied("Request has expired.".into()))
+            );
+            assert_eq!(
+                verify(&req, secrets, at(signed_at - 901))
+                    .unwrap_err()
+                    .code(),
+                ErrorCode::AccessDenied
+            );
+            assert_eq!(
+                verify(&req, wrong_secret, at(*signed_at))
+                    .unwrap_err()
+                    .code(),
+                ErrorCode::SignatureDoesNotMatch
+            );
+        }
+    }
+
+    #[test]
+    fn v4_presign_failures() {
+        let h = presign_headers();
+        let base = vector_query();
+        let req = v4_put(&h, &base);
+        let now = at(1_700_000_000);
+        let mut q = base.clone();
+        q.extend(v4::presign(&req, "ak", "sk", "cn-hangzhou", now, 3600));
+        let req = v4_put(&h, &q);
+        assert_eq!(verify(&req, secrets, now), signed("ak"));
+
+        let swap = |name: &str, value: Option<&str>| -> Vec<(String, String)> {
+            let mut q2: Vec<(String, String)> =
+                q.iter().filter(|(k, _)| k != name).cloned().collect();
+            if let Some(value) = value {
+                q2.push((name.to_owned(), value.to_owned()));
+            }
+            q2
+        };
+        let check = |q2: Vec<(String, String)>, code: ErrorCode| {
+            let err = verify(&v4_put(&h, &q2), secrets, now).unwrap_err();
+            assert_eq!(err.code(), code, "{err:?} {q2:?}");
+        };
+        check(swap("x-oss-date", None), ErrorCode::AccessDenied);
+        check(
+            swap("x-oss-date", Some("2023-11-14")),
+            ErrorCode::AccessDenied,
+        );
+        check(swap("x-oss-expires", None), ErrorCode::AccessDenied);
+        check(swap("x-oss-expires", Some("1h")), ErrorCode::AccessDenied);
+        check(
+            swap("x-oss-expires", Some("604801")),
+            ErrorCode::AccessDenied,
+        );
+        check(
+            swap("x-oss-expires", Some("7200")),
+            ErrorCode::SignatureDoesNotMatch,
+        );
+        check(swap("x-oss-credential", None), ErrorCode::InvalidArgument);
+        check(
+            swap("x-oss-credential", Some("ak/x")),
+            ErrorCode::InvalidArgument,
+        );
+        check(
+            swap(
+                "x-oss-credential",
+                Some("nobody/20231114/cn-hangzhou/oss/aliyun_v4_request"),
+            ),
+            ErrorCode::InvalidAccessKeyId,
+        );
+        check(swap("x-oss-signature", None), ErrorCode::InvalidArgument);
+        check(
+            swap("x-oss-signature", Some("00")),
+            ErrorCode::SignatureDoesNotMatch,
+        );
+        check(
+            swap("param1", Some("other")),
+            ErrorCode::SignatureDoesNotMatch,
+        );
+        // A signed header changed.
+        let h2 = with_header(h.clone(), "x-oss-head1", "other");
+        assert_eq!(
+            verify(&v4_put(&h2, &q), secrets, now).unwrap_err().code(),
+            ErrorCode::SignatureDoesNotMatch
+        );
+        // The maximum validity is accepted.
+        let mut q = base.clone();
+        q.extend(v4::presign(
+            &v4_put(&h, &base),
+            "ak",
+            "sk",
+            "cn-hangzhou",
+            now,
+            604800,
+        ));
+        let req = v4_put(&h, &q);
+        assert_eq!(
+            verify(&req, secrets, now + std::time::Duration::from_secs(604800)),
+            signed("ak")
+        );
+    }
+
+    #[test]
+    fn v4_presign_round_trips() {
+        let now = at(1_700_000_000);
+        for key in [None, Some("k"), Some("中文/a b+c"), Some("dir/")] {
+            let h = headers(&[("x-oss-meta-a", "1"), ("user-agent", "test")]);
+            let base = query(&[("versionId", "v/1"), ("x-oss-security-token", "tok+/=")]);
+            let req = RequestParts {
+                method: "GET",
+                bucket: Some("bkt"),
+                key,
+                query: &base,
+                headers: &h,
+            };
+            let mut q = base.clone();
+            q.extend(v4::presign(&req, "ak", "sk", "us-east-1", now, 900));
+            let req = RequestParts { query: &q, ..req };
+            assert_eq!(verify(&req, secrets, now), signed("ak"), "{key:?}");
+        }
+        // Service-level request.
+        let h = HeaderMap::new();
+        let req = RequestParts {
+            method: "GET",
+            bucket: None,
+            key: None,
+            query: &[],
+            headers: &h,
+        };
+        let q = v4::presign(&req, "ak", "sk", "cn-hangzhou", now, 60);
+        assert_eq!(
+            verify(&RequestParts { query: &q, ..req }, secrets, now),
+            signed("ak")
+        );
+    }
+
+    #[test]
+    fn error_codes() {
+        assert_eq!(
+            AuthError::InvalidAccessKeyId {
+                access_key_id: "x".into()
+            }
+            .code(),
+            ErrorCode::InvalidAccessKeyId
+        );
+        assert_eq!(
+            AuthError::SignatureDoesNotMatch {
+                access_key_id: "x".into(),
+                string_to_sign: String::new()
+            }
+            .code(),
+            ErrorCode::SignatureDoesNotMatch
+        );
+        assert_eq!(
+            AuthError::AccessDenied("x".into()).code(),
+            ErrorCode::AccessDenied
+        );
+        assert_eq!(
+            AuthError::InvalidArgument("x".into()).code(),
+            ErrorCode::InvalidArgument
+        );
+        assert_eq!(
+            AuthError::AccessDenied("Request has expired.".into()).to_string(),
+            "Request has expired."
+        );
+    }
+}

@@ -1,7 +1,21 @@
 //! Content files: written in `tmp/`, fsynced, renamed into `blobs/`.
+//!
+//! The life of a blob: [`BlobWriter`] streams into `tmp/<hex>`; [`BlobWriter::finish`] makes
+//! the bytes durable and yields a [`NewBlob`]; a `Store` write [`publish`]es it (rename into
+//! `blobs/<aa>/<hex>` plus a directory fsync, so the name is durable too) and only then commits
+//! the metadata that references it. Every stage cleans up after itself when dropped early, so an
+//! error or a panic anywhere on the way leaves no file behind (a crash may: `Store::open`
+//! removes those).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// Size of the write buffer: small writes (a hyper body arrives in frames of a few KiB) are
+/// gathered into large `write(2)` calls; writes at least this large bypass it.
+const WRITE_BUFFER: usize = 1 << 20;
 
 /// A blob's random 128-bit id; its file is `blobs/<first two hex>/<32 hex>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -9,35 +23,303 @@ pub struct BlobId(pub u128);
 
 impl BlobId {
     /// A fresh random id.
-    pub fn random() -> Self { todo!() }
+    pub fn random() -> Self {
+        BlobId(rand::random::<u128>())
+    }
+
     /// 32 lowercase hex digits.
-    pub fn to_hex(self) -> String { todo!() }
-    pub fn from_hex(s: &str) -> Option<Self> { todo!() }
+    pub fn to_hex(self) -> String {
+        format!("{:032x}", self.0)
+    }
+
+    /// Parses exactly 32 lowercase hex digits (the only spelling [`BlobId::to_hex`] produces, so
+    /// that a file name maps to at most one id and back to the same name).
+    pub fn from_hex(s: &str) -> Option<Self> {
+        let canonical = s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        if !canonical {
+            return None;
+        }
+        u128::from_str_radix(s, 16).ok().map(BlobId)
+    }
 }
 
 impl fmt::Display for BlobId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(&self.to_hex()) }
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
 }
 
 /// A blob being written. Blocking I/O. Dropped unfinished: the temp file is removed.
-pub struct BlobWriter { /* private */ }
+pub struct BlobWriter {
+    id: BlobId,
+    path: PathBuf,
+    file: File,
+    buf: Vec<u8>,
+    len: u64,
+    /// Cleared by `finish`, which hands the file over to a `NewBlob`.
+    armed: bool,
+}
 
 impl BlobWriter {
-    pub fn id(&self) -> BlobId { todo!() }
+    /// Creates `tmp_dir/<hex>` for a fresh id. `create_new`, so a (vanishingly unlikely) id
+    /// collision is an error instead of two writers sharing one file.
+    pub(super) fn create(tmp_dir: &Path) -> io::Result<BlobWriter> {
+        let id = BlobId::random();
+        let path = tmp_dir.join(id.to_hex());
+        let file = OpenOptions::new().write(true).create_new(true).open(&path)?;
+        Ok(BlobWriter {
+            id,
+            path,
+            file,
+            buf: Vec::new(),
+            len: 0,
+            armed: true,
+        })
+    }
+
+    pub fn id(&self) -> BlobId {
+        self.id
+    }
+
     /// Appends bytes (buffered; large writes go straight through).
-    pub fn write(&mut self, data: &[u8]) -> std::io::Result<()> { todo!() }
+    pub fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        if self.buf.len() + data.len() > WRITE_BUFFER {
+            self.flush_buffer()?;
+        }
+        if data.len() >= WRITE_BUFFER {
+            // Copying a large chunk into the buffer first would only cost a memcpy.
+            self.file.write_all(data)?;
+        } else {
+            if self.buf.capacity() == 0 {
+                // Allocated lazily so that a writer that only ever sees large chunks (or none)
+                // costs no buffer.
+                self.buf.reserve_exact(WRITE_BUFFER);
+            }
+            self.buf.extend_from_slice(data);
+        }
+        self.len += data.len() as u64;
+        Ok(())
+    }
+
     /// Bytes written so far.
-    pub fn len(&self) -> u64 { todo!() }
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Nothing written yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// Flushes and fsyncs the temp file. The blob is not yet visible to anyone: pass the
     /// result to a `Store` write, which publishes it.
-    pub fn finish(self) -> std::io::Result<NewBlob> { todo!() }
+    pub fn finish(mut self) -> std::io::Result<NewBlob> {
+        self.flush_buffer()?;
+        // Data and size must be on disk before any metadata can point at the file; the tmp/
+        // directory entry need not be, the rename into blobs/ is what gets made durable.
+        self.file.sync_data()?;
+        self.armed = false;
+        Ok(NewBlob {
+            id: self.id,
+            len: self.len,
+            path: std::mem::take(&mut self.path),
+            armed: true,
+        })
+    }
+
+    fn flush_buffer(&mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            self.file.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for BlobWriter {
+    fn drop(&mut self) {
+        if self.armed {
+            remove_quietly(&self.path);
+        }
+    }
+}
+
+impl fmt::Debug for BlobWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlobWriter")
+            .field("id", &self.id)
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A durable, not yet published blob (still in `tmp/`). Dropped unpublished: removed.
 #[derive(Debug)]
-pub struct NewBlob { /* private */ }
+pub struct NewBlob {
+    id: BlobId,
+    len: u64,
+    path: PathBuf,
+    armed: bool,
+}
 
 impl NewBlob {
-    pub fn id(&self) -> BlobId { todo!() }
-    pub fn len(&self) -> u64 { todo!() }
+    pub fn id(&self) -> BlobId {
+        self.id
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// The blob holds no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Drop for NewBlob {
+    fn drop(&mut self) {
+        if self.armed {
+            remove_quietly(&self.path);
+        }
+    }
+}
+
+/// Where a published blob lives.
+pub(super) fn blob_path(blobs_dir: &Path, id: BlobId) -> PathBuf {
+    let hex = id.to_hex();
+    blobs_dir.join(&hex[..2]).join(hex)
+}
+
+/// A blob renamed into `blobs/` whose metadata commit has not succeeded (yet). Dropped while
+/// armed (the commit failed, or was refused by a check), it unlinks the file, so a refused
+/// write leaks nothing.
+#[derive(Debug)]
+pub(super) struct Published {
+    id: BlobId,
+    path: PathBuf,
+    armed: bool,
+}
+
+impl Published {
+    pub(super) fn id(&self) -> BlobId {
+        self.id
+    }
+
+    /// Leaves the file in place: either the metadata now references it, or the commit's outcome
+    /// is unknown and `Store::open` will decide by the blob index.
+    pub(super) fn keep(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Published {
+    fn drop(&mut self) {
+        if self.armed {
+            remove_quietly(&self.path);
+        }
+    }
+}
+
+/// Moves a finished blob from `tmp/` to its final name and makes that name durable.
+pub(super) fn publish(blobs_dir: &Path, mut blob: NewBlob) -> io::Result<Published> {
+    let dest = blob_path(blobs_dir, blob.id);
+    let fanout = dest.parent().expect("a blob path has a fan-out directory").to_path_buf();
+    if let Err(e) = fs::rename(&blob.path, &dest) {
+        // `Store::open` creates every fan-out directory (and makes them durable) before any
+        // write can happen, so this is only a fallback for a directory removed behind our back;
+        // anything else is a real error.
+        if e.kind() != io::ErrorKind::NotFound || fanout.exists() {
+            return Err(e);
+        }
+        create_fanout(blobs_dir, &fanout)?;
+        fs::rename(&blob.path, &dest)?;
+    }
+    // From here on the file lives at `dest`: the guard owns it.
+    blob.armed = false;
+    let published = Published {
+        id: blob.id,
+        path: dest,
+        armed: true,
+    };
+    // fsync of the file persisted its content, not the new directory entry.
+    sync_dir(&fanout)?;
+    Ok(published)
+}
+
+/// Creates a fan-out directory (if absent) and makes its entry in `blobs/` durable. Also fsyncs
+/// `blobs/` when someone else created it: we cannot know whether its creator's fsync is done, and
+/// our blob must not be published into a directory entry that a crash could still take away.
+pub(super) fn create_fanout(blobs_dir: &Path, fanout: &Path) -> io::Result<()> {
+    match fs::create_dir(fanout) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    sync_dir(blobs_dir)
+}
+
+/// Removes published blobs whose metadata is gone (committed). Failures are only logged: the
+/// worst case is an orphan, which the next `Store::open` removes.
+pub(super) fn unlink(blobs_dir: &Path, ids: impl IntoIterator<Item = BlobId>) {
+    for id in ids {
+        remove_quietly(&blob_path(blobs_dir, id));
+    }
+}
+
+/// fsyncs a directory so that the entries created or renamed in it survive a crash.
+pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+fn remove_quietly(path: &Path) {
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!(path = %path.display(), error = %e, "could not remove blob file"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip() {
+        for id in [0u128, 1, u128::MAX, 0x0123_4567_89ab_cdef_0011_2233_4455_6677] {
+            let hex = BlobId(id).to_hex();
+            assert_eq!(hex.len(), 32);
+            assert_eq!(BlobId::from_hex(&hex), Some(BlobId(id)));
+        }
+        assert_eq!(BlobId::from_hex("0"), None);
+        assert_eq!(BlobId::from_hex(&"A".repeat(32)), None);
+        assert_eq!(BlobId::from_hex(&format!("+{}", "0".repeat(31))), None);
+        assert_ne!(BlobId::random(), BlobId::random());
+    }
+
+    #[test]
+    fn writer_buffers_and_cleans_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = BlobWriter::create(dir.path()).unwrap();
+        let small = vec![1u8; 1000];
+        let big = vec![2u8; WRITE_BUFFER + 5];
+        w.write(&small).unwrap();
+        w.write(&big).unwrap();
+        w.write(&small).unwrap();
+        assert_eq!(w.len(), 2000 + big.len() as u64);
+        let path = dir.path().join(w.id().to_hex());
+        let blob = w.finish().unwrap();
+        let data = fs::read(&path).unwrap();
+        assert_eq!(data.len() as u64, blob.len());
+        assert_eq!(&data[..1000], &small[..]);
+        assert_eq!(&data[1000..1000 + big.len()], &big[..]);
+        drop(blob);
+        assert!(!path.exists(), "an unpublished blob is removed when dropped");
+
+        let w = BlobWriter::create(dir.path()).unwrap();
+        let path = dir.path().join(w.id().to_hex());
+        assert!(path.exists());
+        drop(w);
+        assert!(!path.exists(), "an unfinished writer removes its temp file");
+    }
 }

@@ -1,1 +1,523 @@
 //! The redb metadata database and its group-commit writer.
+//!
+//! Schema (every value is a JSON record from [`super::records`], except the blob index):
+//! ```text
+//! buckets     name                                  → BucketRecord
+//! objects     bucket 0x00 key                       → ObjectRecord
+//! uploads     bucket 0x00 key 0x00 upload_id        → UploadRecord
+//! upload_ids  upload_id                             → the uploads key above
+//! parts       upload_id 0x00 part_number (u32 BE)   → PartRecord
+//! blobs       blob id (u128)                        → ()
+//! ```
+//! Bucket names and upload ids never contain 0x00, so byte order of the composite keys is
+//! (bucket, key) / (bucket, key, upload id) / (upload id, part number) order, and everything of
+//! one bucket (or one upload) is a contiguous range. (A key containing 0x00 itself would sort
+//! its uploads slightly out of (key, id) order; OSS keys cannot carry NUL through XML anyway.)
+//! The blob index holds every blob that an object segment or a part references: startup deletes
+//! every other file in `blobs/`.
+//!
+//! All writes go through one thread ([`Writer`]) that runs whatever operations are queued in one
+//! redb transaction and commits once, so N concurrent small requests share one commit fsync.
+
+use super::StoreError;
+use redb::{
+    Database, Durability, Key, ReadableTable, Table, TableDefinition, Value, WriteTransaction,
+};
+use serde::{de::DeserializeOwned, Serialize};
+use std::any::Any;
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::fmt;
+use std::ops::Deref;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+
+/// Byte-string keys and values.
+pub(super) type Bytes = &'static [u8];
+
+pub(super) const BUCKETS: TableDefinition<Bytes, Bytes> = TableDefinition::new("buckets");
+pub(super) const OBJECTS: TableDefinition<Bytes, Bytes> = TableDefinition::new("objects");
+pub(super) const UPLOADS: TableDefinition<Bytes, Bytes> = TableDefinition::new("uploads");
+pub(super) const UPLOAD_IDS: TableDefinition<Bytes, Bytes> = TableDefinition::new("upload_ids");
+pub(super) const PARTS: TableDefinition<Bytes, Bytes> = TableDefinition::new("parts");
+pub(super) const BLOBS: TableDefinition<u128, ()> = TableDefinition::new("blobs");
+
+/// At most this many operations share one transaction, so that one commit's latency (and the
+/// damage of one failing operation, see [`Writer`]) stays bounded under a flood of requests.
+const MAX_BATCH: usize = 512;
+
+// ---- keys ----
+
+/// `bucket 0x00`: the common prefix of a bucket's objects and uploads.
+pub(super) fn bucket_base(bucket: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(bucket.len() + 1);
+    k.extend_from_slice(bucket.as_bytes());
+    k.push(0);
+    k
+}
+
+pub(super) fn object_key(bucket: &str, key: &str) -> Vec<u8> {
+    let mut k = bucket_base(bucket);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+pub(super) fn upload_key(bucket: &str, key: &str, upload_id: &str) -> Vec<u8> {
+    let mut k = object_key(bucket, key);
+    k.push(0);
+    k.extend_from_slice(upload_id.as_bytes());
+    k
+}
+
+/// `upload_id 0x00`: the common prefix of an upload's parts.
+pub(super) fn part_base(upload_id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(upload_id.len() + 5);
+    k.extend_from_slice(upload_id.as_bytes());
+    k.push(0);
+    k
+}
+
+pub(super) fn part_key(upload_id: &str, part_number: u32) -> Vec<u8> {
+    let mut k = part_base(upload_id);
+    k.extend_from_slice(&part_number.to_be_bytes());
+    k
+}
+
+/// `a ‖ b`.
+pub(super) fn concat(a: &[u8], b: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(a.len() + b.len());
+    k.extend_from_slice(a);
+    k.extend_from_slice(b);
+    k
+}
+
+/// The smallest byte string greater than every string that starts with `prefix`: the last byte
+/// below 0xFF incremented, everything after it dropped. `None` if there is none (all 0xFF, or
+/// empty: the range is unbounded above).
+pub(super) fn successor(mut prefix: Vec<u8>) -> Option<Vec<u8>> {
+    while let Some(last) = prefix.last_mut() {
+        if *last < 0xFF {
+            *last += 1;
+            return Some(prefix);
+        }
+        prefix.pop();
+    }
+    None
+}
+
+/// [`successor`] of a prefix that contains a 0x00 byte (every bucket-scoped or upload-scoped
+/// key does), which therefore always has one.
+pub(super) fn successor_scoped(prefix: Vec<u8>) -> Vec<u8> {
+    successor(prefix).expect("a scoped key contains a 0x00 byte, so it has a successor")
+}
+
+// ---- records ----
+
+pub(super) fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(record).map_err(|e| StoreError::Corrupt(format!("cannot encode: {e}")))
+}
+
+/// Decodes a record; `what` names it in the error (a key, shown lossily).
+pub(super) fn decode<T: DeserializeOwned>(bytes: &[u8], what: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| StoreError::Corrupt(format!("{:?}: {e}", String::from_utf8_lossy(what))))
+}
+
+/// Record-level reads, for read-only and write tables alike.
+pub(super) trait JsonTable: ReadableTable<Bytes, Bytes> {
+    fn get_json<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
+        match self.get(key)? {
+            Some(v) => decode(v.value(), key).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn contains(&self, key: &[u8]) -> Result<bool, StoreError> {
+        Ok(self.get(key)?.is_some())
+    }
+
+    /// Whether any key starts with `prefix` (one seek, not a count).
+    fn any_with_prefix(&self, prefix: &[u8]) -> Result<bool, StoreError> {
+        let end = successor(prefix.to_vec());
+        let mut range = match &end {
+            Some(end) => self.range::<&[u8]>(prefix..end.as_slice())?,
+            None => self.range::<&[u8]>(prefix..)?,
+        };
+        Ok(range.next().transpose()?.is_some())
+    }
+}
+
+impl<T: ReadableTable<Bytes, Bytes>> JsonTable for T {}
+
+// ---- the write side ----
+
+/// A table of the batch's write transaction. Reads go through `Deref` (redb's `Table` needs
+/// `&mut` for every mutation, which `Deref` does not give out); writes go through the methods
+/// below, which record that the running operation has written something (see [`Writer`]).
+pub(super) struct WTable<'t, K: Key + 'static, V: Value + 'static> {
+    table: Table<'t, K, V>,
+    dirty: &'t Cell<bool>,
+}
+
+impl<'t, K: Key + 'static, V: Value + 'static> Deref for WTable<'t, K, V> {
+    type Target = Table<'t, K, V>;
+    fn deref(&self) -> &Self::Target {
+        &self.table
+    }
+}
+
+impl WTable<'_, Bytes, Bytes> {
+    pub(super) fn put_json<T: Serialize>(&mut self, key: &[u8], record: &T) -> Result<(), StoreError> {
+        // Encoded before the flag is set: an encoding failure has written nothing.
+        let value = encode(record)?;
+        self.put_raw(key, &value)
+    }
+
+    pub(super) fn put_raw(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.dirty.set(true);
+        self.table.insert(key, value)?;
+        Ok(())
+    }
+
+    /// Removes a key; whether it was there.
+    pub(super) fn remove(&mut self, key: &[u8]) -> Result<bool, StoreError> {
+        self.dirty.set(true);
+        Ok(self.table.remove(key)?.is_some())
+    }
+}
+
+impl WTable<'_, u128, ()> {
+    pub(super) fn add(&mut self, id: super::BlobId) -> Result<(), StoreError> {
+        self.dirty.set(true);
+        self.table.insert(id.0, ())?;
+        Ok(())
+    }
+
+    pub(super) fn remove(&mut self, id: super::BlobId) -> Result<(), StoreError> {
+        self.dirty.set(true);
+        self.table.remove(id.0)?;
+        Ok(())
+    }
+}
+
+/// The tables of a batch's transaction, as an operation sees them.
+pub(super) struct Tables<'t> {
+    pub buckets: WTable<'t, Bytes, Bytes>,
+    pub objects: WTable<'t, Bytes, Bytes>,
+    pub uploads: WTable<'t, Bytes, Bytes>,
+    pub upload_ids: WTable<'t, Bytes, Bytes>,
+    pub parts: WTable<'t, Bytes, Bytes>,
+    pub blobs: WTable<'t, u128, ()>,
+}
+
+impl<'t> Tables<'t> {
+    fn open(txn: &'t WriteTransaction, dirty: &'t Cell<bool>) -> Result<Tables<'t>, StoreError> {
+        fn open<'t, K: Key + 'static, V: Value + 'static>(
+            txn: &'t WriteTransaction,
+            def: TableDefinition<K, V>,
+            dirty: &'t Cell<bool>,
+        ) -> Result<WTable<'t, K, V>, StoreError> {
+            Ok(WTable { table: txn.open_table(def)?, dirty })
+        }
+        // Opened once per batch, not per operation.
+        Ok(Tables {
+            buckets: open(txn, BUCKETS, dirty)?,
+            objects: open(txn, OBJECTS, dirty)?,
+            uploads: open(txn, UPLOADS, dirty)?,
+            upload_ids: open(txn, UPLOAD_IDS, dirty)?,
+            parts: open(txn, PARTS, dirty)?,
+            blobs: open(txn, BLOBS, dirty)?,
+        })
+    }
+}
+
+/// Creates every table, so that read transactions can open them unconditionally.
+pub(super) fn create_tables(db: &Database) -> Result<(), StoreError> {
+    let txn = db.begin_write()?;
+    let dirty = Cell::new(false);
+    drop(Tables::open(&txn, &dirty)?);
+    txn.commit()?;
+    Ok(())
+}
+
+/// How an operation submitted to the [`Writer`] ended.
+pub(super) enum Outcome<T> {
+    /// The operation's own result: `Ok` is committed; `Err` means nothing of it was committed.
+    Done(Result<T, StoreError>),
+    /// The operation succeeded but the commit failed: whether its writes are on disk is unknown
+    /// (redb reports I/O errors of the commit, which may have reached the disk in part). Callers
+    /// keep the blobs they published, and `Store::open` decides by the blob index.
+    Uncertain(StoreError),
+}
+
+/// What the writer thread sends back.
+enum Reply<T> {
+    Outcome(Outcome<T>),
+    /// The operation panicked; the caller re-raises the panic in its own thread.
+    Panicked(Box<dyn Any + Send>),
+}
+
+/// The fate of a whole batch, told to each of its operations.
+enum Fate<'a> {
+    Committed,
+    /// Nothing was committed (another operation failed half-way, or the transaction could not
+    /// be started): the message says why.
+    Aborted(&'a str),
+    CommitFailed(&'a str),
+}
+
+/// A queued operation, type-erased.
+trait Job: Send {
+    /// Runs the operation against the batch's tables. `Err(message)` if it failed after writing
+    /// something, so that the transaction must be thrown away.
+    fn run(&mut self, tables: &mut Tables<'_>, dirty: &Cell<bool>) -> Result<(), String>;
+    /// Reports to the caller once the batch's fate is known.
+    fn deliver(self: Box<Self>, fate: &Fate<'_>);
+}
+
+struct TypedJob<T, F> {
+    op: Option<F>,
+    result: Option<Result<T, StoreError>>,
+    panic: Option<Box<dyn Any + Send>>,
+    reply: mpsc::SyncSender<Reply<T>>,
+}
+
+impl<T, F> Job for TypedJob<T, F>
+where
+    T: Send,
+    F: FnOnce(&mut Tables<'_>) -> Result<T, StoreError> + Send,
+{
+    fn run(&mut self, tables: &mut Tables<'_>, dirty: &Cell<bool>) -> Result<(), String> {
+        let op = self.op.take().expect("a job runs once");
+        dirty.set(false);
+        // A panic (in a caller's closure, typically) must neither kill the writer thread nor
+        // leave a half-applied operation in the shared transaction.
+        match panic::catch_unwind(AssertUnwindSafe(|| op(tables))) {
+            Ok(result) => {
+                let failed_dirty = match &result {
+                    Err(e) if dirty.get() => Some(e.to_string()),
+                    _ => None,
+                };
+                self.result = Some(result);
+                failed_dirty.map_or(Ok(()), Err)
+            }
+            Err(payload) => {
+                self.panic = Some(payload);
+                if dirty.get() {
+                    Err("an operation panicked".to_owned())
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    fn deliver(self: Box<Self>, fate: &Fate<'_>) {
+        let reply = match (self.panic, self.result, fate) {
+            (Some(payload), _, _) => Reply::Panicked(payload),
+            // A failed operation wrote nothing (or its batch was thrown away): its error stands
+            // whatever happened to the batch.
+            (None, Some(Err(e)), _) => Reply::Outcome(Outcome::Done(Err(e))),
+            (None, Some(Ok(v)), Fate::Committed) => Reply::Outcome(Outcome::Done(Ok(v))),
+            (None, _, Fate::Aborted(why)) => Reply::Outcome(Outcome::Done(Err(StoreError::Meta(
+                format!("transaction aborted: {why}"),
+            )))),
+            (None, _, Fate::CommitFailed(why)) => {
+                Reply::Outcome(Outcome::Uncertain(StoreError::Meta(format!("commit failed: {why}"))))
+            }
+            (None, None, Fate::Committed) => unreachable!("a committed job has run"),
+        };
+        // The caller may have gone away (it cannot, it blocks on this; but never panic here).
+        let _ = self.reply.send(reply);
+    }
+}
+
+/// The group-commit writer: one thread owning all write transactions.
+///
+/// Each operation must do its checks (reads) before its first write, and fail only before it:
+/// then an operation that returns an error has written nothing and the others in its batch
+/// commit normally. Writes are tracked ([`WTable`]); an operation that fails (or panics) after
+/// writing — only a storage error can do that — aborts the whole transaction: every operation
+/// that ran in it gets an error, nothing is committed, and the operations queued behind it go
+/// into the next batch. (redb savepoints cannot help here: they require a transaction with no
+/// table opened yet.)
+pub(super) struct Writer {
+    queue: Option<mpsc::Sender<Box<dyn Job>>>,
+    thread: Option<JoinHandle<()>>,
+    stats: Arc<WriterStats>,
+}
+
+/// Counters, for tests and diagnostics.
+#[derive(Debug, Default)]
+pub(super) struct WriterStats {
+    pub commits: AtomicU64,
+    pub operations: AtomicU64,
+}
+
+impl Writer {
+    pub(super) fn start(db: Arc<Database>) -> std::io::Result<Writer> {
+        let (queue, jobs) = mpsc::channel::<Box<dyn Job>>();
+        let stats = Arc::new(WriterStats::default());
+        let thread_stats = stats.clone();
+        let thread = std::thread::Builder::new()
+            .name("ossvault-store-writer".to_owned())
+            .spawn(move || writer_loop(&db, &jobs, &thread_stats))?;
+        Ok(Writer { queue: Some(queue), thread: Some(thread), stats })
+    }
+
+    /// Runs `op` in the next batch and waits for the batch's commit.
+    pub(super) fn run<T, F>(&self, op: F) -> Outcome<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Tables<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = mpsc::sync_channel(1);
+        let job = Box::new(TypedJob { op: Some(op), result: None, panic: None, reply });
+        let queue = self.queue.as_ref().expect("the queue lives as long as the writer");
+        if queue.send(job).is_err() {
+            return Outcome::Done(Err(StoreError::Meta("the metadata writer has stopped".into())));
+        }
+        match answer.recv() {
+            Ok(Reply::Outcome(outcome)) => outcome,
+            Ok(Reply::Panicked(payload)) => panic::resume_unwind(payload),
+            // The writer died with our job (a panic inside redb's commit): outcome unknown.
+            Err(_) => Outcome::Uncertain(StoreError::Meta("the metadata writer has stopped".into())),
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn stats(&self) -> &WriterStats {
+        &self.stats
+    }
+}
+
+impl Drop for Writer {
+    /// Closes the queue and waits for the thread, which finishes the batch in flight, so that
+    /// the database is closed (its file lock released) when the `Store` is gone.
+    fn drop(&mut self) {
+        drop(self.queue.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl fmt::Debug for Writer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Writer").field("stats", &self.stats).finish_non_exhaustive()
+    }
+}
+
+fn writer_loop(db: &Database, jobs: &mpsc::Receiver<Box<dyn Job>>, stats: &WriterStats) {
+    let mut pending: VecDeque<Box<dyn Job>> = VecDeque::new();
+    loop {
+        if pending.is_empty() {
+            match jobs.recv() {
+                Ok(job) => pending.push_back(job),
+                Err(_) => return, // every Store handle is gone
+            }
+        }
+        // Whatever arrived while the previous commit was fsyncing rides along: that is the
+        // whole group-commit mechanism, no timers needed.
+        while pending.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => pending.push_back(job),
+                Err(_) => break,
+            }
+        }
+        run_batch(db, &mut pending, stats);
+    }
+}
+
+/// Runs the queued operations in one transaction and commits once. Leaves in `pending` only
+/// the operations it did not get to (after an aborting failure).
+fn run_batch(db: &Database, pending: &mut VecDeque<Box<dyn Job>>, stats: &WriterStats) {
+    let fail_all = |pending: &mut VecDeque<Box<dyn Job>>, why: &str| {
+        for job in pending.drain(..) {
+            job.deliver(&Fate::Aborted(why));
+        }
+    };
+    let mut txn = match db.begin_write() {
+        Ok(txn) => txn,
+        Err(e) => return fail_all(pending, &e.to_string()),
+    };
+    txn.set_durability(Durability::Immediate);
+    let dirty = Cell::new(false);
+    let mut ran: Vec<Box<dyn Job>> = Vec::with_capacity(pending.len());
+    let mut abort: Option<String> = None;
+    {
+        let mut tables = match Tables::open(&txn, &dirty) {
+            Ok(tables) => tables,
+            Err(e) => return fail_all(pending, &e.to_string()),
+        };
+        while let Some(mut job) = pending.pop_front() {
+            let run = job.run(&mut tables, &dirty);
+            ran.push(job);
+            if let Err(why) = run {
+                abort = Some(why);
+                break;
+            }
+        }
+    }
+    stats.operations.fetch_add(ran.len() as u64, Ordering::Relaxed);
+    if let Some(why) = abort {
+        tracing::error!(error = %why, "metadata operation failed after writing; batch aborted");
+        if let Err(e) = txn.abort() {
+            tracing::error!(error = %e, "aborting the metadata transaction failed");
+        }
+        for job in ran {
+            job.deliver(&Fate::Aborted(&why));
+        }
+        return;
+    }
+    match txn.commit() {
+        Ok(()) => {
+            stats.commits.fetch_add(1, Ordering::Relaxed);
+            for job in ran {
+                job.deliver(&Fate::Committed);
+            }
+        }
+        Err(e) => {
+            let why = e.to_string();
+            tracing::error!(error = %why, "metadata commit failed");
+            for job in ran {
+                job.deliver(&Fate::CommitFailed(&why));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn successor_of_prefixes() {
+        assert_eq!(successor(b"abc".to_vec()), Some(b"abd".to_vec()));
+        assert_eq!(successor(b"ab\xff".to_vec()), Some(b"ac".to_vec()));
+        assert_eq!(successor(b"a\xff\xff".to_vec()), Some(b"b".to_vec()));
+        assert_eq!(successor(b"\xff\xff".to_vec()), None);
+        assert_eq!(successor(Vec::new()), None);
+        assert_eq!(successor(b"b\x00".to_vec()), Some(b"b\x01".to_vec()));
+        // Every extension of the prefix sorts below the successor, the successor itself not.
+        let p = b"a/\xff".to_vec();
+        let s = successor(p.clone()).unwrap();
+        for ext in [&b""[..], b"\x00", b"\xff\xff\xff", b"zzz"] {
+            assert!(concat(&p, ext) < s);
+        }
+        assert!(!s.starts_with(&p));
+    }
+
+    #[test]
+    fn composite_keys_sort_by_parts() {
+        assert!(object_key("b", "a") < object_key("b", "a/"));
+        assert!(object_key("b", "zzz") < object_key("b-", ""));
+        assert!(object_key("b", "\u{10FFFF}") < successor_scoped(bucket_base("b")));
+        assert!(part_key("u", 2) < part_key("u", 10));
+        assert!(part_key("u", u32::MAX) < successor_scoped(part_base("u")));
+        assert!(upload_key("b", "k", "1") < upload_key("b", "k", "2"));
+        assert!(upload_key("b", "k", "zz") < upload_key("b", "k0", "0"));
+    }
+}

@@ -14,13 +14,27 @@
 //! redb transaction (group commit), so many small PUTs share one fsync.
 
 mod blobs;
+mod list;
 mod meta;
 pub mod records;
+#[cfg(test)]
+mod tests;
 
 pub use blobs::{BlobId, BlobWriter, NewBlob};
 pub use records::*;
 
-use std::path::Path;
+use blobs::Published;
+use meta::{
+    bucket_base, object_key, part_base, part_key, successor_scoped, upload_key, JsonTable,
+    Outcome, Writer, BLOBS, BUCKETS, OBJECTS, PARTS, UPLOADS, UPLOAD_IDS,
+};
+use redb::Database;
+use std::collections::BTreeSet;
+use std::fmt;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// What can go wrong in the store. Handlers map these onto OSS error codes.
 #[derive(Debug, thiserror::Error)]
@@ -117,56 +131,238 @@ pub struct BucketUsage {
     pub uploads: u64,
 }
 
+// redb's error types all become `Meta`: handlers only need to know it is an internal error.
+macro_rules! meta_error_from {
+    ($($t:ty),* $(,)?) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Meta(e.to_string())
+            }
+        }
+    )*};
+}
+meta_error_from!(
+    redb::Error,
+    redb::StorageError,
+    redb::TableError,
+    redb::TransactionError,
+    redb::CommitError,
+    redb::DatabaseError,
+);
+
+/// The metadata database file in the data directory.
+const DB_FILE: &str = "meta.redb";
+
+/// redb's page cache. redb's default (1 GiB) is a lot for a desktop app's embedded server;
+/// metadata records are small and the hot set (recent keys, upper B-tree levels) fits easily.
+const DB_CACHE_BYTES: usize = 256 << 20;
+
 /// The storage engine. Cheap to clone; all methods are blocking (call them from
 /// `tokio::task::spawn_blocking` in async code) and safe to call from many threads at once.
 #[derive(Clone)]
 pub struct Store {
-    // private: Arc<inner>
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    tmp_dir: PathBuf,
+    blobs_dir: PathBuf,
+    /// Shared with the writer thread; reads use it directly (MVCC read transactions).
+    db: Arc<Database>,
+    /// Dropped last among the users of `db`: joining the thread closes the database.
+    writer: Writer,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("dir", &self.inner.dir)
+            .field("writer", &self.inner.writer)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Store {
     /// Opens (creating if needed) the store in `dir`, empties `tmp/` and deletes blob files that
     /// no metadata references (leftovers of a crash).
-    pub fn open(dir: &Path) -> Result<Store, StoreError> { todo!() }
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let dir = dir.to_path_buf();
+        let tmp_dir = dir.join("tmp");
+        let blobs_dir = dir.join("blobs");
+        fs::create_dir_all(&tmp_dir)?;
+        fs::create_dir_all(&blobs_dir)?;
+        // All 256 fan-out directories up front, made durable once: publishing then never
+        // creates a directory, so no blob can land in a directory whose own entry is not yet
+        // durable (which a concurrent first use of a fan-out directory would otherwise allow).
+        for i in 0..=255u8 {
+            match fs::create_dir(blobs_dir.join(format!("{i:02x}"))) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        blobs::sync_dir(&blobs_dir)?;
+        blobs::sync_dir(&dir)?;
+        clear_dir(&tmp_dir)?;
+
+        // `create` opens an existing database too, repairing it after an unclean shutdown.
+        let db = redb::Builder::new()
+            .set_cache_size(DB_CACHE_BYTES)
+            .create(dir.join(DB_FILE))?;
+        meta::create_tables(&db)?;
+        remove_orphans(&db, &blobs_dir)?;
+
+        let db = Arc::new(db);
+        let writer = Writer::start(db.clone())?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                dir,
+                tmp_dir,
+                blobs_dir,
+                db,
+                writer,
+            }),
+        })
+    }
 
     /// The data directory.
-    pub fn dir(&self) -> &Path { todo!() }
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
 
     // ---- buckets ----
 
     /// Creates a bucket; `BucketAlreadyExists` if the name is taken.
-    pub fn create_bucket(&self, record: BucketRecord) -> Result<(), StoreError> { todo!() }
+    pub fn create_bucket(&self, record: BucketRecord) -> Result<(), StoreError> {
+        self.write_meta(move |t| {
+            let key = record.name.as_bytes();
+            if t.buckets.contains(key)? {
+                return Err(StoreError::BucketAlreadyExists);
+            }
+            t.buckets.put_json(key, &record)
+        })
+    }
+
     /// A bucket's record, or `None`.
-    pub fn bucket(&self, name: &str) -> Result<Option<BucketRecord>, StoreError> { todo!() }
+    pub fn bucket(&self, name: &str) -> Result<Option<BucketRecord>, StoreError> {
+        let rtx = self.read()?;
+        rtx.open_table(BUCKETS)?.get_json(name.as_bytes())
+    }
+
     /// Changes a bucket's record atomically; `NoSuchBucket` if absent. Returns the new record.
     pub fn update_bucket(
         &self,
         name: &str,
         change: impl FnOnce(&mut BucketRecord) + Send + 'static,
-    ) -> Result<BucketRecord, StoreError> { todo!() }
+    ) -> Result<BucketRecord, StoreError> {
+        let name = name.to_owned();
+        self.write_meta(move |t| {
+            let mut record: BucketRecord = t
+                .buckets
+                .get_json(name.as_bytes())?
+                .ok_or(StoreError::NoSuchBucket)?;
+            change(&mut record);
+            // The name is the key: a change cannot rename a bucket.
+            debug_assert_eq!(record.name, name, "update_bucket must not rename the bucket");
+            record.name = name;
+            t.buckets.put_json(record.name.as_bytes(), &record)?;
+            Ok(record)
+        })
+    }
+
     /// Deletes an empty bucket: `BucketNotEmpty` if it holds objects or in-progress uploads.
-    pub fn delete_bucket(&self, name: &str) -> Result<(), StoreError> { todo!() }
+    pub fn delete_bucket(&self, name: &str) -> Result<(), StoreError> {
+        let name = name.to_owned();
+        self.write_meta(move |t| {
+            if !t.buckets.contains(name.as_bytes())? {
+                return Err(StoreError::NoSuchBucket);
+            }
+            // One seek each, whatever the bucket holds.
+            let base = bucket_base(&name);
+            if t.objects.any_with_prefix(&base)? || t.uploads.any_with_prefix(&base)? {
+                return Err(StoreError::BucketNotEmpty);
+            }
+            t.buckets.remove(name.as_bytes())?;
+            Ok(())
+        })
+    }
+
     /// Buckets in name order with `name > marker` and starting with `prefix`, at most `limit`;
     /// the bool says whether more follow.
-    pub fn list_buckets(&self, prefix: &str, marker: &str, limit: usize) -> Result<(Vec<BucketRecord>, bool), StoreError> { todo!() }
+    pub fn list_buckets(
+        &self,
+        prefix: &str,
+        marker: &str,
+        limit: usize,
+    ) -> Result<(Vec<BucketRecord>, bool), StoreError> {
+        let rtx = self.read()?;
+        list::buckets(&rtx.open_table(BUCKETS)?, prefix, marker, limit)
+    }
+
     /// Bytes, objects and in-progress uploads of a bucket (a scan; fine for a local server).
-    pub fn bucket_usage(&self, name: &str) -> Result<BucketUsage, StoreError> { todo!() }
+    pub fn bucket_usage(&self, name: &str) -> Result<BucketUsage, StoreError> {
+        /// Only the size of an object record is needed; serde skips the rest cheaply.
+        #[derive(serde::Deserialize)]
+        struct Size {
+            size: u64,
+        }
+        let rtx = self.read()?;
+        if !rtx.open_table(BUCKETS)?.contains(name.as_bytes())? {
+            return Err(StoreError::NoSuchBucket);
+        }
+        let base = bucket_base(name);
+        let end = successor_scoped(base.clone());
+        let mut usage = BucketUsage::default();
+        let objects = rtx.open_table(OBJECTS)?;
+        for item in objects.range::<&[u8]>(base.as_slice()..end.as_slice())? {
+            let (k, v) = item?;
+            let Size { size } = meta::decode(v.value(), k.value())?;
+            usage.bytes += size;
+            usage.objects += 1;
+        }
+        let uploads = rtx.open_table(UPLOADS)?;
+        for item in uploads.range::<&[u8]>(base.as_slice()..end.as_slice())? {
+            item?;
+            usage.uploads += 1;
+        }
+        Ok(usage)
+    }
 
     // ---- content ----
 
     /// Starts a new blob in `tmp/`. Dropping the writer without `finish` removes the temp file.
-    pub fn new_blob(&self) -> Result<BlobWriter, StoreError> { todo!() }
+    pub fn new_blob(&self) -> Result<BlobWriter, StoreError> {
+        Ok(BlobWriter::create(&self.inner.tmp_dir)?)
+    }
+
     /// Opens a published blob for reading; `BlobMissing` if its file is gone.
-    pub fn open_blob(&self, id: BlobId) -> Result<std::fs::File, StoreError> { todo!() }
+    pub fn open_blob(&self, id: BlobId) -> Result<std::fs::File, StoreError> {
+        match fs::File::open(blobs::blob_path(&self.inner.blobs_dir, id)) {
+            Ok(file) => Ok(file),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StoreError::BlobMissing(id)),
+            Err(e) => Err(e.into()),
+        }
+    }
 
     // ---- objects ----
 
     /// An object's record; `NoSuchBucket` if the bucket is absent, `Ok(None)` if the key is.
-    pub fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, StoreError> { todo!() }
+    pub fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, StoreError> {
+        let rtx = self.read()?;
+        if !rtx.open_table(BUCKETS)?.contains(bucket.as_bytes())? {
+            return Err(StoreError::NoSuchBucket);
+        }
+        rtx.open_table(OBJECTS)?.get_json(&object_key(bucket, key))
+    }
 
     /// Publishes `blobs` (the blobs `record.segments` refer to) and makes `record` the object at
     /// `key`, atomically; unlinks the blobs of the version it replaced. Returns the replaced
     /// record, if any.
+    ///
+    /// `record.segments` must refer to exactly the blobs in `blobs` (a blob belongs to one
+    /// object: sharing would let one object's overwrite unlink another's content); anything
+    /// else is refused with `Corrupt` before any file is touched.
     pub fn put_object(
         &self,
         bucket: &str,
@@ -174,30 +370,154 @@ impl Store {
         record: ObjectRecord,
         blobs: Vec<NewBlob>,
         mode: PutMode,
-    ) -> Result<Option<ObjectRecord>, StoreError> { todo!() }
+    ) -> Result<Option<ObjectRecord>, StoreError> {
+        let new_ids: Vec<BlobId> = blobs.iter().map(NewBlob::id).collect();
+        check_segments(&record.segments, &new_ids)?;
+        let published = self.publish_all(blobs)?;
+        let okey = object_key(bucket, key);
+        let bucket = bucket.to_owned();
+        let outcome = self.inner.writer.run(move |t| {
+            if !t.buckets.contains(bucket.as_bytes())? {
+                return Err(StoreError::NoSuchBucket);
+            }
+            let old: Option<ObjectRecord> = t.objects.get_json(&okey)?;
+            if old.is_some() && mode == PutMode::ForbidOverwrite {
+                return Err(StoreError::FileAlreadyExists);
+            }
+            // Checks done; writes from here on.
+            t.objects.put_json(&okey, &record)?;
+            for id in new_ids {
+                t.blobs.add(id)?;
+            }
+            let dropped = old.as_ref().map(|o| dropped_blobs(o, Some(&record))).unwrap_or_default();
+            for &id in &dropped {
+                t.blobs.remove(id)?;
+            }
+            Ok((old, dropped))
+        });
+        let (old, dropped) = self.settle(outcome, published)?;
+        self.unlink(dropped);
+        Ok(old)
+    }
 
     /// AppendObject: atomically checks that `key` is absent (then `append.position` must be 0
     /// and `append.template` becomes the object, typed Appendable) or Appendable with
     /// `size == position`, then adds `append.blob` as a new segment, updating size, CRC
     /// (combined with the segment's), ETag and mtime from `append`. Errors:
     /// `PositionNotEqualToLength`, `ObjectNotAppendable`. Returns the new record.
-    pub fn append_object(&self, bucket: &str, key: &str, append: Append) -> Result<ObjectRecord, StoreError> { todo!() }
+    pub fn append_object(&self, bucket: &str, key: &str, append: Append) -> Result<ObjectRecord, StoreError> {
+        let Append {
+            position,
+            template,
+            segment,
+            blob,
+            etag,
+            last_modified_ms,
+        } = append;
+        check_segments(std::slice::from_ref(&segment), &[blob.id()])?;
+        let published = self.publish_all(vec![blob])?;
+        let okey = object_key(bucket, key);
+        let bucket = bucket.to_owned();
+        let outcome = self.inner.writer.run(move |t| {
+            if !t.buckets.contains(bucket.as_bytes())? {
+                return Err(StoreError::NoSuchBucket);
+            }
+            let mut record = match t.objects.get_json::<ObjectRecord>(&okey)? {
+                None if position != 0 => {
+                    return Err(StoreError::PositionNotEqualToLength { next_position: 0 })
+                }
+                None => ObjectRecord {
+                    size: 0,
+                    crc64: 0,
+                    // Appendable objects have no whole-content MD5.
+                    content_md5: None,
+                    object_type: ObjectType::Appendable,
+                    segments: Vec::new(),
+                    ..template
+                },
+                Some(current) if current.object_type != ObjectType::Appendable => {
+                    return Err(StoreError::ObjectNotAppendable)
+                }
+                Some(current) if current.size != position => {
+                    return Err(StoreError::PositionNotEqualToLength { next_position: current.size })
+                }
+                Some(current) => current,
+            };
+            record.crc64 = ossvault_proto::crc64::combine(record.crc64, segment.crc64, segment.len);
+            record.size += segment.len;
+            let id = segment.blob;
+            record.segments.push(segment);
+            record.etag = etag;
+            record.last_modified_ms = last_modified_ms;
+            t.objects.put_json(&okey, &record)?;
+            t.blobs.add(id)?;
+            Ok(record)
+        });
+        self.settle(outcome, published)
+    }
 
     /// Changes an existing object's metadata (not its content) atomically; `NoSuchKey` if
     /// absent. Returns the new record. (ACL changes, copy-to-self with metadata REPLACE.)
+    ///
+    /// `NoSuchBucket` if the bucket is absent. Changes to `segments` are ignored (content is
+    /// not this method's business, and the blob index must stay in step with the segments).
     pub fn update_object(
         &self,
         bucket: &str,
         key: &str,
         change: impl FnOnce(&mut ObjectRecord) + Send + 'static,
-    ) -> Result<ObjectRecord, StoreError> { todo!() }
+    ) -> Result<ObjectRecord, StoreError> {
+        let okey = object_key(bucket, key);
+        let bucket = bucket.to_owned();
+        self.write_meta(move |t| {
+            if !t.buckets.contains(bucket.as_bytes())? {
+                return Err(StoreError::NoSuchBucket);
+            }
+            let mut record: ObjectRecord = t.objects.get_json(&okey)?.ok_or(StoreError::NoSuchKey)?;
+            let segments = record.segments.clone();
+            change(&mut record);
+            debug_assert_eq!(record.segments, segments, "update_object must not change content");
+            record.segments = segments;
+            t.objects.put_json(&okey, &record)?;
+            Ok(record)
+        })
+    }
 
     /// Deletes an object (no error if absent) and unlinks its blobs; `NoSuchBucket` if the
     /// bucket is absent. Returns whether something was deleted.
-    pub fn delete_object(&self, bucket: &str, key: &str) -> Result<bool, StoreError> { todo!() }
+    pub fn delete_object(&self, bucket: &str, key: &str) -> Result<bool, StoreError> {
+        let okey = object_key(bucket, key);
+        let bucket = bucket.to_owned();
+        let dropped = self.write_meta(move |t| {
+            if !t.buckets.contains(bucket.as_bytes())? {
+                return Err(StoreError::NoSuchBucket);
+            }
+            delete_in(t, &okey)
+        })?;
+        let deleted = dropped.is_some();
+        self.unlink(dropped.unwrap_or_default());
+        Ok(deleted)
+    }
 
     /// Deletes many objects in one transaction (absent keys are fine).
-    pub fn delete_objects(&self, bucket: &str, keys: &[String]) -> Result<(), StoreError> { todo!() }
+    ///
+    /// `NoSuchBucket` if the bucket is absent.
+    pub fn delete_objects(&self, bucket: &str, keys: &[String]) -> Result<(), StoreError> {
+        let okeys: Vec<Vec<u8>> = keys.iter().map(|k| object_key(bucket, k)).collect();
+        let bucket = bucket.to_owned();
+        let dropped = self.write_meta(move |t| {
+            if !t.buckets.contains(bucket.as_bytes())? {
+                return Err(StoreError::NoSuchBucket);
+            }
+            let mut dropped = Vec::new();
+            for okey in &okeys {
+                dropped.extend(delete_in(t, okey)?.unwrap_or_default());
+            }
+            Ok(dropped)
+        })?;
+        self.unlink(dropped);
+        Ok(())
+    }
 
     /// One page of a listing by range scan: keys starting with `prefix` and greater than
     /// `after` (byte order), at most `max` entries where an entry is an object or a common
@@ -205,6 +525,8 @@ impl Store {
     /// rolled up into `prefix + remainder[..=delimiter]`, emitted once, and the scan seeks past
     /// every key under it (no per-key walk). `after` may itself be a common prefix returned by an
     /// earlier page (then all keys under it are skipped). Memory is bounded by `max`.
+    ///
+    /// `NoSuchBucket` if the bucket is absent.
     pub fn list_objects(
         &self,
         bucket: &str,
@@ -212,21 +534,115 @@ impl Store {
         delimiter: &str,
         after: &str,
         max: usize,
-    ) -> Result<ListPage, StoreError> { todo!() }
+    ) -> Result<ListPage, StoreError> {
+        let rtx = self.read()?;
+        if !rtx.open_table(BUCKETS)?.contains(bucket.as_bytes())? {
+            return Err(StoreError::NoSuchBucket);
+        }
+        list::objects(&rtx.open_table(OBJECTS)?, bucket, prefix, delimiter, after, max)
+    }
 
     // ---- multipart ----
 
     /// Registers a new upload (its id is in the record).
-    pub fn create_upload(&self, record: UploadRecord) -> Result<(), StoreError> { todo!() }
+    ///
+    /// `NoSuchBucket` if `record.bucket` is absent; an id already in use is an internal error
+    /// (`Meta`): ids are random.
+    pub fn create_upload(&self, record: UploadRecord) -> Result<(), StoreError> {
+        self.write_meta(move |t| {
+            if !t.buckets.contains(record.bucket.as_bytes())? {
+                return Err(StoreError::NoSuchBucket);
+            }
+            if record.upload_id.is_empty() || record.upload_id.contains('\0') {
+                return Err(StoreError::Meta(format!("invalid upload id {:?}", record.upload_id)));
+            }
+            if t.upload_ids.contains(record.upload_id.as_bytes())? {
+                return Err(StoreError::Meta(format!("upload id {} is taken", record.upload_id)));
+            }
+            let ukey = upload_key(&record.bucket, &record.key, &record.upload_id);
+            t.uploads.put_json(&ukey, &record)?;
+            t.upload_ids.put_raw(record.upload_id.as_bytes(), &ukey)?;
+            Ok(())
+        })
+    }
+
     /// An upload of `bucket` by id, or `NoSuchUpload`.
-    pub fn upload(&self, bucket: &str, upload_id: &str) -> Result<UploadRecord, StoreError> { todo!() }
+    pub fn upload(&self, bucket: &str, upload_id: &str) -> Result<UploadRecord, StoreError> {
+        let rtx = self.read()?;
+        let (_, record) = find_upload(
+            &rtx.open_table(UPLOAD_IDS)?,
+            &rtx.open_table(UPLOADS)?,
+            bucket,
+            upload_id,
+        )?;
+        Ok(record)
+    }
+
     /// Publishes `blob` and records `part` (replacing and unlinking an earlier part with the
     /// same number); `NoSuchUpload` if the upload is gone.
-    pub fn put_part(&self, bucket: &str, upload_id: &str, part: PartRecord, blob: NewBlob) -> Result<(), StoreError> { todo!() }
+    ///
+    /// `part.blob` must be `blob.id()` (else `Corrupt`, before any file is touched).
+    pub fn put_part(&self, bucket: &str, upload_id: &str, part: PartRecord, blob: NewBlob) -> Result<(), StoreError> {
+        if part.blob != blob.id() {
+            return Err(StoreError::Corrupt(format!(
+                "part record refers to blob {}, not to the new blob {}",
+                part.blob,
+                blob.id()
+            )));
+        }
+        let published = self.publish_all(vec![blob])?;
+        let bucket = bucket.to_owned();
+        let upload_id = upload_id.to_owned();
+        let outcome = self.inner.writer.run(move |t| {
+            find_upload(&*t.upload_ids, &*t.uploads, &bucket, &upload_id)?;
+            let pkey = part_key(&upload_id, part.part_number);
+            let old: Option<PartRecord> = t.parts.get_json(&pkey)?;
+            t.parts.put_json(&pkey, &part)?;
+            t.blobs.add(part.blob)?;
+            let replaced = old.map(|old| old.blob);
+            if let Some(id) = replaced {
+                t.blobs.remove(id)?;
+            }
+            Ok(replaced)
+        });
+        let replaced = self.settle(outcome, published)?;
+        self.unlink(replaced);
+        Ok(())
+    }
+
     /// Parts with number > `marker`, in order, at most `max`; bool: more follow.
-    pub fn list_parts(&self, bucket: &str, upload_id: &str, marker: u32, max: usize) -> Result<(Vec<PartRecord>, bool), StoreError> { todo!() }
+    pub fn list_parts(&self, bucket: &str, upload_id: &str, marker: u32, max: usize) -> Result<(Vec<PartRecord>, bool), StoreError> {
+        let rtx = self.read()?;
+        find_upload(
+            &rtx.open_table(UPLOAD_IDS)?,
+            &rtx.open_table(UPLOADS)?,
+            bucket,
+            upload_id,
+        )?;
+        let Some(first) = marker.checked_add(1) else {
+            return Ok((Vec::new(), false));
+        };
+        let start = part_key(upload_id, first);
+        let end = successor_scoped(part_base(upload_id));
+        let parts = rtx.open_table(PARTS)?;
+        let mut out = Vec::new();
+        for item in parts.range::<&[u8]>(start.as_slice()..end.as_slice())? {
+            if out.len() >= max {
+                return Ok((out, true));
+            }
+            let (k, v) = item?;
+            out.push(meta::decode(v.value(), k.value())?);
+        }
+        Ok((out, false))
+    }
+
     /// In-progress uploads in (key, upload id) order after (`key_marker`, `upload_id_marker`),
     /// with prefix/delimiter rollup as in `list_objects`.
+    ///
+    /// Markers are exclusive, as on OSS: `key_marker` alone lists keys after it;
+    /// with `upload_id_marker`, uploads of `key_marker` with a greater id come first. A marker
+    /// inside a rolled-up common prefix skips that whole prefix. `NoSuchBucket` if the bucket
+    /// is absent.
     pub fn list_uploads(
         &self,
         bucket: &str,
@@ -235,12 +651,29 @@ impl Store {
         key_marker: &str,
         upload_id_marker: &str,
         max: usize,
-    ) -> Result<UploadPage, StoreError> { todo!() }
+    ) -> Result<UploadPage, StoreError> {
+        let rtx = self.read()?;
+        if !rtx.open_table(BUCKETS)?.contains(bucket.as_bytes())? {
+            return Err(StoreError::NoSuchBucket);
+        }
+        list::uploads(
+            &rtx.open_table(UPLOADS)?,
+            bucket,
+            prefix,
+            delimiter,
+            key_marker,
+            upload_id_marker,
+            max,
+        )
+    }
+
     /// Completes an upload: atomically checks the upload exists and that each part in `used`
     /// still has the blob it had when the caller validated it (else `InvalidPart`), makes
     /// `record` (whose segments are those parts' blobs, in order; no data is copied) the object
     /// at the upload's key under `mode`, removes the upload and its part records, and unlinks
     /// the blobs of parts not used and of the replaced object. Returns the replaced record.
+    ///
+    /// A segment referring to a blob that is not one of `used` is `InvalidPart` too.
     pub fn complete_upload(
         &self,
         bucket: &str,
@@ -248,7 +681,281 @@ impl Store {
         used: &[PartRecord],
         record: ObjectRecord,
         mode: PutMode,
-    ) -> Result<Option<ObjectRecord>, StoreError> { todo!() }
+    ) -> Result<Option<ObjectRecord>, StoreError> {
+        let used: Vec<(u32, BlobId)> = used.iter().map(|p| (p.part_number, p.blob)).collect();
+        let bucket = bucket.to_owned();
+        let upload_id = upload_id.to_owned();
+        let (old, dropped) = self.write_meta(move |t| {
+            let (ukey, upload) = find_upload(&*t.upload_ids, &*t.uploads, &bucket, &upload_id)?;
+            let parts = upload_parts(&*t.parts, &upload_id)?;
+            for &(number, blob) in &used {
+                let current = parts.iter().find(|(_, p)| p.part_number == number);
+                if current.is_none_or(|(_, p)| p.blob != blob) {
+                    return Err(StoreError::InvalidPart);
+                }
+            }
+            let used_blobs: BTreeSet<BlobId> = used.iter().map(|&(_, blob)| blob).collect();
+            if record.segments.iter().any(|s| !used_blobs.contains(&s.blob)) {
+                return Err(StoreError::InvalidPart);
+            }
+            let okey = object_key(&bucket, &upload.key);
+            let old: Option<ObjectRecord> = t.objects.get_json(&okey)?;
+            if old.is_some() && mode == PutMode::ForbidOverwrite {
+                return Err(StoreError::FileAlreadyExists);
+            }
+            // Checks done; writes from here on. The used parts' blobs are in the blob index
+            // already and simply change owner; everything else the upload held goes.
+            let kept: BTreeSet<BlobId> = record.segments.iter().map(|s| s.blob).collect();
+            let mut dropped: Vec<BlobId> = Vec::new();
+            for (pkey, part) in &parts {
+                t.parts.remove(pkey)?;
+                if !kept.contains(&part.blob) {
+                    dropped.push(part.blob);
+                }
+            }
+            t.uploads.remove(&ukey)?;
+            t.upload_ids.remove(upload_id.as_bytes())?;
+            t.objects.put_json(&okey, &record)?;
+            if let Some(old) = &old {
+                dropped.extend(dropped_blobs(old, Some(&record)));
+            }
+            for &id in &dropped {
+                t.blobs.remove(id)?;
+            }
+            Ok((old, dropped))
+        })?;
+        self.unlink(dropped);
+        Ok(old)
+    }
+
     /// Aborts an upload, unlinking its parts' blobs; `NoSuchUpload` if absent.
-    pub fn abort_upload(&self, bucket: &str, upload_id: &str) -> Result<(), StoreError> { todo!() }
+    pub fn abort_upload(&self, bucket: &str, upload_id: &str) -> Result<(), StoreError> {
+        let bucket = bucket.to_owned();
+        let upload_id = upload_id.to_owned();
+        let dropped = self.write_meta(move |t| {
+            let (ukey, _) = find_upload(&*t.upload_ids, &*t.uploads, &bucket, &upload_id)?;
+            let parts = upload_parts(&*t.parts, &upload_id)?;
+            let mut dropped = Vec::with_capacity(parts.len());
+            for (pkey, part) in parts {
+                t.parts.remove(&pkey)?;
+                t.blobs.remove(part.blob)?;
+                dropped.push(part.blob);
+            }
+            t.uploads.remove(&ukey)?;
+            t.upload_ids.remove(upload_id.as_bytes())?;
+            Ok(dropped)
+        })?;
+        self.unlink(dropped);
+        Ok(())
+    }
+
+    // ---- internals ----
+
+    fn read(&self) -> Result<redb::ReadTransaction, StoreError> {
+        Ok(self.inner.db.begin_read()?)
+    }
+
+    /// A write that publishes no blob: an uncertain commit is just an error to report.
+    fn write_meta<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut meta::Tables<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.settle(self.inner.writer.run(op), Vec::new())
+    }
+
+    /// Publishes blobs (rename into `blobs/`, directory fsync) ahead of their metadata commit.
+    /// On error, those already published are unlinked (their guards drop) and the rest
+    /// removed from `tmp/` (the `NewBlob`s drop).
+    fn publish_all(&self, blobs: Vec<NewBlob>) -> Result<Vec<Published>, StoreError> {
+        blobs
+            .into_iter()
+            .map(|blob| Ok(blobs::publish(&self.inner.blobs_dir, blob)?))
+            .collect()
+    }
+
+    /// Decides the fate of blobs published for a write once its outcome is known: kept if the
+    /// metadata now references them (or might: an uncertain commit is settled by the next
+    /// startup's orphan removal), unlinked if the write was refused.
+    fn settle<T>(&self, outcome: Outcome<T>, published: Vec<Published>) -> Result<T, StoreError> {
+        match outcome {
+            Outcome::Done(Ok(value)) => {
+                published.into_iter().for_each(Published::keep);
+                Ok(value)
+            }
+            Outcome::Done(Err(e)) => {
+                drop(published);
+                Err(e)
+            }
+            Outcome::Uncertain(e) => {
+                tracing::error!(
+                    blobs = ?published.iter().map(Published::id).collect::<Vec<_>>(),
+                    "commit outcome unknown; blobs left for startup cleanup"
+                );
+                published.into_iter().for_each(Published::keep);
+                Err(e)
+            }
+        }
+    }
+
+    /// Unlinks blobs that a committed write dropped from the blob index. Readers that opened
+    /// them keep reading (POSIX unlink semantics); later opens see `BlobMissing`.
+    fn unlink(&self, ids: impl IntoIterator<Item = BlobId>) {
+        blobs::unlink(&self.inner.blobs_dir, ids);
+    }
+
+    /// Writes `record` at every key in `keys` of `bucket`, with no blobs, in large
+    /// transactions: for tests that need many objects fast. The bucket must exist.
+    #[cfg(test)]
+    pub(crate) fn bulk_insert_objects(
+        &self,
+        bucket: &str,
+        keys: impl IntoIterator<Item = String>,
+        record: &ObjectRecord,
+    ) -> Result<(), StoreError> {
+        assert!(record.segments.is_empty(), "bulk-inserted objects have no content");
+        let value = Arc::new(meta::encode(record)?);
+        let mut keys = keys.into_iter().peekable();
+        while keys.peek().is_some() {
+            let chunk: Vec<Vec<u8>> = keys.by_ref().take(100_000).map(|k| object_key(bucket, &k)).collect();
+            let value = value.clone();
+            self.write_meta(move |t| {
+                for k in &chunk {
+                    t.objects.put_raw(k, &value)?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Runs an arbitrary operation on the writer, for tests of the writer's guarantees.
+    #[cfg(test)]
+    fn write_raw<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut meta::Tables<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.write_meta(op)
+    }
+
+    #[cfg(test)]
+    fn writer_stats(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let stats = self.inner.writer.stats();
+        (stats.commits.load(Relaxed), stats.operations.load(Relaxed))
+    }
+}
+
+/// Removes an object inside a write; the blobs it dropped from the index, or `None` if absent.
+fn delete_in(t: &mut meta::Tables<'_>, okey: &[u8]) -> Result<Option<Vec<BlobId>>, StoreError> {
+    let Some(old) = t.objects.get_json::<ObjectRecord>(okey)? else {
+        return Ok(None);
+    };
+    t.objects.remove(okey)?;
+    let dropped = dropped_blobs(&old, None);
+    for &id in &dropped {
+        t.blobs.remove(id)?;
+    }
+    Ok(Some(dropped))
+}
+
+/// The blobs of `old` that `new` (the record replacing it, if any) does not reference.
+fn dropped_blobs(old: &ObjectRecord, new: Option<&ObjectRecord>) -> Vec<BlobId> {
+    let kept: BTreeSet<BlobId> = new.iter().flat_map(|n| n.segments.iter().map(|s| s.blob)).collect();
+    let dropped: BTreeSet<BlobId> = old.segments.iter().map(|s| s.blob).filter(|b| !kept.contains(b)).collect();
+    dropped.into_iter().collect()
+}
+
+/// A write's segments must refer to exactly the blobs it publishes: a segment pointing
+/// elsewhere would share (or dangle on) a blob outside the index's bookkeeping, and a published
+/// blob no segment refers to would leak.
+fn check_segments(segments: &[Segment], new_blobs: &[BlobId]) -> Result<(), StoreError> {
+    let referenced: BTreeSet<BlobId> = segments.iter().map(|s| s.blob).collect();
+    let published: BTreeSet<BlobId> = new_blobs.iter().copied().collect();
+    if referenced != published {
+        return Err(StoreError::Corrupt(
+            "an object's segments must refer to exactly the blobs being published".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// Looks an upload up by id and checks that it belongs to `bucket`: its uploads key and record.
+fn find_upload(
+    upload_ids: &impl JsonTable,
+    uploads: &impl JsonTable,
+    bucket: &str,
+    upload_id: &str,
+) -> Result<(Vec<u8>, UploadRecord), StoreError> {
+    let ukey = match upload_ids.get(upload_id.as_bytes())? {
+        Some(v) => v.value().to_vec(),
+        None => return Err(StoreError::NoSuchUpload),
+    };
+    if !ukey.starts_with(&bucket_base(bucket)) {
+        return Err(StoreError::NoSuchUpload);
+    }
+    let record = uploads
+        .get_json(&ukey)?
+        .ok_or_else(|| StoreError::Corrupt(format!("upload {upload_id} is indexed but has no record")))?;
+    Ok((ukey, record))
+}
+
+/// All part records of an upload (at most 10,000 on OSS), with their keys.
+fn upload_parts(parts: &impl JsonTable, upload_id: &str) -> Result<Vec<(Vec<u8>, PartRecord)>, StoreError> {
+    let start = part_base(upload_id);
+    let end = successor_scoped(start.clone());
+    let mut out = Vec::new();
+    for item in parts.range::<&[u8]>(start.as_slice()..end.as_slice())? {
+        let (k, v) = item?;
+        out.push((k.value().to_vec(), meta::decode(v.value(), k.value())?));
+    }
+    Ok(out)
+}
+
+/// Deletes everything inside `dir` (the previous run's unfinished temp files).
+fn clear_dir(dir: &Path) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            fs::remove_dir_all(entry.path())?;
+        } else {
+            fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes every file in `blobs/` whose id is not in the blob index: blobs published for a
+/// write whose commit never happened, or replaced by a commit that the unlink did not follow.
+/// Runs before the writer starts, so nothing is being published meanwhile.
+fn remove_orphans(db: &Database, blobs_dir: &Path) -> Result<(), StoreError> {
+    let rtx = db.begin_read()?;
+    let index = rtx.open_table(BLOBS)?;
+    let mut removed = 0u64;
+    for fanout in fs::read_dir(blobs_dir)? {
+        let fanout = fanout?;
+        if !fanout.file_type()?.is_dir() {
+            tracing::warn!(path = %fanout.path().display(), "unexpected file in blobs/, left alone");
+            continue;
+        }
+        for file in fs::read_dir(fanout.path())? {
+            let file = file?;
+            let Some(id) = file.file_name().to_str().and_then(BlobId::from_hex) else {
+                tracing::warn!(path = %file.path().display(), "unexpected file in blobs/, left alone");
+                continue;
+            };
+            if index.get(id.0)?.is_none() {
+                match fs::remove_file(file.path()) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+    }
+    if removed > 0 {
+        tracing::info!(removed, "removed orphan blobs left by an interrupted run");
+    }
+    Ok(())
 }

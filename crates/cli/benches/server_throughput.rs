@@ -1,0 +1,344 @@
+//! Throughput of the embedded server over loopback, next to the machine's own limits measured
+//! in the same run: 1 GiB PUT against `openssl speed -evp md5` (every PUT hashes MD5), 1 GiB
+//! GET against reading the same bytes from the page cache, the server's peak RSS, and 4 KiB
+//! PUTs from 32 concurrent clients.
+//!
+//! `cargo bench -p ossvault-cli --bench server_throughput` (env `BENCH_SIZE_MIB` to change the
+//! large object's size, default 1024). Transfers use `curl` on presigned URLs, so the figures
+//! are the server's, not our client's.
+
+use ossvault_proto::sign::{v1, RequestParts};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+const AK: &str = "bench-ak";
+const SK: &str = "bench-secret-key";
+const BUCKET: &str = "bench";
+const SMALL_PUT_CLIENTS: usize = 32;
+const SMALL_PUT_SECONDS: u64 = 5;
+
+fn main() {
+    let size_mib: u64 = std::env::var("BENCH_SIZE_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
+    let size = size_mib << 20;
+    let work = tempfile::Builder::new()
+        .prefix("ossvault-bench")
+        .tempdir_in("/var/tmp")
+        .expect("temp dir");
+    let file = work.path().join("payload");
+    write_random_file(&file, size);
+
+    let md5_rate = openssl_md5_rate();
+    let cache_rate = page_cache_read_rate(&file, size);
+
+    let (mut server, endpoint) = start_server(&work.path().join("data"));
+    let pid = server.id();
+    let rss_before = peak_rss_kib(pid);
+    put(&endpoint, BUCKET, "", None);
+
+    let put_url = presign(&endpoint, "PUT", "big");
+    let t = Instant::now();
+    curl(&[
+        "-sS",
+        "--fail",
+        "-T",
+        file.to_str().unwrap(),
+        "-H",
+        "Content-Type:",
+        &put_url,
+    ]);
+    let put_rate = size as f64 / t.elapsed().as_secs_f64();
+
+    let get_url = presign(&endpoint, "GET", "big");
+    let t = Instant::now();
+    curl(&["-sS", "--fail", "-o", "/dev/null", &get_url]);
+    let get_rate = size as f64 / t.elapsed().as_secs_f64();
+    let rss_large = peak_rss_kib(pid);
+
+    let ops = small_puts(&endpoint);
+    let rss_after = peak_rss_kib(pid);
+
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
+    let _ = server.wait();
+
+    println!();
+    println!("machine: {} cores, {}", num_cpus(), cpu_model());
+    println!("object size: {size_mib} MiB");
+    println!("{:<44} {:>12} {:>10}", "measure", "value", "ratio");
+    println!(
+        "{:<44} {:>9.0} MB/s {:>10}",
+        "reference: openssl speed -evp md5 (16 KiB)",
+        md5_rate / 1e6,
+        ""
+    );
+    println!(
+        "{:<44} {:>9.0} MB/s {:>10}",
+        "reference: page-cache read of the payload",
+        cache_rate / 1e6,
+        ""
+    );
+    println!(
+        "{:<44} {:>9.0} MB/s {:>9.2}x",
+        "PUT (curl, presigned V1)  vs md5",
+        put_rate / 1e6,
+        put_rate / md5_rate
+    );
+    println!(
+        "{:<44} {:>9.0} MB/s {:>9.2}x",
+        "GET (curl, presigned V1)  vs page cache",
+        get_rate / 1e6,
+        get_rate / cache_rate
+    );
+    println!("{:<44} {:>9} KiB", "server peak RSS at start", rss_before);
+    println!(
+        "{:<44} {:>9} KiB",
+        "server peak RSS after 1 GiB PUT+GET", rss_large
+    );
+    println!(
+        "{:<44} {:>9} KiB",
+        "server peak RSS after small PUTs", rss_after
+    );
+    println!(
+        "{:<44} {:>9.0} op/s",
+        format!("4 KiB PUT, {SMALL_PUT_CLIENTS} concurrent clients"),
+        ops
+    );
+}
+
+fn write_random_file(path: &Path, size: u64) {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).expect("create payload"));
+    // xorshift: incompressible enough, and fast to make.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut block = vec![0u8; 1 << 20];
+    let mut left = size;
+    while left > 0 {
+        for chunk in block.chunks_exact_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            chunk.copy_from_slice(&x.to_le_bytes());
+        }
+        let n = left.min(block.len() as u64) as usize;
+        f.write_all(&block[..n]).expect("write payload");
+        left -= n as u64;
+    }
+    f.flush().expect("flush payload");
+}
+
+/// Bytes per second of `openssl speed -evp md5` on 16 KiB blocks.
+fn openssl_md5_rate() -> f64 {
+    let out = Command::new("openssl")
+        .args(["speed", "-evp", "md5", "-bytes", "16384", "-seconds", "3"])
+        .stderr(Stdio::null())
+        .output()
+        .expect("openssl speed runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // The last line reads `md5  <rate>k`, in thousands of bytes per second.
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with("md5"))
+        .expect("openssl md5 line");
+    let k: f64 = line
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .trim_end_matches('k')
+        .parse()
+        .expect("rate");
+    k * 1000.0
+}
+
+fn page_cache_read_rate(path: &Path, size: u64) -> f64 {
+    let read_all = || {
+        let mut f = std::fs::File::open(path).unwrap();
+        let mut buf = vec![0u8; 1 << 20];
+        while f.read(&mut buf).unwrap() > 0 {
+            std::hint::black_box(&buf);
+        }
+    };
+    read_all(); // warm the cache
+    let t = Instant::now();
+    read_all();
+    size as f64 / t.elapsed().as_secs_f64()
+}
+
+fn start_server(data_dir: &Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ossvault"))
+        .args([
+            "serve",
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--address",
+            "127.0.0.1:0",
+        ])
+        .args(["--access-key-id", AK, "--access-key-secret", SK])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start ossvault serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .expect("endpoint line");
+    let endpoint = line
+        .trim()
+        .strip_prefix("endpoint: ")
+        .expect("endpoint line")
+        .to_owned();
+    (child, endpoint)
+}
+
+fn presign(endpoint: &str, method: &str, key: &str) -> String {
+    let headers = http::HeaderMap::new();
+    let parts = RequestParts {
+        method,
+        bucket: Some(BUCKET),
+        key: Some(key),
+        query: &[],
+        headers: &headers,
+    };
+    let expires = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    let query: Vec<String> = v1::presign(&parts, AK, SK, expires)
+        .into_iter()
+        .map(|(k, v)| format!("{k}={}", ossvault_proto::encode::uri_encode(&v)))
+        .collect();
+    format!("{endpoint}/{BUCKET}/{key}?{}", query.join("&"))
+}
+
+fn curl(args: &[&str]) {
+    let status = Command::new("curl").args(args).status().expect("curl runs");
+    assert!(status.success(), "curl {args:?} failed");
+}
+
+/// Headers of a V1-signed request (Date, Content-Type, Authorization).
+fn signed_headers(method: &str, bucket: &str, key: &str, content_type: &str) -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "date",
+        ossvault_proto::time::http_date(SystemTime::now())
+            .parse()
+            .unwrap(),
+    );
+    headers.insert("content-type", content_type.parse().unwrap());
+    let key = (!key.is_empty()).then_some(key);
+    let parts = RequestParts {
+        method,
+        bucket: Some(bucket),
+        key,
+        query: &[],
+        headers: &headers,
+    };
+    let auth = v1::authorization(&parts, AK, SK);
+    headers.insert("authorization", auth.parse().unwrap());
+    headers
+}
+
+fn put(endpoint: &str, bucket: &str, key: &str, body: Option<Vec<u8>>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        let r = client
+            .put(format!("{endpoint}/{bucket}/{key}"))
+            .headers(signed_headers(
+                "PUT",
+                bucket,
+                key,
+                "application/octet-stream",
+            ))
+            .body(body.unwrap_or_default())
+            .send()
+            .await
+            .expect("request");
+        assert!(
+            r.status().is_success(),
+            "PUT /{bucket}/{key}: {}",
+            r.status()
+        );
+    });
+}
+
+/// 4 KiB PUTs from many concurrent clients for a fixed time: operations per second.
+fn small_puts(endpoint: &str) -> f64 {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(SMALL_PUT_SECONDS);
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for worker in 0..SMALL_PUT_CLIENTS {
+            let client = client.clone();
+            let endpoint = endpoint.to_owned();
+            tasks.push(tokio::spawn(async move {
+                let payload = vec![worker as u8; 4096];
+                let mut done = 0u64;
+                while Instant::now() < deadline {
+                    let key = format!("small/{worker}/{done}");
+                    let r = client
+                        .put(format!("{endpoint}/{BUCKET}/{key}"))
+                        .headers(signed_headers(
+                            "PUT",
+                            BUCKET,
+                            &key,
+                            "application/octet-stream",
+                        ))
+                        .body(payload.clone())
+                        .send()
+                        .await
+                        .expect("request");
+                    assert!(r.status().is_success(), "small PUT: {}", r.status());
+                    done += 1;
+                }
+                done
+            }));
+        }
+        let mut total = 0;
+        for t in tasks {
+            total += t.await.unwrap();
+        }
+        total as f64 / start.elapsed().as_secs_f64()
+    })
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned())
+}

@@ -1,0 +1,95 @@
+//! API errors: an OSS error code, a message, and what the `<Error>` body and headers carry.
+
+use crate::store::StoreError;
+use ossvault_proto::sign::AuthError;
+use ossvault_proto::ErrorCode;
+
+/// An error answered as OSS does: status from the code, `<Error>` XML body (or `x-oss-err` on
+/// HEAD), plus any extra headers.
+#[derive(Debug)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    /// Extra response headers (e.g. `x-oss-next-append-position`).
+    pub headers: Vec<(&'static str, String)>,
+    /// SignatureDoesNotMatch details: what the server signed, and the presented key id.
+    pub string_to_sign: Option<String>,
+    pub access_key_id: Option<String>,
+}
+
+impl ApiError {
+    /// An error with the code's standard message.
+    pub fn new(code: ErrorCode) -> Self {
+        Self::msg(code, code.default_message())
+    }
+
+    pub fn msg(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+            headers: Vec::new(),
+            string_to_sign: None,
+            access_key_id: None,
+        }
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::msg(ErrorCode::InternalError, message)
+    }
+
+    pub fn invalid_argument(message: impl Into<String>) -> Self {
+        Self::msg(ErrorCode::InvalidArgument, message)
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NoSuchBucket => ApiError::new(ErrorCode::NoSuchBucket),
+            StoreError::BucketAlreadyExists => ApiError::new(ErrorCode::BucketAlreadyExists),
+            StoreError::BucketNotEmpty => ApiError::new(ErrorCode::BucketNotEmpty),
+            StoreError::NoSuchKey => ApiError::new(ErrorCode::NoSuchKey),
+            StoreError::NoSuchUpload => ApiError::new(ErrorCode::NoSuchUpload),
+            StoreError::FileAlreadyExists => ApiError::new(ErrorCode::FileAlreadyExists),
+            StoreError::PositionNotEqualToLength { next_position } => {
+                ApiError::new(ErrorCode::PositionNotEqualToLength).with_header(
+                    ossvault_proto::headers::NEXT_APPEND_POSITION,
+                    next_position.to_string(),
+                )
+            }
+            StoreError::ObjectNotAppendable => ApiError::new(ErrorCode::ObjectNotAppendable),
+            StoreError::InvalidPart => ApiError::new(ErrorCode::InvalidPart),
+            other => {
+                tracing::error!(error = %other, "storage failure");
+                ApiError::internal(other.to_string())
+            }
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        let code = e.code();
+        let message = e.to_string();
+        let mut err = ApiError::msg(code, message);
+        match e {
+            AuthError::SignatureDoesNotMatch {
+                access_key_id,
+                string_to_sign,
+            } => {
+                err.string_to_sign = Some(string_to_sign);
+                err.access_key_id = Some(access_key_id);
+            }
+            AuthError::InvalidAccessKeyId { access_key_id } => {
+                err.access_key_id = Some(access_key_id)
+            }
+            _ => {}
+        }
+        err
+    }
+}

@@ -1,0 +1,398 @@
+//! The OSS API: request context, dispatch, and the handlers of each family of operations.
+
+mod bucket;
+mod error;
+mod list;
+mod multipart;
+mod object;
+mod object_copy;
+mod router;
+mod service;
+
+pub use error::ApiError;
+pub use router::{AclNeed, Endpoint};
+
+use crate::auth;
+use crate::body::{self, Body};
+use crate::store::Store;
+use crate::Config;
+use base64::Engine as _;
+use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
+use hyper::body::Incoming;
+use ossvault_proto::xml::{self, ErrorBody, Owner};
+use ossvault_proto::{encode, headers, names, time as oss_time, ErrorCode};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+/// What every request handler shares.
+pub struct State {
+    pub store: Store,
+    pub config: Config,
+    /// The endpoint clients reach us at, `host:port` (ExtranetEndpoint in listings).
+    pub public_host: String,
+}
+
+impl State {
+    /// The owner of every bucket: the single tenant of this server.
+    pub fn owner(&self) -> Owner {
+        let id = self
+            .config
+            .credentials
+            .first()
+            .map(|c| c.access_key_id.clone())
+            .unwrap_or_default();
+        Owner {
+            id: id.clone(),
+            display_name: id,
+        }
+    }
+}
+
+/// Decoded query parameters in received order.
+#[derive(Debug, Default)]
+pub struct Query(pub Vec<(String, String)>);
+
+impl Query {
+    /// The first value of `name` (empty for `?acl`).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The value of `name` unless absent or empty (clients send empty list parameters).
+    pub fn non_empty(&self, name: &str) -> Option<&str> {
+        self.get(name).filter(|v| !v.is_empty())
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(k, _)| k.as_str())
+    }
+
+    /// `encoding-type=url` was asked for.
+    pub fn url_encoded(&self) -> bool {
+        self.get("encoding-type")
+            .is_some_and(|v| v.eq_ignore_ascii_case("url"))
+    }
+}
+
+/// One request, parsed, authenticated and routed.
+pub struct Ctx {
+    pub state: Arc<State>,
+    pub endpoint: Endpoint,
+    pub method: Method,
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    pub query: Query,
+    pub headers: HeaderMap,
+    pub body: Option<Incoming>,
+}
+
+impl Ctx {
+    pub fn store(&self) -> Store {
+        self.state.store.clone()
+    }
+
+    /// The bucket name; every bucket and object endpoint has one.
+    pub fn bucket(&self) -> &str {
+        self.bucket.as_deref().unwrap_or_default()
+    }
+
+    /// The object key; every object endpoint has one.
+    pub fn key(&self) -> &str {
+        self.key.as_deref().unwrap_or_default()
+    }
+
+    /// A request header as text, if present and valid.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn take_body(&mut self) -> Option<Incoming> {
+        self.body.take()
+    }
+
+    /// The whole (small) request body, bounded by the configured XML limit.
+    pub async fn small_body(&mut self) -> Result<bytes::Bytes, ApiError> {
+        match self.body.take() {
+            Some(b) => body::read_limited(b, self.state.config.max_xml_body).await,
+            None => Ok(bytes::Bytes::new()),
+        }
+    }
+
+    /// `Content-Length`, if sent and valid.
+    pub fn content_length(&self) -> Result<Option<u64>, ApiError> {
+        match self.header(header::CONTENT_LENGTH.as_str()) {
+            None => Ok(None),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| ApiError::invalid_argument("Content-Length is not a number.")),
+        }
+    }
+}
+
+/// Connection facts the handlers need.
+#[derive(Debug, Clone, Copy)]
+pub struct Connection {
+    pub remote: SocketAddr,
+}
+
+/// Serves one request: every response, success or error, leaves through here and gets the
+/// common headers.
+pub async fn serve(
+    state: Arc<State>,
+    req: hyper::Request<Incoming>,
+    conn: Connection,
+) -> Response<Body> {
+    let started = Instant::now();
+    let request_id = new_request_id();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let is_head = method == Method::HEAD;
+    let mut action = "";
+    let (resource, result) = match prepare(&state, req, conn).await {
+        Ok(ctx) => {
+            action = ctx.endpoint.action();
+            let resource = (ctx.bucket.clone(), ctx.key.clone());
+            (resource, dispatch(ctx).await)
+        }
+        Err((resource, e)) => (resource, Err(e)),
+    };
+    let mut response = match result {
+        Ok(r) => r,
+        Err(e) => error_response(e, &request_id, &state, resource, is_head),
+    };
+    let h = response.headers_mut();
+    h.insert(header::SERVER, HeaderValue::from_static("AliyunOSS"));
+    if let Ok(v) = HeaderValue::from_str(&oss_time::http_date(SystemTime::now())) {
+        h.insert(header::DATE, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        h.insert(headers::REQUEST_ID, v);
+    }
+    tracing::info!(
+        %method,
+        action,
+        path = %path,
+        status = response.status().as_u16(),
+        request_id = %request_id,
+        remote = %conn.remote,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    response
+}
+
+type Resource = (Option<String>, Option<String>);
+
+/// Parses the path and query, routes, and authenticates.
+async fn prepare(
+    state: &Arc<State>,
+    req: hyper::Request<Incoming>,
+    conn: Connection,
+) -> Result<Ctx, (Resource, ApiError)> {
+    let (parts, incoming) = req.into_parts();
+    let (bucket, key) = split_path(parts.uri.path()).map_err(|e| ((None, None), e))?;
+    let resource = (bucket.clone(), key.clone());
+    let fail = |e: ApiError| (resource.clone(), e);
+    let query = match parts.uri.query() {
+        None => Query::default(),
+        Some(raw) => Query(encode::parse_query(raw).ok_or_else(|| {
+            fail(ApiError::invalid_argument(
+                "The query string is not valid UTF-8.",
+            ))
+        })?),
+    };
+    if let Some(b) = &bucket {
+        if !names::is_valid_bucket_name(b) {
+            return Err(fail(ApiError::new(ErrorCode::InvalidBucketName)));
+        }
+    }
+    if let Some(k) = &key {
+        if !names::is_valid_object_key(k) {
+            return Err(fail(ApiError::new(ErrorCode::InvalidObjectName)));
+        }
+    }
+    let endpoint = Endpoint::route(
+        &parts.method,
+        bucket.as_deref(),
+        key.as_deref(),
+        &query,
+        &parts.headers,
+    )
+    .map_err(fail)?;
+    let ctx = Ctx {
+        state: state.clone(),
+        endpoint,
+        method: parts.method,
+        bucket,
+        key,
+        query,
+        headers: parts.headers,
+        body: Some(incoming),
+    };
+    auth::authorize(&ctx, conn).await.map_err(fail)?;
+    Ok(ctx)
+}
+
+/// Splits a raw (still percent-encoded) path into bucket and key. The key is decoded exactly
+/// once and never split or normalised: `%2F` is a `/` inside the key, `//` and `..` are kept.
+fn split_path(raw: &str) -> Result<(Option<String>, Option<String>), ApiError> {
+    let rest = raw.strip_prefix('/').unwrap_or(raw);
+    if rest.is_empty() {
+        return Ok((None, None));
+    }
+    let (bucket, key) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => (rest, ""),
+    };
+    let bad = || {
+        ApiError::msg(
+            ErrorCode::InvalidObjectName,
+            "The path is not valid percent-encoded UTF-8.",
+        )
+    };
+    let bucket = encode::percent_decode(bucket).ok_or_else(bad)?;
+    let key = if key.is_empty() {
+        None
+    } else {
+        Some(encode::percent_decode(key).ok_or_else(bad)?)
+    };
+    Ok((Some(bucket), key))
+}
+
+async fn dispatch(ctx: Ctx) -> Result<Response<Body>, ApiError> {
+    use Endpoint::*;
+    match ctx.endpoint {
+        ListBuckets => service::list_buckets(ctx).await,
+        PutBucket => bucket::put_bucket(ctx).await,
+        DeleteBucket => bucket::delete_bucket(ctx).await,
+        GetBucketInfo => bucket::get_bucket_info(ctx).await,
+        GetBucketLocation => bucket::get_bucket_location(ctx).await,
+        GetBucketStat => bucket::get_bucket_stat(ctx).await,
+        GetBucketAcl => bucket::get_bucket_acl(ctx).await,
+        PutBucketAcl => bucket::put_bucket_acl(ctx).await,
+        ListLiveChannels => bucket::list_live_channels(ctx).await,
+        ListObjects => list::list_objects_v1(ctx).await,
+        ListObjectsV2 => list::list_objects_v2(ctx).await,
+        ListMultipartUploads => multipart::list_uploads(ctx).await,
+        DeleteMultipleObjects => object::delete_multiple(ctx).await,
+        PutObject => object::put_object(ctx).await,
+        CopyObject => object_copy::copy_object(ctx).await,
+        GetObject => object::get_object(ctx, true).await,
+        HeadObject => object::get_object(ctx, false).await,
+        GetObjectMeta => object::get_object_meta(ctx).await,
+        DeleteObject => object::delete_object(ctx).await,
+        AppendObject => object::append_object(ctx).await,
+        GetObjectAcl => object::get_object_acl(ctx).await,
+        PutObjectAcl => object::put_object_acl(ctx).await,
+        InitiateMultipartUpload => multipart::initiate(ctx).await,
+        UploadPart => multipart::upload_part(ctx).await,
+        UploadPartCopy => object_copy::upload_part_copy(ctx).await,
+        CompleteMultipartUpload => multipart::complete(ctx).await,
+        AbortMultipartUpload => multipart::abort(ctx).await,
+        ListParts => multipart::list_parts(ctx).await,
+    }
+}
+
+/// 24 uppercase hex characters, like OSS's request ids.
+fn new_request_id() -> String {
+    let bytes: [u8; 12] = rand::random();
+    hex::encode_upper(bytes)
+}
+
+fn error_response(
+    e: ApiError,
+    request_id: &str,
+    state: &State,
+    (bucket, key): Resource,
+    is_head: bool,
+) -> Response<Body> {
+    let status = StatusCode::from_u16(e.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut builder = Response::builder().status(status);
+    for (name, value) in &e.headers {
+        builder = builder.header(*name, value);
+    }
+    if e.code == ErrorCode::NotModified {
+        return builder.body(body::empty()).expect("valid response");
+    }
+    if e.code.status() >= 500 {
+        tracing::warn!(code = %e.code, message = %e.message, request_id, "server error");
+    }
+    let error = ErrorBody {
+        code: e.code.as_str().to_owned(),
+        message: e.message,
+        request_id: request_id.to_owned(),
+        host_id: state.public_host.clone(),
+        string_to_sign: e.string_to_sign,
+        oss_access_key_id: e.access_key_id,
+        bucket_name: bucket,
+        key,
+        ..Default::default()
+    };
+    let xml = xml::to_xml("Error", &error);
+    builder = builder.header(header::CONTENT_TYPE, "application/xml");
+    if is_head {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(xml.as_bytes());
+        builder
+            .header(headers::OSS_ERR, encoded)
+            .body(body::empty())
+            .expect("valid response")
+    } else {
+        builder
+            .header(header::CONTENT_LENGTH, xml.len())
+            .body(body::full(xml))
+            .expect("valid response")
+    }
+}
+
+/// A 200 response with an XML document.
+pub fn xml_ok<T: serde::Serialize>(root: &str, value: &T) -> Response<Body> {
+    let xml = xml::to_xml(root, value);
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/xml")
+        .header(header::CONTENT_LENGTH, xml.len())
+        .body(body::full(xml))
+        .expect("valid response")
+}
+
+/// An empty response with `status`.
+pub fn empty(status: StatusCode) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_LENGTH, 0)
+        .body(body::empty())
+        .expect("valid response")
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A `SystemTime` from milliseconds since the epoch.
+pub fn time_of(ms: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(ms)
+}
+
+/// Validates an ACL value; `allow_default` for object ACLs.
+pub fn parse_acl(value: &str, allow_default: bool) -> Result<String, ApiError> {
+    match value {
+        "private" | "public-read" | "public-read-write" => Ok(value.to_owned()),
+        "default" if allow_default => Ok(value.to_owned()),
+        _ => Err(ApiError::invalid_argument(format!(
+            "The ACL '{value}' is not valid."
+        ))),
+    }
+}

@@ -1,0 +1,584 @@
+//! Object operations: put, get/head, meta, delete (one and many), append, ACL.
+
+use super::bucket::{acl_policy, load_bucket};
+use super::{empty, now_ms, parse_acl, time_of, xml_ok, ApiError, Ctx};
+use crate::body::{self, blocking, plan_range, Body, Received};
+use crate::store::{Append, Codec, ObjectRecord, ObjectType, PutMode, Segment, StoreError};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use http::{header, HeaderMap, Response, StatusCode};
+use md5::{Digest, Md5};
+use ossvault_proto::time::{http_date, parse_http_date};
+use ossvault_proto::xml::{self, Delete, DeleteResult, DeletedEntry};
+use ossvault_proto::{encode, etag, headers, names, ErrorCode};
+
+/// Request headers kept with an object and returned verbatim on GET/HEAD.
+const STORED_HEADERS: &[&str] = &[
+    "content-type",
+    "content-disposition",
+    "content-encoding",
+    "content-language",
+    "cache-control",
+    "expires",
+];
+/// OSS limits user metadata (`x-oss-meta-*` names and values) to 8 KiB.
+const MAX_USER_META_BYTES: usize = 8 * 1024;
+/// DeleteMultipleObjects takes at most this many keys.
+const MAX_DELETE_KEYS: usize = 1000;
+/// Attempts at reading an object whose blob a concurrent overwrite just unlinked.
+const READ_ATTEMPTS: usize = 3;
+
+/// The headers an object keeps, from a write request: the standard content headers and every
+/// `x-oss-meta-*`, verbatim. Content-Type defaults to `application/octet-stream`.
+pub fn stored_headers(request: &HeaderMap) -> Result<Vec<(String, String)>, ApiError> {
+    let mut kept = Vec::new();
+    let mut meta_bytes = 0;
+    for (name, value) in request {
+        let name = name.as_str();
+        let is_meta = name.starts_with(headers::META_PREFIX);
+        if !is_meta && !STORED_HEADERS.contains(&name) {
+            continue;
+        }
+        let value = value.to_str().map_err(|_| {
+            ApiError::invalid_argument(format!("The header {name} is not valid text."))
+        })?;
+        if is_meta {
+            meta_bytes += name.len() + value.len();
+        }
+        kept.push((name.to_owned(), value.to_owned()));
+    }
+    if meta_bytes > MAX_USER_META_BYTES {
+        return Err(ApiError::invalid_argument("User metadata exceeds 8 KiB."));
+    }
+    if !kept.iter().any(|(n, _)| n == "content-type") {
+        kept.push((
+            "content-type".to_owned(),
+            "application/octet-stream".to_owned(),
+        ));
+    }
+    Ok(kept)
+}
+
+/// The `Content-MD5` a request promises, if any; malformed is InvalidDigest.
+pub fn expected_md5(ctx: &Ctx) -> Result<Option<[u8; 16]>, ApiError> {
+    let Some(v) = ctx.header(headers::CONTENT_MD5) else {
+        return Ok(None);
+    };
+    BASE64
+        .decode(v.trim())
+        .ok()
+        .and_then(|b| <[u8; 16]>::try_from(b).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::msg(
+                ErrorCode::InvalidDigest,
+                "The Content-MD5 you specified is not valid.",
+            )
+        })
+}
+
+/// Fails with InvalidDigest if the received content does not match the promised MD5.
+pub fn check_md5(expected: Option<[u8; 16]>, received: &Received) -> Result<(), ApiError> {
+    match expected {
+        Some(m) if m != received.md5 => Err(ApiError::msg(
+            ErrorCode::InvalidDigest,
+            "The Content-MD5 you specified did not match what we received.",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `x-oss-forbid-overwrite: true` makes a write fail if the key exists.
+pub fn put_mode(ctx: &Ctx) -> PutMode {
+    match ctx.header(headers::FORBID_OVERWRITE) {
+        Some(v) if v.eq_ignore_ascii_case("true") => PutMode::ForbidOverwrite,
+        _ => PutMode::Overwrite,
+    }
+}
+
+pub fn object_acl(ctx: &Ctx) -> Result<String, ApiError> {
+    parse_acl(ctx.header(headers::OBJECT_ACL).unwrap_or("default"), true)
+}
+
+pub fn storage_class(ctx: &Ctx) -> Result<String, ApiError> {
+    let class = ctx.header(headers::STORAGE_CLASS).unwrap_or("Standard");
+    match class {
+        "Standard" | "IA" | "Archive" | "ColdArchive" | "DeepColdArchive" => Ok(class.to_owned()),
+        _ => Err(ApiError::invalid_argument(format!(
+            "Unsupported storage class '{class}'."
+        ))),
+    }
+}
+
+/// Receives the request body into a new blob, enforcing the size limit and Content-MD5.
+pub async fn receive_content(ctx: &mut Ctx) -> Result<Received, ApiError> {
+    let expected = expected_md5(ctx)?;
+    let declared = ctx.content_length()?;
+    let incoming = ctx
+        .take_body()
+        .ok_or_else(|| ApiError::internal("request body already taken"))?;
+    let received = body::receive(
+        &ctx.store(),
+        incoming,
+        declared,
+        ctx.state.config.max_object_size,
+    )
+    .await?;
+    check_md5(expected, &received)?;
+    Ok(received)
+}
+
+pub async fn put_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
+    load_bucket(&ctx).await?;
+    let stored = stored_headers(&ctx.headers)?;
+    let acl = object_acl(&ctx)?;
+    let storage_class = storage_class(&ctx)?;
+    let mode = put_mode(&ctx);
+    let received = receive_content(&mut ctx).await?;
+    let record = ObjectRecord {
+        size: received.len,
+        etag: etag::from_md5(&received.md5),
+        crc64: received.crc64,
+        content_md5: Some(BASE64.encode(received.md5)),
+        last_modified_ms: now_ms(),
+        object_type: ObjectType::Normal,
+        storage_class,
+        acl,
+        headers: stored,
+        segments: vec![Segment {
+            blob: received.blob.id(),
+            len: received.len,
+            crc64: received.crc64,
+            codec: Codec::Plain,
+        }],
+    };
+    let response = write_response(&record);
+    let (bucket, key) = (ctx.bucket().to_owned(), ctx.key().to_owned());
+    blocking(ctx.store(), move |s| {
+        s.put_object(&bucket, &key, record, vec![received.blob], mode)
+    })
+    .await?;
+    Ok(response)
+}
+
+/// The response to a successful write: ETag, CRC, Content-MD5 where known.
+pub fn write_response(record: &ObjectRecord) -> Response<Body> {
+    let mut b = Response::builder()
+        .header(header::ETAG, &record.etag)
+        .header(headers::HASH_CRC64, record.crc64.to_string())
+        .header(header::CONTENT_LENGTH, 0);
+    if let Some(md5) = &record.content_md5 {
+        b = b.header(headers::CONTENT_MD5, md5);
+    }
+    b.body(body::empty()).expect("valid response")
+}
+
+/// An object's record, or NoSuchKey.
+pub async fn load_object(ctx: &Ctx) -> Result<ObjectRecord, ApiError> {
+    let (bucket, key) = (ctx.bucket().to_owned(), ctx.key().to_owned());
+    blocking(ctx.store(), move |s| {
+        s.object(&bucket, &key)?.ok_or(StoreError::NoSuchKey)
+    })
+    .await
+}
+
+/// A byte range request resolved against the object size: `[start, end)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteRange {
+    pub start: u64,
+    pub end: u64,
+}
+
+/// Resolves a `Range` header. `Ok(None)` means serve the whole object: no range, or (as OSS
+/// does without `x-oss-range-behavior: standard`) an invalid or unsatisfiable one. With
+/// `standard`, an end past EOF is clamped and a start past EOF is 416 InvalidRange.
+pub fn resolve_range(
+    header: Option<&str>,
+    size: u64,
+    standard: bool,
+) -> Result<Option<ByteRange>, ApiError> {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return Ok(None);
+    };
+    // Multi-range: only the first range is honoured.
+    let first = spec.split(',').next().unwrap_or_default().trim();
+    let Some((a, b)) = first.split_once('-') else {
+        return Ok(None);
+    };
+    let (a, b) = (a.trim(), b.trim());
+    let unsatisfiable = || {
+        if standard {
+            Err(ApiError::msg(
+                ErrorCode::InvalidRange,
+                "The requested range cannot be satisfied.",
+            ))
+        } else {
+            Ok(None)
+        }
+    };
+    let range = match (a.parse::<u64>().ok(), b.parse::<u64>().ok()) {
+        (None, Some(n)) if a.is_empty() => {
+            if n == 0 || size == 0 {
+                return unsatisfiable();
+            }
+            ByteRange {
+                start: size.saturating_sub(n),
+                end: size,
+            }
+        }
+        (Some(s), None) if b.is_empty() => {
+            if s >= size {
+                return unsatisfiable();
+            }
+            ByteRange {
+                start: s,
+                end: size,
+            }
+        }
+        (Some(s), Some(e)) if s <= e => {
+            if s >= size {
+                return unsatisfiable();
+            }
+            if e >= size && !standard {
+                return Ok(None);
+            }
+            ByteRange {
+                start: s,
+                end: e.min(size - 1) + 1,
+            }
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(range))
+}
+
+/// Evaluates If-Match / If-Unmodified-Since (412) and If-None-Match / If-Modified-Since (304).
+pub fn check_conditions(
+    request: &HeaderMap,
+    names: [&str; 4],
+    record: &ObjectRecord,
+    not_modified: ErrorCode,
+) -> Result<(), ApiError> {
+    let get = |n: &str| request.get(n).and_then(|v| v.to_str().ok());
+    let [if_match, if_none_match, if_modified_since, if_unmodified_since] = names;
+    let modified_secs = record.last_modified_ms / 1000;
+    let secs = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    };
+    if let Some(v) = get(if_match) {
+        if !etag::matches_condition(v, &record.etag) {
+            return Err(ApiError::new(ErrorCode::PreconditionFailed));
+        }
+    } else if let Some(t) = get(if_unmodified_since).and_then(parse_http_date) {
+        if modified_secs > secs(t) {
+            return Err(ApiError::new(ErrorCode::PreconditionFailed));
+        }
+    }
+    if let Some(v) = get(if_none_match) {
+        if etag::matches_condition(v, &record.etag) {
+            return Err(ApiError::new(not_modified));
+        }
+    } else if let Some(t) = get(if_modified_since).and_then(parse_http_date) {
+        if modified_secs <= secs(t) {
+            return Err(ApiError::new(not_modified));
+        }
+    }
+    Ok(())
+}
+
+/// GetObject (`with_body`) and HeadObject.
+pub async fn get_object(ctx: Ctx, with_body: bool) -> Result<Response<Body>, ApiError> {
+    let store = ctx.store();
+    for attempt in 1..=READ_ATTEMPTS {
+        let record = load_object(&ctx).await?;
+        check_conditions(
+            &ctx.headers,
+            [
+                "if-match",
+                "if-none-match",
+                "if-modified-since",
+                "if-unmodified-since",
+            ],
+            &record,
+            ErrorCode::NotModified,
+        )?;
+        let standard = ctx
+            .header(headers::RANGE_BEHAVIOR)
+            .is_some_and(|v| v.eq_ignore_ascii_case("standard"));
+        let range = resolve_range(ctx.header(header::RANGE.as_str()), record.size, standard)?;
+        let (start, end) = range.map_or((0, record.size), |r| (r.start, r.end));
+        let plan = plan_range(&record.segments, start, end);
+        let first = match (with_body, plan.first()) {
+            (true, Some((seg, _, _))) => {
+                let blob = seg.blob;
+                match blocking(store.clone(), move |s| s.open_blob(blob)).await {
+                    Ok(f) => Some(f),
+                    // Overwritten between reading the metadata and opening: read it again.
+                    Err(e) if attempt < READ_ATTEMPTS && e.code == ErrorCode::InternalError => {
+                        continue
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            _ => None,
+        };
+        let mut b = Response::builder()
+            .status(if range.is_some() {
+                StatusCode::PARTIAL_CONTENT
+            } else {
+                StatusCode::OK
+            })
+            .header(header::CONTENT_LENGTH, end - start)
+            .header(header::ACCEPT_RANGES, "bytes");
+        if range.is_some() {
+            b = b.header(
+                header::CONTENT_RANGE,
+                format!("bytes {}-{}/{}", start, end.saturating_sub(1), record.size),
+            );
+        } else {
+            // The whole-object CRC only where the body is the whole object (SDKs check it).
+            b = b.header(headers::HASH_CRC64, record.crc64.to_string());
+        }
+        b = object_headers(b, &record, &ctx);
+        let body = if with_body && end > start {
+            body::content_stream(store.clone(), plan, first)
+        } else {
+            body::empty()
+        };
+        return Ok(b.body(body).expect("valid response"));
+    }
+    Err(ApiError::internal(
+        "the object kept changing while being read",
+    ))
+}
+
+/// Headers describing a stored object on GET/HEAD, with `response-*` overrides applied.
+fn object_headers(
+    mut b: http::response::Builder,
+    record: &ObjectRecord,
+    ctx: &Ctx,
+) -> http::response::Builder {
+    b = b
+        .header(header::ETAG, &record.etag)
+        .header(
+            header::LAST_MODIFIED,
+            http_date(time_of(record.last_modified_ms)),
+        )
+        .header(headers::OBJECT_TYPE, record.object_type.as_str())
+        .header(headers::STORAGE_CLASS, &record.storage_class);
+    if record.object_type == ObjectType::Normal {
+        if let Some(md5) = &record.content_md5 {
+            b = b.header(headers::CONTENT_MD5, md5);
+        }
+    }
+    for (name, value) in &record.headers {
+        let overridden = ctx.query.get(&format!("response-{name}"));
+        b = b.header(name.as_str(), overridden.unwrap_or(value));
+    }
+    for name in [
+        "content-type",
+        "content-language",
+        "expires",
+        "cache-control",
+        "content-disposition",
+        "content-encoding",
+    ] {
+        if !record.headers.iter().any(|(n, _)| n == name) {
+            if let Some(v) = ctx.query.get(&format!("response-{name}")) {
+                b = b.header(name, v);
+            }
+        }
+    }
+    b
+}
+
+pub async fn get_object_meta(ctx: Ctx) -> Result<Response<Body>, ApiError> {
+    let record = load_object(&ctx).await?;
+    let modified = http_date(time_of(record.last_modified_ms));
+    Ok(Response::builder()
+        .header(header::ETAG, &record.etag)
+        .header(header::CONTENT_LENGTH, record.size)
+        .header(header::LAST_MODIFIED, &modified)
+        .header(headers::HASH_CRC64, record.crc64.to_string())
+        .header(headers::LAST_ACCESS_TIME, &modified)
+        .body(body::empty())
+        .expect("valid response"))
+}
+
+pub async fn delete_object(ctx: Ctx) -> Result<Response<Body>, ApiError> {
+    let (bucket, key) = (ctx.bucket().to_owned(), ctx.key().to_owned());
+    blocking(ctx.store(), move |s| s.delete_object(&bucket, &key)).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+pub async fn delete_multiple(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
+    let expected = expected_md5(&ctx)?;
+    let raw = ctx.small_body().await?;
+    if let Some(m) = expected {
+        if <[u8; 16]>::from(Md5::digest(&raw)) != m {
+            return Err(ApiError::msg(
+                ErrorCode::InvalidDigest,
+                "The Content-MD5 you specified did not match what we received.",
+            ));
+        }
+    }
+    let text = std::str::from_utf8(&raw).map_err(|_| ApiError::new(ErrorCode::MalformedXML))?;
+    let request: Delete =
+        xml::from_xml(text).map_err(|e| ApiError::msg(ErrorCode::MalformedXML, e.to_string()))?;
+    if request.object.is_empty() || request.object.len() > MAX_DELETE_KEYS {
+        return Err(ApiError::msg(
+            ErrorCode::MalformedXML,
+            "Delete takes between 1 and 1000 keys.",
+        ));
+    }
+    let keys: Vec<String> = request.object.into_iter().map(|o| o.key).collect();
+    if let Some(bad) = keys.iter().find(|k| !names::is_valid_object_key(k)) {
+        return Err(ApiError::msg(
+            ErrorCode::InvalidObjectName,
+            format!("The key '{bad}' is not valid."),
+        ));
+    }
+    let bucket = ctx.bucket().to_owned();
+    let deleted = keys.clone();
+    blocking(ctx.store(), move |s| s.delete_objects(&bucket, &deleted)).await?;
+    let url = ctx.query.url_encoded();
+    let result = DeleteResult {
+        encoding_type: url.then(|| "url".to_owned()),
+        deleted: if request.quiet == Some(true) {
+            Vec::new()
+        } else {
+            keys.iter()
+                .map(|k| DeletedEntry {
+                    key: if url {
+                        encode::uri_encode(k)
+                    } else {
+                        k.clone()
+                    },
+                })
+                .collect()
+        },
+    };
+    Ok(xml_ok("DeleteResult", &result))
+}
+
+pub async fn append_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
+    let position: u64 = ctx
+        .query
+        .non_empty("position")
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| ApiError::invalid_argument("AppendObject needs a numeric position."))?;
+    load_bucket(&ctx).await?;
+    let template = ObjectRecord {
+        size: 0,
+        etag: String::new(),
+        crc64: 0,
+        content_md5: None,
+        last_modified_ms: 0,
+        object_type: ObjectType::Appendable,
+        storage_class: storage_class(&ctx)?,
+        acl: object_acl(&ctx)?,
+        headers: stored_headers(&ctx.headers)?,
+        segments: Vec::new(),
+    };
+    let received = receive_content(&mut ctx).await?;
+    // Appendable objects have no whole-content MD5; the ETag only has to change with the
+    // content, so it hashes the position with the appended bytes' MD5.
+    let mut h = Md5::new();
+    h.update(position.to_be_bytes());
+    h.update(received.md5);
+    let append = Append {
+        position,
+        template,
+        segment: Segment {
+            blob: received.blob.id(),
+            len: received.len,
+            crc64: received.crc64,
+            codec: Codec::Plain,
+        },
+        blob: received.blob,
+        etag: etag::from_md5(&h.finalize().into()),
+        last_modified_ms: now_ms(),
+    };
+    let (bucket, key) = (ctx.bucket().to_owned(), ctx.key().to_owned());
+    let record = blocking(ctx.store(), move |s| s.append_object(&bucket, &key, append)).await?;
+    Ok(Response::builder()
+        .header(header::ETAG, &record.etag)
+        .header(headers::HASH_CRC64, record.crc64.to_string())
+        .header(headers::NEXT_APPEND_POSITION, record.size.to_string())
+        .header(header::CONTENT_LENGTH, 0)
+        .body(body::empty())
+        .expect("valid response"))
+}
+
+pub async fn get_object_acl(ctx: Ctx) -> Result<Response<Body>, ApiError> {
+    let record = load_object(&ctx).await?;
+    Ok(xml_ok("AccessControlPolicy", &acl_policy(&ctx, record.acl)))
+}
+
+pub async fn put_object_acl(ctx: Ctx) -> Result<Response<Body>, ApiError> {
+    let acl = parse_acl(
+        ctx.header(headers::OBJECT_ACL).ok_or_else(|| {
+            ApiError::invalid_argument("The x-oss-object-acl header is required.")
+        })?,
+        true,
+    )?;
+    let (bucket, key) = (ctx.bucket().to_owned(), ctx.key().to_owned());
+    blocking(ctx.store(), move |s| {
+        s.update_object(&bucket, &key, move |o| o.acl = acl)
+    })
+    .await?;
+    Ok(empty(StatusCode::OK))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_follow_oss_rules() {
+        let r = |h: &str, std| resolve_range(Some(h), 100, std).map_err(|e| e.code);
+        assert_eq!(
+            r("bytes=0-9", false),
+            Ok(Some(ByteRange { start: 0, end: 10 }))
+        );
+        assert_eq!(
+            r("bytes=90-", false),
+            Ok(Some(ByteRange {
+                start: 90,
+                end: 100
+            }))
+        );
+        assert_eq!(
+            r("bytes=-10", false),
+            Ok(Some(ByteRange {
+                start: 90,
+                end: 100
+            }))
+        );
+        assert_eq!(
+            r("bytes=-1000", false),
+            Ok(Some(ByteRange { start: 0, end: 100 }))
+        );
+        assert_eq!(
+            r("bytes=0-1,5-6", false),
+            Ok(Some(ByteRange { start: 0, end: 2 }))
+        );
+        // Without `standard`, out-of-range and malformed ranges serve the whole object.
+        assert_eq!(r("bytes=50-200", false), Ok(None));
+        assert_eq!(r("bytes=100-", false), Ok(None));
+        assert_eq!(r("bytes=9-3", false), Ok(None));
+        assert_eq!(r("items=0-3", false), Ok(None));
+        // With `standard`, the end is clamped and a start past EOF is refused.
+        assert_eq!(
+            r("bytes=50-200", true),
+            Ok(Some(ByteRange {
+                start: 50,
+                end: 100
+            }))
+        );
+        assert_eq!(r("bytes=100-", true), Err(ErrorCode::InvalidRange));
+        assert_eq!(resolve_range(None, 100, false).unwrap(), None);
+    }
+}

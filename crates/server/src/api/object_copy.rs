@@ -1,0 +1,269 @@
+//! CopyObject and UploadPartCopy: server-side copies, read from the source's blobs and
+//! written into a new blob (a copy onto itself only rewrites metadata).
+
+use super::multipart::{load_upload, part_number};
+use super::object::{
+    check_conditions, object_acl, put_mode, storage_class, stored_headers, ByteRange,
+};
+use super::{now_ms, time_of, xml_ok, ApiError, Ctx};
+use crate::body::{blocking, plan_range, Body};
+use crate::store::{
+    Codec, NewBlob, ObjectRecord, ObjectType, PartRecord, Segment, Store, StoreError,
+};
+use http::{header, Response};
+use md5::{Digest, Md5};
+use ossvault_proto::crc64::Crc64;
+use ossvault_proto::time::iso8601;
+use ossvault_proto::xml::{CopyObjectResult, CopyPartResult};
+use ossvault_proto::{encode, etag, headers, names, ErrorCode};
+use std::os::unix::fs::FileExt;
+
+const COPY_CHUNK: usize = 1 << 20;
+
+/// The source named by `x-oss-copy-source: /bucket/url-encoded-key[?versionId=…]`.
+fn copy_source(ctx: &Ctx) -> Result<(String, String), ApiError> {
+    let raw = ctx
+        .header(headers::COPY_SOURCE)
+        .ok_or_else(|| ApiError::invalid_argument("x-oss-copy-source is required."))?;
+    let bad = || ApiError::invalid_argument("x-oss-copy-source is not /bucket/key.");
+    let path = raw.split('?').next().unwrap_or_default();
+    let path = path.strip_prefix('/').unwrap_or(path);
+    let (bucket, key) = path.split_once('/').ok_or_else(bad)?;
+    let bucket = encode::percent_decode(bucket).ok_or_else(bad)?;
+    let key = encode::percent_decode(key).ok_or_else(bad)?;
+    if !names::is_valid_bucket_name(&bucket) {
+        return Err(ApiError::new(ErrorCode::InvalidBucketName));
+    }
+    if !names::is_valid_object_key(&key) {
+        return Err(ApiError::new(ErrorCode::InvalidObjectName));
+    }
+    Ok((bucket, key))
+}
+
+/// Loads the copy source and checks the `x-oss-copy-source-if-*` conditions.
+async fn load_source(ctx: &Ctx) -> Result<(String, String, ObjectRecord), ApiError> {
+    let (bucket, key) = copy_source(ctx)?;
+    let (b, k) = (bucket.clone(), key.clone());
+    let record = blocking(ctx.store(), move |s| {
+        s.object(&b, &k)?.ok_or(StoreError::NoSuchKey)
+    })
+    .await?;
+    check_conditions(
+        &ctx.headers,
+        [
+            headers::COPY_SOURCE_IF_MATCH,
+            headers::COPY_SOURCE_IF_NONE_MATCH,
+            headers::COPY_SOURCE_IF_MODIFIED_SINCE,
+            headers::COPY_SOURCE_IF_UNMODIFIED_SINCE,
+        ],
+        &record,
+        ErrorCode::NotModified,
+    )?;
+    Ok((bucket, key, record))
+}
+
+/// What a copy wrote: a durable blob with the bytes' MD5 and CRC.
+struct Copied {
+    blob: NewBlob,
+    len: u64,
+    md5: [u8; 16],
+    crc64: u64,
+}
+
+/// Copies `range` of `source` into a new blob (blocking).
+fn copy_range(
+    store: &Store,
+    source: &ObjectRecord,
+    range: ByteRange,
+) -> Result<Copied, StoreError> {
+    let mut writer = store.new_blob()?;
+    let mut md5 = Md5::new();
+    let mut crc = Crc64::new();
+    let mut buf = vec![0u8; COPY_CHUNK];
+    for (segment, offset, len) in plan_range(&source.segments, range.start, range.end) {
+        let file = store.open_blob(segment.blob)?;
+        let mut pos = offset;
+        while pos < offset + len {
+            let n = COPY_CHUNK.min((offset + len - pos) as usize);
+            file.read_exact_at(&mut buf[..n], pos)?;
+            md5.update(&buf[..n]);
+            crc.update(&buf[..n]);
+            writer.write(&buf[..n])?;
+            pos += n as u64;
+        }
+    }
+    let len = writer.len();
+    let blob = writer.finish()?;
+    Ok(Copied {
+        blob,
+        len,
+        md5: md5.finalize().into(),
+        crc64: crc.finish(),
+    })
+}
+
+pub async fn copy_object(ctx: Ctx) -> Result<Response<Body>, ApiError> {
+    let (src_bucket, src_key, source) = load_source(&ctx).await?;
+    let replace = match ctx.header(headers::METADATA_DIRECTIVE).unwrap_or("COPY") {
+        d if d.eq_ignore_ascii_case("COPY") => false,
+        d if d.eq_ignore_ascii_case("REPLACE") => true,
+        d => {
+            return Err(ApiError::invalid_argument(format!(
+                "Unknown metadata directive '{d}'."
+            )))
+        }
+    };
+    let stored = if replace {
+        stored_headers(&ctx.headers)?
+    } else {
+        source.headers.clone()
+    };
+    let acl = object_acl(&ctx)?;
+    let class = storage_class(&ctx)?;
+    let mode = put_mode(&ctx);
+    let (bucket, key) = (ctx.bucket().to_owned(), ctx.key().to_owned());
+    let modified = now_ms();
+
+    let record = if (src_bucket.as_str(), src_key.as_str()) == (bucket.as_str(), key.as_str()) {
+        // Onto itself: the content stays, only metadata changes (oss2's update_object_meta).
+        blocking(ctx.store(), move |s| {
+            s.update_object(&bucket, &key, move |o| {
+                o.headers = stored;
+                o.acl = acl;
+                o.storage_class = class;
+                o.last_modified_ms = modified;
+            })
+        })
+        .await?
+    } else {
+        super::bucket::load_bucket(&ctx).await?;
+        let src = source.clone();
+        let copied = blocking(ctx.store(), move |s| {
+            copy_range(
+                s,
+                &src,
+                ByteRange {
+                    start: 0,
+                    end: src.size,
+                },
+            )
+        })
+        .await?;
+        if copied.crc64 != source.crc64 {
+            return Err(ApiError::internal("the copy source failed its CRC check"));
+        }
+        let record = ObjectRecord {
+            size: copied.len,
+            etag: source.etag.clone(),
+            crc64: copied.crc64,
+            content_md5: (source.object_type == ObjectType::Normal)
+                .then(|| source.content_md5.clone())
+                .flatten(),
+            last_modified_ms: modified,
+            object_type: ObjectType::Normal,
+            storage_class: class,
+            acl,
+            headers: stored,
+            segments: vec![Segment {
+                blob: copied.blob.id(),
+                len: copied.len,
+                crc64: copied.crc64,
+                codec: Codec::Plain,
+            }],
+        };
+        let r = record.clone();
+        blocking(ctx.store(), move |s| {
+            s.put_object(&bucket, &key, r, vec![copied.blob], mode)
+        })
+        .await?;
+        record
+    };
+    let result = CopyObjectResult {
+        etag: record.etag.clone(),
+        last_modified: iso8601(time_of(record.last_modified_ms)),
+    };
+    let mut response = xml_ok("CopyObjectResult", &result);
+    let h = response.headers_mut();
+    h.insert(
+        header::ETAG,
+        record
+            .etag
+            .parse()
+            .map_err(|_| ApiError::internal("bad etag"))?,
+    );
+    h.insert(headers::HASH_CRC64, record.crc64.into());
+    Ok(response)
+}
+
+/// Parses `x-oss-copy-source-range: bytes=a-b` against the source size.
+fn copy_range_header(ctx: &Ctx, size: u64) -> Result<ByteRange, ApiError> {
+    let Some(spec) = ctx.header(headers::COPY_SOURCE_RANGE) else {
+        return Ok(ByteRange {
+            start: 0,
+            end: size,
+        });
+    };
+    let bad = || {
+        ApiError::invalid_argument(format!(
+            "The copy range '{spec}' is not valid for a {size}-byte source."
+        ))
+    };
+    let (a, b) = spec
+        .trim()
+        .strip_prefix("bytes=")
+        .and_then(|r| r.split_once('-'))
+        .ok_or_else(bad)?;
+    let start: u64 = a.trim().parse().map_err(|_| bad())?;
+    let end: u64 = if b.trim().is_empty() {
+        size.saturating_sub(1)
+    } else {
+        b.trim().parse().map_err(|_| bad())?
+    };
+    if start > end || end >= size {
+        return Err(bad());
+    }
+    Ok(ByteRange {
+        start,
+        end: end + 1,
+    })
+}
+
+pub async fn upload_part_copy(ctx: Ctx) -> Result<Response<Body>, ApiError> {
+    let number = part_number(&ctx)?;
+    let upload = load_upload(&ctx).await?;
+    let (_, _, source) = load_source(&ctx).await?;
+    let range = copy_range_header(&ctx, source.size)?;
+    let copied = blocking(ctx.store(), move |s| copy_range(s, &source, range)).await?;
+    let part = PartRecord {
+        part_number: number,
+        blob: copied.blob.id(),
+        size: copied.len,
+        etag: etag::from_md5(&copied.md5),
+        crc64: copied.crc64,
+        last_modified_ms: now_ms(),
+    };
+    let result = CopyPartResult {
+        last_modified: iso8601(time_of(part.last_modified_ms)),
+        etag: part.etag.clone(),
+    };
+    let (bucket, upload_id, etag_value, crc) = (
+        ctx.bucket().to_owned(),
+        upload.upload_id,
+        part.etag.clone(),
+        part.crc64,
+    );
+    blocking(ctx.store(), move |s| {
+        s.put_part(&bucket, &upload_id, part, copied.blob)
+    })
+    .await?;
+    let mut response = xml_ok("CopyPartResult", &result);
+    let h = response.headers_mut();
+    h.insert(
+        header::ETAG,
+        etag_value
+            .parse()
+            .map_err(|_| ApiError::internal("bad etag"))?,
+    );
+    h.insert(headers::HASH_CRC64, crc.into());
+    Ok(response)
+}

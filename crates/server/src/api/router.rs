@@ -1,0 +1,230 @@
+//! From method + bucket/key + sub-resource to one [`Endpoint`], in one place. The permission an
+//! operation needs is derived from its variant, so authorisation cannot drift from routing.
+
+use super::{ApiError, Query};
+use http::{HeaderMap, Method};
+use ossvault_proto::{headers, ErrorCode};
+
+/// Every operation the server answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    ListBuckets,
+    PutBucket,
+    DeleteBucket,
+    GetBucketInfo,
+    GetBucketLocation,
+    GetBucketStat,
+    GetBucketAcl,
+    PutBucketAcl,
+    ListLiveChannels,
+    ListObjects,
+    ListObjectsV2,
+    ListMultipartUploads,
+    DeleteMultipleObjects,
+    PutObject,
+    CopyObject,
+    GetObject,
+    HeadObject,
+    GetObjectMeta,
+    DeleteObject,
+    AppendObject,
+    GetObjectAcl,
+    PutObjectAcl,
+    InitiateMultipartUpload,
+    UploadPart,
+    UploadPartCopy,
+    CompleteMultipartUpload,
+    AbortMultipartUpload,
+    ListParts,
+}
+
+/// Query parameters that are not sub-resources and never change which operation is meant.
+const PLAIN_PARAMS: &[&str] = &[
+    "prefix",
+    "marker",
+    "delimiter",
+    "max-keys",
+    "start-after",
+    "fetch-owner",
+    "encoding-type",
+    "key-marker",
+    "upload-id-marker",
+    "max-uploads",
+    "part-number-marker",
+    "max-parts",
+    "continuation-token",
+    "response-content-type",
+    "response-content-language",
+    "response-expires",
+    "response-cache-control",
+    "response-content-disposition",
+    "response-content-encoding",
+    "versionId",
+    "OSSAccessKeyId",
+    "Expires",
+    "Signature",
+    "security-token",
+    "x-oss-signature-version",
+    "x-oss-credential",
+    "x-oss-date",
+    "x-oss-expires",
+    "x-oss-additional-headers",
+    "x-oss-signature",
+    "x-oss-security-token",
+    "tag-key",
+    "tag-value",
+    "sequential",
+];
+
+impl Endpoint {
+    /// Picks the operation. A sub-resource this server does not implement is refused with
+    /// NotImplemented rather than falling through to a plain object or bucket operation (a
+    /// `PUT ?tagging` must never overwrite the object with its body).
+    pub fn route(
+        method: &Method,
+        bucket: Option<&str>,
+        key: Option<&str>,
+        query: &Query,
+        request_headers: &HeaderMap,
+    ) -> Result<Endpoint, ApiError> {
+        use Endpoint::*;
+        let has = |name: &str| query.has(name);
+        let endpoint = match (bucket, key) {
+            (None, _) => match *method {
+                Method::GET => ListBuckets,
+                _ => return Err(method_not_allowed()),
+            },
+            (Some(_), None) => match *method {
+                Method::GET if has("acl") => GetBucketAcl,
+                Method::GET if has("bucketInfo") => GetBucketInfo,
+                Method::GET if has("location") => GetBucketLocation,
+                Method::GET if has("stat") => GetBucketStat,
+                Method::GET if has("live") => ListLiveChannels,
+                Method::GET if has("uploads") => ListMultipartUploads,
+                Method::GET if query.get("list-type") == Some("2") => ListObjectsV2,
+                Method::GET => ListObjects,
+                Method::PUT if has("acl") => PutBucketAcl,
+                Method::PUT => PutBucket,
+                Method::DELETE => DeleteBucket,
+                Method::POST if has("delete") => DeleteMultipleObjects,
+                _ => return Err(method_not_allowed()),
+            },
+            (Some(_), Some(_)) => match *method {
+                Method::GET if has("acl") => GetObjectAcl,
+                Method::GET if has("uploadId") => ListParts,
+                Method::GET => GetObject,
+                Method::HEAD if has("objectMeta") => GetObjectMeta,
+                Method::HEAD => HeadObject,
+                Method::PUT if has("acl") => PutObjectAcl,
+                Method::PUT if has("uploadId") && has("partNumber") => {
+                    if request_headers.contains_key(headers::COPY_SOURCE) {
+                        UploadPartCopy
+                    } else {
+                        UploadPart
+                    }
+                }
+                Method::PUT if request_headers.contains_key(headers::COPY_SOURCE) => CopyObject,
+                Method::PUT => PutObject,
+                Method::POST if has("uploads") => InitiateMultipartUpload,
+                Method::POST if has("uploadId") => CompleteMultipartUpload,
+                Method::POST if has("append") => AppendObject,
+                Method::DELETE if has("uploadId") => AbortMultipartUpload,
+                Method::DELETE => DeleteObject,
+                _ => return Err(method_not_allowed()),
+            },
+        };
+        if let Some(unknown) = query
+            .names()
+            .find(|name| !PLAIN_PARAMS.contains(name) && !endpoint.sub_resources().contains(name))
+        {
+            return Err(ApiError::msg(
+                ErrorCode::NotImplemented,
+                format!("The sub-resource '{unknown}' is not supported by this server."),
+            ));
+        }
+        Ok(endpoint)
+    }
+
+    /// The sub-resource query keys this operation understands.
+    fn sub_resources(self) -> &'static [&'static str] {
+        use Endpoint::*;
+        match self {
+            GetBucketAcl | PutBucketAcl | GetObjectAcl | PutObjectAcl => &["acl"],
+            GetBucketInfo => &["bucketInfo"],
+            GetBucketLocation => &["location"],
+            GetBucketStat => &["stat"],
+            ListLiveChannels => &["live"],
+            ListMultipartUploads | InitiateMultipartUpload => &["uploads"],
+            ListObjectsV2 => &["list-type"],
+            DeleteMultipleObjects => &["delete"],
+            GetObjectMeta => &["objectMeta"],
+            UploadPart | UploadPartCopy => &["uploadId", "partNumber"],
+            CompleteMultipartUpload | AbortMultipartUpload | ListParts => &["uploadId"],
+            AppendObject => &["append", "position"],
+            ListBuckets | PutBucket | DeleteBucket | ListObjects | PutObject | CopyObject
+            | GetObject | HeadObject | DeleteObject => &[],
+        }
+    }
+
+    /// The policy action this operation needs (`oss:GetObject`, …).
+    pub fn action(self) -> &'static str {
+        use Endpoint::*;
+        match self {
+            ListBuckets => "oss:ListBuckets",
+            PutBucket => "oss:PutBucket",
+            DeleteBucket => "oss:DeleteBucket",
+            GetBucketInfo => "oss:GetBucketInfo",
+            GetBucketLocation => "oss:GetBucketLocation",
+            GetBucketStat => "oss:GetBucketStat",
+            GetBucketAcl => "oss:GetBucketAcl",
+            PutBucketAcl => "oss:PutBucketAcl",
+            ListLiveChannels => "oss:ListLiveChannel",
+            ListObjects | ListObjectsV2 => "oss:ListObjects",
+            ListMultipartUploads => "oss:ListMultipartUploads",
+            DeleteMultipleObjects | DeleteObject => "oss:DeleteObject",
+            PutObject
+            | CopyObject
+            | AppendObject
+            | InitiateMultipartUpload
+            | UploadPart
+            | UploadPartCopy
+            | CompleteMultipartUpload => "oss:PutObject",
+            GetObject | HeadObject | GetObjectMeta => "oss:GetObject",
+            GetObjectAcl => "oss:GetObjectAcl",
+            PutObjectAcl => "oss:PutObjectAcl",
+            AbortMultipartUpload => "oss:AbortMultipartUpload",
+            ListParts => "oss:ListParts",
+        }
+    }
+
+    /// What an anonymous request needs from the ACL to be allowed, if anything can allow it.
+    pub fn anonymous_access(self) -> Option<AclNeed> {
+        use Endpoint::*;
+        match self {
+            GetObject | HeadObject | GetObjectMeta => Some(AclNeed::Read),
+            PutObject
+            | AppendObject
+            | DeleteObject
+            | InitiateMultipartUpload
+            | UploadPart
+            | CompleteMultipartUpload
+            | AbortMultipartUpload
+            | ListParts => Some(AclNeed::Write),
+            _ => None,
+        }
+    }
+}
+
+/// The access an ACL must grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AclNeed {
+    Read,
+    Write,
+}
+
+fn method_not_allowed() -> ApiError {
+    ApiError::msg(
+        ErrorCode::MethodNotAllowed,
+        "The specified method is not allowed against this resource.",
+    )
+}

@@ -1,0 +1,240 @@
+//! Request and response bodies: bounded reads of small bodies, streaming of object content
+//! into the store (hashing MD5 and CRC-64 on the way) and out of it.
+
+use crate::api::ApiError;
+use crate::store::{BlobWriter, NewBlob, Segment, Store, StoreError};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use http_body::Frame;
+use http_body_util::{combinators::BoxBody, BodyExt, BodyStream, Empty, Full, StreamBody};
+use md5::{Digest, Md5};
+use ossvault_proto::{crc64::Crc64, ErrorCode};
+use std::os::unix::fs::FileExt;
+use tokio::sync::mpsc;
+
+/// Every response body.
+pub type Body = BoxBody<Bytes, std::io::Error>;
+
+/// Chunk size for reading content off disk.
+const READ_CHUNK: usize = 1 << 20;
+/// Chunks in flight between the network and the disk threads, each way.
+const PIPELINE_DEPTH: usize = 8;
+
+pub fn empty() -> Body {
+    Empty::new().map_err(|never| match never {}).boxed()
+}
+
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+/// Reads a whole small body (XML, JSON), refusing more than `limit` bytes with EntityTooLarge
+/// before buffering them.
+pub async fn read_limited(body: hyper::body::Incoming, limit: usize) -> Result<Bytes, ApiError> {
+    let mut stream = BodyStream::new(body);
+    let mut buf = BytesMut::new();
+    while let Some(frame) = stream.next().await {
+        let frame = frame.map_err(client_body_error)?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limit {
+                return Err(ApiError::msg(
+                    ErrorCode::EntityTooLarge,
+                    format!("Your request body is larger than the {limit} bytes allowed here."),
+                ));
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf.freeze())
+}
+
+fn client_body_error(e: hyper::Error) -> ApiError {
+    ApiError::msg(
+        ErrorCode::RequestTimeout,
+        format!("reading the request body failed: {e}"),
+    )
+}
+
+/// Content received into a durable (not yet published) blob.
+pub struct Received {
+    pub blob: NewBlob,
+    pub len: u64,
+    pub md5: [u8; 16],
+    pub crc64: u64,
+}
+
+/// Streams a request body into a new blob, computing MD5 and CRC-64 on a second thread while
+/// the first writes, so the slower of the two sets the pace rather than their sum. Refuses
+/// bodies over `max` bytes, and bodies whose length differs from `declared` when given.
+pub async fn receive(
+    store: &Store,
+    body: hyper::body::Incoming,
+    declared: Option<u64>,
+    max: u64,
+) -> Result<Received, ApiError> {
+    if declared.is_some_and(|n| n > max) {
+        return Err(too_large(max));
+    }
+    let writer = blocking(store.clone(), |s| s.new_blob()).await?;
+    let (to_disk, from_net) = mpsc::channel::<Bytes>(PIPELINE_DEPTH);
+    let (to_hash, for_hash) = mpsc::channel::<Bytes>(PIPELINE_DEPTH);
+    let disk = tokio::task::spawn_blocking(move || write_blob(writer, from_net));
+    let hash = tokio::task::spawn_blocking(move || hash_chunks(for_hash));
+
+    let mut stream = BodyStream::new(body);
+    let mut len: u64 = 0;
+    let mut failure = None;
+    while let Some(frame) = stream.next().await {
+        let data = match frame {
+            Ok(frame) => match frame.into_data() {
+                Ok(data) => data,
+                Err(_) => continue,
+            },
+            Err(e) => {
+                failure = Some(client_body_error(e));
+                break;
+            }
+        };
+        len += data.len() as u64;
+        if len > max {
+            failure = Some(too_large(max));
+            break;
+        }
+        if to_hash.send(data.clone()).await.is_err() || to_disk.send(data).await.is_err() {
+            break; // the disk thread failed; its error is reported below
+        }
+    }
+    drop(to_disk);
+    drop(to_hash);
+    let written = disk.await.map_err(join_error)?;
+    let (md5, crc64) = hash.await.map_err(join_error)?;
+    if let Some(e) = failure {
+        return Err(e); // the unfinished blob was removed when its writer dropped
+    }
+    let blob = written.map_err(|e| ApiError::from(StoreError::Io(e)))?;
+    if let Some(declared) = declared {
+        if declared != len {
+            return Err(ApiError::msg(
+                ErrorCode::InvalidArgument,
+                format!("The body is {len} bytes but Content-Length said {declared}."),
+            ));
+        }
+    }
+    Ok(Received {
+        blob,
+        len,
+        md5,
+        crc64,
+    })
+}
+
+fn too_large(max: u64) -> ApiError {
+    ApiError::msg(
+        ErrorCode::EntityTooLarge,
+        format!("Your proposed upload exceeds the maximum allowed size of {max} bytes."),
+    )
+}
+
+fn write_blob(
+    mut writer: BlobWriter,
+    mut chunks: mpsc::Receiver<Bytes>,
+) -> std::io::Result<NewBlob> {
+    while let Some(chunk) = chunks.blocking_recv() {
+        writer.write(&chunk)?;
+    }
+    writer.finish()
+}
+
+fn hash_chunks(mut chunks: mpsc::Receiver<Bytes>) -> ([u8; 16], u64) {
+    let mut md5 = Md5::new();
+    let mut crc = Crc64::new();
+    while let Some(chunk) = chunks.blocking_recv() {
+        md5.update(&chunk);
+        crc.update(&chunk);
+    }
+    (md5.finalize().into(), crc.finish())
+}
+
+fn join_error(e: tokio::task::JoinError) -> ApiError {
+    ApiError::internal(format!("worker thread failed: {e}"))
+}
+
+/// Runs a blocking store call on the blocking pool.
+pub async fn blocking<T, F>(store: Store, f: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(move || f(&store))
+        .await
+        .map_err(join_error)?
+        .map_err(ApiError::from)
+}
+
+/// The part of each segment a byte range `[start, end)` of the object covers:
+/// (segment, offset in segment, length).
+pub fn plan_range(segments: &[Segment], start: u64, end: u64) -> Vec<(Segment, u64, u64)> {
+    let mut plan = Vec::new();
+    let mut seg_start = 0u64;
+    for seg in segments {
+        let seg_end = seg_start + seg.len;
+        if seg_end > start && seg_start < end && seg.len > 0 {
+            let from = start.max(seg_start) - seg_start;
+            let to = end.min(seg_end) - seg_start;
+            plan.push((seg.clone(), from, to - from));
+        }
+        if seg_start >= end {
+            break;
+        }
+        seg_start = seg_end;
+    }
+    plan
+}
+
+/// Streams the planned pieces of content off disk. `first` is the already opened file of the
+/// first piece (opened up front so a missing blob is reported before the response starts).
+pub fn content_stream(
+    store: Store,
+    plan: Vec<(Segment, u64, u64)>,
+    first: Option<std::fs::File>,
+) -> Body {
+    let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(PIPELINE_DEPTH);
+    tokio::task::spawn_blocking(move || {
+        let mut first = first;
+        for (seg, offset, len) in plan {
+            let file = match first.take() {
+                Some(f) => f,
+                None => match store.open_blob(seg.blob) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                        return;
+                    }
+                },
+            };
+            let mut pos = offset;
+            let end = offset + len;
+            while pos < end {
+                let n = READ_CHUNK.min((end - pos) as usize);
+                let mut buf = BytesMut::zeroed(n);
+                let result = file.read_exact_at(&mut buf, pos);
+                let item = result.map(|()| Frame::data(buf.freeze()));
+                let failed = item.is_err();
+                if tx.blocking_send(item).is_err() || failed {
+                    return; // client went away, or the read failed and was reported
+                }
+                pos += n as u64;
+            }
+        }
+    });
+    let stream = tokio_stream_from(rx);
+    BodyExt::boxed(StreamBody::new(stream))
+}
+
+fn tokio_stream_from<T: Send + 'static>(
+    mut rx: mpsc::Receiver<T>,
+) -> impl futures_util::Stream<Item = T> + Send + Sync + 'static {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}

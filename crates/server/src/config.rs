@@ -1,0 +1,56 @@
+//! Server configuration.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// An access key pair accepted by the server. The secret is never logged (`Debug` hides it).
+#[derive(Clone)]
+pub struct Credential {
+    pub access_key_id: String,
+    pub access_key_secret: String,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("access_key_id", &self.access_key_id)
+            .field("access_key_secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// How to run the server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    /// Plain-HTTP listen address (port 0 picks a free port).
+    pub address: SocketAddr,
+    pub credentials: Vec<Credential>,
+    /// Region reported for buckets, e.g. `cn-hangzhou`.
+    pub region: String,
+    /// Time allowed to send the request head (slowloris guard).
+    pub header_timeout: Duration,
+    /// Largest object or part body accepted (OSS: 5 GiB).
+    pub max_object_size: u64,
+    /// Largest XML or JSON request body accepted.
+    pub max_xml_body: usize,
+    /// Most connections served at once; more wait in the accept queue.
+    pub max_connections: usize,
+}
+
+impl Config {
+    /// Defaults for everything but where and as whom to serve.
+    pub fn new(data_dir: PathBuf, address: SocketAddr, credentials: Vec<Credential>) -> Self {
+        Config {
+            data_dir,
+            address,
+            credentials,
+            region: "cn-hangzhou".to_owned(),
+            header_timeout: Duration::from_secs(30),
+            max_object_size: 5 << 30,
+            max_xml_body: 4 << 20,
+            max_connections: 1024,
+        }
+    }
+}

@@ -1,0 +1,934 @@
+//! Tests of the storage engine against a real directory (ext4 or whatever `tempfile` gives).
+
+use super::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+// ---- helpers ----
+
+fn open() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    (dir, store)
+}
+
+fn bucket_record(name: &str) -> BucketRecord {
+    BucketRecord {
+        name: name.to_owned(),
+        created_ms: 1,
+        acl: "private".into(),
+        storage_class: "Standard".into(),
+        region: "cn-hangzhou".into(),
+        data_redundancy_type: "LRS".into(),
+        encryption: None,
+        policy: None,
+    }
+}
+
+fn with_bucket(name: &str) -> (tempfile::TempDir, Store) {
+    let (dir, store) = open();
+    store.create_bucket(bucket_record(name)).unwrap();
+    (dir, store)
+}
+
+fn object_record(size: u64, crc64: u64, segments: Vec<Segment>) -> ObjectRecord {
+    ObjectRecord {
+        size,
+        etag: "\"E\"".into(),
+        crc64,
+        content_md5: None,
+        last_modified_ms: 2,
+        object_type: ObjectType::Normal,
+        storage_class: "Standard".into(),
+        acl: "default".into(),
+        headers: vec![("content-type".into(), "text/plain".into())],
+        segments,
+    }
+}
+
+/// Writes `data` into a finished blob and its segment.
+fn blob(store: &Store, data: &[u8]) -> (NewBlob, Segment) {
+    let mut w = store.new_blob().unwrap();
+    w.write(data).unwrap();
+    let nb = w.finish().unwrap();
+    let seg = Segment {
+        blob: nb.id(),
+        len: data.len() as u64,
+        crc64: ossvault_proto::crc64::checksum(data),
+        codec: Codec::Plain,
+    };
+    (nb, seg)
+}
+
+fn put(store: &Store, bucket: &str, key: &str, data: &[u8], mode: PutMode) -> Result<Option<ObjectRecord>, StoreError> {
+    let (nb, seg) = blob(store, data);
+    let record = object_record(seg.len, seg.crc64, vec![seg]);
+    store.put_object(bucket, key, record, vec![nb], mode)
+}
+
+fn content(store: &Store, record: &ObjectRecord) -> Vec<u8> {
+    let mut out = Vec::new();
+    for seg in &record.segments {
+        store.open_blob(seg.blob).unwrap().read_to_end(&mut out).unwrap();
+    }
+    out
+}
+
+fn get(store: &Store, bucket: &str, key: &str) -> Option<Vec<u8>> {
+    store.object(bucket, key).unwrap().map(|r| content(store, &r))
+}
+
+/// Every blob file on disk.
+fn blob_files(store: &Store) -> BTreeSet<BlobId> {
+    let mut out = BTreeSet::new();
+    for fanout in fs::read_dir(store.dir().join("blobs")).unwrap() {
+        for file in fs::read_dir(fanout.unwrap().path()).unwrap() {
+            let name = file.unwrap().file_name();
+            out.insert(BlobId::from_hex(name.to_str().unwrap()).expect("only blob files"));
+        }
+    }
+    out
+}
+
+fn tmp_files(store: &Store) -> usize {
+    fs::read_dir(store.dir().join("tmp")).unwrap().count()
+}
+
+/// The blobs all objects of `bucket` reference (listed without delimiter).
+fn referenced_blobs(store: &Store, bucket: &str) -> BTreeSet<BlobId> {
+    let page = store.list_objects(bucket, "", "", "", usize::MAX).unwrap();
+    page.entries
+        .iter()
+        .flat_map(|e| match e {
+            ListEntry::Object { record, .. } => record.segments.iter().map(|s| s.blob).collect::<Vec<_>>(),
+            ListEntry::Prefix(_) => unreachable!(),
+        })
+        .collect()
+}
+
+fn part(number: u32, seg: &Segment) -> PartRecord {
+    PartRecord {
+        part_number: number,
+        blob: seg.blob,
+        size: seg.len,
+        etag: format!("\"P{number}\""),
+        crc64: seg.crc64,
+        last_modified_ms: 3,
+    }
+}
+
+fn upload_record(bucket: &str, key: &str, id: &str) -> UploadRecord {
+    UploadRecord {
+        upload_id: id.to_owned(),
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        initiated_ms: 4,
+        storage_class: "Standard".into(),
+        acl: "default".into(),
+        headers: vec![],
+    }
+}
+
+// ---- buckets ----
+
+#[test]
+fn bucket_crud() {
+    let (_dir, store) = open();
+    assert!(store.bucket("a").unwrap().is_none());
+    for name in ["b-2", "a", "b-1", "c"] {
+        store.create_bucket(bucket_record(name)).unwrap();
+    }
+    assert!(matches!(
+        store.create_bucket(bucket_record("a")),
+        Err(StoreError::BucketAlreadyExists)
+    ));
+    assert_eq!(store.bucket("a").unwrap(), Some(bucket_record("a")));
+
+    let names = |v: Vec<BucketRecord>| v.into_iter().map(|b| b.name).collect::<Vec<_>>();
+    let (all, more) = store.list_buckets("", "", 100).unwrap();
+    assert_eq!((names(all), more), (vec!["a".to_owned(), "b-1".into(), "b-2".into(), "c".into()], false));
+    let (page, more) = store.list_buckets("", "", 2).unwrap();
+    assert_eq!((names(page), more), (vec!["a".to_owned(), "b-1".into()], true));
+    let (page, more) = store.list_buckets("", "b-1", 2).unwrap();
+    assert_eq!((names(page), more), (vec!["b-2".to_owned(), "c".into()], false));
+    let (page, more) = store.list_buckets("b-", "", 10).unwrap();
+    assert_eq!((names(page), more), (vec!["b-1".to_owned(), "b-2".into()], false));
+    let (page, more) = store.list_buckets("b-", "b-1", 10).unwrap();
+    assert_eq!((names(page), more), (vec!["b-2".to_owned()], false));
+    let (page, more) = store.list_buckets("b", "a", 1).unwrap();
+    assert_eq!((names(page), more), (vec!["b-1".to_owned()], true));
+
+    let updated = store
+        .update_bucket("a", |b| b.acl = "public-read".into())
+        .unwrap();
+    assert_eq!(updated.acl, "public-read");
+    assert_eq!(store.bucket("a").unwrap().unwrap().acl, "public-read");
+    assert!(matches!(store.update_bucket("zz", |_| {}), Err(StoreError::NoSuchBucket)));
+
+    store.delete_bucket("a").unwrap();
+    assert!(store.bucket("a").unwrap().is_none());
+    assert!(matches!(store.delete_bucket("a"), Err(StoreError::NoSuchBucket)));
+    assert_eq!(store.bucket_usage("c").unwrap(), BucketUsage::default());
+    assert!(matches!(store.bucket_usage("a"), Err(StoreError::NoSuchBucket)));
+}
+
+#[test]
+fn delete_bucket_refuses_objects_and_uploads() {
+    let (_dir, store) = with_bucket("b");
+    // A neighbour whose name extends ours must not count.
+    store.create_bucket(bucket_record("b-x")).unwrap();
+    put(&store, "b-x", "k", b"x", PutMode::Overwrite).unwrap();
+
+    put(&store, "b", "k", b"data", PutMode::Overwrite).unwrap();
+    assert!(matches!(store.delete_bucket("b"), Err(StoreError::BucketNotEmpty)));
+    assert!(store.delete_object("b", "k").unwrap());
+
+    store.create_upload(upload_record("b", "k", "u1")).unwrap();
+    assert!(matches!(store.delete_bucket("b"), Err(StoreError::BucketNotEmpty)));
+    assert_eq!(store.bucket_usage("b").unwrap(), BucketUsage { bytes: 0, objects: 0, uploads: 1 });
+    store.abort_upload("b", "u1").unwrap();
+
+    store.delete_bucket("b").unwrap();
+    assert!(store.bucket("b-x").unwrap().is_some());
+}
+
+// ---- objects ----
+
+#[test]
+fn put_get_overwrite_delete() {
+    let (_dir, store) = with_bucket("b");
+    assert!(put(&store, "b", "k", b"first", PutMode::Overwrite).unwrap().is_none());
+    let first = store.object("b", "k").unwrap().unwrap();
+    assert_eq!(content(&store, &first), b"first");
+    let first_blob = first.segments[0].blob;
+    assert!(blob_files(&store).contains(&first_blob));
+
+    let replaced = put(&store, "b", "k", b"second!", PutMode::Overwrite).unwrap();
+    assert_eq!(replaced, Some(first));
+    assert_eq!(get(&store, "b", "k").unwrap(), b"second!");
+    assert!(!blob_files(&store).contains(&first_blob), "the replaced blob is unlinked");
+    assert!(matches!(store.open_blob(first_blob), Err(StoreError::BlobMissing(id)) if id == first_blob));
+    assert_eq!(blob_files(&store).len(), 1);
+    assert_eq!(store.bucket_usage("b").unwrap(), BucketUsage { bytes: 7, objects: 1, uploads: 0 });
+
+    assert!(store.object("b", "nope").unwrap().is_none());
+    assert!(matches!(store.object("nob", "k"), Err(StoreError::NoSuchBucket)));
+
+    assert!(store.delete_object("b", "k").unwrap());
+    assert!(!store.delete_object("b", "k").unwrap());
+    assert!(store.object("b", "k").unwrap().is_none());
+    assert!(blob_files(&store).is_empty());
+    assert!(matches!(store.delete_object("nob", "k"), Err(StoreError::NoSuchBucket)));
+    assert_eq!(tmp_files(&store), 0);
+}
+
+#[test]
+fn forbid_overwrite_and_refused_puts_leak_nothing() {
+    let (_dir, store) = with_bucket("b");
+    put(&store, "b", "k", b"v1", PutMode::ForbidOverwrite).unwrap();
+    let before = blob_files(&store);
+    assert!(matches!(
+        put(&store, "b", "k", b"v2", PutMode::ForbidOverwrite),
+        Err(StoreError::FileAlreadyExists)
+    ));
+    assert_eq!(get(&store, "b", "k").unwrap(), b"v1");
+    assert_eq!(blob_files(&store), before, "the refused blob is unlinked");
+
+    assert!(matches!(
+        put(&store, "nob", "k", b"v", PutMode::Overwrite),
+        Err(StoreError::NoSuchBucket)
+    ));
+    assert_eq!(blob_files(&store), before);
+    assert_eq!(tmp_files(&store), 0);
+
+    // A record that does not refer to exactly its blobs is refused before touching files.
+    let (nb, seg) = blob(&store, b"x");
+    let mut record = object_record(1, seg.crc64, vec![seg]);
+    record.segments[0].blob = BlobId(7);
+    assert!(matches!(
+        store.put_object("b", "k2", record, vec![nb], PutMode::Overwrite),
+        Err(StoreError::Corrupt(_))
+    ));
+    assert_eq!(blob_files(&store), before);
+    assert_eq!(tmp_files(&store), 0);
+}
+
+#[test]
+fn multi_segment_put_and_empty_object() {
+    let (_dir, store) = with_bucket("b");
+    let (b1, s1) = blob(&store, b"hello ");
+    let (b2, s2) = blob(&store, b"world");
+    let crc = ossvault_proto::crc64::checksum(b"hello world");
+    store
+        .put_object("b", "two", object_record(11, crc, vec![s1, s2]), vec![b1, b2], PutMode::Overwrite)
+        .unwrap();
+    assert_eq!(get(&store, "b", "two").unwrap(), b"hello world");
+    store
+        .put_object("b", "empty", object_record(0, 0, vec![]), vec![], PutMode::Overwrite)
+        .unwrap();
+    assert_eq!(get(&store, "b", "empty").unwrap(), b"");
+    store.delete_objects("b", &["two".into(), "empty".into(), "absent".into()]).unwrap();
+    assert!(blob_files(&store).is_empty());
+    assert!(matches!(store.delete_objects("nob", &[]), Err(StoreError::NoSuchBucket)));
+}
+
+#[test]
+fn update_object_changes_metadata_only() {
+    let (_dir, store) = with_bucket("b");
+    put(&store, "b", "k", b"data", PutMode::Overwrite).unwrap();
+    let rec = store.update_object("b", "k", |r| r.acl = "public-read".into()).unwrap();
+    assert_eq!(rec.acl, "public-read");
+    assert_eq!(store.object("b", "k").unwrap().unwrap(), rec);
+    assert_eq!(content(&store, &rec), b"data");
+    assert!(matches!(store.update_object("b", "nope", |_| {}), Err(StoreError::NoSuchKey)));
+    assert!(matches!(store.update_object("nob", "k", |_| {}), Err(StoreError::NoSuchBucket)));
+}
+
+#[test]
+fn append_sequence_and_errors() {
+    let (_dir, store) = with_bucket("b");
+    let append = |position: u64, data: &[u8]| {
+        let (nb, seg) = blob(&store, data);
+        store.append_object(
+            "b",
+            "log",
+            Append {
+                position,
+                template: object_record(999, 999, vec![]),
+                segment: seg,
+                blob: nb,
+                etag: format!("\"A{position}\""),
+                last_modified_ms: 10 + position,
+            },
+        )
+    };
+    assert!(matches!(
+        append(3, b"x"),
+        Err(StoreError::PositionNotEqualToLength { next_position: 0 })
+    ));
+    let r = append(0, b"abc").unwrap();
+    assert_eq!((r.size, r.object_type, r.etag.as_str()), (3, ObjectType::Appendable, "\"A0\""));
+    let r = append(3, b"defg").unwrap();
+    assert_eq!(r.size, 7);
+    assert_eq!(r.crc64, ossvault_proto::crc64::checksum(b"abcdefg"));
+    assert_eq!(r.last_modified_ms, 13);
+    assert!(matches!(
+        append(3, b"again"),
+        Err(StoreError::PositionNotEqualToLength { next_position: 7 })
+    ));
+    let r = append(7, b"").unwrap();
+    assert_eq!(r.segments.len(), 3);
+    assert_eq!(get(&store, "b", "log").unwrap(), b"abcdefg");
+    assert_eq!(store.object("b", "log").unwrap().unwrap(), r);
+    assert_eq!(blob_files(&store).len(), 3, "refused appends leave no blob");
+
+    put(&store, "b", "normal", b"n", PutMode::Overwrite).unwrap();
+    let (nb, seg) = blob(&store, b"z");
+    let refused = store.append_object(
+        "b",
+        "normal",
+        Append {
+            position: 1,
+            template: object_record(0, 0, vec![]),
+            segment: seg,
+            blob: nb,
+            etag: "\"x\"".into(),
+            last_modified_ms: 1,
+        },
+    );
+    assert!(matches!(refused, Err(StoreError::ObjectNotAppendable)));
+    assert_eq!(blob_files(&store).len(), 4);
+
+    // Overwriting an appendable object unlinks all its segments.
+    put(&store, "b", "log", b"plain", PutMode::Overwrite).unwrap();
+    assert_eq!(blob_files(&store).len(), 2);
+    assert_eq!(tmp_files(&store), 0);
+}
+
+// ---- multipart ----
+
+#[test]
+fn multipart_replace_complete_subset() {
+    let (_dir, store) = with_bucket("b");
+    put(&store, "b", "obj", b"old version", PutMode::Overwrite).unwrap();
+    let old_blob = store.object("b", "obj").unwrap().unwrap().segments[0].blob;
+    store.create_upload(upload_record("b", "obj", "up1")).unwrap();
+    assert_eq!(store.upload("b", "up1").unwrap(), upload_record("b", "obj", "up1"));
+    assert!(matches!(store.upload("other", "up1"), Err(StoreError::NoSuchUpload)));
+    assert!(matches!(store.upload("b", "nope"), Err(StoreError::NoSuchUpload)));
+
+    let mut segs = BTreeMap::new();
+    for (n, data) in [(1u32, &b"one-"[..]), (2, b"two-"), (3, b"three")] {
+        let (nb, seg) = blob(&store, data);
+        store.put_part("b", "up1", part(n, &seg), nb).unwrap();
+        segs.insert(n, seg);
+    }
+    // Re-upload part 2: the first version's blob goes.
+    let first_two = segs[&2].blob;
+    let (nb, seg) = blob(&store, b"TWO-");
+    store.put_part("b", "up1", part(2, &seg), nb).unwrap();
+    segs.insert(2, seg);
+    assert!(!blob_files(&store).contains(&first_two));
+
+    let (parts, more) = store.list_parts("b", "up1", 0, 2).unwrap();
+    assert_eq!(parts.iter().map(|p| p.part_number).collect::<Vec<_>>(), [1, 2]);
+    assert!(more);
+    let (parts, more) = store.list_parts("b", "up1", 2, 2).unwrap();
+    assert_eq!(parts.iter().map(|p| p.part_number).collect::<Vec<_>>(), [3]);
+    assert!(!more);
+    assert_eq!(store.list_parts("b", "up1", u32::MAX, 2).unwrap(), (vec![], false));
+    assert!(matches!(store.list_parts("b", "nope", 0, 2), Err(StoreError::NoSuchUpload)));
+    assert_eq!(parts[0], part(3, &segs[&3]));
+
+    // A stale view of part 2 is refused, and nothing changes.
+    let stale = [part(1, &segs[&1]), PartRecord { blob: first_two, ..part(2, &segs[&2]) }];
+    let rec = object_record(8, 0, vec![segs[&1].clone(), segs[&2].clone()]);
+    assert!(matches!(
+        store.complete_upload("b", "up1", &stale, rec, PutMode::Overwrite),
+        Err(StoreError::InvalidPart)
+    ));
+    assert!(matches!(
+        store.complete_upload(
+            "b",
+            "up1",
+            &[part(1, &segs[&1])],
+            object_record(1, 0, vec![segs[&1].clone()]),
+            PutMode::ForbidOverwrite
+        ),
+        Err(StoreError::FileAlreadyExists)
+    ));
+
+    // Complete with parts 1 and 3: part 2's blob and the old object's blob go.
+    let used = [part(1, &segs[&1]), part(3, &segs[&3])];
+    let mut record = object_record(9, 0, vec![segs[&1].clone(), segs[&3].clone()]);
+    record.object_type = ObjectType::Multipart;
+    let replaced = store.complete_upload("b", "up1", &used, record.clone(), PutMode::Overwrite).unwrap();
+    assert_eq!(replaced.unwrap().segments[0].blob, old_blob);
+    assert_eq!(store.object("b", "obj").unwrap().unwrap(), record);
+    assert_eq!(get(&store, "b", "obj").unwrap(), b"one-three");
+    let files = blob_files(&store);
+    assert_eq!(files, BTreeSet::from([segs[&1].blob, segs[&3].blob]));
+    assert!(matches!(store.upload("b", "up1"), Err(StoreError::NoSuchUpload)));
+    assert!(matches!(store.list_parts("b", "up1", 0, 10), Err(StoreError::NoSuchUpload)));
+    assert!(matches!(
+        store.complete_upload("b", "up1", &used, object_record(0, 0, vec![]), PutMode::Overwrite),
+        Err(StoreError::NoSuchUpload)
+    ));
+    // The parts' blobs now belong to the object: deleting it removes them.
+    store.delete_object("b", "obj").unwrap();
+    assert!(blob_files(&store).is_empty());
+    store.delete_bucket("b").unwrap();
+}
+
+#[test]
+fn multipart_abort_and_missing_upload() {
+    let (_dir, store) = with_bucket("b");
+    store.create_upload(upload_record("b", "k", "up")).unwrap();
+    for n in 1..=3 {
+        let (nb, seg) = blob(&store, format!("part {n}").as_bytes());
+        store.put_part("b", "up", part(n, &seg), nb).unwrap();
+    }
+    assert_eq!(blob_files(&store).len(), 3);
+    store.abort_upload("b", "up").unwrap();
+    assert!(blob_files(&store).is_empty());
+    assert!(matches!(store.abort_upload("b", "up"), Err(StoreError::NoSuchUpload)));
+
+    let (nb, seg) = blob(&store, b"late");
+    assert!(matches!(
+        store.put_part("b", "up", part(1, &seg), nb),
+        Err(StoreError::NoSuchUpload)
+    ));
+    assert!(blob_files(&store).is_empty(), "a refused part leaks no blob");
+    assert_eq!(tmp_files(&store), 0);
+    assert!(matches!(
+        store.create_upload(upload_record("nob", "k", "x")),
+        Err(StoreError::NoSuchBucket)
+    ));
+}
+
+// ---- listings ----
+
+/// A listing entry as (name, is_prefix), for comparisons.
+fn names(entries: &[ListEntry]) -> Vec<(String, bool)> {
+    entries
+        .iter()
+        .map(|e| match e {
+            ListEntry::Object { key, .. } => (key.clone(), false),
+            ListEntry::Prefix(p) => (p.clone(), true),
+        })
+        .collect()
+}
+
+/// The reference: every key, rolled up, deduplicated, sorted, after the marker.
+fn model_objects(keys: &BTreeSet<String>, prefix: &str, delimiter: &str, after: &str) -> Vec<(String, bool)> {
+    let all: BTreeSet<(String, bool)> = keys
+        .iter()
+        .filter(|k| k.starts_with(prefix))
+        .map(|k| match list::rollup(prefix, delimiter, k) {
+            Some(cp) => (cp.to_owned(), true),
+            None => (k.clone(), false),
+        })
+        .collect();
+    all.into_iter().filter(|(name, _)| name.as_str() > after).collect()
+}
+
+/// Pages through a listing with `after` = the last entry; checks against the model.
+fn page_through(store: &Store, keys: &BTreeSet<String>, prefix: &str, delimiter: &str, max: usize) -> usize {
+    let expected = model_objects(keys, prefix, delimiter, "");
+    let mut got = Vec::new();
+    let mut after = String::new();
+    let mut pages = 0;
+    loop {
+        let page = store.list_objects("b", prefix, delimiter, &after, max).unwrap();
+        pages += 1;
+        assert!(page.entries.len() <= max);
+        let n = names(&page.entries);
+        let model = model_objects(keys, prefix, delimiter, &after);
+        assert_eq!(n, model[..model.len().min(max)], "prefix {prefix:?} delim {delimiter:?} after {after:?}");
+        assert_eq!(page.truncated, model.len() > max);
+        got.extend(n);
+        if !page.truncated {
+            break;
+        }
+        after = got.last().unwrap().0.clone();
+        assert!(pages < 10_000);
+    }
+    assert_eq!(got, expected);
+    pages
+}
+
+#[test]
+fn list_objects_special_characters() {
+    let (_dir, store) = with_bucket("b");
+    let keys: BTreeSet<String> = [
+        "a/b/c", "a/b", "a/", "a", "a%2Fb", "a+b", "a b/c", "a b", "中文/文件.txt", "中文/子/x",
+        "ctl\u{1}/x", "ctl\u{1}", "\u{7f}del", "z/", "z//", "z///x", "~tilde", "文件", "a/b/c/d/e",
+        "+/plus", "%/percent", " lead", "trail ",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    for k in &keys {
+        put(&store, "b", k, k.as_bytes(), PutMode::Overwrite).unwrap();
+    }
+    // A neighbouring bucket must not leak into listings.
+    store.create_bucket(bucket_record("b0")).unwrap();
+    put(&store, "b0", "a/zzz", b"x", PutMode::Overwrite).unwrap();
+
+    let root = store.list_objects("b", "", "/", "", 1000).unwrap();
+    assert_eq!(
+        names(&root.entries),
+        [
+            (" lead", false),
+            ("%/", true),
+            ("+/", true),
+            ("a", false),
+            ("a b", false),
+            ("a b/", true),
+            ("a%2Fb", false),
+            ("a+b", false),
+            ("a/", true),
+            ("ctl\u{1}", false),
+            ("ctl\u{1}/", true),
+            ("trail ", false),
+            ("z/", true),
+            ("~tilde", false),
+            ("\u{7f}del", false),
+            ("中文/", true),
+            ("文件", false),
+        ]
+        .map(|(n, p)| (n.to_owned(), p))
+    );
+    assert!(!root.truncated);
+    let sub = store.list_objects("b", "a/", "/", "", 1000).unwrap();
+    assert_eq!(
+        names(&sub.entries),
+        [("a/", false), ("a/b", false), ("a/b/", true)].map(|(n, p)| (n.to_owned(), p))
+    );
+    let z = store.list_objects("b", "z/", "/", "", 1000).unwrap();
+    assert_eq!(names(&z.entries), [("z/", false), ("z//", true)].map(|(n, p)| (n.to_owned(), p)));
+    let cn = store.list_objects("b", "中文/", "/", "", 1000).unwrap();
+    assert_eq!(
+        names(&cn.entries),
+        [("中文/子/", true), ("中文/文件.txt", false)].map(|(n, p)| (n.to_owned(), p))
+    );
+    // A multi-character delimiter and a non-ASCII one.
+    let d = store.list_objects("b", "", "文", "", 1000).unwrap();
+    assert!(names(&d.entries).contains(&("中文".to_owned(), true)));
+    assert!(names(&d.entries).contains(&("文".to_owned(), true)));
+    // Records come back with the objects.
+    let ListEntry::Object { key, record } = &root.entries[0] else { panic!() };
+    assert_eq!(content(&store, record), key.as_bytes());
+
+    // Paging, including across common prefixes, for many page sizes.
+    for max in [1, 2, 3, 5, 100] {
+        for (prefix, delim) in [("", "/"), ("", ""), ("a", "/"), ("a/", "/"), ("z", "/"), ("", " "), ("中", "/")] {
+            page_through(&store, &keys, prefix, delim, max);
+        }
+    }
+    // `after` = a common prefix skips everything under it.
+    let page = store.list_objects("b", "", "/", "a/", 2).unwrap();
+    assert_eq!(names(&page.entries), [("ctl\u{1}", false), ("ctl\u{1}/", true)].map(|(n, p)| (n.to_owned(), p)));
+    assert!(page.truncated);
+    // `max` 0: nothing, but more follow.
+    let page = store.list_objects("b", "", "/", "", 0).unwrap();
+    assert!(page.entries.is_empty() && page.truncated);
+    assert!(matches!(store.list_objects("nob", "", "", "", 1), Err(StoreError::NoSuchBucket)));
+}
+
+/// Random keys over a small alphabet (so prefixes and delimiters collide often), compared
+/// with the model for random prefixes, delimiters and markers, and paged through.
+#[test]
+fn list_objects_matches_model() {
+    let (_dir, store) = with_bucket("b");
+    let mut rng = StdRng::seed_from_u64(0x05_5A_u64);
+    let alphabet = ['a', 'b', '/', '/', '-', '%', '+', ' ', '中', '\u{1}', 'é', '~'];
+    let random_string = |rng: &mut StdRng, max_len: usize| -> String {
+        let len = rng.gen_range(1..=max_len);
+        (0..len).map(|_| alphabet[rng.gen_range(0..alphabet.len())]).collect()
+    };
+    let mut keys = BTreeSet::new();
+    while keys.len() < 400 {
+        keys.insert(random_string(&mut rng, 7));
+    }
+    let record = object_record(0, 0, vec![]);
+    store.bulk_insert_objects("b", keys.iter().cloned(), &record).unwrap();
+
+    let delimiters = ["", "/", "//", "-", "中", "a/"];
+    for round in 0..300 {
+        let prefix = if round % 3 == 0 { String::new() } else { random_string(&mut rng, 2) };
+        let delimiter = delimiters[rng.gen_range(0..delimiters.len())];
+        let after = if round % 2 == 0 { String::new() } else { random_string(&mut rng, 5) };
+        let max = rng.gen_range(0..40);
+        let page = store.list_objects("b", &prefix, delimiter, &after, max).unwrap();
+        let model = model_objects(&keys, &prefix, delimiter, &after);
+        assert_eq!(
+            names(&page.entries),
+            model[..model.len().min(max)],
+            "prefix {prefix:?} delimiter {delimiter:?} after {after:?} max {max}"
+        );
+        assert_eq!(page.truncated, model.len() > max);
+    }
+    for delimiter in delimiters {
+        for max in [1, 7, 1000] {
+            page_through(&store, &keys, "", delimiter, max);
+            page_through(&store, &keys, "a", delimiter, max);
+        }
+    }
+}
+
+#[test]
+fn list_uploads_paging_and_rollup() {
+    let (_dir, store) = with_bucket("b");
+    store.create_bucket(bucket_record("b0")).unwrap();
+    store.create_upload(upload_record("b0", "a", "zz-other-bucket")).unwrap();
+    let mut rng = StdRng::seed_from_u64(7);
+    let alphabet = ['a', 'b', '/', '中', ' '];
+    // (key, id) pairs; several uploads per key.
+    let mut all = BTreeSet::new();
+    let mut n = 0;
+    while all.len() < 120 {
+        let len = rng.gen_range(1..=4);
+        let key: String = (0..len).map(|_| alphabet[rng.gen_range(0..alphabet.len())]).collect();
+        for _ in 0..rng.gen_range(1..=3) {
+            n += 1;
+            let id = format!("{:08x}", rng.gen::<u32>() ^ n);
+            store.create_upload(upload_record("b", &key, &id)).unwrap();
+            all.insert((key.clone(), id));
+        }
+    }
+    // The reference: rolled up, ordered by (name, id) (prefixes have no id), after the markers.
+    let model = |prefix: &str, delimiter: &str, km: &str, im: &str| -> Vec<(String, Option<String>)> {
+        let entries: BTreeSet<(String, Option<String>)> = all
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(k, id)| match list::rollup(prefix, delimiter, k) {
+                Some(cp) => (cp.to_owned(), None),
+                None => (k.clone(), Some(id.clone())),
+            })
+            .collect();
+        entries
+            .into_iter()
+            .filter(|(name, id)| match id {
+                _ if km.is_empty() => true,
+                None => name.as_str() > km,
+                Some(id) => name.as_str() > km || (name == km && !im.is_empty() && id.as_str() > im),
+            })
+            .collect()
+    };
+    let flatten = |page: &UploadPage| -> Vec<(String, Option<String>)> {
+        let mut v: Vec<_> = page
+            .uploads
+            .iter()
+            .map(|u| (u.key.clone(), Some(u.upload_id.clone())))
+            .chain(page.prefixes.iter().map(|p| (p.clone(), None)))
+            .collect();
+        v.sort();
+        v
+    };
+    for (prefix, delimiter) in [("", ""), ("", "/"), ("a", "/"), ("a/", "/"), ("中", " ")] {
+        for max in [1, 2, 5, 1000] {
+            let expected = model(prefix, delimiter, "", "");
+            let (mut km, mut im) = (String::new(), String::new());
+            let mut got = Vec::new();
+            loop {
+                let page = store.list_uploads("b", prefix, delimiter, &km, &im, max).unwrap();
+                let entries = flatten(&page);
+                let m = model(prefix, delimiter, &km, &im);
+                assert_eq!(entries, m[..m.len().min(max)], "{prefix:?} {delimiter:?} {km:?} {im:?}");
+                assert_eq!(page.truncated, m.len() > max);
+                assert!(page.uploads.iter().all(|u| u.bucket == "b"));
+                got.extend(entries);
+                if !page.truncated {
+                    break;
+                }
+                let (name, id) = got.last().unwrap().clone();
+                km = name;
+                im = id.unwrap_or_default();
+            }
+            assert_eq!(got, expected);
+        }
+    }
+    // key-marker alone skips every upload of that key.
+    let (k, _) = all.iter().next().unwrap().clone();
+    let page = store.list_uploads("b", "", "", &k, "", 1000).unwrap();
+    assert!(page.uploads.iter().all(|u| u.key > k));
+    assert!(matches!(store.list_uploads("nob", "", "", "", "", 1), Err(StoreError::NoSuchBucket)));
+}
+
+// ---- crash recovery ----
+
+#[test]
+fn reopen_removes_orphans_and_temp_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (kept, stray, unpublished);
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.create_bucket(bucket_record("b")).unwrap();
+        put(&store, "b", "k", b"survives", PutMode::Overwrite).unwrap();
+        store.create_upload(upload_record("b", "k2", "up")).unwrap();
+        let (nb, seg) = blob(&store, b"part");
+        store.put_part("b", "up", part(1, &seg), nb).unwrap();
+        kept = blob_files(&store);
+        assert_eq!(kept.len(), 2);
+
+        // A blob published whose commit never came (a crash in between).
+        let (nb, _) = blob(&store, b"published, never committed");
+        unpublished = nb.id();
+        blobs::publish(&store.dir().join("blobs"), nb).unwrap().keep();
+        // A blob file made by hand, and temp files.
+        stray = BlobId::random();
+        fs::write(blobs::blob_path(&store.dir().join("blobs"), stray), b"junk").unwrap();
+        fs::write(store.dir().join("tmp").join("leftover"), b"x").unwrap();
+        fs::create_dir(store.dir().join("tmp").join("dir")).unwrap();
+        let w = store.new_blob().unwrap();
+        std::mem::forget(w); // as if the process died mid-write
+        assert_eq!(blob_files(&store).len(), 4);
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let files = blob_files(&store);
+    assert_eq!(files, kept);
+    assert!(!files.contains(&stray) && !files.contains(&unpublished));
+    assert_eq!(tmp_files(&store), 0);
+    assert_eq!(get(&store, "b", "k").unwrap(), b"survives");
+    assert_eq!(store.list_parts("b", "up", 0, 10).unwrap().0.len(), 1);
+}
+
+// ---- concurrency and group commit ----
+
+#[test]
+fn concurrent_puts_and_overwrites() {
+    let (_dir, store) = with_bucket("b");
+    const THREADS: usize = 32;
+    const ROUNDS: usize = 10;
+    let before = store.writer_stats();
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let store = store.clone();
+            thread::spawn(move || {
+                for i in 0..ROUNDS {
+                    let own = format!("t{t}/{i}");
+                    put(&store, "b", &own, own.as_bytes(), PutMode::Overwrite).unwrap();
+                    // Shared keys: overwritten by many threads at once.
+                    let shared = format!("shared/{}", (t + i) % 4);
+                    put(&store, "b", &shared, format!("{t}:{i}").as_bytes(), PutMode::Overwrite).unwrap();
+                    let got = get(&store, "b", &own).unwrap();
+                    assert_eq!(got, own.as_bytes());
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    for t in 0..THREADS {
+        for i in 0..ROUNDS {
+            let own = format!("t{t}/{i}");
+            assert_eq!(get(&store, "b", &own).unwrap(), own.as_bytes());
+        }
+    }
+    for s in 0..4 {
+        let v = String::from_utf8(get(&store, "b", &format!("shared/{s}")).unwrap()).unwrap();
+        assert!(v.contains(':'));
+    }
+    // Exactly the referenced blobs exist: no leak from overwrites, nothing missing.
+    assert_eq!(blob_files(&store), referenced_blobs(&store, "b"));
+    assert_eq!(blob_files(&store).len(), THREADS * ROUNDS + 4);
+    let after = store.writer_stats();
+    let (commits, ops) = (after.0 - before.0, after.1 - before.1);
+    eprintln!("concurrent puts: {ops} operations in {commits} commits");
+    assert_eq!(ops, (THREADS * ROUNDS * 2) as u64);
+}
+
+/// Holds the writer thread busy, so that what is submitted meanwhile queues up.
+fn block_writer(store: &Store, hold: Duration) -> thread::JoinHandle<()> {
+    let s = store.clone();
+    let h = thread::spawn(move || {
+        s.write_raw(move |_| {
+            thread::sleep(hold);
+            Ok(())
+        })
+        .unwrap();
+    });
+    thread::sleep(Duration::from_millis(50)); // let it reach the writer
+    h
+}
+
+#[test]
+fn group_commit_batches_queued_operations() {
+    let (_dir, store) = open();
+    let (c0, _) = store.writer_stats();
+    let blocker = block_writer(&store, Duration::from_millis(500));
+    let handles: Vec<_> = (0..64)
+        .map(|i| {
+            let store = store.clone();
+            thread::spawn(move || store.create_bucket(bucket_record(&format!("b{i}"))).unwrap())
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    blocker.join().unwrap();
+    let (c1, _) = store.writer_stats();
+    // One commit for the blocker, then the 64 queued operations in (about) one more.
+    assert!(c1 - c0 <= 3, "{} commits for 65 operations", c1 - c0);
+    assert_eq!(store.list_buckets("", "", 1000).unwrap().0.len(), 64);
+}
+
+#[test]
+fn failing_operations_do_not_leak_writes_into_their_batch() {
+    let (_dir, store) = open();
+    let (tx, rx) = mpsc::channel();
+    let blocker = block_writer(&store, Duration::from_millis(400));
+    let spawn = |name: &'static str, op: Box<dyn FnOnce(&Store) -> Result<(), StoreError> + Send>| {
+        let store = store.clone();
+        let tx = tx.clone();
+        let h = thread::spawn(move || tx.send((name, op(&store))).unwrap());
+        thread::sleep(Duration::from_millis(30)); // keep the queue order deterministic
+        h
+    };
+    let hs = vec![
+        // Runs first, succeeds, but shares its transaction with the poisoned one below.
+        spawn("a", Box::new(|s| s.create_bucket(bucket_record("a")))),
+        // Fails before writing: only itself is affected.
+        spawn("dup", Box::new(|s| s.create_bucket(bucket_record("a")))),
+        // Writes, then fails: the whole transaction is thrown away.
+        spawn(
+            "poison",
+            Box::new(|s| {
+                s.write_raw(|t| {
+                    t.buckets.put_json(b"x", &bucket_record("x"))?;
+                    Err(StoreError::Meta("boom".into()))
+                })
+            }),
+        ),
+        // Queued behind the failure: carried into the next transaction.
+        spawn("c", Box::new(|s| s.create_bucket(bucket_record("c")))),
+    ];
+    drop(tx);
+    for h in hs {
+        h.join().unwrap();
+    }
+    blocker.join().unwrap();
+    let results: BTreeMap<&str, Result<(), StoreError>> = rx.iter().collect();
+    assert!(matches!(&results["a"], Err(StoreError::Meta(m)) if m.contains("boom")), "{results:?}");
+    assert!(matches!(&results["dup"], Err(StoreError::BucketAlreadyExists)), "{results:?}");
+    assert!(matches!(&results["poison"], Err(StoreError::Meta(m)) if m == "boom"), "{results:?}");
+    assert!(results["c"].is_ok(), "{results:?}");
+    assert!(store.bucket("a").unwrap().is_none());
+    assert!(store.bucket("x").unwrap().is_none());
+    assert!(store.bucket("c").unwrap().is_some());
+    // And the writer carries on.
+    store.create_bucket(bucket_record("a")).unwrap();
+}
+
+#[test]
+fn a_panicking_change_reaches_the_caller_and_the_writer_survives() {
+    let (_dir, store) = with_bucket("b");
+    let s = store.clone();
+    let outcome = thread::spawn(move || s.update_bucket("b", |_| panic!("in the closure"))).join();
+    assert!(outcome.is_err(), "the panic is re-raised in the caller");
+    assert_eq!(store.bucket("b").unwrap(), Some(bucket_record("b")));
+    store.update_bucket("b", |b| b.acl = "public-read".into()).unwrap();
+}
+
+// ---- scale ----
+
+/// A million keys in ten folders: the root listing costs ten seeks, paging a folder works.
+#[test]
+#[cfg_attr(debug_assertions, ignore = "slow in debug builds; run with `cargo test --release`")]
+fn million_keys_listing() {
+    let (_dir, store) = with_bucket("big");
+    let record = object_record(0, 0, vec![]);
+    let t = Instant::now();
+    // Interleaved insertion order, as real uploads would be.
+    store
+        .bulk_insert_objects(
+            "big",
+            (0..1_000_000u32).map(|i| format!("folder{}/{:07}", i % 10, i / 10)),
+            &record,
+        )
+        .unwrap();
+    eprintln!("inserted 1,000,000 keys in {:?}", t.elapsed());
+
+    let t = Instant::now();
+    let root = store.list_objects("big", "", "/", "", 1000).unwrap();
+    let root_time = t.elapsed();
+    eprintln!("root listing (10 prefixes over 1,000,000 keys): {root_time:?}");
+    assert_eq!(
+        names(&root.entries),
+        (0..10).map(|i| (format!("folder{i}/"), true)).collect::<Vec<_>>()
+    );
+    assert!(!root.truncated);
+    assert!(root_time < Duration::from_millis(100), "{root_time:?}");
+    // A partial page of prefixes, continued from a prefix.
+    let page = store.list_objects("big", "", "/", "", 4).unwrap();
+    assert!(page.truncated);
+    let page = store.list_objects("big", "", "/", "folder3/", 100).unwrap();
+    assert_eq!(page.entries.len(), 6);
+
+    let t = Instant::now();
+    let mut after = String::new();
+    let mut seen = 0;
+    let mut pages = 0;
+    loop {
+        let page = store.list_objects("big", "folder7/", "/", &after, 1000).unwrap();
+        pages += 1;
+        for (i, (name, is_prefix)) in names(&page.entries).into_iter().enumerate() {
+            assert!(!is_prefix);
+            assert_eq!(name, format!("folder7/{:07}", seen + i));
+        }
+        seen += page.entries.len();
+        if !page.truncated {
+            break;
+        }
+        after = names(&page.entries).last().unwrap().0.clone();
+    }
+    eprintln!("paged 100,000 keys of one folder in {pages} pages in {:?}", t.elapsed());
+    assert_eq!((seen, pages), (100_000, 100));
+}

@@ -1,0 +1,633 @@
+//! The real server on 127.0.0.1, driven over HTTP by reqwest: authentication, bad input,
+//! limits, and the response envelope. (SDK interoperability lives in `tests/interop`.)
+
+use base64::Engine as _;
+use ossvault_proto::sign::{v1, RequestParts};
+use ossvault_server::{Config, Credential, RunningServer};
+use reqwest::{Method, StatusCode};
+use std::time::{Duration, SystemTime};
+
+const AK: &str = "test-ak";
+const SK: &str = "test-secret";
+
+struct TestServer {
+    server: RunningServer,
+    dir: tempfile::TempDir,
+    client: reqwest::Client,
+}
+
+/// A response, read whole.
+struct Reply {
+    status: StatusCode,
+    headers: reqwest::header::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The `<Code>` of an error body, or of `x-oss-err` on a bodiless response.
+    fn code(&self) -> String {
+        let xml = if self.body.is_empty() {
+            let header = self
+                .headers
+                .get("x-oss-err")
+                .expect("x-oss-err on bodiless error");
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(header.as_bytes())
+                .unwrap();
+            String::from_utf8(raw).unwrap()
+        } else {
+            self.text()
+        };
+        let start = xml.find("<Code>").expect("error code") + 6;
+        let end = xml[start..].find("</Code>").unwrap() + start;
+        xml[start..end].to_owned()
+    }
+}
+
+impl TestServer {
+    async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let credentials = vec![Credential {
+            access_key_id: AK.into(),
+            access_key_secret: SK.into(),
+        }];
+        let mut config = Config::new(
+            dir.path().join("data"),
+            "127.0.0.1:0".parse().unwrap(),
+            credentials,
+        );
+        adjust(&mut config);
+        let server = ossvault_server::start(config).await.unwrap();
+        TestServer {
+            server,
+            dir,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    fn url(&self, path_and_query: &str) -> String {
+        format!("{}{}", self.server.endpoint(), path_and_query)
+    }
+
+    /// A V1-signed request. `raw_path` is the encoded path, `key` the decoded key.
+    #[allow(clippy::too_many_arguments)]
+    async fn signed(
+        &self,
+        method: Method,
+        bucket: Option<&str>,
+        raw_path: &str,
+        key: Option<&str>,
+        query: &[(&str, &str)],
+        extra: &[(&str, &str)],
+        body: Vec<u8>,
+        secret: &str,
+    ) -> Reply {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "date",
+            ossvault_proto::time::http_date(SystemTime::now())
+                .parse()
+                .unwrap(),
+        );
+        for (k, v) in extra {
+            headers.insert(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        let q: Vec<(String, String)> = query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let parts = RequestParts {
+            method: method.as_str(),
+            bucket,
+            key,
+            query: &q,
+            headers: &headers,
+        };
+        let auth = v1::authorization(&parts, AK, secret);
+        headers.insert("authorization", auth.parse().unwrap());
+        let qs: Vec<String> = q
+            .iter()
+            .map(|(k, v)| {
+                if v.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{k}={}", ossvault_proto::encode::uri_encode(v))
+                }
+            })
+            .collect();
+        let url = if qs.is_empty() {
+            self.url(raw_path)
+        } else {
+            self.url(&format!("{raw_path}?{}", qs.join("&")))
+        };
+        let r = self
+            .client
+            .request(method, url)
+            .headers(headers)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        Reply {
+            status: r.status(),
+            headers: r.headers().clone(),
+            body: r.bytes().await.unwrap().to_vec(),
+        }
+    }
+
+    async fn put_bucket(&self, bucket: &str) -> Reply {
+        self.signed(
+            Method::PUT,
+            Some(bucket),
+            &format!("/{bucket}/"),
+            None,
+            &[],
+            &[],
+            vec![],
+            SK,
+        )
+        .await
+    }
+
+    async fn put_object(&self, bucket: &str, key: &str, body: &[u8]) -> Reply {
+        let path = object_path(bucket, key);
+        self.signed(
+            Method::PUT,
+            Some(bucket),
+            &path,
+            Some(key),
+            &[],
+            &[],
+            body.to_vec(),
+            SK,
+        )
+        .await
+    }
+
+    async fn get_object(&self, bucket: &str, key: &str) -> Reply {
+        let path = object_path(bucket, key);
+        self.signed(
+            Method::GET,
+            Some(bucket),
+            &path,
+            Some(key),
+            &[],
+            &[],
+            vec![],
+            SK,
+        )
+        .await
+    }
+
+    async fn anonymous(&self, method: Method, path: &str, body: Vec<u8>) -> Reply {
+        let r = self
+            .client
+            .request(method, self.url(path))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        Reply {
+            status: r.status(),
+            headers: r.headers().clone(),
+            body: r.bytes().await.unwrap().to_vec(),
+        }
+    }
+}
+
+/// The encoded path of an object (`/` inside the key encoded, as oss2 sends it).
+fn object_path(bucket: &str, key: &str) -> String {
+    format!("/{bucket}/{}", ossvault_proto::encode::uri_encode(key))
+}
+
+#[tokio::test]
+async fn every_response_carries_the_oss_envelope() {
+    let s = TestServer::start().await;
+    for reply in [
+        s.put_bucket("envelope").await,
+        s.get_object("envelope", "missing").await,
+    ] {
+        assert_eq!(reply.headers["server"], "AliyunOSS");
+        assert!(reply.headers.contains_key("date"));
+        let id = reply.headers["x-oss-request-id"].to_str().unwrap();
+        assert_eq!(id.len(), 24, "request id {id}");
+    }
+    let missing = s.get_object("envelope", "missing").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.code(), "NoSuchKey");
+    assert!(missing.text().contains("<RequestId>"));
+    // HEAD errors have no body: the code travels base64-encoded in x-oss-err.
+    let path = "/envelope/missing";
+    let head = s
+        .signed(
+            Method::HEAD,
+            Some("envelope"),
+            path,
+            Some("missing"),
+            &[],
+            &[],
+            vec![],
+            SK,
+        )
+        .await;
+    assert_eq!(head.status, StatusCode::NOT_FOUND);
+    assert!(head.body.is_empty());
+    assert_eq!(head.code(), "NoSuchKey");
+}
+
+#[tokio::test]
+async fn signatures_are_checked() {
+    let s = TestServer::start().await;
+    let wrong = s
+        .signed(
+            Method::PUT,
+            Some("sig"),
+            "/sig/",
+            None,
+            &[],
+            &[],
+            vec![],
+            "not-the-secret",
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    assert_eq!(wrong.code(), "SignatureDoesNotMatch");
+    assert!(
+        wrong.text().contains("<StringToSign>"),
+        "the server shows what it signed"
+    );
+    assert!(
+        !wrong.text().contains(SK),
+        "the secret never appears in a response"
+    );
+    assert_eq!(s.put_bucket("sig").await.status, StatusCode::OK);
+
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "date",
+        ossvault_proto::time::http_date(SystemTime::now())
+            .parse()
+            .unwrap(),
+    );
+    headers.insert("authorization", "OSS nobody:AAAA".parse().unwrap());
+    let r = s
+        .client
+        .get(s.url("/sig/"))
+        .headers(headers)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("<Code>InvalidAccessKeyId</Code>"));
+
+    let stale = SystemTime::now() - Duration::from_secs(20 * 60);
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "date",
+        ossvault_proto::time::http_date(stale).parse().unwrap(),
+    );
+    let parts = RequestParts {
+        method: "GET",
+        bucket: Some("sig"),
+        key: None,
+        query: &[],
+        headers: &headers,
+    };
+    headers.insert(
+        "authorization",
+        v1::authorization(&parts, AK, SK).parse().unwrap(),
+    );
+    let r = s
+        .client
+        .get(s.url("/sig/"))
+        .headers(headers)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("<Code>RequestTimeTooSkewed</Code>"));
+}
+
+#[tokio::test]
+async fn anonymous_access_follows_the_acls() {
+    let s = TestServer::start().await;
+    s.put_bucket("private").await;
+    s.put_object("private", "k", b"secret").await;
+    let r = s.anonymous(Method::GET, "/private/k", vec![]).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::FORBIDDEN, "AccessDenied")
+    );
+    let r = s.anonymous(Method::GET, "/", vec![]).await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "listing buckets needs a signature"
+    );
+
+    let acl = [("x-oss-acl", "public-read")];
+    s.signed(
+        Method::PUT,
+        Some("public"),
+        "/public/",
+        None,
+        &[],
+        &acl,
+        vec![],
+        SK,
+    )
+    .await;
+    s.put_object("public", "k", b"hello").await;
+    let r = s.anonymous(Method::GET, "/public/k", vec![]).await;
+    assert_eq!(
+        (r.status, r.body.as_slice()),
+        (StatusCode::OK, &b"hello"[..])
+    );
+    let r = s
+        .anonymous(Method::PUT, "/public/k", b"overwrite".to_vec())
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::FORBIDDEN, "AccessDenied")
+    );
+    assert_eq!(
+        s.get_object("public", "k").await.body,
+        b"hello",
+        "a refused write changes nothing"
+    );
+
+    // An object ACL overrides its bucket's.
+    let q = [("acl", "")];
+    let oacl = [("x-oss-object-acl", "private")];
+    let r = s
+        .signed(
+            Method::PUT,
+            Some("public"),
+            "/public/k",
+            Some("k"),
+            &q,
+            &oacl,
+            vec![],
+            SK,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        s.anonymous(Method::GET, "/public/k", vec![]).await.status,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn keys_never_become_paths() {
+    let s = TestServer::start().await;
+    s.put_bucket("paths").await;
+    // (A bare `..` key cannot be sent by URL-parsing clients: they resolve the segment.)
+    let evil = [
+        "../../../../../../tmp/ossvault-escape",
+        "./.",
+        "a/../../b",
+        "/..%2F",
+        "\\..\\x",
+    ];
+    for key in &evil[..3] {
+        let r = s.put_object("paths", key, key.as_bytes()).await;
+        assert_eq!(r.status, StatusCode::OK, "key {key:?} is a valid OSS key");
+        assert_eq!(s.get_object("paths", key).await.body, key.as_bytes());
+    }
+    for key in &evil[3..] {
+        let r = s.put_object("paths", key, b"x").await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (StatusCode::BAD_REQUEST, "InvalidObjectName"),
+            "key {key:?}"
+        );
+    }
+    assert!(!std::path::Path::new("/tmp/ossvault-escape").exists());
+    // Nothing but the store's own layout exists in the data directory.
+    for entry in std::fs::read_dir(s.dir.path().join("data")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        assert!(
+            ["meta.redb", "blobs", "tmp"].contains(&name.as_str()),
+            "unexpected {name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn names_and_sizes_are_bounded() {
+    let s = TestServer::start_with(|c| {
+        c.max_object_size = 1024;
+        c.max_xml_body = 512;
+    })
+    .await;
+    let r = s.put_bucket("Bad_Name").await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::BAD_REQUEST, "InvalidBucketName")
+    );
+    s.put_bucket("limits").await;
+    let long = "k".repeat(1024);
+    let r = s.put_object("limits", &long, b"x").await;
+    assert_eq!(r.code(), "InvalidObjectName");
+    assert_eq!(
+        s.put_object("limits", &"k".repeat(1023), b"x").await.status,
+        StatusCode::OK
+    );
+
+    let r = s.put_object("limits", "big", &vec![7u8; 1025]).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::BAD_REQUEST, "EntityTooLarge")
+    );
+    assert_eq!(s.get_object("limits", "big").await.code(), "NoSuchKey");
+
+    let body = format!(
+        "<Delete>{}</Delete>",
+        "<Object><Key>k</Key></Object>".repeat(40)
+    )
+    .into_bytes();
+    let q = [("delete", "")];
+    let r = s
+        .signed(
+            Method::POST,
+            Some("limits"),
+            "/limits/",
+            None,
+            &q,
+            &[],
+            body,
+            SK,
+        )
+        .await;
+    assert_eq!(r.code(), "EntityTooLarge");
+    assert!(
+        s.dir
+            .path()
+            .join("data/tmp")
+            .read_dir()
+            .unwrap()
+            .next()
+            .is_none(),
+        "no temp file left"
+    );
+}
+
+#[tokio::test]
+async fn malformed_requests_get_clear_errors_and_change_nothing() {
+    let s = TestServer::start().await;
+    s.put_bucket("bad").await;
+    s.put_object("bad", "keep", b"original").await;
+
+    let q = [("delete", "")];
+    let r = s
+        .signed(
+            Method::POST,
+            Some("bad"),
+            "/bad/",
+            None,
+            &q,
+            &[],
+            b"<Delete><Object>".to_vec(),
+            SK,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::BAD_REQUEST, "MalformedXML")
+    );
+    let entity = br#"<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x "keep">]><Delete><Object><Key>&x;</Key></Object></Delete>"#;
+    let r = s
+        .signed(
+            Method::POST,
+            Some("bad"),
+            "/bad/",
+            None,
+            &q,
+            &[],
+            entity.to_vec(),
+            SK,
+        )
+        .await;
+    assert_eq!(r.code(), "MalformedXML", "DTDs and entities are refused");
+    assert_eq!(s.get_object("bad", "keep").await.body, b"original");
+
+    let md5 = [("content-md5", "1B2M2Y8AsgTpgAmY7PhCfg==")]; // MD5 of the empty string
+    let r = s
+        .signed(
+            Method::PUT,
+            Some("bad"),
+            "/bad/keep",
+            Some("keep"),
+            &[],
+            &md5,
+            b"other".to_vec(),
+            SK,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::BAD_REQUEST, "InvalidDigest")
+    );
+    assert_eq!(s.get_object("bad", "keep").await.body, b"original");
+
+    let q = [("tagging", "")];
+    let r = s
+        .signed(
+            Method::PUT,
+            Some("bad"),
+            "/bad/keep",
+            Some("keep"),
+            &q,
+            &[],
+            b"<Tagging/>".to_vec(),
+            SK,
+        )
+        .await;
+    assert_eq!(
+        r.code(),
+        "NotImplemented",
+        "an unknown sub-resource never falls through to PutObject"
+    );
+    assert_eq!(s.get_object("bad", "keep").await.body, b"original");
+
+    let q = [("uploadId", "0000"), ("partNumber", "1")];
+    let r = s
+        .signed(
+            Method::PUT,
+            Some("bad"),
+            "/bad/keep",
+            Some("keep"),
+            &q,
+            &[],
+            b"x".to_vec(),
+            SK,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::NOT_FOUND, "NoSuchUpload")
+    );
+}
+
+#[tokio::test]
+async fn slow_request_heads_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = TestServer::start_with(|c| c.header_timeout = Duration::from_millis(500)).await;
+    let mut conn = tokio::net::TcpStream::connect(s.server.local_addr())
+        .await
+        .unwrap();
+    conn.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), conn.read_to_end(&mut buf)).await;
+    assert!(
+        closed.is_ok(),
+        "the server closes a connection whose head never finishes"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_is_clean_and_data_survives_restart() {
+    let s = TestServer::start().await;
+    s.put_bucket("persist").await;
+    s.put_object("persist", "k", b"durable").await;
+    let dir = s.dir;
+    s.server.shutdown().await;
+    let credentials = vec![Credential {
+        access_key_id: AK.into(),
+        access_key_secret: SK.into(),
+    }];
+    let config = Config::new(
+        dir.path().join("data"),
+        "127.0.0.1:0".parse().unwrap(),
+        credentials,
+    );
+    let server = ossvault_server::start(config).await.unwrap();
+    let s = TestServer {
+        server,
+        dir,
+        client: reqwest::Client::new(),
+    };
+    assert_eq!(s.get_object("persist", "k").await.body, b"durable");
+}

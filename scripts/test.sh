@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Runs every test of the project: formatting, lints, build, Rust tests, then the end-to-end suites
+# (official OSS SDKs against the real server, and the crash test). Exits non-zero on any failure.
+#
+#   CARGO_TARGET_DIR   build cache (default /var/tmp/ossvault-target, outside the clone)
+#   OSSVAULT_VENV      Python venv with the SDKs (default /var/tmp/ossvault-venv; created if missing)
+#   PYTEST_ADDOPTS     extra pytest options, e.g. "-k multipart -x"
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/ossvault-target}"
+export OSSVAULT_BIN="${OSSVAULT_BIN:-$CARGO_TARGET_DIR/debug/ossvault}"
+export PYTHONDONTWRITEBYTECODE=1
+
+summary=()
+failed=0
+
+# step NAME COMMAND...: runs one phase, times it, records the verdict, keeps going.
+step() {
+  local name="$1"
+  shift
+  local start=$SECONDS
+  echo
+  echo "==> $name"
+  if "$@"; then
+    summary+=("ok    $(printf '%4ds' $((SECONDS - start)))  $name")
+    return 0
+  else
+    local code=$?
+    summary+=("FAIL  $(printf '%4ds' $((SECONDS - start)))  $name (exit $code)")
+    failed=1
+    return $code
+  fi
+}
+
+finish() {
+  echo
+  echo "==> summary"
+  printf '%s\n' "${summary[@]}"
+  if ((failed)); then
+    echo "scripts/test.sh: FAILED"
+    exit 1
+  fi
+  echo "scripts/test.sh: all passed"
+  exit 0
+}
+
+venv=""
+setup_python() {
+  venv="$(scripts/setup-python.sh | tail -n 1)" && [[ -x "$venv/bin/python" ]]
+}
+
+pytest_suite() {
+  "$venv/bin/python" -m pytest -p no:cacheprovider -ra --durations=5 "$@"
+}
+
+step "cargo fmt --check" cargo fmt --all -- --check
+step "cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D warnings
+# Without a build nothing below can run: stop here if it fails.
+step "cargo build" cargo build --workspace --all-targets || finish
+step "cargo test" cargo test --workspace
+step "python venv" setup_python || finish
+step "interop suite (oss2, alibabacloud-oss-v2)" pytest_suite tests/interop
+step "crash suite" pytest_suite tests/crash
+finish

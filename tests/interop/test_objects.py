@@ -1,0 +1,205 @@
+"""Simple objects: put / get / head / delete, stored headers, ranges, conditionals, ACL."""
+
+from __future__ import annotations
+
+import oss2
+import pytest
+import requests
+
+from oss_rules import crc64, etag_of, random_bytes
+from sdk_clients import ServiceFailure
+
+KEY_SAMPLES = [
+    "plain.txt",
+    "dir/sub/file.bin",
+    "with space and +plus+ and 100%.dat",
+    "中文/文件 名.txt",
+    "odd chars !'()*;:@&=$,[]~.txt",
+    "%2F-literal-not-a-slash",
+]
+
+
+@pytest.mark.parametrize("key", KEY_SAMPLES)
+def test_put_get_head_delete(client, bucket, key):
+    data = random_bytes(64 * 1024 + 7, seed=len(key))
+    put = client.put_object(bucket, key, data)
+    assert put.status == 200
+    assert put.etag == etag_of(data)
+    assert put.crc == crc64(data), "PutObject must return x-oss-hash-crc64ecma of the body"
+    assert len(put.request_id) == 24
+
+    got = client.get_object(bucket, key)
+    assert got.status == 200
+    assert got.body == data
+    assert got.etag == etag_of(data)
+    assert got.crc == crc64(data)
+    assert int(got.headers["content-length"]) == len(data)
+    assert got.headers["x-oss-object-type"] == "Normal"
+
+    head = client.head_object(bucket, key)
+    assert head.status == 200
+    assert int(head.headers["content-length"]) == len(data)
+    assert head.etag == etag_of(data)
+    assert head.crc == crc64(data)
+    assert "last-modified" in head.headers
+
+    deleted = client.delete_object(bucket, key)
+    assert deleted.status == 204
+    with pytest.raises(ServiceFailure) as e:
+        client.get_object(bucket, key)
+    assert (e.value.status, e.value.code) == (404, "NoSuchKey")
+
+
+def test_empty_object(client, bucket):
+    put = client.put_object(bucket, "empty", b"")
+    assert put.etag == '"D41D8CD98F00B204E9800998ECF8427E"'
+    assert put.crc == 0
+    got = client.get_object(bucket, "empty")
+    assert got.body == b""
+    assert got.crc == 0
+
+
+def test_hello_world_etag(client, bucket):
+    # The reference value seen in real OSS captures (oss-api.md §3.2).
+    put = client.put_object(bucket, "hello", b"hello world")
+    assert put.etag == '"5EB63BBBE01EEED093CB22BB8F5ACDC3"'
+    assert put.headers["content-md5"] == "XrY7u+Ae7tCTyyK7j1rNww=="
+
+
+def test_stored_headers_round_trip(client, bucket):
+    data = b"<html>hello</html>"
+    meta = {"author": "alice", "project": "ossvault interop", "empty-ish": "-"}
+    fields = dict(
+        content_type="text/html; charset=utf-8",
+        content_disposition='attachment; filename="report 2024.html"',
+        cache_control="no-cache, max-age=0",
+        expires="Thu, 01 Dec 2094 16:00:00 GMT",
+    )
+    client.put_object(bucket, "page", data, metadata=meta, **fields)
+    for reply in (client.head_object(bucket, "page"), client.get_object(bucket, "page")):
+        h = reply.headers
+        assert h["content-type"] == fields["content_type"]
+        assert h["content-disposition"] == fields["content_disposition"]
+        assert h["cache-control"] == fields["cache_control"]
+        assert h["expires"] == fields["expires"]
+        assert reply.meta() == meta
+    if client.sdk == "v2":  # the SDK's own parsing of the same headers
+        head = client.head_object(bucket, "page").sdk
+        assert dict(head.metadata) == meta
+        assert head.content_type == fields["content_type"]
+        assert head.cache_control == fields["cache_control"]
+        assert head.content_disposition == fields["content_disposition"]
+        assert head.hash_crc64 == str(crc64(data))
+        assert head.etag == etag_of(data)
+
+
+def test_default_content_type(client, bucket):
+    client.put_object(bucket, "page.html", b"<p/>")
+    assert client.head_object(bucket, "page.html").headers["content-type"] == "text/html"
+    client.put_object(bucket, "noext", b"x")
+    assert client.head_object(bucket, "noext").headers["content-type"] == "application/octet-stream"
+
+
+def test_overwrite_replaces_content_and_metadata(client, bucket):
+    client.put_object(bucket, "k", b"first", metadata={"v": "1"})
+    client.put_object(bucket, "k", b"second!", metadata={"w": "2"})
+    got = client.get_object(bucket, "k")
+    assert got.body == b"second!"
+    assert got.meta() == {"w": "2"}
+
+
+@pytest.mark.parametrize(
+    "range_header, start, end",
+    [
+        ("bytes=10-19", 10, 19),
+        ("bytes=0-0", 0, 0),
+        ("bytes=-5", 995, 999),  # suffix range: the last 5 bytes
+        ("bytes=990-", 990, 999),  # open range: to the end
+        ("bytes=999-999", 999, 999),
+    ],
+)
+def test_range_get(client, bucket, range_header, start, end):
+    data = random_bytes(1000, seed=3)
+    client.put_object(bucket, "ranged", data)
+    got = client.get_object(bucket, "ranged", range=range_header)
+    assert got.status == 206
+    assert got.body == data[start : end + 1]
+    assert got.headers["content-range"] == f"bytes {start}-{end}/1000"
+    assert int(got.headers["content-length"]) == end - start + 1
+
+
+@pytest.mark.parametrize("range_header", ["bytes=200-300", "bytes=50-5000", "bytes=60-10", "bytes=abc"])
+def test_invalid_range_is_ignored(client, bucket, range_header):
+    # Without x-oss-range-behavior: standard, OSS ignores a range it cannot serve exactly and
+    # answers 200 with the whole object (oss-api.md §3.2).
+    data = random_bytes(100, seed=4)
+    client.put_object(bucket, "short", data)
+    got = client.get_object(bucket, "short", range=range_header)
+    assert got.status == 200
+    assert got.body == data
+    assert "content-range" not in got.headers
+
+
+def test_standard_range_behavior(client, bucket):
+    data = random_bytes(100, seed=5)
+    client.put_object(bucket, "std", data)
+    got = client.get_object(bucket, "std", range="bytes=50-5000", range_behavior="standard")
+    assert got.status == 206
+    assert got.body == data[50:]
+    assert got.headers["content-range"] == "bytes 50-99/100"
+    with pytest.raises(ServiceFailure) as e:
+        client.get_object(bucket, "std", range="bytes=100-200", range_behavior="standard")
+    assert (e.value.status, e.value.code) == (416, "InvalidRange")
+
+
+def test_conditional_get(client, bucket):
+    data = b"conditional body"
+    etag = client.put_object(bucket, "cond", data).etag
+
+    assert client.get_object(bucket, "cond", if_match=etag).body == data
+    with pytest.raises(ServiceFailure) as e:
+        client.get_object(bucket, "cond", if_match='"00000000000000000000000000000000"')
+    assert (e.value.status, e.value.code) == (412, "PreconditionFailed")
+    assert len(e.value.request_id) == 24
+
+    with pytest.raises(ServiceFailure) as e:
+        client.get_object(bucket, "cond", if_none_match=etag)
+    assert e.value.status == 304
+    if client.sdk == "oss2":
+        assert isinstance(e.value.original, oss2.exceptions.NotModified)
+    assert client.get_object(bucket, "cond", if_none_match='"0123"').body == data
+
+
+def test_forbid_overwrite(client, bucket):
+    first = client.put_object(bucket, "once", b"original", forbid_overwrite=True)
+    assert first.status == 200
+    with pytest.raises(ServiceFailure) as e:
+        client.put_object(bucket, "once", b"clobber", forbid_overwrite=True)
+    assert (e.value.status, e.value.code) == (409, "FileAlreadyExists")
+    assert client.get_object(bucket, "once").body == b"original"
+    # without the header an overwrite is allowed
+    client.put_object(bucket, "once", b"replaced")
+    assert client.get_object(bucket, "once").body == b"replaced"
+
+
+def test_delete_missing_key_is_204(client, bucket):
+    assert client.delete_object(bucket, "never-existed").status == 204
+
+
+def test_object_acl(client, bucket, endpoint):
+    client.put_object(bucket, "acl.txt", b"acl body")
+    assert client.get_object_acl(bucket, "acl.txt") == "default"
+    anonymous_url = f"{endpoint}/{bucket}/acl.txt"
+
+    r = requests.get(anonymous_url, timeout=10)
+    assert r.status_code == 403, "private bucket, default object ACL: anonymous read must be denied"
+    assert "<Code>AccessDenied</Code>" in r.text
+
+    client.put_object_acl(bucket, "acl.txt", "public-read")
+    assert client.get_object_acl(bucket, "acl.txt") == "public-read"
+    r = requests.get(anonymous_url, timeout=10)
+    assert r.status_code == 200 and r.content == b"acl body"
+
+    client.put_object_acl(bucket, "acl.txt", "private")
+    assert client.get_object_acl(bucket, "acl.txt") == "private"
+    assert requests.get(anonymous_url, timeout=10).status_code == 403

@@ -1,0 +1,145 @@
+"""Starts and stops the real `ossvault serve` binary for the end-to-end suites.
+
+Shared by tests/interop and tests/crash (their conftest.py put this directory on sys.path).
+The contract used here is the one of `ossvault serve`: it prints exactly one line
+`endpoint: http://127.0.0.1:PORT` on stdout when ready (logs go to stderr), `--address
+127.0.0.1:0` picks a free port, SIGINT/SIGTERM shut it down with exit status 0.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+ACCESS_KEY_ID = "ossvault-test-ak"
+ACCESS_KEY_SECRET = "ossvault-test-secret-0123456789abcdef"
+REGION = "cn-hangzhou"
+
+_READY_TIMEOUT_S = 30
+_STOP_TIMEOUT_S = 20
+
+
+def server_binary() -> Path:
+    """The `ossvault` binary: $OSSVAULT_BIN, else $CARGO_TARGET_DIR/debug/ossvault."""
+    explicit = os.environ.get("OSSVAULT_BIN")
+    if explicit:
+        return Path(explicit)
+    target = os.environ.get("CARGO_TARGET_DIR") or "/var/tmp/ossvault-target"
+    return Path(target) / "debug" / "ossvault"
+
+
+class ServerProcess:
+    """One `ossvault serve` process on a data directory; can be started again after a stop/kill."""
+
+    def __init__(self, data_dir: Path, log_path: Path, binary: Path | None = None):
+        self.binary = binary or server_binary()
+        self.data_dir = Path(data_dir)
+        self.log_path = Path(log_path)
+        self.proc: subprocess.Popen | None = None
+        self.endpoint: str | None = None
+        self._stdout_lines: list[str] = []
+        self._log = None
+
+    def start(self) -> str:
+        """Starts the server and returns its endpoint (`http://127.0.0.1:PORT`)."""
+        assert self.proc is None, "server already running"
+        if not self.binary.is_file():
+            raise RuntimeError(
+                f"ossvault binary not found at {self.binary}; build it with "
+                "`cargo build -p ossvault-cli` or set OSSVAULT_BIN"
+            )
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.log_path, "ab")
+        self._log.write(f"\n===== start {time.strftime('%H:%M:%S')} =====\n".encode())
+        self._log.flush()
+        self.proc = subprocess.Popen(
+            [
+                str(self.binary),
+                "serve",
+                "--data-dir",
+                str(self.data_dir),
+                "--address",
+                "127.0.0.1:0",
+                "--access-key-id",
+                ACCESS_KEY_ID,
+                "--access-key-secret",
+                ACCESS_KEY_SECRET,
+                "--region",
+                REGION,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            env={**os.environ, "RUST_BACKTRACE": "1"},
+        )
+        ready = threading.Event()
+        found: list[str] = []
+
+        def pump(stream):
+            # Keeps draining stdout for the life of the process so that it never blocks on a
+            # full pipe; the first `endpoint:` line is the readiness signal.
+            for raw in iter(stream.readline, b""):
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                self._stdout_lines.append(line)
+                if not found and line.startswith("endpoint: "):
+                    found.append(line[len("endpoint: ") :].strip())
+                    ready.set()
+            ready.set()
+
+        threading.Thread(target=pump, args=(self.proc.stdout,), daemon=True).start()
+        if not ready.wait(_READY_TIMEOUT_S) or not found:
+            code = self.proc.poll()
+            self._force_kill()
+            raise RuntimeError(
+                f"ossvault serve did not print its endpoint within {_READY_TIMEOUT_S}s "
+                f"(exit status {code}); stdout={self._stdout_lines!r}; log tail:\n{self.log_tail()}"
+            )
+        self.endpoint = found[0]
+        assert self.endpoint.startswith("http://127.0.0.1:"), self.endpoint
+        return self.endpoint
+
+    def stop(self) -> int:
+        """SIGTERM, waits for the exit, returns the exit status."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self._force_kill()
+            raise AssertionError(f"ossvault serve did not exit {_STOP_TIMEOUT_S}s after SIGTERM")
+        self._reset()
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL: the crash the crash tests are about."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(_STOP_TIMEOUT_S)
+        self._reset()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text("utf-8", "replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def _force_kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(_STOP_TIMEOUT_S)
+        self._reset()
+
+    def _reset(self) -> None:
+        self.proc = None
+        self.endpoint = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
