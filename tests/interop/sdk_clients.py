@@ -138,7 +138,9 @@ class Oss2Client:
     def delete_bucket(self, bucket):
         return self._reply(self.bucket(bucket).delete_bucket())
 
-    def list_buckets(self, prefix=""):
+    def list_buckets(self, prefix="", page_size=None):
+        if page_size is not None:  # through oss2.BucketIterator (marker / NextMarker paging)
+            return [{"name": b.name} for b in oss2.BucketIterator(self.service(), prefix=prefix, max_keys=page_size)]
         result = self.service().list_buckets(prefix=prefix, max_keys=1000)
         return [
             {
@@ -176,8 +178,10 @@ class Oss2Client:
 
     # -- objects --------------------------------------------------------------------------------
     def put_object(self, bucket, key, data, *, content_type=None, metadata=None, cache_control=None,
-                   content_disposition=None, expires=None, forbid_overwrite=False):
+                   content_disposition=None, expires=None, forbid_overwrite=False, content_md5=None):
         headers = {}
+        if content_md5 is not None:
+            headers["Content-MD5"] = content_md5
         if content_type is not None:
             headers["Content-Type"] = content_type
         for k, v in (metadata or {}).items():
@@ -192,7 +196,11 @@ class Oss2Client:
             headers["x-oss-forbid-overwrite"] = "true"
         return self._reply(self.bucket(bucket).put_object(key, data, headers=headers))
 
-    def get_object(self, bucket, key, *, range=None, range_behavior=None, if_match=None, if_none_match=None):
+    def get_object(self, bucket, key, *, range=None, range_behavior=None, if_match=None, if_none_match=None,
+                   response_content_type=None):
+        params = {}
+        if response_content_type is not None:
+            params["response-content-type"] = response_content_type
         headers = {}
         if range is not None:
             headers["Range"] = range
@@ -202,7 +210,7 @@ class Oss2Client:
             headers["If-Match"] = if_match
         if if_none_match is not None:
             headers["If-None-Match"] = if_none_match
-        result = self.bucket(bucket).get_object(key, headers=headers)
+        result = self.bucket(bucket).get_object(key, headers=headers, params=params)
         body = result.read()
         if result.server_crc is not None and not result.content_range:
             # what oss2's get_object_to_file does after a full download
@@ -211,6 +219,13 @@ class Oss2Client:
 
     def head_object(self, bucket, key):
         return self._reply(self.bucket(bucket).head_object(key))
+
+    def object_meta(self, bucket, key):
+        """GetObjectMeta: HEAD ?objectMeta."""
+        return self._reply(self.bucket(bucket).get_object_meta(key))
+
+    def exists(self, bucket, key):
+        return self.bucket(bucket).object_exists(key)
 
     def delete_object(self, bucket, key):
         return self._reply(self.bucket(bucket).delete_object(key))
@@ -332,9 +347,12 @@ class V2Client:
     def delete_bucket(self, bucket):
         return self._reply(self.client.delete_bucket(oss.DeleteBucketRequest(bucket=bucket)))
 
-    def list_buckets(self, prefix=""):
+    def list_buckets(self, prefix="", page_size=None):
         out = []
-        for page in self.client.list_buckets_paginator().iter_page(oss.ListBucketsRequest(prefix=prefix)):
+        pages = self.client.list_buckets_paginator(limit=page_size).iter_page(oss.ListBucketsRequest(prefix=prefix))
+        for page in pages:
+            if page_size is not None:
+                assert len(page.buckets or []) <= page_size
             for b in page.buckets or []:
                 out.append(
                     {
@@ -372,23 +390,32 @@ class V2Client:
 
     # -- objects --------------------------------------------------------------------------------
     def put_object(self, bucket, key, data, *, content_type=None, metadata=None, cache_control=None,
-                   content_disposition=None, expires=None, forbid_overwrite=False):
+                   content_disposition=None, expires=None, forbid_overwrite=False, content_md5=None):
         req = oss.PutObjectRequest(
-            bucket=bucket, key=key, body=data, content_type=content_type, metadata=metadata,
+            bucket=bucket, key=key, body=data, content_type=content_type, metadata=metadata, content_md5=content_md5,
             cache_control=cache_control, content_disposition=content_disposition, expires=expires,
             forbid_overwrite=True if forbid_overwrite else None,
         )
         return self._reply(self.client.put_object(req))
 
-    def get_object(self, bucket, key, *, range=None, range_behavior=None, if_match=None, if_none_match=None):
+    def get_object(self, bucket, key, *, range=None, range_behavior=None, if_match=None, if_none_match=None,
+                   response_content_type=None):
         req = oss.GetObjectRequest(bucket=bucket, key=key, range_header=range, range_behavior=range_behavior,
-                                   if_match=if_match, if_none_match=if_none_match)
+                                   if_match=if_match, if_none_match=if_none_match,
+                                   response_content_type=response_content_type)
         result = self.client.get_object(req)
         body = result.body.read()
         return self._reply(result, body)
 
     def head_object(self, bucket, key):
         return self._reply(self.client.head_object(oss.HeadObjectRequest(bucket=bucket, key=key)))
+
+    def object_meta(self, bucket, key):
+        """GetObjectMeta: HEAD ?objectMeta."""
+        return self._reply(self.client.get_object_meta(oss.GetObjectMetaRequest(bucket=bucket, key=key)))
+
+    def exists(self, bucket, key):
+        return self.client.is_object_exist(bucket, key)
 
     def delete_object(self, bucket, key):
         return self._reply(self.client.delete_object(oss.DeleteObjectRequest(bucket=bucket, key=key)))

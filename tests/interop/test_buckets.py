@@ -35,6 +35,20 @@ def test_create_list_delete(client, endpoint):
     assert (e.value.status, e.value.code) == (404, "NoSuchBucket")
 
 
+def test_list_buckets_paging(client, admin):
+    stem = unique_bucket("page")
+    names = [f"{stem}-{i}" for i in (2, 0, 1)]
+    for name in names:
+        client.create_bucket(name)
+    try:
+        for page_size in (1, 2):
+            listed = [b["name"] for b in client.list_buckets(prefix=stem, page_size=page_size)]
+            assert listed == sorted(names)
+    finally:
+        for name in names:
+            admin.delete_bucket(name)
+
+
 def test_bucket_info_and_location(client, bucket, endpoint):
     info = client.bucket_info(bucket)
     assert info["name"] == bucket

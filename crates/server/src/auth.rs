@@ -66,7 +66,10 @@ async fn authorize_anonymous(ctx: &Ctx) -> Result<(), ApiError> {
     let Some(acl) = acl else {
         return Err(ApiError::new(ErrorCode::NoSuchBucket));
     };
-    let allowed = matches!((need, acl.as_str()), (_, "public-read-write") | (AclNeed::Read, "public-read"));
+    let allowed = matches!(
+        (need, acl.as_str()),
+        (_, "public-read-write") | (AclNeed::Read, "public-read")
+    );
     if allowed {
         Ok(())
     } else {

@@ -20,6 +20,7 @@ const STORAGE_CLASSES: &[&str] = &[
 ];
 
 pub async fn put_bucket(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
+    super::object::refuse_sse(&ctx)?;
     let acl = parse_acl(ctx.header(headers::ACL).unwrap_or("private"), false)?;
     let body = ctx.small_body().await?;
     let config: CreateBucketConfiguration = if body.iter().all(u8::is_ascii_whitespace) {

@@ -2,7 +2,9 @@
 //! Complete stitches the parts' blobs into the object; no byte is copied again.
 
 use super::bucket::load_bucket;
-use super::object::{object_acl, put_mode, receive_content, storage_class, stored_headers};
+use super::object::{
+    object_acl, put_mode, receive_content, refuse_sse, storage_class, stored_headers,
+};
 use super::{empty, now_ms, time_of, xml_ok, ApiError, Ctx};
 use crate::body::{self, blocking, Body};
 use crate::store::{Codec, ObjectRecord, ObjectType, PartRecord, Segment, UploadRecord};
@@ -70,6 +72,7 @@ pub async fn load_upload(ctx: &Ctx) -> Result<UploadRecord, ApiError> {
 }
 
 pub async fn initiate(ctx: Ctx) -> Result<Response<Body>, ApiError> {
+    refuse_sse(&ctx)?;
     let bucket = load_bucket(&ctx).await?;
     let upload_id = hex::encode_upper(rand::random::<[u8; 16]>());
     let record = UploadRecord {
@@ -350,9 +353,18 @@ pub async fn list_uploads(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         s.list_uploads(&bucket, &p, &d, &k, &i, max)
     })
     .await?;
-    let (next_key, next_id) = match (page.truncated, page.uploads.last()) {
-        (true, Some(u)) => (u.key.clone(), u.upload_id.clone()),
-        _ => (String::new(), String::new()),
+    // The next page starts after this page's last entry: an upload, or a common prefix (then
+    // with no upload id, so the store skips everything under it).
+    let last_upload = page
+        .uploads
+        .last()
+        .map(|u| (u.key.clone(), u.upload_id.clone()));
+    let last_prefix = page.prefixes.last().map(|p| (p.clone(), String::new()));
+    let (next_key, next_id) = match (page.truncated, last_upload, last_prefix) {
+        (false, _, _) => (String::new(), String::new()),
+        (true, Some(u), Some(p)) => std::cmp::max_by(u, p, |a, b| a.0.cmp(&b.0)),
+        (true, Some(last), None) | (true, None, Some(last)) => last,
+        (true, None, None) => (String::new(), String::new()),
     };
     let result = ListMultipartUploadsResult {
         encoding_type: ctx.query.url_encoded().then(|| "url".to_owned()),

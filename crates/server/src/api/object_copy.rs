@@ -3,7 +3,7 @@
 
 use super::multipart::{load_upload, part_number};
 use super::object::{
-    check_conditions, object_acl, put_mode, storage_class, stored_headers, ByteRange,
+    check_conditions, object_acl, put_mode, refuse_sse, storage_class, stored_headers, ByteRange,
 };
 use super::{now_ms, time_of, xml_ok, ApiError, Ctx};
 use crate::body::{blocking, plan_range, Body};
@@ -103,6 +103,7 @@ fn copy_range(
 }
 
 pub async fn copy_object(ctx: Ctx) -> Result<Response<Body>, ApiError> {
+    refuse_sse(&ctx)?;
     let (src_bucket, src_key, source) = load_source(&ctx).await?;
     let replace = match ctx.header(headers::METADATA_DIRECTIVE).unwrap_or("COPY") {
         d if d.eq_ignore_ascii_case("COPY") => false,

@@ -66,7 +66,10 @@ impl BlobWriter {
     pub(super) fn create(tmp_dir: &Path) -> io::Result<BlobWriter> {
         let id = BlobId::random();
         let path = tmp_dir.join(id.to_hex());
-        let file = OpenOptions::new().write(true).create_new(true).open(&path)?;
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
         Ok(BlobWriter {
             id,
             path,
@@ -224,7 +227,10 @@ impl Drop for Published {
 /// Moves a finished blob from `tmp/` to its final name and makes that name durable.
 pub(super) fn publish(blobs_dir: &Path, mut blob: NewBlob) -> io::Result<Published> {
     let dest = blob_path(blobs_dir, blob.id);
-    let fanout = dest.parent().expect("a blob path has a fan-out directory").to_path_buf();
+    let fanout = dest
+        .parent()
+        .expect("a blob path has a fan-out directory")
+        .to_path_buf();
     if let Err(e) = fs::rename(&blob.path, &dest) {
         // `Store::open` creates every fan-out directory (and makes them durable) before any
         // write can happen, so this is only a fallback for a directory removed behind our back;
@@ -286,7 +292,12 @@ mod tests {
 
     #[test]
     fn hex_round_trip() {
-        for id in [0u128, 1, u128::MAX, 0x0123_4567_89ab_cdef_0011_2233_4455_6677] {
+        for id in [
+            0u128,
+            1,
+            u128::MAX,
+            0x0123_4567_89ab_cdef_0011_2233_4455_6677,
+        ] {
             let hex = BlobId(id).to_hex();
             assert_eq!(hex.len(), 32);
             assert_eq!(BlobId::from_hex(&hex), Some(BlobId(id)));
@@ -314,7 +325,10 @@ mod tests {
         assert_eq!(&data[..1000], &small[..]);
         assert_eq!(&data[1000..1000 + big.len()], &big[..]);
         drop(blob);
-        assert!(!path.exists(), "an unpublished blob is removed when dropped");
+        assert!(
+            !path.exists(),
+            "an unpublished blob is removed when dropped"
+        );
 
         let w = BlobWriter::create(dir.path()).unwrap();
         let path = dir.path().join(w.id().to_hex());

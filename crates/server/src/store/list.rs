@@ -155,7 +155,10 @@ pub(super) fn buckets(
         Some(end) => Bound::Excluded(end),
         None => Bound::Unbounded,
     };
-    let range = (Bound::Included(start.as_slice()), end.as_ref().map(Vec::as_slice));
+    let range = (
+        Bound::Included(start.as_slice()),
+        end.as_ref().map(Vec::as_slice),
+    );
     let mut out = Vec::new();
     for item in table.range::<&[u8]>(range)? {
         if out.len() >= limit {

@@ -169,7 +169,11 @@ impl<'t, K: Key + 'static, V: Value + 'static> Deref for WTable<'t, K, V> {
 }
 
 impl WTable<'_, Bytes, Bytes> {
-    pub(super) fn put_json<T: Serialize>(&mut self, key: &[u8], record: &T) -> Result<(), StoreError> {
+    pub(super) fn put_json<T: Serialize>(
+        &mut self,
+        key: &[u8],
+        record: &T,
+    ) -> Result<(), StoreError> {
         // Encoded before the flag is set: an encoding failure has written nothing.
         let value = encode(record)?;
         self.put_raw(key, &value)
@@ -219,7 +223,10 @@ impl<'t> Tables<'t> {
             def: TableDefinition<K, V>,
             dirty: &'t Cell<bool>,
         ) -> Result<WTable<'t, K, V>, StoreError> {
-            Ok(WTable { table: txn.open_table(def)?, dirty })
+            Ok(WTable {
+                table: txn.open_table(def)?,
+                dirty,
+            })
         }
         // Opened once per batch, not per operation.
         Ok(Tables {
@@ -324,9 +331,9 @@ where
             (None, _, Fate::Aborted(why)) => Reply::Outcome(Outcome::Done(Err(StoreError::Meta(
                 format!("transaction aborted: {why}"),
             )))),
-            (None, _, Fate::CommitFailed(why)) => {
-                Reply::Outcome(Outcome::Uncertain(StoreError::Meta(format!("commit failed: {why}"))))
-            }
+            (None, _, Fate::CommitFailed(why)) => Reply::Outcome(Outcome::Uncertain(
+                StoreError::Meta(format!("commit failed: {why}")),
+            )),
             (None, None, Fate::Committed) => unreachable!("a committed job has run"),
         };
         // The caller may have gone away (it cannot, it blocks on this; but never panic here).
@@ -364,7 +371,11 @@ impl Writer {
         let thread = std::thread::Builder::new()
             .name("ossvault-store-writer".to_owned())
             .spawn(move || writer_loop(&db, &jobs, &thread_stats))?;
-        Ok(Writer { queue: Some(queue), thread: Some(thread), stats })
+        Ok(Writer {
+            queue: Some(queue),
+            thread: Some(thread),
+            stats,
+        })
     }
 
     /// Runs `op` in the next batch and waits for the batch's commit.
@@ -374,16 +385,28 @@ impl Writer {
         F: FnOnce(&mut Tables<'_>) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, answer) = mpsc::sync_channel(1);
-        let job = Box::new(TypedJob { op: Some(op), result: None, panic: None, reply });
-        let queue = self.queue.as_ref().expect("the queue lives as long as the writer");
+        let job = Box::new(TypedJob {
+            op: Some(op),
+            result: None,
+            panic: None,
+            reply,
+        });
+        let queue = self
+            .queue
+            .as_ref()
+            .expect("the queue lives as long as the writer");
         if queue.send(job).is_err() {
-            return Outcome::Done(Err(StoreError::Meta("the metadata writer has stopped".into())));
+            return Outcome::Done(Err(StoreError::Meta(
+                "the metadata writer has stopped".into(),
+            )));
         }
         match answer.recv() {
             Ok(Reply::Outcome(outcome)) => outcome,
             Ok(Reply::Panicked(payload)) => panic::resume_unwind(payload),
             // The writer died with our job (a panic inside redb's commit): outcome unknown.
-            Err(_) => Outcome::Uncertain(StoreError::Meta("the metadata writer has stopped".into())),
+            Err(_) => {
+                Outcome::Uncertain(StoreError::Meta("the metadata writer has stopped".into()))
+            }
         }
     }
 
@@ -406,7 +429,9 @@ impl Drop for Writer {
 
 impl fmt::Debug for Writer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Writer").field("stats", &self.stats).finish_non_exhaustive()
+        f.debug_struct("Writer")
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
     }
 }
 
@@ -461,7 +486,9 @@ fn run_batch(db: &Database, pending: &mut VecDeque<Box<dyn Job>>, stats: &Writer
             }
         }
     }
-    stats.operations.fetch_add(ran.len() as u64, Ordering::Relaxed);
+    stats
+        .operations
+        .fetch_add(ran.len() as u64, Ordering::Relaxed);
     if let Some(why) = abort {
         tracing::error!(error = %why, "metadata operation failed after writing; batch aborted");
         if let Err(e) = txn.abort() {

@@ -25,8 +25,8 @@ pub use records::*;
 
 use blobs::Published;
 use meta::{
-    bucket_base, object_key, part_base, part_key, successor_scoped, upload_key, JsonTable,
-    Outcome, Writer, BLOBS, BUCKETS, OBJECTS, PARTS, UPLOADS, UPLOAD_IDS,
+    bucket_base, object_key, part_base, part_key, successor_scoped, upload_key, JsonTable, Outcome,
+    Writer, BLOBS, BUCKETS, OBJECTS, PARTS, UPLOADS, UPLOAD_IDS,
 };
 use redb::Database;
 use std::collections::BTreeSet;
@@ -84,7 +84,10 @@ pub enum PutMode {
 /// One entry of a listing page, in key order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ListEntry {
-    Object { key: String, record: ObjectRecord },
+    Object {
+        key: String,
+        record: ObjectRecord,
+    },
     /// A common prefix (rolled up by the delimiter), ending with the delimiter.
     Prefix(String),
 }
@@ -264,7 +267,10 @@ impl Store {
                 .ok_or(StoreError::NoSuchBucket)?;
             change(&mut record);
             // The name is the key: a change cannot rename a bucket.
-            debug_assert_eq!(record.name, name, "update_bucket must not rename the bucket");
+            debug_assert_eq!(
+                record.name, name,
+                "update_bucket must not rename the bucket"
+            );
             record.name = name;
             t.buckets.put_json(record.name.as_bytes(), &record)?;
             Ok(record)
@@ -389,7 +395,10 @@ impl Store {
             for id in new_ids {
                 t.blobs.add(id)?;
             }
-            let dropped = old.as_ref().map(|o| dropped_blobs(o, Some(&record))).unwrap_or_default();
+            let dropped = old
+                .as_ref()
+                .map(|o| dropped_blobs(o, Some(&record)))
+                .unwrap_or_default();
             for &id in &dropped {
                 t.blobs.remove(id)?;
             }
@@ -405,7 +414,12 @@ impl Store {
     /// `size == position`, then adds `append.blob` as a new segment, updating size, CRC
     /// (combined with the segment's), ETag and mtime from `append`. Errors:
     /// `PositionNotEqualToLength`, `ObjectNotAppendable`. Returns the new record.
-    pub fn append_object(&self, bucket: &str, key: &str, append: Append) -> Result<ObjectRecord, StoreError> {
+    pub fn append_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        append: Append,
+    ) -> Result<ObjectRecord, StoreError> {
         let Append {
             position,
             template,
@@ -439,7 +453,9 @@ impl Store {
                     return Err(StoreError::ObjectNotAppendable)
                 }
                 Some(current) if current.size != position => {
-                    return Err(StoreError::PositionNotEqualToLength { next_position: current.size })
+                    return Err(StoreError::PositionNotEqualToLength {
+                        next_position: current.size,
+                    })
                 }
                 Some(current) => current,
             };
@@ -473,10 +489,14 @@ impl Store {
             if !t.buckets.contains(bucket.as_bytes())? {
                 return Err(StoreError::NoSuchBucket);
             }
-            let mut record: ObjectRecord = t.objects.get_json(&okey)?.ok_or(StoreError::NoSuchKey)?;
+            let mut record: ObjectRecord =
+                t.objects.get_json(&okey)?.ok_or(StoreError::NoSuchKey)?;
             let segments = record.segments.clone();
             change(&mut record);
-            debug_assert_eq!(record.segments, segments, "update_object must not change content");
+            debug_assert_eq!(
+                record.segments, segments,
+                "update_object must not change content"
+            );
             record.segments = segments;
             t.objects.put_json(&okey, &record)?;
             Ok(record)
@@ -539,7 +559,14 @@ impl Store {
         if !rtx.open_table(BUCKETS)?.contains(bucket.as_bytes())? {
             return Err(StoreError::NoSuchBucket);
         }
-        list::objects(&rtx.open_table(OBJECTS)?, bucket, prefix, delimiter, after, max)
+        list::objects(
+            &rtx.open_table(OBJECTS)?,
+            bucket,
+            prefix,
+            delimiter,
+            after,
+            max,
+        )
     }
 
     // ---- multipart ----
@@ -554,10 +581,16 @@ impl Store {
                 return Err(StoreError::NoSuchBucket);
             }
             if record.upload_id.is_empty() || record.upload_id.contains('\0') {
-                return Err(StoreError::Meta(format!("invalid upload id {:?}", record.upload_id)));
+                return Err(StoreError::Meta(format!(
+                    "invalid upload id {:?}",
+                    record.upload_id
+                )));
             }
             if t.upload_ids.contains(record.upload_id.as_bytes())? {
-                return Err(StoreError::Meta(format!("upload id {} is taken", record.upload_id)));
+                return Err(StoreError::Meta(format!(
+                    "upload id {} is taken",
+                    record.upload_id
+                )));
             }
             let ukey = upload_key(&record.bucket, &record.key, &record.upload_id);
             t.uploads.put_json(&ukey, &record)?;
@@ -582,7 +615,13 @@ impl Store {
     /// same number); `NoSuchUpload` if the upload is gone.
     ///
     /// `part.blob` must be `blob.id()` (else `Corrupt`, before any file is touched).
-    pub fn put_part(&self, bucket: &str, upload_id: &str, part: PartRecord, blob: NewBlob) -> Result<(), StoreError> {
+    pub fn put_part(
+        &self,
+        bucket: &str,
+        upload_id: &str,
+        part: PartRecord,
+        blob: NewBlob,
+    ) -> Result<(), StoreError> {
         if part.blob != blob.id() {
             return Err(StoreError::Corrupt(format!(
                 "part record refers to blob {}, not to the new blob {}",
@@ -611,7 +650,13 @@ impl Store {
     }
 
     /// Parts with number > `marker`, in order, at most `max`; bool: more follow.
-    pub fn list_parts(&self, bucket: &str, upload_id: &str, marker: u32, max: usize) -> Result<(Vec<PartRecord>, bool), StoreError> {
+    pub fn list_parts(
+        &self,
+        bucket: &str,
+        upload_id: &str,
+        marker: u32,
+        max: usize,
+    ) -> Result<(Vec<PartRecord>, bool), StoreError> {
         let rtx = self.read()?;
         find_upload(
             &rtx.open_table(UPLOAD_IDS)?,
@@ -695,7 +740,11 @@ impl Store {
                 }
             }
             let used_blobs: BTreeSet<BlobId> = used.iter().map(|&(_, blob)| blob).collect();
-            if record.segments.iter().any(|s| !used_blobs.contains(&s.blob)) {
+            if record
+                .segments
+                .iter()
+                .any(|s| !used_blobs.contains(&s.blob))
+            {
                 return Err(StoreError::InvalidPart);
             }
             let okey = object_key(&bucket, &upload.key);
@@ -813,11 +862,18 @@ impl Store {
         keys: impl IntoIterator<Item = String>,
         record: &ObjectRecord,
     ) -> Result<(), StoreError> {
-        assert!(record.segments.is_empty(), "bulk-inserted objects have no content");
+        assert!(
+            record.segments.is_empty(),
+            "bulk-inserted objects have no content"
+        );
         let value = Arc::new(meta::encode(record)?);
         let mut keys = keys.into_iter().peekable();
         while keys.peek().is_some() {
-            let chunk: Vec<Vec<u8>> = keys.by_ref().take(100_000).map(|k| object_key(bucket, &k)).collect();
+            let chunk: Vec<Vec<u8>> = keys
+                .by_ref()
+                .take(100_000)
+                .map(|k| object_key(bucket, &k))
+                .collect();
             let value = value.clone();
             self.write_meta(move |t| {
                 for k in &chunk {
@@ -862,8 +918,16 @@ fn delete_in(t: &mut meta::Tables<'_>, okey: &[u8]) -> Result<Option<Vec<BlobId>
 
 /// The blobs of `old` that `new` (the record replacing it, if any) does not reference.
 fn dropped_blobs(old: &ObjectRecord, new: Option<&ObjectRecord>) -> Vec<BlobId> {
-    let kept: BTreeSet<BlobId> = new.iter().flat_map(|n| n.segments.iter().map(|s| s.blob)).collect();
-    let dropped: BTreeSet<BlobId> = old.segments.iter().map(|s| s.blob).filter(|b| !kept.contains(b)).collect();
+    let kept: BTreeSet<BlobId> = new
+        .iter()
+        .flat_map(|n| n.segments.iter().map(|s| s.blob))
+        .collect();
+    let dropped: BTreeSet<BlobId> = old
+        .segments
+        .iter()
+        .map(|s| s.blob)
+        .filter(|b| !kept.contains(b))
+        .collect();
     dropped.into_iter().collect()
 }
 
@@ -895,14 +959,17 @@ fn find_upload(
     if !ukey.starts_with(&bucket_base(bucket)) {
         return Err(StoreError::NoSuchUpload);
     }
-    let record = uploads
-        .get_json(&ukey)?
-        .ok_or_else(|| StoreError::Corrupt(format!("upload {upload_id} is indexed but has no record")))?;
+    let record = uploads.get_json(&ukey)?.ok_or_else(|| {
+        StoreError::Corrupt(format!("upload {upload_id} is indexed but has no record"))
+    })?;
     Ok((ukey, record))
 }
 
 /// All part records of an upload (at most 10,000 on OSS), with their keys.
-fn upload_parts(parts: &impl JsonTable, upload_id: &str) -> Result<Vec<(Vec<u8>, PartRecord)>, StoreError> {
+fn upload_parts(
+    parts: &impl JsonTable,
+    upload_id: &str,
+) -> Result<Vec<(Vec<u8>, PartRecord)>, StoreError> {
     let start = part_base(upload_id);
     let end = successor_scoped(start.clone());
     let mut out = Vec::new();
