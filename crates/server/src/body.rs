@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 pub type Body = BoxBody<Bytes, std::io::Error>;
 
 /// Chunk size for reading content off disk.
-const READ_CHUNK: usize = 1 << 20;
+const READ_CHUNK: usize = 256 << 10;
 /// Chunks in flight between the network and the disk threads, each way.
 const PIPELINE_DEPTH: usize = 8;
 
