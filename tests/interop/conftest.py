@@ -5,19 +5,29 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import oss2
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: ossvault_harness
 
 from ossvault_harness import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess  # noqa: E402
 from oss_rules import unique_bucket  # noqa: E402
-from sdk_clients import FLAVOURS, ServiceFailure, make_client  # noqa: E402
+from sdk_clients import FLAVOURS, make_client  # noqa: E402
+
+_server_logs: list[Path] = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    if terminalreporter.stats.get("failed") or terminalreporter.stats.get("error"):
+        for log in _server_logs:
+            terminalreporter.write_line(f"ossvault server log: {log}")
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("ossvault-interop")
     proc = ServerProcess(root / "data", root / "server.log")
+    _server_logs.append(proc.log_path)
     proc.start()
     yield proc
     assert proc.alive(), f"server died during the session; log tail:\n{proc.log_tail()}"
@@ -54,8 +64,6 @@ def admin(endpoint):
 
 def _empty_and_delete(admin, bucket):
     b = admin.bucket(bucket)
-    import oss2
-
     for upload in oss2.MultipartUploadIterator(b):
         b.abort_multipart_upload(upload.key, upload.upload_id)
     keys = [o.key for o in oss2.ObjectIterator(b)]
@@ -94,5 +102,3 @@ def oss2_bucket(oss2_client, admin):
 def v2_bucket(v2_client, admin):
     yield from _bucket_for(v2_client, admin, v2_client.name.replace("-", ""))
 
-
-__all__ = ["ServiceFailure"]

@@ -314,10 +314,19 @@ class Oss2Client:
         r = self.bucket(bucket).list_multipart_uploads(prefix=prefix)
         return [(u.key, u.upload_id) for u in r.upload_list]
 
+    def iterate_parts(self, bucket, key, upload_id, page_size):
+        it = oss2.PartIterator(self.bucket(bucket), key, upload_id, max_parts=page_size)
+        return [(p.part_number, '"' + p.etag + '"', p.size) for p in it]
+
+    def iterate_uploads(self, bucket, prefix, page_size):
+        it = oss2.MultipartUploadIterator(self.bucket(bucket), prefix=prefix, max_uploads=page_size)
+        return [(u.key, u.upload_id) for u in it]
+
     # -- presigning -----------------------------------------------------------------------------
-    def presign(self, method, bucket, key, expires_s=300, headers=None):
+    def presign(self, method, bucket, key, expires_s=300, headers=None, response_disposition=None):
         """(url, headers the caller must send)."""
-        url = self.bucket(bucket).sign_url(method, key, expires_s, headers=headers)
+        params = {"response-content-disposition": response_disposition} if response_disposition else None
+        url = self.bucket(bucket).sign_url(method, key, expires_s, headers=headers, params=params)
         return url, dict(headers or {})
 
 
@@ -515,11 +524,27 @@ class V2Client:
         r = self.client.list_multipart_uploads(oss.ListMultipartUploadsRequest(bucket=bucket, prefix=prefix or None))
         return [(u.key, u.upload_id) for u in r.uploads or []]
 
+    def iterate_parts(self, bucket, key, upload_id, page_size):
+        out = []
+        req = oss.ListPartsRequest(bucket=bucket, key=key, upload_id=upload_id)
+        for page in self.client.list_parts_paginator(limit=page_size).iter_page(req):
+            assert len(page.parts or []) <= page_size
+            out += [(p.part_number, p.etag, p.size) for p in page.parts or []]
+        return out
+
+    def iterate_uploads(self, bucket, prefix, page_size):
+        out = []
+        req = oss.ListMultipartUploadsRequest(bucket=bucket, prefix=prefix or None)
+        for page in self.client.list_multipart_uploads_paginator(limit=page_size).iter_page(req):
+            assert len(page.uploads or []) <= page_size
+            out += [(u.key, u.upload_id) for u in page.uploads or []]
+        return out
+
     # -- presigning -----------------------------------------------------------------------------
-    def presign(self, method, bucket, key, expires_s=300, headers=None):
+    def presign(self, method, bucket, key, expires_s=300, headers=None, response_disposition=None):
         headers = dict(headers or {})
         if method == "GET":
-            req = oss.GetObjectRequest(bucket=bucket, key=key)
+            req = oss.GetObjectRequest(bucket=bucket, key=key, response_content_disposition=response_disposition)
         elif method == "PUT":
             req = oss.PutObjectRequest(bucket=bucket, key=key, content_type=headers.get("Content-Type"))
         else:

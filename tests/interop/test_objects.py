@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import email.utils
 import hashlib
+import time
 
 import oss2
 import pytest
@@ -250,3 +252,39 @@ def test_oss2_chunked_upload(oss2_client, oss2_bucket):
     assert result.etag == etag_of(data).strip('"')
     assert result.crc == crc64(data)
     assert oss2_client.get_object(oss2_bucket, "chunked").body == data
+
+
+def test_oss2_time_conditionals(oss2_client, oss2_bucket):
+    b = oss2_client.bucket(oss2_bucket)
+    b.put_object("t", b"0123456789")
+    future = email.utils.formatdate(time.time() + 3600, usegmt=True)
+    past = email.utils.formatdate(time.time() - 3600, usegmt=True)
+    with pytest.raises(oss2.exceptions.NotModified):
+        b.get_object("t", headers={"If-Modified-Since": future})
+    with pytest.raises(oss2.exceptions.NotModified):  # even with a Range (oss2 test_modified_since)
+        b.get_object("t", byte_range=(0, 3), headers={"If-Modified-Since": future})
+    assert b.get_object("t", headers={"If-Modified-Since": past}).read() == b"0123456789"
+    with pytest.raises(oss2.exceptions.PreconditionFailed):
+        b.get_object("t", headers={"If-Unmodified-Since": past})
+    assert b.get_object("t", headers={"If-Unmodified-Since": future}).read() == b"0123456789"
+
+
+def test_oss2_copy_source_conditions(oss2_client, oss2_bucket):
+    b = oss2_client.bucket(oss2_bucket)
+    etag = b.put_object("src", b"source").etag
+    with pytest.raises(oss2.exceptions.PreconditionFailed):
+        b.copy_object(oss2_bucket, "src", "dst", headers={"x-oss-copy-source-if-match": '"0000"'})
+    with pytest.raises(oss2.exceptions.NoSuchKey):
+        b.get_object("dst")
+    b.copy_object(oss2_bucket, "src", "dst", headers={"x-oss-copy-source-if-match": f'"{etag}"'})
+    assert b.get_object("dst").read() == b"source"
+
+
+def test_oss2_key_length_limit(oss2_client, oss2_bucket):
+    b = oss2_client.bucket(oss2_bucket)
+    longest = "é" * 511 + "x"  # 1023 bytes of UTF-8
+    b.put_object(longest, b"long")
+    assert b.get_object(longest).read() == b"long"
+    assert longest in [o.key for o in oss2.ObjectIterator(b)]
+    with pytest.raises(oss2.exceptions.InvalidObjectName):
+        b.put_object("x" * 1025, b"too long")

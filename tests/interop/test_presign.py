@@ -37,6 +37,16 @@ def test_presigned_get(client, bucket):
     assert len(r.headers["x-oss-request-id"]) == 24
 
 
+def test_presigned_get_with_response_override(client, bucket):
+    client.put_object(bucket, "report.csv", b"a,b\n1,2\n")
+    disposition = 'attachment; filename="quarterly report.csv"'
+    url, headers = client.presign("GET", bucket, "report.csv", response_disposition=disposition)
+    r = requests.get(url, headers=headers, timeout=TIMEOUT)
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Disposition"] == disposition
+    assert r.content == b"a,b\n1,2\n"
+
+
 def test_presigned_put(client, bucket):
     data = random_bytes(40_000, seed=8)
     key = "uploads/via url.txt"

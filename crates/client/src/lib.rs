@@ -1,0 +1,18 @@
+//! An async client for the OSS API, used by the `ossvault` CLI, the desktop app and the sync
+//! engine alike.
+//!
+//! [`Client`] sends signed requests (V4 by default, V1 on request) with retries, and exposes
+//! every bucket, object, listing and multipart operation; [`transfer`] builds streaming,
+//! resumable, parallel uploads and downloads with progress and cancellation on top of it.
+//! It works unchanged against the embedded server and against Alibaba Cloud OSS.
+
+mod config;
+mod error;
+mod ops;
+mod request;
+pub mod transfer;
+
+pub use config::{AddressStyle, ClientConfig, Credentials, RetryPolicy, SignVersion};
+pub use error::{Error, ServiceError};
+pub use ops::*;
+pub use request::{Client, RequestBody};

@@ -1,0 +1,829 @@
+//! Every single-request OSS operation, typed.
+
+use crate::error::Error;
+use crate::request::{read_xml, Client, Op, RequestBody};
+use base64::Engine as _;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use http::{HeaderMap, Method};
+use md5::{Digest, Md5};
+use ossvault_proto::encode::percent_decode;
+use ossvault_proto::time::{parse_http_date, parse_iso8601};
+use ossvault_proto::xml::{
+    self, AccessControlPolicy, BucketInfo, BucketStat, BucketSummary, CompleteMultipartUpload,
+    CompleteMultipartUploadResult, CompletePart, CopyObjectResult, CopyPartResult, Delete,
+    DeleteObjectEntry, DeleteResult, InitiateMultipartUploadResult, ListAllMyBucketsResult,
+    ListBucketResultV2, ListMultipartUploadsResult, ListPartsResult, PartSummary,
+    ServerSideEncryptionRule, UploadSummary,
+};
+use std::time::SystemTime;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+/// Options of a write (PutObject, InitiateMultipartUpload, AppendObject, CopyObject REPLACE).
+#[derive(Debug, Clone, Default)]
+pub struct PutOptions {
+    pub content_type: Option<String>,
+    /// Other headers to store: `x-oss-meta-*`, `Cache-Control`, `Content-Disposition`, SSE…
+    pub headers: Vec<(String, String)>,
+    /// Send `Content-MD5` (computed here; only for in-memory bodies).
+    pub content_md5: bool,
+    /// Fail with FileAlreadyExists rather than replace an existing object.
+    pub forbid_overwrite: bool,
+}
+
+impl PutOptions {
+    fn apply<'a>(&self, mut op: Op<'a>) -> Result<Op<'a>, Error> {
+        if let Some(ct) = &self.content_type {
+            op = op.header("content-type", ct)?;
+        }
+        for (name, value) in &self.headers {
+            op = op.header(name, value)?;
+        }
+        if self.forbid_overwrite {
+            op = op.header("x-oss-forbid-overwrite", "true")?;
+        }
+        if self.content_md5 {
+            if let RequestBody::Bytes(b) = &op.body {
+                let md5 = base64::engine::general_purpose::STANDARD.encode(Md5::digest(b));
+                op = op.header("content-md5", &md5)?;
+            }
+        }
+        Ok(op)
+    }
+}
+
+/// The answer to a write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutResult {
+    pub etag: String,
+    pub crc64: Option<u64>,
+    pub request_id: String,
+}
+
+/// An object's metadata, from HEAD or GET.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectMeta {
+    /// The whole object's size (from Content-Range on ranged answers).
+    pub size: u64,
+    pub etag: String,
+    /// The whole object's CRC-64, when the answer carried it.
+    pub crc64: Option<u64>,
+    pub last_modified: Option<SystemTime>,
+    pub content_type: Option<String>,
+    pub object_type: Option<String>,
+    pub storage_class: Option<String>,
+    /// Every response header, names lowercase (user metadata, SSE, Content-*…).
+    pub headers: Vec<(String, String)>,
+}
+
+impl ObjectMeta {
+    fn from_headers(h: &HeaderMap) -> Self {
+        let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let size = get("content-range")
+            .and_then(|r| r.rsplit('/').next().and_then(|t| t.parse().ok()))
+            .or_else(|| get("content-length").and_then(|v| v.parse().ok()))
+            .unwrap_or(0);
+        ObjectMeta {
+            size,
+            etag: get("etag").unwrap_or_default(),
+            crc64: get("x-oss-hash-crc64ecma").and_then(|v| v.parse().ok()),
+            last_modified: get("last-modified").and_then(|v| parse_http_date(&v)),
+            content_type: get("content-type"),
+            object_type: get("x-oss-object-type"),
+            storage_class: get("x-oss-storage-class"),
+            headers: h
+                .iter()
+                .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+                .collect(),
+        }
+    }
+
+    /// A response header by lowercase name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `x-oss-meta-*` headers.
+    pub fn user_metadata(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.starts_with("x-oss-meta-"))
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+}
+
+/// One object of a listing, key decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectEntry {
+    pub key: String,
+    pub size: u64,
+    pub etag: String,
+    pub last_modified: Option<SystemTime>,
+    pub storage_class: String,
+    pub object_type: String,
+}
+
+/// One page of a ListObjectsV2 listing, decoded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListPage {
+    pub objects: Vec<ObjectEntry>,
+    /// Common prefixes ("folders"), when a delimiter was given.
+    pub prefixes: Vec<String>,
+    /// Pass back to get the next page; `None` on the last.
+    pub next_token: Option<String>,
+}
+
+/// Parameters of a listing.
+#[derive(Debug, Clone, Default)]
+pub struct ListRequest {
+    pub prefix: String,
+    pub delimiter: String,
+    pub start_after: String,
+    pub continuation_token: Option<String>,
+    /// 1..=1000; default 1000.
+    pub max_keys: Option<u32>,
+}
+
+/// An uploaded part, as Complete wants it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PartInfo {
+    pub number: u32,
+    pub etag: String,
+    pub size: u64,
+    pub crc64: Option<u64>,
+}
+
+/// The answer to CompleteMultipartUpload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompleteResult {
+    pub etag: String,
+    pub crc64: Option<u64>,
+}
+
+/// A byte range: `start..=end`, or `start..` with no end, or the last `n` bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByteRange {
+    From { start: u64, end: Option<u64> },
+    Last(u64),
+}
+
+impl ByteRange {
+    fn header(self) -> String {
+        match self {
+            ByteRange::From {
+                start,
+                end: Some(end),
+            } => format!("bytes={start}-{end}"),
+            ByteRange::From { start, end: None } => format!("bytes={start}-"),
+            ByteRange::Last(n) => format!("bytes=-{n}"),
+        }
+    }
+}
+
+fn header_str(h: &HeaderMap, name: &str) -> Option<String> {
+    h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+fn crc_header(h: &HeaderMap) -> Option<u64> {
+    header_str(h, "x-oss-hash-crc64ecma").and_then(|v| v.parse().ok())
+}
+
+/// Checks the service's CRC of an upload against the CRC of the bytes sent.
+fn check_upload_crc(what: &str, h: &HeaderMap, sent: u64) -> Result<Option<u64>, Error> {
+    match crc_header(h) {
+        Some(crc) if crc != sent => Err(Error::Crc {
+            what: what.to_owned(),
+            expected: sent,
+            actual: crc,
+        }),
+        other => Ok(other),
+    }
+}
+
+fn decode(s: &str, url: bool) -> Result<String, Error> {
+    if url {
+        percent_decode(s)
+            .ok_or_else(|| Error::InvalidResponse(format!("bad URL encoding in {s:?}")))
+    } else {
+        Ok(s.to_owned())
+    }
+}
+
+impl Client {
+    // ---- service and buckets ----
+
+    /// One page of ListBuckets.
+    pub async fn list_buckets(
+        &self,
+        prefix: &str,
+        marker: &str,
+        max: u32,
+    ) -> Result<ListAllMyBucketsResult, Error> {
+        let mut op = Op::new(Method::GET, None, None).query("max-keys", max.to_string());
+        if !prefix.is_empty() {
+            op = op.query("prefix", prefix);
+        }
+        if !marker.is_empty() {
+            op = op.query("marker", marker);
+        }
+        read_xml(self.send(op).await?.response).await
+    }
+
+    /// Every bucket (pages through ListBuckets).
+    pub async fn all_buckets(&self) -> Result<Vec<BucketSummary>, Error> {
+        let mut all = Vec::new();
+        let mut marker = String::new();
+        loop {
+            let page = self.list_buckets("", &marker, 1000).await?;
+            all.extend(page.buckets.bucket);
+            match (page.is_truncated, page.next_marker) {
+                (Some(true), Some(next)) if !next.is_empty() => marker = next,
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    /// Creates a bucket (`acl`: private, public-read, public-read-write).
+    pub async fn create_bucket(&self, bucket: &str, acl: Option<&str>) -> Result<(), Error> {
+        let mut op = Op::new(Method::PUT, Some(bucket), None);
+        if let Some(acl) = acl {
+            op = op.header("x-oss-acl", acl)?;
+        }
+        self.send(op).await?;
+        Ok(())
+    }
+
+    pub async fn delete_bucket(&self, bucket: &str) -> Result<(), Error> {
+        self.send(Op::new(Method::DELETE, Some(bucket), None))
+            .await?;
+        Ok(())
+    }
+
+    pub async fn bucket_info(&self, bucket: &str) -> Result<BucketInfo, Error> {
+        read_xml(
+            self.send(Op::new(Method::GET, Some(bucket), None).query("bucketInfo", ""))
+                .await?
+                .response,
+        )
+        .await
+    }
+
+    pub async fn bucket_stat(&self, bucket: &str) -> Result<BucketStat, Error> {
+        read_xml(
+            self.send(Op::new(Method::GET, Some(bucket), None).query("stat", ""))
+                .await?
+                .response,
+        )
+        .await
+    }
+
+    pub async fn bucket_acl(&self, bucket: &str) -> Result<String, Error> {
+        let policy: AccessControlPolicy = read_xml(
+            self.send(Op::new(Method::GET, Some(bucket), None).query("acl", ""))
+                .await?
+                .response,
+        )
+        .await?;
+        Ok(policy.access_control_list.grant)
+    }
+
+    pub async fn set_bucket_acl(&self, bucket: &str, acl: &str) -> Result<(), Error> {
+        self.send(
+            Op::new(Method::PUT, Some(bucket), None)
+                .query("acl", "")
+                .header("x-oss-acl", acl)?,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The bucket's default encryption rule; `Ok(None)` when none is set.
+    pub async fn bucket_encryption(
+        &self,
+        bucket: &str,
+    ) -> Result<Option<ServerSideEncryptionRule>, Error> {
+        match self
+            .send(Op::new(Method::GET, Some(bucket), None).query("encryption", ""))
+            .await
+        {
+            Ok(sent) => Ok(Some(read_xml(sent.response).await?)),
+            Err(e) if e.code() == Some("NoSuchServerSideEncryptionRule") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn set_bucket_encryption(
+        &self,
+        bucket: &str,
+        rule: &ServerSideEncryptionRule,
+    ) -> Result<(), Error> {
+        let body = xml::to_xml("ServerSideEncryptionRule", rule);
+        let op = Op::new(Method::PUT, Some(bucket), None)
+            .query("encryption", "")
+            .header("content-type", "application/xml")?
+            .body(RequestBody::Bytes(Bytes::from(body)));
+        self.send(op).await?;
+        Ok(())
+    }
+
+    pub async fn delete_bucket_encryption(&self, bucket: &str) -> Result<(), Error> {
+        self.send(Op::new(Method::DELETE, Some(bucket), None).query("encryption", ""))
+            .await?;
+        Ok(())
+    }
+
+    /// The bucket policy JSON, verbatim; `Ok(None)` when none is set.
+    pub async fn bucket_policy(&self, bucket: &str) -> Result<Option<String>, Error> {
+        match self
+            .send(Op::new(Method::GET, Some(bucket), None).query("policy", ""))
+            .await
+        {
+            Ok(sent) => {
+                let body = sent.response.bytes().await?;
+                Ok(Some(String::from_utf8_lossy(&body).into_owned()))
+            }
+            Err(e) if e.code() == Some("NoSuchBucketPolicy") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn set_bucket_policy(&self, bucket: &str, policy_json: &str) -> Result<(), Error> {
+        let body = Bytes::from(policy_json.to_owned());
+        let md5 = base64::engine::general_purpose::STANDARD.encode(Md5::digest(&body));
+        let op = Op::new(Method::PUT, Some(bucket), None)
+            .query("policy", "")
+            .header("content-md5", &md5)?
+            .body(RequestBody::Bytes(body));
+        self.send(op).await?;
+        Ok(())
+    }
+
+    pub async fn delete_bucket_policy(&self, bucket: &str) -> Result<(), Error> {
+        self.send(Op::new(Method::DELETE, Some(bucket), None).query("policy", ""))
+            .await?;
+        Ok(())
+    }
+
+    // ---- objects ----
+
+    /// PutObject; checks the service's CRC-64 against the bytes sent.
+    pub async fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: RequestBody,
+        opts: &PutOptions,
+    ) -> Result<PutResult, Error> {
+        let op = opts.apply(Op::new(Method::PUT, Some(bucket), Some(key)).body(body))?;
+        let sent = self.send(op).await?;
+        let h = sent.response.headers();
+        Ok(PutResult {
+            crc64: check_upload_crc(key, h, sent.sent_crc64)?,
+            etag: header_str(h, "etag").unwrap_or_default(),
+            request_id: header_str(h, "x-oss-request-id").unwrap_or_default(),
+        })
+    }
+
+    /// GetObject: the metadata and the response whose body streams the content.
+    pub async fn get_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: Option<ByteRange>,
+    ) -> Result<(ObjectMeta, reqwest::Response), Error> {
+        let mut op = Op::new(Method::GET, Some(bucket), Some(key));
+        if let Some(r) = range {
+            op = op
+                .header("range", &r.header())?
+                .header("x-oss-range-behavior", "standard")?;
+        }
+        let response = self.send(op).await?.response;
+        Ok((ObjectMeta::from_headers(response.headers()), response))
+    }
+
+    /// Downloads an object (or a range) into `out`, calling `progress` with each chunk's
+    /// length. A whole-object download is checked against the object's CRC-64.
+    pub async fn download<W: AsyncWrite + Unpin>(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: Option<ByteRange>,
+        out: &mut W,
+        mut progress: impl FnMut(u64),
+    ) -> Result<ObjectMeta, Error> {
+        let (meta, response) = self.get_object(bucket, key, range).await?;
+        let whole = response.status() == reqwest::StatusCode::OK;
+        let mut crc = ossvault_proto::crc64::Crc64::new();
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            crc.update(&chunk);
+            out.write_all(&chunk)
+                .await
+                .map_err(|e| Error::io("cannot write the download", e))?;
+            progress(chunk.len() as u64);
+        }
+        out.flush()
+            .await
+            .map_err(|e| Error::io("cannot write the download", e))?;
+        if let (true, Some(expected)) = (whole, meta.crc64) {
+            if crc.finish() != expected {
+                return Err(Error::Crc {
+                    what: key.to_owned(),
+                    expected,
+                    actual: crc.finish(),
+                });
+            }
+        }
+        Ok(meta)
+    }
+
+    pub async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectMeta, Error> {
+        let sent = self
+            .send(Op::new(Method::HEAD, Some(bucket), Some(key)))
+            .await?;
+        Ok(ObjectMeta::from_headers(sent.response.headers()))
+    }
+
+    pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), Error> {
+        self.send(Op::new(Method::DELETE, Some(bucket), Some(key)))
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes up to 1000 keys in one request; returns the keys reported deleted.
+    pub async fn delete_objects(
+        &self,
+        bucket: &str,
+        keys: &[String],
+    ) -> Result<Vec<String>, Error> {
+        let request = Delete {
+            quiet: Some(false),
+            object: keys
+                .iter()
+                .map(|k| DeleteObjectEntry {
+                    key: k.clone(),
+                    version_id: None,
+                })
+                .collect(),
+        };
+        let body = Bytes::from(xml::to_xml("Delete", &request));
+        let md5 = base64::engine::general_purpose::STANDARD.encode(Md5::digest(&body));
+        let op = Op::new(Method::POST, Some(bucket), None)
+            .query("delete", "")
+            .query("encoding-type", "url")
+            .header("content-md5", &md5)?
+            .header("content-type", "application/xml")?
+            .body(RequestBody::Bytes(body))
+            .idempotent(true);
+        let result: DeleteResult = read_xml(self.send(op).await?.response).await?;
+        let url = result.encoding_type.as_deref() == Some("url");
+        result.deleted.iter().map(|d| decode(&d.key, url)).collect()
+    }
+
+    /// CopyObject; `replace` gives new metadata (directive REPLACE), else it is copied.
+    pub async fn copy_object(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        bucket: &str,
+        key: &str,
+        replace: Option<&PutOptions>,
+    ) -> Result<PutResult, Error> {
+        let source = format!(
+            "/{src_bucket}/{}",
+            ossvault_proto::encode::uri_encode(src_key)
+        );
+        let mut op =
+            Op::new(Method::PUT, Some(bucket), Some(key)).header("x-oss-copy-source", &source)?;
+        if let Some(opts) = replace {
+            op = opts.apply(op.header("x-oss-metadata-directive", "REPLACE")?)?;
+        }
+        let sent = self.send(op).await?;
+        let h = sent.response.headers().clone();
+        let result: CopyObjectResult = read_xml(sent.response).await?;
+        Ok(PutResult {
+            etag: result.etag,
+            crc64: crc_header(&h),
+            request_id: header_str(&h, "x-oss-request-id").unwrap_or_default(),
+        })
+    }
+
+    /// AppendObject at `position`; returns the next position and the whole object's CRC.
+    pub async fn append_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        position: u64,
+        body: RequestBody,
+        opts: &PutOptions,
+    ) -> Result<(u64, Option<u64>), Error> {
+        let op = Op::new(Method::POST, Some(bucket), Some(key))
+            .query("append", "")
+            .query("position", position.to_string())
+            .body(body);
+        let sent = self.send(opts.apply(op)?).await?;
+        let h = sent.response.headers();
+        let next = header_str(h, "x-oss-next-append-position")
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| {
+                Error::InvalidResponse(
+                    "AppendObject answer without x-oss-next-append-position".into(),
+                )
+            })?;
+        Ok((next, crc_header(h)))
+    }
+
+    pub async fn object_acl(&self, bucket: &str, key: &str) -> Result<String, Error> {
+        let op = Op::new(Method::GET, Some(bucket), Some(key)).query("acl", "");
+        let policy: AccessControlPolicy = read_xml(self.send(op).await?.response).await?;
+        Ok(policy.access_control_list.grant)
+    }
+
+    pub async fn set_object_acl(&self, bucket: &str, key: &str, acl: &str) -> Result<(), Error> {
+        let op = Op::new(Method::PUT, Some(bucket), Some(key))
+            .query("acl", "")
+            .header("x-oss-object-acl", acl)?;
+        self.send(op).await?;
+        Ok(())
+    }
+
+    // ---- listing ----
+
+    /// One page of ListObjectsV2 (keys URL-encoded on the wire, decoded here).
+    pub async fn list_objects(&self, bucket: &str, req: &ListRequest) -> Result<ListPage, Error> {
+        let mut op = Op::new(Method::GET, Some(bucket), None)
+            .query("list-type", "2")
+            .query("encoding-type", "url")
+            .query("max-keys", req.max_keys.unwrap_or(1000).to_string());
+        for (name, value) in [
+            ("prefix", &req.prefix),
+            ("delimiter", &req.delimiter),
+            ("start-after", &req.start_after),
+        ] {
+            if !value.is_empty() {
+                op = op.query(name, value.as_str());
+            }
+        }
+        if let Some(token) = &req.continuation_token {
+            op = op.query("continuation-token", token.as_str());
+        }
+        let result: ListBucketResultV2 = read_xml(self.send(op).await?.response).await?;
+        let url = result.encoding_type.as_deref() == Some("url");
+        Ok(ListPage {
+            objects: result
+                .contents
+                .into_iter()
+                .map(|c| {
+                    Ok(ObjectEntry {
+                        key: decode(&c.key, url)?,
+                        size: c.size,
+                        etag: c.etag,
+                        last_modified: parse_iso8601(&c.last_modified),
+                        storage_class: c.storage_class,
+                        object_type: c.object_type,
+                    })
+                })
+                .collect::<Result<_, Error>>()?,
+            prefixes: result
+                .common_prefixes
+                .iter()
+                .map(|p| decode(&p.prefix, url))
+                .collect::<Result<_, _>>()?,
+            next_token: if result.is_truncated {
+                result.next_continuation_token
+            } else {
+                None
+            },
+        })
+    }
+
+    /// Every page of a listing, fetched as the stream is polled (never the whole bucket in
+    /// memory).
+    pub fn list_pages(
+        &self,
+        bucket: &str,
+        req: ListRequest,
+    ) -> impl Stream<Item = Result<ListPage, Error>> + '_ {
+        let bucket = bucket.to_owned();
+        futures_util::stream::unfold(Some(req), move |state| {
+            let bucket = bucket.clone();
+            async move {
+                let req = state?;
+                match self.list_objects(&bucket, &req).await {
+                    Ok(page) => {
+                        let next = page.next_token.clone().map(|t| ListRequest {
+                            continuation_token: Some(t),
+                            ..req
+                        });
+                        Some((Ok(page), next))
+                    }
+                    Err(e) => Some((Err(e), None)),
+                }
+            }
+        })
+    }
+
+    // ---- multipart ----
+
+    pub async fn initiate_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        opts: &PutOptions,
+    ) -> Result<String, Error> {
+        let op = opts.apply(Op::new(Method::POST, Some(bucket), Some(key)).query("uploads", ""))?;
+        let result: InitiateMultipartUploadResult = read_xml(self.send(op).await?.response).await?;
+        Ok(result.upload_id)
+    }
+
+    /// UploadPart; checks the service's CRC-64 against the bytes sent.
+    pub async fn upload_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        body: RequestBody,
+    ) -> Result<PartInfo, Error> {
+        let size = body.len();
+        let op = Op::new(Method::PUT, Some(bucket), Some(key))
+            .query("partNumber", number.to_string())
+            .query("uploadId", upload_id)
+            .body(body);
+        let sent = self.send(op).await?;
+        let h = sent.response.headers();
+        Ok(PartInfo {
+            number,
+            etag: header_str(h, "etag").unwrap_or_default(),
+            size,
+            crc64: check_upload_crc(&format!("{key} part {number}"), h, sent.sent_crc64)?,
+        })
+    }
+
+    /// UploadPartCopy of `range` (inclusive) of a source object.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upload_part_copy(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        range: (u64, u64),
+    ) -> Result<PartInfo, Error> {
+        let source = format!(
+            "/{src_bucket}/{}",
+            ossvault_proto::encode::uri_encode(src_key)
+        );
+        let op = Op::new(Method::PUT, Some(bucket), Some(key))
+            .query("partNumber", number.to_string())
+            .query("uploadId", upload_id)
+            .header("x-oss-copy-source", &source)?
+            .header(
+                "x-oss-copy-source-range",
+                &format!("bytes={}-{}", range.0, range.1),
+            )?;
+        let sent = self.send(op).await?;
+        let crc = crc_header(sent.response.headers());
+        let result: CopyPartResult = read_xml(sent.response).await?;
+        Ok(PartInfo {
+            number,
+            etag: result.etag,
+            size: range.1 - range.0 + 1,
+            crc64: crc,
+        })
+    }
+
+    /// CompleteMultipartUpload with `parts` in order; checks the CRC-64 when every part's is
+    /// known. Not retried after the request went out: a second Complete could not tell a
+    /// lost answer from a failure.
+    pub async fn complete_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[PartInfo],
+    ) -> Result<CompleteResult, Error> {
+        let request = CompleteMultipartUpload {
+            part: parts
+                .iter()
+                .map(|p| CompletePart {
+                    part_number: p.number,
+                    etag: p.etag.clone(),
+                })
+                .collect(),
+        };
+        let op = Op::new(Method::POST, Some(bucket), Some(key))
+            .query("uploadId", upload_id)
+            .header("content-type", "application/xml")?
+            .body(RequestBody::Bytes(Bytes::from(xml::to_xml(
+                "CompleteMultipartUpload",
+                &request,
+            ))));
+        let sent = self.send(op).await?;
+        let crc = crc_header(sent.response.headers());
+        let result: CompleteMultipartUploadResult = read_xml(sent.response).await?;
+        let expected = parts.iter().try_fold(0u64, |acc, p| {
+            p.crc64
+                .map(|c| ossvault_proto::crc64::combine(acc, c, p.size))
+        });
+        if let (Some(expected), Some(actual)) = (expected, crc) {
+            if expected != actual {
+                return Err(Error::Crc {
+                    what: key.to_owned(),
+                    expected,
+                    actual,
+                });
+            }
+        }
+        Ok(CompleteResult {
+            etag: result.etag,
+            crc64: crc,
+        })
+    }
+
+    pub async fn abort_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<(), Error> {
+        self.send(Op::new(Method::DELETE, Some(bucket), Some(key)).query("uploadId", upload_id))
+            .await?;
+        Ok(())
+    }
+
+    /// Every uploaded part of an upload (pages through ListParts).
+    pub async fn list_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<Vec<PartSummary>, Error> {
+        let mut parts = Vec::new();
+        let mut marker = 0u32;
+        loop {
+            let op = Op::new(Method::GET, Some(bucket), Some(key))
+                .query("uploadId", upload_id)
+                .query("max-parts", "1000")
+                .query("part-number-marker", marker.to_string());
+            let page: ListPartsResult = read_xml(self.send(op).await?.response).await?;
+            let truncated = page.is_truncated;
+            marker = page.next_part_number_marker;
+            parts.extend(page.part);
+            if !truncated {
+                return Ok(parts);
+            }
+        }
+    }
+
+    /// One page of in-progress uploads under `prefix`, after the given markers.
+    pub async fn list_multipart_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        key_marker: &str,
+        upload_id_marker: &str,
+    ) -> Result<(Vec<UploadSummary>, Option<(String, String)>), Error> {
+        let mut op = Op::new(Method::GET, Some(bucket), None)
+            .query("uploads", "")
+            .query("encoding-type", "url")
+            .query("max-uploads", "1000");
+        for (name, value) in [
+            ("prefix", prefix),
+            ("key-marker", key_marker),
+            ("upload-id-marker", upload_id_marker),
+        ] {
+            if !value.is_empty() {
+                op = op.query(name, value);
+            }
+        }
+        let result: ListMultipartUploadsResult = read_xml(self.send(op).await?.response).await?;
+        let url = result.encoding_type.as_deref() == Some("url");
+        let uploads = result
+            .upload
+            .into_iter()
+            .map(|u| {
+                Ok(UploadSummary {
+                    key: decode(&u.key, url)?,
+                    ..u
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let next = result
+            .is_truncated
+            .then(|| {
+                Ok::<_, Error>((
+                    decode(&result.next_key_marker, url)?,
+                    result.next_upload_id_marker,
+                ))
+            })
+            .transpose()?;
+        Ok((uploads, next))
+    }
+}
