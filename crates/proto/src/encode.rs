@@ -51,8 +51,9 @@ fn hex_value(b: u8) -> Option<u8> {
     }
 }
 
-/// Decodes a query string (`a=b&c&d=`) into pairs, in order; names and values percent-decoded
-/// (`+` is a literal plus). A name without `=` has an empty value.
+/// Decodes a query string (`a=b&c&d=`) into pairs, in order; names and values form-decoded: `+`
+/// is a space (oss2 sends `prefix=space+dir`; a literal plus arrives as `%2B`), then
+/// percent-decoded. A name without `=` has an empty value.
 ///
 /// Empty segments (`a=1&&b=2`, a trailing `&`) carry nothing and are skipped. Only the first `=`
 /// separates name and value, so `a=b=c` is `("a", "b=c")`.
@@ -61,7 +62,8 @@ pub fn parse_query(raw: &str) -> Option<Vec<(String, String)>> {
         .filter(|segment| !segment.is_empty())
         .map(|segment| {
             let (name, value) = segment.split_once('=').unwrap_or((segment, ""));
-            Some((percent_decode(name)?, percent_decode(value)?))
+            let form_decode = |s: &str| percent_decode(&s.replace('+', " "));
+            Some((form_decode(name)?, form_decode(value)?))
         })
         .collect()
 }
@@ -129,7 +131,7 @@ mod tests {
         );
         assert_eq!(
             parse_query("k=a%3Db=c&%2Bx=1+2").unwrap(),
-            vec![("k".into(), "a=b=c".into()), ("+x".into(), "1+2".into())]
+            vec![("k".into(), "a=b=c".into()), ("+x".into(), "1 2".into())]
         );
         assert_eq!(
             parse_query("a=1&&b=2&").unwrap(),
