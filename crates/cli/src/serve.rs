@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use ossvault_server::{Config, Credential};
+use ossvault_server::{Config, Credential, TlsSource};
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io::Write;
@@ -21,6 +21,16 @@ pub struct ServeArgs {
     /// Address to listen on for HTTP.
     #[arg(long, default_value = "127.0.0.1:9000")]
     address: SocketAddr,
+    /// Also serve HTTPS here (self-signed certificate for localhost made on first start and kept
+    /// in the data directory, unless --tls-cert/--tls-key are given).
+    #[arg(long, value_name = "ADDRESS")]
+    https_address: Option<SocketAddr>,
+    /// PEM certificate chain for HTTPS.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Access key id clients sign with (generated on first start when absent).
     #[arg(long, env = "OSSVAULT_ACCESS_KEY_ID")]
     access_key_id: Option<String>,
@@ -58,6 +68,14 @@ pub fn run(args: ServeArgs) -> Result<()> {
     };
     let mut config = Config::new(args.data_dir, args.address, vec![credential]);
     config.region = args.region;
+    config.https_address = args.https_address;
+    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        config.tls = TlsSource::Files { cert, key };
+    }
+    let certificate_file = match &config.tls {
+        TlsSource::Files { cert, .. } => cert.clone(),
+        TlsSource::SelfSigned => config.data_dir.join("tls").join("cert.pem"),
+    };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -65,6 +83,10 @@ pub fn run(args: ServeArgs) -> Result<()> {
     runtime.block_on(async move {
         let server = ossvault_server::start(config).await?;
         println!("endpoint: {}", server.endpoint());
+        if let Some(https) = server.https_endpoint() {
+            println!("https endpoint: {https}");
+            println!("certificate: {}", certificate_file.display());
+        }
         std::io::stdout().flush()?;
         wait_for_signal().await?;
         tracing::info!("shutting down");

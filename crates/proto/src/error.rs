@@ -18,6 +18,7 @@ pub enum ErrorCode {
     InvalidObjectName,
     InvalidPart,
     InvalidPartOrder,
+    InvalidPolicyDocument,
     InvalidRange,
     MalformedXML,
     MethodNotAllowed,
@@ -109,6 +110,12 @@ const TABLE: &[(ErrorCode, &str, u16, &str)] =
             "The list of parts was not in ascending order. Parts list must be specified in order \
              by part number.",
         ),
+        (
+            InvalidPolicyDocument,
+            "InvalidPolicyDocument",
+            400,
+            "The content of the policy document is invalid.",
+        ),
         (InvalidRange, "InvalidRange", 416, "The requested range is not satisfiable."),
         (
             MalformedXML,
@@ -197,7 +204,7 @@ const TABLE: &[(ErrorCode, &str, u16, &str)] =
 
 impl ErrorCode {
     /// Every code, in declaration order.
-    pub const ALL: [ErrorCode; 34] = {
+    pub const ALL: [ErrorCode; 35] = {
         use ErrorCode::*;
         [
             AccessDenied,
@@ -215,6 +222,7 @@ impl ErrorCode {
             InvalidObjectName,
             InvalidPart,
             InvalidPartOrder,
+            InvalidPolicyDocument,
             InvalidRange,
             MalformedXML,
             MethodNotAllowed,
@@ -313,6 +321,7 @@ mod tests {
             (InvalidObjectName, 400),
             (InvalidPart, 400),
             (InvalidPartOrder, 400),
+            (InvalidPolicyDocument, 400),
             (InvalidRange, 416),
             (MalformedXML, 400),
             (MethodNotAllowed, 405),

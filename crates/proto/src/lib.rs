@@ -10,6 +10,7 @@ pub mod error;
 pub mod etag;
 pub mod headers;
 pub mod names;
+pub mod policy;
 pub mod sign;
 pub mod time;
 pub mod xml;

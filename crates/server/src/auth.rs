@@ -1,15 +1,15 @@
 //! Authentication and authorisation: the one place every request passes through before its
-//! handler runs.
+//! handler runs. Signature first, then the bucket policy (deny-first), then for anonymous
+//! requests the ACLs.
 
-use crate::api::{AclNeed, ApiError, Connection, Ctx};
+use crate::api::{AclNeed, ApiError, Ctx};
 use crate::body::blocking;
+use crate::policy::{Decision, Policy, PolicyRequest};
 use ossvault_proto::sign::{self, RequestParts, Verified};
 use ossvault_proto::ErrorCode;
 use std::time::SystemTime;
 
-/// Verifies the request's signature (any scheme) and, for an anonymous request, that the ACLs
-/// allow what it asks. Signed requests with a known key act as the owner.
-pub async fn authorize(ctx: &Ctx, _conn: Connection) -> Result<(), ApiError> {
+pub async fn authorize(ctx: &Ctx) -> Result<(), ApiError> {
     let parts = RequestParts {
         method: ctx.method.as_str(),
         bucket: ctx.bucket.as_deref(),
@@ -28,51 +28,107 @@ pub async fn authorize(ctx: &Ctx, _conn: Connection) -> Result<(), ApiError> {
         },
         SystemTime::now(),
     )?;
-    match verified {
-        Verified::Signed { .. } => Ok(()),
-        Verified::Anonymous => authorize_anonymous(ctx).await,
+    // A single-tenant server: every known key acts as the owner of every bucket.
+    let principal = match &verified {
+        Verified::Signed { access_key_id } => Some(access_key_id.as_str()),
+        Verified::Anonymous => None,
+    };
+    let Some(bucket) = ctx.bucket.clone() else {
+        return match principal {
+            Some(_) => Ok(()),
+            None => Err(anonymous_forbidden()),
+        };
+    };
+    let key = ctx.key.clone();
+    let anonymous = principal.is_none();
+    let (policy, bucket_acl, object_acl) = blocking(ctx.store(), move |store| {
+        let Some(b) = store.bucket(&bucket)? else {
+            return Ok((None, None, None));
+        };
+        // Object ACLs only matter to anonymous requests.
+        let object_acl = match (&key, anonymous) {
+            (Some(k), true) => store.object(&bucket, k)?.map(|o| o.acl),
+            _ => None,
+        };
+        Ok((b.policy, Some(b.acl), object_acl))
+    })
+    .await?;
+
+    if let Some(json) = policy {
+        match evaluate_policy(ctx, &json, principal) {
+            Decision::Deny => {
+                return Err(ApiError::msg(
+                    ErrorCode::AccessDenied,
+                    if ctx.conn.secure {
+                        "Access denied by the bucket policy."
+                    } else {
+                        "Access denied by the bucket policy (this bucket may accept HTTPS only)."
+                    },
+                ))
+            }
+            Decision::Allow if principal.is_none() => return Ok(()),
+            _ => {}
+        }
+    }
+    if principal.is_some() {
+        return Ok(());
+    }
+    let Some(need) = ctx.endpoint.anonymous_access() else {
+        return Err(anonymous_forbidden());
+    };
+    let Some(bucket_acl) = bucket_acl else {
+        return Err(ApiError::new(ErrorCode::NoSuchBucket));
+    };
+    let acl = match object_acl {
+        Some(acl) if acl != "default" => acl,
+        _ => bucket_acl,
+    };
+    if matches!(
+        (need, acl.as_str()),
+        (_, "public-read-write") | (AclNeed::Read, "public-read")
+    ) {
+        Ok(())
+    } else {
+        Err(ApiError::msg(
+            ErrorCode::AccessDenied,
+            "You have no right to access this object because of bucket acl.",
+        ))
     }
 }
 
-async fn authorize_anonymous(ctx: &Ctx) -> Result<(), ApiError> {
-    let denied = || {
-        ApiError::msg(
-            ErrorCode::AccessDenied,
-            "You have no right to access this object because of bucket acl.",
-        )
+fn anonymous_forbidden() -> ApiError {
+    ApiError::msg(
+        ErrorCode::AccessDenied,
+        "Anonymous access is forbidden for this operation.",
+    )
+}
+
+fn evaluate_policy(ctx: &Ctx, json: &str, principal: Option<&str>) -> Decision {
+    let policy = match Policy::parse(json) {
+        Ok(p) => p,
+        Err(e) => {
+            // Only valid policies are stored; if one is not, fail closed.
+            tracing::error!(bucket = ctx.bucket(), error = %e, "stored bucket policy does not parse");
+            return Decision::Deny;
+        }
     };
-    let Some(need) = ctx.endpoint.anonymous_access() else {
-        return Err(ApiError::msg(
-            ErrorCode::AccessDenied,
-            "Anonymous access is forbidden for this operation.",
-        ));
-    };
-    let bucket = ctx.bucket().to_owned();
-    let key = ctx.key.clone();
-    let acl = blocking(ctx.store(), move |store| {
-        let Some(b) = store.bucket(&bucket)? else {
-            return Ok(None);
-        };
-        let object_acl = match key {
-            Some(k) => store.object(&bucket, &k)?.map(|o| o.acl),
-            None => None,
-        };
-        Ok(Some(match object_acl {
-            Some(acl) if acl != "default" => acl,
-            _ => b.acl,
-        }))
-    })
-    .await?;
-    let Some(acl) = acl else {
-        return Err(ApiError::new(ErrorCode::NoSuchBucket));
-    };
-    let allowed = matches!(
-        (need, acl.as_str()),
-        (_, "public-read-write") | (AclNeed::Read, "public-read")
+    let owner = ctx.state.owner().id;
+    let mut resource = format!(
+        "acs:oss:{}:{}:{}",
+        ctx.state.config.region,
+        owner,
+        ctx.bucket()
     );
-    if allowed {
-        Ok(())
-    } else {
-        Err(denied())
+    if let Some(key) = &ctx.key {
+        resource.push('/');
+        resource.push_str(key);
     }
+    policy.evaluate(&PolicyRequest {
+        principal,
+        is_owner: principal.is_some(),
+        action: ctx.endpoint.action(),
+        resource: &resource,
+        secure: ctx.conn.secure,
+        source_ip: ctx.conn.remote.ip(),
+    })
 }

@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::tls::TlsSource;
+
 /// An access key pair accepted by the server. The secret is never logged (`Debug` hides it).
 #[derive(Clone)]
 pub struct Credential {
@@ -26,6 +28,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Plain-HTTP listen address (port 0 picks a free port).
     pub address: SocketAddr,
+    /// HTTPS listen address, if HTTPS is wanted.
+    pub https_address: Option<SocketAddr>,
+    /// The HTTPS certificate.
+    pub tls: TlsSource,
     pub credentials: Vec<Credential>,
     /// Region reported for buckets, e.g. `cn-hangzhou`.
     pub region: String,
@@ -45,6 +51,8 @@ impl Config {
         Config {
             data_dir,
             address,
+            https_address: None,
+            tls: TlsSource::SelfSigned,
             credentials,
             region: "cn-hangzhou".to_owned(),
             header_timeout: Duration::from_secs(30),

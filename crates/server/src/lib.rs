@@ -9,7 +9,10 @@ mod auth;
 mod body;
 mod config;
 mod listener;
+mod policy;
 pub mod store;
+mod tls;
 
-pub use config::{Config, Credential};
+pub use config::{Config, Credential, TlsSource};
 pub use listener::{start, RunningServer, StartError};
+pub use tls::TlsError;

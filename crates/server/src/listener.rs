@@ -1,18 +1,21 @@
-//! The HTTP listener: accepts connections, applies the connection limits and timeouts, and
-//! hands each request to [`api::serve`].
+//! The listeners: plain HTTP and HTTPS. Each accepts connections, applies the connection
+//! limits and timeouts, and hands every request to [`api::serve`].
 
 use crate::api::{self, Connection, State};
 use crate::store::{Store, StoreError};
+use crate::tls::{Tls, TlsError};
 use crate::Config;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 
 /// Request heads larger than this are refused by hyper (431).
 const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -29,17 +32,21 @@ pub enum StartError {
         address: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot set up HTTPS: {0}")]
+    Tls(#[from] TlsError),
 }
 
 /// A running server. Dropping it does not stop it; call [`RunningServer::shutdown`].
 pub struct RunningServer {
     local_addr: SocketAddr,
+    https_addr: Option<SocketAddr>,
+    certificate_pem: Option<String>,
     stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl RunningServer {
-    /// The address actually bound (useful with port 0).
+    /// The HTTP address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
@@ -49,10 +56,22 @@ impl RunningServer {
         format!("http://{}", self.local_addr)
     }
 
+    /// `https://host:port`, when HTTPS is on.
+    pub fn https_endpoint(&self) -> Option<String> {
+        self.https_addr.map(|a| format!("https://{a}"))
+    }
+
+    /// The HTTPS certificate chain in PEM, for clients to pin.
+    pub fn certificate_pem(&self) -> Option<&str> {
+        self.certificate_pem.as_deref()
+    }
+
     /// Stops accepting, lets requests in flight finish (bounded), and returns.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        let _ = self.task.await;
+        for task in self.tasks {
+            let _ = task.await;
+        }
     }
 }
 
@@ -62,34 +81,69 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let store = tokio::task::spawn_blocking(move || Store::open(&dir))
         .await
         .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
-    let listener = TcpListener::bind(config.address)
-        .await
-        .map_err(|source| StartError::Bind {
-            address: config.address,
-            source,
-        })?;
-    let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
-        address: config.address,
-        source,
-    })?;
+    let tls = match config.https_address {
+        Some(_) => Some(Tls::load(&config.tls, &config.data_dir)?),
+        None => None,
+    };
+    let bind = |address: SocketAddr| async move {
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|source| StartError::Bind { address, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { address, source })?;
+        Ok::<_, StartError>((listener, local))
+    };
+    let (listener, local_addr) = bind(config.address).await?;
+    let https = match config.https_address {
+        Some(address) => Some(bind(address).await?),
+        None => None,
+    };
     let state = Arc::new(State {
         store,
         public_host: local_addr.to_string(),
         config,
     });
+    let permits = Arc::new(Semaphore::new(state.config.max_connections));
     let (stop, stopped) = watch::channel(false);
-    let task = tokio::spawn(accept_loop(listener, state, stopped));
-    tracing::info!(address = %local_addr, "serving the OSS API");
+    let mut tasks = vec![tokio::spawn(accept_loop(
+        listener,
+        None,
+        state.clone(),
+        permits.clone(),
+        stopped.clone(),
+    ))];
+    tracing::info!(address = %local_addr, "serving the OSS API over HTTP");
+    let https_addr = https.as_ref().map(|(_, a)| *a);
+    let certificate_pem = tls.as_ref().map(|t| t.certificate_pem.clone());
+    if let (Some((listener, address)), Some(tls)) = (https, tls) {
+        let acceptor = TlsAcceptor::from(tls.config);
+        tasks.push(tokio::spawn(accept_loop(
+            listener,
+            Some(acceptor),
+            state,
+            permits,
+            stopped,
+        )));
+        tracing::info!(%address, "serving the OSS API over HTTPS");
+    }
     Ok(RunningServer {
         local_addr,
+        https_addr,
+        certificate_pem,
         stop,
-        task,
+        tasks,
     })
 }
 
-async fn accept_loop(listener: TcpListener, state: Arc<State>, mut stopped: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    state: Arc<State>,
+    permits: Arc<Semaphore>,
+    mut stopped: watch::Receiver<bool>,
+) {
     let graceful = GracefulShutdown::new();
-    let permits = Arc::new(Semaphore::new(state.config.max_connections));
     let header_timeout = state.config.header_timeout;
     loop {
         let permit = tokio::select! {
@@ -109,23 +163,24 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>, mut stopped: watc
             },
         };
         let _ = stream.set_nodelay(true);
-        let state = state.clone();
-        let conn_info = Connection { remote };
-        let service = service_fn(move |req| {
-            let state = state.clone();
-            async move { Ok::<_, std::convert::Infallible>(api::serve(state, req, conn_info).await) }
-        });
-        let mut builder = hyper::server::conn::http1::Builder::new();
-        builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(header_timeout)
-            .max_buf_size(MAX_HEAD_BYTES)
-            .keep_alive(true);
-        let conn = builder.serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
+        let conn = Connection {
+            remote,
+            secure: tls.is_some(),
+        };
+        let (state, tls, watcher) = (state.clone(), tls.clone(), graceful.watcher());
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, %remote, "connection ended with an error");
+            match tls {
+                None => serve_connection(stream, conn, state, watcher, header_timeout).await,
+                Some(acceptor) => {
+                    // The handshake gets the same deadline as a request head.
+                    match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(tls_stream)) => {
+                            serve_connection(tls_stream, conn, state, watcher, header_timeout).await
+                        }
+                        Ok(Err(e)) => tracing::debug!(error = %e, %remote, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
+                    }
+                }
             }
             drop(permit);
         });
@@ -134,5 +189,30 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>, mut stopped: watc
     tokio::select! {
         _ = graceful.shutdown() => tracing::info!("all connections closed"),
         _ = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("shutdown timed out with requests in flight"),
+    }
+}
+
+async fn serve_connection<S>(
+    stream: S,
+    conn: Connection,
+    state: Arc<State>,
+    watcher: Watcher,
+    header_timeout: Duration,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let state = state.clone();
+        async move { Ok::<_, std::convert::Infallible>(api::serve(state, req, conn).await) }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .keep_alive(true);
+    let connection = watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
+    if let Err(e) = connection.await {
+        tracing::debug!(error = %e, remote = %conn.remote, "connection ended with an error");
     }
 }

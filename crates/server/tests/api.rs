@@ -14,6 +14,8 @@ struct TestServer {
     server: RunningServer,
     dir: tempfile::TempDir,
     client: reqwest::Client,
+    /// Where requests go: the HTTP endpoint unless a test switches to HTTPS.
+    base: String,
 }
 
 /// A response, read whole.
@@ -67,6 +69,7 @@ impl TestServer {
         adjust(&mut config);
         let server = ossvault_server::start(config).await.unwrap();
         TestServer {
+            base: server.endpoint(),
             server,
             dir,
             client: reqwest::Client::new(),
@@ -74,7 +77,7 @@ impl TestServer {
     }
 
     fn url(&self, path_and_query: &str) -> String {
-        format!("{}{}", self.server.endpoint(), path_and_query)
+        format!("{}{}", self.base, path_and_query)
     }
 
     /// A V1-signed request. `raw_path` is the encoded path, `key` the decoded key.
@@ -625,9 +628,182 @@ async fn shutdown_is_clean_and_data_survives_restart() {
     );
     let server = ossvault_server::start(config).await.unwrap();
     let s = TestServer {
+        base: server.endpoint(),
         server,
         dir,
         client: reqwest::Client::new(),
     };
     assert_eq!(s.get_object("persist", "k").await.body, b"durable");
+}
+
+#[tokio::test]
+async fn https_only_policy_refuses_plain_http() {
+    let mut s =
+        TestServer::start_with(|c| c.https_address = Some("127.0.0.1:0".parse().unwrap())).await;
+    let pem = s
+        .server
+        .certificate_pem()
+        .expect("a certificate")
+        .to_owned();
+    let https = s.server.https_endpoint().expect("an HTTPS endpoint");
+    let pinned = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let (http_base, plain) = (s.base.clone(), s.client.clone());
+    let use_https = |s: &mut TestServer, on: bool| {
+        s.base = if on { https.clone() } else { http_base.clone() };
+        s.client = if on { pinned.clone() } else { plain.clone() };
+    };
+
+    use_https(&mut s, true);
+    assert_eq!(s.put_bucket("secure").await.status, StatusCode::OK);
+    assert_eq!(
+        s.put_object("secure", "k", b"over tls").await.status,
+        StatusCode::OK
+    );
+
+    let policy = ossvault_proto::policy::https_only("secure");
+    let q = [("policy", "")];
+    let r = s
+        .signed(
+            Method::PUT,
+            Some("secure"),
+            "/secure/",
+            None,
+            &q,
+            &[],
+            policy.clone().into_bytes(),
+            SK,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let got = s
+        .signed(
+            Method::GET,
+            Some("secure"),
+            "/secure/",
+            None,
+            &q,
+            &[],
+            vec![],
+            SK,
+        )
+        .await;
+    assert_eq!(
+        got.body,
+        policy.as_bytes(),
+        "the policy comes back byte for byte"
+    );
+
+    use_https(&mut s, false);
+    for reply in [
+        s.get_object("secure", "k").await,
+        s.put_object("secure", "k", b"plain").await,
+    ] {
+        assert_eq!(
+            (reply.status, reply.code().as_str()),
+            (StatusCode::FORBIDDEN, "AccessDenied")
+        );
+    }
+    // Other buckets are not affected.
+    assert_eq!(s.put_bucket("open").await.status, StatusCode::OK);
+
+    use_https(&mut s, true);
+    assert_eq!(
+        s.get_object("secure", "k").await.body,
+        b"over tls",
+        "HTTPS still works, nothing was overwritten"
+    );
+    let r = s
+        .signed(
+            Method::DELETE,
+            Some("secure"),
+            "/secure/",
+            None,
+            &q,
+            &[],
+            vec![],
+            SK,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    use_https(&mut s, false);
+    assert_eq!(s.get_object("secure", "k").await.status, StatusCode::OK);
+    let r = s
+        .signed(
+            Method::GET,
+            Some("secure"),
+            "/secure/",
+            None,
+            &q,
+            &[],
+            vec![],
+            SK,
+        )
+        .await;
+    assert_eq!(r.code(), "NoSuchBucketPolicy");
+}
+
+#[tokio::test]
+async fn invalid_policies_are_refused() {
+    let s = TestServer::start().await;
+    s.put_bucket("pol").await;
+    let q = [("policy", "")];
+    let bad = br#"{"Version":"1","Statement":[{"Effect":"Deny","Action":"oss:*","Resource":"acs:oss:*:*:pol",
+        "Condition":{"StringLike":{"acs:UserAgent":"curl*"}}}]}"#;
+    let r = s
+        .signed(
+            Method::PUT,
+            Some("pol"),
+            "/pol/",
+            None,
+            &q,
+            &[],
+            bad.to_vec(),
+            SK,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::BAD_REQUEST, "InvalidPolicyDocument")
+    );
+    assert!(
+        r.text().contains("unsupported condition"),
+        "the error says what is wrong: {}",
+        r.text()
+    );
+}
+
+#[tokio::test]
+async fn the_self_signed_certificate_is_kept_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = || {
+        let credentials = vec![Credential {
+            access_key_id: AK.into(),
+            access_key_secret: SK.into(),
+        }];
+        let mut config = Config::new(
+            dir.path().join("data"),
+            "127.0.0.1:0".parse().unwrap(),
+            credentials,
+        );
+        config.https_address = Some("127.0.0.1:0".parse().unwrap());
+        ossvault_server::start(config)
+    };
+    let first = start().await.unwrap();
+    let pem = first.certificate_pem().unwrap().to_owned();
+    first.shutdown().await;
+    let second = start().await.unwrap();
+    assert_eq!(second.certificate_pem().unwrap(), pem);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.path().join("data/tls/key.pem"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "the private key is readable by its owner only"
+    );
 }

@@ -174,3 +174,48 @@ pub async fn list_live_channels(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     };
     Ok(xml_ok("ListLiveChannelResult", &result))
 }
+
+pub async fn get_bucket_policy(ctx: Ctx) -> Result<Response<Body>, ApiError> {
+    let b = load_bucket(&ctx).await?;
+    let policy = b
+        .policy
+        .ok_or_else(|| ApiError::new(ErrorCode::NoSuchBucketPolicy))?;
+    // Returned byte for byte as it was put.
+    Ok(Response::builder()
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_LENGTH, policy.len())
+        .body(crate::body::full(policy))
+        .expect("valid response"))
+}
+
+pub async fn put_bucket_policy(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
+    let expected = super::object::expected_md5(&ctx)?;
+    let raw = ctx.small_body().await?;
+    if let Some(m) = expected {
+        if <[u8; 16]>::from(<md5::Md5 as md5::Digest>::digest(&raw)) != m {
+            return Err(ApiError::msg(
+                ErrorCode::InvalidDigest,
+                "The Content-MD5 you specified did not match what we received.",
+            ));
+        }
+    }
+    let text = String::from_utf8(raw.to_vec())
+        .map_err(|_| ApiError::msg(ErrorCode::InvalidPolicyDocument, "The policy is not UTF-8."))?;
+    crate::policy::Policy::parse(&text)
+        .map_err(|e| ApiError::msg(ErrorCode::InvalidPolicyDocument, e))?;
+    let name = ctx.bucket().to_owned();
+    blocking(ctx.store(), move |s| {
+        s.update_bucket(&name, move |b| b.policy = Some(text))
+    })
+    .await?;
+    Ok(empty(StatusCode::OK))
+}
+
+pub async fn delete_bucket_policy(ctx: Ctx) -> Result<Response<Body>, ApiError> {
+    let name = ctx.bucket().to_owned();
+    blocking(ctx.store(), move |s| {
+        s.update_bucket(&name, |b| b.policy = None)
+    })
+    .await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}

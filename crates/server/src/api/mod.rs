@@ -92,6 +92,7 @@ pub struct Ctx {
     pub query: Query,
     pub headers: HeaderMap,
     pub body: Option<Incoming>,
+    pub conn: Connection,
 }
 
 impl Ctx {
@@ -143,6 +144,8 @@ impl Ctx {
 #[derive(Debug, Clone, Copy)]
 pub struct Connection {
     pub remote: SocketAddr,
+    /// The request came over TLS.
+    pub secure: bool,
 }
 
 /// Serves one request: every response, success or error, leaves through here and gets the
@@ -238,8 +241,9 @@ async fn prepare(
         query,
         headers: parts.headers,
         body: Some(incoming),
+        conn,
     };
-    auth::authorize(&ctx, conn).await.map_err(fail)?;
+    auth::authorize(&ctx).await.map_err(fail)?;
     Ok(ctx)
 }
 
@@ -280,6 +284,9 @@ async fn dispatch(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         GetBucketStat => bucket::get_bucket_stat(ctx).await,
         GetBucketAcl => bucket::get_bucket_acl(ctx).await,
         PutBucketAcl => bucket::put_bucket_acl(ctx).await,
+        GetBucketPolicy => bucket::get_bucket_policy(ctx).await,
+        PutBucketPolicy => bucket::put_bucket_policy(ctx).await,
+        DeleteBucketPolicy => bucket::delete_bucket_policy(ctx).await,
         ListLiveChannels => bucket::list_live_channels(ctx).await,
         ListObjects => list::list_objects_v1(ctx).await,
         ListObjectsV2 => list::list_objects_v2(ctx).await,
