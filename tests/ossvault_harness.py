@@ -35,8 +35,11 @@ def server_binary() -> Path:
 class ServerProcess:
     """One `ossvault serve` process on a data directory; can be started again after a stop/kill."""
 
-    def __init__(self, data_dir: Path, log_path: Path, binary: Path | None = None):
+    def __init__(self, data_dir: Path, log_path: Path, binary: Path | None = None, https: bool = False):
         self.binary = binary or server_binary()
+        self.https = https
+        self.https_endpoint: str | None = None
+        self.certificate: Path | None = None
         self.data_dir = Path(data_dir)
         self.log_path = Path(log_path)
         self.proc: subprocess.Popen | None = None
@@ -70,6 +73,7 @@ class ServerProcess:
                 ACCESS_KEY_SECRET,
                 "--region",
                 REGION,
+                *(["--https-address", "127.0.0.1:0"] if self.https else []),
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -85,7 +89,12 @@ class ServerProcess:
             for raw in iter(stream.readline, b""):
                 line = raw.decode("utf-8", "replace").rstrip("\n")
                 self._stdout_lines.append(line)
-                if not found and line.startswith("endpoint: "):
+                # `https endpoint:` and `certificate:` come before `endpoint:`.
+                if line.startswith("https endpoint: "):
+                    self.https_endpoint = line[len("https endpoint: ") :].strip()
+                elif line.startswith("certificate: "):
+                    self.certificate = Path(line[len("certificate: ") :].strip())
+                elif not found and line.startswith("endpoint: "):
                     found.append(line[len("endpoint: ") :].strip())
                     ready.set()
             ready.set()

@@ -26,7 +26,7 @@ def pytest_terminal_summary(terminalreporter):
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("ossvault-interop")
-    proc = ServerProcess(root / "data", root / "server.log")
+    proc = ServerProcess(root / "data", root / "server.log", https=True)
     _server_logs.append(proc.log_path)
     proc.start()
     yield proc

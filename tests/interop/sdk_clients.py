@@ -176,6 +176,15 @@ class Oss2Client:
     def get_bucket_acl(self, bucket):
         return self.bucket(bucket).get_bucket_acl().acl
 
+    def put_bucket_policy(self, bucket, policy):
+        return self._reply(self.bucket(bucket).put_bucket_policy(policy))
+
+    def get_bucket_policy(self, bucket):
+        return self.bucket(bucket).get_bucket_policy().policy
+
+    def delete_bucket_policy(self, bucket):
+        return self._reply(self.bucket(bucket).delete_bucket_policy())
+
     # -- objects --------------------------------------------------------------------------------
     def put_object(self, bucket, key, data, *, content_type=None, metadata=None, cache_control=None,
                    content_disposition=None, expires=None, forbid_overwrite=False, content_md5=None):
@@ -396,6 +405,15 @@ class V2Client:
 
     def get_bucket_acl(self, bucket):
         return self.client.get_bucket_acl(oss.GetBucketAclRequest(bucket=bucket)).acl
+
+    def put_bucket_policy(self, bucket, policy):
+        return self._reply(self.client.put_bucket_policy(oss.PutBucketPolicyRequest(bucket=bucket, body=policy)))
+
+    def get_bucket_policy(self, bucket):
+        return self.client.get_bucket_policy(oss.GetBucketPolicyRequest(bucket=bucket)).body
+
+    def delete_bucket_policy(self, bucket):
+        return self._reply(self.client.delete_bucket_policy(oss.DeleteBucketPolicyRequest(bucket=bucket)))
 
     # -- objects --------------------------------------------------------------------------------
     def put_object(self, bucket, key, data, *, content_type=None, metadata=None, cache_control=None,

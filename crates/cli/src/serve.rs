@@ -82,11 +82,12 @@ pub fn run(args: ServeArgs) -> Result<()> {
         .build()?;
     runtime.block_on(async move {
         let server = ossvault_server::start(config).await?;
-        println!("endpoint: {}", server.endpoint());
+        // The HTTPS lines come first: `endpoint:` is the readiness signal scripts wait for.
         if let Some(https) = server.https_endpoint() {
             println!("https endpoint: {https}");
             println!("certificate: {}", certificate_file.display());
         }
+        println!("endpoint: {}", server.endpoint());
         std::io::stdout().flush()?;
         wait_for_signal().await?;
         tracing::info!("shutting down");
