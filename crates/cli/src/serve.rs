@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use ossvault_server::{Config, Credential, TlsSource};
+use ossvault_server::{Config, Credential, RootSecret, TlsSource};
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io::Write;
@@ -37,6 +37,22 @@ pub struct ServeArgs {
     /// Access key secret (prefer the environment variable: arguments show in `ps`).
     #[arg(long, env = "OSSVAULT_ACCESS_KEY_SECRET", hide_env_values = true)]
     access_key_secret: Option<String>,
+    /// File holding the root secret that wraps the server's encryption keys (64 hex digits,
+    /// made on first start, mode 0600). It lives beside the data directory, never in it, so a
+    /// copy of the data directory alone reveals nothing. Default: `<data-dir>.root-key`.
+    #[arg(long, value_name = "FILE")]
+    root_secret_file: Option<PathBuf>,
+    /// The root secret itself, as 64 hex digits (instead of a file).
+    #[arg(
+        long,
+        env = "OSSVAULT_ROOT_SECRET",
+        hide_env_values = true,
+        conflicts_with = "root_secret_file"
+    )]
+    root_secret: Option<String>,
+    /// Days between automatic rotations of the SSE-OSS master key.
+    #[arg(long, default_value_t = 90)]
+    master_key_rotation_days: u64,
     /// Region the server reports for its buckets.
     #[arg(long, default_value = "cn-hangzhou")]
     region: String,
@@ -66,8 +82,23 @@ pub fn run(args: ServeArgs) -> Result<()> {
             "give both --access-key-id and --access-key-secret, or neither to use generated ones"
         ),
     };
+    let root_secret = match args.root_secret {
+        Some(hex_digits) => {
+            parse_root_secret(&hex_digits).context("OSSVAULT_ROOT_SECRET / --root-secret")?
+        }
+        None => {
+            let path = args
+                .root_secret_file
+                .clone()
+                .unwrap_or_else(|| sibling_root_key_file(&args.data_dir));
+            root_secret_from_file(&path)?
+        }
+    };
     let mut config = Config::new(args.data_dir, args.address, vec![credential]);
     config.region = args.region;
+    config.root_secret = Some(root_secret);
+    config.master_key_rotation =
+        std::time::Duration::from_secs(args.master_key_rotation_days.max(1) * 24 * 3600);
     config.https_address = args.https_address;
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
         config.tls = TlsSource::Files { cert, key };
@@ -125,6 +156,49 @@ fn generated_credentials(data_dir: &Path) -> Result<Credential> {
         access_key_id: stored.access_key_id,
         access_key_secret: stored.access_key_secret,
     })
+}
+
+fn parse_root_secret(hex_digits: &str) -> Result<RootSecret> {
+    let bytes = hex::decode(hex_digits.trim()).context("the root secret is not hex")?;
+    let bytes: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("the root secret must be 32 bytes (64 hex digits)"))?;
+    Ok(RootSecret::from_bytes(bytes))
+}
+
+/// `/path/to/data` → `/path/to/data.root-key`.
+fn sibling_root_key_file(data_dir: &Path) -> PathBuf {
+    let mut name = data_dir
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_else(|| "ossvault".into());
+    name.push(".root-key");
+    data_dir.with_file_name(name)
+}
+
+/// Reads the root secret, or makes one (mode 0600) on first start.
+fn root_secret_from_file(path: &Path) -> Result<RootSecret> {
+    match fs::read_to_string(path) {
+        Ok(text) => parse_root_secret(&text)
+            .with_context(|| format!("{} is not a valid root secret", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let secret: [u8; 32] = rand::random();
+            let mut file = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            file.write_all(hex::encode(secret).as_bytes())?;
+            file.sync_all()?;
+            eprintln!(
+                "root secret: made {} (mode 0600); keep it with the data, apart from it",
+                path.display()
+            );
+            Ok(RootSecret::from_bytes(secret))
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
 }
 
 /// A process holding secrets should not write them into core files.

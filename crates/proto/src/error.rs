@@ -20,6 +20,8 @@ pub enum ErrorCode {
     InvalidPartOrder,
     InvalidPolicyDocument,
     InvalidRange,
+    KmsKeyNotFound,
+    KmsServiceNotEnabled,
     MalformedXML,
     MethodNotAllowed,
     MissingContentLength,
@@ -43,10 +45,9 @@ pub enum ErrorCode {
 
 /// One row per code: (code, `<Code>` string, HTTP status, default message). A single table keeps
 /// the three mappings and their inverse from drifting apart.
-const TABLE: &[(ErrorCode, &str, u16, &str)] =
-    {
-        use ErrorCode::*;
-        &[
+const TABLE: &[(ErrorCode, &str, u16, &str)] = {
+    use ErrorCode::*;
+    &[
         (AccessDenied, "AccessDenied", 403, "You have no right to access this object."),
         (
             BucketAlreadyExists,
@@ -117,6 +118,13 @@ const TABLE: &[(ErrorCode, &str, u16, &str)] =
             "The content of the policy document is invalid.",
         ),
         (InvalidRange, "InvalidRange", 416, "The requested range is not satisfiable."),
+        (KmsKeyNotFound, "KmsKeyNotFound", 404, "The specified KMS key does not exist."),
+        (
+            KmsServiceNotEnabled,
+            "KmsServiceNotEnabled",
+            403,
+            "The KMS key of this object cannot be used (disabled, pending deletion or not enabled).",
+        ),
         (
             MalformedXML,
             "MalformedXML",
@@ -200,11 +208,11 @@ const TABLE: &[(ErrorCode, &str, u16, &str)] =
         ),
         (NotModified, "NotModified", 304, "The object was not modified since the given time."),
     ]
-    };
+};
 
 impl ErrorCode {
     /// Every code, in declaration order.
-    pub const ALL: [ErrorCode; 35] = {
+    pub const ALL: [ErrorCode; 37] = {
         use ErrorCode::*;
         [
             AccessDenied,
@@ -224,6 +232,8 @@ impl ErrorCode {
             InvalidPartOrder,
             InvalidPolicyDocument,
             InvalidRange,
+            KmsKeyNotFound,
+            KmsServiceNotEnabled,
             MalformedXML,
             MethodNotAllowed,
             MissingContentLength,
@@ -323,6 +333,8 @@ mod tests {
             (InvalidPartOrder, 400),
             (InvalidPolicyDocument, 400),
             (InvalidRange, 416),
+            (KmsKeyNotFound, 404),
+            (KmsServiceNotEnabled, 403),
             (MalformedXML, 400),
             (MethodNotAllowed, 405),
             (MissingContentLength, 411),

@@ -2,7 +2,9 @@
 //! into the store (hashing MD5 and CRC-64 on the way) and out of it.
 
 use crate::api::ApiError;
-use crate::store::{BlobWriter, NewBlob, Segment, Store, StoreError};
+use crate::sse::seal::{Layout, Sealer, CHUNK};
+use crate::sse::DataKey;
+use crate::store::{BlobWriter, Codec, NewBlob, Segment, Store, StoreError};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use http_body::Frame;
@@ -65,19 +67,22 @@ pub struct Received {
     pub crc64: u64,
 }
 
-/// Streams a request body into a new blob, computing MD5 and CRC-64 on a second thread while
-/// the first writes, so the slower of the two sets the pace rather than their sum. Refuses
-/// bodies over `max` bytes, and bodies whose length differs from `declared` when given.
+/// Streams a request body into a new blob (sealed under `seal` when given), computing MD5 and
+/// CRC-64 of the plaintext on a second thread while the first encrypts and writes, so the
+/// slower of the two sets the pace rather than their sum. Refuses bodies over `max` bytes, and
+/// bodies whose length differs from `declared` when given.
 pub async fn receive(
     store: &Store,
     body: hyper::body::Incoming,
     declared: Option<u64>,
     max: u64,
+    seal: Option<&DataKey>,
 ) -> Result<Received, ApiError> {
     if declared.is_some_and(|n| n > max) {
         return Err(too_large(max));
     }
     let writer = blocking(store.clone(), |s| s.new_blob()).await?;
+    let writer = ContentWriter::new(writer, seal);
     let (to_disk, from_net) = mpsc::channel::<Bytes>(PIPELINE_DEPTH);
     let (to_hash, for_hash) = mpsc::channel::<Bytes>(PIPELINE_DEPTH);
     let disk = tokio::task::spawn_blocking(move || write_blob(writer, from_net));
@@ -138,7 +143,7 @@ fn too_large(max: u64) -> ApiError {
 }
 
 fn write_blob(
-    mut writer: BlobWriter,
+    mut writer: ContentWriter,
     mut chunks: mpsc::Receiver<Bytes>,
 ) -> std::io::Result<NewBlob> {
     while let Some(chunk) = chunks.blocking_recv() {
@@ -193,44 +198,127 @@ pub fn plan_range(segments: &[Segment], start: u64, end: u64) -> Vec<(Segment, u
     plan
 }
 
-/// Streams the planned pieces of content off disk. `first` is the already opened file of the
-/// first piece (opened up front so a missing blob is reported before the response starts).
+/// Writes an object's plaintext into a blob, sealing it when the object is encrypted.
+pub struct ContentWriter {
+    writer: BlobWriter,
+    sealer: Option<Sealer>,
+}
+
+impl ContentWriter {
+    pub fn new(writer: BlobWriter, seal: Option<&DataKey>) -> Self {
+        let sealer = seal.map(|key| Sealer::new(key.segment_cipher(writer.id().0)));
+        ContentWriter { writer, sealer }
+    }
+
+    pub fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match &mut self.sealer {
+            Some(sealer) => sealer.update(data, &mut |chunk| self.writer.write(chunk)),
+            None => self.writer.write(data),
+        }
+    }
+
+    pub fn finish(mut self) -> std::io::Result<NewBlob> {
+        if let Some(sealer) = self.sealer.take() {
+            sealer.finish(&mut |chunk| self.writer.write(chunk))?;
+        }
+        self.writer.finish()
+    }
+}
+
+/// Reads `len` plaintext bytes of a segment from `offset` (blocking), handing them to `sink`
+/// piece by piece until it returns false. A sealed segment is decrypted chunk by chunk, only
+/// the chunks the range touches; a chunk that fails authentication is an `InvalidData` error
+/// and nothing of it is handed on.
+pub fn read_segment(
+    file: &std::fs::File,
+    segment: &Segment,
+    key: Option<&DataKey>,
+    offset: u64,
+    len: u64,
+    mut sink: impl FnMut(Bytes) -> bool,
+) -> std::io::Result<()> {
+    let end = offset + len;
+    match (&segment.codec, key) {
+        (Codec::Plain, _) => {
+            let mut pos = offset;
+            while pos < end {
+                let n = READ_CHUNK.min((end - pos) as usize);
+                let mut buf = BytesMut::zeroed(n);
+                file.read_exact_at(&mut buf, pos)?;
+                if !sink(buf.freeze()) {
+                    return Ok(());
+                }
+                pos += n as u64;
+            }
+            Ok(())
+        }
+        (Codec::Sealed, Some(key)) => {
+            let cipher = key.segment_cipher(segment.blob.0);
+            let layout = Layout {
+                plain_len: segment.len,
+            };
+            let (first, last) = (offset / CHUNK as u64, end.saturating_sub(1) / CHUNK as u64);
+            for i in first..=last.max(first) {
+                let (stored_at, stored_len, _) = layout.chunk(i);
+                let mut buf = BytesMut::zeroed(stored_len);
+                file.read_exact_at(&mut buf, stored_at)?;
+                let plain_len = cipher
+                    .open(i, layout.is_last(i), &mut buf)
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?
+                    .len();
+                buf.truncate(plain_len);
+                let chunk_start = i * CHUNK as u64;
+                let from = offset.saturating_sub(chunk_start) as usize;
+                let to = ((end - chunk_start) as usize).min(plain_len);
+                if from < to && !sink(buf.freeze().slice(from..to)) {
+                    return Ok(());
+                }
+            }
+            Ok(())
+        }
+        (Codec::Sealed, None) => Err(std::io::Error::other(
+            "a sealed segment was read without its data key",
+        )),
+    }
+}
+
+/// Streams the planned pieces of content off disk, decrypting sealed ones with `key`. `first`
+/// is the already opened file of the first piece (opened up front so a missing blob is
+/// reported before the response starts).
 pub fn content_stream(
     store: Store,
     plan: Vec<(Segment, u64, u64)>,
     first: Option<std::fs::File>,
+    key: Option<DataKey>,
 ) -> Body {
     let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(PIPELINE_DEPTH);
     tokio::task::spawn_blocking(move || {
         let mut first = first;
         for (seg, offset, len) in plan {
             let file = match first.take() {
-                Some(f) => f,
-                None => match store.open_blob(seg.blob) {
-                    Ok(f) => f,
-                    Err(e) => {
-                        let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
-                        return;
-                    }
-                },
+                Some(f) => Ok(f),
+                None => store
+                    .open_blob(seg.blob)
+                    .map_err(|e| std::io::Error::other(e.to_string())),
             };
-            let mut pos = offset;
-            let end = offset + len;
-            while pos < end {
-                let n = READ_CHUNK.min((end - pos) as usize);
-                let mut buf = BytesMut::zeroed(n);
-                let result = file.read_exact_at(&mut buf, pos);
-                let item = result.map(|()| Frame::data(buf.freeze()));
-                let failed = item.is_err();
-                if tx.blocking_send(item).is_err() || failed {
-                    return; // client went away, or the read failed and was reported
-                }
-                pos += n as u64;
+            let mut client_gone = false;
+            let result = file.and_then(|file| {
+                read_segment(&file, &seg, key.as_ref(), offset, len, |data| {
+                    client_gone = tx.blocking_send(Ok(Frame::data(data))).is_err();
+                    !client_gone
+                })
+            });
+            if let Err(e) = result {
+                tracing::error!(blob = %seg.blob, error = %e, "reading stored content failed");
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+            if client_gone {
+                return;
             }
         }
     });
-    let stream = tokio_stream_from(rx);
-    BodyExt::boxed(StreamBody::new(stream))
+    BodyExt::boxed(StreamBody::new(tokio_stream_from(rx)))
 }
 
 fn tokio_stream_from<T: Send + 'static>(

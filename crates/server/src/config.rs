@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::sse::RootSecret;
 pub use crate::tls::TlsSource;
 
 /// An access key pair accepted by the server. The secret is never logged (`Debug` hides it).
@@ -43,6 +44,10 @@ pub struct Config {
     pub max_xml_body: usize,
     /// Most connections served at once; more wait in the accept queue.
     pub max_connections: usize,
+    /// The secret all server keys are wrapped by; without it, server-side encryption is off.
+    pub root_secret: Option<RootSecret>,
+    /// How often the SSE-OSS master key rotates (checked hourly).
+    pub master_key_rotation: Duration,
 }
 
 impl Config {
@@ -59,6 +64,8 @@ impl Config {
             max_object_size: 5 << 30,
             max_xml_body: 4 << 20,
             max_connections: 1024,
+            root_secret: None,
+            master_key_rotation: Duration::from_secs(90 * 24 * 3600),
         }
     }
 }

@@ -10,9 +10,10 @@ mod body;
 mod config;
 mod listener;
 mod policy;
+pub mod sse;
 pub mod store;
 mod tls;
 
-pub use config::{Config, Credential, TlsSource};
+pub use config::{Config, Credential, RootSecret, TlsSource};
 pub use listener::{start, RunningServer, StartError};
 pub use tls::TlsError;

@@ -2,6 +2,7 @@
 //! limits and timeouts, and hands every request to [`api::serve`].
 
 use crate::api::{self, Connection, State};
+use crate::sse::{KeyError, MasterKeys, Sse};
 use crate::store::{Store, StoreError};
 use crate::tls::{Tls, TlsError};
 use crate::Config;
@@ -34,6 +35,8 @@ pub enum StartError {
     },
     #[error("cannot set up HTTPS: {0}")]
     Tls(#[from] TlsError),
+    #[error("cannot load the encryption keys: {0}")]
+    Keys(#[from] KeyError),
 }
 
 /// A running server. Dropping it does not stop it; call [`RunningServer::shutdown`].
@@ -81,6 +84,16 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let store = tokio::task::spawn_blocking(move || Store::open(&dir))
         .await
         .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
+    let sse = match &config.root_secret {
+        Some(root) => {
+            let (store, root) = (store.clone(), root.clone());
+            let master = tokio::task::spawn_blocking(move || MasterKeys::load(&store, root))
+                .await
+                .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
+            Some(Sse { master, kms: None })
+        }
+        None => None,
+    };
     let tls = match config.https_address {
         Some(_) => Some(Tls::load(&config.tls, &config.data_dir)?),
         None => None,
@@ -100,6 +113,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         None => None,
     };
     let state = Arc::new(State {
+        sse,
         store,
         public_host: local_addr.to_string(),
         config,
@@ -114,6 +128,12 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         stopped.clone(),
     ))];
     tracing::info!(address = %local_addr, "serving the OSS API over HTTP");
+    if state.sse.is_some() {
+        tasks.push(tokio::spawn(crate::sse::maintain(
+            state.clone(),
+            stopped.clone(),
+        )));
+    }
     let https_addr = https.as_ref().map(|(_, a)| *a);
     let certificate_pem = tls.as_ref().map(|t| t.certificate_pem.clone());
     if let (Some((listener, address)), Some(tls)) = (https, tls) {

@@ -20,7 +20,6 @@ const STORAGE_CLASSES: &[&str] = &[
 ];
 
 pub async fn put_bucket(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
-    super::object::refuse_sse(&ctx)?;
     let acl = parse_acl(ctx.header(headers::ACL).unwrap_or("private"), false)?;
     let body = ctx.small_body().await?;
     let config: CreateBucketConfiguration = if body.iter().all(u8::is_ascii_whitespace) {
@@ -47,9 +46,25 @@ pub async fn put_bucket(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         data_redundancy_type: config
             .data_redundancy_type
             .unwrap_or_else(|| "LRS".to_owned()),
-        encryption: None,
+        // SSE headers on PutBucket set the bucket's default rule.
+        encryption: match crate::sse::SseRequest::from_headers(&ctx.headers)? {
+            None => None,
+            Some(crate::sse::SseRequest::Aes256) => Some(crate::store::BucketEncryption {
+                algorithm: "AES256".into(),
+                kms_master_key_id: None,
+                kms_data_encryption: None,
+            }),
+            Some(crate::sse::SseRequest::Kms { key_id }) => Some(crate::store::BucketEncryption {
+                algorithm: "KMS".into(),
+                kms_master_key_id: key_id,
+                kms_data_encryption: None,
+            }),
+        },
         policy: None,
     };
+    if record.encryption.is_some() {
+        ctx.sse()?;
+    }
     match blocking(ctx.store(), move |s| s.create_bucket(record)).await {
         // The single owner re-creating its own bucket is a no-op, as on OSS.
         Ok(()) => Ok(empty(StatusCode::OK)),

@@ -1,6 +1,7 @@
 //! The OSS API: request context, dispatch, and the handlers of each family of operations.
 
 mod bucket;
+mod encryption;
 mod error;
 mod list;
 mod multipart;
@@ -29,6 +30,8 @@ use std::time::{Instant, SystemTime};
 pub struct State {
     pub store: Store,
     pub config: Config,
+    /// Encryption keys; `None` when the server has no root secret (then SSE is refused).
+    pub sse: Option<crate::sse::Sse>,
     /// The endpoint clients reach us at, `host:port` (ExtranetEndpoint in listings).
     pub public_host: String,
 }
@@ -98,6 +101,16 @@ pub struct Ctx {
 impl Ctx {
     pub fn store(&self) -> Store {
         self.state.store.clone()
+    }
+
+    /// The server's encryption keys, or a clear error when it runs without a root secret.
+    pub fn sse(&self) -> Result<&crate::sse::Sse, ApiError> {
+        self.state.sse.as_ref().ok_or_else(|| {
+            ApiError::msg(
+                ErrorCode::NotImplemented,
+                "Server-side encryption is off: this server was started without a root secret.",
+            )
+        })
     }
 
     /// The bucket name; every bucket and object endpoint has one.
@@ -284,6 +297,9 @@ async fn dispatch(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         GetBucketStat => bucket::get_bucket_stat(ctx).await,
         GetBucketAcl => bucket::get_bucket_acl(ctx).await,
         PutBucketAcl => bucket::put_bucket_acl(ctx).await,
+        GetBucketEncryption => encryption::get_bucket_encryption(ctx).await,
+        PutBucketEncryption => encryption::put_bucket_encryption(ctx).await,
+        DeleteBucketEncryption => encryption::delete_bucket_encryption(ctx).await,
         GetBucketPolicy => bucket::get_bucket_policy(ctx).await,
         PutBucketPolicy => bucket::put_bucket_policy(ctx).await,
         DeleteBucketPolicy => bucket::delete_bucket_policy(ctx).await,

@@ -3,11 +3,11 @@
 
 use super::bucket::load_bucket;
 use super::object::{
-    object_acl, put_mode, receive_content, refuse_sse, storage_class, stored_headers,
+    codec_for, object_acl, put_mode, receive_content, storage_class, stored_headers,
 };
 use super::{empty, now_ms, time_of, xml_ok, ApiError, Ctx};
 use crate::body::{self, blocking, Body};
-use crate::store::{Codec, ObjectRecord, ObjectType, PartRecord, Segment, UploadRecord};
+use crate::store::{ObjectRecord, ObjectType, PartRecord, Segment, SseRecord, UploadRecord};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use http::{header, Response, StatusCode};
@@ -71,9 +71,20 @@ pub async fn load_upload(ctx: &Ctx) -> Result<UploadRecord, ApiError> {
     Ok(upload)
 }
 
+/// Adds the SSE headers of an upload or object to a response.
+fn with_sse(mut response: Response<Body>, sse: Option<&SseRecord>) -> Response<Body> {
+    for (name, value) in crate::sse::response_headers(sse) {
+        if let Ok(v) = value.parse() {
+            response.headers_mut().insert(name, v);
+        }
+    }
+    response
+}
+
 pub async fn initiate(ctx: Ctx) -> Result<Response<Body>, ApiError> {
-    refuse_sse(&ctx)?;
     let bucket = load_bucket(&ctx).await?;
+    // Chosen once for the whole upload: every part is sealed under this data key.
+    let sse = super::encryption::choose(&ctx, &bucket)?.map(|(_, record)| record);
     let upload_id = hex::encode_upper(rand::random::<[u8; 16]>());
     let record = UploadRecord {
         upload_id: upload_id.clone(),
@@ -83,6 +94,7 @@ pub async fn initiate(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         storage_class: storage_class(&ctx)?,
         acl: object_acl(&ctx)?,
         headers: stored_headers(&ctx.headers)?,
+        sse: sse.clone(),
     };
     blocking(ctx.store(), move |s| s.create_upload(record)).await?;
     let result = InitiateMultipartUploadResult {
@@ -91,14 +103,18 @@ pub async fn initiate(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         upload_id,
         encoding_type: ctx.query.url_encoded().then(|| "url".to_owned()),
     };
-    Ok(xml_ok("InitiateMultipartUploadResult", &result))
+    Ok(with_sse(
+        xml_ok("InitiateMultipartUploadResult", &result),
+        sse.as_ref(),
+    ))
 }
 
 pub async fn upload_part(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
     refuse_sse_headers(&ctx)?;
     let number = part_number(&ctx)?;
     let upload = load_upload(&ctx).await?;
-    let received = receive_content(&mut ctx).await?;
+    let key = super::encryption::open(&ctx, upload.sse.as_ref())?;
+    let received = receive_content(&mut ctx, key.as_ref()).await?;
     let part = PartRecord {
         part_number: number,
         blob: received.blob.id(),
@@ -190,9 +206,10 @@ pub async fn complete(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
                 blob: p.blob,
                 len: p.size,
                 crc64: p.crc64,
-                codec: Codec::Plain,
+                codec: codec_for(upload.sse.as_ref()),
             })
             .collect(),
+        sse: upload.sse.clone(),
     };
     let (etag_value, crc_value) = (record.etag.clone(), record.crc64);
     let mode = put_mode(&ctx);
@@ -213,7 +230,10 @@ pub async fn complete(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         key: enc(&ctx, ctx.key()),
         etag: etag_value.clone(),
     };
-    let mut response = xml_ok("CompleteMultipartUploadResult", &result);
+    let mut response = with_sse(
+        xml_ok("CompleteMultipartUploadResult", &result),
+        upload.sse.as_ref(),
+    );
     let h = response.headers_mut();
     h.insert(
         header::ETAG,

@@ -1,9 +1,13 @@
 //! Object operations: put, get/head, meta, delete (one and many), append, ACL.
 
 use super::bucket::{acl_policy, load_bucket};
+use super::encryption;
 use super::{empty, now_ms, parse_acl, time_of, xml_ok, ApiError, Ctx};
 use crate::body::{self, blocking, plan_range, Body, Received};
-use crate::store::{Append, Codec, ObjectRecord, ObjectType, PutMode, Segment, StoreError};
+use crate::sse::{self, DataKey};
+use crate::store::{
+    Append, Codec, ObjectRecord, ObjectType, PutMode, Segment, SseRecord, StoreError,
+};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use http::{header, HeaderMap, Response, StatusCode};
@@ -110,20 +114,9 @@ pub fn storage_class(ctx: &Ctx) -> Result<String, ApiError> {
     }
 }
 
-/// Server-side encryption at rest is not built yet: a request that asks for it is refused
-/// rather than stored in the clear behind the client's back.
-pub fn refuse_sse(ctx: &Ctx) -> Result<(), ApiError> {
-    if ctx.headers.contains_key(headers::SERVER_SIDE_ENCRYPTION) {
-        return Err(ApiError::msg(
-            ErrorCode::NotImplemented,
-            "Server-side encryption is not supported by this server yet.",
-        ));
-    }
-    Ok(())
-}
-
-/// Receives the request body into a new blob, enforcing the size limit and Content-MD5.
-pub async fn receive_content(ctx: &mut Ctx) -> Result<Received, ApiError> {
+/// Receives the request body into a new blob (sealed under `seal`), enforcing the size limit
+/// and Content-MD5.
+pub async fn receive_content(ctx: &mut Ctx, seal: Option<&DataKey>) -> Result<Received, ApiError> {
     let expected = expected_md5(ctx)?;
     let declared = ctx.content_length()?;
     let incoming = ctx
@@ -134,6 +127,7 @@ pub async fn receive_content(ctx: &mut Ctx) -> Result<Received, ApiError> {
         incoming,
         declared,
         ctx.state.config.max_object_size,
+        seal,
     )
     .await?;
     check_md5(expected, &received)?;
@@ -141,13 +135,13 @@ pub async fn receive_content(ctx: &mut Ctx) -> Result<Received, ApiError> {
 }
 
 pub async fn put_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
-    refuse_sse(&ctx)?;
-    load_bucket(&ctx).await?;
+    let bucket = load_bucket(&ctx).await?;
     let stored = stored_headers(&ctx.headers)?;
     let acl = object_acl(&ctx)?;
     let storage_class = storage_class(&ctx)?;
     let mode = put_mode(&ctx);
-    let received = receive_content(&mut ctx).await?;
+    let (key, sse) = encryption::choose(&ctx, &bucket)?.unzip();
+    let received = receive_content(&mut ctx, key.as_ref()).await?;
     let record = ObjectRecord {
         size: received.len,
         etag: etag::from_md5(&received.md5),
@@ -162,8 +156,9 @@ pub async fn put_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
             blob: received.blob.id(),
             len: received.len,
             crc64: received.crc64,
-            codec: Codec::Plain,
+            codec: codec_for(sse.as_ref()),
         }],
+        sse,
     };
     let response = write_response(&record);
     let (bucket, key) = (ctx.bucket().to_owned(), ctx.key().to_owned());
@@ -174,7 +169,16 @@ pub async fn put_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
     Ok(response)
 }
 
-/// The response to a successful write: ETag, CRC, Content-MD5 where known.
+/// How a segment of an object with this encryption is stored.
+pub fn codec_for(sse: Option<&SseRecord>) -> Codec {
+    if sse.is_some() {
+        Codec::Sealed
+    } else {
+        Codec::Plain
+    }
+}
+
+/// The response to a successful write: ETag, CRC, Content-MD5 where known, SSE headers.
 pub fn write_response(record: &ObjectRecord) -> Response<Body> {
     let mut b = Response::builder()
         .header(header::ETAG, &record.etag)
@@ -182,6 +186,9 @@ pub fn write_response(record: &ObjectRecord) -> Response<Body> {
         .header(header::CONTENT_LENGTH, 0);
     if let Some(md5) = &record.content_md5 {
         b = b.header(headers::CONTENT_MD5, md5);
+    }
+    for (name, value) in sse::response_headers(record.sse.as_ref()) {
+        b = b.header(name, value);
     }
     b.body(body::empty()).expect("valid response")
 }
@@ -301,6 +308,14 @@ pub fn check_conditions(
     Ok(())
 }
 
+/// Why the first piece of an object could not be read.
+enum ReadFailure {
+    /// Its blob is gone: overwritten since the metadata was read.
+    Missing,
+    /// Unreadable or failing authentication.
+    Content(String),
+}
+
 /// GetObject (`with_body`) and HeadObject.
 pub async fn get_object(ctx: Ctx, with_body: bool) -> Result<Response<Body>, ApiError> {
     let store = ctx.store();
@@ -323,16 +338,39 @@ pub async fn get_object(ctx: Ctx, with_body: bool) -> Result<Response<Body>, Api
         let range = resolve_range(ctx.header(header::RANGE.as_str()), record.size, standard)?;
         let (start, end) = range.map_or((0, record.size), |r| (r.start, r.end));
         let plan = plan_range(&record.segments, start, end);
+        let key = if with_body {
+            encryption::open(&ctx, record.sse.as_ref())?
+        } else {
+            None
+        };
         let first = match (with_body, plan.first()) {
-            (true, Some((seg, _, _))) => {
-                let blob = seg.blob;
-                match blocking(store.clone(), move |s| s.open_blob(blob)).await {
+            (true, Some((seg, offset, _))) => {
+                let (seg, offset, probe_key, store) =
+                    (seg.clone(), *offset, key.clone(), store.clone());
+                let opened = tokio::task::spawn_blocking(move || {
+                    let file = store.open_blob(seg.blob).map_err(|e| match e {
+                        StoreError::BlobMissing(_) => ReadFailure::Missing,
+                        other => ReadFailure::Content(other.to_string()),
+                    })?;
+                    // Authenticate the first chunk before answering, so that tampered content
+                    // is an error status rather than a cut-off body.
+                    if seg.codec == Codec::Sealed {
+                        body::read_segment(&file, &seg, probe_key.as_ref(), offset, 1, |_| false)
+                            .map_err(|e| ReadFailure::Content(e.to_string()))?;
+                    }
+                    Ok(file)
+                });
+                match opened
+                    .await
+                    .map_err(|e| ApiError::internal(e.to_string()))?
+                {
                     Ok(f) => Some(f),
                     // Overwritten between reading the metadata and opening: read it again.
-                    Err(e) if attempt < READ_ATTEMPTS && e.code == ErrorCode::InternalError => {
-                        continue
+                    Err(ReadFailure::Missing) if attempt < READ_ATTEMPTS => continue,
+                    Err(ReadFailure::Missing) => {
+                        return Err(ApiError::internal("the object's content is missing"))
                     }
-                    Err(e) => return Err(e),
+                    Err(ReadFailure::Content(e)) => return Err(ApiError::internal(e)),
                 }
             }
             _ => None,
@@ -356,7 +394,7 @@ pub async fn get_object(ctx: Ctx, with_body: bool) -> Result<Response<Body>, Api
         }
         b = object_headers(b, &record, &ctx);
         let body = if with_body && end > start {
-            body::content_stream(store.clone(), plan, first)
+            body::content_stream(store.clone(), plan, first, key)
         } else {
             body::empty()
         };
@@ -385,6 +423,9 @@ fn object_headers(
         if let Some(md5) = &record.content_md5 {
             b = b.header(headers::CONTENT_MD5, md5);
         }
+    }
+    for (name, value) in sse::response_headers(record.sse.as_ref()) {
+        b = b.header(name, value);
     }
     for (name, value) in &record.headers {
         let overridden = ctx.query.get(&format!("response-{name}"));
@@ -482,8 +523,15 @@ pub async fn append_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         .non_empty("position")
         .and_then(|p| p.parse().ok())
         .ok_or_else(|| ApiError::invalid_argument("AppendObject needs a numeric position."))?;
-    refuse_sse(&ctx)?;
-    load_bucket(&ctx).await?;
+    let bucket = load_bucket(&ctx).await?;
+    // The first append decides the encryption; later ones continue under the object's key.
+    let (b, k) = (ctx.bucket().to_owned(), ctx.key().to_owned());
+    let existing = blocking(ctx.store(), move |s| s.object(&b, &k)).await?;
+    let (key, sse) = match existing.and_then(|o| o.sse) {
+        Some(sse) => (encryption::open(&ctx, Some(&sse))?, Some(sse)),
+        None if position == 0 => encryption::choose(&ctx, &bucket)?.unzip(),
+        None => (None, None),
+    };
     let template = ObjectRecord {
         size: 0,
         etag: String::new(),
@@ -495,8 +543,9 @@ pub async fn append_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         acl: object_acl(&ctx)?,
         headers: stored_headers(&ctx.headers)?,
         segments: Vec::new(),
+        sse: sse.clone(),
     };
-    let received = receive_content(&mut ctx).await?;
+    let received = receive_content(&mut ctx, key.as_ref()).await?;
     // Appendable objects have no whole-content MD5; the ETag only has to change with the
     // content, so it hashes the position with the appended bytes' MD5.
     let mut h = Md5::new();
@@ -509,7 +558,7 @@ pub async fn append_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
             blob: received.blob.id(),
             len: received.len,
             crc64: received.crc64,
-            codec: Codec::Plain,
+            codec: codec_for(sse.as_ref()),
         },
         blob: received.blob,
         etag: etag::from_md5(&h.finalize().into()),
@@ -517,8 +566,17 @@ pub async fn append_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
     };
     let (bucket, key) = (ctx.bucket().to_owned(), ctx.key().to_owned());
     let record = blocking(ctx.store(), move |s| s.append_object(&bucket, &key, append)).await?;
-    Ok(Response::builder()
-        .header(header::ETAG, &record.etag)
+    if record.sse != sse {
+        // A concurrent first append chose differently; the position check let only one win.
+        return Err(ApiError::internal(
+            "the object's encryption changed during the append",
+        ));
+    }
+    let mut b = Response::builder();
+    for (name, value) in sse::response_headers(record.sse.as_ref()) {
+        b = b.header(name, value);
+    }
+    Ok(b.header(header::ETAG, &record.etag)
         .header(headers::HASH_CRC64, record.crc64.to_string())
         .header(headers::NEXT_APPEND_POSITION, record.size.to_string())
         .header(header::CONTENT_LENGTH, 0)

@@ -3,22 +3,19 @@
 
 use super::multipart::{load_upload, part_number};
 use super::object::{
-    check_conditions, object_acl, put_mode, refuse_sse, storage_class, stored_headers, ByteRange,
+    check_conditions, codec_for, object_acl, put_mode, storage_class, stored_headers, ByteRange,
 };
-use super::{now_ms, time_of, xml_ok, ApiError, Ctx};
+use super::{encryption, now_ms, time_of, xml_ok, ApiError, Ctx};
 use crate::body::{blocking, plan_range, Body};
-use crate::store::{
-    Codec, NewBlob, ObjectRecord, ObjectType, PartRecord, Segment, Store, StoreError,
-};
+use crate::body::{read_segment, ContentWriter};
+use crate::sse::{DataKey, SseRequest};
+use crate::store::{NewBlob, ObjectRecord, ObjectType, PartRecord, Segment, Store, StoreError};
 use http::{header, Response};
 use md5::{Digest, Md5};
 use ossvault_proto::crc64::Crc64;
 use ossvault_proto::time::iso8601;
 use ossvault_proto::xml::{CopyObjectResult, CopyPartResult};
 use ossvault_proto::{encode, etag, headers, names, ErrorCode};
-use std::os::unix::fs::FileExt;
-
-const COPY_CHUNK: usize = 1 << 20;
 
 /// The source named by `x-oss-copy-source: /bucket/url-encoded-key[?versionId=…]`.
 fn copy_source(ctx: &Ctx) -> Result<(String, String), ApiError> {
@@ -70,32 +67,40 @@ struct Copied {
     crc64: u64,
 }
 
-/// Copies `range` of `source` into a new blob (blocking).
+/// Copies `range` of `source` (opened with `source_key` if encrypted) into a new blob, sealed
+/// under `target_key` if given (blocking). Hashes the plaintext on the way.
 fn copy_range(
     store: &Store,
     source: &ObjectRecord,
     range: ByteRange,
+    source_key: Option<&DataKey>,
+    target_key: Option<&DataKey>,
 ) -> Result<Copied, StoreError> {
-    let mut writer = store.new_blob()?;
+    let mut writer = ContentWriter::new(store.new_blob()?, target_key);
     let mut md5 = Md5::new();
     let mut crc = Crc64::new();
-    let mut buf = vec![0u8; COPY_CHUNK];
-    for (segment, offset, len) in plan_range(&source.segments, range.start, range.end) {
+    let mut len = 0u64;
+    for (segment, offset, n) in plan_range(&source.segments, range.start, range.end) {
         let file = store.open_blob(segment.blob)?;
-        let mut pos = offset;
-        while pos < offset + len {
-            let n = COPY_CHUNK.min((offset + len - pos) as usize);
-            file.read_exact_at(&mut buf[..n], pos)?;
-            md5.update(&buf[..n]);
-            crc.update(&buf[..n]);
-            writer.write(&buf[..n])?;
-            pos += n as u64;
+        let mut failed = None;
+        read_segment(&file, &segment, source_key, offset, n, |data| {
+            md5.update(&data);
+            crc.update(&data);
+            len += data.len() as u64;
+            match writer.write(&data) {
+                Ok(()) => true,
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
+            }
+        })?;
+        if let Some(e) = failed {
+            return Err(e.into());
         }
     }
-    let len = writer.len();
-    let blob = writer.finish()?;
     Ok(Copied {
-        blob,
+        blob: writer.finish()?,
         len,
         md5: md5.finalize().into(),
         crc64: crc.finish(),
@@ -103,8 +108,11 @@ fn copy_range(
 }
 
 pub async fn copy_object(ctx: Ctx) -> Result<Response<Body>, ApiError> {
-    refuse_sse(&ctx)?;
     let (src_bucket, src_key, source) = load_source(&ctx).await?;
+    let target_bucket = super::bucket::load_bucket(&ctx).await?;
+    // The copy's encryption is the request's, else the target bucket's default: never the
+    // source's (as on OSS).
+    let wanted = SseRequest::effective(&ctx.headers, target_bucket.encryption.as_ref())?;
     let replace = match ctx.header(headers::METADATA_DIRECTIVE).unwrap_or("COPY") {
         d if d.eq_ignore_ascii_case("COPY") => false,
         d if d.eq_ignore_ascii_case("REPLACE") => true,
@@ -125,7 +133,8 @@ pub async fn copy_object(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     let (bucket, key) = (ctx.bucket().to_owned(), ctx.key().to_owned());
     let modified = now_ms();
 
-    let record = if (src_bucket.as_str(), src_key.as_str()) == (bucket.as_str(), key.as_str()) {
+    let onto_itself = (src_bucket.as_str(), src_key.as_str()) == (bucket.as_str(), key.as_str());
+    let record = if onto_itself && SseRequest::satisfied_by(wanted.as_ref(), source.sse.as_ref()) {
         // Onto itself: the content stays, only metadata changes (oss2's update_object_meta).
         blocking(ctx.store(), move |s| {
             s.update_object(&bucket, &key, move |o| {
@@ -137,17 +146,18 @@ pub async fn copy_object(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         })
         .await?
     } else {
-        super::bucket::load_bucket(&ctx).await?;
+        let source_key = encryption::open(&ctx, source.sse.as_ref())?;
+        let (target_key, sse) = match &wanted {
+            Some(request) => Some(ctx.sse()?.new_key(request)?).unzip(),
+            None => (None, None),
+        };
         let src = source.clone();
         let copied = blocking(ctx.store(), move |s| {
-            copy_range(
-                s,
-                &src,
-                ByteRange {
-                    start: 0,
-                    end: src.size,
-                },
-            )
+            let range = ByteRange {
+                start: 0,
+                end: src.size,
+            };
+            copy_range(s, &src, range, source_key.as_ref(), target_key.as_ref())
         })
         .await?;
         if copied.crc64 != source.crc64 {
@@ -169,8 +179,9 @@ pub async fn copy_object(ctx: Ctx) -> Result<Response<Body>, ApiError> {
                 blob: copied.blob.id(),
                 len: copied.len,
                 crc64: copied.crc64,
-                codec: Codec::Plain,
+                codec: codec_for(sse.as_ref()),
             }],
+            sse,
         };
         let r = record.clone();
         blocking(ctx.store(), move |s| {
@@ -185,6 +196,14 @@ pub async fn copy_object(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     };
     let mut response = xml_ok("CopyObjectResult", &result);
     let h = response.headers_mut();
+    for (name, value) in crate::sse::response_headers(record.sse.as_ref()) {
+        h.insert(
+            name,
+            value
+                .parse()
+                .map_err(|_| ApiError::internal("bad SSE header"))?,
+        );
+    }
     h.insert(
         header::ETAG,
         record
@@ -234,7 +253,12 @@ pub async fn upload_part_copy(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     let upload = load_upload(&ctx).await?;
     let (_, _, source) = load_source(&ctx).await?;
     let range = copy_range_header(&ctx, source.size)?;
-    let copied = blocking(ctx.store(), move |s| copy_range(s, &source, range)).await?;
+    let source_key = encryption::open(&ctx, source.sse.as_ref())?;
+    let target_key = encryption::open(&ctx, upload.sse.as_ref())?;
+    let copied = blocking(ctx.store(), move |s| {
+        copy_range(s, &source, range, source_key.as_ref(), target_key.as_ref())
+    })
+    .await?;
     let part = PartRecord {
         part_number: number,
         blob: copied.blob.id(),

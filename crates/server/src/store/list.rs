@@ -79,7 +79,7 @@ pub(super) fn objects(
             page.entries.push(ListEntry::Prefix(cp.to_owned()));
             range = table.range::<&[u8]>(next.as_slice()..end.as_slice())?;
         } else {
-            let record = decode(v.value(), full)?;
+            let record = Box::new(decode(v.value(), full)?);
             page.entries.push(ListEntry::Object {
                 key: key.to_owned(),
                 record,

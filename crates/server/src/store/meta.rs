@@ -43,6 +43,8 @@ pub(super) const UPLOADS: TableDefinition<Bytes, Bytes> = TableDefinition::new("
 pub(super) const UPLOAD_IDS: TableDefinition<Bytes, Bytes> = TableDefinition::new("upload_ids");
 pub(super) const PARTS: TableDefinition<Bytes, Bytes> = TableDefinition::new("parts");
 pub(super) const BLOBS: TableDefinition<u128, ()> = TableDefinition::new("blobs");
+/// Server-wide values by name (e.g. the wrapped SSE master keys).
+pub(super) const SETTINGS: TableDefinition<Bytes, Bytes> = TableDefinition::new("settings");
 
 /// At most this many operations share one transaction, so that one commit's latency (and the
 /// damage of one failing operation, see [`Writer`]) stays bounded under a flood of requests.
@@ -214,6 +216,7 @@ pub(super) struct Tables<'t> {
     pub upload_ids: WTable<'t, Bytes, Bytes>,
     pub parts: WTable<'t, Bytes, Bytes>,
     pub blobs: WTable<'t, u128, ()>,
+    pub settings: WTable<'t, Bytes, Bytes>,
 }
 
 impl<'t> Tables<'t> {
@@ -236,6 +239,7 @@ impl<'t> Tables<'t> {
             upload_ids: open(txn, UPLOAD_IDS, dirty)?,
             parts: open(txn, PARTS, dirty)?,
             blobs: open(txn, BLOBS, dirty)?,
+            settings: open(txn, SETTINGS, dirty)?,
         })
     }
 }

@@ -28,7 +28,7 @@ use meta::{
     bucket_base, object_key, part_base, part_key, successor_scoped, upload_key, JsonTable, Outcome,
     Writer, BLOBS, BUCKETS, OBJECTS, PARTS, UPLOADS, UPLOAD_IDS,
 };
-use redb::Database;
+use redb::{Database, ReadableTable};
 use std::collections::BTreeSet;
 use std::fmt;
 use std::fs;
@@ -86,7 +86,7 @@ pub enum PutMode {
 pub enum ListEntry {
     Object {
         key: String,
-        record: ObjectRecord,
+        record: Box<ObjectRecord>,
     },
     /// A common prefix (rolled up by the delimiter), ending with the delimiter.
     Prefix(String),
@@ -251,6 +251,86 @@ impl Store {
     pub fn bucket(&self, name: &str) -> Result<Option<BucketRecord>, StoreError> {
         let rtx = self.read()?;
         rtx.open_table(BUCKETS)?.get_json(name.as_bytes())
+    }
+
+    /// A server-wide setting by name.
+    pub fn setting(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let rtx = self.read()?;
+        let table = rtx.open_table(meta::SETTINGS)?;
+        let value = table.get(name.as_bytes())?;
+        Ok(value.map(|v| v.value().to_vec()))
+    }
+
+    /// Sets a server-wide setting, durably.
+    pub fn put_setting(&self, name: &str, value: Vec<u8>) -> Result<(), StoreError> {
+        let name = name.to_owned();
+        self.write_meta(move |t| t.settings.put_raw(name.as_bytes(), &value))
+    }
+
+    /// Objects of every bucket in (bucket, key) order, after `after`, at most `limit`: for
+    /// jobs that visit every object (re-wrapping data keys) without holding them all.
+    pub fn scan_objects(
+        &self,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<(String, String, ObjectRecord)>, StoreError> {
+        let rtx = self.read()?;
+        let table = rtx.open_table(OBJECTS)?;
+        let start = match after {
+            Some((b, k)) => {
+                let mut key = meta::object_key(b, k);
+                key.push(0);
+                key
+            }
+            None => Vec::new(),
+        };
+        let mut out = Vec::new();
+        for item in table.range::<&[u8]>(start.as_slice()..)? {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = item?;
+            let full = k.value();
+            let split = full
+                .iter()
+                .position(|&b| b == 0)
+                .ok_or_else(|| StoreError::Corrupt("object key".into()))?;
+            let bucket = String::from_utf8(full[..split].to_vec())
+                .map_err(|_| StoreError::Corrupt("bucket".into()))?;
+            let key = String::from_utf8(full[split + 1..].to_vec())
+                .map_err(|_| StoreError::Corrupt("key".into()))?;
+            out.push((bucket, key, meta::decode(v.value(), full)?));
+        }
+        Ok(out)
+    }
+
+    /// In-progress uploads of every bucket (for the same jobs; uploads are few).
+    pub fn all_uploads(&self) -> Result<Vec<UploadRecord>, StoreError> {
+        let rtx = self.read()?;
+        let table = rtx.open_table(meta::UPLOADS)?;
+        let mut out = Vec::new();
+        for item in table.iter()? {
+            let (k, v) = item?;
+            out.push(meta::decode(v.value(), k.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Changes an in-progress upload's record (not its parts) atomically.
+    pub fn update_upload(
+        &self,
+        bucket: &str,
+        upload_id: &str,
+        change: impl FnOnce(&mut UploadRecord) + Send + 'static,
+    ) -> Result<(), StoreError> {
+        let upload = self.upload(bucket, upload_id)?;
+        let key = meta::upload_key(&upload.bucket, &upload.key, &upload.upload_id);
+        self.write_meta(move |t| {
+            let mut record: UploadRecord =
+                t.uploads.get_json(&key)?.ok_or(StoreError::NoSuchUpload)?;
+            change(&mut record);
+            t.uploads.put_json(&key, &record)
+        })
     }
 
     /// Changes a bucket's record atomically; `NoSuchBucket` if absent. Returns the new record.

@@ -58,6 +58,30 @@ impl ObjectType {
 pub enum Codec {
     #[default]
     Plain,
+    /// Server-side encrypted: chunked AES-256-GCM under a key derived from the object's data
+    /// key for this blob (`crates/server/FORMAT.md`).
+    Sealed,
+}
+
+/// How an object (or an upload's parts) is encrypted at rest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SseRecord {
+    /// `AES256` (SSE-OSS) or `KMS` (SSE-KMS).
+    pub algorithm: String,
+    /// The CMK, for SSE-KMS.
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
+    /// The object's data key, wrapped.
+    pub wrapped: WrappedKey,
+}
+
+/// A data key wrapped by a master key. Never the key itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WrappedKey {
+    /// By version `version` of the server's SSE-OSS master key.
+    Master { version: u32, blob: Vec<u8> },
+    /// By a KMS CMK (the blob names the key and its material version).
+    Kms { blob: Vec<u8> },
 }
 
 /// A run of an object's content stored in one blob. An object is its segments in order: one
@@ -93,6 +117,9 @@ pub struct ObjectRecord {
     /// `expires`, and every `x-oss-meta-*`.
     pub headers: Vec<(String, String)>,
     pub segments: Vec<Segment>,
+    /// Server-side encryption, if any (then every segment is `Codec::Sealed`).
+    #[serde(default)]
+    pub sse: Option<SseRecord>,
 }
 
 /// An in-progress multipart upload.
@@ -106,6 +133,9 @@ pub struct UploadRecord {
     pub acl: String,
     /// Headers to give the object at Complete (as `ObjectRecord::headers`).
     pub headers: Vec<(String, String)>,
+    /// Server-side encryption chosen at Initiate: every part is sealed under this data key.
+    #[serde(default)]
+    pub sse: Option<SseRecord>,
 }
 
 /// An uploaded part.

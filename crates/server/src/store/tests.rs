@@ -48,6 +48,7 @@ fn object_record(size: u64, crc64: u64, segments: Vec<Segment>) -> ObjectRecord 
         acl: "default".into(),
         headers: vec![("content-type".into(), "text/plain".into())],
         segments,
+        sse: None,
     }
 }
 
@@ -146,6 +147,7 @@ fn upload_record(bucket: &str, key: &str, id: &str) -> UploadRecord {
         storage_class: "Standard".into(),
         acl: "default".into(),
         headers: vec![],
+        sse: None,
     }
 }
 

@@ -1,0 +1,249 @@
+//! Server-side encryption at rest: the sealed chunk format, the SSE-OSS master keys, the KMS
+//! seam for SSE-KMS, and the choice of encryption for a write.
+
+mod keys;
+mod rewrap;
+pub mod seal;
+
+pub use keys::{KeyError, MasterKeys, RootSecret};
+pub use rewrap::rewrap_all;
+pub use seal::DataKey;
+
+use crate::api::ApiError;
+use crate::store::{BucketEncryption, SseRecord, WrappedKey};
+use http::HeaderMap;
+use ossvault_proto::{headers, ErrorCode};
+use std::sync::Arc;
+
+/// Why a KMS operation failed; each maps to a clear OSS/KMS error.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum KmsError {
+    #[error("the KMS key {0} does not exist")]
+    NotFound(String),
+    #[error("the KMS key {0} is disabled")]
+    Disabled(String),
+    #[error("the KMS key {0} is pending deletion")]
+    PendingDeletion(String),
+    #[error("the KMS key {0} has no key material yet (import it first)")]
+    PendingImport(String),
+    #[error("the wrapped data key is not valid: {0}")]
+    InvalidCiphertext(String),
+}
+
+/// The key management service SSE-KMS uses: in-process, so one call per request at most.
+pub trait Kms: Send + Sync {
+    /// A fresh data key under `key_id`, or the default CMK when `None`; returns the key, its
+    /// wrapped form and the id of the CMK that wrapped it.
+    fn generate_data_key(
+        &self,
+        key_id: Option<&str>,
+    ) -> Result<(DataKey, Vec<u8>, String), KmsError>;
+    /// Unwraps a data key made by `generate_data_key` (the blob names its CMK).
+    fn decrypt_data_key(&self, wrapped: &[u8]) -> Result<DataKey, KmsError>;
+}
+
+impl From<KmsError> for ApiError {
+    fn from(e: KmsError) -> Self {
+        let code = match e {
+            KmsError::NotFound(_) => ErrorCode::KmsKeyNotFound,
+            KmsError::InvalidCiphertext(_) => ErrorCode::InternalError,
+            _ => ErrorCode::KmsServiceNotEnabled,
+        };
+        ApiError::msg(code, e.to_string())
+    }
+}
+
+/// The encryption a write asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SseRequest {
+    Aes256,
+    Kms { key_id: Option<String> },
+}
+
+impl SseRequest {
+    /// What the request headers ask for; invalid values are refused as OSS does.
+    pub fn from_headers(h: &HeaderMap) -> Result<Option<SseRequest>, ApiError> {
+        let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::trim);
+        let key_id = get(headers::SERVER_SIDE_ENCRYPTION_KEY_ID).filter(|v| !v.is_empty());
+        let request = match get(headers::SERVER_SIDE_ENCRYPTION) {
+            None => None,
+            Some("AES256") => Some(SseRequest::Aes256),
+            Some("KMS") => Some(SseRequest::Kms {
+                key_id: key_id.map(str::to_owned),
+            }),
+            Some(other) => {
+                return Err(ApiError::msg(
+                    ErrorCode::InvalidEncryptionAlgorithmError,
+                    format!(
+                    "The encryption method '{other}' is not supported here (use AES256 or KMS)."
+                ),
+                ))
+            }
+        };
+        if key_id.is_some() && !matches!(request, Some(SseRequest::Kms { .. })) {
+            return Err(ApiError::invalid_argument(
+                "x-oss-server-side-encryption-key-id is only valid with x-oss-server-side-encryption: KMS.",
+            ));
+        }
+        Ok(request)
+    }
+
+    /// A bucket's default rule as a request.
+    pub fn from_rule(rule: &BucketEncryption) -> Option<SseRequest> {
+        match rule.algorithm.as_str() {
+            "AES256" => Some(SseRequest::Aes256),
+            "KMS" => Some(SseRequest::Kms {
+                key_id: rule.kms_master_key_id.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The header's, else the bucket default's.
+    pub fn effective(
+        h: &HeaderMap,
+        default: Option<&BucketEncryption>,
+    ) -> Result<Option<SseRequest>, ApiError> {
+        Ok(SseRequest::from_headers(h)?.or_else(|| default.and_then(SseRequest::from_rule)))
+    }
+
+    /// Whether `record` already is what this asks for (a copy onto itself need not reseal).
+    pub fn satisfied_by(this: Option<&SseRequest>, record: Option<&SseRecord>) -> bool {
+        match (this, record) {
+            (None, None) => true,
+            (Some(SseRequest::Aes256), Some(r)) => r.algorithm == "AES256",
+            (Some(SseRequest::Kms { key_id }), Some(r)) => {
+                r.algorithm == "KMS" && (key_id.is_none() || key_id == &r.kms_key_id)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The server's encryption keys.
+pub struct Sse {
+    pub master: MasterKeys,
+    pub kms: Option<Arc<dyn Kms>>,
+}
+
+impl Sse {
+    /// A fresh data key for a new object or upload, and its record.
+    pub fn new_key(&self, request: &SseRequest) -> Result<(DataKey, SseRecord), ApiError> {
+        match request {
+            SseRequest::Aes256 => {
+                let key = DataKey::random();
+                let (version, blob) = self.master.wrap(&key);
+                let record = SseRecord {
+                    algorithm: "AES256".into(),
+                    kms_key_id: None,
+                    wrapped: WrappedKey::Master { version, blob },
+                };
+                Ok((key, record))
+            }
+            SseRequest::Kms { key_id } => {
+                let kms = self.kms.as_ref().ok_or_else(kms_unavailable)?;
+                let (key, blob, id) = kms.generate_data_key(key_id.as_deref())?;
+                let record = SseRecord {
+                    algorithm: "KMS".into(),
+                    kms_key_id: Some(id),
+                    wrapped: WrappedKey::Kms { blob },
+                };
+                Ok((key, record))
+            }
+        }
+    }
+
+    /// The data key of an encrypted object or upload.
+    pub fn open(&self, record: &SseRecord) -> Result<DataKey, ApiError> {
+        match &record.wrapped {
+            WrappedKey::Master { version, blob } => {
+                self.master.unwrap(*version, blob).map_err(|e| {
+                    tracing::error!(error = %e, "an SSE-OSS data key does not unwrap");
+                    ApiError::internal(format!("the object's data key cannot be unwrapped: {e}"))
+                })
+            }
+            WrappedKey::Kms { blob } => Ok(self
+                .kms
+                .as_ref()
+                .ok_or_else(kms_unavailable)?
+                .decrypt_data_key(blob)?),
+        }
+    }
+}
+
+fn kms_unavailable() -> ApiError {
+    ApiError::msg(
+        ErrorCode::KmsServiceNotEnabled,
+        "SSE-KMS needs the server's KMS, which is not running.",
+    )
+}
+
+/// The headers that describe an encrypted object on responses (reference §4.2).
+pub fn response_headers(record: Option<&SseRecord>) -> Vec<(&'static str, String)> {
+    let Some(r) = record else { return Vec::new() };
+    let mut h = vec![(headers::SERVER_SIDE_ENCRYPTION, r.algorithm.clone())];
+    if let Some(id) = &r.kms_key_id {
+        h.push((headers::SERVER_SIDE_ENCRYPTION_KEY_ID, id.clone()));
+    }
+    h
+}
+
+/// Setting: the master key version every data key was last moved onto.
+const REWRAPPED_SETTING: &str = "sse.rewrapped-version";
+
+/// Rotates the SSE-OSS master key and moves every data key onto it (blocking).
+pub fn rotate_master(state: &crate::api::State) -> Result<rewrap::RewrapReport, KeyError> {
+    let sse = state.sse.as_ref().expect("called with SSE on");
+    sse.master.rotate(&state.store)?;
+    finish_rewrap(state)
+}
+
+/// Re-wraps whatever still uses an older master key, then records that all is current.
+fn finish_rewrap(state: &crate::api::State) -> Result<rewrap::RewrapReport, KeyError> {
+    let sse = state.sse.as_ref().expect("called with SSE on");
+    let version = sse.master.current_version();
+    let report = rewrap_all(&state.store, &sse.master)?;
+    state
+        .store
+        .put_setting(REWRAPPED_SETTING, version.to_be_bytes().to_vec())?;
+    tracing::info!(
+        version,
+        objects = report.objects,
+        uploads = report.uploads,
+        "data keys re-wrapped"
+    );
+    Ok(report)
+}
+
+/// The background duties of SSE: finish a re-wrap a crash interrupted, and rotate the master
+/// key on schedule.
+pub async fn maintain(
+    state: Arc<crate::api::State>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let run = |f: fn(&crate::api::State) -> Result<rewrap::RewrapReport, KeyError>| {
+        let state = state.clone();
+        async move {
+            match tokio::task::spawn_blocking(move || f(&state)).await {
+                Ok(Err(e)) => tracing::error!(error = %e, "SSE key maintenance failed"),
+                Err(e) => tracing::error!(error = %e, "SSE key maintenance panicked"),
+                Ok(Ok(_)) => {}
+            }
+        }
+    };
+    let sse = state.sse.as_ref().expect("called with SSE on");
+    let done = state.store.setting(REWRAPPED_SETTING).ok().flatten();
+    if done.as_deref() != Some(&sse.master.current_version().to_be_bytes()[..]) {
+        run(finish_rewrap).await;
+    }
+    loop {
+        let age_ms = crate::api::now_ms().saturating_sub(sse.master.current_created_ms());
+        if age_ms >= state.config.master_key_rotation.as_millis() as u64 {
+            run(rotate_master).await;
+        }
+        tokio::select! {
+            _ = stopped.changed() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(3600)) => {}
+        }
+    }
+}
