@@ -7,6 +7,11 @@
 //! way, verified against the object's CRC-64, and renamed into place only when complete.
 //! Memory stays bounded by `jobs × chunk buffers`, whatever the file size.
 
+mod checkpoint;
+mod download;
+mod upload;
+mod util;
+
 use crate::{Client, Error, PutOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,7 +30,8 @@ pub type OnProgress = Arc<dyn Fn(TransferProgress) + Send + Sync>;
 /// What to do with a multipart upload when it is cancelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OnCancel {
-    /// Keep the upload and its checkpoint, so the same transfer resumes later.
+    /// Keep the upload and its checkpoint, so the same transfer resumes later. Without a
+    /// `checkpoint_dir` nothing could resume it, so the upload is aborted all the same.
     #[default]
     KeepForResume,
     /// Abort the multipart upload and remove the checkpoint.
@@ -39,9 +45,9 @@ pub struct UploadOptions {
     pub part_size: u64,
     /// Files this big or bigger go multipart (default 8 MiB).
     pub multipart_threshold: u64,
-    /// Parts in flight at once (default 4).
+    /// Parts in flight at once (default 4; 0 counts as 1).
     pub jobs: usize,
-    /// Where checkpoints live; `None` disables resuming.
+    /// Where checkpoints live (created if missing); `None` disables resuming.
     pub checkpoint_dir: Option<PathBuf>,
     /// Metadata, Content-Type, overwrite protection of the object.
     pub put: PutOptions,
@@ -80,11 +86,14 @@ pub struct UploadOutcome {
 /// How to download an object.
 #[derive(Clone)]
 pub struct DownloadOptions {
-    /// Range size of parallel downloads (default 8 MiB).
+    /// Range size of parallel downloads (default 8 MiB; not 0).
     pub part_size: u64,
     /// Objects this big or bigger are fetched in parallel ranges (default 16 MiB).
     pub parallel_threshold: u64,
+    /// Ranges in flight at once (default 4; 0 counts as 1).
     pub jobs: usize,
+    /// Where checkpoints of parallel downloads live; `None` disables resuming. A cancelled or
+    /// failed download keeps its temp file for a resume only with a checkpoint.
     pub checkpoint_dir: Option<PathBuf>,
     pub progress: Option<OnProgress>,
     pub cancel: CancellationToken,
@@ -120,8 +129,7 @@ pub async fn upload_file(
     key: &str,
     opts: &UploadOptions,
 ) -> Result<UploadOutcome, Error> {
-    let _ = (client, path, bucket, key, opts);
-    todo!()
+    upload::upload_file(client, path, bucket, key, opts).await
 }
 
 /// Downloads `bucket/key` to `path`: into a temp file beside it, verified, then renamed, so a
@@ -133,6 +141,5 @@ pub async fn download_file(
     path: &Path,
     opts: &DownloadOptions,
 ) -> Result<DownloadOutcome, Error> {
-    let _ = (client, bucket, key, path, opts);
-    todo!()
+    download::download_file(client, bucket, key, path, opts).await
 }
