@@ -34,7 +34,8 @@ fn main() {
     write_random_file(&file, size);
     let durable_write_rate = size as f64 / t.elapsed().as_secs_f64();
 
-    let md5_rate = openssl_md5_rate();
+    let md5_rate = openssl_rate("md5", "16384");
+    let aes_rate = openssl_rate("aes-256-gcm", "65536");
     let cache_rate = page_cache_read_rate(&file, size);
 
     let (mut server, endpoint) = start_server(&work.path().join("data"));
@@ -42,23 +43,27 @@ fn main() {
     let rss_before = peak_rss_kib(pid);
     put(&endpoint, BUCKET, "", None);
 
-    let put_url = presign(&endpoint, "PUT", "big");
-    let t = Instant::now();
-    curl(&[
-        "-sS",
-        "--fail",
-        "-T",
-        file.to_str().unwrap(),
-        "-H",
-        "Content-Type:",
-        &put_url,
-    ]);
-    let put_rate = size as f64 / t.elapsed().as_secs_f64();
-
-    let get_url = presign(&endpoint, "GET", "big");
-    let t = Instant::now();
-    curl(&["-sS", "--fail", "-o", "/dev/null", &get_url]);
-    let get_rate = size as f64 / t.elapsed().as_secs_f64();
+    // The same object PUT and GET without SSE, with SSE-OSS and with SSE-KMS.
+    let modes: [(&str, Option<&str>); 3] = [
+        ("plain", None),
+        ("SSE-OSS", Some("AES256")),
+        ("SSE-KMS", Some("KMS")),
+    ];
+    let mut rates = Vec::new();
+    for (name, sse) in modes {
+        let key = format!("big-{}", name.to_ascii_lowercase());
+        let headers: Vec<(&str, &str)> = sse
+            .map(|v| vec![("x-oss-server-side-encryption", v)])
+            .unwrap_or_default();
+        match transfer(&endpoint, &file, size, &key, &headers) {
+            Ok((put, get)) => rates.push((name, Some((put, get)))),
+            Err(e) => {
+                eprintln!("{name}: {e}");
+                rates.push((name, None));
+            }
+        }
+    }
+    let (put_rate, get_rate) = rates[0].1.expect("the plain transfer works");
     let rss_large = peak_rss_kib(pid);
 
     let ops = small_puts(&endpoint);
@@ -147,20 +152,20 @@ fn write_random_file(path: &Path, size: u64) {
     f.get_ref().sync_all().expect("fsync payload");
 }
 
-/// Bytes per second of `openssl speed -evp md5` on 16 KiB blocks.
-fn openssl_md5_rate() -> f64 {
+/// Bytes per second of `openssl speed -evp <cipher>` on blocks of `bytes`.
+fn openssl_rate(cipher: &str, bytes: &str) -> f64 {
     let out = Command::new("openssl")
-        .args(["speed", "-evp", "md5", "-bytes", "16384", "-seconds", "3"])
+        .args(["speed", "-evp", cipher, "-bytes", bytes, "-seconds", "3"])
         .stderr(Stdio::null())
         .output()
         .expect("openssl speed runs");
     let text = String::from_utf8_lossy(&out.stdout);
-    // The last line reads `md5  <rate>k`, in thousands of bytes per second.
+    // The last line reads `<cipher>  <rate>k`, in thousands of bytes per second.
     let line = text
         .lines()
         .rev()
-        .find(|l| l.trim_start().starts_with("md5"))
-        .expect("openssl md5 line");
+        .find(|l| l.trim_start().to_ascii_lowercase().starts_with(cipher))
+        .expect("openssl result line");
     let k: f64 = line
         .split_whitespace()
         .last()
@@ -169,6 +174,43 @@ fn openssl_md5_rate() -> f64 {
         .parse()
         .expect("rate");
     k * 1000.0
+}
+
+/// PUTs then GETs `file` as `key` with curl on presigned URLs that sign `headers`; returns the
+/// two rates in bytes per second.
+fn transfer(
+    endpoint: &str,
+    file: &Path,
+    size: u64,
+    key: &str,
+    headers: &[(&str, &str)],
+) -> Result<(f64, f64), String> {
+    let put_url = presign(endpoint, "PUT", key, headers);
+    let mut args = vec![
+        "-sS".to_owned(),
+        "--fail".to_owned(),
+        "-T".to_owned(),
+        file.display().to_string(),
+    ];
+    args.extend(["-H".to_owned(), "Content-Type:".to_owned()]);
+    for (name, value) in headers {
+        args.extend(["-H".to_owned(), format!("{name}: {value}")]);
+    }
+    args.push(put_url);
+    let t = Instant::now();
+    curl(&args)?;
+    let put = size as f64 / t.elapsed().as_secs_f64();
+    let get_url = presign(endpoint, "GET", key, &[]);
+    let t = Instant::now();
+    curl(&[
+        "-sS".into(),
+        "--fail".into(),
+        "-o".into(),
+        "/dev/null".into(),
+        get_url,
+    ])?;
+    let get = size as f64 / t.elapsed().as_secs_f64();
+    Ok((put, get))
 }
 
 fn page_cache_read_rate(path: &Path, size: u64) -> f64 {
@@ -211,8 +253,14 @@ fn start_server(data_dir: &Path) -> (Child, String) {
     (child, endpoint)
 }
 
-fn presign(endpoint: &str, method: &str, key: &str) -> String {
-    let headers = http::HeaderMap::new();
+fn presign(endpoint: &str, method: &str, key: &str, signed: &[(&str, &str)]) -> String {
+    let mut headers = http::HeaderMap::new();
+    for (name, value) in signed {
+        headers.insert(
+            http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+    }
     let parts = RequestParts {
         method,
         bucket: Some(BUCKET),
@@ -232,9 +280,16 @@ fn presign(endpoint: &str, method: &str, key: &str) -> String {
     format!("{endpoint}/{BUCKET}/{key}?{}", query.join("&"))
 }
 
-fn curl(args: &[&str]) {
-    let status = Command::new("curl").args(args).status().expect("curl runs");
-    assert!(status.success(), "curl {args:?} failed");
+fn curl(args: &[String]) -> Result<(), String> {
+    let status = Command::new("curl")
+        .args(args)
+        .status()
+        .map_err(|e| e.to_string())?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("curl failed ({status})"))
+    }
 }
 
 /// Headers of a V1-signed request (Date, Content-Type, Authorization).

@@ -301,3 +301,41 @@ mod tests {
         assert_eq!(plain, data);
     }
 }
+
+#[cfg(test)]
+mod vectors {
+    use super::*;
+
+    /// The format is frozen: these bytes must never change (FORMAT.md,
+    /// tests/vectors/sse-v1.json).
+    #[test]
+    fn matches_the_published_vector() {
+        let text = include_str!("../../tests/vectors/sse-v1.json");
+        let v: serde_json::Value = serde_json::from_str(text).unwrap();
+        let key: [u8; 32] = hex::decode(v["data_key"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let blob = u128::from_str_radix(v["blob_id"].as_str().unwrap(), 16).unwrap();
+        let len = v["plaintext_length"].as_u64().unwrap() as usize;
+        let plain: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let mut out = Vec::new();
+        let mut sink = |c: &[u8]| {
+            out.extend_from_slice(c);
+            Ok(())
+        };
+        let mut sealer = Sealer::new(DataKey(Zeroizing::new(key)).segment_cipher(blob));
+        sealer.update(&plain, &mut sink).unwrap();
+        sealer.finish(&mut sink).unwrap();
+        let digest = ring::digest::digest(&ring::digest::SHA256, &out);
+        assert_eq!(out.len() as u64, v["stored_length"].as_u64().unwrap());
+        assert_eq!(
+            hex::encode(&out[out.len() - 56..]),
+            v["stored_last_chunk"].as_str().unwrap()
+        );
+        assert_eq!(
+            hex::encode(digest.as_ref()),
+            v["stored_sha256"].as_str().unwrap()
+        );
+    }
+}
