@@ -47,6 +47,15 @@ pub struct ConnectionArgs {
     /// Profile of the config file to use [default: default]
     #[arg(long, value_name = "NAME", help_heading = "Connection")]
     pub profile: Option<String>,
+    /// A PEM certificate to trust besides the system roots (the embedded server's self-signed
+    /// one: `<data-dir>/tls/cert.pem`)
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "OSSVAULT_CA_CERT",
+        help_heading = "Connection"
+    )]
+    pub ca_cert: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
@@ -67,7 +76,13 @@ impl From<SignVersionArg> for SignVersion {
 
 /// A client for the resolved connection.
 pub fn client(args: &ConnectionArgs) -> Result<Client> {
-    let config = resolve(args, |name| std::env::var(name).ok(), load_profile)?;
+    let mut config = resolve(args, |name| std::env::var(name).ok(), load_profile)?;
+    if let Some(path) = &args.ca_cert {
+        config.pinned_certificate_pem = Some(
+            std::fs::read(path)
+                .with_context(|| format!("cannot read the certificate {}", path.display()))?,
+        );
+    }
     Ok(Client::new(config)?)
 }
 

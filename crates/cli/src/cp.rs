@@ -288,7 +288,16 @@ impl Job<'_> {
         o.progress = Some(progress);
         o.cancel = self.cancel.clone();
         o.on_cancel = OnCancel::KeepForResume;
+        o.put.headers.extend(self.sse_headers());
         o
+    }
+
+    /// The SSE headers `--sse` asks for (none: the bucket's default applies).
+    fn sse_headers(&self) -> Vec<(String, String)> {
+        self.args
+            .sse
+            .map(|s| s.headers(self.args.kms_key_id.as_deref()))
+            .unwrap_or_default()
     }
 
     fn download_options(&self, progress: OnProgress) -> DownloadOptions {
@@ -690,9 +699,20 @@ impl Job<'_> {
             .unwrap_or(DEFAULT_COPY_THRESHOLD);
         bar.set_length(meta.size);
         if meta.size < threshold {
-            let copy = self
-                .client
-                .copy_object(&src.bucket, &src.key, &dst.bucket, &dst.key, None);
+            // With --sse the copy must carry SSE headers, which only a REPLACE copy takes: it
+            // replaces the metadata with the source's own.
+            let replace = self.args.sse.map(|_| {
+                let mut opts = carried_metadata(&meta);
+                opts.headers.extend(self.sse_headers());
+                opts
+            });
+            let copy = self.client.copy_object(
+                &src.bucket,
+                &src.key,
+                &dst.bucket,
+                &dst.key,
+                replace.as_ref(),
+            );
             let result = tokio::select! {
                 r = copy => r?,
                 _ = self.cancel.cancelled() => return Err(ClientError::Cancelled),
@@ -712,23 +732,8 @@ impl Job<'_> {
     ) -> Result<(u64, String, u32), ClientError> {
         let part = fit_part_size(self.args.part_size.unwrap_or(DEFAULT_COPY_PART), meta.size);
         // CopyObject would keep the metadata: carry it over by hand.
-        const KEPT: [&str; 4] = [
-            "cache-control",
-            "content-disposition",
-            "content-encoding",
-            "expires",
-        ];
-        let headers = meta
-            .headers
-            .iter()
-            .filter(|(n, _)| n.starts_with("x-oss-meta-") || KEPT.contains(&n.as_str()))
-            .cloned()
-            .collect();
-        let opts = PutOptions {
-            content_type: meta.content_type.clone(),
-            headers,
-            ..Default::default()
-        };
+        let mut opts = carried_metadata(meta);
+        opts.headers.extend(self.sse_headers());
         let c = self.client;
         let upload_id = c.initiate_multipart(&dst.bucket, &dst.key, &opts).await?;
         let ranges: Vec<(u32, (u64, u64))> = (0..meta.size.div_ceil(part))
@@ -939,5 +944,26 @@ mod tests {
         assert_eq!(as_directory(""), "");
         assert_eq!(as_directory("a"), "a/");
         assert_eq!(as_directory("a/"), "a/");
+    }
+}
+
+/// The metadata a copy keeps (user metadata and content headers), as write options.
+fn carried_metadata(meta: &ObjectMeta) -> PutOptions {
+    const KEPT: [&str; 4] = [
+        "cache-control",
+        "content-disposition",
+        "content-encoding",
+        "expires",
+    ];
+    let headers = meta
+        .headers
+        .iter()
+        .filter(|(n, _)| n.starts_with("x-oss-meta-") || KEPT.contains(&n.as_str()))
+        .cloned()
+        .collect();
+    PutOptions {
+        content_type: meta.content_type.clone(),
+        headers,
+        ..Default::default()
     }
 }

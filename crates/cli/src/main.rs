@@ -3,6 +3,7 @@
 //! Every flag is defined here, once; each command family lives in its own module and keeps to
 //! parsing, printing and calling `ossvault-client`.
 
+mod bucket_settings;
 mod buckets;
 mod connection;
 mod cp;
@@ -93,6 +94,12 @@ enum Command {
     /// Total objects and bytes under oss://bucket[/prefix], per storage class.
     #[command(after_help = CONNECTION_HELP)]
     Du(DuArgs),
+    /// Show or set a bucket's default server-side encryption.
+    #[command(after_help = CONNECTION_HELP)]
+    BucketEncryption(BucketEncryptionArgs),
+    /// Show or set a bucket's policy (--https-only refuses every plain-HTTP request).
+    #[command(after_help = CONNECTION_HELP)]
+    BucketPolicy(BucketPolicyArgs),
     /// Manage connection profiles in the config file.
     #[command(subcommand)]
     Profile(ProfileCommand),
@@ -161,6 +168,57 @@ pub struct CpArgs {
     /// Download only bytes a-b (inclusive; also `a-` and `-n` for the last n bytes).
     #[arg(long, value_name = "a-b", allow_hyphen_values = true)]
     pub range: Option<String>,
+    /// Server-side encryption of the uploaded or copied objects (else the bucket's default).
+    #[arg(long, value_enum, ignore_case = true)]
+    pub sse: Option<SseArg>,
+    /// The CMK for --sse KMS.
+    #[arg(long, value_name = "ID", requires = "sse")]
+    pub kms_key_id: Option<String>,
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+}
+
+/// Server-side encryption of new objects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SseArg {
+    /// SSE-OSS: keys fully managed by the server.
+    #[value(name = "AES256")]
+    Aes256,
+    /// SSE-KMS: data keys from the KMS (the default CMK, or --kms-key-id).
+    #[value(name = "KMS")]
+    Kms,
+}
+
+#[derive(Args)]
+pub struct BucketEncryptionArgs {
+    /// oss://bucket
+    pub bucket: String,
+    /// Set the default encryption of new objects (without a flag: show it).
+    #[arg(long, value_enum, ignore_case = true, conflicts_with = "delete")]
+    pub sse: Option<SseArg>,
+    /// The CMK for --sse KMS (default: the region's default CMK).
+    #[arg(long, value_name = "ID", requires = "sse")]
+    pub kms_key_id: Option<String>,
+    /// Remove the default encryption (existing objects stay as they are).
+    #[arg(long)]
+    pub delete: bool,
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+}
+
+#[derive(Args)]
+pub struct BucketPolicyArgs {
+    /// oss://bucket
+    pub bucket: String,
+    /// Deny every request not made over HTTPS (without a flag: show the policy).
+    #[arg(long, conflicts_with_all = ["file", "delete"])]
+    pub https_only: bool,
+    /// Set the policy from a JSON file.
+    #[arg(long, value_name = "FILE", conflicts_with = "delete")]
+    pub file: Option<PathBuf>,
+    /// Remove the policy.
+    #[arg(long)]
+    pub delete: bool,
     #[command(flatten)]
     pub conn: ConnectionArgs,
 }
@@ -276,6 +334,12 @@ async fn run(command: Command, out: &Output) -> anyhow::Result<()> {
         Command::Stat(a) => stat::run(&connection::client(&a.conn)?, out, &a).await,
         Command::Sign(a) => sign::run(&connection::client(&a.conn)?, out, &a),
         Command::Du(a) => du::run(&connection::client(&a.conn)?, out, &a).await,
+        Command::BucketEncryption(a) => {
+            bucket_settings::encryption(&connection::client(&a.conn)?, out, &a).await
+        }
+        Command::BucketPolicy(a) => {
+            bucket_settings::policy(&connection::client(&a.conn)?, out, &a).await
+        }
         Command::Profile(c) => profile::run(out, c),
     }
 }

@@ -18,6 +18,8 @@ const MIB: usize = 1 << 20;
 struct Server {
     child: Child,
     endpoint: String,
+    https_endpoint: String,
+    certificate: String,
     _data: tempfile::TempDir,
 }
 
@@ -29,7 +31,7 @@ impl Server {
         let mut child = Command::new(BIN)
             .args(["serve", "--data-dir"])
             .arg(data.path().join("data"))
-            .args(["--address", "127.0.0.1:0"])
+            .args(["--address", "127.0.0.1:0", "--https-address", "127.0.0.1:0"])
             .args(["--access-key-id", KEY_ID, "--access-key-secret", SECRET])
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -39,18 +41,26 @@ impl Server {
             .expect("start ossvault serve");
         // `endpoint: http://…` is the readiness line (other lines, e.g. HTTPS, may come first).
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let (mut https_endpoint, mut certificate) = (String::new(), String::new());
         let endpoint = loop {
             let mut line = String::new();
             if stdout.read_line(&mut line).unwrap() == 0 {
                 panic!("ossvault serve exited before printing its endpoint");
             }
-            if let Some(e) = line.trim().strip_prefix("endpoint: ") {
+            let line = line.trim();
+            if let Some(e) = line.strip_prefix("https endpoint: ") {
+                https_endpoint = e.to_owned();
+            } else if let Some(c) = line.strip_prefix("certificate: ") {
+                certificate = c.to_owned();
+            } else if let Some(e) = line.strip_prefix("endpoint: ") {
                 break e.to_owned();
             }
         };
         Server {
             child,
             endpoint,
+            https_endpoint,
+            certificate,
             _data: data,
         }
     }
@@ -741,4 +751,55 @@ fn piped_output_is_plain() {
             file.display()
         )
     );
+}
+
+#[test]
+fn bucket_encryption_sse_uploads_and_the_https_only_policy() {
+    let env = Env::new();
+    let file = env.dir().join("secret.txt");
+    std::fs::write(&file, b"classified").unwrap();
+    env.ok(&["mb", "oss://enc"]);
+
+    let shown = env.json(&["bucket-encryption", "oss://enc"]);
+    assert_eq!(shown["sse_algorithm"], Value::Null);
+    env.ok(&["cp", s(&file), "oss://enc/explicit", "--sse", "AES256"]);
+    let stat = env.ok(&["stat", "oss://enc/explicit"]);
+    assert!(stat.contains("AES256"), "stat shows the encryption: {stat}");
+
+    let set = env.json(&["bucket-encryption", "oss://enc", "--sse", "AES256"]);
+    assert_eq!(set["sse_algorithm"], "AES256");
+    env.ok(&["cp", s(&file), "oss://enc/by-default"]);
+    assert!(env.ok(&["stat", "oss://enc/by-default"]).contains("AES256"));
+    env.ok(&["cp", "oss://enc/by-default", s(&env.dir().join("back.txt"))]);
+    assert_eq!(
+        std::fs::read(env.dir().join("back.txt")).unwrap(),
+        b"classified"
+    );
+    let deleted = env.json(&["bucket-encryption", "oss://enc", "--delete"]);
+    assert_eq!(deleted["sse_algorithm"], Value::Null);
+
+    // HTTPS-only: plain HTTP is refused, HTTPS with the pinned certificate works.
+    env.ok(&["bucket-policy", "oss://enc", "--https-only"]);
+    let (_, err) = env.fails(&["ls", "oss://enc"]);
+    assert!(err.contains("AccessDenied"), "{err}");
+    let https = [
+        "-e",
+        env.server.https_endpoint.as_str(),
+        "--ca-cert",
+        env.server.certificate.as_str(),
+    ];
+    let mut ls = vec!["ls", "oss://enc"];
+    ls.extend_from_slice(&https);
+    assert!(env.ok(&ls).contains("oss://enc/explicit"));
+    let mut without_pin = vec!["ls", "oss://enc", "-e", env.server.https_endpoint.as_str()];
+    let (_, err) = env.fails(&without_pin);
+    assert!(
+        !err.is_empty(),
+        "an unpinned self-signed certificate is not trusted"
+    );
+    without_pin.clear();
+    let mut delete = vec!["bucket-policy", "oss://enc", "--delete"];
+    delete.extend_from_slice(&https);
+    env.ok(&delete);
+    assert!(env.ok(&["ls", "oss://enc"]).contains("oss://enc/explicit"));
 }
