@@ -59,6 +59,7 @@ step "cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D war
 # Without a build nothing below can run: stop here if it fails.
 step "cargo build" cargo build --workspace --all-targets || finish
 step "cargo test" cargo test --workspace
+step "keystore against a real Secret Service (gnome-keyring)" scripts/keychain-tests.sh
 step "python venv" setup_python || finish
 step "interop suite (oss2, alibabacloud-oss-v2)" pytest_suite tests/interop
 step "crash suite" pytest_suite tests/crash

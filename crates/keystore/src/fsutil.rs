@@ -1,0 +1,182 @@
+//! Private files: atomic durable writes with mode 0600, a 0700 config dir, an inter-process lock.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rand::RngCore;
+
+use crate::error::{Error, Result};
+
+/// Creates `dir` (and parents) if needed and makes it private to the user (0700 on Unix).
+pub(crate) fn ensure_private_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir)
+            .map_err(|e| Error::io(dir, e))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| Error::io(dir, e))?;
+        }
+    }
+    Ok(())
+}
+
+fn create_private(path: &Path) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+/// Replaces `path` with `bytes` so that a crash leaves either the old or the new content:
+/// a temporary file in the same directory (mode 0600), fsync, rename, fsync of the directory
+/// (the rename is not durable until the directory is synced).
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(
+        ".{file_name}.tmp-{}-{:08x}",
+        std::process::id(),
+        rand::rngs::OsRng.next_u32()
+    ));
+    let result = (|| {
+        let mut file = create_private(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(path, e));
+    }
+    sync_dir(dir).map_err(|e| Error::io(dir, e))
+}
+
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> std::io::Result<()> {
+    // Windows has no directory handles to sync; MoveFileEx with REPLACE_EXISTING (what
+    // std::fs::rename uses) is the durable replace there.
+    Ok(())
+}
+
+/// An exclusive advisory lock on `<config dir>/keys.lock`, held for the duration of every
+/// change, so that the app and the CLI changing keys at once don't lose each other's updates.
+///
+/// On Unix it is `flock(2)`; elsewhere the keystore relies on atomic replacement only.
+pub(crate) struct DirLock {
+    _file: File,
+    _path: PathBuf,
+}
+
+impl DirLock {
+    pub(crate) fn acquire(config_dir: &Path) -> Result<Self> {
+        let path = config_dir.join("keys.lock");
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let file = options.open(&path).map_err(|e| Error::io(&path, e))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::io::AsRawFd;
+            loop {
+                // SAFETY: flock on a file descriptor that `file` owns and keeps open.
+                let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+                if rc == 0 {
+                    break;
+                }
+                let err = std::io::Error::last_os_error();
+                if err.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(Error::io(&path, err));
+                }
+            }
+        }
+        // The lock is released when the file is closed.
+        Ok(DirLock {
+            _file: file,
+            _path: path,
+        })
+    }
+}
+
+/// Makes this process leave no core dump (`RLIMIT_CORE` = 0), so that keys in its memory are
+/// not written to disk if it crashes. Call it early in processes that hold keys. No-op where
+/// the platform has no such limit.
+pub fn disable_core_dumps() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: setrlimit reads the struct we pass; no pointers are kept.
+        if unsafe { libc::setrlimit(libc::RLIMIT_CORE, &limit) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_and_private_dir_is_0700() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("a/b");
+        ensure_private_dir(&dir).unwrap();
+        let path = dir.join("f");
+        write_atomic(&path, b"one").unwrap();
+        write_atomic(&path, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&dir), 0o700);
+            assert_eq!(mode(&path), 0o600);
+        }
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn lock_is_exclusive_across_handles() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = DirLock::acquire(dir.path()).unwrap();
+        let path = dir.path().to_path_buf();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let handle = std::thread::spawn(move || {
+            let _second = DirLock::acquire(&path).unwrap();
+            tx.send(()).unwrap();
+        });
+        #[cfg(unix)]
+        assert!(rx
+            .recv_timeout(std::time::Duration::from_millis(200))
+            .is_err());
+        drop(lock);
+        rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+        handle.join().unwrap();
+    }
+}
