@@ -35,9 +35,13 @@ def server_binary() -> Path:
 class ServerProcess:
     """One `ossvault serve` process on a data directory; can be started again after a stop/kill."""
 
-    def __init__(self, data_dir: Path, log_path: Path, binary: Path | None = None, https: bool = False):
+    def __init__(self, data_dir: Path, log_path: Path, binary: Path | None = None, https: bool = False,
+                 extra_args: list[str] | None = None, env: dict[str, str] | None = None):
         self.binary = binary or server_binary()
         self.https = https
+        # More `serve` arguments and environment for every start (may be changed between starts).
+        self.extra_args = list(extra_args or [])
+        self.env = dict(env or {})
         self.https_endpoint: str | None = None
         self.certificate: Path | None = None
         self.data_dir = Path(data_dir)
@@ -74,11 +78,12 @@ class ServerProcess:
                 "--region",
                 REGION,
                 *(["--https-address", "127.0.0.1:0"] if self.https else []),
+                *self.extra_args,
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=self._log,
-            env={**os.environ, "RUST_BACKTRACE": "1"},
+            env={**os.environ, "RUST_BACKTRACE": "1", **self.env},
         )
         ready = threading.Event()
         found: list[str] = []

@@ -165,6 +165,7 @@ class Oss2Client:
             "creation_date": info.creation_date,  # oss2 keeps the XML string
             "extranet_endpoint": info.extranet_endpoint,
             "owner_id": info.owner.id,
+            "sse_algorithm": info.bucket_encryption_rule.sse_algorithm if info.bucket_encryption_rule else None,
         }
 
     def bucket_location(self, bucket):
@@ -185,10 +186,22 @@ class Oss2Client:
     def delete_bucket_policy(self, bucket):
         return self._reply(self.bucket(bucket).delete_bucket_policy())
 
+    def put_bucket_encryption(self, bucket, algorithm, kms_key_id=None):
+        rule = oss2.models.ServerSideEncryptionRule(sse_algorithm=algorithm, kms_master_keyid=kms_key_id)
+        return self._reply(self.bucket(bucket).put_bucket_encryption(rule))
+
+    def get_bucket_encryption(self, bucket):
+        r = self.bucket(bucket).get_bucket_encryption()
+        return {"sse_algorithm": r.sse_algorithm, "kms_master_key_id": r.kms_master_keyid,
+                "kms_data_encryption": r.kms_data_encryption}
+
+    def delete_bucket_encryption(self, bucket):
+        return self._reply(self.bucket(bucket).delete_bucket_encryption())
+
     # -- objects --------------------------------------------------------------------------------
     def put_object(self, bucket, key, data, *, content_type=None, metadata=None, cache_control=None,
-                   content_disposition=None, expires=None, forbid_overwrite=False, content_md5=None):
-        headers = {}
+                   content_disposition=None, expires=None, forbid_overwrite=False, content_md5=None, headers=None):
+        headers = dict(headers or {})
         if content_md5 is not None:
             headers["Content-MD5"] = content_md5
         if content_type is not None:
@@ -239,8 +252,9 @@ class Oss2Client:
     def delete_object(self, bucket, key):
         return self._reply(self.bucket(bucket).delete_object(key))
 
-    def copy_object(self, bucket, key, src_bucket, src_key, *, directive=None, content_type=None, metadata=None):
-        headers = {}
+    def copy_object(self, bucket, key, src_bucket, src_key, *, directive=None, content_type=None, metadata=None,
+                    headers=None):
+        headers = dict(headers or {})
         if directive is not None:
             headers["x-oss-metadata-directive"] = directive
         if content_type is not None:
@@ -249,8 +263,8 @@ class Oss2Client:
             headers["x-oss-meta-" + k] = v
         return self._reply(self.bucket(bucket).copy_object(src_bucket, src_key, key, headers=headers))
 
-    def append_object(self, bucket, key, position, data, init_crc=None):
-        result = self.bucket(bucket).append_object(key, position, data, init_crc=init_crc)
+    def append_object(self, bucket, key, position, data, init_crc=None, headers=None):
+        result = self.bucket(bucket).append_object(key, position, data, headers=headers, init_crc=init_crc)
         reply = self._reply(result)
         reply.next_position = result.next_position
         return reply
@@ -300,21 +314,28 @@ class Oss2Client:
 
     # -- multipart ------------------------------------------------------------------------------
     def init_multipart(self, bucket, key, *, content_type=None, metadata=None):
-        headers = {"x-oss-meta-" + k: v for k, v in (metadata or {}).items()}
+        return self.initiate_multipart(bucket, key, content_type=content_type, metadata=metadata).upload_id
+
+    def initiate_multipart(self, bucket, key, *, content_type=None, metadata=None, headers=None):
+        """InitiateMultipartUpload as a Reply (with `.upload_id`)."""
+        headers = {**(headers or {}), **{"x-oss-meta-" + k: v for k, v in (metadata or {}).items()}}
         if content_type is not None:
             headers["Content-Type"] = content_type
-        return self.bucket(bucket).init_multipart_upload(key, headers=headers).upload_id
+        result = self.bucket(bucket).init_multipart_upload(key, headers=headers)
+        reply = self._reply(result)
+        reply.upload_id = result.upload_id
+        return reply
 
-    def upload_part(self, bucket, key, upload_id, part_number, data):
-        return self._reply(self.bucket(bucket).upload_part(key, upload_id, part_number, data))
+    def upload_part(self, bucket, key, upload_id, part_number, data, headers=None):
+        return self._reply(self.bucket(bucket).upload_part(key, upload_id, part_number, data, headers=headers))
 
     def list_parts(self, bucket, key, upload_id):
         r = self.bucket(bucket).list_parts(key, upload_id)
         return [(p.part_number, '"' + p.etag + '"', p.size) for p in r.parts]
 
-    def complete_multipart(self, bucket, key, upload_id, parts):
+    def complete_multipart(self, bucket, key, upload_id, parts, headers=None):
         infos = [oss2.models.PartInfo(n, etag.strip('"')) for n, etag in parts]
-        return self._reply(self.bucket(bucket).complete_multipart_upload(key, upload_id, infos))
+        return self._reply(self.bucket(bucket).complete_multipart_upload(key, upload_id, infos, headers=headers))
 
     def abort_multipart(self, bucket, key, upload_id):
         return self._reply(self.bucket(bucket).abort_multipart_upload(key, upload_id))
@@ -395,6 +416,7 @@ class V2Client:
             "creation_date": info.creation_date,  # datetime
             "extranet_endpoint": info.extranet_endpoint,
             "owner_id": info.owner.id if info.owner else None,
+            "sse_algorithm": info.sse_rule.sse_algorithm if info.sse_rule else None,
         }
 
     def bucket_location(self, bucket):
@@ -415,13 +437,28 @@ class V2Client:
     def delete_bucket_policy(self, bucket):
         return self._reply(self.client.delete_bucket_policy(oss.DeleteBucketPolicyRequest(bucket=bucket)))
 
+    def put_bucket_encryption(self, bucket, algorithm, kms_key_id=None):
+        rule = oss.ServerSideEncryptionRule(apply_server_side_encryption_by_default=oss.ApplyServerSideEncryptionByDefault(
+            sse_algorithm=algorithm, kms_master_key_id=kms_key_id))
+        return self._reply(self.client.put_bucket_encryption(oss.PutBucketEncryptionRequest(
+            bucket=bucket, server_side_encryption_rule=rule)))
+
+    def get_bucket_encryption(self, bucket):
+        r = self.client.get_bucket_encryption(oss.GetBucketEncryptionRequest(bucket=bucket))
+        d = r.server_side_encryption_rule.apply_server_side_encryption_by_default
+        return {"sse_algorithm": d.sse_algorithm, "kms_master_key_id": d.kms_master_key_id,
+                "kms_data_encryption": d.kms_data_encryption}
+
+    def delete_bucket_encryption(self, bucket):
+        return self._reply(self.client.delete_bucket_encryption(oss.DeleteBucketEncryptionRequest(bucket=bucket)))
+
     # -- objects --------------------------------------------------------------------------------
     def put_object(self, bucket, key, data, *, content_type=None, metadata=None, cache_control=None,
-                   content_disposition=None, expires=None, forbid_overwrite=False, content_md5=None):
+                   content_disposition=None, expires=None, forbid_overwrite=False, content_md5=None, headers=None):
         req = oss.PutObjectRequest(
             bucket=bucket, key=key, body=data, content_type=content_type, metadata=metadata, content_md5=content_md5,
             cache_control=cache_control, content_disposition=content_disposition, expires=expires,
-            forbid_overwrite=True if forbid_overwrite else None,
+            forbid_overwrite=True if forbid_overwrite else None, headers=dict(headers or {}),
         )
         return self._reply(self.client.put_object(req))
 
@@ -447,13 +484,16 @@ class V2Client:
     def delete_object(self, bucket, key):
         return self._reply(self.client.delete_object(oss.DeleteObjectRequest(bucket=bucket, key=key)))
 
-    def copy_object(self, bucket, key, src_bucket, src_key, *, directive=None, content_type=None, metadata=None):
+    def copy_object(self, bucket, key, src_bucket, src_key, *, directive=None, content_type=None, metadata=None,
+                    headers=None):
         req = oss.CopyObjectRequest(bucket=bucket, key=key, source_bucket=src_bucket, source_key=src_key,
-                                    metadata_directive=directive, content_type=content_type, metadata=metadata)
+                                    metadata_directive=directive, content_type=content_type, metadata=metadata,
+                                    headers=dict(headers or {}))
         return self._reply(self.client.copy_object(req))
 
-    def append_object(self, bucket, key, position, data, init_crc=None):
-        req = oss.AppendObjectRequest(bucket=bucket, key=key, position=position, body=data)
+    def append_object(self, bucket, key, position, data, init_crc=None, headers=None):
+        req = oss.AppendObjectRequest(bucket=bucket, key=key, position=position, body=data,
+                                      headers=dict(headers or {}))
         result = self.client.append_object(req)
         reply = self._reply(result)
         reply.next_position = result.next_position
@@ -517,22 +557,30 @@ class V2Client:
 
     # -- multipart ------------------------------------------------------------------------------
     def init_multipart(self, bucket, key, *, content_type=None, metadata=None):
-        r = self.client.initiate_multipart_upload(oss.InitiateMultipartUploadRequest(
-            bucket=bucket, key=key, content_type=content_type, metadata=metadata))
-        return r.upload_id
+        return self.initiate_multipart(bucket, key, content_type=content_type, metadata=metadata).upload_id
 
-    def upload_part(self, bucket, key, upload_id, part_number, data):
+    def initiate_multipart(self, bucket, key, *, content_type=None, metadata=None, headers=None):
+        """InitiateMultipartUpload as a Reply (with `.upload_id`)."""
+        r = self.client.initiate_multipart_upload(oss.InitiateMultipartUploadRequest(
+            bucket=bucket, key=key, content_type=content_type, metadata=metadata, headers=dict(headers or {})))
+        reply = self._reply(r)
+        reply.upload_id = r.upload_id
+        return reply
+
+    def upload_part(self, bucket, key, upload_id, part_number, data, headers=None):
         return self._reply(self.client.upload_part(oss.UploadPartRequest(
-            bucket=bucket, key=key, upload_id=upload_id, part_number=part_number, body=data)))
+            bucket=bucket, key=key, upload_id=upload_id, part_number=part_number, body=data,
+            headers=dict(headers or {}))))
 
     def list_parts(self, bucket, key, upload_id):
         r = self.client.list_parts(oss.ListPartsRequest(bucket=bucket, key=key, upload_id=upload_id))
         return [(p.part_number, p.etag, p.size) for p in r.parts or []]
 
-    def complete_multipart(self, bucket, key, upload_id, parts):
+    def complete_multipart(self, bucket, key, upload_id, parts, headers=None):
         body = oss.CompleteMultipartUpload(parts=[oss.UploadPart(part_number=n, etag=e) for n, e in parts])
         return self._reply(self.client.complete_multipart_upload(oss.CompleteMultipartUploadRequest(
-            bucket=bucket, key=key, upload_id=upload_id, complete_multipart_upload=body)))
+            bucket=bucket, key=key, upload_id=upload_id, complete_multipart_upload=body,
+            headers=dict(headers or {}))))
 
     def abort_multipart(self, bucket, key, upload_id):
         return self._reply(self.client.abort_multipart_upload(oss.AbortMultipartUploadRequest(

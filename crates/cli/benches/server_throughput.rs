@@ -115,6 +115,30 @@ fn main() {
         get_rate / 1e6,
         get_rate / cache_rate
     );
+    println!(
+        "{:<44} {:>9.0} MB/s",
+        "reference: openssl speed -evp aes-256-gcm",
+        aes_rate / 1e6
+    );
+    for (name, r) in &rates[1..] {
+        match r {
+            Some((put, get)) => {
+                let put_label = format!("PUT {name:<21} vs plain PUT");
+                let get_label = format!("GET {name:<21} vs plain GET");
+                println!(
+                    "{put_label:<44} {:>9.0} MB/s {:>9.2}x",
+                    put / 1e6,
+                    put / put_rate
+                );
+                println!(
+                    "{get_label:<44} {:>9.0} MB/s {:>9.2}x",
+                    get / 1e6,
+                    get / get_rate
+                );
+            }
+            None => println!("{name}: not measured (the server refused it)"),
+        }
+    }
     println!("{:<44} {:>9} KiB", "server peak RSS at start", rss_before);
     println!(
         "{:<44} {:>9} KiB",

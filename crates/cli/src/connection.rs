@@ -234,7 +234,7 @@ mod tests {
                 endpoint: Some("http://flag:1".into()),
                 ..Default::default()
             },
-            profile: None,
+            ..Default::default()
         };
         let env = env_of(&[
             (ENV_ENDPOINT, "http://env:1"),

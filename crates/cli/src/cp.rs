@@ -906,6 +906,27 @@ fn walk(root: &Path, out: &Output, tally: &Tally) -> Vec<LocalFile> {
     files
 }
 
+/// The metadata a copy keeps (user metadata and content headers), as write options.
+fn carried_metadata(meta: &ObjectMeta) -> PutOptions {
+    const KEPT: [&str; 4] = [
+        "cache-control",
+        "content-disposition",
+        "content-encoding",
+        "expires",
+    ];
+    let headers = meta
+        .headers
+        .iter()
+        .filter(|(n, _)| n.starts_with("x-oss-meta-") || KEPT.contains(&n.as_str()))
+        .cloned()
+        .collect();
+    PutOptions {
+        content_type: meta.content_type.clone(),
+        headers,
+        ..Default::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -944,26 +965,5 @@ mod tests {
         assert_eq!(as_directory(""), "");
         assert_eq!(as_directory("a"), "a/");
         assert_eq!(as_directory("a/"), "a/");
-    }
-}
-
-/// The metadata a copy keeps (user metadata and content headers), as write options.
-fn carried_metadata(meta: &ObjectMeta) -> PutOptions {
-    const KEPT: [&str; 4] = [
-        "cache-control",
-        "content-disposition",
-        "content-encoding",
-        "expires",
-    ];
-    let headers = meta
-        .headers
-        .iter()
-        .filter(|(n, _)| n.starts_with("x-oss-meta-") || KEPT.contains(&n.as_str()))
-        .cloned()
-        .collect();
-    PutOptions {
-        content_type: meta.content_type.clone(),
-        headers,
-        ..Default::default()
     }
 }

@@ -8,6 +8,7 @@ mod buckets;
 mod connection;
 mod cp;
 mod du;
+mod kms;
 mod ls;
 mod output;
 mod profile;
@@ -100,6 +101,11 @@ enum Command {
     /// Show or set a bucket's policy (--https-only refuses every plain-HTTP request).
     #[command(after_help = CONNECTION_HELP)]
     BucketPolicy(BucketPolicyArgs),
+    /// The embedded server's KMS: customer master keys for SSE-KMS, BYOK import, and rotation
+    /// of the SSE-OSS master key. Connection flags go before the action
+    /// (`ossvault kms -e URL ls`), or come from the environment or a profile.
+    #[command(after_help = CONNECTION_HELP)]
+    Kms(KmsCommandArgs),
     /// Manage connection profiles in the config file.
     #[command(subcommand)]
     Profile(ProfileCommand),
@@ -224,6 +230,14 @@ pub struct BucketPolicyArgs {
 }
 
 #[derive(Args)]
+pub struct KmsCommandArgs {
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+    #[command(flatten)]
+    pub kms: kms::KmsArgs,
+}
+
+#[derive(Args)]
 pub struct RmArgs {
     /// oss://bucket/key, or with -r oss://bucket[/prefix].
     pub url: String,
@@ -340,6 +354,7 @@ async fn run(command: Command, out: &Output) -> anyhow::Result<()> {
         Command::BucketPolicy(a) => {
             bucket_settings::policy(&connection::client(&a.conn)?, out, &a).await
         }
+        Command::Kms(a) => kms::run(&connection::client(&a.conn)?, a.kms, out.json).await,
         Command::Profile(c) => profile::run(out, c),
     }
 }

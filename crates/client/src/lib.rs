@@ -8,11 +8,16 @@
 
 mod config;
 mod error;
+mod kms;
 mod ops;
 mod request;
 pub mod transfer;
 
 pub use config::{AddressStyle, ClientConfig, Credentials, RetryPolicy, SignVersion};
 pub use error::{Error, ServiceError};
+pub use kms::{
+    wrap_key_material, CreateKeyOptions, Decrypted, Encrypted, GeneratedDataKey, ImportParameters,
+    KeyListEntry, KeyMetadata, KeyPage, MasterKeyRotation,
+};
 pub use ops::*;
 pub use request::{Client, RequestBody};

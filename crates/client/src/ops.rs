@@ -58,6 +58,10 @@ pub struct PutResult {
     pub etag: String,
     pub crc64: Option<u64>,
     pub request_id: String,
+    /// `x-oss-server-side-encryption` of the stored object (`AES256`, `KMS`), if encrypted.
+    pub server_side_encryption: Option<String>,
+    /// `x-oss-server-side-encryption-key-id`: the CMK of an SSE-KMS object.
+    pub sse_key_id: Option<String>,
 }
 
 /// An object's metadata, from HEAD or GET.
@@ -384,6 +388,8 @@ impl Client {
             crc64: check_upload_crc(key, h, sent.sent_crc64)?,
             etag: header_str(h, "etag").unwrap_or_default(),
             request_id: header_str(h, "x-oss-request-id").unwrap_or_default(),
+            server_side_encryption: header_str(h, "x-oss-server-side-encryption"),
+            sse_key_id: header_str(h, "x-oss-server-side-encryption-key-id"),
         })
     }
 
@@ -509,6 +515,8 @@ impl Client {
             etag: result.etag,
             crc64: crc_header(&h),
             request_id: header_str(&h, "x-oss-request-id").unwrap_or_default(),
+            server_side_encryption: header_str(&h, "x-oss-server-side-encryption"),
+            sse_key_id: header_str(&h, "x-oss-server-side-encryption-key-id"),
         })
     }
 

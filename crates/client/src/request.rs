@@ -65,6 +65,9 @@ pub(crate) struct Op<'a> {
     pub body: RequestBody,
     /// Sending it twice has the same effect as once (GET, PUT, DELETE, most POSTs are not).
     pub idempotent: bool,
+    /// Address the bucket in the path even when the client uses virtual-hosted style (the
+    /// embedded server's `/_kms/` API).
+    pub path_style: bool,
 }
 
 impl<'a> Op<'a> {
@@ -78,6 +81,7 @@ impl<'a> Op<'a> {
             headers: HeaderMap::new(),
             body: RequestBody::Empty,
             idempotent,
+            path_style: false,
         }
     }
 
@@ -102,6 +106,12 @@ impl<'a> Op<'a> {
 
     pub fn idempotent(mut self, idempotent: bool) -> Self {
         self.idempotent = idempotent;
+        self
+    }
+
+    /// Always a path-style URL (`<endpoint>/<bucket>/…`).
+    pub fn path_style(mut self) -> Self {
+        self.path_style = true;
         self
     }
 }
@@ -174,6 +184,16 @@ impl Client {
         key: Option<&str>,
         query: &[(String, String)],
     ) -> Result<String, Error> {
+        self.url_styled(bucket, key, query, self.path_style)
+    }
+
+    fn url_styled(
+        &self,
+        bucket: Option<&str>,
+        key: Option<&str>,
+        query: &[(String, String)],
+        path_style: bool,
+    ) -> Result<String, Error> {
         let scheme = self.endpoint.scheme();
         let host = self.endpoint.host_str().unwrap_or_default();
         let port = self
@@ -194,7 +214,7 @@ impl Client {
         };
         let mut url = match bucket {
             None => format!("{scheme}://{host}{port}/"),
-            Some(b) if self.path_style => format!("{scheme}://{host}{port}/{b}/{encoded_key}"),
+            Some(b) if path_style => format!("{scheme}://{host}{port}/{b}/{encoded_key}"),
             Some(b) => format!("{scheme}://{b}.{host}{port}/{encoded_key}"),
         };
         if !query.is_empty() {
@@ -260,14 +280,14 @@ impl Client {
     /// Sends an operation: signs it afresh for every attempt, retries connection errors,
     /// 5xx and 429 with backoff (only what is safe to repeat), and turns error answers into
     /// [`Error::Service`].
-    pub(crate) async fn send(&self, op: Op<'_>) -> Result<Sent, Error> {
+    pub(crate) async fn send(&self, mut op: Op<'_>) -> Result<Sent, Error> {
         let policy = &self.config.retry;
         let attempts = if op.body.replayable() {
             policy.max_attempts.max(1)
         } else {
             1
         };
-        let mut body = Some(op.body);
+        let mut body = Some(std::mem::replace(&mut op.body, RequestBody::Empty));
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -281,17 +301,7 @@ impl Client {
                 None => unreachable!("a one-shot body is sent once"),
             };
             let crc = Arc::new(Mutex::new(Crc64::new()));
-            let result = self
-                .send_once(
-                    &op.method,
-                    op.bucket,
-                    op.key,
-                    &op.query,
-                    &op.headers,
-                    this_body,
-                    crc.clone(),
-                )
-                .await;
+            let result = self.send_once(&op, this_body, crc.clone()).await;
             let last = attempt >= attempts;
             match result {
                 Ok(response) if response.status().is_success() => {
@@ -327,19 +337,15 @@ impl Client {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn send_once(
         &self,
-        method: &Method,
-        bucket: Option<&str>,
-        key: Option<&str>,
-        query: &[(String, String)],
-        headers: &HeaderMap,
+        op: &Op<'_>,
         body: RequestBody,
         crc: Arc<Mutex<Crc64>>,
     ) -> Result<reqwest::Response, Error> {
-        let url = self.url(bucket, key, query)?;
-        let mut headers = headers.clone();
+        let (method, bucket, key, query) = (&op.method, op.bucket, op.key, &op.query);
+        let url = self.url_styled(bucket, key, query, op.path_style || self.path_style)?;
+        let mut headers = op.headers.clone();
         let len = body.len();
         headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
         self.sign(method, bucket, key, query, &mut headers)?;
@@ -489,17 +495,38 @@ async fn service_error(response: reqwest::Response) -> ServiceError {
             },
             ec: e.ec.or(ec_header),
         },
-        None => ServiceError {
-            status: status.as_u16(),
-            code: status
-                .canonical_reason()
-                .unwrap_or("UnknownError")
-                .replace(' ', ""),
-            message: xml_text.unwrap_or_default().chars().take(200).collect(),
-            request_id,
-            ec: ec_header,
+        None => match xml_text.as_deref().and_then(json_error) {
+            // The embedded server's KMS API answers errors in JSON, as Alibaba Cloud KMS does.
+            Some((code, message, id)) => ServiceError {
+                status: status.as_u16(),
+                code,
+                message,
+                request_id: id.unwrap_or(request_id),
+                ec: ec_header,
+            },
+            None => ServiceError {
+                status: status.as_u16(),
+                code: status
+                    .canonical_reason()
+                    .unwrap_or("UnknownError")
+                    .replace(' ', ""),
+                message: xml_text.unwrap_or_default().chars().take(200).collect(),
+                request_id,
+                ec: ec_header,
+            },
         },
     }
+}
+
+/// `{"Code": …, "Message": …, "RequestId": …}`: code, message and request id.
+fn json_error(text: &str) -> Option<(String, String, Option<String>)> {
+    let v: serde_json::Value = serde_json::from_str(text.trim()).ok()?;
+    let field = |name: &str| v.get(name).and_then(|f| f.as_str()).map(str::to_owned);
+    Some((
+        field("Code")?,
+        field("Message").unwrap_or_default(),
+        field("RequestId"),
+    ))
 }
 
 /// Reads an XML answer into `T`.

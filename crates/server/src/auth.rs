@@ -33,6 +33,13 @@ pub async fn authorize(ctx: &Ctx) -> Result<(), ApiError> {
         Verified::Signed { access_key_id } => Some(access_key_id.as_str()),
         Verified::Anonymous => None,
     };
+    // The KMS API: any signed request of a known key; no bucket, policy or ACL applies.
+    if ctx.endpoint == crate::api::Endpoint::Kms {
+        return match principal {
+            Some(_) => Ok(()),
+            None => Err(anonymous_forbidden()),
+        };
+    }
     let Some(bucket) = ctx.bucket.clone() else {
         return match principal {
             Some(_) => Ok(()),

@@ -8,6 +8,7 @@ mod api;
 mod auth;
 mod body;
 mod config;
+pub mod kms;
 mod listener;
 mod policy;
 pub mod sse;

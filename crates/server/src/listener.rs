@@ -2,7 +2,8 @@
 //! limits and timeouts, and hands every request to [`api::serve`].
 
 use crate::api::{self, Connection, State};
-use crate::sse::{KeyError, MasterKeys, Sse};
+use crate::kms::LocalKms;
+use crate::sse::{KeyError, Kms, MasterKeys, Sse};
 use crate::store::{Store, StoreError};
 use crate::tls::{Tls, TlsError};
 use crate::Config;
@@ -84,15 +85,28 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let store = tokio::task::spawn_blocking(move || Store::open(&dir))
         .await
         .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
-    let sse = match &config.root_secret {
+    let (sse, kms) = match &config.root_secret {
         Some(root) => {
             let (store, root) = (store.clone(), root.clone());
-            let master = tokio::task::spawn_blocking(move || MasterKeys::load(&store, root))
-                .await
-                .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
-            Some(Sse { master, kms: None })
+            let region = config.region.clone();
+            let account = config
+                .credentials
+                .first()
+                .map(|c| c.access_key_id.clone())
+                .unwrap_or_default();
+            let (master, kms) = tokio::task::spawn_blocking(move || {
+                let kms = LocalKms::load(&store, &root, &region, &account)?;
+                Ok::<_, KeyError>((MasterKeys::load(&store, root)?, Arc::new(kms)))
+            })
+            .await
+            .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
+            let sse = Sse {
+                master,
+                kms: Some(kms.clone() as Arc<dyn Kms>),
+            };
+            (Some(sse), Some(kms))
         }
-        None => None,
+        None => (None, None),
     };
     let tls = match config.https_address {
         Some(_) => Some(Tls::load(&config.tls, &config.data_dir)?),
@@ -114,6 +128,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     };
     let state = Arc::new(State {
         sse,
+        kms,
         store,
         public_host: local_addr.to_string(),
         config,

@@ -62,8 +62,14 @@ pub async fn put_bucket(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         },
         policy: None,
     };
-    if record.encryption.is_some() {
-        ctx.sse()?;
+    if let Some(rule) = &record.encryption {
+        let sse = ctx.sse()?;
+        if rule.algorithm == "KMS" {
+            // As for PutBucketEncryption: the CMK must exist and be usable now.
+            drop(sse.new_key(&crate::sse::SseRequest::Kms {
+                key_id: rule.kms_master_key_id.clone(),
+            })?);
+        }
     }
     match blocking(ctx.store(), move |s| s.create_bucket(record)).await {
         // The single owner re-creating its own bucket is a no-op, as on OSS.

@@ -32,6 +32,8 @@ pub struct State {
     pub config: Config,
     /// Encryption keys; `None` when the server has no root secret (then SSE is refused).
     pub sse: Option<crate::sse::Sse>,
+    /// The local KMS (also behind `sse.kms`); `None` without a root secret.
+    pub kms: Option<Arc<crate::kms::LocalKms>>,
     /// The endpoint clients reach us at, `host:port` (ExtranetEndpoint in listings).
     pub public_host: String,
 }
@@ -96,6 +98,8 @@ pub struct Ctx {
     pub headers: HeaderMap,
     pub body: Option<Incoming>,
     pub conn: Connection,
+    /// The id this request is answered with (`x-oss-request-id`).
+    pub request_id: String,
 }
 
 impl Ctx {
@@ -174,7 +178,7 @@ pub async fn serve(
     let path = req.uri().path().to_owned();
     let is_head = method == Method::HEAD;
     let mut action = "";
-    let (resource, result) = match prepare(&state, req, conn).await {
+    let (resource, result) = match prepare(&state, req, conn, &request_id).await {
         Ok(ctx) => {
             action = ctx.endpoint.action();
             let resource = (ctx.bucket.clone(), ctx.key.clone());
@@ -184,6 +188,10 @@ pub async fn serve(
     };
     let mut response = match result {
         Ok(r) => r,
+        // The KMS API answers in JSON, whatever failed.
+        Err(e) if resource.0.as_deref() == Some(crate::kms::api::SEGMENT) => {
+            crate::kms::api::error_from_api(e, &request_id)
+        }
         Err(e) => error_response(e, &request_id, &state, resource, is_head),
     };
     let h = response.headers_mut();
@@ -214,6 +222,7 @@ async fn prepare(
     state: &Arc<State>,
     req: hyper::Request<Incoming>,
     conn: Connection,
+    request_id: &str,
 ) -> Result<Ctx, (Resource, ApiError)> {
     let (parts, incoming) = req.into_parts();
     let (bucket, key) = split_path(parts.uri.path()).map_err(|e| ((None, None), e))?;
@@ -227,24 +236,35 @@ async fn prepare(
             ))
         })?),
     };
-    if let Some(b) = &bucket {
-        if !names::is_valid_bucket_name(b) {
-            return Err(fail(ApiError::new(ErrorCode::InvalidBucketName)));
+    // `/_kms/`: the KMS API. No bucket name has an underscore, so it cannot shadow one.
+    let endpoint = if bucket.as_deref() == Some(crate::kms::api::SEGMENT) {
+        if key.is_some() {
+            return Err(fail(ApiError::msg(
+                ErrorCode::InvalidArgument,
+                "The KMS API is at /_kms/ (with ?Action=...); nothing lies below it.",
+            )));
         }
-    }
-    if let Some(k) = &key {
-        if !names::is_valid_object_key(k) {
-            return Err(fail(ApiError::new(ErrorCode::InvalidObjectName)));
+        Endpoint::Kms
+    } else {
+        if let Some(b) = &bucket {
+            if !names::is_valid_bucket_name(b) {
+                return Err(fail(ApiError::new(ErrorCode::InvalidBucketName)));
+            }
         }
-    }
-    let endpoint = Endpoint::route(
-        &parts.method,
-        bucket.as_deref(),
-        key.as_deref(),
-        &query,
-        &parts.headers,
-    )
-    .map_err(fail)?;
+        if let Some(k) = &key {
+            if !names::is_valid_object_key(k) {
+                return Err(fail(ApiError::new(ErrorCode::InvalidObjectName)));
+            }
+        }
+        Endpoint::route(
+            &parts.method,
+            bucket.as_deref(),
+            key.as_deref(),
+            &query,
+            &parts.headers,
+        )
+        .map_err(fail)?
+    };
     let ctx = Ctx {
         state: state.clone(),
         endpoint,
@@ -255,6 +275,7 @@ async fn prepare(
         headers: parts.headers,
         body: Some(incoming),
         conn,
+        request_id: request_id.to_owned(),
     };
     auth::authorize(&ctx).await.map_err(fail)?;
     Ok(ctx)
@@ -323,6 +344,7 @@ async fn dispatch(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         CompleteMultipartUpload => multipart::complete(ctx).await,
         AbortMultipartUpload => multipart::abort(ctx).await,
         ListParts => multipart::list_parts(ctx).await,
+        Kms => crate::kms::api::handle(ctx).await,
     }
 }
 

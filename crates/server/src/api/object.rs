@@ -564,9 +564,12 @@ pub async fn append_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         etag: etag::from_md5(&h.finalize().into()),
         last_modified_ms: now_ms(),
     };
-    let (bucket, key) = (ctx.bucket().to_owned(), ctx.key().to_owned());
-    let record = blocking(ctx.store(), move |s| s.append_object(&bucket, &key, append)).await?;
-    if record.sse != sse {
+    let (bucket, name) = (ctx.bucket().to_owned(), ctx.key().to_owned());
+    let record = blocking(ctx.store(), move |s| {
+        s.append_object(&bucket, &name, append)
+    })
+    .await?;
+    if !same_data_key(&ctx, record.sse.as_ref(), sse.as_ref(), key.as_ref())? {
         // A concurrent first append chose differently; the position check let only one win.
         return Err(ApiError::internal(
             "the object's encryption changed during the append",
@@ -582,6 +585,28 @@ pub async fn append_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         .header(header::CONTENT_LENGTH, 0)
         .body(body::empty())
         .expect("valid response"))
+}
+
+/// Whether an object's encryption after an append is still the data key the appended content
+/// was sealed under: the record read before, or the same key wrapped anew (a master key
+/// rotation re-wraps data keys at any time, which changes the record but not the key).
+fn same_data_key(
+    ctx: &Ctx,
+    now: Option<&SseRecord>,
+    before: Option<&SseRecord>,
+    sealed_with: Option<&DataKey>,
+) -> Result<bool, ApiError> {
+    match (now, before, sealed_with) {
+        (None, None, _) => Ok(true),
+        (Some(a), Some(b), _) if a == b => Ok(true),
+        (Some(a), Some(b), Some(key))
+            if (&a.algorithm, &a.kms_key_id) == (&b.algorithm, &b.kms_key_id) =>
+        {
+            let current = encryption::open(ctx, Some(a))?;
+            Ok(current.is_some_and(|c| c.0[..] == key.0[..]))
+        }
+        _ => Ok(false),
+    }
 }
 
 pub async fn get_object_acl(ctx: Ctx) -> Result<Response<Body>, ApiError> {

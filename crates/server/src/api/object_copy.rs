@@ -134,8 +134,13 @@ pub async fn copy_object(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     let modified = now_ms();
 
     let onto_itself = (src_bucket.as_str(), src_key.as_str()) == (bucket.as_str(), key.as_str());
-    let record = if onto_itself && SseRequest::satisfied_by(wanted.as_ref(), source.sse.as_ref()) {
-        // Onto itself: the content stays, only metadata changes (oss2's update_object_meta).
+    // Onto itself without an SSE header (oss2's update_object_meta) keeps the content and its
+    // encryption: a metadata update must never quietly decrypt an object.
+    let asked = SseRequest::from_headers(&ctx.headers)?;
+    let keeps_encryption =
+        asked.is_none() || SseRequest::satisfied_by(asked.as_ref(), source.sse.as_ref());
+    let record = if onto_itself && keeps_encryption {
+        // The content stays, only metadata changes.
         blocking(ctx.store(), move |s| {
             s.update_object(&bucket, &key, move |o| {
                 o.headers = stored;

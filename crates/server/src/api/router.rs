@@ -42,6 +42,8 @@ pub enum Endpoint {
     CompleteMultipartUpload,
     AbortMultipartUpload,
     ListParts,
+    /// The local KMS's API at `/_kms/` (routed in `prepare`, never by [`Endpoint::route`]).
+    Kms,
 }
 
 /// Query parameters that are not sub-resources and never change which operation is meant.
@@ -176,7 +178,7 @@ impl Endpoint {
             CompleteMultipartUpload | AbortMultipartUpload | ListParts => &["uploadId"],
             AppendObject => &["append", "position"],
             ListBuckets | PutBucket | DeleteBucket | ListObjects | PutObject | CopyObject
-            | GetObject | HeadObject | DeleteObject => &[],
+            | GetObject | HeadObject | DeleteObject | Kms => &[],
         }
     }
 
@@ -214,6 +216,7 @@ impl Endpoint {
             PutObjectAcl => "oss:PutObjectAcl",
             AbortMultipartUpload => "oss:AbortMultipartUpload",
             ListParts => "oss:ListParts",
+            Kms => "kms:Api",
         }
     }
 

@@ -5,6 +5,7 @@ mod keys;
 mod rewrap;
 pub mod seal;
 
+pub(crate) use keys::{unwrap as unwrap_key, wrap as wrap_key};
 pub use keys::{KeyError, MasterKeys, RootSecret};
 pub use rewrap::rewrap_all;
 pub use seal::DataKey;
@@ -18,16 +19,18 @@ use std::sync::Arc;
 /// Why a KMS operation failed; each maps to a clear OSS/KMS error.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum KmsError {
-    #[error("the KMS key {0} does not exist")]
+    #[error("The KMS key {0} does not exist (or was deleted).")]
     NotFound(String),
-    #[error("the KMS key {0} is disabled")]
+    #[error("The KMS key {0} is disabled: enable it (EnableKey) to use the data it protects.")]
     Disabled(String),
-    #[error("the KMS key {0} is pending deletion")]
+    #[error("The KMS key {0} is pending deletion: cancel the deletion (CancelKeyDeletion) to use the data it protects.")]
     PendingDeletion(String),
-    #[error("the KMS key {0} has no key material yet (import it first)")]
+    #[error("The KMS key {0} has no key material yet: import it first (GetParametersForImport, ImportKeyMaterial).")]
     PendingImport(String),
-    #[error("the wrapped data key is not valid: {0}")]
+    #[error("The ciphertext blob is not valid: {0}.")]
     InvalidCiphertext(String),
+    #[error("The KMS failed: {0}")]
+    Internal(String),
 }
 
 /// The key management service SSE-KMS uses: in-process, so one call per request at most.
@@ -46,7 +49,7 @@ impl From<KmsError> for ApiError {
     fn from(e: KmsError) -> Self {
         let code = match e {
             KmsError::NotFound(_) => ErrorCode::KmsKeyNotFound,
-            KmsError::InvalidCiphertext(_) => ErrorCode::InternalError,
+            KmsError::InvalidCiphertext(_) | KmsError::Internal(_) => ErrorCode::InternalError,
             _ => ErrorCode::KmsServiceNotEnabled,
         };
         ApiError::msg(code, e.to_string())
@@ -240,6 +243,14 @@ pub async fn maintain(
         let age_ms = crate::api::now_ms().saturating_sub(sse.master.current_created_ms());
         if age_ms >= state.config.master_key_rotation.as_millis() as u64 {
             run(rotate_master).await;
+        }
+        // KMS keys whose deletion date passed: their records and material go.
+        if let Some(kms) = state.kms.clone() {
+            match tokio::task::spawn_blocking(move || kms.purge_expired()).await {
+                Ok(Err(e)) => tracing::error!(error = %e, "purging deleted KMS keys failed"),
+                Err(e) => tracing::error!(error = %e, "purging deleted KMS keys panicked"),
+                Ok(Ok(_)) => {}
+            }
         }
         tokio::select! {
             _ = stopped.changed() => return,

@@ -267,6 +267,32 @@ impl Store {
         self.write_meta(move |t| t.settings.put_raw(name.as_bytes(), &value))
     }
 
+    /// Every setting whose name starts with `prefix`, in name order.
+    pub fn settings_with_prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let rtx = self.read()?;
+        let table = rtx.open_table(meta::SETTINGS)?;
+        let start = prefix.as_bytes();
+        let end = meta::successor(start.to_vec());
+        let range = match &end {
+            Some(end) => table.range::<&[u8]>(start..end.as_slice())?,
+            None => table.range::<&[u8]>(start..)?,
+        };
+        let mut out = Vec::new();
+        for item in range {
+            let (k, v) = item?;
+            let name = String::from_utf8(k.value().to_vec())
+                .map_err(|_| StoreError::Corrupt("setting name".into()))?;
+            out.push((name, v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Removes a setting, durably; whether it was there.
+    pub fn delete_setting(&self, name: &str) -> Result<bool, StoreError> {
+        let name = name.to_owned();
+        self.write_meta(move |t| t.settings.remove(name.as_bytes()))
+    }
+
     /// Objects of every bucket in (bucket, key) order, after `after`, at most `limit`: for
     /// jobs that visit every object (re-wrapping data keys) without holding them all.
     pub fn scan_objects(

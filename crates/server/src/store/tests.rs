@@ -1372,3 +1372,42 @@ fn survives_sigkill_during_concurrent_puts() {
         );
     }
 }
+
+// ---- settings ----
+
+#[test]
+fn settings_list_by_prefix_and_delete() {
+    let (_dir, store) = open();
+    for (name, value) in [
+        ("kms.cmk.b", "2"),
+        ("kms.cmk.a", "1"),
+        ("kms.cmk", "bare"),
+        ("kms.cmk/", "after"),
+        ("sse.master-keys", "m"),
+    ] {
+        store.put_setting(name, value.as_bytes().to_vec()).unwrap();
+    }
+    let names = |prefix: &str| -> Vec<String> {
+        store
+            .settings_with_prefix(prefix)
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect()
+    };
+    assert_eq!(names("kms.cmk."), ["kms.cmk.a", "kms.cmk.b"]);
+    assert_eq!(
+        names("kms."),
+        ["kms.cmk", "kms.cmk.a", "kms.cmk.b", "kms.cmk/"]
+    );
+    assert_eq!(names("none."), Vec::<String>::new());
+    assert_eq!(names("").len(), 5);
+    assert_eq!(
+        store.settings_with_prefix("kms.cmk.a").unwrap(),
+        [("kms.cmk.a".to_owned(), b"1".to_vec())]
+    );
+    assert!(store.delete_setting("kms.cmk.a").unwrap());
+    assert!(!store.delete_setting("kms.cmk.a").unwrap());
+    assert_eq!(store.setting("kms.cmk.a").unwrap(), None);
+    assert_eq!(names("kms.cmk."), ["kms.cmk.b"]);
+}
