@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the ossvault-keystore tests against a real Secret Service: gnome-keyring, unlocked, on a
+# Runs the ossvault-keystore tests, and the CLI's keychain test (crates/cli/tests/keychain.rs),
+# against a real Secret Service: gnome-keyring, unlocked, on a
 # private session bus, with a throw-away HOME (so the keyring it creates is thrown away too and
 # a developer's own keyring is never touched). OSSVAULT_REQUIRE_KEYCHAIN=1 makes the keychain
 # tests fail, not skip, if the keychain cannot be used.
@@ -33,5 +34,6 @@ mkdir -m 700 "$keychain_runtime"
 HOME="$keychain_home" XDG_RUNTIME_DIR="$keychain_runtime" \
   dbus-run-session -- sh -c '
     printf "\n" | gnome-keyring-daemon --unlock --components=secrets >/dev/null
-    OSSVAULT_REQUIRE_KEYCHAIN=1 exec cargo test -p ossvault-keystore "$@"
+    OSSVAULT_REQUIRE_KEYCHAIN=1 cargo test -p ossvault-keystore "$@" &&
+      OSSVAULT_REQUIRE_KEYCHAIN=1 exec cargo test -p ossvault-cli --test keychain "$@"
   ' keychain-tests "$@"

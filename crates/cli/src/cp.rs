@@ -1,10 +1,11 @@
 //! `ossvault cp`: uploads, downloads and server-side copies, single or recursive, resumable,
 //! with progress, and cancelled cleanly by Ctrl-C (exit 130, checkpoints kept).
 
+use crate::cse;
 use crate::output::{Cancelled, Output, PartialFailure};
 use crate::units::human_bytes;
 use crate::urls::{key_file_name, key_for_relative, safe_relative_path, Location, OssUrl};
-use crate::CpArgs;
+use crate::{CpArgs, FormatArg};
 use anyhow::{anyhow, bail, Context, Result};
 use futures_util::{stream, Stream, StreamExt, TryStreamExt};
 use indicatif::ProgressBar;
@@ -13,6 +14,7 @@ use ossvault_client::transfer::{
 };
 use ossvault_client::{ByteRange, Client, Error as ClientError, ListRequest, ObjectEntry};
 use ossvault_client::{ObjectMeta, PartInfo, PutOptions};
+use ossvault_crypto::{Format, MasterKey, ObjectHeaders};
 use serde_json::{json, Value};
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -40,6 +42,29 @@ pub async fn run(client: &Client, out: &Output, args: &CpArgs) -> Result<()> {
     {
         bail!("--range applies to the download of one object (oss://bucket/key to a local file)");
     }
+    let encrypt = match (&args.encrypt, &src, &dst) {
+        (None, _, _) => None,
+        (Some(spec), Location::Local(_), Location::Oss(_)) => {
+            Some(cse::encryption_key(client, spec, &args.keystore).await?)
+        }
+        (Some(_), _, _) => {
+            bail!("--encrypt applies to uploads (local to oss://); downloads decrypt without it")
+        }
+    };
+    let format = match args.format {
+        Some(FormatArg::Compat) => Format::Compat,
+        _ => Format::Sealed,
+    };
+    let mut matdesc = Vec::new();
+    for entry in &args.matdesc {
+        let (k, v) = entry
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--matdesc {entry:?}: expected KEY=VALUE"))?;
+        matdesc.push((k.to_owned(), v.to_owned()));
+    }
+    if !matdesc.is_empty() && format != Format::Compat {
+        bail!("--matdesc applies to --format compat (the OSS SDKs' format)");
+    }
     let cancel = CancellationToken::new();
     watch_interrupt(cancel.clone())?;
     let job = Job {
@@ -48,6 +73,9 @@ pub async fn run(client: &Client, out: &Output, args: &CpArgs) -> Result<()> {
         args,
         checkpoint_dir: checkpoint_dir(args, out),
         cancel: cancel.clone(),
+        encrypt,
+        format,
+        matdesc,
     };
     let result = match (src, dst) {
         (Location::Local(_), Location::Local(_)) => {
@@ -263,6 +291,11 @@ struct Job<'a> {
     args: &'a CpArgs,
     checkpoint_dir: Option<PathBuf>,
     cancel: CancellationToken,
+    /// `--encrypt`: the master key of client-side encrypted uploads.
+    encrypt: Option<MasterKey>,
+    format: Format,
+    /// `--matdesc` of compat uploads.
+    matdesc: Vec<(String, String)>,
 }
 
 /// One local file of a tree.
@@ -370,11 +403,26 @@ impl Job<'_> {
         path: &Path,
         url: &OssUrl,
         mut opts: UploadOptions,
-    ) -> Result<transfer::UploadOutcome, ClientError> {
+    ) -> Result<transfer::UploadOutcome> {
         opts.put.content_type = mime_guess::from_path(path)
             .first()
             .map(|m| m.essence_str().to_owned());
-        transfer::upload_file(self.client, path, &url.bucket, &url.key, &opts).await
+        if let Some(master) = &self.encrypt {
+            let upload = cse::EncryptedUpload {
+                client: self.client,
+                master,
+                format: self.format,
+                matdesc: self.matdesc.clone(),
+                part_size: opts.part_size,
+                threshold: opts.multipart_threshold,
+                jobs: opts.jobs,
+                put: opts.put,
+                progress: opts.progress.unwrap_or_else(|| Arc::new(|_| {})),
+                cancel: opts.cancel,
+            };
+            return upload.upload(path, &url.bucket, &url.key).await;
+        }
+        Ok(transfer::upload_file(self.client, path, &url.bucket, &url.key, &opts).await?)
     }
 
     async fn upload_tree(&self, root: &Path, dst: &OssUrl) -> Result<()> {
@@ -408,9 +456,7 @@ impl Job<'_> {
                             }
                         }
                         Err(_) if self.cancel.is_cancelled() => {}
-                        Err(e) => {
-                            tally.fail(self.out, &what, crate::output::render_client_error(&e))
-                        }
+                        Err(e) => tally.fail(self.out, &what, crate::output::render_error(&e)),
                     }
                 }
             })
@@ -445,6 +491,9 @@ impl Job<'_> {
             fs::create_dir_all(parent)
                 .with_context(|| format!("cannot create {}", parent.display()))?;
         }
+        if let Some((meta, opened)) = self.encrypted(src).await? {
+            return self.download_encrypted(src, &target, &meta, &opened).await;
+        }
         if let Some(range) = &self.args.range {
             return self.download_range(src, &target, parse_range(range)?).await;
         }
@@ -471,6 +520,98 @@ impl Job<'_> {
             ))?;
         }
         Ok(())
+    }
+
+    /// The metadata and opened envelope of a client-side encrypted object (`None`: not
+    /// encrypted, for the plain fast path).
+    async fn encrypted(&self, src: &OssUrl) -> Result<Option<(ObjectMeta, cse::Opened)>> {
+        let meta = self
+            .client
+            .head_object(&src.bucket, &src.key)
+            .await
+            .with_context(|| format!("{src}"))?;
+        let headers = ObjectHeaders::parse(&meta.headers).with_context(|| format!("{src}"))?;
+        if !headers.is_encrypted() {
+            return Ok(None);
+        }
+        let opened = cse::open_object(self.client, &headers, &self.args.keystore).await?;
+        Ok(Some((meta, opened)))
+    }
+
+    /// A client-side encrypted download (whole, or `--range` of the plaintext): decrypted into
+    /// a temp file beside the target, renamed only once everything decrypted.
+    async fn download_encrypted(
+        &self,
+        src: &OssUrl,
+        target: &Path,
+        meta: &ObjectMeta,
+        opened: &cse::Opened,
+    ) -> Result<()> {
+        let range = self.args.range.as_deref().map(parse_range).transpose()?;
+        let bar = self.out.bar(Some(meta.size), src.to_string());
+        let download = cse::download(
+            self.client,
+            &src.bucket,
+            &src.key,
+            meta,
+            &opened.envelope,
+            target,
+            range,
+            |n| bar.inc(n),
+        );
+        let written = tokio::select! {
+            r = download => r.with_context(|| format!("download {src} to {}", target.display()))?,
+            _ = self.cancel.cancelled() => return Err(Cancelled.into()),
+        };
+        bar.finish_and_clear();
+        if self.out.json {
+            self.out.json(&json!({
+                "operation": "download",
+                "source": src.to_string(),
+                "destination": target.display().to_string(),
+                "range": self.args.range,
+                "size": written,
+                "etag": meta.etag.trim_matches('"'),
+                "client_side_encryption": opened.envelope.format().to_string(),
+                "key": opened.key_label,
+            }))?;
+        } else {
+            self.out.line(format!(
+                "download: {src}{} -> {} ({}, decrypted with {})",
+                self.args
+                    .range
+                    .as_deref()
+                    .map(|r| format!(" [{r}]"))
+                    .unwrap_or_default(),
+                target.display(),
+                human_bytes(written),
+                opened.key_label
+            ))?;
+        }
+        Ok(())
+    }
+
+    /// Downloads one object of a tree: decrypting it if it is client-side encrypted, else
+    /// through the plain (resumable, parallel) transfer. Returns the bytes written.
+    async fn download_entry(&self, url: &OssUrl, target: &Path, bar: &ProgressBar) -> Result<u64> {
+        if let Some((meta, opened)) = self.encrypted(url).await? {
+            let bar = bar.clone();
+            return cse::download(
+                self.client,
+                &url.bucket,
+                &url.key,
+                &meta,
+                &opened.envelope,
+                target,
+                None,
+                move |n| bar.inc(n),
+            )
+            .await;
+        }
+        let opts = self.download_options(shared_progress(bar));
+        let outcome =
+            transfer::download_file(self.client, &url.bucket, &url.key, target, &opts).await?;
+        Ok(outcome.size)
     }
 
     /// A ranged download: into a temp file beside the target, synced, then renamed.
@@ -603,30 +744,19 @@ impl Job<'_> {
                             );
                         }
                     }
-                    let opts = self.download_options(shared_progress(bar));
-                    match transfer::download_file(
-                        self.client,
-                        &src.bucket,
-                        &entry.key,
-                        &target,
-                        &opts,
-                    )
-                    .await
-                    {
-                        Ok(outcome) => {
-                            tally.ok(outcome.size);
+                    match self.download_entry(&url, &target, bar).await {
+                        Ok(size) => {
+                            tally.ok(size);
                             if !self.out.json {
                                 let _ = self.out.line(format!(
                                     "download: {what} -> {} ({})",
                                     target.display(),
-                                    human_bytes(outcome.size)
+                                    human_bytes(size)
                                 ));
                             }
                         }
                         Err(_) if self.cancel.is_cancelled() => {}
-                        Err(e) => {
-                            tally.fail(self.out, &what, crate::output::render_client_error(&e))
-                        }
+                        Err(e) => tally.fail(self.out, &what, crate::output::render_error(&e)),
                     }
                 }
             })
@@ -907,7 +1037,7 @@ fn walk(root: &Path, out: &Output, tally: &Tally) -> Vec<LocalFile> {
 }
 
 /// The metadata a copy keeps (user metadata and content headers), as write options.
-fn carried_metadata(meta: &ObjectMeta) -> PutOptions {
+pub(crate) fn carried_metadata(meta: &ObjectMeta) -> PutOptions {
     const KEPT: [&str; 4] = [
         "cache-control",
         "content-disposition",

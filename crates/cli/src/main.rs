@@ -7,7 +7,9 @@ mod bucket_settings;
 mod buckets;
 mod connection;
 mod cp;
+mod cse;
 mod du;
+mod key;
 mod kms;
 mod ls;
 mod output;
@@ -49,7 +51,11 @@ Examples:
   ossvault ls oss://photos/2024/ -d
   ossvault cp oss://photos/2024/holiday.jpg ./
   ossvault sign oss://photos/2024/holiday.jpg --expires 3600
-  ossvault rm -r -f oss://photos/album/"
+  ossvault rm -r -f oss://photos/album/
+  ossvault key gen --name docs
+  ossvault cp ./secret.pdf oss://photos/private/ --encrypt docs
+  ossvault cp oss://photos/private/secret.pdf ./   (decrypted automatically)
+  ossvault key rotate docs --rewrap oss://photos/private/"
 );
 
 #[derive(Parser)]
@@ -109,6 +115,131 @@ enum Command {
     /// Manage connection profiles in the config file.
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// Master keys of client-side encryption (`cp --encrypt NAME`), kept in the system
+    /// keychain, or with --keystore-file in a passphrase-encrypted file.
+    Key(KeyCommandArgs),
+}
+
+/// Where master keys are kept. The keystore's metadata (names, fingerprints, public keys, no
+/// secret) is in $OSSVAULT_CONFIG_DIR, else <config dir>/ossvault.
+#[derive(Args, Clone, Debug, Default)]
+pub struct KeystoreArgs {
+    /// Keep master keys in this passphrase-encrypted file instead of the system keychain (for
+    /// machines without a Secret Service); the passphrase comes from
+    /// OSSVAULT_KEYSTORE_PASSPHRASE, else a prompt.
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "OSSVAULT_KEYSTORE_FILE",
+        global = true,
+        help_heading = "Keystore"
+    )]
+    pub keystore_file: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct KeyCommandArgs {
+    #[command(flatten)]
+    pub keystore: KeystoreArgs,
+    #[command(subcommand)]
+    pub action: KeyAction,
+}
+
+/// The kinds of master key `key gen` makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KeyTypeArg {
+    /// A 256-bit secret key (sealed format only).
+    Aes256,
+    /// RSA key pairs (both formats; compat, the OSS SDKs' format, needs RSA).
+    Rsa2048,
+    Rsa3072,
+    Rsa4096,
+}
+
+#[derive(Subcommand)]
+pub enum KeyAction {
+    /// Generate a master key: `key gen --name NAME --type aes256|rsa2048|rsa3072|rsa4096`.
+    Gen {
+        /// The key's name (letters, digits, `.`, `_`, `-`).
+        #[arg(long)]
+        name: String,
+        /// The kind of key.
+        #[arg(long = "type", value_enum, default_value = "aes256")]
+        kind: KeyTypeArg,
+    },
+    /// Import a master key from FILE (`-`: stdin): an RSA private key PEM (PKCS#1 or PKCS#8,
+    /// 2048/3072/4096 bits, e.g. the key pair of the OSS SDKs' RsaProvider), or an AES-256 key
+    /// as 64 hex digits or base64 of 32 bytes.
+    Import {
+        /// The key's name.
+        #[arg(long)]
+        name: String,
+        /// The key file, or `-` for stdin.
+        file: PathBuf,
+    },
+    /// Write an encrypted backup of a key, every version, to a new file (age, passphrase).
+    Export {
+        /// The key.
+        name: String,
+        /// The backup file to create (never replaced).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Take the backup passphrase from this environment variable (else it is asked).
+        #[arg(long, value_name = "VAR")]
+        passphrase_env: Option<String>,
+    },
+    /// Restore a key from a backup made by `key export`.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// Restore under this name instead of the one it had.
+        #[arg(long)]
+        name: Option<String>,
+        /// Take the backup passphrase from this environment variable (else it is asked).
+        #[arg(long, value_name = "VAR")]
+        passphrase_env: Option<String>,
+    },
+    /// List the keys (never their secrets).
+    Ls,
+    /// Print an RSA key's public key (PEM).
+    Public {
+        /// The key.
+        name: String,
+    },
+    /// Delete a key and every version's secret: what it encrypted becomes unreadable. Asks
+    /// for the key's name on a terminal; --force skips the question.
+    Rm {
+        /// The key.
+        name: String,
+        /// Delete without asking.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Add a new version of a key and make it current (older versions stay, to decrypt);
+    /// with --rewrap, move the objects under a prefix to the new version.
+    Rotate(KeyRotateArgs),
+}
+
+#[derive(Args)]
+pub struct KeyRotateArgs {
+    /// The key.
+    pub name: String,
+    /// Rewrap the content key of every object under oss://bucket/prefix encrypted by an older
+    /// version to the current one: a server-side CopyObject of the object onto itself with new
+    /// metadata, never a re-upload. Resumable: run the same command again after an
+    /// interruption (it finishes the rewrap without rotating again); objects already current
+    /// are skipped.
+    #[arg(long, value_name = "oss://bucket/prefix")]
+    pub rewrap: Option<String>,
+    /// Rewrap to the current version without adding a new one.
+    #[arg(long, requires = "rewrap")]
+    pub no_rotate: bool,
+    /// Objects rewrapped in parallel.
+    #[arg(short, long, value_name = "N", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=128))]
+    pub jobs: u32,
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
 }
 
 #[derive(Args)]
@@ -180,8 +311,34 @@ pub struct CpArgs {
     /// The CMK for --sse KMS.
     #[arg(long, value_name = "ID", requires = "sse")]
     pub kms_key_id: Option<String>,
+    /// Client-side encryption of uploads: the name of a keystore key (`ossvault key ls`), or
+    /// `kms:CMK_ID` for a data key of the endpoint's KMS. Encrypted uploads are not resumable
+    /// (an interrupted one starts over). Downloads need no flag: encrypted objects are detected
+    /// and decrypted with the key they name.
+    #[arg(long, value_name = "KEY")]
+    pub encrypt: Option<String>,
+    /// The client-side encryption format: sealed (authenticated, the default) or compat (the
+    /// OSS SDKs' format, readable by oss2's CryptoBucket and the v2 EncryptionClient; RSA keys
+    /// only, no integrity protection).
+    #[arg(long, value_enum, requires = "encrypt", ignore_case = true)]
+    pub format: Option<FormatArg>,
+    /// Compat format: a material description entry (repeatable), as the OSS SDKs record it to
+    /// name their key pair (e.g. the `mat_desc` of oss2's RsaProvider, which must match).
+    #[arg(long, value_name = "KEY=VALUE", requires = "encrypt")]
+    pub matdesc: Vec<String>,
+    #[command(flatten)]
+    pub keystore: KeystoreArgs,
     #[command(flatten)]
     pub conn: ConnectionArgs,
+}
+
+/// Client-side encryption formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// Chunked AES-256-GCM, authenticated (FORMAT.md §1).
+    Sealed,
+    /// The OSS SDKs' AES-256-CTR format (FORMAT.md §2).
+    Compat,
 }
 
 /// Server-side encryption of new objects.
@@ -255,6 +412,8 @@ pub struct RmArgs {
 pub struct StatArgs {
     /// oss://bucket/key, or oss://bucket for the bucket's information.
     pub url: String,
+    #[command(flatten)]
+    pub keystore: KeystoreArgs,
     #[command(flatten)]
     pub conn: ConnectionArgs,
 }
@@ -356,6 +515,7 @@ async fn run(command: Command, out: &Output) -> anyhow::Result<()> {
         }
         Command::Kms(a) => kms::run(&connection::client(&a.conn)?, a.kms, out.json).await,
         Command::Profile(c) => profile::run(out, c),
+        Command::Key(a) => key::run(a, out).await,
     }
 }
 

@@ -657,11 +657,29 @@ impl Client {
         number: u32,
         body: RequestBody,
     ) -> Result<PartInfo, Error> {
+        self.upload_part_with_headers(bucket, key, upload_id, number, body, &[])
+            .await
+    }
+
+    /// UploadPart with extra request headers (the OSS SDKs' client-side encryption repeats its
+    /// `x-oss-meta-client-side-encryption-*` headers on every part).
+    pub async fn upload_part_with_headers(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        body: RequestBody,
+        headers: &[(String, String)],
+    ) -> Result<PartInfo, Error> {
         let size = body.len();
-        let op = Op::new(Method::PUT, Some(bucket), Some(key))
+        let mut op = Op::new(Method::PUT, Some(bucket), Some(key))
             .query("partNumber", number.to_string())
             .query("uploadId", upload_id)
             .body(body);
+        for (name, value) in headers {
+            op = op.header(name, value)?;
+        }
         let sent = self.send(op).await?;
         let h = sent.response.headers();
         Ok(PartInfo {

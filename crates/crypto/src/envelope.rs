@@ -332,7 +332,30 @@ impl ObjectHeaders {
     }
 }
 
-async fn open_sealed(m: &SealedMeta, key: &MasterKey) -> Result<Envelope> {
+impl ObjectHeaders {
+    /// Re-wraps the object's content key from master key `old` to master key `new` (key
+    /// rotation, FORMAT.md §1.2): unwraps it with `old` (checking the key commitment of sealed
+    /// objects), wraps the same content key under `new`, and returns the object's complete
+    /// client-side encryption headers with the new wrapping. The content is untouched: write the
+    /// headers with a CopyObject of the object onto itself (metadata REPLACE), after removing
+    /// every existing header for which [`names::is_encryption_header`] holds.
+    ///
+    /// Sealed objects re-wrap to an AES-256 or RSA key (a KMS cannot wrap a given key through
+    /// [`KeyWrap`](crate::KeyWrap)); compat objects to an RSA key only (PKCS#1 v1.5, a new IV
+    /// wrap of the same IV), keeping their matdesc, lengths and part sizes.
+    ///
+    /// [`names::is_encryption_header`]: crate::names::is_encryption_header
+    pub async fn rewrap(&self, old: &MasterKey, new: &MasterKey) -> Result<Vec<(String, String)>> {
+        self.check_key(old)?;
+        match &self.scheme {
+            Scheme::Plain => Err(Error::NotEncrypted),
+            Scheme::Sealed(m) => rewrap_sealed(m, old, new).await,
+            Scheme::Compat(m) => rewrap_compat(m, old, new),
+        }
+    }
+}
+
+async fn unwrap_sealed(m: &SealedMeta, key: &MasterKey) -> Result<ContentKey> {
     let fail = |reason: String| Error::UnwrapFailed {
         fingerprint: key.fingerprint(),
         reason,
@@ -362,6 +385,95 @@ async fn open_sealed(m: &SealedMeta, key: &MasterKey) -> Result<Envelope> {
         _ => unreachable!("check_key matched the key kind"),
     };
     sealed::verify_commitment(&ck, m.chunk_size, &m.commitment)?;
+    Ok(ck)
+}
+
+async fn rewrap_sealed(
+    m: &SealedMeta,
+    old: &MasterKey,
+    new: &MasterKey,
+) -> Result<Vec<(String, String)>> {
+    let ck = unwrap_sealed(m, old).await?;
+    let (wrap, wrapped) = match new {
+        MasterKey::Aes256(k) => (SealedWrap::Aes256Gcm, b64(&wrap::aes_wrap(k, &ck))),
+        MasterKey::RsaPrivate(_) | MasterKey::RsaPublic(_) => {
+            let public = new.rsa_public().expect("an RSA key");
+            let w = wrap::rsa_oaep_wrap(public, ck.0.as_slice()).map_err(Error::InvalidKey)?;
+            (SealedWrap::RsaOaepSha256, b64(&w))
+        }
+        MasterKey::Kms(_) => return Err(Error::Unsupported(
+            "re-wrapping a content key under a KMS key (a KMS only wraps the keys it generates)"
+                .into(),
+        )),
+    };
+    Ok(vec![
+        (SEALED_VERSION.into(), sealed::VERSION.to_string()),
+        (SEALED_CHUNK_SIZE.into(), m.chunk_size.to_string()),
+        (SEALED_WRAP_ALG.into(), wrap.as_str().into()),
+        (KEY_FINGERPRINT.into(), new.fingerprint().to_hex()),
+        (SEALED_WRAPPED_KEY.into(), wrapped),
+        (SEALED_KEY_COMMITMENT.into(), b64(&m.commitment)),
+    ])
+}
+
+fn rewrap_compat(
+    m: &CompatMeta,
+    old: &MasterKey,
+    new: &MasterKey,
+) -> Result<Vec<(String, String)>> {
+    let MasterKey::RsaPrivate(private) = old else {
+        unreachable!("check_key accepted only an RSA private key")
+    };
+    let Some(public) = new.rsa_public() else {
+        return Err(Error::KeyNotSupportedByFormat {
+            format: Format::Compat,
+            kind: new.kind(),
+        });
+    };
+    let fail = |reason: String| Error::UnwrapFailed {
+        fingerprint: old.fingerprint(),
+        reason,
+    };
+    let oaep = m.wrap_alg == compat::WRAP_RSA_OAEP_SHA1;
+    let ck = wrap::rsa_compat_unwrap(private, &m.wrapped_key, oaep).map_err(fail)?;
+    if ck.len() != 32 {
+        return Err(fail(format!(
+            "the content key is {} bytes, not 32",
+            ck.len()
+        )));
+    }
+    let iv = wrap::rsa_compat_unwrap(private, &m.wrapped_iv, oaep).map_err(fail)?;
+    if iv.len() != 16 {
+        return Err(fail(format!("the IV is {} bytes, not 16", iv.len())));
+    }
+    let wrapped_key = wrap::rsa_pkcs1_wrap(public, &ck).map_err(Error::InvalidKey)?;
+    let wrapped_iv = wrap::rsa_pkcs1_wrap(public, &iv).map_err(Error::InvalidKey)?;
+    let mut headers = Vec::new();
+    if let Some(v) = &m.plaintext_md5 {
+        headers.push((CSE_UNENCRYPTED_CONTENT_MD5.to_string(), v.clone()));
+    }
+    if let Some(v) = m.plaintext_len {
+        headers.push((CSE_UNENCRYPTED_CONTENT_LENGTH.to_string(), v.to_string()));
+    }
+    if let Some(v) = &m.matdesc {
+        headers.push((CSE_MATDESC.to_string(), v.clone()));
+    }
+    headers.push((CSE_KEY.to_string(), b64(&wrapped_key)));
+    headers.push((CSE_START.to_string(), b64(&wrapped_iv)));
+    headers.push((CSE_WRAP_ALG.to_string(), compat::WRAP_RSA_PKCS1.into()));
+    headers.push((CSE_CEK_ALG.to_string(), compat::CEK_ALG.into()));
+    if let Some(v) = m.data_size {
+        headers.push((CSE_DATA_SIZE.to_string(), v.to_string()));
+    }
+    if let Some(v) = m.part_size {
+        headers.push((CSE_PART_SIZE.to_string(), v.to_string()));
+    }
+    headers.push((KEY_FINGERPRINT.to_string(), new.fingerprint().to_hex()));
+    Ok(headers)
+}
+
+async fn open_sealed(m: &SealedMeta, key: &MasterKey) -> Result<Envelope> {
+    let ck = unwrap_sealed(m, key).await?;
     let mut headers = vec![
         (SEALED_VERSION.into(), sealed::VERSION.to_string()),
         (SEALED_CHUNK_SIZE.into(), m.chunk_size.to_string()),

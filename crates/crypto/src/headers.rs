@@ -48,6 +48,14 @@ pub mod names {
     pub const SEALED_KMS_KEY_ID: &str = "x-oss-meta-ossvault-cse-kms-key-id";
     /// The master key's fingerprint (both formats; compat objects written by the SDKs lack it).
     pub const KEY_FINGERPRINT: &str = "x-oss-meta-ossvault-cse-key-fingerprint";
+
+    /// Whether a (lowercase) header name belongs to client-side encryption metadata, of either
+    /// format: what a rewrap replaces.
+    pub fn is_encryption_header(name: &str) -> bool {
+        let name = name.to_ascii_lowercase();
+        name.starts_with("x-oss-meta-ossvault-cse-")
+            || name.starts_with("x-oss-meta-client-side-encryption-")
+    }
 }
 
 use names::*;

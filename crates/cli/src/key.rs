@@ -1,0 +1,462 @@
+//! `ossvault key`: master keys for client-side encryption (generate, import, export/restore
+//! backups, list, public key, delete, rotate), and `key rotate --rewrap`, which moves the
+//! objects under a prefix to the key's new version by rewriting their wrapped content key with a
+//! server-side CopyObject onto itself: the content is never downloaded nor uploaded again.
+
+use crate::cse::{self, config_dir, master_from_material, open_keystore};
+use crate::output::{time_json, time_text, Output};
+use crate::urls::parse_bucket_url;
+use crate::{KeyAction, KeyCommandArgs, KeyRotateArgs, KeyTypeArg};
+use anyhow::{anyhow, bail, Context, Result};
+use futures_util::{StreamExt, TryStreamExt};
+use ossvault_client::{Client, ListRequest, ObjectEntry};
+use ossvault_crypto::{names, MasterKey, ObjectHeaders};
+use ossvault_keystore::{DeleteCheck, KeyInfo, KeyKind, Keystore};
+use serde_json::json;
+use std::collections::HashMap;
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+use zeroize::Zeroizing;
+
+pub async fn run(args: KeyCommandArgs, out: &Output) -> Result<()> {
+    let ks = open_keystore(&args.keystore)?;
+    let ks_err = |e: ossvault_keystore::Error| anyhow!("{e}");
+    match args.action {
+        KeyAction::Gen { name, kind } => {
+            let info = ks.generate(&name, kind.into()).map_err(ks_err)?;
+            print_key(out, "generated", &info)
+        }
+        KeyAction::Import { name, file } => {
+            let input = read_input(&file)?;
+            let info = ks.import(&name, &input).map_err(ks_err)?;
+            print_key(out, "imported", &info)
+        }
+        KeyAction::Export {
+            name,
+            out: file,
+            passphrase_env,
+        } => {
+            let passphrase = passphrase(passphrase_env.as_deref(), true)?;
+            let backup = ks.export_backup(&name, &passphrase).map_err(ks_err)?;
+            write_new_private(&file, &backup)?;
+            if out.json {
+                out.json(&json!({ "exported": name, "file": file.display().to_string() }))?;
+            } else {
+                out.line(format!(
+                    "exported {name} (every version) to {}",
+                    file.display()
+                ))?;
+            }
+            Ok(())
+        }
+        KeyAction::Restore {
+            file,
+            name,
+            passphrase_env,
+        } => {
+            let backup =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let passphrase = passphrase(passphrase_env.as_deref(), false)?;
+            let info = ks
+                .restore_backup_as(&backup, &passphrase, name.as_deref())
+                .map_err(ks_err)?;
+            print_key(out, "restored", &info)
+        }
+        KeyAction::Ls => list(&ks, out),
+        KeyAction::Public { name } => {
+            let pem = ks.public_key_pem(&name).map_err(ks_err)?;
+            if out.json {
+                out.json(&json!({ "name": name, "public_key_pem": pem }))?;
+            } else {
+                out.line(pem.trim_end())?;
+            }
+            Ok(())
+        }
+        KeyAction::Rm { name, force } => {
+            ks.get(&name).map_err(ks_err)?;
+            if !force {
+                confirm_delete(&name)?;
+            }
+            // Which objects only this key opens is not known here: the user confirmed (or
+            // forced) the deletion knowing that its objects become unreadable.
+            ks.delete(&name, DeleteCheck::default(), true)
+                .map_err(ks_err)?;
+            if out.json {
+                out.json(&json!({ "deleted": name }))?;
+            } else {
+                out.line(format!("deleted key {name}"))?;
+            }
+            Ok(())
+        }
+        KeyAction::Rotate(a) => rotate(&ks, a, out).await,
+    }
+}
+
+impl From<KeyTypeArg> for KeyKind {
+    fn from(k: KeyTypeArg) -> KeyKind {
+        match k {
+            KeyTypeArg::Aes256 => KeyKind::Aes256,
+            KeyTypeArg::Rsa2048 => KeyKind::Rsa2048,
+            KeyTypeArg::Rsa3072 => KeyKind::Rsa3072,
+            KeyTypeArg::Rsa4096 => KeyKind::Rsa4096,
+        }
+    }
+}
+
+fn read_input(file: &PathBuf) -> Result<Zeroizing<Vec<u8>>> {
+    let mut input = Zeroizing::new(Vec::new());
+    if file.as_os_str() == "-" {
+        std::io::stdin()
+            .read_to_end(&mut input)
+            .context("cannot read the key from stdin")?;
+    } else {
+        let mut f =
+            std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
+        f.read_to_end(&mut input)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+    }
+    Ok(input)
+}
+
+/// A backup's passphrase: from the environment variable named, else asked (twice for a new
+/// backup).
+fn passphrase(env: Option<&str>, confirm: bool) -> Result<Zeroizing<String>> {
+    if let Some(var) = env {
+        let value = std::env::var(var)
+            .map_err(|_| anyhow!("--passphrase-env {var}: the variable is not set"))?;
+        if value.is_empty() {
+            bail!("--passphrase-env {var}: the variable is empty");
+        }
+        return Ok(Zeroizing::new(value));
+    }
+    let first = cse::prompt_secret("Backup passphrase: ")
+        .context("a backup passphrase is needed: give --passphrase-env VAR or run on a terminal")?;
+    if confirm {
+        let again = cse::prompt_secret("Backup passphrase (again): ")?;
+        if *again != *first {
+            bail!("the passphrases differ");
+        }
+    }
+    Ok(first)
+}
+
+/// Writes a new file, mode 0600, refusing to replace an existing one.
+fn write_new_private(path: &PathBuf, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn confirm_delete(name: &str) -> Result<()> {
+    let warning = format!(
+        "deleting key {name} makes every object it encrypted unreadable for good (export a \
+         backup first: ossvault key export {name} --out FILE)"
+    );
+    if !std::io::stdin().is_terminal() {
+        bail!("{warning}; add --force to delete it");
+    }
+    eprintln!("ossvault: {warning}.");
+    eprint!("Type the key's name to delete it: ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if answer.trim() != name {
+        bail!("not deleted");
+    }
+    Ok(())
+}
+
+fn key_json(info: &KeyInfo) -> serde_json::Value {
+    json!({
+        "name": info.name,
+        "type": info.kind.to_string(),
+        "fingerprint": info.fingerprint,
+        "current_version": info.current_version,
+        "versions": info.versions.iter().map(|v| json!({
+            "version": v.version,
+            "fingerprint": v.fingerprint,
+            "created": time_json(Some(SystemTime::from(v.created))),
+        })).collect::<Vec<_>>(),
+        "created": time_json(Some(SystemTime::from(info.created))),
+        "default": info.default,
+    })
+}
+
+fn print_key(out: &Output, verb: &str, info: &KeyInfo) -> Result<()> {
+    if out.json {
+        let mut v = key_json(info);
+        v["action"] = json!(verb);
+        out.json(&v)?;
+    } else {
+        out.line(format!(
+            "{verb} key {} ({}, v{}, fingerprint {})",
+            info.name, info.kind, info.current_version, info.fingerprint
+        ))?;
+    }
+    Ok(())
+}
+
+fn list(ks: &Keystore, out: &Output) -> Result<()> {
+    let keys = ks.list().map_err(|e| anyhow!("{e}"))?;
+    if out.json {
+        for k in &keys {
+            out.json(&key_json(k))?;
+        }
+        return Ok(());
+    }
+    if keys.is_empty() {
+        out.line("no keys (ossvault key gen --name NAME, or key import / key restore)")?;
+        return Ok(());
+    }
+    let width = keys.iter().map(|k| k.name.len()).max().unwrap_or(4).max(4);
+    out.line(format!(
+        "{:<width$}  {:<8}  {:>7}  {:<16}  {:<23}  DEFAULT",
+        "NAME", "TYPE", "VERSION", "FINGERPRINT", "CREATED"
+    ))?;
+    for k in &keys {
+        out.line(format!(
+            "{:<width$}  {:<8}  {:>7}  {:<16}  {:<23}  {}",
+            k.name,
+            k.kind.to_string(),
+            format!("v{}", k.current_version),
+            &k.fingerprint[..16.min(k.fingerprint.len())],
+            time_text(Some(SystemTime::from(k.created))),
+            if k.default { "*" } else { "" }
+        ))?;
+    }
+    Ok(())
+}
+
+// ---- rotation ----
+
+/// The record of a rewrap in progress, so that a rerun after an interruption finishes it
+/// instead of rotating again. No secret in it.
+#[derive(serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+struct RewrapMarker {
+    name: String,
+    version: u32,
+    url: String,
+}
+
+fn marker_path(name: &str) -> Result<PathBuf> {
+    Ok(config_dir()?.join(format!("rewrap-{name}.json")))
+}
+
+fn load_marker(name: &str) -> Option<RewrapMarker> {
+    let text = std::fs::read_to_string(marker_path(name).ok()?).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+async fn rotate(ks: &Keystore, a: KeyRotateArgs, out: &Output) -> Result<()> {
+    let ks_err = |e: ossvault_keystore::Error| anyhow!("{e}");
+    let before = ks.get(&a.name).map_err(ks_err)?;
+    let resumed = a.rewrap.as_ref().and_then(|url| {
+        load_marker(&a.name)
+            .filter(|m| &m.url == url && m.version == before.current_version)
+            .map(|m| m.version)
+    });
+    let info = if let Some(version) = resumed {
+        out.line(format!(
+            "resuming the interrupted rewrap of {url} to {}@v{version}",
+            a.name,
+            url = a.rewrap.as_deref().unwrap_or_default()
+        ))?;
+        before
+    } else if a.no_rotate {
+        before
+    } else {
+        let info = ks.rotate(&a.name).map_err(ks_err)?;
+        if let Some(url) = &a.rewrap {
+            let marker = RewrapMarker {
+                name: a.name.clone(),
+                version: info.current_version,
+                url: url.clone(),
+            };
+            let path = marker_path(&a.name)?;
+            std::fs::write(&path, serde_json::to_vec(&marker)?)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        if out.json {
+            let mut v = key_json(&info);
+            v["action"] = json!("rotated");
+            out.json(&v)?;
+        } else {
+            out.line(format!(
+                "rotated key {}: new objects use v{} (fingerprint {}); older versions are kept to decrypt",
+                info.name, info.current_version, info.fingerprint
+            ))?;
+        }
+        info
+    };
+    out.flush()?;
+    let Some(url) = &a.rewrap else {
+        return Ok(());
+    };
+    let client = crate::connection::client(&a.conn)?;
+    let counts = rewrap(&client, ks, &info, url, a.jobs as usize, out).await?;
+    if counts.failed == 0 {
+        let _ = std::fs::remove_file(marker_path(&a.name)?);
+    }
+    if out.json {
+        out.json(&json!({
+            "operation": "rewrap",
+            "url": url,
+            "key": info.name,
+            "version": info.current_version,
+            "rewrapped": counts.rewrapped,
+            "skipped": counts.skipped,
+            "failed": counts.failed,
+        }))?;
+    } else {
+        out.line(format!(
+            "rewrap {url}: {} rewrapped, {} skipped, {} failed",
+            counts.rewrapped, counts.skipped, counts.failed
+        ))?;
+    }
+    if counts.failed > 0 {
+        bail!(
+            "{} objects could not be rewrapped; they are still readable with the older version: \
+             run the same command again",
+            counts.failed
+        );
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct Counts {
+    rewrapped: u64,
+    skipped: u64,
+    failed: u64,
+}
+
+enum Outcome {
+    Rewrapped(u32),
+    Skipped,
+}
+
+/// Rewraps every object under `url` encrypted by an older version of `info` to its current
+/// version. Objects already current, under other keys or unencrypted are skipped.
+async fn rewrap(
+    client: &Client,
+    ks: &Keystore,
+    info: &KeyInfo,
+    url: &str,
+    jobs: usize,
+    out: &Output,
+) -> Result<Counts> {
+    let url = parse_bucket_url(url).map_err(|e| anyhow!(e))?;
+    let ks_err = |e: ossvault_keystore::Error| anyhow!("{e}");
+    let current = master_from_material(
+        &ks.secret(&info.name, Some(info.current_version))
+            .map_err(ks_err)?,
+    )?;
+    let mut old: HashMap<String, (u32, MasterKey)> = HashMap::new();
+    for v in info
+        .versions
+        .iter()
+        .filter(|v| v.version != info.current_version)
+    {
+        let key = master_from_material(&ks.secret(&info.name, Some(v.version)).map_err(ks_err)?)?;
+        old.insert(v.fingerprint.clone(), (v.version, key));
+    }
+    let (rewrapped, skipped, failed) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
+    let request = ListRequest {
+        prefix: url.key.clone(),
+        ..Default::default()
+    };
+    let listing = client
+        .list_pages(&url.bucket, request)
+        .map_ok(|page| futures_util::stream::iter(page.objects.into_iter().map(Ok)))
+        .try_flatten();
+    let listing_error = std::sync::Mutex::new(None);
+    listing
+        .map(|entry: Result<ObjectEntry, ossvault_client::Error>| {
+            let (old, current, url) = (&old, &current, &url);
+            let (rewrapped, skipped, failed, listing_error) =
+                (&rewrapped, &skipped, &failed, &listing_error);
+            async move {
+                let entry = match entry {
+                    Ok(e) => e,
+                    Err(e) => {
+                        *listing_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                        return;
+                    }
+                };
+                let object = url.with_key(entry.key.clone());
+                match rewrap_one(client, &url.bucket, &entry.key, old, current).await {
+                    Ok(Outcome::Rewrapped(from)) => {
+                        rewrapped.fetch_add(1, Ordering::Relaxed);
+                        if !out.json {
+                            let _ = out.line(format!(
+                                "rewrap: {object} ({}@v{from} -> v{})",
+                                info.name, info.current_version
+                            ));
+                            let _ = out.flush();
+                        }
+                    }
+                    Ok(Outcome::Skipped) => {
+                        skipped.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        out.warn(format!("{object}: {}", crate::output::render_error(&e)));
+                    }
+                }
+            }
+        })
+        .buffer_unordered(jobs.max(1))
+        .collect::<()>()
+        .await;
+    if let Some(e) = listing_error
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+    {
+        return Err(anyhow::Error::new(e).context(format!("listing {url}")));
+    }
+    Ok(Counts {
+        rewrapped: rewrapped.into_inner(),
+        skipped: skipped.into_inner(),
+        failed: failed.into_inner(),
+    })
+}
+
+async fn rewrap_one(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    old: &HashMap<String, (u32, MasterKey)>,
+    current: &MasterKey,
+) -> Result<Outcome> {
+    let meta = client.head_object(bucket, key).await?;
+    let headers = ObjectHeaders::parse(&meta.headers)?;
+    let Some(fp) = headers.key_fingerprint() else {
+        return Ok(Outcome::Skipped);
+    };
+    let Some((version, old_key)) = old.get(&fp.to_hex()) else {
+        // Already under the current version, or another key's.
+        return Ok(Outcome::Skipped);
+    };
+    let new_headers = headers.rewrap(old_key, current).await?;
+    let mut opts = crate::cp::carried_metadata(&meta);
+    opts.headers
+        .retain(|(name, _)| !names::is_encryption_header(name));
+    opts.headers.extend(new_headers);
+    // Only if the object is still the one read: a concurrent overwrite is never given this
+    // object's wrapped key.
+    opts.headers
+        .push(("x-oss-copy-source-if-match".into(), meta.etag.clone()));
+    client
+        .copy_object(bucket, key, bucket, key, Some(&opts))
+        .await?;
+    Ok(Outcome::Rewrapped(*version))
+}
