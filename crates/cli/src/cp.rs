@@ -306,17 +306,27 @@ struct LocalFile {
 }
 
 impl Job<'_> {
+    /// Files in flight with -r: small files are bound by the server's per-object fsyncs,
+    /// which many concurrent writers share (group commit), so more is faster.
     fn jobs(&self) -> usize {
-        self.args.jobs as usize
+        self.args.jobs.unwrap_or(16) as usize
+    }
+
+    /// Parts in flight for one large file (each may hold a part in memory when encrypting).
+    fn part_jobs(&self) -> usize {
+        self.args.jobs.unwrap_or(4) as usize
     }
 
     fn upload_options(&self, size: u64, progress: OnProgress) -> UploadOptions {
         let mut o = UploadOptions::default();
-        o.part_size = fit_part_size(self.args.part_size.unwrap_or(o.part_size), size);
+        // Without --part-size, big files get bigger parts (up to 32 MiB): every part costs the
+        // server a durable commit, and plaintext parts stream from the file, not from memory.
+        let adaptive = (size / 32).clamp(o.part_size, 32 << 20).div_ceil(1 << 20) << 20;
+        o.part_size = fit_part_size(self.args.part_size.unwrap_or(adaptive), size);
         if let Some(t) = self.args.bigfile_threshold {
             o.multipart_threshold = t;
         }
-        o.jobs = self.jobs();
+        o.jobs = self.part_jobs();
         o.checkpoint_dir = self.checkpoint_dir.clone();
         o.progress = Some(progress);
         o.cancel = self.cancel.clone();
@@ -341,7 +351,7 @@ impl Job<'_> {
         if let Some(t) = self.args.bigfile_threshold {
             o.parallel_threshold = t;
         }
-        o.jobs = self.jobs();
+        o.jobs = self.part_jobs();
         o.checkpoint_dir = self.checkpoint_dir.clone();
         o.progress = Some(progress);
         o.cancel = self.cancel.clone();
@@ -890,7 +900,7 @@ impl Job<'_> {
                 bar.inc(info.size);
                 Ok::<PartInfo, ClientError>(info)
             })
-            .buffer_unordered(self.jobs())
+            .buffer_unordered(self.part_jobs())
             .try_collect::<Vec<PartInfo>>();
         let parts = tokio::select! {
             r = copy_parts => r,

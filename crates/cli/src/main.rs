@@ -294,10 +294,10 @@ pub struct CpArgs {
     /// oss→oss).
     #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]
     pub bigfile_threshold: Option<u64>,
-    /// Files transferred in parallel with -r, and parts in flight for one large file.
-    #[arg(short, long, value_name = "N", default_value_t = 4,
-          value_parser = clap::value_parser!(u32).range(1..=128))]
-    pub jobs: u32,
+    /// Files transferred in parallel with -r, and parts in flight for one large file
+    /// [default: 16 files, 4 parts].
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=128))]
+    pub jobs: Option<u32>,
     /// Where resumable transfers keep their checkpoints; an interrupted copy of the same file
     /// resumes from there [default: <cache dir>/ossvault/checkpoints].
     #[arg(long, value_name = "DIR")]
