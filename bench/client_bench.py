@@ -8,7 +8,8 @@ same run on the same server.
   * many small files (default 10,000 x 16 KiB) up and down: `ossvault cp -r` vs oss2 with a
     4-thread pool (resumable_upload / resumable_download per file).
 
-Every command runs as a child process; its peak RSS comes from wait4's rusage.
+Every command runs as a child process; its peak RSS is the child's VmHWM, polled from /proc while
+it runs (wait4's ru_maxrss would include the Python parent's RSS inherited at fork).
 
 Usage (from the repository root, after `cargo build --release -p ossvault-cli`):
     python3 bench/client_bench.py [--size-mib 1024] [--files 10000] [--file-kib 16]
@@ -73,11 +74,20 @@ def run(cmd: list[str], env: dict | None = None) -> tuple[float, int]:
     """Runs a command; returns (seconds, peak RSS in KiB) of that child alone."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            with open(f"/proc/{proc.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]))
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            pass
+        time.sleep(0.01)
     elapsed = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"command failed ({status}): {' '.join(cmd)}")
-    return elapsed, usage.ru_maxrss
+    if proc.returncode != 0:
+        raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}")
+    return elapsed, peak
 
 
 def write_random(path: Path, size: int) -> None:
@@ -145,11 +155,11 @@ def main() -> None:
                 cleanup=lambda: (work / "oss2.out").unlink())
 
         t_ov_small_up = measure(f"ossvault cp -r upload ({args.files} files)",
-                                [ossvault, "cp", "-r", str(tree), f"oss://{BUCKET}/ov-small/", "--jobs", "16"],
+                                [ossvault, "cp", "-r", str(tree), f"oss://{BUCKET}/ov-small/"],
                                 small_bytes, args.files)
         t_ov_small_down = measure(f"ossvault cp -r download ({args.files} files)",
-                                  [ossvault, "cp", "-r", f"oss://{BUCKET}/ov-small/", str(work / "ov-tree"),
-                                   "--jobs", "16"], small_bytes, args.files)
+                                  [ossvault, "cp", "-r", f"oss://{BUCKET}/ov-small/", str(work / "ov-tree")],
+                                  small_bytes, args.files)
         t_oss2_small_up = measure(f"oss2 x4 upload ({args.files} files)", [*peer, "up-tree", str(tree), "oss2-small/"],
                                   small_bytes, args.files)
         t_oss2_small_down = measure(f"oss2 x4 download ({args.files} files)",

@@ -312,7 +312,8 @@ impl Job<'_> {
         self.args.jobs.unwrap_or(16) as usize
     }
 
-    /// Parts in flight for one large file (each may hold a part in memory when encrypting).
+    /// Parts in flight for one large upload or copy (each may hold a part in memory when
+    /// encrypting).
     fn part_jobs(&self) -> usize {
         self.args.jobs.unwrap_or(4) as usize
     }
@@ -351,7 +352,9 @@ impl Job<'_> {
         if let Some(t) = self.args.bigfile_threshold {
             o.parallel_threshold = t;
         }
-        o.jobs = self.part_jobs();
+        // Ranges stream to the file (nothing held per range), and more of them in flight hide
+        // the per-range fsync that keeps the checkpoint truthful.
+        o.jobs = self.args.jobs.unwrap_or(8) as usize;
         o.checkpoint_dir = self.checkpoint_dir.clone();
         o.progress = Some(progress);
         o.cancel = self.cancel.clone();

@@ -295,7 +295,7 @@ pub struct CpArgs {
     #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]
     pub bigfile_threshold: Option<u64>,
     /// Files transferred in parallel with -r, and parts in flight for one large file
-    /// [default: 16 files, 4 parts].
+    /// [default: 16 files; 4 parts up, 8 ranges down].
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=128))]
     pub jobs: Option<u32>,
     /// Where resumable transfers keep their checkpoints; an interrupted copy of the same file
