@@ -409,6 +409,36 @@ pub fn xml_ok<T: serde::Serialize>(root: &str, value: &T) -> Response<Body> {
         .expect("valid response")
 }
 
+/// Adds the SSE headers of an upload or object to a response.
+pub fn with_sse(
+    mut response: Response<Body>,
+    sse: Option<&crate::store::SseRecord>,
+) -> Response<Body> {
+    for (name, value) in crate::sse::response_headers(sse) {
+        if let Ok(v) = value.parse() {
+            response.headers_mut().insert(name, v);
+        }
+    }
+    response
+}
+
+/// A write's XML answer with the written object's (or part's) ETag and CRC-64 as headers.
+pub fn xml_ok_with_etag<T: serde::Serialize>(
+    root: &str,
+    value: &T,
+    etag: &str,
+    crc64: u64,
+) -> Result<Response<Body>, ApiError> {
+    let mut response = xml_ok(root, value);
+    let h = response.headers_mut();
+    h.insert(
+        header::ETAG,
+        HeaderValue::from_str(etag).map_err(|_| ApiError::internal("bad ETag"))?,
+    );
+    h.insert(headers::HASH_CRC64, crc64.into());
+    Ok(response)
+}
+
 /// An empty response with `status`.
 pub fn empty(status: StatusCode) -> Response<Body> {
     Response::builder()

@@ -5,9 +5,9 @@ use super::bucket::load_bucket;
 use super::object::{
     codec_for, object_acl, put_mode, receive_content, storage_class, stored_headers,
 };
-use super::{empty, now_ms, time_of, xml_ok, ApiError, Ctx};
+use super::{empty, now_ms, time_of, with_sse, xml_ok, xml_ok_with_etag, ApiError, Ctx};
 use crate::body::{self, blocking, Body};
-use crate::store::{ObjectRecord, ObjectType, PartRecord, Segment, SseRecord, UploadRecord};
+use crate::store::{ObjectRecord, ObjectType, PartRecord, Segment, UploadRecord};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use http::{header, Response, StatusCode};
@@ -69,16 +69,6 @@ pub async fn load_upload(ctx: &Ctx) -> Result<UploadRecord, ApiError> {
         return Err(ApiError::new(ErrorCode::NoSuchUpload));
     }
     Ok(upload)
-}
-
-/// Adds the SSE headers of an upload or object to a response.
-fn with_sse(mut response: Response<Body>, sse: Option<&SseRecord>) -> Response<Body> {
-    for (name, value) in crate::sse::response_headers(sse) {
-        if let Ok(v) = value.parse() {
-            response.headers_mut().insert(name, v);
-        }
-    }
-    response
 }
 
 pub async fn initiate(ctx: Ctx) -> Result<Response<Body>, ApiError> {
@@ -232,19 +222,13 @@ pub async fn complete(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         key: enc(&ctx, ctx.key()),
         etag: etag_value.clone(),
     };
-    let mut response = with_sse(
-        xml_ok("CompleteMultipartUploadResult", &result),
-        upload.sse.as_ref(),
-    );
-    let h = response.headers_mut();
-    h.insert(
-        header::ETAG,
-        etag_value
-            .parse()
-            .map_err(|_| ApiError::internal("bad etag"))?,
-    );
-    h.insert(headers::HASH_CRC64, crc_value.into());
-    Ok(response)
+    let response = xml_ok_with_etag(
+        "CompleteMultipartUploadResult",
+        &result,
+        &etag_value,
+        crc_value,
+    )?;
+    Ok(with_sse(response, upload.sse.as_ref()))
 }
 
 /// The parts a Complete request names, checked: ascending numbers, each uploaded with the

@@ -5,12 +5,12 @@ use super::multipart::{load_upload, part_number};
 use super::object::{
     check_conditions, codec_for, object_acl, put_mode, storage_class, stored_headers, ByteRange,
 };
-use super::{encryption, now_ms, time_of, xml_ok, ApiError, Ctx};
+use super::{encryption, now_ms, time_of, with_sse, xml_ok_with_etag, ApiError, Ctx};
 use crate::body::{blocking, plan_range, Body};
 use crate::body::{read_segment, ContentWriter};
 use crate::sse::{DataKey, SseRequest};
 use crate::store::{NewBlob, ObjectRecord, ObjectType, PartRecord, Segment, Store, StoreError};
-use http::{header, Response};
+use http::Response;
 use md5::{Digest, Md5};
 use ossvault_proto::crc64::Crc64;
 use ossvault_proto::time::iso8601;
@@ -199,25 +199,8 @@ pub async fn copy_object(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         etag: record.etag.clone(),
         last_modified: iso8601(time_of(record.last_modified_ms)),
     };
-    let mut response = xml_ok("CopyObjectResult", &result);
-    let h = response.headers_mut();
-    for (name, value) in crate::sse::response_headers(record.sse.as_ref()) {
-        h.insert(
-            name,
-            value
-                .parse()
-                .map_err(|_| ApiError::internal("bad SSE header"))?,
-        );
-    }
-    h.insert(
-        header::ETAG,
-        record
-            .etag
-            .parse()
-            .map_err(|_| ApiError::internal("bad etag"))?,
-    );
-    h.insert(headers::HASH_CRC64, record.crc64.into());
-    Ok(response)
+    let response = xml_ok_with_etag("CopyObjectResult", &result, &record.etag, record.crc64)?;
+    Ok(with_sse(response, record.sse.as_ref()))
 }
 
 /// Parses `x-oss-copy-source-range: bytes=a-b` against the source size.
@@ -286,14 +269,5 @@ pub async fn upload_part_copy(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         s.put_part(&bucket, &upload_id, part, copied.blob)
     })
     .await?;
-    let mut response = xml_ok("CopyPartResult", &result);
-    let h = response.headers_mut();
-    h.insert(
-        header::ETAG,
-        etag_value
-            .parse()
-            .map_err(|_| ApiError::internal("bad etag"))?,
-    );
-    h.insert(headers::HASH_CRC64, crc.into());
-    Ok(response)
+    xml_ok_with_etag("CopyPartResult", &result, &etag_value, crc)
 }

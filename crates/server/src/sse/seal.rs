@@ -75,12 +75,17 @@ fn aad(index: u64, last: bool) -> [u8; 25] {
 
 impl SegmentCipher {
     /// Encrypts `chunk` in place and appends its tag.
-    pub fn seal(&self, index: u64, last: bool, chunk: &mut Vec<u8>) {
+    /// Encrypts the chunk `buf[start..]` in place and appends its tag.
+    pub fn seal(&self, index: u64, last: bool, buf: &mut Vec<u8>, start: usize) {
         let tag = self
             .key
-            .seal_in_place_separate_tag(nonce(index), Aad::from(aad(index, last)), chunk)
+            .seal_in_place_separate_tag(
+                nonce(index),
+                Aad::from(aad(index, last)),
+                &mut buf[start..],
+            )
             .expect("chunks are far below the GCM length limit");
-        chunk.extend_from_slice(tag.as_ref());
+        buf.extend_from_slice(tag.as_ref());
     }
 
     /// Decrypts a stored chunk (ciphertext ‖ tag) in place; returns the plaintext part.
@@ -124,10 +129,16 @@ impl Layout {
     }
 }
 
-/// Turns a stream of plaintext writes into sealed chunks.
+/// Sealed bytes handed on in batches of about this size (fewer, larger writes).
+const OUTPUT_BATCH: usize = 1 << 20;
+
+/// Turns a stream of plaintext writes into sealed chunks. Plaintext is copied once, into the
+/// output batch, and sealed there in place.
 pub struct Sealer {
     cipher: SegmentCipher,
+    /// Sealed chunks, then the plaintext of the chunk being filled (from `open`).
     buf: Vec<u8>,
+    open: usize,
     index: u64,
 }
 
@@ -135,47 +146,48 @@ impl Sealer {
     pub fn new(cipher: SegmentCipher) -> Self {
         Sealer {
             cipher,
-            buf: Vec::with_capacity(CHUNK + TAG),
+            buf: Vec::with_capacity(OUTPUT_BATCH + CHUNK + TAG),
+            open: 0,
             index: 0,
         }
     }
 
-    /// Feeds plaintext; `out` receives each chunk as soon as it is complete. A full chunk is
-    /// held back until more data (or `finish`) shows whether it is the last.
+    /// Feeds plaintext; `out` receives sealed chunks in batches. A full chunk is held back
+    /// until more data (or `finish`) shows whether it is the last.
     pub fn update(
         &mut self,
         mut data: &[u8],
         out: &mut impl FnMut(&[u8]) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
         while !data.is_empty() {
-            if self.buf.len() == CHUNK {
-                self.emit(false, out)?;
+            if self.buf.len() - self.open == CHUNK {
+                self.seal_open(false);
+                if self.open >= OUTPUT_BATCH {
+                    out(&self.buf)?;
+                    self.buf.clear();
+                    self.open = 0;
+                }
             }
-            let n = (CHUNK - self.buf.len()).min(data.len());
+            let n = (CHUNK - (self.buf.len() - self.open)).min(data.len());
             self.buf.extend_from_slice(&data[..n]);
             data = &data[n..];
         }
         Ok(())
     }
 
-    /// Seals the last chunk (possibly empty).
+    /// Seals the last chunk (possibly empty) and hands on everything left.
     pub fn finish(
         mut self,
         out: &mut impl FnMut(&[u8]) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
-        self.emit(true, out)
+        self.seal_open(true);
+        out(&self.buf)
     }
 
-    fn emit(
-        &mut self,
-        last: bool,
-        out: &mut impl FnMut(&[u8]) -> std::io::Result<()>,
-    ) -> std::io::Result<()> {
-        self.cipher.seal(self.index, last, &mut self.buf);
-        out(&self.buf)?;
-        self.buf.clear();
+    fn seal_open(&mut self, last: bool) {
+        self.cipher.seal(self.index, last, &mut self.buf, self.open);
+        self.open = self.buf.len();
         self.index += 1;
-        Ok(())
     }
 }
 
