@@ -80,6 +80,9 @@ fn main() {
     let (put_rate, get_rate) = rates[0].1.expect("the plain transfer works");
     let rss_large = peak_rss_kib(pid);
 
+    // Let the writeback and unlinks of the big objects settle before timing small writes.
+    let _ = Command::new("sync").status();
+    std::thread::sleep(Duration::from_secs(3));
     let ops = small_puts(&endpoint);
     let rss_after = peak_rss_kib(pid);
 
