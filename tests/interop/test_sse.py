@@ -428,3 +428,27 @@ def test_first_append_takes_the_bucket_default(client, bucket):
     assert _sse_of(r) == "AES256"
     got = client.get_object(bucket, "app-default")
     assert (got.body, _sse_of(got)) == (content + b"d", "AES256")
+
+
+def test_upload_part_copy_is_sealed_and_echoes_the_upload_encryption(endpoint, admin):
+    """UploadPartCopy into an SSE upload: the part is sealed under the upload's key and the
+    answer carries the upload's encryption, like UploadPart."""
+    import oss2
+
+    from ossvault_harness import ACCESS_KEY_ID, ACCESS_KEY_SECRET
+    from oss_rules import unique_bucket
+
+    name = unique_bucket("sse-upc")
+    admin.create_bucket(name)
+    b = oss2.Bucket(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), endpoint, name)
+    data = random_bytes(3 * CHUNK + 11, seed=413)
+    b.put_object("src", data)
+    upload_id = b.init_multipart_upload("dst", headers=AES256).upload_id
+    part = b.upload_part_copy(name, "src", (0, len(data) - 1), "dst", upload_id, 1)
+    assert part.headers.get(SSE) == "AES256"
+    b.complete_multipart_upload("dst", upload_id, [oss2.models.PartInfo(1, part.etag)])
+    got = b.get_object("dst")
+    assert (got.read(), got.headers.get(SSE)) == (data, "AES256")
+    b.delete_object("src")
+    b.delete_object("dst")
+    b.delete_bucket()

@@ -259,6 +259,7 @@ pub async fn upload_part_copy(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         last_modified: iso8601(time_of(part.last_modified_ms)),
         etag: part.etag.clone(),
     };
+    let sse = upload.sse.clone();
     let (bucket, upload_id, etag_value, crc) = (
         ctx.bucket().to_owned(),
         upload.upload_id,
@@ -269,5 +270,7 @@ pub async fn upload_part_copy(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         s.put_part(&bucket, &upload_id, part, copied.blob)
     })
     .await?;
-    xml_ok_with_etag("CopyPartResult", &result, &etag_value, crc)
+    // Like UploadPart, the part's answer echoes the upload's encryption.
+    let response = xml_ok_with_etag("CopyPartResult", &result, &etag_value, crc)?;
+    Ok(with_sse(response, sse.as_ref()))
 }
