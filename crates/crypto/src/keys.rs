@@ -94,15 +94,10 @@ pub struct Aes256Key {
 impl Aes256Key {
     /// Wraps 32 secret bytes.
     pub fn new(secret: Zeroizing<[u8; 32]>) -> Aes256Key {
-        let tag = hmac::sign(
-            &hmac::Key::new(hmac::HMAC_SHA256, secret.as_slice()),
-            AES_FINGERPRINT_LABEL,
-        );
-        let mut fp = [0u8; 32];
-        fp.copy_from_slice(tag.as_ref());
+        let fingerprint = aes256_fingerprint(&secret);
         Aes256Key {
             secret,
-            fingerprint: Fingerprint(fp),
+            fingerprint,
         }
     }
 
@@ -118,6 +113,31 @@ impl fmt::Debug for Aes256Key {
     }
 }
 
+/// The fingerprint of an AES-256 master key: HMAC-SHA256 keyed by the key over a fixed label —
+/// a MAC, not a hash of the secret, since it is stored beside every object. The one
+/// definition the keystore uses too.
+pub fn aes256_fingerprint(secret: &[u8; 32]) -> Fingerprint {
+    let tag = hmac::sign(
+        &hmac::Key::new(hmac::HMAC_SHA256, secret),
+        AES_FINGERPRINT_LABEL,
+    );
+    let mut fp = [0u8; 32];
+    fp.copy_from_slice(tag.as_ref());
+    Fingerprint(fp)
+}
+
+/// The fingerprint of an RSA key: SHA-256 of the DER SubjectPublicKeyInfo of its public key
+/// (what `openssl pkey -pubout -outform DER | sha256sum` prints).
+pub fn rsa_fingerprint(key: &rsa::RsaPublicKey) -> Result<Fingerprint> {
+    let der = key
+        .to_public_key_der()
+        .map_err(|e| Error::InvalidKey(format!("RSA public key does not encode: {e}")))?;
+    let digest = ring::digest::digest(&ring::digest::SHA256, der.as_bytes());
+    let mut fp = [0u8; 32];
+    fp.copy_from_slice(digest.as_ref());
+    Ok(Fingerprint(fp))
+}
+
 /// An RSA public key with its fingerprint.
 #[derive(Clone)]
 pub struct RsaPublic {
@@ -127,15 +147,10 @@ pub struct RsaPublic {
 
 impl RsaPublic {
     fn new(key: rsa::RsaPublicKey) -> Result<RsaPublic> {
-        let der = key
-            .to_public_key_der()
-            .map_err(|e| Error::InvalidKey(format!("RSA public key does not encode: {e}")))?;
-        let digest = ring::digest::digest(&ring::digest::SHA256, der.as_bytes());
-        let mut fp = [0u8; 32];
-        fp.copy_from_slice(digest.as_ref());
+        let fingerprint = rsa_fingerprint(&key)?;
         Ok(RsaPublic {
             key: Arc::new(key),
-            fingerprint: Fingerprint(fp),
+            fingerprint,
         })
     }
 

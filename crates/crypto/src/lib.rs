@@ -59,7 +59,10 @@ pub use envelope::{format_supports, Envelope};
 pub use error::{Error, Result};
 pub use file::decrypt_to_file;
 pub use headers::{names, HeaderPair, ObjectHeaders};
-pub use keys::{Aes256Key, Fingerprint, KeyKind, MasterKey, RsaPrivate, RsaPublic};
+pub use keys::{
+    aes256_fingerprint, rsa_fingerprint, Aes256Key, Fingerprint, KeyKind, MasterKey, RsaPrivate,
+    RsaPublic,
+};
 pub use kms::{GeneratedDataKey, KeyWrap, KeyWrapError, KeyWrapFuture};
 pub use multipart::{MultipartPlan, MAX_PARTS};
 pub use range::RangeRead;

@@ -37,7 +37,6 @@ pub use error::{Error, Result, KEYCHAIN_HINT};
 pub use fsutil::disable_core_dumps;
 pub use material::{
     aes256_fingerprint, rsa_fingerprint, rsa_public_pem, CredentialSecret, KeyKind, KeyMaterial,
-    AES256_FINGERPRINT_LABEL,
 };
 pub use metadata::{validate_name, KeyInfo, KeyRef, KeyVersionInfo, METADATA_FILE};
 

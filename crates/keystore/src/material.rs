@@ -4,7 +4,6 @@ use std::fmt;
 use std::str::FromStr;
 
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
 use rand::rngs::OsRng;
 use rand::RngCore;
 use rsa::pkcs1::DecodeRsaPrivateKey;
@@ -12,7 +11,6 @@ use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding
 use rsa::traits::PublicKeyParts;
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
@@ -99,30 +97,18 @@ impl FromStr for KeyKind {
     }
 }
 
-/// The label that the AES fingerprint MACs. Fixed: changing it changes every AES fingerprint.
-///
-/// The same label as `ossvault-crypto`'s AES fingerprint, so that the two definitions agree.
-pub const AES256_FINGERPRINT_LABEL: &[u8] = b"ossvault master key fingerprint";
-
-/// Fingerprint of an AES-256 master key: lowercase hex of HMAC-SHA256 keyed by the key over
-/// [`AES256_FINGERPRINT_LABEL`].
-///
-/// A MAC rather than a plain hash so that the fingerprint, which is stored beside every object,
-/// is not a hash of the secret itself. It computes the same value as `ossvault-crypto`'s AES key
-/// fingerprint (same MAC, same label); the two definitions are meant to become one.
+/// Fingerprint of an AES-256 master key, lowercase hex: `ossvault_crypto::aes256_fingerprint`,
+/// the one definition objects are matched by.
 pub fn aes256_fingerprint(key: &[u8; 32]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts any key length");
-    mac.update(AES256_FINGERPRINT_LABEL);
-    hex::encode(mac.finalize().into_bytes())
+    ossvault_crypto::aes256_fingerprint(key).to_hex()
 }
 
-/// Fingerprint of an RSA key: lowercase hex of SHA-256 over the DER `SubjectPublicKeyInfo` of
-/// its public key (the same value as `openssl pkey -pubout -outform DER | sha256sum`).
+/// Fingerprint of an RSA key, lowercase hex: `ossvault_crypto::rsa_fingerprint` (SHA-256 over
+/// the DER `SubjectPublicKeyInfo`, as `openssl pkey -pubout -outform DER | sha256sum`).
 pub fn rsa_fingerprint(public: &RsaPublicKey) -> Result<String> {
-    let der = public
-        .to_public_key_der()
-        .map_err(|e| Error::Crypto(format!("encoding RSA public key: {e}")))?;
-    Ok(hex::encode(Sha256::digest(der.as_bytes())))
+    ossvault_crypto::rsa_fingerprint(public)
+        .map(|fp| fp.to_hex())
+        .map_err(|e| Error::Crypto(format!("encoding RSA public key: {e}")))
 }
 
 /// PEM (`-----BEGIN PUBLIC KEY-----`, SubjectPublicKeyInfo) of an RSA public key.
@@ -428,7 +414,7 @@ mod tests {
         let key = [7u8; 32];
         let fp = aes256_fingerprint(&key);
         assert_eq!(fp.len(), 64);
-        assert_ne!(fp, hex::encode(Sha256::digest(key)));
+        assert_ne!(fp, hex::encode(<sha2::Sha256 as sha2::Digest>::digest(key)));
         assert_eq!(fp, aes256_fingerprint(&key));
         assert_ne!(fp, aes256_fingerprint(&[8u8; 32]));
         // Published vector (FORMAT.md), computed independently with Python's hmac module.
