@@ -776,6 +776,30 @@ impl Job<'_> {
             .buffer_unordered(self.jobs())
             .collect::<()>()
             .await;
+        self.end_listed_run(
+            &bar,
+            listing_error,
+            &tally,
+            src,
+            "download",
+            &src.with_key(prefix.clone()).to_string(),
+            &root.display().to_string(),
+        )
+    }
+
+    /// The end of a recursive run driven by a listing: cancellation wins, then a listing
+    /// failure (the run saw only part of the prefix), then the tally's verdict.
+    #[allow(clippy::too_many_arguments)]
+    fn end_listed_run(
+        &self,
+        bar: &ProgressBar,
+        listing_error: Mutex<Option<ClientError>>,
+        tally: &Tally,
+        listed: &OssUrl,
+        operation: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<()> {
         bar.finish_and_clear();
         if self.cancel.is_cancelled() {
             return Err(Cancelled.into());
@@ -784,14 +808,9 @@ impl Job<'_> {
             .into_inner()
             .unwrap_or_else(|p| p.into_inner())
         {
-            return Err(anyhow::Error::new(e).context(format!("listing {src}")));
+            return Err(anyhow::Error::new(e).context(format!("listing {listed}")));
         }
-        tally.finish(
-            self.out,
-            "download",
-            &src.with_key(prefix.clone()).to_string(),
-            &root.display().to_string(),
-        )
+        tally.finish(self.out, operation, from, to)
     }
 
     // ---- oss → oss ----
@@ -977,18 +996,11 @@ impl Job<'_> {
             .buffer_unordered(self.jobs())
             .collect::<()>()
             .await;
-        bar.finish_and_clear();
-        if self.cancel.is_cancelled() {
-            return Err(Cancelled.into());
-        }
-        if let Some(e) = listing_error
-            .into_inner()
-            .unwrap_or_else(|p| p.into_inner())
-        {
-            return Err(anyhow::Error::new(e).context(format!("listing {src}")));
-        }
-        tally.finish(
-            self.out,
+        self.end_listed_run(
+            &bar,
+            listing_error,
+            &tally,
+            src,
             "copy",
             &src.with_key(src_prefix.clone()).to_string(),
             &dst.with_key(dst_prefix.clone()).to_string(),
