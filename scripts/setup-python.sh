@@ -19,6 +19,8 @@ requirements=(
   "alibabacloud-oss-v2==1.4.1"
   "pytest==8.3.5"
   "requests==2.32.3"
+  # Imported directly by the client-side-encryption interop tests (also an oss2 dependency).
+  "cryptography>=41"
 )
 
 if [[ ! -x "$venv/bin/python" ]]; then
