@@ -430,6 +430,18 @@ def test_first_append_takes_the_bucket_default(client, bucket):
     assert (got.body, _sse_of(got)) == (content + b"d", "AES256")
 
 
+def test_a_default_set_later_does_not_change_an_unencrypted_appendable_object(client, bucket):
+    """An object begun without encryption (even by an empty first append) stays unencrypted
+    when a bucket default appears: appends continue it as it is, and it stays readable."""
+    r = client.append_object(bucket, "app-plain", 0, b"")
+    assert _sse_of(r) is None
+    client.put_bucket_encryption(bucket, "AES256")
+    r = client.append_object(bucket, "app-plain", 0, b"still plain", init_crc=0)
+    assert _sse_of(r) is None
+    got = client.get_object(bucket, "app-plain")
+    assert (got.body, _sse_of(got)) == (b"still plain", None)
+
+
 def test_upload_part_copy_is_sealed_and_echoes_the_upload_encryption(endpoint, admin):
     """UploadPartCopy into an SSE upload: the part is sealed under the upload's key and the
     answer carries the upload's encryption, like UploadPart."""

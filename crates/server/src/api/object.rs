@@ -527,10 +527,12 @@ pub async fn append_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
     // The first append decides the encryption; later ones continue under the object's key.
     let (b, k) = (ctx.bucket().to_owned(), ctx.key().to_owned());
     let existing = blocking(ctx.store(), move |s| s.object(&b, &k)).await?;
-    let (key, sse) = match existing.and_then(|o| o.sse) {
-        Some(sse) => (encryption::open(&ctx, Some(&sse))?, Some(sse)),
-        None if position == 0 => encryption::choose(&ctx, &bucket)?.unzip(),
-        None => (None, None),
+    // An existing object keeps its encryption (or its lack of one) whatever the bucket
+    // default says now; only a new object chooses.
+    let creates = existing.is_none();
+    let (key, sse) = match existing {
+        Some(o) => (encryption::open(&ctx, o.sse.as_ref())?, o.sse),
+        None => encryption::choose(&ctx, &bucket)?.unzip(),
     };
     let template = ObjectRecord {
         size: 0,
@@ -563,6 +565,7 @@ pub async fn append_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         blob: received.blob,
         etag: etag::from_md5(&h.finalize().into()),
         last_modified_ms: now_ms(),
+        creates,
     };
     let (bucket, name) = (ctx.bucket().to_owned(), ctx.key().to_owned());
     let record = blocking(ctx.store(), move |s| {

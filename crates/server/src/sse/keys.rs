@@ -162,7 +162,11 @@ impl MasterKeys {
         let cipher =
             LessSafeKey::new(UnboundKey::new(&AES_256_GCM, raw.as_slice()).expect("32 bytes"));
         map.insert(version, MasterKey { cipher, created_ms });
-        tracing::info!(version, "new SSE-OSS master key version in use");
+        if version == 1 {
+            tracing::info!(version, "SSE-OSS master key created");
+        } else {
+            tracing::info!(version, "SSE-OSS master key rotated");
+        }
         Ok(version)
     }
 

@@ -124,6 +124,11 @@ pub struct Append {
     /// The object's ETag after this append.
     pub etag: String,
     pub last_modified_ms: u64,
+    /// The caller found no object and chose `template.sse` (a fresh data key, or none) for a
+    /// new one. If another append created the object meanwhile and either side is encrypted,
+    /// the append is refused with the object's length, so that the client retries under the
+    /// object's own key instead of sealing under one the record does not hold.
+    pub creates: bool,
 }
 
 /// Usage figures of a bucket (GetBucketStat).
@@ -533,6 +538,7 @@ impl Store {
             blob,
             etag,
             last_modified_ms,
+            creates,
         } = append;
         check_segments(std::slice::from_ref(&segment), &[blob.id()])?;
         let published = self.publish_all(vec![blob])?;
@@ -558,7 +564,10 @@ impl Store {
                 Some(current) if current.object_type != ObjectType::Appendable => {
                     return Err(StoreError::ObjectNotAppendable)
                 }
-                Some(current) if current.size != position => {
+                Some(current)
+                    if current.size != position
+                        || (creates && (current.sse.is_some() || template.sse.is_some())) =>
+                {
                     return Err(StoreError::PositionNotEqualToLength {
                         next_position: current.size,
                     })

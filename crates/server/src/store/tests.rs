@@ -403,6 +403,7 @@ fn append_sequence_and_errors() {
                 blob: nb,
                 etag: format!("\"A{position}\""),
                 last_modified_ms: 10 + position,
+                creates: position == 0,
             },
         )
     };
@@ -441,6 +442,7 @@ fn append_sequence_and_errors() {
             blob: nb,
             etag: "\"x\"".into(),
             last_modified_ms: 1,
+            creates: false,
         },
     );
     assert!(matches!(refused, Err(StoreError::ObjectNotAppendable)));
