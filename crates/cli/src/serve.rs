@@ -65,7 +65,10 @@ struct StoredCredentials {
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
-    disable_core_dumps();
+    // The server holds the root secret and every unwrapped key: no core files.
+    if let Err(e) = ossvault_keystore::disable_core_dumps() {
+        tracing::warn!(error = %e, "could not disable core dumps");
+    }
     fs::create_dir_all(&args.data_dir).with_context(|| {
         format!(
             "cannot create the data directory {}",
@@ -198,18 +201,6 @@ fn root_secret_from_file(path: &Path) -> Result<RootSecret> {
             Ok(RootSecret::from_bytes(secret))
         }
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-    }
-}
-
-/// A process holding secrets should not write them into core files.
-fn disable_core_dumps() {
-    let limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: setrlimit reads a valid, initialised struct; failure only leaves dumps enabled.
-    unsafe {
-        libc::setrlimit(libc::RLIMIT_CORE, &limit);
     }
 }
 
