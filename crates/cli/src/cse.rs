@@ -20,7 +20,7 @@ use ossvault_crypto::{
 };
 use ossvault_keystore::{Backend, KeyMaterial, Keystore};
 use std::fmt;
-use std::io::{self, BufRead, Write};
+use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -81,38 +81,12 @@ fn keystore_passphrase() -> Result<Zeroizing<String>> {
 
 /// Reads a secret from the terminal (`/dev/tty`) without echoing it.
 pub fn prompt_secret(prompt: &str) -> Result<Zeroizing<String>> {
-    use std::os::fd::AsRawFd;
-    let tty = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/tty")
-        .context("no terminal to ask on")?;
-    let fd = tty.as_raw_fd();
-    // SAFETY: termios is plain data; tcgetattr fills it for a valid fd.
-    let mut saved: libc::termios = unsafe { std::mem::zeroed() };
-    let echo_off = unsafe { libc::tcgetattr(fd, &mut saved) } == 0;
-    if echo_off {
-        let mut quiet = saved;
-        quiet.c_lflag &= !libc::ECHO;
-        quiet.c_lflag |= libc::ECHONL;
-        // SAFETY: fd is open; quiet is a valid termios.
-        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) };
-    }
-    let mut writer = &tty;
-    let _ = writer.write_all(prompt.as_bytes());
-    let _ = writer.flush();
-    let mut line = Zeroizing::new(String::new());
-    let read = io::BufReader::new(&tty).read_line(&mut line);
-    if echo_off {
-        // SAFETY: as above, restoring the saved settings.
-        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
-    }
-    read.context("cannot read from the terminal")?;
-    let trimmed = Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_owned());
-    if trimmed.is_empty() {
+    let secret =
+        Zeroizing::new(rpassword::prompt_password(prompt).context("no terminal to ask on")?);
+    if secret.is_empty() {
         bail!("an empty passphrase");
     }
-    Ok(trimmed)
+    Ok(secret)
 }
 
 /// The crypto crate's master key for a keystore key version (checked against its fingerprint).
