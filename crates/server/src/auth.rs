@@ -5,11 +5,14 @@
 use crate::api::{AclNeed, ApiError, Ctx};
 use crate::body::blocking;
 use crate::policy::{Decision, Policy, PolicyRequest};
+use crate::store::BucketRecord;
 use ossvault_proto::sign::{self, RequestParts, Verified};
 use ossvault_proto::ErrorCode;
 use std::time::SystemTime;
 
-pub async fn authorize(ctx: &Ctx) -> Result<(), ApiError> {
+/// Returns the addressed bucket's record when it was read for the decision, so that handlers
+/// need not read it again.
+pub async fn authorize(ctx: &Ctx) -> Result<Option<BucketRecord>, ApiError> {
     let parts = RequestParts {
         method: ctx.method.as_str(),
         bucket: ctx.bucket.as_deref(),
@@ -36,33 +39,33 @@ pub async fn authorize(ctx: &Ctx) -> Result<(), ApiError> {
     // The KMS API: any signed request of a known key; no bucket, policy or ACL applies.
     if ctx.endpoint == crate::api::Endpoint::Kms {
         return match principal {
-            Some(_) => Ok(()),
+            Some(_) => Ok(None),
             None => Err(anonymous_forbidden()),
         };
     }
     let Some(bucket) = ctx.bucket.clone() else {
         return match principal {
-            Some(_) => Ok(()),
+            Some(_) => Ok(None),
             None => Err(anonymous_forbidden()),
         };
     };
     let key = ctx.key.clone();
     let anonymous = principal.is_none();
-    let (policy, bucket_acl, object_acl) = blocking(ctx.store(), move |store| {
+    let (record, object_acl) = blocking(ctx.store(), move |store| {
         let Some(b) = store.bucket(&bucket)? else {
-            return Ok((None, None, None));
+            return Ok((None, None));
         };
         // Object ACLs only matter to anonymous requests.
         let object_acl = match (&key, anonymous) {
             (Some(k), true) => store.object(&bucket, k)?.map(|o| o.acl),
             _ => None,
         };
-        Ok((b.policy, Some(b.acl), object_acl))
+        Ok((Some(b), object_acl))
     })
     .await?;
 
-    if let Some(json) = policy {
-        match evaluate_policy(ctx, &json, principal) {
+    if let Some(json) = record.as_ref().and_then(|b| b.policy.as_deref()) {
+        match evaluate_policy(ctx, json, principal) {
             Decision::Deny => {
                 return Err(ApiError::msg(
                     ErrorCode::AccessDenied,
@@ -73,17 +76,17 @@ pub async fn authorize(ctx: &Ctx) -> Result<(), ApiError> {
                     },
                 ))
             }
-            Decision::Allow if principal.is_none() => return Ok(()),
+            Decision::Allow if principal.is_none() => return Ok(record),
             _ => {}
         }
     }
     if principal.is_some() {
-        return Ok(());
+        return Ok(record);
     }
     let Some(need) = ctx.endpoint.anonymous_access() else {
         return Err(anonymous_forbidden());
     };
-    let Some(bucket_acl) = bucket_acl else {
+    let Some(bucket_acl) = record.as_ref().map(|b| b.acl.clone()) else {
         return Err(ApiError::new(ErrorCode::NoSuchBucket));
     };
     let acl = match object_acl {
@@ -94,7 +97,7 @@ pub async fn authorize(ctx: &Ctx) -> Result<(), ApiError> {
         (need, acl.as_str()),
         (_, "public-read-write") | (AclNeed::Read, "public-read")
     ) {
-        Ok(())
+        Ok(record)
     } else {
         Err(ApiError::msg(
             ErrorCode::AccessDenied,

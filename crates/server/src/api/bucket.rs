@@ -85,8 +85,11 @@ pub async fn delete_bucket(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-/// The bucket's record, or NoSuchBucket.
+/// The bucket's record (as authorisation read it, when it did), or NoSuchBucket.
 pub async fn load_bucket(ctx: &Ctx) -> Result<BucketRecord, ApiError> {
+    if let Some(record) = &ctx.bucket_record {
+        return Ok(record.clone());
+    }
     let name = ctx.bucket().to_owned();
     blocking(ctx.store(), move |s| {
         s.bucket(&name)?.ok_or(StoreError::NoSuchBucket)

@@ -100,6 +100,9 @@ pub struct Ctx {
     pub conn: Connection,
     /// The id this request is answered with (`x-oss-request-id`).
     pub request_id: String,
+    /// The addressed bucket's record as authorisation read it (`None`: no bucket addressed,
+    /// or it does not exist), so handlers do not read it a second time.
+    pub bucket_record: Option<crate::store::BucketRecord>,
 }
 
 impl Ctx {
@@ -265,7 +268,7 @@ async fn prepare(
         )
         .map_err(fail)?
     };
-    let ctx = Ctx {
+    let mut ctx = Ctx {
         state: state.clone(),
         endpoint,
         method: parts.method,
@@ -276,8 +279,9 @@ async fn prepare(
         body: Some(incoming),
         conn,
         request_id: request_id.to_owned(),
+        bucket_record: None,
     };
-    auth::authorize(&ctx).await.map_err(fail)?;
+    ctx.bucket_record = auth::authorize(&ctx).await.map_err(fail)?;
     Ok(ctx)
 }
 
