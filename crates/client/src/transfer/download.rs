@@ -60,7 +60,9 @@ struct Session {
     tasks: JoinSet<Result<u64, Error>>,
 }
 
-pub(super) async fn download_file(
+/// Downloads `bucket/key` to `path`: into a temp file beside it, verified, then renamed, so a
+/// failure never leaves a partial file under the target name.
+pub async fn download_file(
     client: &Client,
     bucket: &str,
     key: &str,

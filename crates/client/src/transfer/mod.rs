@@ -12,8 +12,11 @@ mod download;
 mod upload;
 mod util;
 
-use crate::{Client, Error, PutOptions};
-use std::path::{Path, PathBuf};
+pub use download::download_file;
+pub use upload::upload_file;
+
+use crate::PutOptions;
+use std::path::PathBuf;
 use std::sync::Arc;
 pub use tokio_util::sync::CancellationToken;
 
@@ -119,27 +122,4 @@ pub struct DownloadOutcome {
     pub etag: String,
     /// Bytes found already downloaded in a checkpoint.
     pub bytes_resumed: u64,
-}
-
-/// Uploads `path` to `bucket/key` (simple PUT below the threshold, resumable multipart above).
-pub async fn upload_file(
-    client: &Client,
-    path: &Path,
-    bucket: &str,
-    key: &str,
-    opts: &UploadOptions,
-) -> Result<UploadOutcome, Error> {
-    upload::upload_file(client, path, bucket, key, opts).await
-}
-
-/// Downloads `bucket/key` to `path`: into a temp file beside it, verified, then renamed, so a
-/// failure never leaves a partial file under the target name.
-pub async fn download_file(
-    client: &Client,
-    bucket: &str,
-    key: &str,
-    path: &Path,
-    opts: &DownloadOptions,
-) -> Result<DownloadOutcome, Error> {
-    download::download_file(client, bucket, key, path, opts).await
 }

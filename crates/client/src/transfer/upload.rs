@@ -64,7 +64,8 @@ struct Session {
     tasks: JoinSet<Result<PartInfo, Error>>,
 }
 
-pub(super) async fn upload_file(
+/// Uploads `path` to `bucket/key` (simple PUT below the threshold, resumable multipart above).
+pub async fn upload_file(
     client: &Client,
     path: &Path,
     bucket: &str,
