@@ -504,14 +504,16 @@ impl Job<'_> {
             fs::create_dir_all(parent)
                 .with_context(|| format!("cannot create {}", parent.display()))?;
         }
-        if let Some((meta, opened)) = self.encrypted(src).await? {
+        let (meta, opened) = self.inspect(src).await?;
+        if let Some(opened) = opened {
             return self.download_encrypted(src, &target, &meta, &opened).await;
         }
         if let Some(range) = &self.args.range {
             return self.download_range(src, &target, parse_range(range)?).await;
         }
         let bar = self.out.bar(Some(0), src.to_string());
-        let opts = self.download_options(single_progress(&bar));
+        let mut opts = self.download_options(single_progress(&bar));
+        opts.known_meta = Some(meta);
         let outcome =
             transfer::download_file(self.client, &src.bucket, &src.key, &target, &opts).await;
         bar.finish_and_clear();
@@ -535,9 +537,9 @@ impl Job<'_> {
         Ok(())
     }
 
-    /// The metadata and opened envelope of a client-side encrypted object (`None`: not
-    /// encrypted, for the plain fast path).
-    async fn encrypted(&self, src: &OssUrl) -> Result<Option<(ObjectMeta, cse::Opened)>> {
+    /// An object's metadata, and its opened envelope if it is client-side encrypted (`None`:
+    /// the plain fast path, which reuses the metadata instead of a second HEAD).
+    async fn inspect(&self, src: &OssUrl) -> Result<(ObjectMeta, Option<cse::Opened>)> {
         let meta = self
             .client
             .head_object(&src.bucket, &src.key)
@@ -545,10 +547,10 @@ impl Job<'_> {
             .with_context(|| format!("{src}"))?;
         let headers = ObjectHeaders::parse(&meta.headers).with_context(|| format!("{src}"))?;
         if !headers.is_encrypted() {
-            return Ok(None);
+            return Ok((meta, None));
         }
         let opened = cse::open_object(self.client, &headers, &self.args.keystore).await?;
-        Ok(Some((meta, opened)))
+        Ok((meta, Some(opened)))
     }
 
     /// A client-side encrypted download (whole, or `--range` of the plaintext): decrypted into
@@ -607,7 +609,8 @@ impl Job<'_> {
     /// Downloads one object of a tree: decrypting it if it is client-side encrypted, else
     /// through the plain (resumable, parallel) transfer. Returns the bytes written.
     async fn download_entry(&self, url: &OssUrl, target: &Path, bar: &ProgressBar) -> Result<u64> {
-        if let Some((meta, opened)) = self.encrypted(url).await? {
+        let (meta, opened) = self.inspect(url).await?;
+        if let Some(opened) = opened {
             let bar = bar.clone();
             return cse::download(
                 self.client,
@@ -621,7 +624,8 @@ impl Job<'_> {
             )
             .await;
         }
-        let opts = self.download_options(shared_progress(bar));
+        let mut opts = self.download_options(shared_progress(bar));
+        opts.known_meta = Some(meta);
         let outcome =
             transfer::download_file(self.client, &url.bucket, &url.key, target, &opts).await?;
         Ok(outcome.size)

@@ -710,3 +710,50 @@ async fn upload_resumes_after_sigkill() {
     assert!(checkpoints(&ck).is_empty());
     download_and_compare(&client, CRASH_KEY, &src).await;
 }
+
+/// With the metadata the caller already read, the download skips its HEAD; metadata that went
+/// stale (the object was replaced) is caught by the GETs' ETag check and leaves no file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn known_metadata_spares_the_head_and_stale_metadata_is_refused() {
+    let (_server, client, dir) = setup().await;
+    let src = dir.path().join("src");
+    write_random_file(&src, 3 * MIB, 61);
+    upload_file(&client, &src, BUCKET, "obj", &multipart(2, None))
+        .await
+        .unwrap();
+    let meta = client.head_object(BUCKET, "obj").await.unwrap();
+    for opts in [DownloadOptions::default(), ranged(2, None)] {
+        let dst = dir.path().join("dst");
+        let with_meta = DownloadOptions {
+            known_meta: Some(meta.clone()),
+            ..opts.clone()
+        };
+        let down = download_file(&client, BUCKET, "obj", &dst, &with_meta)
+            .await
+            .unwrap();
+        assert_eq!(
+            (down.size, sha256_file(&dst)),
+            (3 * MIB as u64, sha256_file(&src))
+        );
+        std::fs::remove_file(&dst).unwrap();
+    }
+
+    write_random_file(&src, 3 * MIB, 62);
+    upload_file(&client, &src, BUCKET, "obj", &multipart(2, None))
+        .await
+        .unwrap();
+    for opts in [DownloadOptions::default(), ranged(2, None)] {
+        let dst = dir.path().join("stale");
+        let stale = DownloadOptions {
+            known_meta: Some(meta.clone()),
+            ..opts
+        };
+        download_file(&client, BUCKET, "obj", &dst, &stale)
+            .await
+            .unwrap_err();
+        assert!(
+            !dst.exists() && !temp_of(&dst).exists(),
+            "no file from a stale download"
+        );
+    }
+}

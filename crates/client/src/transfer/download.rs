@@ -87,10 +87,13 @@ pub async fn download_file(
     temp_name.push(".ossvault-part");
     let temp = dir.join(temp_name);
 
-    let meta = tokio::select! {
-        biased;
-        _ = opts.cancel.cancelled() => return Err(Error::Cancelled),
-        meta = client.head_object(bucket, key) => meta?,
+    let meta = match &opts.known_meta {
+        Some(meta) => meta.clone(),
+        None => tokio::select! {
+            biased;
+            _ = opts.cancel.cancelled() => return Err(Error::Cancelled),
+            meta = client.head_object(bucket, key) => meta?,
+        },
     };
     let parallel = meta.size > 0 && meta.size >= opts.parallel_threshold;
     let checkpoint = match (&opts.checkpoint_dir, parallel) {

@@ -15,7 +15,7 @@ mod util;
 pub use download::download_file;
 pub use upload::upload_file;
 
-use crate::PutOptions;
+use crate::{ObjectMeta, PutOptions};
 use std::path::PathBuf;
 use std::sync::Arc;
 pub use tokio_util::sync::CancellationToken;
@@ -100,6 +100,9 @@ pub struct DownloadOptions {
     pub checkpoint_dir: Option<PathBuf>,
     pub progress: Option<OnProgress>,
     pub cancel: CancellationToken,
+    /// The object's metadata when the caller has just read it (spares the HEAD the download
+    /// would otherwise start with; the GETs still check the ETag against it).
+    pub known_meta: Option<ObjectMeta>,
 }
 
 impl Default for DownloadOptions {
@@ -111,6 +114,7 @@ impl Default for DownloadOptions {
             checkpoint_dir: None,
             progress: None,
             cancel: CancellationToken::new(),
+            known_meta: None,
         }
     }
 }
