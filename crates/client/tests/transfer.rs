@@ -731,10 +731,7 @@ async fn known_metadata_spares_the_head_and_stale_metadata_is_refused() {
         let down = download_file(&client, BUCKET, "obj", &dst, &with_meta)
             .await
             .unwrap();
-        assert_eq!(
-            (down.size, sha256_file(&dst)),
-            (3 * MIB as u64, sha256_file(&src))
-        );
+        assert_eq!((down.size, sha256_file(&dst)), (3 * MIB, sha256_file(&src)));
         std::fs::remove_file(&dst).unwrap();
     }
 
