@@ -709,16 +709,9 @@ impl Job<'_> {
             .map(|entry| {
                 let (bar, tally, prefix, listing_error) = (&bar, &tally, &prefix, &listing_error);
                 async move {
-                    let entry = match entry {
-                        Ok(e) => e,
-                        Err(e) => {
-                            *listing_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-                            return;
-                        }
-                    };
-                    if self.cancel.is_cancelled() {
+                    let Some(entry) = self.take_entry(entry, listing_error) else {
                         return;
-                    }
+                    };
                     let url = src.with_key(entry.key.clone());
                     let what = url.to_string();
                     let rel = entry
@@ -789,6 +782,23 @@ impl Job<'_> {
             &src.with_key(prefix.clone()).to_string(),
             &root.display().to_string(),
         )
+    }
+
+    /// The next listed object to work on: `None` once the run is cancelled, or when the
+    /// listing failed (the error is kept for `end_listed_run`).
+    fn take_entry(
+        &self,
+        entry: Result<ObjectEntry, ClientError>,
+        listing_error: &Mutex<Option<ClientError>>,
+    ) -> Option<ObjectEntry> {
+        match entry {
+            Err(e) => {
+                *listing_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                None
+            }
+            Ok(_) if self.cancel.is_cancelled() => None,
+            Ok(e) => Some(e),
+        }
     }
 
     /// The end of a recursive run driven by a listing: cancellation wins, then a listing
@@ -963,16 +973,9 @@ impl Job<'_> {
                 let (bar, tally, listing_error) = (&bar, &tally, &listing_error);
                 let (src_prefix, dst_prefix) = (&src_prefix, &dst_prefix);
                 async move {
-                    let entry = match entry {
-                        Ok(e) => e,
-                        Err(e) => {
-                            *listing_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-                            return;
-                        }
-                    };
-                    if self.cancel.is_cancelled() {
+                    let Some(entry) = self.take_entry(entry, listing_error) else {
                         return;
-                    }
+                    };
                     let rel = entry
                         .key
                         .strip_prefix(src_prefix.as_str())
