@@ -426,6 +426,15 @@ pub struct DeletedEntry {
     pub key: String,
 }
 
+/// A key a multiple delete did not delete, with the reason (`AccessDenied`, …).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteError {
+    pub key: String,
+    pub code: String,
+    pub message: String,
+}
+
 /// Root `DeleteResult`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -438,6 +447,9 @@ pub struct DeleteResult {
     pub encoding_type: Option<String>,
     #[serde(default)]
     pub deleted: Vec<DeletedEntry>,
+    /// Keys refused one by one (a policy denying some of them), as S3 reports them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub error: Vec<DeleteError>,
 }
 
 /// Root `CopyObjectResult`.
@@ -1050,8 +1062,16 @@ mod tests {
                 },
                 DeletedEntry { key: "c".into() },
             ],
+            error: vec![DeleteError {
+                key: "p/x".into(),
+                code: "AccessDenied".into(),
+                message: "denied".into(),
+            }],
         };
         let xml = round_trip("DeleteResult", &value);
+        assert!(xml.contains(
+            "<Error><Key>p/x</Key><Code>AccessDenied</Code><Message>denied</Message></Error>"
+        ));
         assert!(xml.contains(
             "<EncodingType>url</EncodingType><Deleted><Key>a%26b</Key></Deleted><Deleted><Key>c</Key></Deleted>"
         ));
