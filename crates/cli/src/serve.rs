@@ -69,7 +69,10 @@ pub fn run(args: ServeArgs) -> Result<()> {
     if let Err(e) = ossvault_keystore::disable_core_dumps() {
         tracing::warn!(error = %e, "could not disable core dumps");
     }
-    fs::create_dir_all(&args.data_dir).with_context(|| {
+    // A panic (a bug) is logged as one line through the log, without a backtrace per
+    // request; the server answers that request with a 500 and goes on.
+    std::panic::set_hook(Box::new(|info| tracing::error!(panic = %info, "panic")));
+    ossvault_server::store::private::create_dir_all(&args.data_dir).with_context(|| {
         format!(
             "cannot create the data directory {}",
             args.data_dir.display()

@@ -93,7 +93,7 @@ fn generate(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<(), TlsErro
         let path = path.to_owned();
         move |source| TlsError::Io { path, source }
     };
-    fs::create_dir_all(dir).map_err(io(dir))?;
+    crate::store::private::create_dir_all(dir).map_err(io(dir))?;
     let names = vec![
         "localhost".to_owned(),
         "127.0.0.1".to_owned(),

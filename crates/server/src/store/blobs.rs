@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -71,10 +71,7 @@ impl BlobWriter {
     pub(super) fn create(tmp_dir: &Path) -> io::Result<BlobWriter> {
         let id = BlobId::random();
         let path = tmp_dir.join(id.to_hex());
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
+        let file = super::private::new_file_options().open(&path)?;
         Ok(BlobWriter {
             id,
             path,
@@ -285,11 +282,7 @@ pub(super) fn publish(blobs_dir: &Path, mut blob: NewBlob) -> io::Result<Publish
 /// `blobs/` when someone else created it: we cannot know whether its creator's fsync is done, and
 /// our blob must not be published into a directory entry that a crash could still take away.
 pub(super) fn create_fanout(blobs_dir: &Path, fanout: &Path) -> io::Result<()> {
-    match fs::create_dir(fanout) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e),
-    }
+    super::private::create_dir(fanout)?;
     sync_dir(blobs_dir)
 }
 
