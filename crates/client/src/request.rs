@@ -662,6 +662,7 @@ mod tests {
                 };
                 let ok = verify(
                     &parts,
+                    "cn-hangzhou",
                     |id| (id == "ak").then(|| "sk".to_owned()),
                     SystemTime::now(),
                 );
@@ -672,7 +673,12 @@ mod tests {
                     }),
                     "{url}"
                 );
-                let bad = verify(&parts, |_| Some("other".to_owned()), SystemTime::now());
+                let bad = verify(
+                    &parts,
+                    "cn-hangzhou",
+                    |_| Some("other".to_owned()),
+                    SystemTime::now(),
+                );
                 assert!(bad.is_err(), "{url}");
             }
         }

@@ -23,6 +23,7 @@ pub async fn authorize(ctx: &Ctx) -> Result<Option<BucketRecord>, ApiError> {
     let credentials = &ctx.state.config.credentials;
     let verified = sign::verify(
         &parts,
+        &ctx.state.config.region,
         |id| {
             credentials
                 .iter()
