@@ -20,6 +20,9 @@ pub async fn authorize(ctx: &Ctx) -> Result<Option<BucketRecord>, ApiError> {
         query: &ctx.query.0,
         headers: &ctx.headers,
     };
+    if ctx.endpoint == crate::api::Endpoint::Kms {
+        crate::kms::api::require_signed_body(&parts)?;
+    }
     let credentials = &ctx.state.config.credentials;
     let verified = sign::verify(
         &parts,
