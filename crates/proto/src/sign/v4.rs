@@ -25,7 +25,7 @@ pub(crate) const ALGORITHM: &str = "OSS4-HMAC-SHA256";
 /// hex SHA-256 of the body (and checks it), which its KMS API requires.
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 /// The product of plain OSS; CloudBox uses `oss-cloudbox`.
-const PRODUCT: &str = "oss";
+pub(crate) const PRODUCT: &str = "oss";
 /// The terminator of every credential scope.
 const TERMINATOR: &str = "aliyun_v4_request";
 

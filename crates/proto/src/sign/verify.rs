@@ -321,11 +321,9 @@ fn parse_credential(credential: &str) -> Result<(String, Scope), AuthError> {
         .ok_or_else(|| invalid_argument(&format!("Invalid credential: {credential}")))
 }
 
-/// The product every OSS V4 scope names (CloudBox's `oss-cloudbox` is not served here).
-const PRODUCT: &str = "oss";
-
-/// A V4 scope must name this server's region and the product `oss`: the signing key is derived
-/// from both, so a signature made for another region or service must not be valid here. OSS
+/// A V4 scope must name this server's region and the product `oss` (CloudBox's `oss-cloudbox`
+/// is not served here): the signing key is derived from both, so a signature made for another
+/// region or service must not be valid here. OSS
 /// answers 400 InvalidArgument with these messages (EC 0002-00000226 for the region,
 /// 0002-00000227 for the product); `place` is where the scope came from.
 fn check_scope(scope: &Scope, region: &str, place: &str) -> Result<(), AuthError> {
@@ -336,11 +334,12 @@ fn check_scope(scope: &Scope, region: &str, place: &str) -> Result<(), AuthError
             scope.region
         )));
     }
-    if scope.product != PRODUCT {
+    if scope.product != v4::PRODUCT {
         return Err(invalid_argument(&format!(
             "Invalid signing product in {place}: the credential is scoped to '{}', expected \
-             '{PRODUCT}'.",
-            scope.product
+             '{}'.",
+            scope.product,
+            v4::PRODUCT
         )));
     }
     Ok(())
