@@ -1,10 +1,12 @@
 //! The embedded server's local KMS (`/_kms/`): Alibaba Cloud KMS's actions, typed.
 //!
 //! The API exists only on ossvault's own server, so requests always go path-style to
-//! `<endpoint>/_kms/?Action=…`, signed (V1 or V4, as configured) as if `_kms` were a bucket.
-//! Every parameter travels in the query string (covered by V4 signatures; the server never
-//! logs query strings). Errors come back as [`Error::Service`] with the KMS code
-//! (`Forbidden.KeyNotFound`, `Rejected.Disabled`, `InvalidParameter`, …).
+//! `<endpoint>/_kms/?Action=…`, signed as if `_kms` were a bucket — always with V4 and the
+//! body's SHA-256, whatever the client's configured version, because the server accepts
+//! nothing else there (V1 signs neither the action nor its parameters). Every parameter
+//! travels in the query string, which V4 signs (the server never logs query strings). Errors
+//! come back as [`Error::Service`] with the KMS code (`Forbidden.KeyNotFound`,
+//! `Rejected.Disabled`, `InvalidParameter`, …).
 
 use crate::error::Error;
 use crate::request::{Client, Op};
@@ -243,6 +245,7 @@ impl Client {
     ) -> Result<T, Error> {
         let mut op = Op::new(Method::POST, Some(KMS), None)
             .path_style()
+            .signed_payload()
             .idempotent(idempotent)
             .query("Action", action);
         for (name, value) in params {

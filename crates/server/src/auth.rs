@@ -50,9 +50,13 @@ pub async fn authorize(ctx: &Ctx) -> Result<Authorized, ApiError> {
         query: &ctx.query.0,
         headers: &ctx.headers,
     };
+    if ctx.endpoint == crate::api::Endpoint::Kms {
+        crate::kms::api::require_signed_body(&parts)?;
+    }
     let credentials = &ctx.state.config.credentials;
     let verified = sign::verify(
         &parts,
+        &ctx.state.config.region,
         |id| {
             credentials
                 .iter()

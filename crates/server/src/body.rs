@@ -1,5 +1,5 @@
 //! Request and response bodies: bounded reads of small bodies, streaming of object content
-//! into the store (hashing MD5 and CRC-64 on the way) and out of it.
+//! into the store (hashing MD5, CRC-64 and a declared SHA-256 on the way) and out of it.
 
 use crate::api::ApiError;
 use crate::sse::seal::{Layout, Sealer, CHUNK};
@@ -71,14 +71,16 @@ pub struct Received {
 
 /// Streams a request body into a new blob (sealed under `seal` when given), computing MD5 and
 /// CRC-64 of the plaintext on a second thread while the first encrypts and writes, so the
-/// slower of the two sets the pace rather than their sum. Refuses bodies over `max` bytes, and
-/// bodies whose length differs from `declared` when given.
+/// slower of the two sets the pace rather than their sum. Refuses bodies over `max` bytes,
+/// bodies whose length differs from `declared` when given, and bodies whose SHA-256 differs
+/// from `sha256` when given (hashed only then).
 pub async fn receive(
     store: &Store,
     body: hyper::body::Incoming,
     declared: Option<u64>,
     max: u64,
     seal: Option<&DataKey>,
+    sha256: Option<[u8; 32]>,
 ) -> Result<Received, ApiError> {
     if declared.is_some_and(|n| n > max) {
         return Err(too_large(max));
@@ -88,7 +90,7 @@ pub async fn receive(
     let (to_disk, from_net) = mpsc::channel::<Bytes>(PIPELINE_DEPTH);
     let (to_hash, for_hash) = mpsc::channel::<Bytes>(PIPELINE_DEPTH);
     let disk = tokio::task::spawn_blocking(move || write_blob(writer, from_net));
-    let hash = tokio::task::spawn_blocking(move || hash_chunks(for_hash));
+    let hash = tokio::task::spawn_blocking(move || hash_chunks(for_hash, sha256.is_some()));
 
     let mut stream = BodyStream::new(body);
     let mut len: u64 = 0;
@@ -116,11 +118,13 @@ pub async fn receive(
     drop(to_disk);
     drop(to_hash);
     let written = disk.await.map_err(join_error)?;
-    let (md5, crc64) = hash.await.map_err(join_error)?;
+    let (md5, crc64, received_sha256) = hash.await.map_err(join_error)?;
     if let Some(e) = failure {
         return Err(e); // the unfinished blob was removed when its writer dropped
     }
     let blob = written.map_err(|e| ApiError::from(StoreError::Io(e)))?;
+    // On a mismatch the blob is dropped here, unpublished, which removes it.
+    crate::payload::check(sha256, received_sha256)?;
     if let Some(declared) = declared {
         if declared != len {
             return Err(ApiError::msg(
@@ -154,14 +158,19 @@ fn write_blob(
     writer.finish()
 }
 
-fn hash_chunks(mut chunks: mpsc::Receiver<Bytes>) -> ([u8; 16], u64) {
+fn hash_chunks(
+    mut chunks: mpsc::Receiver<Bytes>,
+    sha256: bool,
+) -> ([u8; 16], u64, Option<[u8; 32]>) {
     let mut md5 = Md5::new();
     let mut crc = Crc64::new();
+    let mut sha = crate::payload::Hasher::new(sha256);
     while let Some(chunk) = chunks.blocking_recv() {
         md5.update(&chunk);
         crc.update(&chunk);
+        sha.update(&chunk);
     }
-    (md5.finalize().into(), crc.finish())
+    (md5.finalize().into(), crc.finish(), sha.finish())
 }
 
 fn join_error(e: tokio::task::JoinError) -> ApiError {

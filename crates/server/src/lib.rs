@@ -10,6 +10,7 @@ mod body;
 mod config;
 pub mod kms;
 mod listener;
+mod payload;
 mod policy;
 pub mod sse;
 pub mod store;

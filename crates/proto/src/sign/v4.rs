@@ -21,10 +21,11 @@ use std::time::SystemTime;
 
 /// The algorithm name, in `Authorization` and `x-oss-signature-version`.
 pub(crate) const ALGORITHM: &str = "OSS4-HMAC-SHA256";
-/// The payload hash every SDK sends; real OSS accepts no other.
-pub(crate) const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+/// The payload hash every SDK sends; real OSS accepts no other. ossvault's server also takes the
+/// hex SHA-256 of the body (and checks it), which its KMS API requires.
+pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 /// The product of plain OSS; CloudBox uses `oss-cloudbox`.
-const PRODUCT: &str = "oss";
+pub(crate) const PRODUCT: &str = "oss";
 /// The terminator of every credential scope.
 const TERMINATOR: &str = "aliyun_v4_request";
 
@@ -202,10 +203,39 @@ pub fn authorization(
     now: SystemTime,
     additional_headers: &[String],
 ) -> (Vec<(&'static str, String)>, String) {
+    authorization_with_payload(
+        req,
+        access_key_id,
+        secret,
+        region,
+        now,
+        additional_headers,
+        UNSIGNED_PAYLOAD,
+    )
+}
+
+/// The hex SHA-256 of a body: the `x-oss-content-sha256` value that signs it.
+pub fn payload_sha256(body: &[u8]) -> String {
+    hex::encode(Sha256::digest(body))
+}
+
+/// As [`authorization`], with `payload_hash` (from [`payload_sha256`], or
+/// [`UNSIGNED_PAYLOAD`]) as `x-oss-content-sha256` and in the signature, so the body is
+/// covered too. Real OSS accepts `UNSIGNED-PAYLOAD` only; ossvault's server checks a hash
+/// against the body it receives, and requires one on its KMS API.
+pub fn authorization_with_payload(
+    req: &RequestParts<'_>,
+    access_key_id: &str,
+    secret: &str,
+    region: &str,
+    now: SystemTime,
+    additional_headers: &[String],
+    payload_hash: &str,
+) -> (Vec<(&'static str, String)>, String) {
     let timestamp = crate::time::v4_timestamp(now);
     let added = vec![
         (OSS_DATE, timestamp.clone()),
-        (OSS_CONTENT_SHA256, UNSIGNED_PAYLOAD.to_owned()),
+        (OSS_CONTENT_SHA256, payload_hash.to_owned()),
     ];
 
     let mut headers = req.headers.clone();
@@ -230,7 +260,7 @@ pub fn authorization(
         region: region.to_owned(),
         product: PRODUCT.to_owned(),
     };
-    let canonical = canonical_request(&signed_req, &additional, UNSIGNED_PAYLOAD);
+    let canonical = canonical_request(&signed_req, &additional, payload_hash);
     let string_to_sign = string_to_sign(&timestamp, &scope, &canonical);
     let signature = signature(&signing_key(secret, &scope), &string_to_sign);
 

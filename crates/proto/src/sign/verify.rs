@@ -7,7 +7,10 @@
 //!    seven days is `AccessDenied` here already: without it the URL has no validity window;
 //! 2. the access key id is looked up (`InvalidAccessKeyId`);
 //! 3. the signature is recomputed from the received request and compared in constant time
-//!    (`SignatureDoesNotMatch`), before any time check, as OSS does;
+//!    (`SignatureDoesNotMatch`), before any time check, as OSS does. For V4 the credential
+//!    scope must then name this server's region and the product `oss`, else `InvalidArgument`
+//!    as OSS answers ("Invalid signing region/product in Authorization header.", EC
+//!    0002-00000226 / 0002-00000227): a signature made for another region is not valid here;
 //! 4. the time is checked. Header forms: a missing or unparsable date is `AccessDenied`, a V4
 //!    date not matching the credential scope is `AccessDenied`, and a date more than
 //!    [`MAX_SKEW_SECS`] from `now` is `RequestTimeTooSkewed`. Presigned forms: outside the
@@ -74,48 +77,90 @@ impl AuthError {
     }
 }
 
-/// Verifies a request signed by any scheme (V1/V4, header/presigned) or recognises an anonymous
-/// one. `secret_of` maps an access key id to its secret. Signatures are compared in constant time.
-pub fn verify(
-    req: &RequestParts<'_>,
-    secret_of: impl Fn(&str) -> Option<String>,
-    now: SystemTime,
-) -> Result<Verified, AuthError> {
-    let mut authorizations = req.headers.get_all(AUTHORIZATION).iter();
-    if let Some(value) = authorizations.next() {
-        if authorizations.next().is_some() {
-            return Err(invalid_argument("More than one Authorization header."));
-        }
-        let value = super::canon::header_text(value);
-        let value = value.trim();
-        if let Some(rest) = value.strip_prefix("OSS4-HMAC-SHA256 ") {
-            return verify_v4_header(req, rest, &secret_of, now);
-        }
-        if let Some(rest) = value.strip_prefix("OSS ") {
-            return verify_v1_header(req, rest, &secret_of, now);
-        }
-        // An empty header carries no credentials: the request is anonymous, as without one.
-        if !value.is_empty() {
-            return Err(invalid_argument("Authorization header is invalid."));
-        }
-    }
+/// The signature scheme a request presents, chosen as [`verify`] chooses it (reference §2.6):
+/// an `Authorization` header first, then V4 presign parameters, then V1 ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// No signature of any kind.
+    Anonymous,
+    /// `Authorization: OSS ak:signature`.
+    V1Header,
+    /// `?OSSAccessKeyId=…&Expires=…&Signature=…`.
+    V1Presigned,
+    /// `Authorization: OSS4-HMAC-SHA256 …`.
+    V4Header,
+    /// `?x-oss-signature-version=OSS4-HMAC-SHA256&…`.
+    V4Presigned,
+}
 
+const V1_PREFIX: &str = "OSS ";
+const V4_PREFIX: &str = "OSS4-HMAC-SHA256 ";
+
+/// The one `Authorization` value, trimmed; `None` when absent or empty (an empty header
+/// carries no credentials: the request is anonymous, as without one).
+fn authorization_value(req: &RequestParts<'_>) -> Result<Option<String>, AuthError> {
+    let mut authorizations = req.headers.get_all(AUTHORIZATION).iter();
+    let Some(value) = authorizations.next() else {
+        return Ok(None);
+    };
+    if authorizations.next().is_some() {
+        return Err(invalid_argument("More than one Authorization header."));
+    }
+    let value = super::canon::header_text(value).trim().to_owned();
+    Ok((!value.is_empty()).then_some(value))
+}
+
+/// Which scheme `req` is signed with (not whether the signature is valid: see [`verify`]).
+/// Unsupported schemes (`OSS2`, anything unknown) are `InvalidArgument`.
+pub fn scheme(req: &RequestParts<'_>) -> Result<Scheme, AuthError> {
+    if let Some(value) = authorization_value(req)? {
+        if value.starts_with(V4_PREFIX) {
+            return Ok(Scheme::V4Header);
+        }
+        if value.starts_with(V1_PREFIX) {
+            return Ok(Scheme::V1Header);
+        }
+        return Err(invalid_argument("Authorization header is invalid."));
+    }
     if let Some(version) = query_value(req.query, v4::SIGNATURE_VERSION_PARAM) {
         if version == v4::ALGORITHM {
-            return verify_v4_presign(req, &secret_of, now);
+            return Ok(Scheme::V4Presigned);
         }
         return Err(invalid_argument(&format!(
             "Unsupported x-oss-signature-version: {version}"
         )));
     }
-
     if query_value(req.query, "OSSAccessKeyId").is_some()
         && query_value(req.query, "Signature").is_some()
     {
-        return verify_v1_presign(req, &secret_of, now);
+        return Ok(Scheme::V1Presigned);
     }
+    Ok(Scheme::Anonymous)
+}
 
-    Ok(Verified::Anonymous)
+/// Verifies a request signed by any scheme (V1/V4, header/presigned) or recognises an anonymous
+/// one. `region` is this server's: a V4 signature scoped to another region (or to a product
+/// other than `oss`) is refused. `secret_of` maps an access key id to its secret. Signatures
+/// are compared in constant time.
+pub fn verify(
+    req: &RequestParts<'_>,
+    region: &str,
+    secret_of: impl Fn(&str) -> Option<String>,
+    now: SystemTime,
+) -> Result<Verified, AuthError> {
+    let header_items = |prefix: &str| -> Result<String, AuthError> {
+        let value = authorization_value(req)?.unwrap_or_default();
+        Ok(value.strip_prefix(prefix).unwrap_or_default().to_owned())
+    };
+    match scheme(req)? {
+        Scheme::V4Header => {
+            verify_v4_header(req, &header_items(V4_PREFIX)?, region, &secret_of, now)
+        }
+        Scheme::V1Header => verify_v1_header(req, &header_items(V1_PREFIX)?, &secret_of, now),
+        Scheme::V4Presigned => verify_v4_presign(req, region, &secret_of, now),
+        Scheme::V1Presigned => verify_v1_presign(req, &secret_of, now),
+        Scheme::Anonymous => Ok(Verified::Anonymous),
+    }
 }
 
 fn invalid_argument(message: &str) -> AuthError {
@@ -276,6 +321,30 @@ fn parse_credential(credential: &str) -> Result<(String, Scope), AuthError> {
         .ok_or_else(|| invalid_argument(&format!("Invalid credential: {credential}")))
 }
 
+/// A V4 scope must name this server's region and the product `oss` (CloudBox's `oss-cloudbox`
+/// is not served here): the signing key is derived from both, so a signature made for another
+/// region or service must not be valid here. OSS
+/// answers 400 InvalidArgument with these messages (EC 0002-00000226 for the region,
+/// 0002-00000227 for the product); `place` is where the scope came from.
+fn check_scope(scope: &Scope, region: &str, place: &str) -> Result<(), AuthError> {
+    if scope.region != region {
+        return Err(invalid_argument(&format!(
+            "Invalid signing region in {place}: the credential is scoped to '{}', this server \
+             is in region '{region}'.",
+            scope.region
+        )));
+    }
+    if scope.product != v4::PRODUCT {
+        return Err(invalid_argument(&format!(
+            "Invalid signing product in {place}: the credential is scoped to '{}', expected \
+             '{}'.",
+            scope.product,
+            v4::PRODUCT
+        )));
+    }
+    Ok(())
+}
+
 /// Recomputes a V4 signature and compares it with `provided`.
 fn check_v4_signature(
     req: &RequestParts<'_>,
@@ -298,6 +367,7 @@ fn check_v4_signature(
 fn verify_v4_header(
     req: &RequestParts<'_>,
     items: &str,
+    region: &str,
     secret_of: &impl Fn(&str) -> Option<String>,
     now: SystemTime,
 ) -> Result<Verified, AuthError> {
@@ -316,6 +386,7 @@ fn verify_v4_header(
         &additional,
         auth.signature,
     )?;
+    check_scope(&scope, region, "Authorization header")?;
 
     let t = crate::time::parse_v4_timestamp(&timestamp)
         .ok_or_else(|| access_denied("x-oss-date is missing or invalid."))?;
@@ -332,6 +403,7 @@ fn verify_v4_header(
 /// [&x-oss-additional-headers=…]&x-oss-signature=…`.
 fn verify_v4_presign(
     req: &RequestParts<'_>,
+    region: &str,
     secret_of: &impl Fn(&str) -> Option<String>,
     now: SystemTime,
 ) -> Result<Verified, AuthError> {
@@ -367,6 +439,7 @@ fn verify_v4_presign(
         &additional,
         provided,
     )?;
+    check_scope(&scope, region, "x-oss-credential")?;
 
     if timestamp.get(..8) != Some(scope.date.as_str()) {
         return Err(access_denied(
@@ -391,6 +464,9 @@ mod tests {
         at, headers, presign_headers, query, vector_headers, vector_query, VECTOR_KEY,
     };
     use http::{HeaderMap, HeaderValue};
+
+    /// The region of the server in every test.
+    const REGION: &str = "cn-hangzhou";
 
     /// The credential store of every test: `ak` → `sk`.
     fn secrets(ak: &str) -> Option<String> {
@@ -442,11 +518,17 @@ mod tests {
         let h = headers(&[("content-type", "text/plain")]);
         let q = query(&[("prefix", ""), ("Expires", "1"), ("OSSAccessKeyId", "ak")]);
         let req = v1_put(&h, &q);
-        assert_eq!(verify(&req, secrets, at(0)), Ok(Verified::Anonymous));
+        assert_eq!(
+            verify(&req, REGION, secrets, at(0)),
+            Ok(Verified::Anonymous)
+        );
         // An empty Authorization header carries nothing either.
         let h = headers(&[("authorization", "")]);
         let req = v1_put(&h, &[]);
-        assert_eq!(verify(&req, secrets, at(0)), Ok(Verified::Anonymous));
+        assert_eq!(
+            verify(&req, REGION, secrets, at(0)),
+            Ok(Verified::Anonymous)
+        );
     }
 
     #[test]
@@ -459,14 +541,14 @@ mod tests {
         ] {
             let h = headers(&[("authorization", value)]);
             let req = v1_put(&h, &[]);
-            let err = verify(&req, secrets, at(0)).unwrap_err();
+            let err = verify(&req, REGION, secrets, at(0)).unwrap_err();
             assert_eq!(err.code(), ErrorCode::InvalidArgument, "{value}");
         }
         let q = query(&[("x-oss-signature-version", "OSS2")]);
         let h = HeaderMap::new();
         let req = v1_put(&h, &q);
         assert!(matches!(
-            verify(&req, secrets, at(0)),
+            verify(&req, REGION, secrets, at(0)),
             Err(AuthError::InvalidArgument(_))
         ));
     }
@@ -477,7 +559,7 @@ mod tests {
         h.append("authorization", HeaderValue::from_static("OSS ak:x"));
         let req = v1_put(&h, &[]);
         assert!(matches!(
-            verify(&req, secrets, at(V1_NOW)),
+            verify(&req, REGION, secrets, at(V1_NOW)),
             Err(AuthError::InvalidArgument(_))
         ));
     }
@@ -485,11 +567,17 @@ mod tests {
     #[test]
     fn v1_header_vectors() {
         let h = v1_vector_headers("OSS ak:kSHKmLxlyEAKtZPkJhG9bZb5k7M=");
-        assert_eq!(verify(&v1_put(&h, &[]), secrets, at(V1_NOW)), signed("ak"));
+        assert_eq!(
+            verify(&v1_put(&h, &[]), REGION, secrets, at(V1_NOW)),
+            signed("ak")
+        );
 
         let h = v1_vector_headers("OSS ak:/afkugFbmWDQ967j1vr6zygBLQk=");
         let q = query(&[("acl", "")]);
-        assert_eq!(verify(&v1_put(&h, &q), secrets, at(V1_NOW)), signed("ak"));
+        assert_eq!(
+            verify(&v1_put(&h, &q), REGION, secrets, at(V1_NOW)),
+            signed("ak")
+        );
 
         let h = headers(&[
             ("x-oss-date", V1_DATE),
@@ -503,13 +591,13 @@ mod tests {
             query: &q,
             headers: &h,
         };
-        assert_eq!(verify(&req, secrets, at(V1_NOW)), signed("ak"));
+        assert_eq!(verify(&req, REGION, secrets, at(V1_NOW)), signed("ak"));
     }
 
     #[test]
     fn v1_header_wrong_secret() {
         let h = v1_vector_headers("OSS ak:kSHKmLxlyEAKtZPkJhG9bZb5k7M=");
-        let err = verify(&v1_put(&h, &[]), wrong_secret, at(V1_NOW)).unwrap_err();
+        let err = verify(&v1_put(&h, &[]), REGION, wrong_secret, at(V1_NOW)).unwrap_err();
         assert_eq!(
             err,
             AuthError::SignatureDoesNotMatch {
@@ -522,7 +610,7 @@ mod tests {
         );
         assert_eq!(err.code(), ErrorCode::SignatureDoesNotMatch);
         // A wrong signature is reported even when the date is stale too.
-        let err = verify(&v1_put(&h, &[]), wrong_secret, at(0)).unwrap_err();
+        let err = verify(&v1_put(&h, &[]), REGION, wrong_secret, at(0)).unwrap_err();
         assert_eq!(err.code(), ErrorCode::SignatureDoesNotMatch);
     }
 
@@ -530,7 +618,7 @@ mod tests {
     fn v1_header_tampering_detected() {
         let h = v1_vector_headers("OSS ak:kSHKmLxlyEAKtZPkJhG9bZb5k7M=");
         let tampered = with_header(h.clone(), "x-oss-meta-author", "mallory");
-        let err = verify(&v1_put(&tampered, &[]), secrets, at(V1_NOW)).unwrap_err();
+        let err = verify(&v1_put(&tampered, &[]), REGION, secrets, at(V1_NOW)).unwrap_err();
         assert_eq!(err.code(), ErrorCode::SignatureDoesNotMatch);
         // Another key.
         let req = RequestParts {
@@ -538,34 +626,39 @@ mod tests {
             ..v1_put(&h, &[])
         };
         assert_eq!(
-            verify(&req, secrets, at(V1_NOW)).unwrap_err().code(),
+            verify(&req, REGION, secrets, at(V1_NOW))
+                .unwrap_err()
+                .code(),
             ErrorCode::SignatureDoesNotMatch
         );
         // A signed sub-resource added.
         let q = query(&[("acl", "")]);
         assert_eq!(
-            verify(&v1_put(&h, &q), secrets, at(V1_NOW))
+            verify(&v1_put(&h, &q), REGION, secrets, at(V1_NOW))
                 .unwrap_err()
                 .code(),
             ErrorCode::SignatureDoesNotMatch
         );
         // Parameters that are not sub-resources are not signed in V1.
         let q = query(&[("prefix", "x"), ("max-keys", "10")]);
-        assert_eq!(verify(&v1_put(&h, &q), secrets, at(V1_NOW)), signed("ak"));
+        assert_eq!(
+            verify(&v1_put(&h, &q), REGION, secrets, at(V1_NOW)),
+            signed("ak")
+        );
     }
 
     #[test]
     fn v1_header_unknown_key_and_malformed() {
         let h = v1_vector_headers("OSS nobody:kSHKmLxlyEAKtZPkJhG9bZb5k7M=");
         assert_eq!(
-            verify(&v1_put(&h, &[]), secrets, at(V1_NOW)),
+            verify(&v1_put(&h, &[]), REGION, secrets, at(V1_NOW)),
             Err(AuthError::InvalidAccessKeyId {
                 access_key_id: "nobody".into()
             })
         );
         for value in ["OSS ak", "OSS :sig", "OSS ak:", "OSS  "] {
             let h = headers(&[("authorization", value)]);
-            let err = verify(&v1_put(&h, &[]), secrets, at(V1_NOW)).unwrap_err();
+            let err = verify(&v1_put(&h, &[]), REGION, secrets, at(V1_NOW)).unwrap_err();
             assert_eq!(err.code(), ErrorCode::InvalidArgument, "{value}");
         }
     }
@@ -574,14 +667,20 @@ mod tests {
     fn v1_header_skew() {
         let h = v1_vector_headers("OSS ak:kSHKmLxlyEAKtZPkJhG9bZb5k7M=");
         let req = v1_put(&h, &[]);
-        assert_eq!(verify(&req, secrets, at(V1_NOW + 900)), signed("ak"));
-        assert_eq!(verify(&req, secrets, at(V1_NOW - 900)), signed("ak"));
         assert_eq!(
-            verify(&req, secrets, at(V1_NOW + 901)),
+            verify(&req, REGION, secrets, at(V1_NOW + 900)),
+            signed("ak")
+        );
+        assert_eq!(
+            verify(&req, REGION, secrets, at(V1_NOW - 900)),
+            signed("ak")
+        );
+        assert_eq!(
+            verify(&req, REGION, secrets, at(V1_NOW + 901)),
             Err(AuthError::RequestTimeTooSkewed)
         );
         assert_eq!(
-            verify(&req, secrets, at(V1_NOW - 901)),
+            verify(&req, REGION, secrets, at(V1_NOW - 901)),
             Err(AuthError::RequestTimeTooSkewed)
         );
         assert_eq!(
@@ -601,7 +700,7 @@ mod tests {
             let req = v1_put(&h, &[]);
             let auth = v1::authorization(&req, "ak", "sk");
             let h = with_header(h, "authorization", &auth);
-            let err = verify(&v1_put(&h, &[]), secrets, at(V1_NOW)).unwrap_err();
+            let err = verify(&v1_put(&h, &[]), REGION, secrets, at(V1_NOW)).unwrap_err();
             assert_eq!(err.code(), ErrorCode::AccessDenied, "{date:?}");
         }
     }
@@ -639,7 +738,7 @@ mod tests {
                     &v1::authorization(&req, "ak", "sk"),
                 );
                 let req = RequestParts { headers: &h, ..req };
-                assert_eq!(verify(&req, secrets, now), signed("ak"), "{key:?}");
+                assert_eq!(verify(&req, REGION, secrets, now), signed("ak"), "{key:?}");
             }
         }
     }
@@ -675,10 +774,10 @@ mod tests {
             query: &q,
             headers: &h,
         };
-        assert_eq!(verify(&req, secrets, at(1699807000)), signed("ak"));
-        assert_eq!(verify(&req, secrets, at(1699807420)), signed("ak"));
+        assert_eq!(verify(&req, REGION, secrets, at(1699807000)), signed("ak"));
+        assert_eq!(verify(&req, REGION, secrets, at(1699807420)), signed("ak"));
         assert_eq!(
-            verify(&req, secrets, at(1699807421)),
+            verify(&req, REGION, secrets, at(1699807421)),
             Err(AuthError::AccessDenied("Request has expired.".into()))
         );
 
@@ -694,7 +793,7 @@ mod tests {
             query: &q,
             ..req
         };
-        assert_eq!(verify(&req, secrets, at(1699808000)), signed("ak"));
+        assert_eq!(verify(&req, REGION, secrets, at(1699808000)), signed("ak"));
     }
 
     #[test]
@@ -709,10 +808,10 @@ mod tests {
             headers: &h,
         };
         let now = at(1_900_000_000);
-        assert_eq!(verify(&req, secrets, now), signed("ak"));
+        assert_eq!(verify(&req, REGION, secrets, now), signed("ak"));
         // Wrong secret, checked before the expiry.
         assert_eq!(
-            verify(&req, wrong_secret, at(2_100_000_000))
+            verify(&req, REGION, wrong_secret, at(2_100_000_000))
                 .unwrap_err()
                 .code(),
             ErrorCode::SignatureDoesNotMatch
@@ -728,7 +827,7 @@ mod tests {
         };
         let q2 = swap("OSSAccessKeyId", Some("nobody"));
         assert_eq!(
-            verify(&RequestParts { query: &q2, ..req }, secrets, now)
+            verify(&RequestParts { query: &q2, ..req }, REGION, secrets, now)
                 .unwrap_err()
                 .code(),
             ErrorCode::InvalidAccessKeyId
@@ -737,7 +836,7 @@ mod tests {
         for expires in [None, Some(""), Some("soon"), Some("-1")] {
             let q2 = swap("Expires", expires);
             assert_eq!(
-                verify(&RequestParts { query: &q2, ..req }, secrets, now)
+                verify(&RequestParts { query: &q2, ..req }, REGION, secrets, now)
                     .unwrap_err()
                     .code(),
                 ErrorCode::AccessDenied,
@@ -747,7 +846,7 @@ mod tests {
         // A later Expires than signed.
         let q2 = swap("Expires", Some("2000000001"));
         assert_eq!(
-            verify(&RequestParts { query: &q2, ..req }, secrets, now)
+            verify(&RequestParts { query: &q2, ..req }, REGION, secrets, now)
                 .unwrap_err()
                 .code(),
             ErrorCode::SignatureDoesNotMatch
@@ -755,7 +854,7 @@ mod tests {
         // Tampered sub-resource.
         let q2 = swap("versionId", Some("w"));
         assert_eq!(
-            verify(&RequestParts { query: &q2, ..req }, secrets, now)
+            verify(&RequestParts { query: &q2, ..req }, REGION, secrets, now)
                 .unwrap_err()
                 .code(),
             ErrorCode::SignatureDoesNotMatch
@@ -768,6 +867,7 @@ mod tests {
                     headers: &h2,
                     ..req
                 },
+                REGION,
                 secrets,
                 now
             )
@@ -794,7 +894,7 @@ mod tests {
                 headers: &h,
             };
             assert_eq!(
-                verify(&req, secrets, at(1_999_999_999)),
+                verify(&req, REGION, secrets, at(1_999_999_999)),
                 signed("ak"),
                 "{key}"
             );
@@ -834,7 +934,7 @@ mod tests {
             &[],
         );
         assert_eq!(
-            verify(&v4_put(&h, &q), secrets, at(1702743657)),
+            verify(&v4_put(&h, &q), REGION, secrets, at(1702743657)),
             signed("ak")
         );
 
@@ -845,7 +945,7 @@ mod tests {
             &[("x-oss-security-token", "token")],
         );
         assert_eq!(
-            verify(&v4_put(&h, &q), secrets, at(1702784856)),
+            verify(&v4_put(&h, &q), REGION, secrets, at(1702784856)),
             signed("ak")
         );
 
@@ -862,13 +962,15 @@ mod tests {
         ] {
             let h = v4_vector_request("20231216T172512Z", auth, &[]);
             assert_eq!(
-                verify(&v4_put(&h, &q), secrets, at(1702747512)),
+                verify(&v4_put(&h, &q), REGION, secrets, at(1702747512)),
                 signed("ak"),
                 "{auth}"
             );
         }
     }
 
+    /// A CloudBox signature (product `oss-cloudbox`) is computed right, then refused: this
+    /// server serves the product `oss` only.
     #[test]
     fn v4_header_cloudbox_vector() {
         let q = vector_query();
@@ -878,10 +980,119 @@ mod tests {
              Signature=94ce1f12c17d148ea681030275a94449d3357f5b5b21133996eec80af3e08a43",
             &[],
         );
+        let req = v4_put(&h, &q);
+        // The signature matched (a wrong one is reported first), so the scope is what fails.
         assert_eq!(
-            verify(&v4_put(&h, &q), secrets, at(1702743657)),
-            signed("ak")
+            verify(&req, "cb-123", wrong_secret, at(1702743657))
+                .unwrap_err()
+                .code(),
+            ErrorCode::SignatureDoesNotMatch
         );
+        assert_eq!(
+            verify(&req, "cb-123", secrets, at(1702743657)),
+            Err(AuthError::InvalidArgument(
+                "Invalid signing product in Authorization header: the credential is scoped to \
+                 'oss-cloudbox', expected 'oss'."
+                    .into()
+            ))
+        );
+    }
+
+    /// Signs `req` with V4 in the header for `region`, as a client configured for it would.
+    fn v4_signed_for(req: &RequestParts<'_>, region: &str, now: SystemTime) -> HeaderMap {
+        let (added, auth) = v4::authorization(req, "ak", "sk", region, now, &[]);
+        let mut h = req.headers.clone();
+        for (name, value) in added {
+            h.insert(name, HeaderValue::from_str(&value).unwrap());
+        }
+        h.insert("authorization", HeaderValue::from_str(&auth).unwrap());
+        h
+    }
+
+    #[test]
+    fn v4_scope_must_name_the_servers_region() {
+        let now = at(1_700_000_000);
+        let (q, h) = (vector_query(), presign_headers());
+        let base = v4_put(&h, &q);
+
+        // Header form: valid in its own region only.
+        let h_west = v4_signed_for(&base, "us-west-1", now);
+        let req = RequestParts {
+            headers: &h_west,
+            ..base
+        };
+        assert_eq!(verify(&req, "us-west-1", secrets, now), signed("ak"));
+        let err = verify(&req, REGION, secrets, now).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidArgument);
+        assert_eq!(
+            err.to_string(),
+            "Invalid signing region in Authorization header: the credential is scoped to \
+             'us-west-1', this server is in region 'cn-hangzhou'."
+        );
+        // A forged signature is still reported as such, whatever its scope.
+        assert_eq!(
+            verify(&req, REGION, wrong_secret, now).unwrap_err().code(),
+            ErrorCode::SignatureDoesNotMatch
+        );
+
+        // Presigned form.
+        let mut q_west = q.clone();
+        q_west.extend(v4::presign(&base, "ak", "sk", "us-west-1", now, 600));
+        let req = v4_put(&h, &q_west);
+        assert_eq!(verify(&req, "us-west-1", secrets, now), signed("ak"));
+        let err = verify(&req, REGION, secrets, now).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidArgument);
+        assert!(
+            err.to_string()
+                .starts_with("Invalid signing region in x-oss-credential:"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("'cn-hangzhou'"), "{err}");
+
+        // Regions compare exactly: no case folding, no prefix match.
+        for other in ["CN-HANGZHOU", "cn-hangzhou-1", "oss-cn-hangzhou", "cn-hang"] {
+            let h2 = v4_signed_for(&base, other, now);
+            let req = RequestParts {
+                headers: &h2,
+                ..base
+            };
+            assert_eq!(
+                verify(&req, REGION, secrets, now).unwrap_err().code(),
+                ErrorCode::InvalidArgument,
+                "{other}"
+            );
+        }
+    }
+
+    /// A scope with the right region but another product, signed by hand (the signer always
+    /// writes `oss`).
+    #[test]
+    fn v4_scope_must_name_the_product_oss() {
+        let now = at(1_700_000_000);
+        let (q, h) = (vector_query(), presign_headers());
+        let h = with_header(h, "x-oss-date", &crate::time::v4_timestamp(now));
+        let req = v4_put(&h, &q);
+        for product in ["s3", "oss-cloudbox", "OSS"] {
+            let scope = Scope {
+                date: crate::time::v4_timestamp(now)[..8].to_owned(),
+                region: REGION.into(),
+                product: product.into(),
+            };
+            let canonical = v4::canonical_request(&req, &[], "UNSIGNED-PAYLOAD");
+            let sts = v4::string_to_sign(&crate::time::v4_timestamp(now), &scope, &canonical);
+            let sig = v4::signature(&v4::signing_key("sk", &scope), &sts);
+            let auth = format!(
+                "OSS4-HMAC-SHA256 Credential=ak/{},Signature={sig}",
+                scope.to_credential_suffix()
+            );
+            let h2 = with_header(h.clone(), "authorization", &auth);
+            let err = verify(&v4_put(&h2, &q), REGION, secrets, now).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::InvalidArgument, "{product}");
+            assert!(
+                err.to_string().starts_with("Invalid signing product"),
+                "{product}: {err}"
+            );
+        }
     }
 
     #[test]
@@ -893,7 +1104,7 @@ mod tests {
         let req = v4_put(&h, &q);
         let now = at(1702743657);
 
-        let err = verify(&req, wrong_secret, now).unwrap_err();
+        let err = verify(&req, REGION, wrong_secret, now).unwrap_err();
         match &err {
             AuthError::SignatureDoesNotMatch {
                 access_key_id,
@@ -908,19 +1119,22 @@ mod tests {
         }
         // Signature before time: a wrong secret with a stale date is still a mismatch.
         assert_eq!(
-            verify(&req, wrong_secret, at(1802743657))
+            verify(&req, REGION, wrong_secret, at(1802743657))
                 .unwrap_err()
                 .code(),
             ErrorCode::SignatureDoesNotMatch
         );
 
-        assert_eq!(verify(&req, secrets, at(1702743657 + 900)), signed("ak"));
         assert_eq!(
-            verify(&req, secrets, at(1702743657 + 901)),
+            verify(&req, REGION, secrets, at(1702743657 + 900)),
+            signed("ak")
+        );
+        assert_eq!(
+            verify(&req, REGION, secrets, at(1702743657 + 901)),
             Err(AuthError::RequestTimeTooSkewed)
         );
         assert_eq!(
-            verify(&req, secrets, at(1702743657 - 901)),
+            verify(&req, REGION, secrets, at(1702743657 - 901)),
             Err(AuthError::RequestTimeTooSkewed)
         );
 
@@ -928,26 +1142,30 @@ mod tests {
         let mut q2 = q.clone();
         q2.push(("prefix".into(), "x".into()));
         assert_eq!(
-            verify(&v4_put(&h, &q2), secrets, now).unwrap_err().code(),
+            verify(&v4_put(&h, &q2), REGION, secrets, now)
+                .unwrap_err()
+                .code(),
             ErrorCode::SignatureDoesNotMatch
         );
         // So is every x-oss-* header and content-type.
         for (name, value) in [("x-oss-meta-new", "1"), ("content-type", "text/html")] {
             let h2 = with_header(h.clone(), name, value);
             assert_eq!(
-                verify(&v4_put(&h2, &q), secrets, now).unwrap_err().code(),
+                verify(&v4_put(&h2, &q), REGION, secrets, now)
+                    .unwrap_err()
+                    .code(),
                 ErrorCode::SignatureDoesNotMatch,
                 "{name}"
             );
         }
         // Other headers are not, unless listed.
         let h2 = with_header(h.clone(), "abc", "changed");
-        assert_eq!(verify(&v4_put(&h2, &q), secrets, now), signed("ak"));
+        assert_eq!(verify(&v4_put(&h2, &q), REGION, secrets, now), signed("ak"));
 
         let unknown = auth.replace("Credential=ak/", "Credential=nobody/");
         let h2 = with_header(h.clone(), "authorization", &unknown);
         assert_eq!(
-            verify(&v4_put(&h2, &q), secrets, now),
+            verify(&v4_put(&h2, &q), REGION, secrets, now),
             Err(AuthError::InvalidAccessKeyId {
                 access_key_id: "nobody".into()
             })
@@ -967,7 +1185,7 @@ mod tests {
              Signature=a,Signature=b",
         ] {
             let h = v4_vector_request("20231216T162057Z", auth, &[]);
-            let err = verify(&v4_put(&h, &q), secrets, at(1702743657)).unwrap_err();
+            let err = verify(&v4_put(&h, &q), REGION, secrets, at(1702743657)).unwrap_err();
             assert_eq!(err.code(), ErrorCode::InvalidArgument, "{auth}");
         }
     }
@@ -998,6 +1216,7 @@ mod tests {
         assert_eq!(
             verify(
                 &v4_put(&v4_sign_by_hand("20231216T162057Z", "20231216"), &q),
+                REGION,
                 secrets,
                 now
             ),
@@ -1006,13 +1225,17 @@ mod tests {
         // Scope date differs from x-oss-date.
         let h = v4_sign_by_hand("20231216T162057Z", "20231215");
         assert_eq!(
-            verify(&v4_put(&h, &q), secrets, now).unwrap_err().code(),
+            verify(&v4_put(&h, &q), REGION, secrets, now)
+                .unwrap_err()
+                .code(),
             ErrorCode::AccessDenied
         );
         // Unparsable x-oss-date (an HTTP date, as V1 would send).
         let h = v4_sign_by_hand("Sat, 16 Dec 2023 16:20:57 GMT", "20231216");
         assert_eq!(
-            verify(&v4_put(&h, &q), secrets, now).unwrap_err().code(),
+            verify(&v4_put(&h, &q), REGION, secrets, now)
+                .unwrap_err()
+                .code(),
             ErrorCode::AccessDenied
         );
     }
@@ -1057,7 +1280,11 @@ mod tests {
                 }
                 h.insert("authorization", HeaderValue::from_str(&auth).unwrap());
                 let req = RequestParts { headers: &h, ..req };
-                assert_eq!(verify(&req, secrets, now), signed("ak"), "{key:?} {auth}");
+                assert_eq!(
+                    verify(&req, REGION, secrets, now),
+                    signed("ak"),
+                    "{key:?} {auth}"
+                );
 
                 if !additional.is_empty() {
                     // A listed additional header is covered by the signature.
@@ -1068,6 +1295,7 @@ mod tests {
                                 headers: &h2,
                                 ..req
                             },
+                            REGION,
                             secrets,
                             now
                         )
@@ -1175,24 +1403,50 @@ mod tests {
                 ]),
             ),
         ];
-        for (signed_at, q) in &cases {
+        let (oss, cloudbox) = cases.split_at(3);
+        for (signed_at, q) in cloudbox {
+            // Computed right (a wrong secret is a mismatch), refused for its product.
             let req = v4_put(&h, q);
-            assert_eq!(verify(&req, secrets, at(*signed_at)), signed("ak"), "{q:?}");
-            // Valid from 15 minutes before x-oss-date to x-oss-date + x-oss-expires.
-            assert_eq!(verify(&req, secrets, at(signed_at - 900)), signed("ak"));
-            assert_eq!(verify(&req, secrets, at(signed_at + 599)), signed("ak"));
             assert_eq!(
-                verify(&req, secrets, at(signed_at + 600)),
+                verify(&req, "cb-123", wrong_secret, at(*signed_at))
+                    .unwrap_err()
+                    .code(),
+                ErrorCode::SignatureDoesNotMatch
+            );
+            let err = verify(&req, "cb-123", secrets, at(*signed_at)).unwrap_err();
+            assert!(
+                err.to_string().starts_with("Invalid signing product"),
+                "{err}"
+            );
+        }
+        for (signed_at, q) in oss {
+            let req = v4_put(&h, q);
+            assert_eq!(
+                verify(&req, REGION, secrets, at(*signed_at)),
+                signed("ak"),
+                "{q:?}"
+            );
+            // Valid from 15 minutes before x-oss-date to x-oss-date + x-oss-expires.
+            assert_eq!(
+                verify(&req, REGION, secrets, at(signed_at - 900)),
+                signed("ak")
+            );
+            assert_eq!(
+                verify(&req, REGION, secrets, at(signed_at + 599)),
+                signed("ak")
+            );
+            assert_eq!(
+                verify(&req, REGION, secrets, at(signed_at + 600)),
                 Err(AuthError::AccessDenied("Request has expired.".into()))
             );
             assert_eq!(
-                verify(&req, secrets, at(signed_at - 901))
+                verify(&req, REGION, secrets, at(signed_at - 901))
                     .unwrap_err()
                     .code(),
                 ErrorCode::AccessDenied
             );
             assert_eq!(
-                verify(&req, wrong_secret, at(*signed_at))
+                verify(&req, REGION, wrong_secret, at(*signed_at))
                     .unwrap_err()
                     .code(),
                 ErrorCode::SignatureDoesNotMatch
@@ -1209,7 +1463,7 @@ mod tests {
         let mut q = base.clone();
         q.extend(v4::presign(&req, "ak", "sk", "cn-hangzhou", now, 3600));
         let req = v4_put(&h, &q);
-        assert_eq!(verify(&req, secrets, now), signed("ak"));
+        assert_eq!(verify(&req, REGION, secrets, now), signed("ak"));
 
         let swap = |name: &str, value: Option<&str>| -> Vec<(String, String)> {
             let mut q2: Vec<(String, String)> =
@@ -1220,7 +1474,7 @@ mod tests {
             q2
         };
         let check = |q2: Vec<(String, String)>, code: ErrorCode| {
-            let err = verify(&v4_put(&h, &q2), secrets, now).unwrap_err();
+            let err = verify(&v4_put(&h, &q2), REGION, secrets, now).unwrap_err();
             assert_eq!(err.code(), code, "{err:?} {q2:?}");
         };
         check(swap("x-oss-date", None), ErrorCode::AccessDenied);
@@ -1262,7 +1516,9 @@ mod tests {
         // A signed header changed.
         let h2 = with_header(h.clone(), "x-oss-head1", "other");
         assert_eq!(
-            verify(&v4_put(&h2, &q), secrets, now).unwrap_err().code(),
+            verify(&v4_put(&h2, &q), REGION, secrets, now)
+                .unwrap_err()
+                .code(),
             ErrorCode::SignatureDoesNotMatch
         );
         // The maximum validity is accepted.
@@ -1277,7 +1533,12 @@ mod tests {
         ));
         let req = v4_put(&h, &q);
         assert_eq!(
-            verify(&req, secrets, now + std::time::Duration::from_secs(604800)),
+            verify(
+                &req,
+                REGION,
+                secrets,
+                now + std::time::Duration::from_secs(604800)
+            ),
             signed("ak")
         );
     }
@@ -1296,9 +1557,9 @@ mod tests {
                 headers: &h,
             };
             let mut q = base.clone();
-            q.extend(v4::presign(&req, "ak", "sk", "us-east-1", now, 900));
+            q.extend(v4::presign(&req, "ak", "sk", REGION, now, 900));
             let req = RequestParts { query: &q, ..req };
-            assert_eq!(verify(&req, secrets, now), signed("ak"), "{key:?}");
+            assert_eq!(verify(&req, REGION, secrets, now), signed("ak"), "{key:?}");
         }
         // Service-level request.
         let h = HeaderMap::new();
@@ -1311,9 +1572,115 @@ mod tests {
         };
         let q = v4::presign(&req, "ak", "sk", "cn-hangzhou", now, 60);
         assert_eq!(
-            verify(&RequestParts { query: &q, ..req }, secrets, now),
+            verify(&RequestParts { query: &q, ..req }, REGION, secrets, now),
             signed("ak")
         );
+    }
+
+    #[test]
+    fn schemes_are_told_apart_as_verify_chooses() {
+        let now = at(1_700_000_000);
+        let h = HeaderMap::new();
+        let base = v1_put(&h, &[]);
+        assert_eq!(scheme(&base), Ok(Scheme::Anonymous));
+
+        let h4 = v4_signed_for(&base, REGION, now);
+        assert_eq!(
+            scheme(&RequestParts {
+                headers: &h4,
+                ..base
+            }),
+            Ok(Scheme::V4Header)
+        );
+        let h1 = with_header(
+            h.clone(),
+            "authorization",
+            &v1::authorization(&base, "ak", "sk"),
+        );
+        assert_eq!(
+            scheme(&RequestParts {
+                headers: &h1,
+                ..base
+            }),
+            Ok(Scheme::V1Header)
+        );
+
+        let q4 = v4::presign(&base, "ak", "sk", REGION, now, 60);
+        assert_eq!(
+            scheme(&RequestParts { query: &q4, ..base }),
+            Ok(Scheme::V4Presigned)
+        );
+        let q1 = v1::presign(&base, "ak", "sk", 1_700_000_060);
+        assert_eq!(
+            scheme(&RequestParts { query: &q1, ..base }),
+            Ok(Scheme::V1Presigned)
+        );
+
+        // The header wins over presign parameters, as in verify.
+        let both = RequestParts {
+            headers: &h1,
+            query: &q4,
+            ..base
+        };
+        assert_eq!(scheme(&both), Ok(Scheme::V1Header));
+        let h2 = with_header(
+            h.clone(),
+            "authorization",
+            "OSS2 AccessKeyId:ak,Signature:x",
+        );
+        assert_eq!(
+            scheme(&RequestParts {
+                headers: &h2,
+                ..base
+            })
+            .unwrap_err()
+            .code(),
+            ErrorCode::InvalidArgument
+        );
+    }
+
+    #[test]
+    fn v4_signed_payload_hash_is_covered_by_the_signature() {
+        let now = at(1_700_000_000);
+        let h = headers(&[("content-type", "application/json")]);
+        let base = v1_put(&h, &[]);
+        let hash = v4::payload_sha256(b"{}");
+        assert_eq!(
+            hash,
+            "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+        );
+        let (added, auth) =
+            v4::authorization_with_payload(&base, "ak", "sk", REGION, now, &[], &hash);
+        assert!(added.contains(&("x-oss-content-sha256", hash.clone())));
+        let mut signed_h = h.clone();
+        for (name, value) in added {
+            signed_h.insert(name, HeaderValue::from_str(&value).unwrap());
+        }
+        signed_h.insert("authorization", HeaderValue::from_str(&auth).unwrap());
+        let req = RequestParts {
+            headers: &signed_h,
+            ..base
+        };
+        assert_eq!(verify(&req, REGION, secrets, now), signed("ak"));
+        // Another declared hash (or UNSIGNED-PAYLOAD) breaks the signature.
+        for other in [v4::payload_sha256(b"{ }").as_str(), "UNSIGNED-PAYLOAD"] {
+            let h2 = with_header(signed_h.clone(), "x-oss-content-sha256", other);
+            assert_eq!(
+                verify(
+                    &RequestParts {
+                        headers: &h2,
+                        ..base
+                    },
+                    REGION,
+                    secrets,
+                    now
+                )
+                .unwrap_err()
+                .code(),
+                ErrorCode::SignatureDoesNotMatch,
+                "{other}"
+            );
+        }
     }
 
     #[test]

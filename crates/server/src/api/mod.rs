@@ -147,12 +147,16 @@ impl Ctx {
         self.body.take()
     }
 
-    /// The whole (small) request body, bounded by the configured XML limit.
+    /// The whole (small) request body, bounded by the configured XML limit and checked
+    /// against a declared `x-oss-content-sha256`.
     pub async fn small_body(&mut self) -> Result<bytes::Bytes, ApiError> {
-        match self.body.take() {
-            Some(b) => body::read_limited(b, self.state.config.max_xml_body).await,
-            None => Ok(bytes::Bytes::new()),
-        }
+        let sha256 = crate::payload::declared(&self.headers)?;
+        let bytes = match self.body.take() {
+            Some(b) => body::read_limited(b, self.state.config.max_xml_body).await?,
+            None => bytes::Bytes::new(),
+        };
+        crate::payload::check_bytes(sha256, &bytes)?;
+        Ok(bytes)
     }
 
     /// `Content-Length`, if sent and valid.

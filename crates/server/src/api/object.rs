@@ -115,10 +115,11 @@ pub fn storage_class(ctx: &Ctx) -> Result<String, ApiError> {
     }
 }
 
-/// Receives the request body into a new blob (sealed under `seal`), enforcing the size limit
-/// and Content-MD5.
+/// Receives the request body into a new blob (sealed under `seal`), enforcing the size limit,
+/// Content-MD5 and a declared `x-oss-content-sha256`.
 pub async fn receive_content(ctx: &mut Ctx, seal: Option<&DataKey>) -> Result<Received, ApiError> {
     let expected = expected_md5(ctx)?;
+    let sha256 = crate::payload::declared(&ctx.headers)?;
     let declared = ctx.content_length()?;
     let incoming = ctx
         .take_body()
@@ -129,6 +130,7 @@ pub async fn receive_content(ctx: &mut Ctx, seal: Option<&DataKey>) -> Result<Re
         declared,
         ctx.state.config.max_object_size,
         seal,
+        sha256,
     )
     .await?;
     check_md5(expected, &received)?;

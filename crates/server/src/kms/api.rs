@@ -1,14 +1,18 @@
 //! The KMS HTTP API: `POST /_kms/?Action=<Name>&<Param>=<value>…` (GET works too). An
 //! underscore is never valid in a bucket name, so the path cannot collide with a bucket.
 //!
-//! Requests are signed like any OSS request (V1 or V4, the same credentials), as if the bucket
-//! were `_kms` and there were no key: V1 canonical resource `/_kms/`, V4 canonical URI
-//! `/_kms/`. Anonymous requests are refused. V4 signs every query parameter; V1 (as for OSS
-//! listing parameters) signs none of them, so prefer V4 or HTTPS off the loopback.
+//! Requests are signed with the OSS credentials, V4 in the `Authorization` header only, as if
+//! the bucket were `_kms` and there were no key (canonical URI `/_kms/`), with
+//! `x-oss-content-sha256` the hex SHA-256 of the body: V4 signs every query parameter and that
+//! hash signs the body, which the server checks as it reads it. So every action and parameter
+//! is covered, and a captured request cannot be replayed as another action or with another
+//! body. V1 (which signs neither `Action` nor any parameter), presigned URLs (which sign no
+//! body; a V1 one has no expiry cap) and `UNSIGNED-PAYLOAD` are refused with 403 AccessDenied
+//! before the signature is even looked at ([`require_signed_body`]).
 //!
 //! Parameters come from the query string; a JSON object body is accepted too (string, number
 //! or boolean values; an object value such as EncryptionContext is taken as its JSON text).
-//! A body is never covered by the signature. A parameter given in both is refused.
+//! A parameter given in both is refused.
 //!
 //! Answers are JSON with Alibaba Cloud KMS's field names, always with `RequestId`; errors are
 //! `{"Code", "Message", "RequestId"}` with an HTTP status (codes as Alibaba Cloud KMS's where
@@ -25,6 +29,8 @@ use crate::sse::KmsError;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use http::{header, Method, Response, StatusCode};
+use ossvault_proto::sign::{self, RequestParts, Scheme};
+use ossvault_proto::ErrorCode;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -150,6 +156,27 @@ fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
         .header(header::CONTENT_LENGTH, bytes.len())
         .body(body::full(bytes))
         .expect("valid response")
+}
+
+/// The KMS API's signing rule (module documentation): a V4 `Authorization` header whose
+/// `x-oss-content-sha256` is a hex SHA-256, else 403 AccessDenied. The signature itself is
+/// verified next like any other, and the hash against the body when it is read.
+pub fn require_signed_body(req: &RequestParts<'_>) -> Result<(), ApiError> {
+    let refuse = || {
+        ApiError::msg(
+            ErrorCode::AccessDenied,
+            "The KMS API needs a V4 Authorization header (OSS4-HMAC-SHA256) with a signed \
+             body hash: x-oss-content-sha256 set to the hex SHA-256 of the body. V1 \
+             signatures, presigned URLs and UNSIGNED-PAYLOAD are refused here.",
+        )
+    };
+    if sign::scheme(req)? != Scheme::V4Header {
+        return Err(refuse());
+    }
+    match crate::payload::declared(req.headers) {
+        Ok(Some(_)) => Ok(()),
+        _ => Err(refuse()),
+    }
 }
 
 /// The request's parameters: query string and JSON body merged.
