@@ -36,8 +36,17 @@ pub struct Config {
     pub credentials: Vec<Credential>,
     /// Region reported for buckets, e.g. `cn-hangzhou`.
     pub region: String,
-    /// Time allowed to send the request head (slowloris guard).
+    /// Time allowed to send a request head (slowloris guard), and how long a keep-alive
+    /// connection may sit idle waiting for its next request (hyper starts the same timer then).
     pub header_timeout: Duration,
+    /// A request body whose next byte takes longer than this is cut: `RequestTimeout`, and the
+    /// connection closes.
+    pub body_idle_timeout: Duration,
+    /// A request body arriving slower than this on average (bytes per second of waiting on
+    /// the client) is cut the same way once `body_rate_grace` has passed; 0 turns it off.
+    pub body_min_rate: u64,
+    /// How long a body may wait on the client before `body_min_rate` applies.
+    pub body_rate_grace: Duration,
     /// Largest object or part body accepted (OSS: 5 GiB).
     pub max_object_size: u64,
     /// Largest XML or JSON request body accepted.
@@ -61,6 +70,13 @@ impl Config {
             credentials,
             region: "cn-hangzhou".to_owned(),
             header_timeout: Duration::from_secs(30),
+            // Long enough to ride out a few TCP retransmissions on a bad link, short enough
+            // that a stalled upload frees its slot within half a minute.
+            body_idle_timeout: Duration::from_secs(30),
+            // Apache's mod_reqtimeout asks 500 B/s by default; 1 KiB/s is still far below any
+            // usable upload, yet makes an attacker pay a real stream per held connection.
+            body_min_rate: 1024,
+            body_rate_grace: Duration::from_secs(10),
             max_object_size: 5 << 30,
             max_xml_body: 4 << 20,
             max_connections: 1024,

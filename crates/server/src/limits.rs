@@ -1,0 +1,142 @@
+//! Limits that keep slow clients from holding the server: a request body that stalls or
+//! crawls is cut ([`RequestBody`]).
+
+use crate::Config;
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::time::{Instant, Sleep};
+
+/// How slow a request body may arrive.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    /// Longest wait for the next byte.
+    pub idle: Duration,
+    /// Lowest average rate, in bytes per second of waiting; 0 turns the check off.
+    pub min_rate: u64,
+    /// Waiting time before the average rate is enforced (a connection's first bytes are slow).
+    pub grace: Duration,
+}
+
+impl BodyLimits {
+    pub fn from_config(config: &Config) -> Self {
+        BodyLimits {
+            idle: config.body_idle_timeout,
+            min_rate: config.body_min_rate,
+            grace: config.body_rate_grace,
+        }
+    }
+}
+
+/// Why reading a request body failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("{0}")]
+    Network(#[from] hyper::Error),
+    #[error("no byte of the request body arrived for {0:?}")]
+    Idle(Duration),
+    #[error("the request body arrived slower than {0} bytes per second")]
+    TooSlow(u64),
+}
+
+/// A request body that fails with [`BodyError::Idle`] or [`BodyError::TooSlow`] when the
+/// client stalls. Only time spent waiting on the client counts: while the handler is busy
+/// (writing to disk) and not asking for data, the clock stops, so a slow disk never gets a
+/// client cut off.
+pub struct RequestBody {
+    inner: Incoming,
+    limits: BodyLimits,
+    /// Data bytes received so far.
+    received: u64,
+    /// Time spent waiting on the client in finished waits.
+    waited: Duration,
+    /// The wait in progress: when it began, and which limit it hits first.
+    waiting: Option<(Instant, BodyError)>,
+    /// Fires at the current wait's deadline; made on the first wait.
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl RequestBody {
+    pub fn new(inner: Incoming, limits: BodyLimits) -> Self {
+        RequestBody {
+            inner,
+            limits,
+            received: 0,
+            waited: Duration::ZERO,
+            waiting: None,
+            timer: None,
+        }
+    }
+
+    /// When a wait starting `now` must end, and the error it ends with.
+    fn deadline(&self, now: Instant) -> (Instant, BodyError) {
+        let idle = now + self.limits.idle;
+        if self.limits.min_rate == 0 {
+            return (idle, BodyError::Idle(self.limits.idle));
+        }
+        // The bytes so far buy this much waiting in total at the minimum rate (never less
+        // than the grace period); what is left of it is this wait's allowance.
+        let earned = Duration::from_secs_f64(self.received as f64 / self.limits.min_rate as f64);
+        let allowed = earned.max(self.limits.grace);
+        let rate = now + allowed.saturating_sub(self.waited);
+        if rate < idle {
+            (rate, BodyError::TooSlow(self.limits.min_rate))
+        } else {
+            (idle, BodyError::Idle(self.limits.idle))
+        }
+    }
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                if let Some((since, _)) = this.waiting.take() {
+                    this.waited += since.elapsed();
+                }
+                if let Some(Ok(data)) = frame.as_ref().map(|f| f.as_ref().map(Frame::data_ref)) {
+                    this.received += data.map_or(0, |d| d.len() as u64);
+                }
+                Poll::Ready(frame.map(|f| f.map_err(BodyError::Network)))
+            }
+            Poll::Pending => {
+                if this.waiting.is_none() {
+                    let now = Instant::now();
+                    let (deadline, error) = this.deadline(now);
+                    match &mut this.timer {
+                        Some(timer) => timer.as_mut().reset(deadline),
+                        None => this.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
+                    }
+                    this.waiting = Some((now, error));
+                }
+                let timer = this.timer.as_mut().expect("armed above");
+                if timer.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                let (since, error) = this.waiting.take().expect("set above");
+                this.waited += since.elapsed();
+                tracing::debug!(%error, received = this.received, "request body cut off");
+                Poll::Ready(Some(Err(error)))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
