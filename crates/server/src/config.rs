@@ -51,8 +51,12 @@ pub struct Config {
     pub max_object_size: u64,
     /// Largest XML or JSON request body accepted.
     pub max_xml_body: usize,
-    /// Most connections served at once; more wait in the accept queue.
+    /// Most connections served at once by each listener (HTTP and HTTPS count separately);
+    /// more wait in that listener's accept queue.
     pub max_connections: usize,
+    /// Most connections open at once from one client address, over both listeners; more are
+    /// closed as soon as they are accepted.
+    pub max_connections_per_ip: usize,
     /// The secret all server keys are wrapped by; without it, server-side encryption is off.
     pub root_secret: Option<RootSecret>,
     /// How often the SSE-OSS master key rotates (checked hourly).
@@ -80,6 +84,9 @@ impl Config {
             max_object_size: 5 << 30,
             max_xml_body: 4 << 20,
             max_connections: 1024,
+            // Room for a NATed office or a parallel uploader, while five addresses (not one)
+            // are needed to fill a listener.
+            max_connections_per_ip: 256,
             root_secret: None,
             master_key_rotation: Duration::from_secs(90 * 24 * 3600),
         }

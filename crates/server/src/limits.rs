@@ -1,12 +1,16 @@
-//! Limits that keep slow clients from holding the server: a request body that stalls or
-//! crawls is cut ([`RequestBody`]).
+//! Limits that keep slow or greedy clients from holding the server: a request body that
+//! stalls or crawls is cut ([`RequestBody`]), and one address cannot hold more than its share
+//! of connections ([`PerIp`]).
 
 use crate::Config;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
+use std::collections::HashMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::{Instant, Sleep};
@@ -138,5 +142,81 @@ impl Body for RequestBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+/// Open connections per client address, shared by all listeners, so that one address (or a
+/// few) cannot take every connection slot.
+#[derive(Clone)]
+pub struct PerIp {
+    max: usize,
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl PerIp {
+    pub fn new(max: usize) -> Self {
+        PerIp {
+            max,
+            open: Arc::default(),
+        }
+    }
+
+    /// A slot for one more connection from `ip`, or `None` when it has `max` open already.
+    pub fn acquire(&self, ip: IpAddr) -> Option<IpSlot> {
+        // An IPv4 client on a dual-stack socket shows up as ::ffff:a.b.c.d; count it as a.b.c.d.
+        let ip = ip.to_canonical();
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(ip).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            ip,
+            open: self.open.clone(),
+        })
+    }
+}
+
+/// One connection's place in its address's count; released on drop.
+pub struct IpSlot {
+    ip: IpAddr,
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                // Forget idle addresses, or the map grows with every client ever seen.
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_ip_slots_are_counted_and_released() {
+        let per_ip = PerIp::new(2);
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let first = per_ip.acquire(a).unwrap();
+        let _second = per_ip.acquire(mapped).unwrap();
+        assert!(per_ip.acquire(a).is_none(), "a third connection is refused");
+        assert!(per_ip.acquire(b).is_some(), "another address is not");
+        drop(first);
+        assert!(
+            per_ip.acquire(a).is_some(),
+            "a closed connection frees its slot"
+        );
+        drop(per_ip.acquire(b));
+        assert_eq!(per_ip.open.lock().unwrap().get(&b), None);
     }
 }
