@@ -64,6 +64,18 @@ pub struct Config {
 }
 
 impl Config {
+    /// Blocking-pool threads the server may hold at once; the tokio runtime it runs on must
+    /// allow at least this many (`Builder::max_blocking_threads`; tokio's default is 512).
+    /// An upload holds two for as long as its body takes to arrive (the disk writer and the
+    /// hasher wait on the network), a GET one for as long as the client takes to read: with
+    /// fewer, a few hundred slow clients exhaust the pool and every request that touches the
+    /// store waits behind them.
+    pub fn blocking_threads(&self) -> usize {
+        let listeners = 1 + usize::from(self.https_address.is_some());
+        // Plus room for the short store calls (metadata, recovery, key maintenance).
+        2 * self.max_connections * listeners + 64
+    }
+
     /// Defaults for everything but where and as whom to serve.
     pub fn new(data_dir: PathBuf, address: SocketAddr, credentials: Vec<Credential>) -> Self {
         Config {
