@@ -47,6 +47,9 @@ pub struct Config {
     pub body_min_rate: u64,
     /// How long a body may wait on the client before `body_min_rate` applies.
     pub body_rate_grace: Duration,
+    /// A connection whose client takes no byte of what is sent to it for this long is closed
+    /// (a client that asks for a large object and stops reading).
+    pub send_timeout: Duration,
     /// Largest object or part body accepted (OSS: 5 GiB).
     pub max_object_size: u64,
     /// Largest XML or JSON request body accepted.
@@ -93,6 +96,8 @@ impl Config {
             // usable upload, yet makes an attacker pay a real stream per held connection.
             body_min_rate: 1024,
             body_rate_grace: Duration::from_secs(10),
+            // A minute of a full send buffer and a closed window is a dead or hostile client.
+            send_timeout: Duration::from_secs(60),
             max_object_size: 5 << 30,
             max_xml_body: 4 << 20,
             max_connections: 1024,

@@ -1,6 +1,7 @@
 //! Limits that keep slow or greedy clients from holding the server: a request body that
-//! stalls or crawls is cut ([`RequestBody`]), and one address cannot hold more than its share
-//! of connections ([`PerIp`]).
+//! stalls or crawls is cut ([`RequestBody`]), so is a client that stops reading its response
+//! ([`SendTimeout`]), and one address cannot hold more than its share of connections
+//! ([`PerIp`]).
 
 use crate::Config;
 use bytes::Bytes;
@@ -8,11 +9,13 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use std::collections::HashMap;
 use std::future::Future;
+use std::io;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 /// How slow a request body may arrive.
@@ -142,6 +145,100 @@ impl Body for RequestBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+/// A connection whose writes fail once the client has taken nothing for `timeout`: a client
+/// that asks for a large object and then stops reading would otherwise hold its connection
+/// (and the thread reading the object for it) for ever.
+pub struct SendTimeout<S> {
+    inner: S,
+    timeout: Duration,
+    /// Set while a write waits on the client; fires `timeout` after the wait began.
+    stall: Option<Pin<Box<Sleep>>>,
+}
+
+impl<S> SendTimeout<S> {
+    pub fn new(inner: S, timeout: Duration) -> Self {
+        SendTimeout {
+            inner,
+            timeout,
+            stall: None,
+        }
+    }
+
+    /// Passes a write's result on, failing it when it has waited on the client too long.
+    fn watch<T>(
+        &mut self,
+        result: Poll<io::Result<T>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<T>> {
+        if result.is_ready() {
+            self.stall = None;
+            return result;
+        }
+        let timeout = self.timeout;
+        let stall = self
+            .stall
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        match stall.as_mut().poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(()) => {
+                tracing::debug!(?timeout, "the client stopped reading; closing");
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("the client took no byte for {timeout:?}"),
+                )))
+            }
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for SendTimeout<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for SendTimeout<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.watch(result, cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.watch(result, cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.inner).poll_flush(cx);
+        this.watch(result, cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.inner).poll_shutdown(cx);
+        this.watch(result, cx)
     }
 }
 

@@ -6,11 +6,12 @@
 //! `max_connections_per_ip` over both (more are closed on accept, and the loop goes on
 //! accepting others). A request head, and the wait for the next request on a keep-alive
 //! connection, get `header_timeout` (hyper restarts that timer when a connection goes idle);
-//! bodies get the idle and rate limits of [`crate::limits::RequestBody`].
+//! bodies get the idle and rate limits of [`crate::limits::RequestBody`], and responses
+//! `send_timeout` ([`SendTimeout`]).
 
 use crate::api::{self, Connection, State};
 use crate::kms::LocalKms;
-use crate::limits::PerIp;
+use crate::limits::{PerIp, SendTimeout};
 use crate::sse::{KeyError, Kms, MasterKeys, Sse};
 use crate::store::{Store, StoreError};
 use crate::tls::{Tls, TlsError};
@@ -214,6 +215,8 @@ async fn accept_loop(
             continue;
         };
         let _ = stream.set_nodelay(true);
+        // Below TLS, so that TLS records waiting to be sent count too.
+        let stream = SendTimeout::new(stream, state.config.send_timeout);
         let conn = Connection {
             remote,
             secure: tls.is_some(),

@@ -552,3 +552,40 @@ async fn a_full_http_listener_does_not_block_https() {
         .await
         .is_some());
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_disconnected() {
+    let s = TestServer::start_with(|c| c.send_timeout = Duration::from_secs(1)).await;
+    s.put_bucket("open", "public-read-write").await;
+    let size = 8 << 20;
+    s.put_object("open", "big", &vec![7u8; size]).await;
+    // A small receive window, so the server's writes stall long before the object is sent.
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(s.addr()).await.unwrap();
+    let get = format!("GET /open/big HTTP/1.1\r\nHost: {}\r\n\r\n", s.addr());
+    stream.write_all(get.as_bytes()).await.unwrap();
+    let head = read_head(&mut stream, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Reading again drains what was in flight, then finds the connection closed.
+    let mut rest = Vec::new();
+    let drained = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => rest.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(drained.is_ok(), "the server closed the connection");
+    assert!(
+        rest.len() < size,
+        "the server gave up on the stalled response ({} of {size} bytes sent)",
+        rest.len()
+    );
+}
