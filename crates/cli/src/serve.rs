@@ -56,6 +56,19 @@ pub struct ServeArgs {
     /// Region the server reports for its buckets.
     #[arg(long, default_value = "cn-hangzhou")]
     region: String,
+    /// Most connections each listener (HTTP, HTTPS) serves at once [default: 1024].
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
+    /// Most connections open at once from one client address [default: 256].
+    #[arg(long, value_name = "N")]
+    max_connections_per_ip: Option<usize>,
+    /// Seconds a request body may go without a byte before it is cut [default: 30].
+    #[arg(long, value_name = "SECONDS")]
+    body_idle_timeout: Option<u64>,
+    /// Lowest average request-body rate in bytes per second, after a 10 s grace; 0 is off
+    /// [default: 1024].
+    #[arg(long, value_name = "BYTES")]
+    body_min_rate: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -106,6 +119,18 @@ pub fn run(args: ServeArgs) -> Result<()> {
     config.master_key_rotation =
         std::time::Duration::from_secs(args.master_key_rotation_days.max(1) * 24 * 3600);
     config.https_address = args.https_address;
+    if let Some(n) = args.max_connections {
+        config.max_connections = n;
+    }
+    if let Some(n) = args.max_connections_per_ip {
+        config.max_connections_per_ip = n;
+    }
+    if let Some(secs) = args.body_idle_timeout {
+        config.body_idle_timeout = std::time::Duration::from_secs(secs);
+    }
+    if let Some(rate) = args.body_min_rate {
+        config.body_min_rate = rate;
+    }
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
         config.tls = TlsSource::Files { cert, key };
     }
@@ -116,6 +141,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(config.blocking_threads())
         .build()?;
     runtime.block_on(async move {
         let server = ossvault_server::start(config).await?;

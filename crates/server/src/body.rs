@@ -2,6 +2,7 @@
 //! into the store (hashing MD5, CRC-64 and a declared SHA-256 on the way) and out of it.
 
 use crate::api::ApiError;
+use crate::limits::{BodyError, RequestBody};
 use crate::sse::seal::{Layout, Sealer, CHUNK};
 use crate::sse::DataKey;
 use crate::store::{BlobWriter, Codec, NewBlob, Segment, Store, StoreError};
@@ -36,7 +37,7 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
 
 /// Reads a whole small body (XML, JSON), refusing more than `limit` bytes with EntityTooLarge
 /// before buffering them.
-pub async fn read_limited(body: hyper::body::Incoming, limit: usize) -> Result<Bytes, ApiError> {
+pub async fn read_limited(body: RequestBody, limit: usize) -> Result<Bytes, ApiError> {
     let mut stream = BodyStream::new(body);
     let mut buf = BytesMut::new();
     while let Some(frame) = stream.next().await {
@@ -54,11 +55,13 @@ pub async fn read_limited(body: hyper::body::Incoming, limit: usize) -> Result<B
     Ok(buf.freeze())
 }
 
-fn client_body_error(e: hyper::Error) -> ApiError {
-    ApiError::msg(
+fn client_body_error(e: BodyError) -> ApiError {
+    let error = ApiError::msg(
         ErrorCode::RequestTimeout,
         format!("reading the request body failed: {e}"),
-    )
+    );
+    // The rest of a stalled body may never come: close rather than wait to drain it.
+    error.with_header("connection", "close")
 }
 
 /// Content received into a durable (not yet published) blob.
@@ -76,7 +79,7 @@ pub struct Received {
 /// from `sha256` when given (hashed only then).
 pub async fn receive(
     store: &Store,
-    body: hyper::body::Incoming,
+    body: RequestBody,
     declared: Option<u64>,
     max: u64,
     seal: Option<&DataKey>,

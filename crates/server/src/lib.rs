@@ -9,6 +9,7 @@ mod auth;
 mod body;
 mod config;
 pub mod kms;
+mod limits;
 mod listener;
 mod payload;
 mod policy;

@@ -17,6 +17,7 @@ pub use router::{AclNeed, Endpoint, OtherResources};
 
 use crate::auth;
 use crate::body::{self, Body};
+use crate::limits::{BodyLimits, RequestBody};
 use crate::store::Store;
 use crate::Config;
 use base64::Engine as _;
@@ -100,7 +101,7 @@ pub struct Ctx {
     pub key: Option<String>,
     pub query: Query,
     pub headers: HeaderMap,
-    pub body: Option<Incoming>,
+    pub body: Option<RequestBody>,
     pub conn: Connection,
     /// The id this request is answered with (`x-oss-request-id`).
     pub request_id: String,
@@ -143,7 +144,7 @@ impl Ctx {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    pub fn take_body(&mut self) -> Option<Incoming> {
+    pub fn take_body(&mut self) -> Option<RequestBody> {
         self.body.take()
     }
 
@@ -246,10 +247,21 @@ async fn prepare(
     conn: Connection,
     request_id: &str,
 ) -> Result<Ctx, (Resource, ApiError)> {
+    use hyper::body::Body as _;
     let (parts, incoming) = req.into_parts();
-    let (bucket, key) = split_path(parts.uri.path()).map_err(|e| ((None, None), e))?;
+    // A request refused here never has its body read, so its connection cannot carry another
+    // request: say so, and hyper closes it instead of draining what may be gigabytes.
+    let unread_body = !incoming.is_end_stream();
+    let closing = |e: ApiError| {
+        if unread_body {
+            e.with_header("connection", "close")
+        } else {
+            e
+        }
+    };
+    let (bucket, key) = split_path(parts.uri.path()).map_err(|e| ((None, None), closing(e)))?;
     let resource = (bucket.clone(), key.clone());
-    let fail = |e: ApiError| (resource.clone(), e);
+    let fail = |e: ApiError| (resource.clone(), closing(e));
     let query = match parts.uri.query() {
         None => Query::default(),
         Some(raw) => Query(encode::parse_query(raw).ok_or_else(|| {
@@ -295,7 +307,10 @@ async fn prepare(
         key,
         query,
         headers: parts.headers,
-        body: Some(incoming),
+        body: Some(RequestBody::new(
+            incoming,
+            BodyLimits::from_config(&state.config),
+        )),
         conn,
         request_id: request_id.to_owned(),
         bucket_record: None,
