@@ -104,6 +104,7 @@ class ServerProcess:
             [
                 str(self.binary),
                 "serve",
+                "--no-profile",
                 "--data-dir",
                 str(self.data_dir),
                 "--address",

@@ -13,8 +13,9 @@ use ossvault_client::transfer::{
     self, CancellationToken, DownloadOptions, OnCancel, OnProgress, TransferProgress, UploadOptions,
 };
 use ossvault_client::{ByteRange, Client, Error as ClientError, ListRequest, ObjectEntry};
-use ossvault_client::{ObjectMeta, PartInfo, PutOptions};
+use ossvault_client::{ObjectMeta, PartInfo};
 use ossvault_crypto::{Format, MasterKey, ObjectHeaders};
+use ossvault_ops::copy::carried_metadata;
 use serde_json::{json, Value};
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -433,7 +434,7 @@ impl Job<'_> {
                 progress: opts.progress.unwrap_or_else(|| Arc::new(|_| {})),
                 cancel: opts.cancel,
             };
-            return upload.upload(path, &url.bucket, &url.key).await;
+            return Ok(upload.upload(path, &url.bucket, &url.key).await?);
         }
         Ok(transfer::upload_file(self.client, path, &url.bucket, &url.key, &opts).await?)
     }
@@ -622,7 +623,8 @@ impl Job<'_> {
                 None,
                 move |n| bar.inc(n),
             )
-            .await;
+            .await
+            .map_err(Into::into);
         }
         let mut opts = self.download_options(shared_progress(bar));
         opts.known_meta = Some(meta);
@@ -1066,27 +1068,6 @@ fn walk(root: &Path, out: &Output, tally: &Tally) -> Vec<LocalFile> {
     }
     files.sort_by(|a, b| a.rel.cmp(&b.rel));
     files
-}
-
-/// The metadata a copy keeps (user metadata and content headers), as write options.
-pub(crate) fn carried_metadata(meta: &ObjectMeta) -> PutOptions {
-    const KEPT: [&str; 4] = [
-        "cache-control",
-        "content-disposition",
-        "content-encoding",
-        "expires",
-    ];
-    let headers = meta
-        .headers
-        .iter()
-        .filter(|(n, _)| n.starts_with("x-oss-meta-") || KEPT.contains(&n.as_str()))
-        .cloned()
-        .collect();
-    PutOptions {
-        content_type: meta.content_type.clone(),
-        headers,
-        ..Default::default()
-    }
 }
 
 #[cfg(test)]

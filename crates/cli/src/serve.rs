@@ -69,6 +69,13 @@ pub struct ServeArgs {
     /// [default: 1024].
     #[arg(long, value_name = "BYTES")]
     body_min_rate: Option<u64>,
+    /// The connection profile saved (or updated) with this server's endpoint and credentials,
+    /// so that `ossvault --profile local …` and the app reach it with no copying.
+    #[arg(long, value_name = "NAME", default_value = ossvault_ops::profiles::LOCAL_PROFILE)]
+    profile_name: String,
+    /// Save no profile (test servers, or a server for another user).
+    #[arg(long)]
+    no_profile: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -113,6 +120,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
             root_secret_from_file(&path)?
         }
     };
+    let profile = (!args.no_profile).then(|| (args.profile_name.clone(), credential.clone()));
     let mut config = Config::new(args.data_dir, args.address, vec![credential]);
     config.region = args.region;
     config.root_secret = Some(root_secret);
@@ -150,6 +158,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
             println!("https endpoint: {https}");
             println!("certificate: {}", certificate_file.display());
         }
+        if let Some((name, credential)) = &profile {
+            save_profile(name, &server.endpoint(), credential);
+        }
         println!("endpoint: {}", server.endpoint());
         std::io::stdout().flush()?;
         wait_for_signal().await?;
@@ -157,6 +168,34 @@ pub fn run(args: ServeArgs) -> Result<()> {
         server.shutdown().await;
         Ok(())
     })
+}
+
+/// Saves the profile that reaches this server. A failure only warns: the server serves anyway.
+fn save_profile(name: &str, endpoint: &str, credential: &Credential) {
+    use ossvault_ops::profiles::{save_server_profile, Profiles, SecretPlace};
+    let saved = Profiles::open_default().and_then(|profiles| {
+        let outcome = save_server_profile(
+            &profiles,
+            name,
+            endpoint,
+            &credential.access_key_id,
+            &credential.access_key_secret,
+        )?;
+        Ok((profiles.path().to_owned(), outcome.secret))
+    });
+    match saved {
+        Ok((path, place)) => {
+            let secret = match place {
+                SecretPlace::Keychain => "secret in the OS keychain",
+                _ => "secret in the file, mode 0600: no keychain reachable",
+            };
+            eprintln!(
+                "profile {name:?} saved in {} ({secret}): `ossvault --profile {name} ls` reaches this server",
+                path.display()
+            );
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot save the profile {name:?} for this server"),
+    }
 }
 
 /// Reads the credentials generated on an earlier start, or generates and keeps a new pair.
