@@ -241,6 +241,7 @@ impl ContentWriter {
 
 /// Reads exactly `len` bytes at `offset` into a fresh buffer, without first zeroing it (at
 /// disk and decrypt speeds a memset of every buffer is a visible cost).
+#[cfg(unix)]
 fn read_at(file: &std::fs::File, len: usize, offset: u64) -> std::io::Result<BytesMut> {
     use std::os::fd::AsRawFd;
     let mut buf = BytesMut::with_capacity(len);
@@ -268,6 +269,34 @@ fn read_at(file: &std::fs::File, len: usize, offset: u64) -> std::io::Result<Byt
                 }
             }
         }
+    }
+    Ok(buf)
+}
+
+/// Elsewhere: a positioned read through the platform's `FileExt` (Windows `seek_read`), into
+/// a zeroed buffer.
+#[cfg(not(unix))]
+fn read_at(file: &std::fs::File, len: usize, offset: u64) -> std::io::Result<BytesMut> {
+    let mut buf = BytesMut::zeroed(len);
+    let mut filled = 0;
+    while filled < len {
+        #[cfg(windows)]
+        let n = std::os::windows::fs::FileExt::seek_read(
+            file,
+            &mut buf[filled..],
+            offset + filled as u64,
+        )?;
+        #[cfg(not(windows))]
+        let n = {
+            use std::io::{Read, Seek, SeekFrom};
+            let mut f = file;
+            f.seek(SeekFrom::Start(offset + filled as u64))?;
+            f.read(&mut buf[filled..])?
+        };
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        filled += n;
     }
     Ok(buf)
 }

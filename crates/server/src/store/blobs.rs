@@ -115,16 +115,21 @@ impl BlobWriter {
         if on_file - self.written_back < WRITEBACK_STEP {
             return;
         }
-        use std::os::fd::AsRawFd;
-        // SAFETY: sync_file_range only reads its integer arguments; the fd is open for the
-        // lifetime of `self.file`. An error (e.g. an unsupported filesystem) is harmless.
-        unsafe {
-            libc::sync_file_range(
-                self.file.as_raw_fd(),
-                self.written_back as libc::off64_t,
-                (on_file - self.written_back) as libc::off64_t,
-                libc::SYNC_FILE_RANGE_WRITE,
-            );
+        // Linux only; elsewhere the kernel writes back on its own schedule and `finish`'s fsync
+        // does all the work (slower, equally durable).
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: sync_file_range only reads its integer arguments; the fd is open for the
+            // lifetime of `self.file`. An error (e.g. an unsupported filesystem) is harmless.
+            unsafe {
+                libc::sync_file_range(
+                    self.file.as_raw_fd(),
+                    self.written_back as libc::off64_t,
+                    (on_file - self.written_back) as libc::off64_t,
+                    libc::SYNC_FILE_RANGE_WRITE,
+                );
+            }
         }
         self.written_back = on_file;
     }
@@ -296,7 +301,13 @@ pub(super) fn unlink(blobs_dir: &Path, ids: impl IntoIterator<Item = BlobId>) {
 
 /// fsyncs a directory so that the entries created or renamed in it survive a crash.
 pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+    // A rename is durable once its directory is: fsync the directory (POSIX). Windows cannot
+    // open a directory as a file, and NTFS journals its metadata: nothing to do there.
+    #[cfg(unix)]
+    File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 fn remove_quietly(path: &Path) {
