@@ -1,10 +1,10 @@
 //! `ossvault mb` and `ossvault rb`.
 
 use crate::output::Output;
-use crate::urls::{parse_bucket_url, OssUrl};
 use crate::{rm, MbArgs, RbArgs};
 use anyhow::{anyhow, bail, Result};
 use ossvault_client::Client;
+use ossvault_ops::location::{parse_bucket_url, OssUrl};
 use serde_json::json;
 
 fn bucket_only(s: &str) -> Result<OssUrl> {

@@ -7,7 +7,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use ossvault_keystore::{Backend, Keystore};
 use zeroize::Zeroizing;
 
-pub use ossvault_ops::encrypted::{download, EncryptedUpload};
+pub use ossvault_ops::encrypted::download;
 pub use ossvault_ops::keys::Opened;
 
 /// The passphrase of `--keystore-file` (else it is asked on the terminal).
@@ -41,18 +41,6 @@ pub async fn encryption_key(
     ks: &KeystoreArgs,
 ) -> Result<ossvault_crypto::MasterKey> {
     Ok(ossvault_ops::keys::encryption_key(client, spec, || {
-        open_keystore(ks).map_err(|e| ossvault_ops::Error::InvalidInput(e.to_string()))
-    })
-    .await?)
-}
-
-/// Finds the key that opens an encrypted object and opens it.
-pub async fn open_object(
-    client: &ossvault_client::Client,
-    headers: &ossvault_crypto::ObjectHeaders,
-    ks: &KeystoreArgs,
-) -> Result<Opened> {
-    Ok(ossvault_ops::keys::open_object(client, headers, || {
         open_keystore(ks).map_err(|e| ossvault_ops::Error::InvalidInput(e.to_string()))
     })
     .await?)

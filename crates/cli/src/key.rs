@@ -5,11 +5,11 @@
 
 use crate::cse::{self, open_keystore};
 use crate::output::{time_json, time_text, Output};
-use crate::urls::parse_bucket_url;
 use crate::{KeyAction, KeyCommandArgs, KeyRotateArgs, KeyTypeArg};
 use anyhow::{anyhow, bail, Context, Result};
 use ossvault_client::transfer::CancellationToken;
 use ossvault_keystore::{DeleteCheck, KeyInfo, KeyKind, Keystore};
+use ossvault_ops::location::parse_bucket_url;
 use ossvault_ops::rewrap::{self, RewrapEvent, RewrapTarget};
 use serde_json::json;
 use std::io::{IsTerminal, Read};

@@ -1,11 +1,11 @@
 //! `ossvault ls`: buckets, or the objects under a prefix, printed page by page as they arrive.
 
 use crate::output::{time_json, time_text, Output};
-use crate::urls::{parse_oss, OssUrl};
 use crate::LsArgs;
 use anyhow::{anyhow, Result};
 use futures_util::StreamExt;
 use ossvault_client::{Client, ListRequest, ObjectEntry};
+use ossvault_ops::location::{parse_oss, OssUrl};
 use ossvault_proto::time::parse_iso8601;
 use serde_json::json;
 

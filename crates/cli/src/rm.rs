@@ -2,11 +2,11 @@
 //! page, in batches of at most 1000 keys).
 
 use crate::output::Output;
-use crate::urls::parse_bucket_url;
 use crate::RmArgs;
 use anyhow::{anyhow, bail, Context, Result};
 use futures_util::StreamExt;
 use ossvault_client::{Client, ListRequest};
+use ossvault_ops::location::parse_bucket_url;
 use serde_json::json;
 use std::io::{BufRead, IsTerminal, Write};
 

@@ -1,11 +1,11 @@
 //! `ossvault stat`: an object's metadata, or a bucket's information and statistics.
 
 use crate::output::{time_json, time_text, Output};
-use crate::urls::{parse_bucket_url, OssUrl};
 use crate::StatArgs;
 use anyhow::{anyhow, Result};
 use ossvault_client::Client;
 use ossvault_crypto::ObjectHeaders;
+use ossvault_ops::location::{parse_bucket_url, OssUrl};
 use ossvault_proto::time::parse_iso8601;
 use serde_json::{json, Map, Value};
 

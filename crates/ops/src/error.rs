@@ -44,6 +44,10 @@ pub enum Error {
          OSSVAULT_ACCESS_KEY_ID and OSSVAULT_ACCESS_KEY_SECRET, or save them in a profile"
     )]
     NoCredentials,
+    /// A downloaded key that would not stay inside its target directory (`..`, an absolute
+    /// path, a drive letter, …): refused.
+    #[error("{0}")]
+    UnsafeKey(String),
     /// The caller's input is not valid (a name, an endpoint, an option).
     #[error("{0}")]
     InvalidInput(String),
@@ -96,6 +100,7 @@ impl Error {
             Error::NoSuchProfile(_) => "NoSuchProfile",
             Error::NoEndpoint => "NoEndpoint",
             Error::NoCredentials => "NoCredentials",
+            Error::UnsafeKey(_) => "UnsafeKey",
             Error::InvalidInput(_) => "InvalidInput",
             Error::ConfigFile { .. } => "ConfigFile",
             Error::Io { .. } => "Io",

@@ -12,6 +12,7 @@ pub mod copy;
 pub mod encrypted;
 mod error;
 pub mod keys;
+pub mod location;
 pub mod profiles;
 pub mod rewrap;
 

@@ -294,3 +294,118 @@ async fn an_interrupted_rewrap_resumes_without_rotating_again() {
     }
     f.server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trees_go_up_come_down_and_copy_with_unsafe_keys_refused() {
+    use ossvault_client::RequestBody;
+    use ossvault_ops::copy::{Copier, CopySettings, TreeItem};
+    use ossvault_ops::location::OssUrl;
+    use std::sync::Mutex;
+
+    let f = fixture().await;
+    let root = f.dir.path().join("tree");
+    let mut expected = Vec::new();
+    for (i, rel) in ["a.txt", "d/b.bin", "d/e/c.txt", "d/e/f/深.txt", "z/empty"]
+        .iter()
+        .enumerate()
+    {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let content = if rel.ends_with("empty") {
+            Vec::new()
+        } else {
+            pattern(1000 * (i + 1), i as u8)
+        };
+        std::fs::write(&path, &content).unwrap();
+        expected.push((rel.to_string(), content));
+    }
+    let copier = Copier {
+        client: &f.client,
+        settings: CopySettings {
+            jobs: Some(3),
+            ..Default::default()
+        },
+        cancel: CancellationToken::new(),
+        keystore: Arc::new({
+            let dir = f.dir.path().to_owned();
+            move || Ok(reopen(&dir))
+        }),
+    };
+    let moved = Arc::new(AtomicU64::new(0));
+    let on_bytes = {
+        let moved = moved.clone();
+        Arc::new(move |n| {
+            moved.fetch_add(n, Ordering::Relaxed);
+        })
+    };
+    let items = Mutex::new(Vec::new());
+    let record = |item: TreeItem| items.lock().unwrap().push(format!("{item:?}"));
+    let total: u64 = expected.iter().map(|(_, c)| c.len() as u64).sum();
+    let up = copier
+        .upload_tree(&root, &OssUrl::new("ops", "up"), on_bytes.clone(), &record)
+        .await
+        .unwrap();
+    assert_eq!((up.files, up.bytes, up.failed), (5, total, 0));
+    assert_eq!(moved.load(Ordering::Relaxed), total);
+    assert!(items.lock().unwrap()[0].starts_with("Total { files: 5"));
+
+    // A key that would escape the target directory, put there by someone else.
+    f.client
+        .put_object(
+            "ops",
+            "up/../escape",
+            RequestBody::Bytes(bytes_of(b"outside")),
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    let down_root = f.dir.path().join("down");
+    items.lock().unwrap().clear();
+    let down = copier
+        .download_tree(
+            &OssUrl::new("ops", "up"),
+            &down_root,
+            on_bytes.clone(),
+            &record,
+        )
+        .await
+        .unwrap();
+    assert_eq!((down.files, down.failed), (5, 1));
+    let items = items.into_inner().unwrap();
+    assert!(
+        items
+            .iter()
+            .any(|i| i.contains("UnsafeKey") && i.contains("up/../escape")),
+        "{items:?}"
+    );
+    assert!(!f.dir.path().join("escape").exists());
+    for (rel, content) in &expected {
+        assert_eq!(
+            &std::fs::read(down_root.join(rel)).unwrap(),
+            content,
+            "{rel}"
+        );
+    }
+
+    let copied = copier
+        .copy_tree(
+            &OssUrl::new("ops", "up/d"),
+            &OssUrl::new("ops", "copy"),
+            on_bytes,
+            &|_| {},
+        )
+        .await
+        .unwrap();
+    assert_eq!((copied.files, copied.failed), (3, 0));
+    let (_, body) = f
+        .client
+        .get_object("ops", "copy/e/f/深.txt", None)
+        .await
+        .unwrap();
+    assert_eq!(body.bytes().await.unwrap().to_vec(), expected[3].1);
+    f.server.shutdown().await;
+}
+
+fn bytes_of(b: &'static [u8]) -> bytes::Bytes {
+    bytes::Bytes::from_static(b)
+}
