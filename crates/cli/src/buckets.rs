@@ -33,7 +33,7 @@ pub async fn remove(client: &Client, out: &Output, args: &RbArgs) -> Result<()> 
     let mut emptied = None;
     if args.force {
         let deleted = rm::delete_prefix(client, out, &url.bucket, "").await?;
-        let aborted = rm::abort_uploads(client, &url.bucket, "").await?;
+        let aborted = ossvault_ops::delete::abort_uploads(client, &url.bucket, "").await?;
         emptied = Some((deleted, aborted));
     }
     client.delete_bucket(&url.bucket).await?;

@@ -9,6 +9,7 @@
 
 pub mod connection;
 pub mod copy;
+pub mod delete;
 pub mod encrypted;
 mod error;
 pub mod keys;

@@ -409,3 +409,51 @@ async fn trees_go_up_come_down_and_copy_with_unsafe_keys_refused() {
 fn bytes_of(b: &'static [u8]) -> bytes::Bytes {
     bytes::Bytes::from_static(b)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prefix_is_deleted_in_batches_and_refused_keys_are_counted() {
+    use ossvault_client::RequestBody;
+    let f = fixture().await;
+    for i in 0..40 {
+        let key = if i == 7 {
+            "gone/keep/x".to_owned()
+        } else {
+            format!("gone/{i:03}")
+        };
+        f.client
+            .put_object(
+                "ops",
+                &key,
+                RequestBody::Bytes(bytes_of(b"x")),
+                &PutOptions::default(),
+            )
+            .await
+            .unwrap();
+    }
+    f.client
+        .set_bucket_policy(
+            "ops",
+            &format!(
+                r#"{{"Version":"1","Statement":[{{"Effect":"Deny","Action":["oss:DeleteObject"],"Principal":["{AK}"],"Resource":["acs:oss:*:*:ops/gone/keep/*"]}}]}}"#
+            ),
+        )
+        .await
+        .unwrap();
+    let heard = AtomicU64::new(0);
+    let summary = ossvault_ops::delete::delete_prefix(
+        &f.client,
+        "ops",
+        "gone/",
+        &|n| {
+            heard.fetch_add(n, Ordering::Relaxed);
+        },
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((summary.deleted, summary.not_deleted), (39, 1));
+    assert_eq!(heard.load(Ordering::Relaxed), 39);
+    assert!(f.client.head_object("ops", "gone/keep/x").await.is_ok());
+    assert!(f.client.head_object("ops", "gone/001").await.is_err());
+    f.server.shutdown().await;
+}
