@@ -15,6 +15,7 @@ mod error;
 pub mod keys;
 pub mod location;
 pub mod profiles;
+pub mod properties;
 pub mod rewrap;
 
 pub use error::{Error, Result};
