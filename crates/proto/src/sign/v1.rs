@@ -124,7 +124,8 @@ mod tests {
             .collect()
     }
 
-    /// The headers of reference §2.1 / v2 `test_v1.py::test_auth_header_*`.
+    /// The headers of alibabacloud-oss-python-sdk-v2
+    /// `tests/unit/signer/test_v1.py::test_auth_header_*`.
     fn put_headers() -> HeaderMap {
         headers(&[
             ("Content-MD5", "eB5eJF1ptWaXm4bijSPyxw=="),

@@ -365,7 +365,8 @@ pub(crate) mod tests {
             .collect()
     }
 
-    /// The query of the v2 SDK's V4 vectors (reference §2.4), decoded.
+    /// The query of the V4 vectors of alibabacloud-oss-python-sdk-v2
+    /// `tests/unit/signer/test_v4.py`, decoded.
     pub(crate) fn vector_query() -> Vec<(String, String)> {
         query(&[
             ("param1", "value1"),

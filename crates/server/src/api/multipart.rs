@@ -120,7 +120,8 @@ pub async fn upload_part(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         .header(header::CONTENT_LENGTH, 0)
         .body(body::empty())
         .expect("valid response");
-    // The upload's encryption is echoed on every part (reference §4.2).
+    // The upload's encryption is echoed on every part (as real OSS does: oss2
+    // `tests/test_server_side_encryotion.py`).
     let response = with_sse(response, upload.sse.as_ref());
     let bucket = ctx.bucket().to_owned();
     blocking(ctx.store(), move |s| {
