@@ -15,6 +15,7 @@ use ossvault_client::transfer::{
 use ossvault_client::{ByteRange, Client, Error as ClientError, ListRequest, ObjectEntry};
 use ossvault_client::{ObjectMeta, PartInfo, PutOptions};
 use ossvault_crypto::{Format, MasterKey, ObjectHeaders};
+use ossvault_proto::limits::{MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE};
 use serde_json::{json, Value};
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -22,9 +23,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-const MIN_PART: u64 = 100 << 10;
-const MAX_PART: u64 = 5 << 30;
-const MAX_PARTS: u64 = 10_000;
 /// Objects this big or bigger are copied oss→oss with UploadPartCopy (CopyObject's limit).
 const DEFAULT_COPY_THRESHOLD: u64 = 1 << 30;
 const DEFAULT_COPY_PART: u64 = 64 << 20;
@@ -33,7 +31,7 @@ pub async fn run(client: &Client, out: &Output, args: &CpArgs) -> Result<()> {
     let src = Location::parse(&args.source).map_err(|e| anyhow!(e))?;
     let dst = Location::parse(&args.destination).map_err(|e| anyhow!(e))?;
     if let Some(p) = args.part_size {
-        if !(MIN_PART..=MAX_PART).contains(&p) {
+        if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&p) {
             bail!("--part-size must be between 100KiB and 5GiB");
         }
     }
@@ -177,7 +175,8 @@ pub fn parse_range(s: &str) -> Result<ByteRange> {
 
 /// A part size that keeps within the 10,000 parts of a multipart upload.
 fn fit_part_size(part: u64, size: u64) -> u64 {
-    part.max(size.div_ceil(MAX_PARTS)).clamp(MIN_PART, MAX_PART)
+    part.max(size.div_ceil(u64::from(MAX_PARTS)))
+        .clamp(MIN_PART_SIZE, MAX_PART_SIZE)
 }
 
 /// A destination key ending with `/` (or empty) means "into this prefix".
@@ -1119,7 +1118,7 @@ mod tests {
     fn part_sizes_fit_ten_thousand_parts() {
         assert_eq!(fit_part_size(5 << 20, 64 << 20), 5 << 20);
         assert_eq!(fit_part_size(5 << 20, 100_000 << 20), 10 << 20);
-        assert_eq!(fit_part_size(1, 10), MIN_PART);
+        assert_eq!(fit_part_size(1, 10), MIN_PART_SIZE);
     }
 
     #[test]

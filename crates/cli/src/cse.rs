@@ -318,7 +318,7 @@ impl EncryptedUpload<'_> {
         }
         let part = envelope.align_part_size(
             self.part_size
-                .max(size.div_ceil(ossvault_crypto::MAX_PARTS as u64)),
+                .max(size.div_ceil(ossvault_proto::limits::MAX_PARTS as u64)),
         );
         let plan = envelope.multipart(part, Some(size))?;
         let mut put = self.put.clone();

@@ -7,6 +7,7 @@ use crate::RmArgs;
 use anyhow::{anyhow, bail, Context, Result};
 use futures_util::StreamExt;
 use ossvault_client::{Client, ListRequest};
+use ossvault_proto::limits::MAX_DELETE_KEYS;
 use serde_json::json;
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -70,7 +71,7 @@ pub async fn delete_prefix(
     while let Some(page) = pages.next().await {
         let keys: Vec<String> = page?.objects.into_iter().map(|o| o.key).collect();
         // A page holds at most 1000 keys, the most one DeleteObjects takes.
-        for batch in keys.chunks(1000) {
+        for batch in keys.chunks(MAX_DELETE_KEYS) {
             let done = client
                 .delete_objects(bucket, batch)
                 .await

@@ -8,6 +8,7 @@ use futures_util::{Stream, StreamExt};
 use http::{HeaderMap, Method};
 use md5::{Digest, Md5};
 use ossvault_proto::encode::percent_decode;
+use ossvault_proto::limits::MAX_LIST_PAGE;
 use ossvault_proto::time::{parse_http_date, parse_iso8601};
 use ossvault_proto::xml::{
     self, AccessControlPolicy, BucketInfo, BucketStat, BucketSummary, CompleteMultipartUpload,
@@ -18,6 +19,9 @@ use ossvault_proto::xml::{
 };
 use std::time::SystemTime;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+/// Every listing asks for the largest page OSS gives.
+const LIST_PAGE: u32 = MAX_LIST_PAGE as u32;
 
 /// Options of a write (PutObject, InitiateMultipartUpload, AppendObject, CopyObject REPLACE).
 #[derive(Debug, Clone, Default)]
@@ -241,7 +245,7 @@ impl Client {
         let mut all = Vec::new();
         let mut marker = String::new();
         loop {
-            let page = self.list_buckets("", &marker, 1000).await?;
+            let page = self.list_buckets("", &marker, LIST_PAGE).await?;
             all.extend(page.buckets.bucket);
             match (page.is_truncated, page.next_marker) {
                 (Some(true), Some(next)) if !next.is_empty() => marker = next,
@@ -460,7 +464,7 @@ impl Client {
         Ok(())
     }
 
-    /// Deletes up to 1000 keys in one request; returns the keys reported deleted.
+    /// Deletes up to [`ossvault_proto::limits::MAX_DELETE_KEYS`] keys in one request; returns the keys reported deleted.
     pub async fn delete_objects(
         &self,
         bucket: &str,
@@ -566,7 +570,7 @@ impl Client {
         let mut op = Op::new(Method::GET, Some(bucket), None)
             .query("list-type", "2")
             .query("encoding-type", "url")
-            .query("max-keys", req.max_keys.unwrap_or(1000).to_string());
+            .query("max-keys", req.max_keys.unwrap_or(LIST_PAGE).to_string());
         for (name, value) in [
             ("prefix", &req.prefix),
             ("delimiter", &req.delimiter),
@@ -796,7 +800,7 @@ impl Client {
         loop {
             let op = Op::new(Method::GET, Some(bucket), Some(key))
                 .query("uploadId", upload_id)
-                .query("max-parts", "1000")
+                .query("max-parts", LIST_PAGE.to_string())
                 .query("part-number-marker", marker.to_string());
             let page: ListPartsResult = read_xml(self.send(op).await?.response).await?;
             let truncated = page.is_truncated;
@@ -819,7 +823,7 @@ impl Client {
         let mut op = Op::new(Method::GET, Some(bucket), None)
             .query("uploads", "")
             .query("encoding-type", "url")
-            .query("max-uploads", "1000");
+            .query("max-uploads", LIST_PAGE.to_string());
         for (name, value) in [
             ("prefix", prefix),
             ("key-marker", key_marker),

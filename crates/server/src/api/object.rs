@@ -13,6 +13,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use md5::{Digest, Md5};
+use ossvault_proto::limits::{MAX_DELETE_KEYS, MAX_USER_META_BYTES};
 use ossvault_proto::time::{http_date, parse_http_date};
 use ossvault_proto::xml::{self, Delete, DeleteError, DeleteResult, DeletedEntry};
 use ossvault_proto::{encode, etag, headers, names, ErrorCode};
@@ -26,10 +27,6 @@ const STORED_HEADERS: &[&str] = &[
     "cache-control",
     "expires",
 ];
-/// OSS limits user metadata (`x-oss-meta-*` names and values) to 8 KiB.
-const MAX_USER_META_BYTES: usize = 8 * 1024;
-/// DeleteMultipleObjects takes at most this many keys.
-const MAX_DELETE_KEYS: usize = 1000;
 /// Attempts at reading an object whose blob a concurrent overwrite just unlinked.
 const READ_ATTEMPTS: usize = 3;
 
