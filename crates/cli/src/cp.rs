@@ -12,7 +12,7 @@ use indicatif::ProgressBar;
 use ossvault_client::transfer::{
     self, CancellationToken, DownloadOptions, OnCancel, OnProgress, TransferProgress, UploadOptions,
 };
-use ossvault_client::{ByteRange, Client, Error as ClientError, ListRequest, ObjectEntry};
+use ossvault_client::{Client, Error as ClientError, ListRequest, ObjectEntry, RangeSpec};
 use ossvault_client::{ObjectMeta, PartInfo, PutOptions};
 use ossvault_crypto::{Format, MasterKey, ObjectHeaders};
 use ossvault_proto::limits::{MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE};
@@ -146,16 +146,16 @@ fn checkpoint_dir(args: &CpArgs, out: &Output) -> Option<PathBuf> {
 }
 
 /// `a-b`, `a-` or `-n`.
-pub fn parse_range(s: &str) -> Result<ByteRange> {
+pub fn parse_range(s: &str) -> Result<RangeSpec> {
     let bad = || anyhow!("invalid --range {s:?}: expected a-b, a- or -n (bytes, inclusive)");
     let (a, b) = s.trim().split_once('-').ok_or_else(bad)?;
     let num = |t: &str| t.trim().parse::<u64>().map_err(|_| bad());
     match (a.trim().is_empty(), b.trim().is_empty()) {
         (true, false) => match num(b)? {
             0 => Err(bad()),
-            n => Ok(ByteRange::Last(n)),
+            n => Ok(RangeSpec::Last(n)),
         },
-        (false, true) => Ok(ByteRange::From {
+        (false, true) => Ok(RangeSpec::From {
             start: num(a)?,
             end: None,
         }),
@@ -164,7 +164,7 @@ pub fn parse_range(s: &str) -> Result<ByteRange> {
             if end < start {
                 return Err(bad());
             }
-            Ok(ByteRange::From {
+            Ok(RangeSpec::From {
                 start,
                 end: Some(end),
             })
@@ -631,7 +631,7 @@ impl Job<'_> {
     }
 
     /// A ranged download: into a temp file beside the target, synced, then renamed.
-    async fn download_range(&self, src: &OssUrl, target: &Path, range: ByteRange) -> Result<()> {
+    async fn download_range(&self, src: &OssUrl, target: &Path, range: RangeSpec) -> Result<()> {
         let dir = match target.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -1096,19 +1096,19 @@ mod tests {
     fn ranges() {
         assert_eq!(
             parse_range("0-99").unwrap(),
-            ByteRange::From {
+            RangeSpec::From {
                 start: 0,
                 end: Some(99)
             }
         );
         assert_eq!(
             parse_range("100-").unwrap(),
-            ByteRange::From {
+            RangeSpec::From {
                 start: 100,
                 end: None
             }
         );
-        assert_eq!(parse_range("-5").unwrap(), ByteRange::Last(5));
+        assert_eq!(parse_range("-5").unwrap(), RangeSpec::Last(5));
         for bad in ["", "-", "5", "9-3", "a-b", "-0"] {
             assert!(parse_range(bad).is_err(), "{bad:?}");
         }

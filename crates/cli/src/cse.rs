@@ -13,7 +13,7 @@ use crate::KeystoreArgs;
 use anyhow::{anyhow, bail, Context, Result};
 use futures_util::{stream, StreamExt, TryStreamExt};
 use ossvault_client::transfer::{CancellationToken, OnProgress, TransferProgress, UploadOutcome};
-use ossvault_client::{ByteRange, Client, ObjectMeta, PartInfo, PutOptions, RequestBody};
+use ossvault_client::{Client, ObjectMeta, PartInfo, PutOptions, RangeSpec, RequestBody};
 use ossvault_crypto::{
     decrypt_to_file, CipherReader, EncryptOptions, Envelope, Fingerprint, Format, KeyWrap,
     KeyWrapError, KeyWrapFuture, MasterKey, ObjectHeaders,
@@ -402,12 +402,12 @@ async fn read_at(path: &Path, offset: u64, len: u64) -> Result<Zeroizing<Vec<u8>
 }
 
 /// The plaintext bytes a `--range` asks for, of an object of `total` plaintext bytes.
-pub fn plain_range(range: ByteRange, total: u64) -> Result<Range<u64>> {
+pub fn plain_range(range: RangeSpec, total: u64) -> Result<Range<u64>> {
     let r = match range {
-        ByteRange::From { start, end } => {
+        RangeSpec::From { start, end } => {
             start..end.map_or(total, |e| e.saturating_add(1)).min(total)
         }
-        ByteRange::Last(n) => total.saturating_sub(n)..total,
+        RangeSpec::Last(n) => total.saturating_sub(n)..total,
     };
     if r.start >= total && total > 0 {
         bail!("the range is outside the object ({total} bytes decrypted)");
@@ -425,7 +425,7 @@ pub async fn download(
     meta: &ObjectMeta,
     envelope: &Envelope,
     target: &Path,
-    range: Option<ByteRange>,
+    range: Option<RangeSpec>,
     progress: impl Fn(u64) + Send + Sync,
 ) -> Result<u64> {
     let (stream, request) = match range {
@@ -435,7 +435,7 @@ pub async fn download(
             let read = envelope.range(plain_range(r, total)?, meta.size)?;
             let request = read.http_range().map(|_| {
                 let s = read.stored_range();
-                ByteRange::From {
+                RangeSpec::From {
                     start: s.start,
                     end: Some(s.end - 1),
                 }

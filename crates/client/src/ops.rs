@@ -9,6 +9,7 @@ use http::{HeaderMap, Method};
 use md5::{Digest, Md5};
 use ossvault_proto::encode::percent_decode;
 use ossvault_proto::limits::MAX_LIST_PAGE;
+use ossvault_proto::range::RangeSpec;
 use ossvault_proto::time::{parse_http_date, parse_iso8601};
 use ossvault_proto::xml::{
     self, AccessControlPolicy, BucketInfo, BucketStat, BucketSummary, CompleteMultipartUpload,
@@ -169,26 +170,6 @@ pub struct PartInfo {
 pub struct CompleteResult {
     pub etag: String,
     pub crc64: Option<u64>,
-}
-
-/// A byte range: `start..=end`, or `start..` with no end, or the last `n` bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ByteRange {
-    From { start: u64, end: Option<u64> },
-    Last(u64),
-}
-
-impl ByteRange {
-    fn header(self) -> String {
-        match self {
-            ByteRange::From {
-                start,
-                end: Some(end),
-            } => format!("bytes={start}-{end}"),
-            ByteRange::From { start, end: None } => format!("bytes={start}-"),
-            ByteRange::Last(n) => format!("bytes=-{n}"),
-        }
-    }
 }
 
 fn header_str(h: &HeaderMap, name: &str) -> Option<String> {
@@ -402,12 +383,12 @@ impl Client {
         &self,
         bucket: &str,
         key: &str,
-        range: Option<ByteRange>,
+        range: Option<RangeSpec>,
     ) -> Result<(ObjectMeta, reqwest::Response), Error> {
         let mut op = Op::new(Method::GET, Some(bucket), Some(key));
         if let Some(r) = range {
             op = op
-                .header("range", &r.header())?
+                .header("range", &r.to_string())?
                 .header("x-oss-range-behavior", "standard")?;
         }
         let response = self.send(op).await?.response;
@@ -420,7 +401,7 @@ impl Client {
         &self,
         bucket: &str,
         key: &str,
-        range: Option<ByteRange>,
+        range: Option<RangeSpec>,
         out: &mut W,
         mut progress: impl FnMut(u64),
     ) -> Result<ObjectMeta, Error> {

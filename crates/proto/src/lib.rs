@@ -2,7 +2,7 @@
 //!
 //! Everything both sides of an OSS connection must agree on lives here: request signing and
 //! verification (V1 and V4, header and presigned URL), the XML bodies, error codes, CRC-64/XZ,
-//! ETag rules, date formats, URL encodings, the naming rules for buckets and keys, and OSS's
+//! ETag rules, byte ranges, date formats, URL encodings, the naming rules for buckets and keys, and OSS's
 //! size and count limits.
 
 pub mod crc64;
@@ -13,6 +13,7 @@ pub mod headers;
 pub mod limits;
 pub mod names;
 pub mod policy;
+pub mod range;
 pub mod sign;
 pub mod time;
 pub mod xml;
