@@ -4,10 +4,11 @@
 //! over the target. The target name only ever holds a complete, verified file.
 
 use super::checkpoint;
-use super::util::{joined, parent_dir, sync_dir, Progress};
+use super::util::{joined, parent_dir, Progress};
 use super::{DownloadOptions, DownloadOutcome};
 use crate::{Client, Error, ObjectMeta, RangeSpec};
 use futures_util::StreamExt;
+use ossvault_fs::sync_dir;
 use ossvault_proto::crc64::Crc64;
 use std::collections::BTreeSet;
 use std::ffi::OsString;

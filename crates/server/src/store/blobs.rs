@@ -295,9 +295,7 @@ pub(super) fn unlink(blobs_dir: &Path, ids: impl IntoIterator<Item = BlobId>) {
 }
 
 /// fsyncs a directory so that the entries created or renamed in it survive a crash.
-pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
+pub(super) use ossvault_fs::sync_dir;
 
 fn remove_quietly(path: &Path) {
     match fs::remove_file(path) {
