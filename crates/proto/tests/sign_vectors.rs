@@ -1,8 +1,10 @@
 //! The published signature vectors (tests/vectors/v1.json, v4.json), each read from an official
-//! SDK's test suite (its `source` field), checked against the signer's public API.
+//! SDK's test suite (its `source` field), checked against the signer's public API, and every
+//! signed request of them accepted by the verifier.
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use ossvault_proto::sign::{v1, v4, RequestParts};
+use ossvault_proto::sign::{v1, v4, verify, RequestParts, Verified};
+use ossvault_proto::time::parse_http_date;
 use serde_json::Value;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -59,6 +61,44 @@ fn at(v: &Value, field: &str) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(v[field].as_u64().expect(field))
 }
 
+/// Asserts that the verifier accepts `req` (signed by the vector's key) at `now`.
+fn assert_verifies(v: &Value, req: &RequestParts<'_>, now: SystemTime) {
+    let (ak, sk) = (str_of(v, "access_key_id"), str_of(v, "secret"));
+    let region = v["region"].as_str().unwrap_or("cn-hangzhou");
+    let secret_of = |id: &str| (id == ak).then(|| sk.to_owned());
+    assert_eq!(
+        verify(req, region, secret_of, now),
+        Ok(Verified::Signed {
+            access_key_id: ak.to_owned()
+        }),
+        "{} does not verify",
+        v["name"]
+    );
+}
+
+/// `req` with `extra` query pairs and headers added.
+fn with_signature(
+    req: &RequestParts<'_>,
+    extra_query: &[(String, String)],
+    extra_headers: &[(String, String)],
+    check: impl FnOnce(&RequestParts<'_>),
+) {
+    let mut query = req.query.to_vec();
+    query.extend_from_slice(extra_query);
+    let mut headers = req.headers.clone();
+    for (name, value) in extra_headers {
+        headers.insert(
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    check(&RequestParts {
+        query: &query,
+        headers: &headers,
+        ..*req
+    });
+}
+
 /// Runs `check` on the vector's request.
 fn with_request(v: &Value, check: impl FnOnce(&RequestParts<'_>)) {
     let query = pairs(&v["query"]);
@@ -89,9 +129,14 @@ fn v1_vectors() {
             }
             if let Some(want) = v["authorization"].as_str() {
                 assert_eq!(v1::authorization(req, ak, sk), want, "{name}");
+                let signed_at = parse_http_date(&date).expect("an HTTP date");
+                let auth = [("authorization".to_owned(), want.to_owned())];
+                with_signature(req, &[], &auth, |r| assert_verifies(&v, r, signed_at));
             }
             if let Some(expires) = expires {
                 let params = v1::presign(req, ak, sk, expires);
+                let before_expiry = UNIX_EPOCH + Duration::from_secs(expires - 60);
+                with_signature(req, &params, &[], |r| assert_verifies(&v, r, before_expiry));
                 if v["presign_params"].is_array() {
                     assert_eq!(params, pairs(&v["presign_params"]), "{name}");
                 }
@@ -121,11 +166,13 @@ fn v4_vectors() {
                     &additional,
                 );
                 assert_eq!(auth, str_of(&v, "authorization"), "{name}");
+                let mut added: Vec<(String, String)> =
+                    added.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
                 if v["added_headers"].is_array() {
-                    let added: Vec<(String, String)> =
-                        added.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
                     assert_eq!(added, pairs(&v["added_headers"]), "{name}");
                 }
+                added.push(("authorization".to_owned(), auth));
+                with_signature(req, &[], &added, |r| assert_verifies(&v, r, at(&v, "now")));
             }
             "presign" => {
                 let expires = v["expires"].as_u64().unwrap();
@@ -141,6 +188,7 @@ fn v4_vectors() {
                     assert_eq!(param("x-oss-signature"), want, "{name}");
                 }
                 assert_eq!(param("x-oss-expires"), &expires.to_string(), "{name}");
+                with_signature(req, &params, &[], |r| assert_verifies(&v, r, at(&v, "now")));
             }
             "canonical" => {
                 let payload_hash = req
