@@ -776,4 +776,52 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn answers_serialise_as_the_handwritten_json_did() {
+        // The answer models go through a `Value` (keys sorted), as the `json!` bodies did, so
+        // the bytes on the wire are unchanged.
+        let m = KeyMetadata {
+            key_id: "k".into(),
+            arn: "acs:kms:cn-hangzhou:1:key/k".into(),
+            key_state: "PendingDeletion".into(),
+            creation_date: "2024-01-02T03:04:05Z".into(),
+            description: "d".into(),
+            key_usage: "ENCRYPT/DECRYPT".into(),
+            key_spec: "Aliyun_AES_256".into(),
+            origin: "Aliyun_KMS".into(),
+            creator: "1".into(),
+            protection_level: Some("SOFTWARE".into()),
+            automatic_rotation: Some("Disabled".into()),
+            delete_date: Some("2024-02-02T03:04:05Z".into()),
+            primary_key_version: None,
+        };
+        let mut ours = answer(KeyMetadataResponse { key_metadata: m }).unwrap();
+        ours["RequestId"] = Value::String("r".into());
+        let mut theirs = json!({ "KeyMetadata": {
+            "KeyId": "k",
+            "Arn": "acs:kms:cn-hangzhou:1:key/k",
+            "KeyState": "PendingDeletion",
+            "CreationDate": "2024-01-02T03:04:05Z",
+            "Description": "d",
+            "KeyUsage": "ENCRYPT/DECRYPT",
+            "KeySpec": "Aliyun_AES_256",
+            "Origin": "Aliyun_KMS",
+            "Creator": "1",
+            "ProtectionLevel": "SOFTWARE",
+            "AutomaticRotation": "Disabled",
+        }});
+        theirs["KeyMetadata"]["DeleteDate"] = Value::String("2024-02-02T03:04:05Z".into());
+        theirs["RequestId"] = Value::String("r".into());
+        assert_eq!(
+            serde_json::to_vec(&ours).unwrap(),
+            serde_json::to_vec(&theirs).unwrap()
+        );
+        let mut empty = answer(EmptyResponse {}).unwrap();
+        empty["RequestId"] = Value::String("r".into());
+        assert_eq!(
+            serde_json::to_string(&empty).unwrap(),
+            r#"{"RequestId":"r"}"#
+        );
+    }
 }
