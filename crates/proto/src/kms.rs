@@ -216,12 +216,14 @@ impl fmt::Display for KmsErrorCode {
     }
 }
 
-/// Where a CMK's material came from (`Origin`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Where a CMK's material came from (`Origin`); serialised as on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum KeyOrigin {
     /// Made by the KMS (`Aliyun_KMS`).
+    #[serde(rename = "Aliyun_KMS")]
     Kms,
     /// Imported by the user, BYOK (`EXTERNAL`).
+    #[serde(rename = "EXTERNAL")]
     External,
 }
 

@@ -523,10 +523,7 @@ async fn run(ctx: &mut Ctx) -> Result<Value, Failure> {
 
 /// CreateKey: an AES-256 CMK, Enabled, or PendingImport for `EXTERNAL` material.
 async fn create_key(kms: &Arc<LocalKms>, r: CreateKey, owner: String) -> Result<Value, Failure> {
-    let origin = match r.origin {
-        None | Some(KeyOrigin::Kms) => Origin::Kms,
-        Some(KeyOrigin::External) => Origin::External,
-    };
+    let origin = r.origin.unwrap_or(Origin::Kms);
     let description = r.description.unwrap_or_default();
     blocking(kms, move |kms| {
         let record = kms.create_key(&description, origin, &owner)?;
