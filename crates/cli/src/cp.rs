@@ -9,12 +9,13 @@ use crate::{CpArgs, FormatArg};
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::ProgressBar;
 use ossvault_client::transfer::{self, CancellationToken, OnProgress, TransferProgress};
-use ossvault_client::{ByteRange, Client, ObjectMeta};
+use ossvault_client::{Client, ObjectMeta, RangeSpec};
 use ossvault_crypto::Format;
 use ossvault_ops::copy::{
     as_directory, Copier, CopySettings, Encryption, OnBytes, TreeItem, TreeSummary,
 };
 use ossvault_ops::location::{key_file_name, Location, OssUrl};
+use ossvault_proto::limits::{MAX_PART_SIZE, MIN_PART_SIZE};
 use serde_json::{json, Value};
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -22,14 +23,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-const MIN_PART: u64 = 100 << 10;
-const MAX_PART: u64 = 5 << 30;
-
 pub async fn run(client: &Client, out: &Output, args: &CpArgs) -> Result<()> {
     let src = Location::parse(&args.source).map_err(|e| anyhow!(e))?;
     let dst = Location::parse(&args.destination).map_err(|e| anyhow!(e))?;
     if let Some(p) = args.part_size {
-        if !(MIN_PART..=MAX_PART).contains(&p) {
+        if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&p) {
             bail!("--part-size must be between 100KiB and 5GiB");
         }
     }
@@ -162,16 +160,16 @@ fn checkpoint_dir(args: &CpArgs, out: &Output) -> Option<PathBuf> {
 }
 
 /// `a-b`, `a-` or `-n`.
-pub fn parse_range(s: &str) -> Result<ByteRange> {
+pub fn parse_range(s: &str) -> Result<RangeSpec> {
     let bad = || anyhow!("invalid --range {s:?}: expected a-b, a- or -n (bytes, inclusive)");
     let (a, b) = s.trim().split_once('-').ok_or_else(bad)?;
     let num = |t: &str| t.trim().parse::<u64>().map_err(|_| bad());
     match (a.trim().is_empty(), b.trim().is_empty()) {
         (true, false) => match num(b)? {
             0 => Err(bad()),
-            n => Ok(ByteRange::Last(n)),
+            n => Ok(RangeSpec::Last(n)),
         },
-        (false, true) => Ok(ByteRange::From {
+        (false, true) => Ok(RangeSpec::From {
             start: num(a)?,
             end: None,
         }),
@@ -180,7 +178,7 @@ pub fn parse_range(s: &str) -> Result<ByteRange> {
             if end < start {
                 return Err(bad());
             }
-            Ok(ByteRange::From {
+            Ok(RangeSpec::From {
                 start,
                 end: Some(end),
             })
@@ -493,7 +491,7 @@ impl Job<'_> {
     }
 
     /// A ranged download: into a temp file beside the target, synced, then renamed.
-    async fn download_range(&self, src: &OssUrl, target: &Path, range: ByteRange) -> Result<()> {
+    async fn download_range(&self, src: &OssUrl, target: &Path, range: RangeSpec) -> Result<()> {
         let dir = match target.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -628,19 +626,19 @@ mod tests {
     fn ranges() {
         assert_eq!(
             parse_range("0-99").unwrap(),
-            ByteRange::From {
+            RangeSpec::From {
                 start: 0,
                 end: Some(99)
             }
         );
         assert_eq!(
             parse_range("100-").unwrap(),
-            ByteRange::From {
+            RangeSpec::From {
                 start: 100,
                 end: None
             }
         );
-        assert_eq!(parse_range("-5").unwrap(), ByteRange::Last(5));
+        assert_eq!(parse_range("-5").unwrap(), RangeSpec::Last(5));
         for bad in ["", "-", "5", "9-3", "a-b", "-0"] {
             assert!(parse_range(bad).is_err(), "{bad:?}");
         }

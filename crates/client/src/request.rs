@@ -8,6 +8,7 @@ use futures_util::StreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use ossvault_proto::crc64::Crc64;
 use ossvault_proto::encode::uri_encode;
+use ossvault_proto::headers;
 use ossvault_proto::sign::{v1, v4, RequestParts};
 use ossvault_proto::xml::{self, ErrorBody};
 use std::path::PathBuf;
@@ -501,9 +502,9 @@ async fn service_error(response: reqwest::Response) -> ServiceError {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    let request_id = header("x-oss-request-id").unwrap_or_default();
-    let ec_header = header("x-oss-ec");
-    let err_header = header("x-oss-err");
+    let request_id = header(headers::REQUEST_ID).unwrap_or_default();
+    let ec_header = header(headers::OSS_EC);
+    let err_header = header(headers::OSS_ERR);
     let body = response.bytes().await.unwrap_or_default();
     let xml_text = if body.is_empty() {
         err_header

@@ -19,14 +19,12 @@ use ossvault_client::transfer::{
 use ossvault_client::{Client, ListRequest, ObjectEntry, ObjectMeta, PartInfo, PutOptions};
 use ossvault_crypto::{Format, MasterKey, ObjectHeaders};
 use ossvault_keystore::Keystore;
+use ossvault_proto::limits::{MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-const MIN_PART: u64 = 100 << 10;
-const MAX_PART: u64 = 5 << 30;
-const MAX_PARTS: u64 = 10_000;
 /// Objects this big or bigger are copied oss→oss with UploadPartCopy (CopyObject's limit).
 const DEFAULT_COPY_THRESHOLD: u64 = 1 << 30;
 const DEFAULT_COPY_PART: u64 = 64 << 20;
@@ -54,7 +52,8 @@ pub fn carried_metadata(meta: &ObjectMeta) -> PutOptions {
 
 /// A part size that keeps within the 10,000 parts of a multipart upload.
 pub fn fit_part_size(part: u64, size: u64) -> u64 {
-    part.max(size.div_ceil(MAX_PARTS)).clamp(MIN_PART, MAX_PART)
+    part.max(size.div_ceil(u64::from(MAX_PARTS)))
+        .clamp(MIN_PART_SIZE, MAX_PART_SIZE)
 }
 
 /// A prefix copied recursively is a directory: `photos` means `photos/`.
@@ -725,7 +724,7 @@ mod tests {
     fn part_sizes_fit_ten_thousand_parts() {
         assert_eq!(fit_part_size(5 << 20, 64 << 20), 5 << 20);
         assert_eq!(fit_part_size(5 << 20, 100_000 << 20), 10 << 20);
-        assert_eq!(fit_part_size(1, 10), MIN_PART);
+        assert_eq!(fit_part_size(1, 10), MIN_PART_SIZE);
     }
 
     #[test]

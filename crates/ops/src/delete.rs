@@ -6,6 +6,7 @@ use crate::error::Result;
 use futures_util::StreamExt;
 use ossvault_client::transfer::CancellationToken;
 use ossvault_client::{Client, ListRequest};
+use ossvault_proto::limits::MAX_DELETE_KEYS;
 
 /// What a prefix deletion did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -33,7 +34,7 @@ pub async fn delete_prefix(
     while let Some(page) = pages.next().await {
         let keys: Vec<String> = page?.objects.into_iter().map(|o| o.key).collect();
         // A page holds at most 1000 keys, the most one DeleteObjects takes.
-        for batch in keys.chunks(1000) {
+        for batch in keys.chunks(MAX_DELETE_KEYS) {
             if cancel.is_cancelled() {
                 return Err(crate::Error::Cancelled);
             }

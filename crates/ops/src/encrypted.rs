@@ -7,7 +7,7 @@
 use crate::error::{Error, Result};
 use futures_util::{stream, StreamExt, TryStreamExt};
 use ossvault_client::transfer::{CancellationToken, OnProgress, TransferProgress, UploadOutcome};
-use ossvault_client::{ByteRange, Client, ObjectMeta, PartInfo, PutOptions, RequestBody};
+use ossvault_client::{Client, ObjectMeta, PartInfo, PutOptions, RangeSpec, RequestBody};
 use ossvault_crypto::{decrypt_to_file, CipherReader, EncryptOptions, Envelope, Format, MasterKey};
 use std::io;
 use std::ops::Range;
@@ -90,7 +90,7 @@ impl EncryptedUpload<'_> {
         }
         let part = envelope.align_part_size(
             self.part_size
-                .max(size.div_ceil(ossvault_crypto::MAX_PARTS as u64)),
+                .max(size.div_ceil(ossvault_proto::limits::MAX_PARTS as u64)),
         );
         let plan = envelope.multipart(part, Some(size))?;
         let mut put = self.put.clone();
@@ -177,12 +177,12 @@ async fn read_at(path: &Path, offset: u64, len: u64) -> Result<Zeroizing<Vec<u8>
 }
 
 /// The plaintext bytes a `--range` asks for, of an object of `total` plaintext bytes.
-pub fn plain_range(range: ByteRange, total: u64) -> Result<Range<u64>> {
+pub fn plain_range(range: RangeSpec, total: u64) -> Result<Range<u64>> {
     let r = match range {
-        ByteRange::From { start, end } => {
+        RangeSpec::From { start, end } => {
             start..end.map_or(total, |e| e.saturating_add(1)).min(total)
         }
-        ByteRange::Last(n) => total.saturating_sub(n)..total,
+        RangeSpec::Last(n) => total.saturating_sub(n)..total,
     };
     if r.start >= total && total > 0 {
         return Err(Error::InvalidInput(format!(
@@ -202,7 +202,7 @@ pub async fn download(
     meta: &ObjectMeta,
     envelope: &Envelope,
     target: &Path,
-    range: Option<ByteRange>,
+    range: Option<RangeSpec>,
     progress: impl Fn(u64) + Send + Sync,
 ) -> Result<u64> {
     let (stream, request) = match range {
@@ -212,7 +212,7 @@ pub async fn download(
             let read = envelope.range(plain_range(r, total)?, meta.size)?;
             let request = read.http_range().map(|_| {
                 let s = read.stored_range();
-                ByteRange::From {
+                RangeSpec::From {
                     start: s.start,
                     end: Some(s.end - 1),
                 }

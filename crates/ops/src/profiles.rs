@@ -10,7 +10,6 @@ use ossvault_keystore::{Backend, Keystore};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
@@ -333,33 +332,7 @@ impl Profiles {
              # Secrets are kept in the OS keychain; where none is reachable they are kept here,\n\
              # so keep this file private.\n\n{body}"
         );
-        let tmp = dir.join(format!(
-            ".{}.{}.tmp",
-            path.file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("config"),
-            std::process::id()
-        ));
-        let write = || -> std::io::Result<()> {
-            let mut options = fs::OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut out = options.open(&tmp)?;
-            // An existing temp file keeps its old mode: force it.
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                out.set_permissions(fs::Permissions::from_mode(0o600))?;
-            }
-            out.write_all(text.as_bytes())?;
-            out.sync_all()?;
-            fs::rename(&tmp, path)?;
-            #[cfg(unix)]
-            fs::File::open(dir)?.sync_all()?;
-            Ok(())
-        };
-        write().map_err(Error::io(path))
+        ossvault_fs::write_durably(path, text.as_bytes(), 0o600).map_err(Error::io(path))
     }
 }
 

@@ -4,7 +4,6 @@
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio_rustls::rustls;
@@ -100,17 +99,9 @@ fn generate(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<(), TlsErro
     ];
     let generated =
         rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Generate(e.to_string()))?;
+    // Durable replacement: a crash never leaves a torn key or certificate behind.
     let write = |path: &Path, contents: &str, mode: u32| -> Result<(), TlsError> {
-        let mut options = fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
-        #[cfg(not(unix))]
-        let _ = mode;
-        let mut f = options.open(path).map_err(io(path))?;
-        f.write_all(contents.as_bytes())
-            .and_then(|()| f.sync_all())
-            .map_err(io(path))
+        ossvault_fs::write_durably(path, contents.as_bytes(), mode).map_err(io(path))
     };
     write(key_path, &generated.key_pair.serialize_pem(), 0o600)?;
     write(cert_path, &generated.cert.pem(), 0o644)?;

@@ -7,7 +7,7 @@
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use ossvault_client::{
-    ByteRange, Client, ClientConfig, CreateKeyOptions, Credentials, Error, PutOptions, RequestBody,
+    Client, ClientConfig, CreateKeyOptions, Credentials, Error, PutOptions, RangeSpec, RequestBody,
     SignVersion,
 };
 use ossvault_proto::xml::{ApplyServerSideEncryptionByDefault, ServerSideEncryptionRule};
@@ -410,7 +410,7 @@ async fn sse_kms_objects_follow_their_key_state() {
         .get_object(
             "kms-objects",
             "named",
-            Some(ByteRange::From {
+            Some(RangeSpec::From {
                 start: 65_530,
                 end: Some(131_080),
             }),

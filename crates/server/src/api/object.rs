@@ -13,6 +13,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use md5::{Digest, Md5};
+use ossvault_proto::limits::{MAX_DELETE_KEYS, MAX_USER_META_BYTES};
+use ossvault_proto::range::{self, ByteRange};
 use ossvault_proto::time::{http_date, parse_http_date};
 use ossvault_proto::xml::{self, Delete, DeleteError, DeleteResult, DeletedEntry};
 use ossvault_proto::{encode, etag, headers, names, ErrorCode};
@@ -26,10 +28,6 @@ const STORED_HEADERS: &[&str] = &[
     "cache-control",
     "expires",
 ];
-/// OSS limits user metadata (`x-oss-meta-*` names and values) to 8 KiB.
-const MAX_USER_META_BYTES: usize = 8 * 1024;
-/// DeleteMultipleObjects takes at most this many keys.
-const MAX_DELETE_KEYS: usize = 1000;
 /// Attempts at reading an object whose blob a concurrent overwrite just unlinked.
 const READ_ATTEMPTS: usize = 3;
 
@@ -205,74 +203,30 @@ pub async fn load_object(ctx: &Ctx) -> Result<ObjectRecord, ApiError> {
     .await
 }
 
-/// A byte range request resolved against the object size: `[start, end)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ByteRange {
-    pub start: u64,
-    pub end: u64,
-}
-
 /// Resolves a `Range` header. `Ok(None)` means serve the whole object: no range, or (as OSS
 /// does without `x-oss-range-behavior: standard`) an invalid or unsatisfiable one. With
-/// `standard`, an end past EOF is clamped and a start past EOF is 416 InvalidRange.
+/// `standard`, an end past EOF is clamped and a start past EOF is 416 InvalidRange; a
+/// malformed header still serves the whole object.
 pub fn resolve_range(
     header: Option<&str>,
     size: u64,
     standard: bool,
 ) -> Result<Option<ByteRange>, ApiError> {
-    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+    let Some(spec) = header.and_then(|h| range::parse_range_header(h).ok()) else {
         return Ok(None);
     };
-    // Multi-range: only the first range is honoured.
-    let first = spec.split(',').next().unwrap_or_default().trim();
-    let Some((a, b)) = first.split_once('-') else {
+    // OSS's default: a range reaching past the object is ignored rather than clamped.
+    if !standard && spec.ends_past(size) {
         return Ok(None);
-    };
-    let (a, b) = (a.trim(), b.trim());
-    let unsatisfiable = || {
-        if standard {
-            Err(ApiError::msg(
-                ErrorCode::InvalidRange,
-                "The requested range cannot be satisfied.",
-            ))
-        } else {
-            Ok(None)
-        }
-    };
-    let range = match (a.parse::<u64>().ok(), b.parse::<u64>().ok()) {
-        (None, Some(n)) if a.is_empty() => {
-            if n == 0 || size == 0 {
-                return unsatisfiable();
-            }
-            ByteRange {
-                start: size.saturating_sub(n),
-                end: size,
-            }
-        }
-        (Some(s), None) if b.is_empty() => {
-            if s >= size {
-                return unsatisfiable();
-            }
-            ByteRange {
-                start: s,
-                end: size,
-            }
-        }
-        (Some(s), Some(e)) if s <= e => {
-            if s >= size {
-                return unsatisfiable();
-            }
-            if e >= size && !standard {
-                return Ok(None);
-            }
-            ByteRange {
-                start: s,
-                end: e.min(size - 1) + 1,
-            }
-        }
-        _ => return Ok(None),
-    };
-    Ok(Some(range))
+    }
+    match spec.resolve(size) {
+        Ok(r) => Ok(Some(r)),
+        Err(_) if standard => Err(ApiError::msg(
+            ErrorCode::InvalidRange,
+            "The requested range cannot be satisfied.",
+        )),
+        Err(_) => Ok(None),
+    }
 }
 
 /// Evaluates If-Match / If-Unmodified-Since (412) and If-None-Match / If-Modified-Since (304).

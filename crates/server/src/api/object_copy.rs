@@ -3,7 +3,7 @@
 
 use super::multipart::{load_upload, part_number};
 use super::object::{
-    check_conditions, codec_for, object_acl, put_mode, storage_class, stored_headers, ByteRange,
+    check_conditions, codec_for, object_acl, put_mode, storage_class, stored_headers,
 };
 use super::{encryption, now_ms, time_of, with_sse, xml_ok_with_etag, ApiError, Ctx};
 use crate::auth::CopySource;
@@ -14,6 +14,7 @@ use crate::store::{NewBlob, ObjectRecord, ObjectType, PartRecord, Segment, Store
 use http::Response;
 use md5::{Digest, Md5};
 use ossvault_proto::crc64::Crc64;
+use ossvault_proto::range::{self, ByteRange, RangeSpec};
 use ossvault_proto::time::iso8601;
 use ossvault_proto::xml::{CopyObjectResult, CopyPartResult};
 use ossvault_proto::{etag, headers, ErrorCode};
@@ -191,7 +192,8 @@ pub async fn copy_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
     Ok(with_sse(response, record.sse.as_ref()))
 }
 
-/// Parses `x-oss-copy-source-range: bytes=a-b` against the source size.
+/// Parses `x-oss-copy-source-range: bytes=a-b` (or `bytes=a-`) against the source size. Unlike
+/// `Range`, it is strict: one range, within the source, else InvalidArgument.
 fn copy_range_header(ctx: &Ctx, size: u64) -> Result<ByteRange, ApiError> {
     let Some(spec) = ctx.header(headers::COPY_SOURCE_RANGE) else {
         return Ok(ByteRange {
@@ -204,16 +206,13 @@ fn copy_range_header(ctx: &Ctx, size: u64) -> Result<ByteRange, ApiError> {
             "The copy range '{spec}' is not valid for a {size}-byte source."
         ))
     };
-    let (a, b) = spec
+    let (start, end) = match spec
         .trim()
         .strip_prefix("bytes=")
-        .and_then(|r| r.split_once('-'))
-        .ok_or_else(bad)?;
-    let start: u64 = a.trim().parse().map_err(|_| bad())?;
-    let end: u64 = if b.trim().is_empty() {
-        size.saturating_sub(1)
-    } else {
-        b.trim().parse().map_err(|_| bad())?
+        .map(range::parse_range_spec)
+    {
+        Some(Ok(RangeSpec::From { start, end })) => (start, end.unwrap_or(size.saturating_sub(1))),
+        _ => return Err(bad()),
     };
     if start > end || end >= size {
         return Err(bad());

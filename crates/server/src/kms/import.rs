@@ -19,8 +19,6 @@ use zeroize::Zeroizing;
 pub const TOKEN_TTL_MS: u64 = 24 * 3600 * 1000;
 /// Pending imports kept at once; the oldest goes when more are asked for.
 const MAX_PENDING: usize = 64;
-pub const WRAPPING_ALGORITHM: &str = "RSAES_OAEP_SHA_256";
-pub const WRAPPING_KEY_SPEC: &str = "RSA_2048";
 
 struct Pending {
     key_id: String,

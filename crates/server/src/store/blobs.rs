@@ -300,15 +300,7 @@ pub(super) fn unlink(blobs_dir: &Path, ids: impl IntoIterator<Item = BlobId>) {
 }
 
 /// fsyncs a directory so that the entries created or renamed in it survive a crash.
-pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
-    // A rename is durable once its directory is: fsync the directory (POSIX). Windows cannot
-    // open a directory as a file, and NTFS journals its metadata: nothing to do there.
-    #[cfg(unix)]
-    File::open(dir)?.sync_all()?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
-}
+pub(super) use ossvault_fs::sync_dir;
 
 fn remove_quietly(path: &Path) {
     match fs::remove_file(path) {
