@@ -46,39 +46,29 @@ fn keys_in_the_system_keychain_encrypt_and_decrypt() {
             break e.to_owned();
         }
     };
-    let run = |args: &[&str]| {
-        let out = Command::new(BIN)
+    // `connected`: the connection comes from the environment; else from a profile.
+    let ossvault = |args: &[&str], connected: bool| {
+        let mut command = Command::new(BIN);
+        command
             .args(args)
-            .env("OSSVAULT_ENDPOINT", &endpoint)
-            .env("OSSVAULT_ACCESS_KEY_ID", "AKKEYCHAIN")
-            .env("OSSVAULT_ACCESS_KEY_SECRET", "keychain-secret")
             .env("OSSVAULT_CONFIG", dir.join("config.toml"))
             .env("OSSVAULT_CONFIG_DIR", dir.join("config"))
             .env("XDG_CACHE_HOME", dir.join("cache"))
             .env_remove("OSSVAULT_KEYSTORE_FILE")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "ossvault {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
-    // Profiles: `local` reaches the server with nothing but its name; no secret in the file.
-    let with_profile = |args: &[&str]| {
-        let out = Command::new(BIN)
-            .args(args)
-            .env("OSSVAULT_CONFIG", dir.join("config.toml"))
-            .env("OSSVAULT_CONFIG_DIR", dir.join("config"))
-            .env_remove("OSSVAULT_ENDPOINT")
-            .env_remove("OSSVAULT_ACCESS_KEY_ID")
-            .env_remove("OSSVAULT_ACCESS_KEY_SECRET")
             .env_remove("OSSVAULT_NO_KEYCHAIN")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+            .stdin(Stdio::null());
+        if connected {
+            command
+                .env("OSSVAULT_ENDPOINT", &endpoint)
+                .env("OSSVAULT_ACCESS_KEY_ID", "AKKEYCHAIN")
+                .env("OSSVAULT_ACCESS_KEY_SECRET", "keychain-secret");
+        } else {
+            command
+                .env_remove("OSSVAULT_ENDPOINT")
+                .env_remove("OSSVAULT_ACCESS_KEY_ID")
+                .env_remove("OSSVAULT_ACCESS_KEY_SECRET");
+        }
+        let out = command.output().unwrap();
         assert!(
             out.status.success(),
             "ossvault {args:?}: {}",
@@ -86,6 +76,9 @@ fn keys_in_the_system_keychain_encrypt_and_decrypt() {
         );
         String::from_utf8(out.stdout).unwrap()
     };
+    let run = |args: &[&str]| ossvault(args, true);
+    // Profiles: `local` reaches the server with nothing but its name; no secret in the file.
+    let with_profile = |args: &[&str]| ossvault(args, false);
     with_profile(&["mb", "oss://from-the-local-profile", "--profile", "local"]);
     assert!(with_profile(&["ls", "--profile", "local"]).contains("from-the-local-profile"));
     let config = std::fs::read_to_string(dir.join("config.toml")).unwrap();

@@ -7,8 +7,8 @@ use ossvault_server::{Config, Credential, RunningServer};
 use reqwest::{Method, StatusCode};
 use std::time::{Duration, SystemTime};
 
-const AK: &str = "test-ak";
-const SK: &str = "test-secret";
+mod common;
+use common::{test_config, AK, SK};
 
 struct TestServer {
     server: RunningServer,
@@ -56,17 +56,7 @@ impl TestServer {
     }
 
     async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let credentials = vec![Credential {
-            access_key_id: AK.into(),
-            access_key_secret: SK.into(),
-        }];
-        let mut config = Config::new(
-            dir.path().join("data"),
-            "127.0.0.1:0".parse().unwrap(),
-            credentials,
-        );
-        adjust(&mut config);
+        let (dir, config) = test_config(adjust);
         let server = ossvault_server::start(config).await.unwrap();
         TestServer {
             base: server.endpoint(),

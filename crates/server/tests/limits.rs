@@ -4,36 +4,20 @@
 //! upload is answered without its body being read.
 
 use ossvault_proto::sign::{v1, RequestParts};
-use ossvault_server::{Config, Credential, RunningServer};
+use ossvault_server::{Config, RunningServer};
 use reqwest::{Method, StatusCode};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-const AK: &str = "test-ak";
-const SK: &str = "test-secret";
+mod common;
+use common::{test_config, AK, SK};
 
 struct TestServer {
     server: RunningServer,
     _dir: tempfile::TempDir,
     client: reqwest::Client,
-}
-
-/// A server configuration on a fresh data directory, adjusted.
-fn test_config(adjust: impl FnOnce(&mut Config)) -> (tempfile::TempDir, Config) {
-    let dir = tempfile::tempdir().unwrap();
-    let credentials = vec![Credential {
-        access_key_id: AK.into(),
-        access_key_secret: SK.into(),
-    }];
-    let mut config = Config::new(
-        dir.path().join("data"),
-        "127.0.0.1:0".parse().unwrap(),
-        credentials,
-    );
-    adjust(&mut config);
-    (dir, config)
 }
 
 impl TestServer {

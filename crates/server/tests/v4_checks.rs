@@ -6,12 +6,12 @@
 use ossvault_client::{Client, ClientConfig, Credentials, Error, RequestBody, SignVersion};
 use ossvault_proto::encode::uri_encode;
 use ossvault_proto::sign::{v4, RequestParts};
-use ossvault_server::{Config, Credential, RunningServer};
+use ossvault_server::RunningServer;
 use std::path::Path;
 use std::time::SystemTime;
 
-const AK: &str = "v4-test-ak";
-const SK: &str = "v4-test-secret";
+mod common;
+use common::{test_config, AK, SK};
 
 struct TestServer {
     server: RunningServer,
@@ -20,17 +20,7 @@ struct TestServer {
 
 impl TestServer {
     async fn start(region: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let credentials = vec![Credential {
-            access_key_id: AK.into(),
-            access_key_secret: SK.into(),
-        }];
-        let mut config = Config::new(
-            dir.path().join("data"),
-            "127.0.0.1:0".parse().unwrap(),
-            credentials,
-        );
-        config.region = region.to_owned();
+        let (dir, config) = test_config(|c| c.region = region.to_owned());
         let server = ossvault_server::start(config).await.unwrap();
         TestServer { server, dir }
     }
