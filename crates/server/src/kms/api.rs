@@ -153,10 +153,10 @@ fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
 }
 
 /// The request's parameters: query string and JSON body merged.
-struct Params(BTreeMap<String, String>);
+pub(crate) struct Params(BTreeMap<String, String>);
 
 impl Params {
-    fn parse(query: &[(String, String)], body: &[u8]) -> Result<Params, Failure> {
+    pub(crate) fn parse(query: &[(String, String)], body: &[u8]) -> Result<Params, Failure> {
         let mut map = BTreeMap::new();
         for (k, v) in query {
             map.entry(k.clone()).or_insert_with(|| v.clone());
@@ -182,15 +182,15 @@ impl Params {
     }
 
     /// A parameter, unless absent or blank.
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
     }
 
-    fn required(&self, name: &str) -> Result<&str, Failure> {
+    pub(crate) fn required(&self, name: &str) -> Result<&str, Failure> {
         self.get(name).ok_or_else(|| Failure::missing(name))
     }
 
-    fn number(
+    pub(crate) fn number(
         &self,
         name: &str,
         range: std::ops::RangeInclusive<u64>,
@@ -212,19 +212,19 @@ impl Params {
         }
     }
 
-    fn base64(&self, name: &str) -> Result<Zeroizing<Vec<u8>>, Failure> {
+    pub(crate) fn base64(&self, name: &str) -> Result<Zeroizing<Vec<u8>>, Failure> {
         BASE64
             .decode(self.required(name)?)
             .map(Zeroizing::new)
             .map_err(|_| Failure::invalid(format!("{name} is not valid base64.")))
     }
 
-    fn context(&self) -> Result<Vec<u8>, Failure> {
+    pub(crate) fn context(&self) -> Result<Vec<u8>, Failure> {
         super::blob::canonical_context(self.get("EncryptionContext")).map_err(Failure::invalid)
     }
 
     /// `name` must be absent or one of `allowed`.
-    fn one_of(&self, name: &str, allowed: &[&str]) -> Result<(), Failure> {
+    pub(crate) fn one_of(&self, name: &str, allowed: &[&str]) -> Result<(), Failure> {
         match self.get(name) {
             Some(v) if !allowed.contains(&v) => Err(Failure::invalid(format!(
                 "{name} '{v}' is not supported here (supported: {}).",
