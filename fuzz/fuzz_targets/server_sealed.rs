@@ -106,13 +106,15 @@ fuzz_target!(|input: Input| {
     assert_eq!(stored.len() as u64, layout.stored_len());
     assert_eq!(stored.len(), len + layout.chunks() as usize * TAG);
 
-    // The range read (within the object, as plan_range guarantees).
-    let offset = if len == 0 {
-        0
+    // The range read, as `plan_range` hands them out: non-empty and within the segment (an
+    // empty read at a chunk-aligned end would address a chunk past the last one; the server
+    // never asks for one). An empty segment is read as its one empty chunk.
+    let (offset, range_len) = if len == 0 {
+        (0, 0)
     } else {
-        u64::from(input.offset) % (len as u64 + 1)
+        let offset = u64::from(input.offset) % len as u64;
+        (offset, 1 + u64::from(input.range_len) % (len as u64 - offset))
     };
-    let range_len = u64::from(input.range_len) % (len as u64 - offset + 1);
     let end = offset + range_len;
     let expected = &plain[offset as usize..end as usize];
     assert_eq!(
