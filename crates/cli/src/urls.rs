@@ -50,7 +50,8 @@ impl Location {
 }
 
 pub fn is_oss_url(s: &str) -> bool {
-    s.len() >= 6 && s[..6].eq_ignore_ascii_case("oss://")
+    // Bytes, not `&s[..6]`: byte 6 may fall inside a character of a local path ("ab阿…").
+    s.len() >= 6 && s.as_bytes()[..6].eq_ignore_ascii_case(b"oss://")
 }
 
 /// Parses `oss://bucket[/key]`. The bucket may be empty only for `oss://` itself (the caller
@@ -174,6 +175,27 @@ pub fn key_for_relative(prefix: &str, rel: &Path) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (fuzz target `names`): a local path whose 6th byte is inside a multi-byte
+    /// character panicked in `is_oss_url` (slicing a `str` off a char boundary).
+    #[test]
+    fn non_ascii_local_paths_are_not_urls() {
+        for path in [
+            "\u{4}\0\0\0阿里云/加",
+            "ab阿里云",
+            "阿里云",
+            "oss:/阿",
+            "ossé//x",
+        ] {
+            assert!(!is_oss_url(path), "{path:?}");
+            assert_eq!(
+                Location::parse(path).unwrap(),
+                Location::Local(PathBuf::from(path))
+            );
+            assert!(parse_oss(path).is_err());
+        }
+        assert!(is_oss_url("OSS://阿/b"));
+    }
 
     #[test]
     fn parses_urls() {
