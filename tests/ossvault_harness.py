@@ -8,11 +8,15 @@ The contract used here is the one of `ossvault serve`: it prints exactly one lin
 
 from __future__ import annotations
 
+import datetime
+import hashlib
+import hmac
 import os
 import signal
 import subprocess
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 ACCESS_KEY_ID = "ossvault-test-ak"
@@ -21,6 +25,39 @@ REGION = "cn-hangzhou"
 
 _READY_TIMEOUT_S = 30
 _STOP_TIMEOUT_S = 20
+
+
+def kms_request(params: dict[str, str], body: bytes = b"", ak: str = ACCESS_KEY_ID,
+                sk: str = ACCESS_KEY_SECRET, region: str = REGION,
+                signed_body: bytes | None = None) -> tuple[str, dict[str, str]]:
+    """(query string, headers) of `POST /_kms/?<params>` with `body`, signed as the KMS API
+    requires: V4 in the Authorization header, `x-oss-content-sha256` the hex SHA-256 of the body
+    (of `signed_body` instead when given, to test that the server checks it). The SDKs' V4
+    signers only write UNSIGNED-PAYLOAD, which the KMS API refuses, so this signs by hand
+    (shared/reference/oss-api.md §2.4; canonical URI `/_kms/`, no additional headers)."""
+    timestamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    payload = hashlib.sha256(body if signed_body is None else signed_body).hexdigest()
+    headers = {"x-oss-date": timestamp, "x-oss-content-sha256": payload}
+    if body:
+        headers["content-type"] = "application/json"
+
+    def enc(text: str) -> str:
+        return urllib.parse.quote(text, safe="-_.~")
+
+    pairs = sorted((enc(k), enc(v)) for k, v in params.items())
+    query = "&".join(f"{k}={v}" if v else k for k, v in pairs)
+    signed = sorted((k.lower(), v.strip()) for k, v in headers.items())
+    canonical_headers = "".join(f"{k}:{v}\n" for k, v in signed)
+    canonical = f"POST\n/_kms/\n{query}\n{canonical_headers}\n\n{payload}"
+    scope = f"{timestamp[:8]}/{region}/oss/aliyun_v4_request"
+    string_to_sign = "\n".join(
+        ["OSS4-HMAC-SHA256", timestamp, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+    key = ("aliyun_v4" + sk).encode()
+    for part in (timestamp[:8], region, "oss", "aliyun_v4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    signature = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+    headers["authorization"] = f"OSS4-HMAC-SHA256 Credential={ak}/{scope},Signature={signature}"
+    return query, headers
 
 
 def server_binary() -> Path:
@@ -67,6 +104,7 @@ class ServerProcess:
             [
                 str(self.binary),
                 "serve",
+                "--no-profile",
                 "--data-dir",
                 str(self.data_dir),
                 "--address",

@@ -1,17 +1,17 @@
-//! The KMS API's request parameters (`crates/server/src/kms/api.rs` `Params::parse`: query
-//! pairs merged with a JSON body) and the accessors every action applies to them.
+//! The KMS API's request parser (`crates/server/src/kms/api.rs` `parse_request`: query pairs
+//! merged with a JSON body, then typed per action into `ossvault_proto::kms::KmsRequest`).
 //!
-//! Asserts: no panic; a parsed request keeps the first value of each query parameter and every
-//! non-null body member; a parameter in both places is refused; `get` trims and drops blanks,
-//! `required` agrees with `get`, a parsed `number` lies within its range, `one_of` accepts only
-//! the listed values.
+//! Input: the query string (`k=v&k2=v2`, not URL-decoded) up to the first newline, then the
+//! body bytes.
+//!
+//! Asserts: no panic; parsing is deterministic; a parsed request round-trips through the
+//! client's serialisation (`KmsRequest::params`, as query pairs with an empty body, and as a
+//! JSON body) to an equal request; its action is the (trimmed) `Action` parameter.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ossvault_server::fuzzing::kms_params;
+use ossvault_server::fuzzing::kms_parse_request;
 
-/// The input: the query string (`k=v&k2=v2`, not URL-decoded) up to the first newline, then
-/// the body bytes.
 fn split(data: &[u8]) -> (Vec<(String, String)>, &[u8]) {
     let (line, body) = match data.iter().position(|&b| b == b'\n') {
         Some(i) => (&data[..i], &data[i + 1..]),
@@ -29,67 +29,38 @@ fn split(data: &[u8]) -> (Vec<(String, String)>, &[u8]) {
     (query, body)
 }
 
-const NAMES: &[&str] = &[
-    "Action",
-    "KeyId",
-    "Plaintext",
-    "CiphertextBlob",
-    "NumberOfBytes",
-    "KeySpec",
-    "EncryptionContext",
-    "Description",
-    "Limit",
-];
-
 fuzz_target!(|data: &[u8]| {
     let (query, body) = split(data);
-    let mut names: Vec<&str> = NAMES.to_vec();
-    names.extend(query.iter().take(4).map(|(k, _)| k.as_str()));
-
-    let Ok((params, _context)) = kms_params(&query, body, &names) else {
+    let parsed = kms_parse_request(&query, body);
+    assert_eq!(kms_parse_request(&query, body), parsed, "not deterministic");
+    let Ok(request) = parsed else {
         return;
     };
-    let parsed_body: Option<serde_json::Map<String, serde_json::Value>> =
-        if body.iter().all(u8::is_ascii_whitespace) {
-            None
-        } else {
-            Some(serde_json::from_slice(body).expect("accepted bodies are JSON objects"))
-        };
-    for (name, p) in names.iter().zip(&params) {
-        let from_body = parsed_body
-            .as_ref()
-            .and_then(|b| b.get(*name))
-            .filter(|v| !v.is_null())
-            .map(|v| match v {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            });
-        let from_query = query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone());
-        assert!(
-            from_body.is_none() || from_query.is_none(),
-            "{name} accepted from both the query and the body"
-        );
-        let raw = from_query.or(from_body);
-        let expected = raw
-            .as_deref()
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned);
-        assert_eq!(p.get, expected, "{name}");
-        assert_eq!(p.required, p.get.is_some());
-        if let Ok(Some(n)) = p.number {
-            assert!((1..=1000).contains(&n));
-        }
-        if p.one_of.is_ok() {
-            assert!(
-                p.get.is_none() || ["AES_256", "RSA_2048"].contains(&p.get.as_deref().unwrap())
-            );
-        }
-        if p.base64.is_ok() {
-            assert!(p.get.is_some());
-        }
-    }
+
+    // The client's serialisation of the typed request parses back to it.
+    let params: Vec<(String, String)> = request
+        .params()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.as_str().to_owned()))
+        .collect();
+    assert_eq!(params.first().map(|(k, _)| k.as_str()), Some("Action"));
+    assert_eq!(params[0].1, request.action().as_str());
+    let again = kms_parse_request(&params, b"");
+    assert_eq!(
+        again.as_ref(),
+        Ok(&request),
+        "query round trip\nparams {params:?}"
+    );
+
+    let json: serde_json::Map<String, serde_json::Value> = params
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    let body = serde_json::to_vec(&json).unwrap();
+    let again = kms_parse_request(&[], &body);
+    assert_eq!(
+        again.as_ref(),
+        Ok(&request),
+        "JSON body round trip\nbody {json:?}"
+    );
 });

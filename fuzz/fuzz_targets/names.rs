@@ -1,6 +1,7 @@
 //! Bucket and object-key validation (`ossvault_proto::names`) and the CLI's mapping of a
-//! downloaded key onto a local path (`crates/cli/src/urls.rs` `safe_relative_path`,
-//! `key_file_name`, `parse_oss`, compiled in from the CLI's source since the CLI is a binary).
+//! downloaded key onto a local path (`crates/ops/src/location.rs` `safe_relative_path`,
+//! `key_file_name`, `parse_oss`, compiled in from its source: the module is self-contained and
+//! the `ossvault-ops` crate would pull in the HTTP client and the OS keychain).
 //!
 //! Asserts: valid bucket names are 3–63 of `[a-z0-9-]` without a leading/trailing `-`; valid
 //! keys are 1–1023 bytes, not absolute, no NUL; a key accepted for download never escapes the
@@ -14,8 +15,9 @@ use ossvault_proto::names::{is_valid_bucket_name, is_valid_object_key, MAX_KEY_B
 use std::path::{Component, Path};
 
 #[allow(dead_code)]
-#[path = "../../crates/cli/src/urls.rs"]
-mod urls;
+#[path = "../../crates/ops/src/location.rs"]
+mod location;
+use location as urls;
 
 fn check_safe(rel: &str, path: &Path) {
     assert!(!rel.contains('\0'), "NUL accepted: {rel:?}");

@@ -1,21 +1,23 @@
 //! Range handling, with a fuzzed object length:
+//! - the shared parser (`ossvault_proto::range`: `parse_range_header`, `parse_range_spec` —
+//!   the latter is also the CLI's `--range` and the copy-source range): a parsed spec prints
+//!   back (`Display`) to a header that parses to the same spec; a resolved range is non-empty
+//!   and lies within the object;
 //! - the server's `Range` header resolution (`api::object::resolve_range`, both behaviours):
 //!   a resolved range is non-empty and lies within the object; without
-//!   `x-oss-range-behavior: standard` an unsatisfiable range never errors;
+//!   `x-oss-range-behavior: standard` an unsatisfiable range never errors; with it, the result
+//!   agrees with the shared parser;
 //! - the server's range → segment plan (`body::plan_range`): every piece lies inside its
 //!   segment, pieces are contiguous and cover exactly the requested bytes;
 //! - the client-side-encryption range planner (`Envelope::range`, sealed and compat): the
 //!   stored range lies within the stored object and the plaintext range is the request clamped
 //!   to the object.
-//!
-//! Not reachable without refactoring (so not fuzzed here): the copy-source range parser
-//! (`object_copy::copy_range_header` takes a request context) and the CLI's `--range` parser
-//! (a binary crate).
 #![no_main]
 
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use ossvault_fuzz::keys::envelopes;
+use ossvault_proto::range::{parse_range_header, parse_range_spec};
 use ossvault_server::fuzzing::{plan_range, resolve_range};
 use ossvault_server::store::{BlobId, Codec, Segment};
 
@@ -43,7 +45,38 @@ fuzz_target!(|data: &[u8]| {
     let Ok(n) = Numbers::arbitrary(&mut Unstructured::new(head)) else {
         return;
     };
+    let spec = parse_range_header(header);
+    if let Ok(spec) = spec {
+        assert_eq!(
+            parse_range_header(&spec.to_string()),
+            Ok(spec),
+            "{header:?} → {spec}"
+        );
+    }
+    if let Ok(one) = parse_range_spec(header) {
+        let printed = one.to_string();
+        assert_eq!(
+            parse_range_header(&printed),
+            Ok(one),
+            "{header:?} → {printed}"
+        );
+    }
     for size in [n.size, u64::from(n.small_size)] {
+        if let Ok(spec) = spec {
+            if let Ok(r) = spec.resolve(size) {
+                assert!(
+                    r.start < r.end && r.end <= size,
+                    "{r:?} outside {size} for {header:?}"
+                );
+                assert_eq!(r.len(), r.end - r.start);
+            }
+            // The server's standard behaviour is the shared resolution.
+            assert_eq!(
+                resolve_range(Some(header), size, true).ok().flatten(),
+                spec.resolve(size).ok(),
+                "{header:?} / {size}"
+            );
+        }
         for standard in [false, true] {
             match resolve_range(Some(header), size, standard) {
                 Ok(Some(r)) => assert!(

@@ -113,7 +113,10 @@ fuzz_target!(|input: Input| {
         (0, 0)
     } else {
         let offset = u64::from(input.offset) % len as u64;
-        (offset, 1 + u64::from(input.range_len) % (len as u64 - offset))
+        (
+            offset,
+            1 + u64::from(input.range_len) % (len as u64 - offset),
+        )
     };
     let end = offset + range_len;
     let expected = &plain[offset as usize..end as usize];

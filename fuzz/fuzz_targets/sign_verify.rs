@@ -80,11 +80,12 @@ fn check_signed(result: &Result<Verified, AuthError>, ak: &str, what: &str, inpu
 
 fn verify_all(
     req: &RequestParts<'_>,
+    region: &str,
     ak: &str,
     secret: &str,
     now: SystemTime,
 ) -> Result<Verified, AuthError> {
-    verify(req, |id| (id == ak).then(|| secret.to_owned()), now)
+    verify(req, region, |id| (id == ak).then(|| secret.to_owned()), now)
 }
 
 fn wrong_secret(secret: &str) -> String {
@@ -148,11 +149,11 @@ fuzz_target!(|input: Input| {
     match mode {
         0 => {
             let now = at(verified_at);
-            let result = verify_all(&base, &ak, &secret, now);
+            let result = verify_all(&base, &region, &ak, &secret, now);
             if let Ok(Verified::Signed { access_key_id }) = &result {
                 assert_eq!(access_key_id, &ak);
-                assert_eq!(verify_all(&base, &ak, &secret, now), result);
-                let other = verify_all(&base, &ak, &wrong_secret(&secret), now);
+                assert_eq!(verify_all(&base, &region, &ak, &secret, now), result);
+                let other = verify_all(&base, &region, &ak, &wrong_secret(&secret), now);
                 assert!(
                     matches!(other, Err(AuthError::SignatureDoesNotMatch { .. })),
                     "accepted under another secret: {other:?}\n{input:?}"
@@ -181,17 +182,23 @@ fuzz_target!(|input: Input| {
             };
             let now = u64::from(input.delay) % (15 * 60 + 1);
             check_signed(
-                &verify_all(&req, &ak, &secret, at(signed_at + now)),
+                &verify_all(&req, &region, &ak, &secret, at(signed_at + now)),
                 &ak,
                 "V1 header",
                 &input,
             );
             assert!(matches!(
-                verify_all(&req, &ak, &wrong_secret(&secret), at(signed_at)),
+                verify_all(&req, &region, &ak, &wrong_secret(&secret), at(signed_at)),
                 Err(AuthError::SignatureDoesNotMatch { .. })
             ));
             assert_eq!(
-                verify_all(&req, &ak, &secret, at(signed_at + 15 * 60 + 1 + now)),
+                verify_all(
+                    &req,
+                    &region,
+                    &ak,
+                    &secret,
+                    at(signed_at + 15 * 60 + 1 + now)
+                ),
                 Err(AuthError::RequestTimeTooSkewed)
             );
         }
@@ -219,17 +226,24 @@ fuzz_target!(|input: Input| {
             };
             let now = u64::from(input.delay) % (15 * 60 + 1);
             check_signed(
-                &verify_all(&req, &ak, &secret, at(signed_at + now)),
+                &verify_all(&req, &region, &ak, &secret, at(signed_at + now)),
                 &ak,
                 "V4 header",
                 &input,
             );
+            assert!(verify_all(&req, "Other-Region", &ak, &secret, at(signed_at)).is_err());
             assert!(matches!(
-                verify_all(&req, &ak, &wrong_secret(&secret), at(signed_at)),
+                verify_all(&req, &region, &ak, &wrong_secret(&secret), at(signed_at)),
                 Err(AuthError::SignatureDoesNotMatch { .. })
             ));
             assert_eq!(
-                verify_all(&req, &ak, &secret, at(signed_at + 15 * 60 + 1 + now)),
+                verify_all(
+                    &req,
+                    &region,
+                    &ak,
+                    &secret,
+                    at(signed_at + 15 * 60 + 1 + now)
+                ),
                 Err(AuthError::RequestTimeTooSkewed)
             );
         }
@@ -244,17 +258,17 @@ fuzz_target!(|input: Input| {
             };
             let now = signed_at + u64::from(input.delay).min(expires - signed_at);
             check_signed(
-                &verify_all(&req, &ak, &secret, at(now)),
+                &verify_all(&req, &region, &ak, &secret, at(now)),
                 &ak,
                 "V1 presign",
                 &input,
             );
             assert!(matches!(
-                verify_all(&req, &ak, &wrong_secret(&secret), at(now)),
+                verify_all(&req, &region, &ak, &wrong_secret(&secret), at(now)),
                 Err(AuthError::SignatureDoesNotMatch { .. })
             ));
             assert!(matches!(
-                verify_all(&req, &ak, &secret, at(expires + 1)),
+                verify_all(&req, &region, &ak, &secret, at(expires + 1)),
                 Err(AuthError::AccessDenied(_))
             ));
         }
@@ -269,17 +283,18 @@ fuzz_target!(|input: Input| {
             };
             let now = signed_at + u64::from(input.delay).min(expires);
             check_signed(
-                &verify_all(&req, &ak, &secret, at(now)),
+                &verify_all(&req, &region, &ak, &secret, at(now)),
                 &ak,
                 "V4 presign",
                 &input,
             );
+            assert!(verify_all(&req, "Other-Region", &ak, &secret, at(now)).is_err());
             assert!(matches!(
-                verify_all(&req, &ak, &wrong_secret(&secret), at(now)),
+                verify_all(&req, &region, &ak, &wrong_secret(&secret), at(now)),
                 Err(AuthError::SignatureDoesNotMatch { .. })
             ));
             assert!(matches!(
-                verify_all(&req, &ak, &secret, at(signed_at + expires + 1)),
+                verify_all(&req, &region, &ak, &secret, at(signed_at + expires + 1)),
                 Err(AuthError::AccessDenied(_))
             ));
         }

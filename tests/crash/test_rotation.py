@@ -6,7 +6,7 @@ re-wrap that a crash interrupted is finished by `maintain` at the next start.
 
 * test_kill_during_rewrap_then_restart: ~2100 objects (small, multipart, appended, some not
   encrypted) and an upload in progress. `POST /_kms/?Action=RotateMasterKey` (ossvault's own
-  KMS action, V1-signed with canonical resource `/_kms/`) rotates and re-wraps before it
+  KMS action, V4-signed with the body hash as the KMS API requires) rotates and re-wraps before it
   answers; the server is SIGKILLed while that request is in flight, twice (the server log tells
   whether the kill landed between the durable rotation and the end of the re-wrap; the delay
   adapts until it did). After each restart the pending re-wrap must be finished by the server
@@ -20,12 +20,9 @@ re-wrap that a crash interrupted is finished by `maintain` at the next start.
 
 from __future__ import annotations
 
-import base64
 import concurrent.futures as cf
-import email.utils
 import glob
 import hashlib
-import hmac
 import random
 import re
 import threading
@@ -36,7 +33,7 @@ import oss2
 import pytest
 import requests
 
-from ossvault_harness import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
+from ossvault_harness import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess, kms_request
 
 AES256 = {"x-oss-server-side-encryption": "AES256"}
 BUCKET = "rotation"
@@ -75,17 +72,9 @@ def _wait_for(server: ServerProcess, offset: int, pattern: re.Pattern, timeout: 
 
 
 def rotate_master_key(endpoint: str, timeout: float = 60) -> requests.Response:
-    """ossvault's `POST /_kms/?Action=RotateMasterKey`, V1-signed (canonical resource `/_kms/`)."""
-    date = email.utils.formatdate(usegmt=True)
-    string_to_sign = f"POST\n\n\n{date}\n/_kms/"
-    signature = base64.b64encode(
-        hmac.new(ACCESS_KEY_SECRET.encode(), string_to_sign.encode(), hashlib.sha1).digest()
-    ).decode()
-    return requests.post(
-        f"{endpoint}/_kms/?Action=RotateMasterKey",
-        headers={"Date": date, "Authorization": f"OSS {ACCESS_KEY_ID}:{signature}"},
-        timeout=timeout,
-    )
+    """ossvault's `POST /_kms/?Action=RotateMasterKey`, V4-signed with the (empty) body's hash."""
+    query, headers = kms_request({"Action": "RotateMasterKey"})
+    return requests.post(f"{endpoint}/_kms/?{query}", headers=headers, timeout=timeout)
 
 
 def _endpoint_missing(r: requests.Response) -> bool:

@@ -3,8 +3,10 @@ CMK and under a named CMK (Put/Get/Head, ranges, copy, append, multipart), the r
 of reference §4.2 (`x-oss-server-side-encryption: KMS` and the key id, always present for KMS),
 bucket default rules naming a CMK, and what a disabled or deleted CMK does to reads.
 
-CMKs are managed through the KMS API (`POST /_kms/?Action=...`), signed like any OSS request as
-if `_kms` were a bucket: the helper below signs with oss2's own V1 and V4 signers.
+CMKs are managed through the KMS API (`POST /_kms/?Action=...`), signed as if `_kms` were a
+bucket with V4 in the Authorization header and the body's SHA-256 signed (the harness signs by
+hand: the SDKs' signers write UNSIGNED-PAYLOAD only). oss2's own V1 and V4 signatures, header and
+presigned, are refused there: they leave the action, its parameters or the body unsigned.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import oss2
 import pytest
 import requests
 
-from ossvault_harness import ACCESS_KEY_ID, ACCESS_KEY_SECRET, REGION
+from ossvault_harness import ACCESS_KEY_ID, ACCESS_KEY_SECRET, REGION, kms_request
 from oss_rules import crc64, etag_of, random_bytes, unique_bucket
 from sdk_clients import ServiceFailure
 
@@ -36,26 +38,37 @@ class KmsFailure(Exception):
 
 
 class KmsApi:
-    """The server's KMS API, signed by oss2 (V1 `Auth` or V4 `AuthV4`) for bucket `_kms`."""
+    """The server's KMS API, signed as it requires (`v4-body`), or by oss2's V1 `Auth` or V4
+    `AuthV4` for bucket `_kms` (header or presigned URL), which it refuses."""
 
-    def __init__(self, endpoint, ak=ACCESS_KEY_ID, sk=ACCESS_KEY_SECRET, version="v1"):
+    def __init__(self, endpoint, ak=ACCESS_KEY_ID, sk=ACCESS_KEY_SECRET, version="v4-body"):
         self.url = endpoint.rstrip("/") + "/_kms/"
         self.version = version
-        self.auth = oss2.Auth(ak, sk) if version == "v1" else oss2.AuthV4(ak, sk)
+        self.ak, self.sk = ak, sk
+        self.auth = oss2.AuthV4(ak, sk) if version.startswith("v4") else oss2.Auth(ak, sk)
 
-    def call(self, action, signed=True, **params):
+    def call(self, action, signed=True, presigned=False, body=b"", signed_body=None, **params):
         params = {"Action": action, **{k: str(v) for k, v in params.items() if v is not None}}
-        req = oss2.http.Request("POST", self.url, params=params, headers={}, region=REGION, product="oss")
-        if signed:
-            self.auth._sign_request(req, "_kms", "")
-        headers = {k: v for k, v in req.headers.items() if v is not None}
-        r = requests.post(self.url, params=params, headers=headers, timeout=30)
+        if self.version == "v4-body" and signed:
+            query, headers = kms_request(params, body, self.ak, self.sk, signed_body=signed_body)
+            r = requests.post(f"{self.url}?{query}", data=body, headers=headers, timeout=30)
+        else:
+            req = oss2.http.Request("POST", self.url, params=params, headers={}, region=REGION, product="oss")
+            url = self.url
+            if presigned:
+                url = self.auth._sign_url(req, "_kms", "", 600)
+                params = None
+            elif signed:
+                self.auth._sign_request(req, "_kms", "")
+            # A presigned URL carries everything; V1's signer leaves its expiry in a Date header.
+            headers = {} if presigned else {k: v for k, v in req.headers.items() if v is not None}
+            r = requests.post(url, params=params, data=body, headers=headers, timeout=30)
         assert r.headers["content-type"].startswith("application/json"), r.headers
-        body = r.json()
-        assert body.get("RequestId") == r.headers["x-oss-request-id"]
+        answer = r.json()
+        assert answer.get("RequestId") == r.headers["x-oss-request-id"]
         if r.status_code != 200:
-            raise KmsFailure(r.status_code, body)
-        return body
+            raise KmsFailure(r.status_code, answer)
+        return answer
 
     def create_key(self, description=None):
         return self.call("CreateKey", Description=description)["KeyMetadata"]["KeyId"]
@@ -90,10 +103,9 @@ def _assert_kms(reply, key_id):
 # -- the KMS API itself --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("version", ["v1", "v4"])
-def test_kms_api_signed_with_oss_signatures(endpoint, version):
-    api = KmsApi(endpoint, version=version)
-    key_id = api.create_key(f"signed with {version}")
+def test_kms_api_signed_with_v4_and_a_body_hash(endpoint):
+    api = KmsApi(endpoint)
+    key_id = api.create_key("signed with V4 and a body hash")
     meta = api.describe(key_id)
     assert meta["KeyState"] == "Enabled"
     assert meta["Origin"] == "Aliyun_KMS"
@@ -105,16 +117,39 @@ def test_kms_api_signed_with_oss_signatures(endpoint, version):
     plain = bytes(range(256))
     blob = api.call("Encrypt", KeyId=key_id, Plaintext=base64.b64encode(plain).decode())["CiphertextBlob"]
     assert base64.b64decode(api.call("Decrypt", CiphertextBlob=blob)["Plaintext"]) == plain
+    # Parameters in a JSON body are covered by the signed hash too.
+    described = api.call("DescribeKey", body=f'{{"KeyId": "{key_id}"}}'.encode())
+    assert described["KeyMetadata"]["KeyId"] == key_id
+
+
+@pytest.mark.parametrize("version", ["v1", "v4"])
+@pytest.mark.parametrize("presigned", [False, True], ids=["header", "presigned"])
+def test_kms_api_refuses_what_the_sdks_sign(endpoint, kms, version, presigned):
+    """oss2's V1 leaves Action and its parameters unsigned, its V4 the body (UNSIGNED-PAYLOAD),
+    and presigned URLs sign no body: a captured request could become another action."""
+    key_id = kms.create_key()
+    with pytest.raises(KmsFailure) as e:
+        KmsApi(endpoint, version=version).call("DisableKey", presigned=presigned, KeyId=key_id)
+    assert (e.value.status, e.value.code) == (403, "AccessDenied")
+    assert "V4 Authorization header" in e.value.message
+    assert kms.describe(key_id)["KeyState"] == "Enabled"
+
+
+def test_kms_api_checks_the_body_against_its_signed_hash(kms):
+    key_id = kms.create_key()
+    with pytest.raises(KmsFailure) as e:
+        kms.call("DisableKey", body=f'{{"KeyId": "{key_id}"}}'.encode(), signed_body=b'{"KeyId": "x"}')
+    assert (e.value.status, e.value.code) == (400, "InvalidDigest")
+    assert kms.describe(key_id)["KeyState"] == "Enabled"
 
 
 def test_kms_api_refuses_unsigned_and_wrongly_signed_requests(endpoint):
     with pytest.raises(KmsFailure) as e:
         KmsApi(endpoint).call("ListKeys", signed=False)
     assert (e.value.status, e.value.code) == (403, "AccessDenied")
-    for version in ("v1", "v4"):
-        with pytest.raises(KmsFailure) as e:
-            KmsApi(endpoint, sk="wrong-secret", version=version).call("ListKeys")
-        assert (e.value.status, e.value.code) == (403, "SignatureDoesNotMatch"), version
+    with pytest.raises(KmsFailure) as e:
+        KmsApi(endpoint, sk="wrong-secret").call("ListKeys")
+    assert (e.value.status, e.value.code) == (403, "SignatureDoesNotMatch")
 
 
 def test_kms_api_errors_are_json_with_kms_codes(kms):

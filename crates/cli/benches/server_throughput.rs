@@ -272,6 +272,7 @@ fn start_server(data_dir: &Path) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ossvault"))
         .args([
             "serve",
+            "--no-profile",
             "--data-dir",
             data_dir.to_str().unwrap(),
             "--address",

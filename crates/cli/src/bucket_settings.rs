@@ -2,10 +2,10 @@
 //! encryption and its policy (HTTPS-only in one flag).
 
 use crate::output::Output;
-use crate::urls::parse_bucket_url;
 use crate::{BucketEncryptionArgs, BucketPolicyArgs, SseArg};
 use anyhow::{anyhow, bail, Context, Result};
 use ossvault_client::Client;
+use ossvault_ops::location::parse_bucket_url;
 use ossvault_proto::xml::{ApplyServerSideEncryptionByDefault, ServerSideEncryptionRule};
 use serde_json::json;
 

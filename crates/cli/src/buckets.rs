@@ -1,10 +1,10 @@
 //! `ossvault mb` and `ossvault rb`.
 
 use crate::output::Output;
-use crate::urls::{parse_bucket_url, OssUrl};
 use crate::{rm, MbArgs, RbArgs};
 use anyhow::{anyhow, bail, Result};
 use ossvault_client::Client;
+use ossvault_ops::location::{parse_bucket_url, OssUrl};
 use serde_json::json;
 
 fn bucket_only(s: &str) -> Result<OssUrl> {
@@ -33,7 +33,7 @@ pub async fn remove(client: &Client, out: &Output, args: &RbArgs) -> Result<()> 
     let mut emptied = None;
     if args.force {
         let deleted = rm::delete_prefix(client, out, &url.bucket, "").await?;
-        let aborted = rm::abort_uploads(client, &url.bucket, "").await?;
+        let aborted = ossvault_ops::delete::abort_uploads(client, &url.bucket, "").await?;
         emptied = Some((deleted, aborted));
     }
     client.delete_bucket(&url.bucket).await?;

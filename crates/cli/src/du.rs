@@ -2,11 +2,11 @@
 
 use crate::output::Output;
 use crate::units::human_bytes;
-use crate::urls::parse_bucket_url;
 use crate::DuArgs;
 use anyhow::{anyhow, Result};
 use futures_util::StreamExt;
 use ossvault_client::{Client, ListRequest};
+use ossvault_ops::location::parse_bucket_url;
 use serde_json::json;
 use std::collections::BTreeMap;
 

@@ -3,20 +3,17 @@
 //! objects under a prefix to the key's new version by rewriting their wrapped content key with a
 //! server-side CopyObject onto itself: the content is never downloaded nor uploaded again.
 
-use crate::cse::{self, config_dir, master_from_material, open_keystore};
+use crate::cse::{self, open_keystore};
 use crate::output::{time_json, time_text, Output};
-use crate::urls::parse_bucket_url;
 use crate::{KeyAction, KeyCommandArgs, KeyRotateArgs, KeyTypeArg};
 use anyhow::{anyhow, bail, Context, Result};
-use futures_util::{StreamExt, TryStreamExt};
-use ossvault_client::{Client, ListRequest, ObjectEntry};
-use ossvault_crypto::{names, MasterKey, ObjectHeaders};
+use ossvault_client::transfer::CancellationToken;
 use ossvault_keystore::{DeleteCheck, KeyInfo, KeyKind, Keystore};
+use ossvault_ops::location::parse_bucket_url;
+use ossvault_ops::rewrap::{self, RewrapEvent, RewrapTarget};
 use serde_json::json;
-use std::collections::HashMap;
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 use zeroize::Zeroizing;
 
@@ -238,55 +235,30 @@ fn list(ks: &Keystore, out: &Output) -> Result<()> {
 
 // ---- rotation ----
 
-/// The record of a rewrap in progress, so that a rerun after an interruption finishes it
-/// instead of rotating again. No secret in it.
-#[derive(serde::Serialize, serde::Deserialize, PartialEq, Eq)]
-struct RewrapMarker {
-    name: String,
-    version: u32,
-    url: String,
-}
-
-fn marker_path(name: &str) -> Result<PathBuf> {
-    Ok(config_dir()?.join(format!("rewrap-{name}.json")))
-}
-
-fn load_marker(name: &str) -> Option<RewrapMarker> {
-    let text = std::fs::read_to_string(marker_path(name).ok()?).ok()?;
-    serde_json::from_str(&text).ok()
-}
-
 async fn rotate(ks: &Keystore, a: KeyRotateArgs, out: &Output) -> Result<()> {
-    let ks_err = |e: ossvault_keystore::Error| anyhow!("{e}");
-    let before = ks.get(&a.name).map_err(ks_err)?;
-    let resumed = a.rewrap.as_ref().and_then(|url| {
-        load_marker(&a.name)
-            .filter(|m| &m.url == url && m.version == before.current_version)
-            .map(|m| m.version)
+    let url = a
+        .rewrap
+        .as_deref()
+        .map(parse_bucket_url)
+        .transpose()
+        .map_err(|e| anyhow!(e))?;
+    let target = url.as_ref().map(|u| RewrapTarget {
+        bucket: &u.bucket,
+        prefix: &u.key,
+        jobs: a.jobs as usize,
     });
-    let info = if let Some(version) = resumed {
+    let start = rewrap::start_rotation(ks, &a.name, target.as_ref(), !a.no_rotate)?;
+    let info = &start.key;
+    if start.resumed {
         out.line(format!(
-            "resuming the interrupted rewrap of {url} to {}@v{version}",
-            a.name,
+            "resuming the interrupted rewrap of {url} to {}@v{}",
+            info.name,
+            info.current_version,
             url = a.rewrap.as_deref().unwrap_or_default()
         ))?;
-        before
-    } else if a.no_rotate {
-        before
-    } else {
-        let info = ks.rotate(&a.name).map_err(ks_err)?;
-        if let Some(url) = &a.rewrap {
-            let marker = RewrapMarker {
-                name: a.name.clone(),
-                version: info.current_version,
-                url: url.clone(),
-            };
-            let path = marker_path(&a.name)?;
-            std::fs::write(&path, serde_json::to_vec(&marker)?)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-        }
+    } else if start.rotated {
         if out.json {
-            let mut v = key_json(&info);
+            let mut v = key_json(info);
             v["action"] = json!("rotated");
             out.json(&v)?;
         } else {
@@ -295,17 +267,41 @@ async fn rotate(ks: &Keystore, a: KeyRotateArgs, out: &Output) -> Result<()> {
                 info.name, info.current_version, info.fingerprint
             ))?;
         }
-        info
-    };
+    }
     out.flush()?;
-    let Some(url) = &a.rewrap else {
+    let (Some(url), Some(target)) = (&url, &target) else {
         return Ok(());
     };
     let client = crate::connection::client(&a.conn)?;
-    let counts = rewrap(&client, ks, &info, url, a.jobs as usize, out).await?;
-    if counts.failed == 0 {
-        let _ = std::fs::remove_file(marker_path(&a.name)?);
-    }
+    let (name, to) = (&info.name, info.current_version);
+    let on_event = |event: RewrapEvent| match event {
+        RewrapEvent::Rewrapped { key, from_version } => {
+            if !out.json {
+                let _ = out.line(format!(
+                    "rewrap: {} ({name}@v{from_version} -> v{to})",
+                    url.with_key(key)
+                ));
+                let _ = out.flush();
+            }
+        }
+        RewrapEvent::Failed { key, error } => {
+            out.warn(format!(
+                "{}: {}",
+                url.with_key(key),
+                crate::output::render_error(&error.into())
+            ));
+        }
+    };
+    let counts = rewrap::rewrap(
+        &client,
+        ks,
+        info,
+        target,
+        &on_event,
+        &CancellationToken::new(),
+    )
+    .await?;
+    let url = a.rewrap.as_deref().unwrap_or_default();
     if out.json {
         out.json(&json!({
             "operation": "rewrap",
@@ -330,133 +326,4 @@ async fn rotate(ks: &Keystore, a: KeyRotateArgs, out: &Output) -> Result<()> {
         );
     }
     Ok(())
-}
-
-#[derive(Default)]
-struct Counts {
-    rewrapped: u64,
-    skipped: u64,
-    failed: u64,
-}
-
-enum Outcome {
-    Rewrapped(u32),
-    Skipped,
-}
-
-/// Rewraps every object under `url` encrypted by an older version of `info` to its current
-/// version. Objects already current, under other keys or unencrypted are skipped.
-async fn rewrap(
-    client: &Client,
-    ks: &Keystore,
-    info: &KeyInfo,
-    url: &str,
-    jobs: usize,
-    out: &Output,
-) -> Result<Counts> {
-    let url = parse_bucket_url(url).map_err(|e| anyhow!(e))?;
-    let ks_err = |e: ossvault_keystore::Error| anyhow!("{e}");
-    let current = master_from_material(
-        &ks.secret(&info.name, Some(info.current_version))
-            .map_err(ks_err)?,
-    )?;
-    let mut old: HashMap<String, (u32, MasterKey)> = HashMap::new();
-    for v in info
-        .versions
-        .iter()
-        .filter(|v| v.version != info.current_version)
-    {
-        let key = master_from_material(&ks.secret(&info.name, Some(v.version)).map_err(ks_err)?)?;
-        old.insert(v.fingerprint.clone(), (v.version, key));
-    }
-    let (rewrapped, skipped, failed) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
-    let request = ListRequest {
-        prefix: url.key.clone(),
-        ..Default::default()
-    };
-    let listing = client
-        .list_pages(&url.bucket, request)
-        .map_ok(|page| futures_util::stream::iter(page.objects.into_iter().map(Ok)))
-        .try_flatten();
-    let listing_error = std::sync::Mutex::new(None);
-    listing
-        .map(|entry: Result<ObjectEntry, ossvault_client::Error>| {
-            let (old, current, url) = (&old, &current, &url);
-            let (rewrapped, skipped, failed, listing_error) =
-                (&rewrapped, &skipped, &failed, &listing_error);
-            async move {
-                let entry = match entry {
-                    Ok(e) => e,
-                    Err(e) => {
-                        *listing_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-                        return;
-                    }
-                };
-                let object = url.with_key(entry.key.clone());
-                match rewrap_one(client, &url.bucket, &entry.key, old, current).await {
-                    Ok(Outcome::Rewrapped(from)) => {
-                        rewrapped.fetch_add(1, Ordering::Relaxed);
-                        if !out.json {
-                            let _ = out.line(format!(
-                                "rewrap: {object} ({}@v{from} -> v{})",
-                                info.name, info.current_version
-                            ));
-                            let _ = out.flush();
-                        }
-                    }
-                    Ok(Outcome::Skipped) => {
-                        skipped.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(e) => {
-                        failed.fetch_add(1, Ordering::Relaxed);
-                        out.warn(format!("{object}: {}", crate::output::render_error(&e)));
-                    }
-                }
-            }
-        })
-        .buffer_unordered(jobs.max(1))
-        .collect::<()>()
-        .await;
-    if let Some(e) = listing_error
-        .into_inner()
-        .unwrap_or_else(|p| p.into_inner())
-    {
-        return Err(anyhow::Error::new(e).context(format!("listing {url}")));
-    }
-    Ok(Counts {
-        rewrapped: rewrapped.into_inner(),
-        skipped: skipped.into_inner(),
-        failed: failed.into_inner(),
-    })
-}
-
-async fn rewrap_one(
-    client: &Client,
-    bucket: &str,
-    key: &str,
-    old: &HashMap<String, (u32, MasterKey)>,
-    current: &MasterKey,
-) -> Result<Outcome> {
-    let meta = client.head_object(bucket, key).await?;
-    let headers = ObjectHeaders::parse(&meta.headers)?;
-    let Some(fp) = headers.key_fingerprint() else {
-        return Ok(Outcome::Skipped);
-    };
-    let Some((version, old_key)) = old.get(&fp.to_hex()) else {
-        // Already under the current version, or another key's.
-        return Ok(Outcome::Skipped);
-    };
-    let new_headers = headers.rewrap(old_key, current).await?;
-    let mut opts = crate::cp::carried_metadata(&meta);
-    opts.headers
-        .retain(|(name, _)| !names::is_encryption_header(name));
-    opts.headers.extend(new_headers);
-    // Only if the object is still the one read: a concurrent overwrite is never given this
-    // object's wrapped key.
-    opts.headers
-        .push(("x-oss-copy-source-if-match".into(), meta.etag.clone()));
-    client
-        .copy_object(bucket, key, bucket, key, Some(&opts))
-        .await?;
-    Ok(Outcome::Rewrapped(*version))
 }

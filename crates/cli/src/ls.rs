@@ -1,11 +1,12 @@
 //! `ossvault ls`: buckets, or the objects under a prefix, printed page by page as they arrive.
 
 use crate::output::{time_json, time_text, Output};
-use crate::urls::{parse_oss, OssUrl};
 use crate::LsArgs;
 use anyhow::{anyhow, Result};
 use futures_util::StreamExt;
 use ossvault_client::{Client, ListRequest, ObjectEntry};
+use ossvault_ops::location::{parse_oss, OssUrl};
+use ossvault_proto::limits::MAX_LIST_PAGE;
 use ossvault_proto::time::parse_iso8601;
 use serde_json::json;
 
@@ -92,7 +93,7 @@ async fn list_objects(
     let request = ListRequest {
         prefix: url.key.clone(),
         delimiter: if directory { "/".into() } else { String::new() },
-        max_keys: limit.map(|l| l.clamp(1, 1000) as u32),
+        max_keys: limit.map(|l| l.clamp(1, MAX_LIST_PAGE as u64) as u32),
         ..Default::default()
     };
     let header = || {

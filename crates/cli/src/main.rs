@@ -19,7 +19,6 @@ mod serve;
 mod sign;
 mod stat;
 mod units;
-mod urls;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use connection::ConnectionArgs;

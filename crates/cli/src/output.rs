@@ -156,6 +156,8 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
                 c.downcast_ref::<ossvault_client::Error>(),
                 Some(ossvault_client::Error::Cancelled)
             )
+            || c.downcast_ref::<ossvault_ops::Error>()
+                .is_some_and(|e| e.code() == "Cancelled")
     });
     if cancelled {
         130
@@ -180,6 +182,12 @@ pub fn render_error(e: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in e.chain() {
         if let Some(client_error) = cause.downcast_ref::<ossvault_client::Error>() {
+            parts.push(render_client_error(client_error));
+            break;
+        }
+        if let Some(ossvault_ops::Error::Client(client_error)) =
+            cause.downcast_ref::<ossvault_ops::Error>()
+        {
             parts.push(render_client_error(client_error));
             break;
         }

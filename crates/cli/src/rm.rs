@@ -2,11 +2,11 @@
 //! page, in batches of at most 1000 keys).
 
 use crate::output::Output;
-use crate::urls::parse_bucket_url;
 use crate::RmArgs;
 use anyhow::{anyhow, bail, Context, Result};
-use futures_util::StreamExt;
-use ossvault_client::{Client, ListRequest};
+use ossvault_client::transfer::CancellationToken;
+use ossvault_client::Client;
+use ossvault_ops::location::parse_bucket_url;
 use serde_json::json;
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -53,7 +53,7 @@ fn confirm(question: &str) -> Result<bool> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes" | "YES"))
 }
 
-/// Deletes every object under `prefix` as the listing pages arrive; returns how many.
+/// Deletes every object under `prefix` with a counter on the terminal; returns how many.
 pub async fn delete_prefix(
     client: &Client,
     out: &Output,
@@ -61,52 +61,22 @@ pub async fn delete_prefix(
     prefix: &str,
 ) -> Result<u64> {
     let bar = out.counter(format!("deleting oss://{bucket}/{prefix}"));
-    let request = ListRequest {
-        prefix: prefix.to_owned(),
-        ..Default::default()
-    };
-    let mut pages = Box::pin(client.list_pages(bucket, request));
-    let mut deleted = 0u64;
-    while let Some(page) = pages.next().await {
-        let keys: Vec<String> = page?.objects.into_iter().map(|o| o.key).collect();
-        // A page holds at most 1000 keys, the most one DeleteObjects takes.
-        for batch in keys.chunks(1000) {
-            let done = client
-                .delete_objects(bucket, batch)
-                .await
-                .with_context(|| format!("deleting under oss://{bucket}/{prefix}"))?;
-            if done.len() < batch.len() {
-                out.warn(format!(
-                    "{} of {} objects of a batch were not reported deleted",
-                    batch.len() - done.len(),
-                    batch.len()
-                ));
-            }
-            deleted += done.len() as u64;
-            bar.inc(done.len() as u64);
-        }
-    }
+    let summary = ossvault_ops::delete::delete_prefix(
+        client,
+        bucket,
+        prefix,
+        &|n| bar.inc(n),
+        &CancellationToken::new(),
+    )
+    .await
+    .with_context(|| format!("deleting under oss://{bucket}/{prefix}"));
     bar.finish_and_clear();
-    Ok(deleted)
-}
-
-/// Aborts every unfinished multipart upload under `prefix`; returns how many.
-pub async fn abort_uploads(client: &Client, bucket: &str, prefix: &str) -> Result<u64> {
-    let mut aborted = 0;
-    let (mut key_marker, mut id_marker) = (String::new(), String::new());
-    loop {
-        let (uploads, next) = client
-            .list_multipart_uploads(bucket, prefix, &key_marker, &id_marker)
-            .await?;
-        for upload in uploads {
-            client
-                .abort_multipart(bucket, &upload.key, &upload.upload_id)
-                .await?;
-            aborted += 1;
-        }
-        match next {
-            Some((k, u)) => (key_marker, id_marker) = (k, u),
-            None => return Ok(aborted),
-        }
+    let summary = summary?;
+    if summary.not_deleted > 0 {
+        out.warn(format!(
+            "{} objects under oss://{bucket}/{prefix} were not reported deleted",
+            summary.not_deleted
+        ));
     }
+    Ok(summary.deleted)
 }

@@ -56,6 +56,26 @@ pub struct ServeArgs {
     /// Region the server reports for its buckets.
     #[arg(long, default_value = "cn-hangzhou")]
     region: String,
+    /// Most connections each listener (HTTP, HTTPS) serves at once [default: 1024].
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
+    /// Most connections open at once from one client address [default: 256].
+    #[arg(long, value_name = "N")]
+    max_connections_per_ip: Option<usize>,
+    /// Seconds a request body may go without a byte before it is cut [default: 30].
+    #[arg(long, value_name = "SECONDS")]
+    body_idle_timeout: Option<u64>,
+    /// Lowest average request-body rate in bytes per second, after a 10 s grace; 0 is off
+    /// [default: 1024].
+    #[arg(long, value_name = "BYTES")]
+    body_min_rate: Option<u64>,
+    /// The connection profile saved (or updated) with this server's endpoint and credentials,
+    /// so that `ossvault --profile local …` and the app reach it with no copying.
+    #[arg(long, value_name = "NAME", default_value = ossvault_ops::profiles::LOCAL_PROFILE)]
+    profile_name: String,
+    /// Save no profile (test servers, or a server for another user).
+    #[arg(long)]
+    no_profile: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -69,7 +89,10 @@ pub fn run(args: ServeArgs) -> Result<()> {
     if let Err(e) = ossvault_keystore::disable_core_dumps() {
         tracing::warn!(error = %e, "could not disable core dumps");
     }
-    fs::create_dir_all(&args.data_dir).with_context(|| {
+    // A panic (a bug) is logged as one line through the log, without a backtrace per
+    // request; the server answers that request with a 500 and goes on.
+    std::panic::set_hook(Box::new(|info| tracing::error!(panic = %info, "panic")));
+    ossvault_server::store::private::create_dir_all(&args.data_dir).with_context(|| {
         format!(
             "cannot create the data directory {}",
             args.data_dir.display()
@@ -97,12 +120,25 @@ pub fn run(args: ServeArgs) -> Result<()> {
             root_secret_from_file(&path)?
         }
     };
+    let profile = (!args.no_profile).then(|| (args.profile_name.clone(), credential.clone()));
     let mut config = Config::new(args.data_dir, args.address, vec![credential]);
     config.region = args.region;
     config.root_secret = Some(root_secret);
     config.master_key_rotation =
         std::time::Duration::from_secs(args.master_key_rotation_days.max(1) * 24 * 3600);
     config.https_address = args.https_address;
+    if let Some(n) = args.max_connections {
+        config.max_connections = n;
+    }
+    if let Some(n) = args.max_connections_per_ip {
+        config.max_connections_per_ip = n;
+    }
+    if let Some(secs) = args.body_idle_timeout {
+        config.body_idle_timeout = std::time::Duration::from_secs(secs);
+    }
+    if let Some(rate) = args.body_min_rate {
+        config.body_min_rate = rate;
+    }
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
         config.tls = TlsSource::Files { cert, key };
     }
@@ -113,6 +149,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(config.blocking_threads())
         .build()?;
     runtime.block_on(async move {
         let server = ossvault_server::start(config).await?;
@@ -121,6 +158,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
             println!("https endpoint: {https}");
             println!("certificate: {}", certificate_file.display());
         }
+        if let Some((name, credential)) = &profile {
+            save_profile(name, &server.endpoint(), credential);
+        }
         println!("endpoint: {}", server.endpoint());
         std::io::stdout().flush()?;
         wait_for_signal().await?;
@@ -128,6 +168,34 @@ pub fn run(args: ServeArgs) -> Result<()> {
         server.shutdown().await;
         Ok(())
     })
+}
+
+/// Saves the profile that reaches this server. A failure only warns: the server serves anyway.
+fn save_profile(name: &str, endpoint: &str, credential: &Credential) {
+    use ossvault_ops::profiles::{save_server_profile, Profiles, SecretPlace};
+    let saved = Profiles::open_default().and_then(|profiles| {
+        let outcome = save_server_profile(
+            &profiles,
+            name,
+            endpoint,
+            &credential.access_key_id,
+            &credential.access_key_secret,
+        )?;
+        Ok((profiles.path().to_owned(), outcome.secret))
+    });
+    match saved {
+        Ok((path, place)) => {
+            let secret = match place {
+                SecretPlace::Keychain => "secret in the OS keychain",
+                _ => "secret in the file, mode 0600: no keychain reachable",
+            };
+            eprintln!(
+                "profile {name:?} saved in {} ({secret}): `ossvault --profile {name} ls` reaches this server",
+                path.display()
+            );
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot save the profile {name:?} for this server"),
+    }
 }
 
 /// Reads the credentials generated on an earlier start, or generates and keeps a new pair.

@@ -1,10 +1,10 @@
 //! `ossvault sign`: a presigned URL for an object.
 
 use crate::output::{time_json, Output};
-use crate::urls::parse_object_url;
 use crate::{SignArgs, SignMethod};
 use anyhow::{anyhow, bail, Result};
 use ossvault_client::{Client, SignVersion};
+use ossvault_ops::location::parse_object_url;
 use serde_json::json;
 use std::time::{Duration, SystemTime};
 

@@ -1,20 +1,13 @@
 //! `ossvault stat`: an object's metadata, or a bucket's information and statistics.
 
 use crate::output::{time_json, time_text, Output};
-use crate::urls::{parse_bucket_url, OssUrl};
 use crate::StatArgs;
 use anyhow::{anyhow, Result};
 use ossvault_client::Client;
-use ossvault_crypto::ObjectHeaders;
+use ossvault_ops::location::{parse_bucket_url, OssUrl};
+use ossvault_ops::properties::{client_side, ClientSide, SSE_HEADERS};
 use ossvault_proto::time::parse_iso8601;
 use serde_json::{json, Map, Value};
-
-/// Response headers that tell how an object is encrypted at rest.
-const SSE_HEADERS: [&str; 3] = [
-    "x-oss-server-side-encryption",
-    "x-oss-server-side-encryption-key-id",
-    "x-oss-server-side-data-encryption",
-];
 
 pub async fn run(client: &Client, out: &Output, args: &StatArgs) -> Result<()> {
     let url = parse_bucket_url(&args.url).map_err(|e| anyhow!(e))?;
@@ -27,7 +20,10 @@ pub async fn run(client: &Client, out: &Output, args: &StatArgs) -> Result<()> {
 
 async fn object(client: &Client, out: &Output, url: &OssUrl, args: &StatArgs) -> Result<()> {
     let meta = client.head_object(&url.bucket, &url.key).await?;
-    let cse = client_side(&meta.headers, meta.size, args);
+    let cse = client_side(&meta.headers, meta.size, || {
+        crate::cse::open_keystore(&args.keystore)
+            .map_err(|e| ossvault_ops::Error::InvalidInput(e.to_string()))
+    });
     let user: Map<String, Value> = meta
         .user_metadata()
         .map(|(n, v)| {
@@ -53,7 +49,7 @@ async fn object(client: &Client, out: &Output, url: &OssUrl, args: &StatArgs) ->
             "storage_class": meta.storage_class,
             "user_metadata": user,
             "server_side_encryption": sse,
-            "client_side_encryption": cse.json(),
+            "client_side_encryption": cse_json(&cse),
         }))?);
     }
     let dash = |v: Option<&str>| v.unwrap_or("-").to_owned();
@@ -77,7 +73,7 @@ async fn object(client: &Client, out: &Output, url: &OssUrl, args: &StatArgs) ->
         .map(|(n, v)| (n.to_owned(), v.to_owned()))
         .collect();
     rows.extend(owned.iter().map(|(n, v)| (n.as_str(), v.clone())));
-    rows.extend(cse.rows());
+    rows.extend(cse_rows(&cse));
     print_rows(out, &rows)
 }
 
@@ -143,110 +139,67 @@ fn print_rows(out: &Output, rows: &[(&str, String)]) -> Result<()> {
     Ok(())
 }
 
-/// What `stat` tells of an object's client-side encryption.
-enum ClientSide {
-    None,
-    Invalid(String),
-    Encrypted {
-        format: String,
-        wrap_alg: String,
-        fingerprint: Option<String>,
-        /// `name@vN` in the keystore; `Err`: not there, or the keystore could not be opened.
-        keystore: std::result::Result<Option<String>, String>,
-        kms_key_id: Option<String>,
-        matdesc: Option<String>,
-        plaintext_len: Option<u64>,
-    },
-}
-
-fn client_side(headers: &[(String, String)], stored: u64, args: &StatArgs) -> ClientSide {
-    let h = match ObjectHeaders::parse(headers) {
-        Ok(h) if h.is_encrypted() => h,
-        Ok(_) => return ClientSide::None,
-        Err(e) => return ClientSide::Invalid(e.to_string()),
-    };
-    let fingerprint = h.key_fingerprint().map(|f| f.to_hex());
-    let keystore = match (&fingerprint, h.kms_key_id()) {
-        (_, Some(_)) | (None, _) => Ok(None),
-        (Some(fp), None) => crate::cse::open_keystore(&args.keystore)
-            .map_err(|e| e.to_string())
-            .and_then(|ks| ks.by_fingerprint(fp).map_err(|e| e.to_string()))
-            .map(|found| found.map(|(name, v)| format!("{name}@v{v}"))),
-    };
-    ClientSide::Encrypted {
-        format: h.format().map(|f| f.to_string()).unwrap_or_default(),
-        wrap_alg: h.wrap_alg().unwrap_or_default().to_owned(),
-        fingerprint,
-        keystore,
-        kms_key_id: h.kms_key_id().map(str::to_owned),
-        matdesc: h.matdesc().map(str::to_owned),
-        plaintext_len: h.plaintext_len(stored).ok(),
+fn cse_json(cse: &ClientSide) -> Value {
+    match cse {
+        ClientSide::None => Value::Null,
+        ClientSide::Invalid(e) => json!({ "error": e }),
+        ClientSide::Encrypted {
+            format,
+            wrap_alg,
+            fingerprint,
+            keystore,
+            kms_key_id,
+            matdesc,
+            plaintext_len,
+        } => json!({
+            "format": format,
+            "wrap_alg": wrap_alg,
+            "key_fingerprint": fingerprint,
+            "key_in_keystore": keystore.as_ref().ok().map(|k| k.is_some()),
+            "keystore_key": keystore.as_ref().ok().cloned().flatten(),
+            "keystore_error": keystore.as_ref().err(),
+            "kms_key_id": kms_key_id,
+            "matdesc": matdesc,
+            "plaintext_length": plaintext_len,
+        }),
     }
 }
 
-impl ClientSide {
-    fn json(&self) -> Value {
-        match self {
-            ClientSide::None => Value::Null,
-            ClientSide::Invalid(e) => json!({ "error": e }),
-            ClientSide::Encrypted {
-                format,
-                wrap_alg,
-                fingerprint,
-                keystore,
-                kms_key_id,
-                matdesc,
-                plaintext_len,
-            } => json!({
-                "format": format,
-                "wrap_alg": wrap_alg,
-                "key_fingerprint": fingerprint,
-                "key_in_keystore": keystore.as_ref().ok().map(|k| k.is_some()),
-                "keystore_key": keystore.as_ref().ok().cloned().flatten(),
-                "keystore_error": keystore.as_ref().err(),
-                "kms_key_id": kms_key_id,
-                "matdesc": matdesc,
-                "plaintext_length": plaintext_len,
-            }),
-        }
-    }
-
-    fn rows(&self) -> Vec<(&'static str, String)> {
-        match self {
-            ClientSide::None => vec![("Client-Side-Encryption", "none".into())],
-            ClientSide::Invalid(e) => vec![("Client-Side-Encryption", format!("invalid: {e}"))],
-            ClientSide::Encrypted {
-                format,
-                wrap_alg,
-                fingerprint,
-                keystore,
-                kms_key_id,
-                matdesc,
-                plaintext_len,
-            } => {
-                let mut rows = vec![
-                    ("Client-Side-Encryption", format.clone()),
-                    ("CSE-Wrap-Alg", wrap_alg.clone()),
-                ];
-                let key = match (fingerprint, kms_key_id, keystore) {
-                    (_, Some(id), _) => format!("KMS key {id}"),
-                    (None, None, _) => {
-                        "not recorded (written by an OSS SDK: any RSA key of the keystore is tried)"
-                            .into()
-                    }
-                    (Some(fp), None, Ok(Some(k))) => format!("{fp} (in the keystore: {k})"),
-                    (Some(fp), None, Ok(None)) => format!("{fp} (not in the keystore)"),
-                    (Some(fp), None, Err(e)) => format!("{fp} (keystore unavailable: {e})"),
-                };
-                rows.push(("CSE-Key", key));
-                if let Some(m) = matdesc {
-                    rows.push(("CSE-Matdesc", m.clone()));
+fn cse_rows(cse: &ClientSide) -> Vec<(&'static str, String)> {
+    match cse {
+        ClientSide::None => vec![("Client-Side-Encryption", "none".into())],
+        ClientSide::Invalid(e) => vec![("Client-Side-Encryption", format!("invalid: {e}"))],
+        ClientSide::Encrypted {
+            format,
+            wrap_alg,
+            fingerprint,
+            keystore,
+            kms_key_id,
+            matdesc,
+            plaintext_len,
+        } => {
+            let mut rows = vec![
+                ("Client-Side-Encryption", format.clone()),
+                ("CSE-Wrap-Alg", wrap_alg.clone()),
+            ];
+            let key = match (fingerprint, kms_key_id, keystore) {
+                (_, Some(id), _) => format!("KMS key {id}"),
+                (None, None, _) => {
+                    "not recorded (written by an OSS SDK: any RSA key of the keystore is tried)"
+                        .into()
                 }
-                if let Some(n) = plaintext_len {
-                    rows.push(("CSE-Plaintext-Length", n.to_string()));
-                }
-                rows
+                (Some(fp), None, Ok(Some(k))) => format!("{fp} (in the keystore: {k})"),
+                (Some(fp), None, Ok(None)) => format!("{fp} (not in the keystore)"),
+                (Some(fp), None, Err(e)) => format!("{fp} (keystore unavailable: {e})"),
+            };
+            rows.push(("CSE-Key", key));
+            if let Some(m) = matdesc {
+                rows.push(("CSE-Matdesc", m.clone()));
             }
+            if let Some(n) = plaintext_len {
+                rows.push(("CSE-Plaintext-Length", n.to_string()));
+            }
+            rows
         }
     }
 }

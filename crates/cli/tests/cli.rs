@@ -25,11 +25,24 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
+        Server::start_saving_profile_in(None)
+    }
+
+    /// With `Some(file)`, the server saves its profile `local` in `file` (no keychain).
+    fn start_saving_profile_in(profiles: Option<&Path>) -> Server {
         let data = tempfile::tempdir().unwrap();
         // A subdirectory, so that whatever the server keeps beside its data dir stays inside
         // the temp dir too.
-        let mut child = Command::new(BIN)
-            .args(["serve", "--data-dir"])
+        let mut command = Command::new(BIN);
+        match profiles {
+            Some(file) => command
+                .env("OSSVAULT_CONFIG", file)
+                .env("OSSVAULT_NO_KEYCHAIN", "1")
+                .arg("serve"),
+            None => command.args(["serve", "--no-profile"]),
+        };
+        let mut child = command
+            .arg("--data-dir")
             .arg(data.path().join("data"))
             .args(["--address", "127.0.0.1:0", "--https-address", "127.0.0.1:0"])
             .args(["--access-key-id", KEY_ID, "--access-key-secret", SECRET])
@@ -105,6 +118,9 @@ impl Env {
             .env("OSSVAULT_CONFIG", self.dir().join("config.toml"))
             .env("XDG_CACHE_HOME", self.dir().join("cache"))
             .env("XDG_CONFIG_HOME", self.dir().join("config"))
+            // Profile secrets in the 0600 file: a developer's own keychain stays untouched
+            // (tests/keychain.rs covers the keychain).
+            .env("OSSVAULT_NO_KEYCHAIN", "1")
             .stdin(Stdio::null());
         cmd
     }
@@ -802,4 +818,31 @@ fn bucket_encryption_sse_uploads_and_the_https_only_policy() {
     delete.extend_from_slice(&https);
     env.ok(&delete);
     assert!(env.ok(&["ls", "oss://enc"]).contains("oss://enc/explicit"));
+}
+
+#[test]
+fn serve_saves_a_local_profile_that_reaches_it() {
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("config.toml");
+    let server = Server::start_saving_profile_in(Some(&config));
+    let env = Env { server, home };
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("[profiles.local]"), "{text}");
+    assert!(text.contains(&env.server.endpoint), "{text}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&config).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    expect_ok(
+        env.bare(&["mb", "oss://via-local", "--profile", "local"])
+            .output()
+            .unwrap(),
+        &["mb"],
+    );
+    let ls = expect_ok(
+        env.bare(&["ls", "--profile", "local"]).output().unwrap(),
+        &["ls"],
+    );
+    assert!(ls.contains("oss://via-local"), "{ls}");
 }

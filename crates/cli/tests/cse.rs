@@ -27,7 +27,7 @@ struct Server {
 impl Server {
     fn start(data: &Path) -> Server {
         let mut child = Command::new(BIN)
-            .args(["serve", "--data-dir"])
+            .args(["serve", "--no-profile", "--data-dir"])
             .arg(data)
             .args(["--address", "127.0.0.1:0"])
             .args(["--access-key-id", KEY_ID, "--access-key-secret", SECRET])

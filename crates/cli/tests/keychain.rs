@@ -20,9 +20,13 @@ fn keys_in_the_system_keychain_encrypt_and_decrypt() {
     }
     let home = tempfile::tempdir().unwrap();
     let dir = home.path();
+    // The server saves the profile `local`, its secret in the (test session's) keychain.
     let mut server = Command::new(BIN)
         .args(["serve", "--data-dir"])
         .arg(dir.join("data"))
+        .env("OSSVAULT_CONFIG", dir.join("config.toml"))
+        .env("OSSVAULT_CONFIG_DIR", dir.join("config"))
+        .env_remove("OSSVAULT_NO_KEYCHAIN")
         .args(["--address", "127.0.0.1:0"])
         .args([
             "--access-key-id",
@@ -62,6 +66,44 @@ fn keys_in_the_system_keychain_encrypt_and_decrypt() {
         );
         String::from_utf8(out.stdout).unwrap()
     };
+    // Profiles: `local` reaches the server with nothing but its name; no secret in the file.
+    let with_profile = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(args)
+            .env("OSSVAULT_CONFIG", dir.join("config.toml"))
+            .env("OSSVAULT_CONFIG_DIR", dir.join("config"))
+            .env_remove("OSSVAULT_ENDPOINT")
+            .env_remove("OSSVAULT_ACCESS_KEY_ID")
+            .env_remove("OSSVAULT_ACCESS_KEY_SECRET")
+            .env_remove("OSSVAULT_NO_KEYCHAIN")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "ossvault {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    with_profile(&["mb", "oss://from-the-local-profile", "--profile", "local"]);
+    assert!(with_profile(&["ls", "--profile", "local"]).contains("from-the-local-profile"));
+    let config = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+    assert!(!config.contains("keychain-secret"), "{config}");
+    assert!(config.contains("secret_in_keychain = true"), "{config}");
+    // A secret an older version left in the file moves into the keychain at first use.
+    std::fs::write(
+        dir.join("config.toml"),
+        format!(
+            "{config}\n[profiles.old]\nendpoint = \"{endpoint}\"\naccess_key_id = \"AKKEYCHAIN\"\naccess_key_secret = \"keychain-secret\"\n"
+        ),
+    )
+    .unwrap();
+    assert!(with_profile(&["ls", "--profile", "old"]).contains("from-the-local-profile"));
+    let config = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+    assert!(!config.contains("keychain-secret"), "{config}");
+    assert!(with_profile(&["profile", "ls"]).contains("(keychain)"));
+
     let name = format!("kc-{}", std::process::id());
     run(&["key", "gen", "--name", &name, "--type", "rsa2048"]);
     assert!(run(&["key", "ls"]).contains(&name));

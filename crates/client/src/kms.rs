@@ -1,10 +1,12 @@
 //! The embedded server's local KMS (`/_kms/`): Alibaba Cloud KMS's actions, typed.
 //!
 //! The API exists only on ossvault's own server, so requests always go path-style to
-//! `<endpoint>/_kms/?Action=…`, signed (V1 or V4, as configured) as if `_kms` were a bucket.
-//! Every parameter travels in the query string (covered by V4 signatures; the server never
-//! logs query strings). Errors come back as [`Error::Service`] with the KMS code
-//! (`Forbidden.KeyNotFound`, `Rejected.Disabled`, `InvalidParameter`, …).
+//! `<endpoint>/_kms/?Action=…`, signed as if `_kms` were a bucket — always with V4 and the
+//! body's SHA-256, whatever the client's configured version, because the server accepts
+//! nothing else there (V1 signs neither the action nor its parameters). Every parameter
+//! travels in the query string, which V4 signs (the server never logs query strings). Errors
+//! come back as [`Error::Service`] with the KMS code (`Forbidden.KeyNotFound`,
+//! `Rejected.Disabled`, `InvalidParameter`, …).
 
 use crate::error::Error;
 use crate::request::{Client, Op};
@@ -12,56 +14,21 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use futures_util::StreamExt;
 use http::Method;
+use ossvault_proto::kms::{
+    self as wire, DecryptResponse, EmptyResponse, EncryptResponse, GenerateDataKeyResponse,
+    GetParametersForImportResponse, KeyMetadataResponse, KmsRequest, ListKeysResponse,
+    RotateMasterKeyResponse,
+};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use std::collections::BTreeMap;
 use zeroize::Zeroizing;
+
+pub use ossvault_proto::kms::{KeyListEntry, KeyMetadata};
 
 /// The path segment of the KMS API.
 const KMS: &str = "_kms";
 /// Largest KMS answer read.
 const MAX_RESPONSE: usize = 1 << 20;
-
-/// A CMK's description (`KeyMetadata`). Dates are as the server writes them
-/// (`2024-01-02T03:04:05Z`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct KeyMetadata {
-    pub key_id: String,
-    #[serde(default)]
-    pub arn: String,
-    /// `Enabled`, `Disabled`, `PendingDeletion` or `PendingImport`.
-    pub key_state: String,
-    #[serde(default)]
-    pub creation_date: String,
-    #[serde(default)]
-    pub description: String,
-    #[serde(default)]
-    pub key_usage: String,
-    #[serde(default)]
-    pub key_spec: String,
-    /// `Aliyun_KMS` or `EXTERNAL` (BYOK).
-    #[serde(default)]
-    pub origin: String,
-    #[serde(default)]
-    pub creator: String,
-    /// When a key pending deletion is deleted.
-    #[serde(default)]
-    pub delete_date: Option<String>,
-    #[serde(default)]
-    pub protection_level: Option<String>,
-    #[serde(default)]
-    pub primary_key_version: Option<String>,
-}
-
-/// One key of a ListKeys page.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct KeyListEntry {
-    pub key_id: String,
-    #[serde(default)]
-    pub key_arn: String,
-}
 
 /// A page of ListKeys.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,77 +145,27 @@ fn plaintext(b64: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
         .map_err(|_| Error::InvalidResponse("Plaintext is not base64".into()))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct MetadataAnswer {
-    key_metadata: KeyMetadata,
+/// The bytes of a base64 value handed in by the caller (a blob or material from an answer).
+fn decoded(name: &str, b64: &str) -> Result<Vec<u8>, Error> {
+    BASE64
+        .decode(b64.trim())
+        .map_err(|_| Error::InvalidInput(format!("{name} is not base64")))
 }
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Keys {
-    #[serde(default)]
-    key: Vec<KeyListEntry>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ListAnswer {
-    keys: Keys,
-    total_count: u64,
-    page_number: u64,
-    page_size: u64,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct CryptoAnswer {
-    key_id: String,
-    #[serde(default)]
-    key_version_id: String,
-    /// Moved into a `Zeroizing` as soon as it is read.
-    #[serde(default)]
-    plaintext: Option<String>,
-    #[serde(default)]
-    ciphertext_blob: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ImportAnswer {
-    key_id: String,
-    import_token: String,
-    public_key: String,
-    token_expire_time: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct RotationAnswer {
-    version: u32,
-    rewrapped_objects: u64,
-    rewrapped_uploads: u64,
-}
-
-#[derive(Deserialize)]
-struct Ignored {}
 
 impl Client {
-    /// Sends one KMS action and reads its JSON answer.
+    /// Sends one KMS request and reads its JSON answer.
     async fn kms<T: DeserializeOwned>(
         &self,
-        action: &str,
-        params: &[(&str, Option<&str>)],
+        request: &KmsRequest,
         idempotent: bool,
     ) -> Result<T, Error> {
+        let action = request.action();
         let mut op = Op::new(Method::POST, Some(KMS), None)
             .path_style()
-            .idempotent(idempotent)
-            .query("Action", action);
-        for (name, value) in params {
-            if let Some(v) = value {
-                op = op.query(name, *v);
-            }
+            .signed_payload()
+            .idempotent(idempotent);
+        for (name, value) in request.params() {
+            op = op.query(name, value.as_str());
         }
         let response = self.send(op).await?.response;
         if response
@@ -271,30 +188,21 @@ impl Client {
 
     /// CreateKey: an AES-256 CMK, Enabled (or PendingImport when `external`).
     pub async fn create_key(&self, options: &CreateKeyOptions) -> Result<KeyMetadata, Error> {
-        let origin = options.external.then_some("EXTERNAL");
-        let answer: MetadataAnswer = self
-            .kms(
-                "CreateKey",
-                &[
-                    ("Description", options.description.as_deref()),
-                    ("Origin", origin),
-                ],
-                false,
-            )
-            .await?;
+        let request = KmsRequest::CreateKey(wire::CreateKey {
+            description: options.description.clone(),
+            origin: options.external.then_some(wire::KeyOrigin::External),
+        });
+        let answer: KeyMetadataResponse = self.kms(&request, false).await?;
         Ok(answer.key_metadata)
     }
 
     /// One page of ListKeys (`page_number` from 1, `page_size` 1..=100).
     pub async fn list_keys(&self, page_number: u32, page_size: u32) -> Result<KeyPage, Error> {
-        let (n, s) = (page_number.to_string(), page_size.to_string());
-        let a: ListAnswer = self
-            .kms(
-                "ListKeys",
-                &[("PageNumber", Some(&n)), ("PageSize", Some(&s))],
-                true,
-            )
-            .await?;
+        let request = KmsRequest::ListKeys(wire::ListKeys {
+            page_number: Some(page_number),
+            page_size: Some(page_size),
+        });
+        let a: ListKeysResponse = self.kms(&request, true).await?;
         Ok(KeyPage {
             keys: a.keys.key,
             total_count: a.total_count,
@@ -320,25 +228,21 @@ impl Client {
 
     /// DescribeKey.
     pub async fn describe_key(&self, key_id: &str) -> Result<KeyMetadata, Error> {
-        let a: MetadataAnswer = self
-            .kms("DescribeKey", &[("KeyId", Some(key_id))], true)
+        let a: KeyMetadataResponse = self
+            .kms(&KmsRequest::DescribeKey(key(key_id)), true)
             .await?;
         Ok(a.key_metadata)
     }
 
     /// EnableKey: objects and blobs under the key are usable again.
     pub async fn enable_key(&self, key_id: &str) -> Result<(), Error> {
-        let _: Ignored = self
-            .kms("EnableKey", &[("KeyId", Some(key_id))], true)
-            .await?;
+        let _: EmptyResponse = self.kms(&KmsRequest::EnableKey(key(key_id)), true).await?;
         Ok(())
     }
 
     /// DisableKey: nothing under the key decrypts until it is enabled again.
     pub async fn disable_key(&self, key_id: &str) -> Result<(), Error> {
-        let _: Ignored = self
-            .kms("DisableKey", &[("KeyId", Some(key_id))], true)
-            .await?;
+        let _: EmptyResponse = self.kms(&KmsRequest::DisableKey(key(key_id)), true).await?;
         Ok(())
     }
 
@@ -348,24 +252,18 @@ impl Client {
         key_id: &str,
         pending_days: u32,
     ) -> Result<(), Error> {
-        let days = pending_days.to_string();
-        let _: Ignored = self
-            .kms(
-                "ScheduleKeyDeletion",
-                &[
-                    ("KeyId", Some(key_id)),
-                    ("PendingWindowInDays", Some(&days)),
-                ],
-                false,
-            )
-            .await?;
+        let request = KmsRequest::ScheduleKeyDeletion(wire::ScheduleKeyDeletion {
+            key_id: key_id.to_owned(),
+            pending_window_in_days: pending_days,
+        });
+        let _: EmptyResponse = self.kms(&request, false).await?;
         Ok(())
     }
 
     /// CancelKeyDeletion: back to the state the key had.
     pub async fn cancel_key_deletion(&self, key_id: &str) -> Result<(), Error> {
-        let _: Ignored = self
-            .kms("CancelKeyDeletion", &[("KeyId", Some(key_id))], false)
+        let _: EmptyResponse = self
+            .kms(&KmsRequest::CancelKeyDeletion(key(key_id)), false)
             .await?;
         Ok(())
     }
@@ -378,25 +276,16 @@ impl Client {
         number_of_bytes: Option<u32>,
         context: Option<&BTreeMap<String, String>>,
     ) -> Result<GeneratedDataKey, Error> {
-        let n = number_of_bytes.map(|n| n.to_string());
-        let ctx = context_json(context);
-        let a: CryptoAnswer = self
-            .kms(
-                "GenerateDataKey",
-                &[
-                    ("KeyId", key_id),
-                    ("NumberOfBytes", n.as_deref()),
-                    ("EncryptionContext", ctx.as_deref()),
-                ],
-                false,
-            )
-            .await?;
-        let missing = |f: &str| Error::InvalidResponse(format!("GenerateDataKey answered no {f}"));
+        let request = KmsRequest::GenerateDataKey(wire::GenerateDataKey {
+            key_id: key_id.map(str::to_owned),
+            number_of_bytes,
+            key_spec: None,
+            encryption_context: context_json(context),
+        });
+        let a: GenerateDataKeyResponse = self.kms(&request, false).await?;
         Ok(GeneratedDataKey {
-            plaintext: plaintext(&Zeroizing::new(
-                a.plaintext.ok_or_else(|| missing("Plaintext"))?,
-            ))?,
-            ciphertext_blob: a.ciphertext_blob.ok_or_else(|| missing("CiphertextBlob"))?,
+            plaintext: plaintext(&Zeroizing::new(a.plaintext))?,
+            ciphertext_blob: a.ciphertext_blob,
             key_id: a.key_id,
             key_version_id: a.key_version_id,
         })
@@ -409,23 +298,14 @@ impl Client {
         data: &[u8],
         context: Option<&BTreeMap<String, String>>,
     ) -> Result<Encrypted, Error> {
-        let b64 = Zeroizing::new(BASE64.encode(data));
-        let ctx = context_json(context);
-        let a: CryptoAnswer = self
-            .kms(
-                "Encrypt",
-                &[
-                    ("KeyId", Some(key_id)),
-                    ("Plaintext", Some(&b64)),
-                    ("EncryptionContext", ctx.as_deref()),
-                ],
-                false,
-            )
-            .await?;
+        let request = KmsRequest::Encrypt(wire::Encrypt {
+            key_id: key_id.to_owned(),
+            plaintext: Zeroizing::new(data.to_vec()),
+            encryption_context: context_json(context),
+        });
+        let a: EncryptResponse = self.kms(&request, false).await?;
         Ok(Encrypted {
-            ciphertext_blob: a.ciphertext_blob.ok_or_else(|| {
-                Error::InvalidResponse("Encrypt answered no CiphertextBlob".into())
-            })?,
+            ciphertext_blob: a.ciphertext_blob,
             key_id: a.key_id,
             key_version_id: a.key_version_id,
         })
@@ -437,21 +317,13 @@ impl Client {
         ciphertext_blob: &str,
         context: Option<&BTreeMap<String, String>>,
     ) -> Result<Decrypted, Error> {
-        let ctx = context_json(context);
-        let a: CryptoAnswer = self
-            .kms(
-                "Decrypt",
-                &[
-                    ("CiphertextBlob", Some(ciphertext_blob)),
-                    ("EncryptionContext", ctx.as_deref()),
-                ],
-                true,
-            )
-            .await?;
+        let request = KmsRequest::Decrypt(wire::Decrypt {
+            ciphertext_blob: decoded("CiphertextBlob", ciphertext_blob)?,
+            encryption_context: context_json(context),
+        });
+        let a: DecryptResponse = self.kms(&request, true).await?;
         Ok(Decrypted {
-            plaintext: plaintext(&Zeroizing::new(a.plaintext.ok_or_else(|| {
-                Error::InvalidResponse("Decrypt answered no Plaintext".into())
-            })?))?,
+            plaintext: plaintext(&Zeroizing::new(a.plaintext))?,
             key_id: a.key_id,
             key_version_id: a.key_version_id,
         })
@@ -459,16 +331,8 @@ impl Client {
 
     /// GetParametersForImport (RSAES_OAEP_SHA_256, RSA_2048) for a key created external.
     pub async fn get_parameters_for_import(&self, key_id: &str) -> Result<ImportParameters, Error> {
-        let a: ImportAnswer = self
-            .kms(
-                "GetParametersForImport",
-                &[
-                    ("KeyId", Some(key_id)),
-                    ("WrappingAlgorithm", Some("RSAES_OAEP_SHA_256")),
-                    ("WrappingKeySpec", Some("RSA_2048")),
-                ],
-                false,
-            )
+        let a: GetParametersForImportResponse = self
+            .kms(&KmsRequest::GetParametersForImport(key(key_id)), false)
             .await?;
         Ok(ImportParameters {
             key_id: a.key_id,
@@ -486,17 +350,12 @@ impl Client {
         import_token: &str,
         encrypted_key_material: &str,
     ) -> Result<(), Error> {
-        let _: Ignored = self
-            .kms(
-                "ImportKeyMaterial",
-                &[
-                    ("KeyId", Some(key_id)),
-                    ("ImportToken", Some(import_token)),
-                    ("EncryptedKeyMaterial", Some(encrypted_key_material)),
-                ],
-                false,
-            )
-            .await?;
+        let request = KmsRequest::ImportKeyMaterial(wire::ImportKeyMaterial {
+            key_id: key_id.to_owned(),
+            import_token: import_token.to_owned(),
+            encrypted_key_material: decoded("EncryptedKeyMaterial", encrypted_key_material)?,
+        });
+        let _: EmptyResponse = self.kms(&request, false).await?;
         Ok(())
     }
 
@@ -520,12 +379,19 @@ impl Client {
 
     /// ossvault's RotateMasterKey: a new SSE-OSS master key; every data key is re-wrapped.
     pub async fn rotate_master_key(&self) -> Result<MasterKeyRotation, Error> {
-        let a: RotationAnswer = self.kms("RotateMasterKey", &[], false).await?;
+        let a: RotateMasterKeyResponse = self.kms(&KmsRequest::RotateMasterKey, false).await?;
         Ok(MasterKeyRotation {
             version: a.version,
             rewrapped_objects: a.rewrapped_objects,
             rewrapped_uploads: a.rewrapped_uploads,
         })
+    }
+}
+
+/// The `KeyId` parameter.
+fn key(key_id: &str) -> wire::KeyId {
+    wire::KeyId {
+        key_id: key_id.to_owned(),
     }
 }
 

@@ -20,4 +20,6 @@ pub use kms::{
     KeyListEntry, KeyMetadata, KeyPage, MasterKeyRotation,
 };
 pub use ops::*;
+// The range a GET asks for, as `ossvault_proto::range` parses and prints it.
+pub use ossvault_proto::range::RangeSpec;
 pub use request::{Client, RequestBody};

@@ -8,6 +8,9 @@ use futures_util::{Stream, StreamExt};
 use http::{HeaderMap, Method};
 use md5::{Digest, Md5};
 use ossvault_proto::encode::percent_decode;
+use ossvault_proto::headers;
+use ossvault_proto::limits::MAX_LIST_PAGE;
+use ossvault_proto::range::RangeSpec;
 use ossvault_proto::time::{parse_http_date, parse_iso8601};
 use ossvault_proto::xml::{
     self, AccessControlPolicy, BucketInfo, BucketStat, BucketSummary, CompleteMultipartUpload,
@@ -18,6 +21,9 @@ use ossvault_proto::xml::{
 };
 use std::time::SystemTime;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+/// Every listing asks for the largest page OSS gives.
+const LIST_PAGE: u32 = MAX_LIST_PAGE as u32;
 
 /// Options of a write (PutObject, InitiateMultipartUpload, AppendObject, CopyObject REPLACE).
 #[derive(Debug, Clone, Default)]
@@ -34,18 +40,18 @@ pub struct PutOptions {
 impl PutOptions {
     fn apply<'a>(&self, mut op: Op<'a>) -> Result<Op<'a>, Error> {
         if let Some(ct) = &self.content_type {
-            op = op.header("content-type", ct)?;
+            op = op.header(headers::CONTENT_TYPE, ct)?;
         }
         for (name, value) in &self.headers {
             op = op.header(name, value)?;
         }
         if self.forbid_overwrite {
-            op = op.header("x-oss-forbid-overwrite", "true")?;
+            op = op.header(headers::FORBID_OVERWRITE, "true")?;
         }
         if self.content_md5 {
             if let RequestBody::Bytes(b) = &op.body {
                 let md5 = base64::engine::general_purpose::STANDARD.encode(Md5::digest(b));
-                op = op.header("content-md5", &md5)?;
+                op = op.header(headers::CONTENT_MD5, &md5)?;
             }
         }
         Ok(op)
@@ -90,11 +96,11 @@ impl ObjectMeta {
         ObjectMeta {
             size,
             etag: get("etag").unwrap_or_default(),
-            crc64: get("x-oss-hash-crc64ecma").and_then(|v| v.parse().ok()),
+            crc64: get(headers::HASH_CRC64).and_then(|v| v.parse().ok()),
             last_modified: get("last-modified").and_then(|v| parse_http_date(&v)),
-            content_type: get("content-type"),
-            object_type: get("x-oss-object-type"),
-            storage_class: get("x-oss-storage-class"),
+            content_type: get(headers::CONTENT_TYPE),
+            object_type: get(headers::OBJECT_TYPE),
+            storage_class: get(headers::STORAGE_CLASS),
             headers: h
                 .iter()
                 .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
@@ -114,7 +120,7 @@ impl ObjectMeta {
     pub fn user_metadata(&self) -> impl Iterator<Item = (&str, &str)> {
         self.headers
             .iter()
-            .filter(|(n, _)| n.starts_with("x-oss-meta-"))
+            .filter(|(n, _)| n.starts_with(headers::META_PREFIX))
             .map(|(n, v)| (n.as_str(), v.as_str()))
     }
 }
@@ -167,32 +173,12 @@ pub struct CompleteResult {
     pub crc64: Option<u64>,
 }
 
-/// A byte range: `start..=end`, or `start..` with no end, or the last `n` bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ByteRange {
-    From { start: u64, end: Option<u64> },
-    Last(u64),
-}
-
-impl ByteRange {
-    fn header(self) -> String {
-        match self {
-            ByteRange::From {
-                start,
-                end: Some(end),
-            } => format!("bytes={start}-{end}"),
-            ByteRange::From { start, end: None } => format!("bytes={start}-"),
-            ByteRange::Last(n) => format!("bytes=-{n}"),
-        }
-    }
-}
-
 fn header_str(h: &HeaderMap, name: &str) -> Option<String> {
     h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
 fn crc_header(h: &HeaderMap) -> Option<u64> {
-    header_str(h, "x-oss-hash-crc64ecma").and_then(|v| v.parse().ok())
+    header_str(h, headers::HASH_CRC64).and_then(|v| v.parse().ok())
 }
 
 /// Checks the service's CRC of an upload against the CRC of the bytes sent.
@@ -241,7 +227,7 @@ impl Client {
         let mut all = Vec::new();
         let mut marker = String::new();
         loop {
-            let page = self.list_buckets("", &marker, 1000).await?;
+            let page = self.list_buckets("", &marker, LIST_PAGE).await?;
             all.extend(page.buckets.bucket);
             match (page.is_truncated, page.next_marker) {
                 (Some(true), Some(next)) if !next.is_empty() => marker = next,
@@ -254,7 +240,7 @@ impl Client {
     pub async fn create_bucket(&self, bucket: &str, acl: Option<&str>) -> Result<(), Error> {
         let mut op = Op::new(Method::PUT, Some(bucket), None);
         if let Some(acl) = acl {
-            op = op.header("x-oss-acl", acl)?;
+            op = op.header(headers::ACL, acl)?;
         }
         self.send(op).await?;
         Ok(())
@@ -298,7 +284,7 @@ impl Client {
         self.send(
             Op::new(Method::PUT, Some(bucket), None)
                 .query("acl", "")
-                .header("x-oss-acl", acl)?,
+                .header(headers::ACL, acl)?,
         )
         .await?;
         Ok(())
@@ -327,7 +313,7 @@ impl Client {
         let body = xml::to_xml("ServerSideEncryptionRule", rule);
         let op = Op::new(Method::PUT, Some(bucket), None)
             .query("encryption", "")
-            .header("content-type", "application/xml")?
+            .header(headers::CONTENT_TYPE, "application/xml")?
             .body(RequestBody::Bytes(Bytes::from(body)));
         self.send(op).await?;
         Ok(())
@@ -359,7 +345,7 @@ impl Client {
         let md5 = base64::engine::general_purpose::STANDARD.encode(Md5::digest(&body));
         let op = Op::new(Method::PUT, Some(bucket), None)
             .query("policy", "")
-            .header("content-md5", &md5)?
+            .header(headers::CONTENT_MD5, &md5)?
             .body(RequestBody::Bytes(body));
         self.send(op).await?;
         Ok(())
@@ -387,9 +373,9 @@ impl Client {
         Ok(PutResult {
             crc64: check_upload_crc(key, h, sent.sent_crc64)?,
             etag: header_str(h, "etag").unwrap_or_default(),
-            request_id: header_str(h, "x-oss-request-id").unwrap_or_default(),
-            server_side_encryption: header_str(h, "x-oss-server-side-encryption"),
-            sse_key_id: header_str(h, "x-oss-server-side-encryption-key-id"),
+            request_id: header_str(h, headers::REQUEST_ID).unwrap_or_default(),
+            server_side_encryption: header_str(h, headers::SERVER_SIDE_ENCRYPTION),
+            sse_key_id: header_str(h, headers::SERVER_SIDE_ENCRYPTION_KEY_ID),
         })
     }
 
@@ -398,13 +384,13 @@ impl Client {
         &self,
         bucket: &str,
         key: &str,
-        range: Option<ByteRange>,
+        range: Option<RangeSpec>,
     ) -> Result<(ObjectMeta, reqwest::Response), Error> {
         let mut op = Op::new(Method::GET, Some(bucket), Some(key));
         if let Some(r) = range {
             op = op
-                .header("range", &r.header())?
-                .header("x-oss-range-behavior", "standard")?;
+                .header("range", &r.to_string())?
+                .header(headers::RANGE_BEHAVIOR, "standard")?;
         }
         let response = self.send(op).await?.response;
         Ok((ObjectMeta::from_headers(response.headers()), response))
@@ -416,7 +402,7 @@ impl Client {
         &self,
         bucket: &str,
         key: &str,
-        range: Option<ByteRange>,
+        range: Option<RangeSpec>,
         out: &mut W,
         mut progress: impl FnMut(u64),
     ) -> Result<ObjectMeta, Error> {
@@ -460,7 +446,7 @@ impl Client {
         Ok(())
     }
 
-    /// Deletes up to 1000 keys in one request; returns the keys reported deleted.
+    /// Deletes up to [`ossvault_proto::limits::MAX_DELETE_KEYS`] keys in one request; returns the keys reported deleted.
     pub async fn delete_objects(
         &self,
         bucket: &str,
@@ -481,8 +467,8 @@ impl Client {
         let op = Op::new(Method::POST, Some(bucket), None)
             .query("delete", "")
             .query("encoding-type", "url")
-            .header("content-md5", &md5)?
-            .header("content-type", "application/xml")?
+            .header(headers::CONTENT_MD5, &md5)?
+            .header(headers::CONTENT_TYPE, "application/xml")?
             .body(RequestBody::Bytes(body))
             .idempotent(true);
         let result: DeleteResult = read_xml(self.send(op).await?.response).await?;
@@ -504,9 +490,9 @@ impl Client {
             ossvault_proto::encode::uri_encode(src_key)
         );
         let mut op =
-            Op::new(Method::PUT, Some(bucket), Some(key)).header("x-oss-copy-source", &source)?;
+            Op::new(Method::PUT, Some(bucket), Some(key)).header(headers::COPY_SOURCE, &source)?;
         if let Some(opts) = replace {
-            op = opts.apply(op.header("x-oss-metadata-directive", "REPLACE")?)?;
+            op = opts.apply(op.header(headers::METADATA_DIRECTIVE, "REPLACE")?)?;
         }
         let sent = self.send(op).await?;
         let h = sent.response.headers().clone();
@@ -514,9 +500,9 @@ impl Client {
         Ok(PutResult {
             etag: result.etag,
             crc64: crc_header(&h),
-            request_id: header_str(&h, "x-oss-request-id").unwrap_or_default(),
-            server_side_encryption: header_str(&h, "x-oss-server-side-encryption"),
-            sse_key_id: header_str(&h, "x-oss-server-side-encryption-key-id"),
+            request_id: header_str(&h, headers::REQUEST_ID).unwrap_or_default(),
+            server_side_encryption: header_str(&h, headers::SERVER_SIDE_ENCRYPTION),
+            sse_key_id: header_str(&h, headers::SERVER_SIDE_ENCRYPTION_KEY_ID),
         })
     }
 
@@ -535,7 +521,7 @@ impl Client {
             .body(body);
         let sent = self.send(opts.apply(op)?).await?;
         let h = sent.response.headers();
-        let next = header_str(h, "x-oss-next-append-position")
+        let next = header_str(h, headers::NEXT_APPEND_POSITION)
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| {
                 Error::InvalidResponse(
@@ -554,7 +540,7 @@ impl Client {
     pub async fn set_object_acl(&self, bucket: &str, key: &str, acl: &str) -> Result<(), Error> {
         let op = Op::new(Method::PUT, Some(bucket), Some(key))
             .query("acl", "")
-            .header("x-oss-object-acl", acl)?;
+            .header(headers::OBJECT_ACL, acl)?;
         self.send(op).await?;
         Ok(())
     }
@@ -566,7 +552,7 @@ impl Client {
         let mut op = Op::new(Method::GET, Some(bucket), None)
             .query("list-type", "2")
             .query("encoding-type", "url")
-            .query("max-keys", req.max_keys.unwrap_or(1000).to_string());
+            .query("max-keys", req.max_keys.unwrap_or(LIST_PAGE).to_string());
         for (name, value) in [
             ("prefix", &req.prefix),
             ("delimiter", &req.delimiter),
@@ -709,9 +695,9 @@ impl Client {
         let op = Op::new(Method::PUT, Some(bucket), Some(key))
             .query("partNumber", number.to_string())
             .query("uploadId", upload_id)
-            .header("x-oss-copy-source", &source)?
+            .header(headers::COPY_SOURCE, &source)?
             .header(
-                "x-oss-copy-source-range",
+                headers::COPY_SOURCE_RANGE,
                 &format!("bytes={}-{}", range.0, range.1),
             )?;
         let sent = self.send(op).await?;
@@ -746,7 +732,7 @@ impl Client {
         };
         let op = Op::new(Method::POST, Some(bucket), Some(key))
             .query("uploadId", upload_id)
-            .header("content-type", "application/xml")?
+            .header(headers::CONTENT_TYPE, "application/xml")?
             .body(RequestBody::Bytes(Bytes::from(xml::to_xml(
                 "CompleteMultipartUpload",
                 &request,
@@ -796,7 +782,7 @@ impl Client {
         loop {
             let op = Op::new(Method::GET, Some(bucket), Some(key))
                 .query("uploadId", upload_id)
-                .query("max-parts", "1000")
+                .query("max-parts", LIST_PAGE.to_string())
                 .query("part-number-marker", marker.to_string());
             let page: ListPartsResult = read_xml(self.send(op).await?.response).await?;
             let truncated = page.is_truncated;
@@ -819,7 +805,7 @@ impl Client {
         let mut op = Op::new(Method::GET, Some(bucket), None)
             .query("uploads", "")
             .query("encoding-type", "url")
-            .query("max-uploads", "1000");
+            .query("max-uploads", LIST_PAGE.to_string());
         for (name, value) in [
             ("prefix", prefix),
             ("key-marker", key_marker),

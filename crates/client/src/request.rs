@@ -8,6 +8,7 @@ use futures_util::StreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use ossvault_proto::crc64::Crc64;
 use ossvault_proto::encode::uri_encode;
+use ossvault_proto::headers;
 use ossvault_proto::sign::{v1, v4, RequestParts};
 use ossvault_proto::xml::{self, ErrorBody};
 use std::path::PathBuf;
@@ -68,6 +69,10 @@ pub(crate) struct Op<'a> {
     /// Address the bucket in the path even when the client uses virtual-hosted style (the
     /// embedded server's `/_kms/` API).
     pub path_style: bool,
+    /// Sign with V4 and the body's SHA-256 (`x-oss-content-sha256`), whatever the configured
+    /// version: the embedded server's `/_kms/` API accepts nothing else. The body must be
+    /// `Empty` or `Bytes`.
+    pub signed_payload: bool,
 }
 
 impl<'a> Op<'a> {
@@ -82,6 +87,7 @@ impl<'a> Op<'a> {
             body: RequestBody::Empty,
             idempotent,
             path_style: false,
+            signed_payload: false,
         }
     }
 
@@ -112,6 +118,12 @@ impl<'a> Op<'a> {
     /// Always a path-style URL (`<endpoint>/<bucket>/…`).
     pub fn path_style(mut self) -> Self {
         self.path_style = true;
+        self
+    }
+
+    /// Always V4 with the body's SHA-256 signed (see [`Op::signed_payload`]).
+    pub fn signed_payload(mut self) -> Self {
+        self.signed_payload = true;
         self
     }
 }
@@ -348,7 +360,20 @@ impl Client {
         let mut headers = op.headers.clone();
         let len = body.len();
         headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
-        self.sign(method, bucket, key, query, &mut headers)?;
+        let payload_hash = if op.signed_payload {
+            Some(v4::payload_sha256(match &body {
+                RequestBody::Empty => &[],
+                RequestBody::Bytes(b) => b,
+                _ => {
+                    return Err(Error::InvalidInput(
+                        "a signed payload must be held in memory".into(),
+                    ))
+                }
+            }))
+        } else {
+            None
+        };
+        self.sign(method, bucket, key, query, &mut headers, payload_hash)?;
         let body = into_reqwest(body, crc).await?;
         Ok(self
             .http
@@ -359,6 +384,8 @@ impl Client {
             .await?)
     }
 
+    /// Signs with the configured version, or with V4 and `payload_hash` as
+    /// `x-oss-content-sha256` when one is given.
     fn sign(
         &self,
         method: &Method,
@@ -366,13 +393,18 @@ impl Client {
         key: Option<&str>,
         query: &[(String, String)],
         headers: &mut HeaderMap,
+        payload_hash: Option<String>,
     ) -> Result<(), Error> {
         let creds = &self.config.credentials;
         let now = SystemTime::now();
         let header_value = |v: String| {
             HeaderValue::from_str(&v).map_err(|_| Error::InvalidInput("unsignable request".into()))
         };
-        match self.config.sign_version {
+        let version = match payload_hash {
+            Some(_) => SignVersion::V4,
+            None => self.config.sign_version,
+        };
+        match version {
             SignVersion::V1 => {
                 headers.insert(
                     http::header::DATE,
@@ -397,13 +429,14 @@ impl Client {
                     query,
                     headers,
                 };
-                let (extra, auth) = v4::authorization(
+                let (extra, auth) = v4::authorization_with_payload(
                     &parts,
                     &creds.access_key_id,
                     &creds.access_key_secret,
                     &self.config.region,
                     now,
                     &[],
+                    payload_hash.as_deref().unwrap_or(v4::UNSIGNED_PAYLOAD),
                 );
                 for (name, value) in extra {
                     headers.insert(name, header_value(value)?);
@@ -469,9 +502,9 @@ async fn service_error(response: reqwest::Response) -> ServiceError {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    let request_id = header("x-oss-request-id").unwrap_or_default();
-    let ec_header = header("x-oss-ec");
-    let err_header = header("x-oss-err");
+    let request_id = header(headers::REQUEST_ID).unwrap_or_default();
+    let ec_header = header(headers::OSS_EC);
+    let err_header = header(headers::OSS_ERR);
     let body = response.bytes().await.unwrap_or_default();
     let xml_text = if body.is_empty() {
         err_header
@@ -662,6 +695,7 @@ mod tests {
                 };
                 let ok = verify(
                     &parts,
+                    "cn-hangzhou",
                     |id| (id == "ak").then(|| "sk".to_owned()),
                     SystemTime::now(),
                 );
@@ -672,7 +706,12 @@ mod tests {
                     }),
                     "{url}"
                 );
-                let bad = verify(&parts, |_| Some("other".to_owned()), SystemTime::now());
+                let bad = verify(
+                    &parts,
+                    "cn-hangzhou",
+                    |_| Some("other".to_owned()),
+                    SystemTime::now(),
+                );
                 assert!(bad.is_err(), "{url}");
             }
         }

@@ -5,7 +5,7 @@ mod common;
 use bytes::Bytes;
 use common::TestServer;
 use futures_util::TryStreamExt;
-use ossvault_client::{ByteRange, ListRequest, PutOptions, RequestBody, SignVersion};
+use ossvault_client::{ListRequest, PutOptions, RangeSpec, RequestBody, SignVersion};
 
 #[tokio::test]
 async fn object_round_trips_with_both_signatures() {
@@ -43,7 +43,7 @@ async fn object_round_trips_with_both_signatures() {
             .unwrap();
         assert_eq!(out, b"hello world");
         let mut part = Vec::new();
-        let range = Some(ByteRange::From {
+        let range = Some(RangeSpec::From {
             start: 6,
             end: None,
         });

@@ -161,15 +161,7 @@ where
     }
 }
 
-/// Makes a rename in `dir` durable (a no-op where directories cannot be synced).
+/// Makes a rename in `dir` durable ([`ossvault_fs::sync_dir`], off the async threads).
 async fn sync_dir(dir: PathBuf) -> Result<()> {
-    #[cfg(unix)]
-    {
-        tokio::task::spawn_blocking(move || std::fs::File::open(dir)?.sync_all())
-            .await
-            .map_err(|e| Error::Io(std::io::Error::other(e)))??;
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
+    blocking(move || ossvault_fs::sync_dir(&dir)).await
 }

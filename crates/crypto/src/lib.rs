@@ -64,7 +64,7 @@ pub use keys::{
     RsaPublic,
 };
 pub use kms::{GeneratedDataKey, KeyWrap, KeyWrapError, KeyWrapFuture};
-pub use multipart::{MultipartPlan, MAX_PARTS};
+pub use multipart::MultipartPlan;
 pub use range::RangeRead;
 pub use sealed::{DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE};
 pub use stream::{CipherReader, CipherStream, Decryptor, Encryptor, DEFAULT_READ_BUFFER};

@@ -13,9 +13,7 @@ use crate::envelope::{Envelope, Params};
 use crate::error::{Error, Result};
 use crate::headers::names::*;
 use crate::stream::{Encryptor, PartLimit};
-
-/// The most parts a multipart upload can have on OSS.
-pub const MAX_PARTS: u32 = 10_000;
+use ossvault_proto::limits::MAX_PARTS;
 
 /// A planned multipart upload, from [`Envelope::multipart`].
 #[derive(Clone, Debug)]

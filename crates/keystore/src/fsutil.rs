@@ -1,10 +1,7 @@
-//! Private files: atomic durable writes with mode 0600, a 0700 config dir, an inter-process lock.
+//! Private files: durable writes with mode 0600, a 0700 config dir, an inter-process lock.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-
-use rand::RngCore;
 
 use crate::error::{Error, Result};
 
@@ -26,55 +23,11 @@ pub(crate) fn ensure_private_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn create_private(path: &Path) -> std::io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)
-}
-
-/// Replaces `path` with `bytes` so that a crash leaves either the old or the new content:
-/// a temporary file in the same directory (mode 0600), fsync, rename, fsync of the directory
-/// (the rename is not durable until the directory is synced).
+/// Replaces `path` with `bytes` so that a crash leaves either the old or the new content,
+/// owner-only (0600 on Unix): [`ossvault_fs::write_durably`].
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(
-        ".{file_name}.tmp-{}-{:08x}",
-        std::process::id(),
-        rand::rngs::OsRng.next_u32()
-    ));
-    let result = (|| {
-        let mut file = create_private(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(path, e));
-    }
-    sync_dir(dir).map_err(|e| Error::io(dir, e))
-}
-
-#[cfg(unix)]
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> std::io::Result<()> {
-    // Windows has no directory handles to sync; MoveFileEx with REPLACE_EXISTING (what
-    // std::fs::rename uses) is the durable replace there.
-    Ok(())
+    ossvault_fs::write_durably(path, bytes, ossvault_fs::MODE_OWNER_ONLY)
+        .map_err(|e| Error::io(path, e))
 }
 
 /// An exclusive advisory lock on `<config dir>/keys.lock`, held for the duration of every

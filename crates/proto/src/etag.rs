@@ -1,7 +1,8 @@
 //! ETag rules: `"` + uppercase hex MD5 + `"`; multipart `"UPPER(hex(MD5(P1‖…‖Pn)))-N"`.
 //!
 //! The multipart formula hashes the part ETags as ASCII hex text, not their binary MD5s as S3
-//! does; reference §3.3 verifies it against real OSS captures.
+//! does. Sources: two real OSS captures, oss2 `unittests/test_multipart.py::test_complete` and
+//! aliyun-oss-go-sdk `oss/download_test.go` (100 KiB parts of `sample/BingWallpaper-2015-11-07.jpg`).
 
 use md5::{Digest, Md5};
 

@@ -1,18 +1,48 @@
 //! Authentication and authorisation: the one place every request passes through before its
-//! handler runs. Signature first, then the bucket policy (deny-first), then for anonymous
-//! requests the ACLs.
+//! handler runs. Signature first, then for each resource the operation touches (the addressed
+//! one, and a copy's source: [`Endpoint::other_resources`]) the bucket policy (deny-first), then
+//! for anonymous requests the ACLs. A resource that only the handler learns (the keys of a
+//! multiple delete) goes through [`authorize_key`] with the same rules.
 
-use crate::api::{AclNeed, ApiError, Ctx};
+use crate::api::{AclNeed, ApiError, Ctx, Endpoint, OtherResources};
 use crate::body::blocking;
 use crate::policy::{Decision, Policy, PolicyRequest};
-use crate::store::BucketRecord;
+use crate::store::{BucketRecord, ObjectRecord};
 use ossvault_proto::sign::{self, RequestParts, Verified};
-use ossvault_proto::ErrorCode;
+use ossvault_proto::{encode, headers, names, ErrorCode};
 use std::time::SystemTime;
 
-/// Returns the addressed bucket's record when it was read for the decision, so that handlers
-/// need not read it again.
-pub async fn authorize(ctx: &Ctx) -> Result<Option<BucketRecord>, ApiError> {
+/// What authorisation read while deciding, handed to the handlers so they need not read it
+/// again (and so that a handler can only reach a second resource that was authorised).
+#[derive(Default)]
+pub struct Authorized {
+    /// The access key id that signed; `None` when anonymous.
+    pub principal: Option<String>,
+    /// The addressed bucket's record (`None`: no bucket addressed, or it does not exist).
+    pub bucket: Option<BucketRecord>,
+    /// A copy's source, authorised for reading.
+    pub copy_source: Option<CopySource>,
+}
+
+/// The object named by `x-oss-copy-source`, as read when its access was authorised.
+#[derive(Debug, Clone)]
+pub struct CopySource {
+    pub bucket: String,
+    pub key: String,
+    pub record: ObjectRecord,
+}
+
+/// One resource of a request and what the request does to it.
+struct Access<'a> {
+    bucket: &'a str,
+    key: Option<&'a str>,
+    /// The policy action, `oss:GetObject`, …
+    action: &'static str,
+    /// What an anonymous request needs from the ACL, if an ACL can allow it at all.
+    anonymous_need: Option<AclNeed>,
+}
+
+pub async fn authorize(ctx: &Ctx) -> Result<Authorized, ApiError> {
     let parts = RequestParts {
         method: ctx.method.as_str(),
         bucket: ctx.bucket.as_deref(),
@@ -20,9 +50,13 @@ pub async fn authorize(ctx: &Ctx) -> Result<Option<BucketRecord>, ApiError> {
         query: &ctx.query.0,
         headers: &ctx.headers,
     };
+    if ctx.endpoint == crate::api::Endpoint::Kms {
+        crate::kms::api::require_signed_body(&parts)?;
+    }
     let credentials = &ctx.state.config.credentials;
     let verified = sign::verify(
         &parts,
+        &ctx.state.config.region,
         |id| {
             credentials
                 .iter()
@@ -32,40 +66,149 @@ pub async fn authorize(ctx: &Ctx) -> Result<Option<BucketRecord>, ApiError> {
         SystemTime::now(),
     )?;
     // A single-tenant server: every known key acts as the owner of every bucket.
-    let principal = match &verified {
-        Verified::Signed { access_key_id } => Some(access_key_id.as_str()),
+    let principal = match verified {
+        Verified::Signed { access_key_id } => Some(access_key_id),
         Verified::Anonymous => None,
     };
-    // The KMS API: any signed request of a known key; no bucket, policy or ACL applies.
-    if ctx.endpoint == crate::api::Endpoint::Kms {
+    let Some(bucket) = ctx.bucket.as_deref() else {
+        // The service (ListBuckets): any signed request of a known key.
         return match principal {
-            Some(_) => Ok(None),
+            Some(_) => Ok(Authorized {
+                principal,
+                ..Default::default()
+            }),
+            None => Err(anonymous_forbidden()),
+        };
+    };
+    // The KMS API: any signed request of a known key; no bucket, policy or ACL applies.
+    if ctx.endpoint == Endpoint::Kms {
+        return match principal {
+            Some(_) => Ok(Authorized {
+                principal,
+                ..Default::default()
+            }),
             None => Err(anonymous_forbidden()),
         };
     }
-    let Some(bucket) = ctx.bucket.clone() else {
-        return match principal {
-            Some(_) => Ok(None),
-            None => Err(anonymous_forbidden()),
-        };
+    let access = Access {
+        bucket,
+        key: ctx.key.as_deref(),
+        action: ctx.endpoint.action(),
+        anonymous_need: ctx.endpoint.anonymous_access(),
     };
-    let key = ctx.key.clone();
-    let anonymous = principal.is_none();
-    let (record, object_acl) = blocking(ctx.store(), move |store| {
+    let (record, object) = read_resource(ctx, bucket, access.key, principal.is_none()).await?;
+    decide(
+        ctx,
+        principal.as_deref(),
+        &access,
+        record.as_ref(),
+        object.as_ref(),
+    )?;
+    let copy_source = match ctx.endpoint.other_resources() {
+        OtherResources::CopySource => Some(authorize_copy_source(ctx, principal.as_deref()).await?),
+        OtherResources::None | OtherResources::EachListedKey => None,
+    };
+    Ok(Authorized {
+        principal,
+        bucket: record,
+        copy_source,
+    })
+}
+
+/// Authorises reading a copy's source as a GET of it would be authorised: the source bucket's
+/// policy (with its conditions) and, for anonymous requests, its ACLs.
+async fn authorize_copy_source(ctx: &Ctx, principal: Option<&str>) -> Result<CopySource, ApiError> {
+    let (bucket, key) = parse_copy_source(ctx)?;
+    // Always read the object: the handler needs it.
+    let (record, object) = read_resource(ctx, &bucket, Some(&key), true).await?;
+    let access = Access {
+        bucket: &bucket,
+        key: Some(&key),
+        action: Endpoint::GetObject.action(),
+        anonymous_need: Endpoint::GetObject.anonymous_access(),
+    };
+    decide(ctx, principal, &access, record.as_ref(), object.as_ref())?;
+    if record.is_none() {
+        return Err(ApiError::new(ErrorCode::NoSuchBucket));
+    }
+    let record = object.ok_or_else(|| ApiError::new(ErrorCode::NoSuchKey))?;
+    Ok(CopySource {
+        bucket,
+        key,
+        record,
+    })
+}
+
+/// The source named by `x-oss-copy-source: /bucket/url-encoded-key[?versionId=…]`.
+fn parse_copy_source(ctx: &Ctx) -> Result<(String, String), ApiError> {
+    let raw = ctx
+        .header(headers::COPY_SOURCE)
+        .ok_or_else(|| ApiError::invalid_argument("x-oss-copy-source is required."))?;
+    let bad = || ApiError::invalid_argument("x-oss-copy-source is not /bucket/key.");
+    let path = raw.split('?').next().unwrap_or_default();
+    let path = path.strip_prefix('/').unwrap_or(path);
+    let (bucket, key) = path.split_once('/').ok_or_else(bad)?;
+    let bucket = encode::percent_decode(bucket).ok_or_else(bad)?;
+    let key = encode::percent_decode(key).ok_or_else(bad)?;
+    if !names::is_valid_bucket_name(&bucket) {
+        return Err(ApiError::new(ErrorCode::InvalidBucketName));
+    }
+    if !names::is_valid_object_key(&key) {
+        return Err(ApiError::new(ErrorCode::InvalidObjectName));
+    }
+    Ok((bucket, key))
+}
+
+/// Authorises deleting one key of a multiple delete as a DELETE of it would be authorised.
+/// `bucket` is the addressed bucket's record; `object` the key's record, which only anonymous
+/// requests need (for its ACL).
+pub fn authorize_key(
+    ctx: &Ctx,
+    bucket: &BucketRecord,
+    key: &str,
+    object: Option<&ObjectRecord>,
+) -> Result<(), ApiError> {
+    let access = Access {
+        bucket: &bucket.name,
+        key: Some(key),
+        action: Endpoint::DeleteObject.action(),
+        anonymous_need: Endpoint::DeleteObject.anonymous_access(),
+    };
+    decide(ctx, ctx.principal.as_deref(), &access, Some(bucket), object)
+}
+
+/// Reads a bucket's record and, when wanted, the object's (for its ACL).
+async fn read_resource(
+    ctx: &Ctx,
+    bucket: &str,
+    key: Option<&str>,
+    read_object: bool,
+) -> Result<(Option<BucketRecord>, Option<ObjectRecord>), ApiError> {
+    let (bucket, key) = (bucket.to_owned(), key.map(str::to_owned));
+    blocking(ctx.store(), move |store| {
         let Some(b) = store.bucket(&bucket)? else {
             return Ok((None, None));
         };
-        // Object ACLs only matter to anonymous requests.
-        let object_acl = match (&key, anonymous) {
-            (Some(k), true) => store.object(&bucket, k)?.map(|o| o.acl),
+        let object = match (&key, read_object) {
+            (Some(k), true) => store.object(&bucket, k)?,
             _ => None,
         };
-        Ok((Some(b), object_acl))
+        Ok((Some(b), object))
     })
-    .await?;
+    .await
+}
 
-    if let Some(json) = record.as_ref().and_then(|b| b.policy.as_deref()) {
-        match evaluate_policy(ctx, json, principal) {
+/// The decision for one resource: the bucket policy (deny-first), then ownership, then for
+/// anonymous requests the object's or the bucket's ACL.
+fn decide(
+    ctx: &Ctx,
+    principal: Option<&str>,
+    access: &Access<'_>,
+    bucket: Option<&BucketRecord>,
+    object: Option<&ObjectRecord>,
+) -> Result<(), ApiError> {
+    if let Some(json) = bucket.and_then(|b| b.policy.as_deref()) {
+        match evaluate_policy(ctx, json, principal, access) {
             Decision::Deny => {
                 return Err(ApiError::msg(
                     ErrorCode::AccessDenied,
@@ -76,28 +219,28 @@ pub async fn authorize(ctx: &Ctx) -> Result<Option<BucketRecord>, ApiError> {
                     },
                 ))
             }
-            Decision::Allow if principal.is_none() => return Ok(record),
+            Decision::Allow if principal.is_none() => return Ok(()),
             _ => {}
         }
     }
     if principal.is_some() {
-        return Ok(record);
+        return Ok(());
     }
-    let Some(need) = ctx.endpoint.anonymous_access() else {
+    let Some(need) = access.anonymous_need else {
         return Err(anonymous_forbidden());
     };
-    let Some(bucket_acl) = record.as_ref().map(|b| b.acl.clone()) else {
+    let Some(bucket) = bucket else {
         return Err(ApiError::new(ErrorCode::NoSuchBucket));
     };
-    let acl = match object_acl {
+    let acl = match object.map(|o| o.acl.as_str()) {
         Some(acl) if acl != "default" => acl,
-        _ => bucket_acl,
+        _ => bucket.acl.as_str(),
     };
     if matches!(
-        (need, acl.as_str()),
+        (need, acl),
         (_, "public-read-write") | (AclNeed::Read, "public-read")
     ) {
-        Ok(record)
+        Ok(())
     } else {
         Err(ApiError::msg(
             ErrorCode::AccessDenied,
@@ -113,30 +256,33 @@ fn anonymous_forbidden() -> ApiError {
     )
 }
 
-fn evaluate_policy(ctx: &Ctx, json: &str, principal: Option<&str>) -> Decision {
+fn evaluate_policy(
+    ctx: &Ctx,
+    json: &str,
+    principal: Option<&str>,
+    access: &Access<'_>,
+) -> Decision {
     let policy = match Policy::parse(json) {
         Ok(p) => p,
         Err(e) => {
             // Only valid policies are stored; if one is not, fail closed.
-            tracing::error!(bucket = ctx.bucket(), error = %e, "stored bucket policy does not parse");
+            tracing::error!(bucket = access.bucket, error = %e, "stored bucket policy does not parse");
             return Decision::Deny;
         }
     };
     let owner = ctx.state.owner().id;
     let mut resource = format!(
         "acs:oss:{}:{}:{}",
-        ctx.state.config.region,
-        owner,
-        ctx.bucket()
+        ctx.state.config.region, owner, access.bucket
     );
-    if let Some(key) = &ctx.key {
+    if let Some(key) = access.key {
         resource.push('/');
         resource.push_str(key);
     }
     policy.evaluate(&PolicyRequest {
         principal,
         is_owner: principal.is_some(),
-        action: ctx.endpoint.action(),
+        action: access.action,
         resource: &resource,
         secure: ctx.conn.secure,
         source_ip: ctx.conn.remote.ip(),

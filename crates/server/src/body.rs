@@ -1,7 +1,8 @@
 //! Request and response bodies: bounded reads of small bodies, streaming of object content
-//! into the store (hashing MD5 and CRC-64 on the way) and out of it.
+//! into the store (hashing MD5, CRC-64 and a declared SHA-256 on the way) and out of it.
 
 use crate::api::ApiError;
+use crate::limits::{BodyError, RequestBody};
 use crate::sse::seal::{Layout, Sealer, CHUNK};
 use crate::sse::DataKey;
 use crate::store::{BlobWriter, Codec, NewBlob, Segment, Store, StoreError};
@@ -36,7 +37,7 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
 
 /// Reads a whole small body (XML, JSON), refusing more than `limit` bytes with EntityTooLarge
 /// before buffering them.
-pub async fn read_limited(body: hyper::body::Incoming, limit: usize) -> Result<Bytes, ApiError> {
+pub async fn read_limited(body: RequestBody, limit: usize) -> Result<Bytes, ApiError> {
     let mut stream = BodyStream::new(body);
     let mut buf = BytesMut::new();
     while let Some(frame) = stream.next().await {
@@ -54,11 +55,13 @@ pub async fn read_limited(body: hyper::body::Incoming, limit: usize) -> Result<B
     Ok(buf.freeze())
 }
 
-fn client_body_error(e: hyper::Error) -> ApiError {
-    ApiError::msg(
+fn client_body_error(e: BodyError) -> ApiError {
+    let error = ApiError::msg(
         ErrorCode::RequestTimeout,
         format!("reading the request body failed: {e}"),
-    )
+    );
+    // The rest of a stalled body may never come: close rather than wait to drain it.
+    error.with_header("connection", "close")
 }
 
 /// Content received into a durable (not yet published) blob.
@@ -71,14 +74,16 @@ pub struct Received {
 
 /// Streams a request body into a new blob (sealed under `seal` when given), computing MD5 and
 /// CRC-64 of the plaintext on a second thread while the first encrypts and writes, so the
-/// slower of the two sets the pace rather than their sum. Refuses bodies over `max` bytes, and
-/// bodies whose length differs from `declared` when given.
+/// slower of the two sets the pace rather than their sum. Refuses bodies over `max` bytes,
+/// bodies whose length differs from `declared` when given, and bodies whose SHA-256 differs
+/// from `sha256` when given (hashed only then).
 pub async fn receive(
     store: &Store,
-    body: hyper::body::Incoming,
+    body: RequestBody,
     declared: Option<u64>,
     max: u64,
     seal: Option<&DataKey>,
+    sha256: Option<[u8; 32]>,
 ) -> Result<Received, ApiError> {
     if declared.is_some_and(|n| n > max) {
         return Err(too_large(max));
@@ -88,7 +93,7 @@ pub async fn receive(
     let (to_disk, from_net) = mpsc::channel::<Bytes>(PIPELINE_DEPTH);
     let (to_hash, for_hash) = mpsc::channel::<Bytes>(PIPELINE_DEPTH);
     let disk = tokio::task::spawn_blocking(move || write_blob(writer, from_net));
-    let hash = tokio::task::spawn_blocking(move || hash_chunks(for_hash));
+    let hash = tokio::task::spawn_blocking(move || hash_chunks(for_hash, sha256.is_some()));
 
     let mut stream = BodyStream::new(body);
     let mut len: u64 = 0;
@@ -116,11 +121,13 @@ pub async fn receive(
     drop(to_disk);
     drop(to_hash);
     let written = disk.await.map_err(join_error)?;
-    let (md5, crc64) = hash.await.map_err(join_error)?;
+    let (md5, crc64, received_sha256) = hash.await.map_err(join_error)?;
     if let Some(e) = failure {
         return Err(e); // the unfinished blob was removed when its writer dropped
     }
     let blob = written.map_err(|e| ApiError::from(StoreError::Io(e)))?;
+    // On a mismatch the blob is dropped here, unpublished, which removes it.
+    crate::payload::check(sha256, received_sha256)?;
     if let Some(declared) = declared {
         if declared != len {
             return Err(ApiError::msg(
@@ -154,14 +161,19 @@ fn write_blob(
     writer.finish()
 }
 
-fn hash_chunks(mut chunks: mpsc::Receiver<Bytes>) -> ([u8; 16], u64) {
+fn hash_chunks(
+    mut chunks: mpsc::Receiver<Bytes>,
+    sha256: bool,
+) -> ([u8; 16], u64, Option<[u8; 32]>) {
     let mut md5 = Md5::new();
     let mut crc = Crc64::new();
+    let mut sha = crate::payload::Hasher::new(sha256);
     while let Some(chunk) = chunks.blocking_recv() {
         md5.update(&chunk);
         crc.update(&chunk);
+        sha.update(&chunk);
     }
-    (md5.finalize().into(), crc.finish())
+    (md5.finalize().into(), crc.finish(), sha.finish())
 }
 
 fn join_error(e: tokio::task::JoinError) -> ApiError {
@@ -229,6 +241,7 @@ impl ContentWriter {
 
 /// Reads exactly `len` bytes at `offset` into a fresh buffer, without first zeroing it (at
 /// disk and decrypt speeds a memset of every buffer is a visible cost).
+#[cfg(unix)]
 fn read_at(file: &std::fs::File, len: usize, offset: u64) -> std::io::Result<BytesMut> {
     use std::os::fd::AsRawFd;
     let mut buf = BytesMut::with_capacity(len);
@@ -256,6 +269,34 @@ fn read_at(file: &std::fs::File, len: usize, offset: u64) -> std::io::Result<Byt
                 }
             }
         }
+    }
+    Ok(buf)
+}
+
+/// Elsewhere: a positioned read through the platform's `FileExt` (Windows `seek_read`), into
+/// a zeroed buffer.
+#[cfg(not(unix))]
+fn read_at(file: &std::fs::File, len: usize, offset: u64) -> std::io::Result<BytesMut> {
+    let mut buf = BytesMut::zeroed(len);
+    let mut filled = 0;
+    while filled < len {
+        #[cfg(windows)]
+        let n = std::os::windows::fs::FileExt::seek_read(
+            file,
+            &mut buf[filled..],
+            offset + filled as u64,
+        )?;
+        #[cfg(not(windows))]
+        let n = {
+            use std::io::{Read, Seek, SeekFrom};
+            let mut f = file;
+            f.seek(SeekFrom::Start(offset + filled as u64))?;
+            f.read(&mut buf[filled..])?
+        };
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        filled += n;
     }
     Ok(buf)
 }

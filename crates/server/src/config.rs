@@ -36,14 +36,30 @@ pub struct Config {
     pub credentials: Vec<Credential>,
     /// Region reported for buckets, e.g. `cn-hangzhou`.
     pub region: String,
-    /// Time allowed to send the request head (slowloris guard).
+    /// Time allowed to send a request head (slowloris guard), and how long a keep-alive
+    /// connection may sit idle waiting for its next request (hyper starts the same timer then).
     pub header_timeout: Duration,
+    /// A request body whose next byte takes longer than this is cut: `RequestTimeout`, and the
+    /// connection closes.
+    pub body_idle_timeout: Duration,
+    /// A request body arriving slower than this on average (bytes per second of waiting on
+    /// the client) is cut the same way once `body_rate_grace` has passed; 0 turns it off.
+    pub body_min_rate: u64,
+    /// How long a body may wait on the client before `body_min_rate` applies.
+    pub body_rate_grace: Duration,
+    /// A connection whose client takes no byte of what is sent to it for this long is closed
+    /// (a client that asks for a large object and stops reading).
+    pub send_timeout: Duration,
     /// Largest object or part body accepted (OSS: 5 GiB).
     pub max_object_size: u64,
     /// Largest XML or JSON request body accepted.
     pub max_xml_body: usize,
-    /// Most connections served at once; more wait in the accept queue.
+    /// Most connections served at once by each listener (HTTP and HTTPS count separately);
+    /// more wait in that listener's accept queue.
     pub max_connections: usize,
+    /// Most connections open at once from one client address, over both listeners; more are
+    /// closed as soon as they are accepted.
+    pub max_connections_per_ip: usize,
     /// The secret all server keys are wrapped by; without it, server-side encryption is off.
     pub root_secret: Option<RootSecret>,
     /// How often the SSE-OSS master key rotates (checked hourly).
@@ -51,6 +67,18 @@ pub struct Config {
 }
 
 impl Config {
+    /// Blocking-pool threads the server may hold at once; the tokio runtime it runs on must
+    /// allow at least this many (`Builder::max_blocking_threads`; tokio's default is 512).
+    /// An upload holds two for as long as its body takes to arrive (the disk writer and the
+    /// hasher wait on the network), a GET one for as long as the client takes to read: with
+    /// fewer, a few hundred slow clients exhaust the pool and every request that touches the
+    /// store waits behind them.
+    pub fn blocking_threads(&self) -> usize {
+        let listeners = 1 + usize::from(self.https_address.is_some());
+        // Plus room for the short store calls (metadata, recovery, key maintenance).
+        2 * self.max_connections * listeners + 64
+    }
+
     /// Defaults for everything but where and as whom to serve.
     pub fn new(data_dir: PathBuf, address: SocketAddr, credentials: Vec<Credential>) -> Self {
         Config {
@@ -61,9 +89,21 @@ impl Config {
             credentials,
             region: "cn-hangzhou".to_owned(),
             header_timeout: Duration::from_secs(30),
+            // Long enough to ride out a few TCP retransmissions on a bad link, short enough
+            // that a stalled upload frees its slot within half a minute.
+            body_idle_timeout: Duration::from_secs(30),
+            // Apache's mod_reqtimeout asks 500 B/s by default; 1 KiB/s is still far below any
+            // usable upload, yet makes an attacker pay a real stream per held connection.
+            body_min_rate: 1024,
+            body_rate_grace: Duration::from_secs(10),
+            // A minute of a full send buffer and a closed window is a dead or hostile client.
+            send_timeout: Duration::from_secs(60),
             max_object_size: 5 << 30,
             max_xml_body: 4 << 20,
             max_connections: 1024,
+            // Room for a NATed office or a parallel uploader, while five addresses (not one)
+            // are needed to fill a listener.
+            max_connections_per_ip: 256,
             root_secret: None,
             master_key_rotation: Duration::from_secs(90 * 24 * 3600),
         }

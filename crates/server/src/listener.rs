@@ -1,8 +1,17 @@
 //! The listeners: plain HTTP and HTTPS. Each accepts connections, applies the connection
 //! limits and timeouts, and hands every request to [`api::serve`].
+//!
+//! Limits: each listener serves at most `max_connections` at once (more wait in its accept
+//! queue, so a full HTTP listener does not block HTTPS); one address holds at most
+//! `max_connections_per_ip` over both (more are closed on accept, and the loop goes on
+//! accepting others). A request head, and the wait for the next request on a keep-alive
+//! connection, get `header_timeout` (hyper restarts that timer when a connection goes idle);
+//! bodies get the idle and rate limits of [`crate::limits::RequestBody`], and responses
+//! `send_timeout` ([`SendTimeout`]).
 
 use crate::api::{self, Connection, State};
 use crate::kms::LocalKms;
+use crate::limits::{PerIp, SendTimeout};
 use crate::sse::{KeyError, Kms, MasterKeys, Sse};
 use crate::store::{Store, StoreError};
 use crate::tls::{Tls, TlsError};
@@ -133,13 +142,13 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         public_host: local_addr.to_string(),
         config,
     });
-    let permits = Arc::new(Semaphore::new(state.config.max_connections));
+    let per_ip = PerIp::new(state.config.max_connections_per_ip);
     let (stop, stopped) = watch::channel(false);
     let mut tasks = vec![tokio::spawn(accept_loop(
         listener,
         None,
         state.clone(),
-        permits.clone(),
+        per_ip.clone(),
         stopped.clone(),
     ))];
     tracing::info!(address = %local_addr, "serving the OSS API over HTTP");
@@ -157,7 +166,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             listener,
             Some(acceptor),
             state,
-            permits,
+            per_ip,
             stopped,
         )));
         tracing::info!(%address, "serving the OSS API over HTTPS");
@@ -175,9 +184,11 @@ async fn accept_loop(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     state: Arc<State>,
-    permits: Arc<Semaphore>,
+    per_ip: PerIp,
     mut stopped: watch::Receiver<bool>,
 ) {
+    // Each listener its own cap, so that filling one does not lock clients out of the other.
+    let permits = Arc::new(Semaphore::new(state.config.max_connections));
     let graceful = GracefulShutdown::new();
     let header_timeout = state.config.header_timeout;
     loop {
@@ -197,7 +208,15 @@ async fn accept_loop(
                 }
             },
         };
+        let Some(ip_slot) = per_ip.acquire(remote.ip()) else {
+            // Closed at once (dropping the stream and its permit); the loop goes straight
+            // back to accepting, so other addresses are not held up.
+            tracing::debug!(%remote, "too many connections from this address; closing");
+            continue;
+        };
         let _ = stream.set_nodelay(true);
+        // Below TLS, so that TLS records waiting to be sent count too.
+        let stream = SendTimeout::new(stream, state.config.send_timeout);
         let conn = Connection {
             remote,
             secure: tls.is_some(),
@@ -217,7 +236,7 @@ async fn accept_loop(
                     }
                 }
             }
-            drop(permit);
+            drop((permit, ip_slot));
         });
     }
     drop(listener);

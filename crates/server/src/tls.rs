@@ -4,8 +4,6 @@
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio_rustls::rustls;
@@ -93,7 +91,7 @@ fn generate(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<(), TlsErro
         let path = path.to_owned();
         move |source| TlsError::Io { path, source }
     };
-    fs::create_dir_all(dir).map_err(io(dir))?;
+    crate::store::private::create_dir_all(dir).map_err(io(dir))?;
     let names = vec![
         "localhost".to_owned(),
         "127.0.0.1".to_owned(),
@@ -101,17 +99,9 @@ fn generate(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<(), TlsErro
     ];
     let generated =
         rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Generate(e.to_string()))?;
+    // Durable replacement: a crash never leaves a torn key or certificate behind.
     let write = |path: &Path, contents: &str, mode: u32| -> Result<(), TlsError> {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(path)
-            .map_err(io(path))?;
-        f.write_all(contents.as_bytes())
-            .and_then(|()| f.sync_all())
-            .map_err(io(path))
+        ossvault_fs::write_durably(path, contents.as_bytes(), mode).map_err(io(path))
     };
     write(key_path, &generated.key_pair.serialize_pem(), 0o600)?;
     write(cert_path, &generated.cert.pem(), 0o644)?;

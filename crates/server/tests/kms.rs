@@ -1,11 +1,13 @@
 //! The local KMS end to end: the real server on 127.0.0.1 with a root secret, driven by
-//! `ossvault_client` (V4 and V1): key management and states, cryptography, BYOK, SSE-KMS
-//! objects under named and default keys, and what a disabled or deleted key does to them.
+//! `ossvault_client` (which signs KMS calls with V4 and a signed body hash, whatever its
+//! configured version) and by hand-signed requests: key management and states, cryptography,
+//! BYOK, SSE-KMS objects under named and default keys, what a disabled or deleted key does to
+//! them, and the signing schemes the KMS API refuses.
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use ossvault_client::{
-    ByteRange, Client, ClientConfig, CreateKeyOptions, Credentials, Error, PutOptions, RequestBody,
+    Client, ClientConfig, CreateKeyOptions, Credentials, Error, PutOptions, RangeSpec, RequestBody,
     SignVersion,
 };
 use ossvault_proto::xml::{ApplyServerSideEncryptionByDefault, ServerSideEncryptionRule};
@@ -193,7 +195,7 @@ async fn key_management_and_states() {
     let e = c.cancel_key_deletion(&id).await.unwrap_err();
     assert_eq!(code(&e), (403, "Rejected.UnexpectedKeyState"));
 
-    // V1 signatures work as well.
+    // A client configured for V1 signs its KMS calls with V4 all the same.
     let v1 = t.client_as(SignVersion::V1, SK);
     assert_eq!(v1.describe_key(&id).await.unwrap().key_id, id);
     t.server.shutdown().await;
@@ -408,7 +410,7 @@ async fn sse_kms_objects_follow_their_key_state() {
         .get_object(
             "kms-objects",
             "named",
-            Some(ByteRange::From {
+            Some(RangeSpec::From {
                 start: 65_530,
                 end: Some(131_080),
             }),
@@ -676,18 +678,39 @@ async fn without_a_root_secret_the_kms_is_off() {
     t.server.shutdown().await;
 }
 
-/// A V1-signed `POST /_kms/?Action=…` with a JSON body, by hand.
-async fn post_json(t: &TestServer, action: &str, body: &str) -> (u16, serde_json::Value) {
-    use ossvault_proto::sign::{v1, RequestParts};
+/// How a hand-made KMS request is signed.
+#[derive(Debug, Clone, Copy)]
+enum Signing {
+    V1Header,
+    V1Presigned,
+    V4Presigned,
+    /// V4 in the header with `x-oss-content-sha256: UNSIGNED-PAYLOAD`.
+    V4Unsigned,
+    /// V4 in the header with the SHA-256 of the body signed: what the KMS API requires.
+    V4SignedBody,
+}
+
+/// A captured (or freshly made) request: its headers and full query, sendable again as is.
+#[derive(Clone)]
+struct Signed {
+    headers: http::HeaderMap,
+    query: Vec<(String, String)>,
+}
+
+/// Signs `POST /_kms/?<query>` carrying `body` by hand, as `how`.
+fn sign_kms(how: Signing, query: &[(&str, &str)], body: &str) -> Signed {
+    use ossvault_proto::sign::{v1, v4, RequestParts};
+    let now = std::time::SystemTime::now();
     let mut headers = http::HeaderMap::new();
-    headers.insert(
-        "date",
-        ossvault_proto::time::http_date(std::time::SystemTime::now())
-            .parse()
-            .unwrap(),
-    );
     headers.insert("content-type", "application/json".parse().unwrap());
-    let query = vec![("Action".to_owned(), action.to_owned())];
+    let mut query: Vec<(String, String)> = query
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    if matches!(how, Signing::V1Header) {
+        let date = ossvault_proto::time::http_date(now);
+        headers.insert("date", date.parse().unwrap());
+    }
     let parts = RequestParts {
         method: "POST",
         bucket: Some("_kms"),
@@ -695,11 +718,55 @@ async fn post_json(t: &TestServer, action: &str, body: &str) -> (u16, serde_json
         query: &query,
         headers: &headers,
     };
-    let auth = v1::authorization(&parts, AK, SK);
-    headers.insert("authorization", auth.parse().unwrap());
+    let (added, auth) = match how {
+        Signing::V1Header => (vec![], Some(v1::authorization(&parts, AK, SK))),
+        Signing::V1Presigned => {
+            let expires = now.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 600;
+            let extra = v1::presign(&parts, AK, SK, expires);
+            query.extend(extra);
+            (vec![], None)
+        }
+        Signing::V4Presigned => {
+            let extra = v4::presign(&parts, AK, SK, "cn-hangzhou", now, 600);
+            query.extend(extra);
+            (vec![], None)
+        }
+        Signing::V4Unsigned => {
+            let (added, auth) = v4::authorization(&parts, AK, SK, "cn-hangzhou", now, &[]);
+            (added, Some(auth))
+        }
+        Signing::V4SignedBody => {
+            let hash = v4::payload_sha256(body.as_bytes());
+            let (added, auth) =
+                v4::authorization_with_payload(&parts, AK, SK, "cn-hangzhou", now, &[], &hash);
+            (added, Some(auth))
+        }
+    };
+    for (name, value) in added {
+        headers.insert(name, value.parse().unwrap());
+    }
+    if let Some(auth) = auth {
+        headers.insert("authorization", auth.parse().unwrap());
+    }
+    Signed { headers, query }
+}
+
+/// Sends a signed KMS request with `body` (which may differ from the one signed) and `query`
+/// (which may differ from the one signed); answers (status, JSON).
+async fn send_kms(
+    t: &TestServer,
+    signed: &Signed,
+    query: &[(String, String)],
+    body: &str,
+) -> (u16, serde_json::Value) {
+    use ossvault_proto::encode::uri_encode;
+    let q: Vec<String> = query
+        .iter()
+        .map(|(k, v)| format!("{}={}", uri_encode(k), uri_encode(v)))
+        .collect();
     let r = reqwest::Client::new()
-        .post(format!("{}/_kms/?Action={action}", t.server.endpoint()))
-        .headers(headers)
+        .post(format!("{}/_kms/?{}", t.server.endpoint(), q.join("&")))
+        .headers(signed.headers.clone())
         .body(body.to_owned())
         .send()
         .await
@@ -709,6 +776,157 @@ async fn post_json(t: &TestServer, action: &str, body: &str) -> (u16, serde_json
         status,
         serde_json::from_slice(&r.bytes().await.unwrap()).unwrap(),
     )
+}
+
+/// A `POST /_kms/?Action=…` with a JSON body, signed by hand as the KMS API requires.
+async fn post_json(t: &TestServer, action: &str, body: &str) -> (u16, serde_json::Value) {
+    let signed = sign_kms(Signing::V4SignedBody, &[("Action", action)], body);
+    send_kms(t, &signed, &signed.query.clone(), body).await
+}
+
+/// What every refused signing scheme gets: 403 AccessDenied naming what the API needs.
+fn assert_needs_v4_signed_body(status: u16, answer: &serde_json::Value, what: &str) {
+    assert_eq!(
+        (status, answer["Code"].as_str()),
+        (403, Some("AccessDenied")),
+        "{what}: {answer}"
+    );
+    let message = answer["Message"].as_str().unwrap();
+    assert!(
+        message.contains("V4 Authorization header") && message.contains("x-oss-content-sha256"),
+        "{what}: {message}"
+    );
+}
+
+/// Finding 3 of issue 8: with V1 neither `Action` nor its parameters are signed on `/_kms/`,
+/// presigned URLs sign no body, and UNSIGNED-PAYLOAD leaves a JSON body unsigned; each let a
+/// request be turned into another action. All are refused now, before anything runs.
+#[tokio::test]
+async fn kms_refuses_schemes_that_do_not_sign_everything() {
+    let t = TestServer::start().await;
+    let c = t.client();
+    let id = c
+        .create_key(&CreateKeyOptions::default())
+        .await
+        .unwrap()
+        .key_id;
+    let disable = [("Action", "DisableKey"), ("KeyId", id.as_str())];
+    for how in [
+        Signing::V1Header,
+        Signing::V1Presigned,
+        Signing::V4Presigned,
+        Signing::V4Unsigned,
+    ] {
+        let signed = sign_kms(how, &disable, "");
+        let (status, answer) = send_kms(&t, &signed, &signed.query.clone(), "").await;
+        assert_needs_v4_signed_body(status, &answer, &format!("{how:?}"));
+        // The parameters in a JSON body instead: refused the same way.
+        let body = format!(r#"{{"KeyId": "{id}"}}"#);
+        let signed = sign_kms(how, &[("Action", "DisableKey")], &body);
+        let (status, answer) = send_kms(&t, &signed, &signed.query.clone(), &body).await;
+        assert_needs_v4_signed_body(status, &answer, &format!("{how:?} with a body"));
+    }
+    assert_eq!(c.describe_key(&id).await.unwrap().key_state, "Enabled");
+
+    // V4 with a signed hash, but another body sent: the hash is checked, nothing runs.
+    let body = format!(r#"{{"KeyId": "{id}"}}"#);
+    let signed = sign_kms(
+        Signing::V4SignedBody,
+        &[("Action", "DisableKey")],
+        r#"{"KeyId": "another"}"#,
+    );
+    let (status, answer) = send_kms(&t, &signed, &signed.query.clone(), &body).await;
+    assert_eq!(
+        (status, answer["Code"].as_str()),
+        (400, Some("InvalidDigest")),
+        "{answer}"
+    );
+    // A hash that is not hex is no signed body either.
+    let mut signed = sign_kms(Signing::V4SignedBody, &disable, "");
+    signed
+        .headers
+        .insert("x-oss-content-sha256", "not-a-hash".parse().unwrap());
+    let (status, answer) = send_kms(&t, &signed, &signed.query.clone(), "").await;
+    assert_needs_v4_signed_body(status, &answer, "a hash that is not hex");
+    assert_eq!(c.describe_key(&id).await.unwrap().key_state, "Enabled");
+
+    // Signed as required, the same request works.
+    let signed = sign_kms(Signing::V4SignedBody, &disable, "");
+    let (status, answer) = send_kms(&t, &signed, &signed.query.clone(), "").await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(c.describe_key(&id).await.unwrap().key_state, "Disabled");
+    t.server.shutdown().await;
+}
+
+/// A captured, validly signed ListKeys cannot be replayed as DisableKey, neither by changing
+/// the query nor by putting the action in another body.
+#[tokio::test]
+async fn a_captured_kms_request_cannot_be_replayed_as_another() {
+    let t = TestServer::start().await;
+    let c = t.client();
+    let id = c
+        .create_key(&CreateKeyOptions::default())
+        .await
+        .unwrap()
+        .key_id;
+
+    // Captured: ListKeys in the query, empty body.
+    let captured = sign_kms(Signing::V4SignedBody, &[("Action", "ListKeys")], "");
+    let (status, answer) = send_kms(&t, &captured, &captured.query.clone(), "").await;
+    assert_eq!(status, 200, "{answer}");
+    // Replayed as it was: the same action (a replay within the time window is still valid).
+    let (status, _) = send_kms(&t, &captured, &captured.query.clone(), "").await;
+    assert_eq!(status, 200);
+
+    // Another Action and parameter in the query: the signature covers the query.
+    let query = vec![
+        ("Action".to_owned(), "DisableKey".to_owned()),
+        ("KeyId".to_owned(), id.clone()),
+    ];
+    let (status, answer) = send_kms(&t, &captured, &query, "").await;
+    assert_eq!(
+        (status, answer["Code"].as_str()),
+        (403, Some("SignatureDoesNotMatch")),
+        "{answer}"
+    );
+    // Another body: the signed hash covers the body.
+    let (status, answer) = send_kms(
+        &t,
+        &captured,
+        &captured.query.clone(),
+        &format!(r#"{{"KeyId": "{id}"}}"#),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["Code"].as_str()),
+        (400, Some("InvalidDigest")),
+        "{answer}"
+    );
+
+    // Captured with the action in the body; the body swapped for another action.
+    let captured = sign_kms(Signing::V4SignedBody, &[], r#"{"Action": "ListKeys"}"#);
+    let (status, answer) = send_kms(
+        &t,
+        &captured,
+        &captured.query.clone(),
+        r#"{"Action": "ListKeys"}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = send_kms(
+        &t,
+        &captured,
+        &captured.query.clone(),
+        &format!(r#"{{"Action": "DisableKey", "KeyId": "{id}"}}"#),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["Code"].as_str()),
+        (400, Some("InvalidDigest")),
+        "{answer}"
+    );
+    assert_eq!(c.describe_key(&id).await.unwrap().key_state, "Enabled");
+    t.server.shutdown().await;
 }
 
 #[tokio::test]

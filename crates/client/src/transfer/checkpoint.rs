@@ -7,12 +7,10 @@
 //! new checkpoint, never a torn one. What it records is only ever a subset of what is truly
 //! done (it is written after the part is), so resuming from it is always safe.
 
-use super::util::sync_dir;
 use crate::Error;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The version of the checkpoint formats; checkpoints of another version are ignored.
@@ -73,20 +71,9 @@ fn write_atomically(path: &Path, data: &[u8]) -> Result<(), Error> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let context = |what: &str| format!("cannot {what} the checkpoint {}", path.display());
     std::fs::create_dir_all(dir).map_err(|e| Error::io(context("create the directory of"), e))?;
-    // A unique temp name: two processes resuming the same transfer must not share one.
-    let tmp = path.with_extension(format!("json.{:016x}.tmp", rand::random::<u64>()));
-    let written = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(data)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        sync_dir(dir)
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(context("write"), e));
-    }
-    Ok(())
+    // The temporary name is unique: two processes resuming the same transfer share none.
+    ossvault_fs::write_durably(path, data, ossvault_fs::MODE_SHARED)
+        .map_err(|e| Error::io(context("write"), e))
 }
 
 /// Deletes a checkpoint, if there is one. Best effort: a stale checkpoint is harmless (the

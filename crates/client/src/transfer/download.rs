@@ -4,10 +4,11 @@
 //! over the target. The target name only ever holds a complete, verified file.
 
 use super::checkpoint;
-use super::util::{joined, parent_dir, sync_dir, Progress};
+use super::util::{joined, parent_dir, Progress};
 use super::{DownloadOptions, DownloadOutcome};
-use crate::{ByteRange, Client, Error, ObjectMeta};
+use crate::{Client, Error, ObjectMeta, RangeSpec};
 use futures_util::StreamExt;
+use ossvault_fs::sync_dir;
 use ossvault_proto::crc64::Crc64;
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -315,7 +316,7 @@ async fn fetch_range(fetch: &Fetch, start: u64, end: u64) -> Result<(), Error> {
     let mut pos = start;
     let mut failures = 0;
     while pos < end {
-        let range = (!(whole && pos == 0)).then_some(ByteRange::From {
+        let range = (!(whole && pos == 0)).then_some(RangeSpec::From {
             start: pos,
             end: Some(end - 1),
         });

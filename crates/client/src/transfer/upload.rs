@@ -8,18 +8,15 @@ use super::util::{
 };
 use super::{OnCancel, UploadOptions, UploadOutcome};
 use crate::{Client, CompleteResult, Error, PartInfo, PutOptions, RequestBody};
+use ossvault_proto::limits::{self, MAX_PART_SIZE, MIN_PART_SIZE};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::task::JoinSet;
 
-/// The smallest part OSS accepts (but for the last one).
-pub(super) const MIN_PART_SIZE: u64 = 100 << 10;
-/// The largest part OSS accepts.
-pub(super) const MAX_PART_SIZE: u64 = 5 << 30;
-/// The most parts one upload may have.
-pub(super) const MAX_PARTS: u64 = 10_000;
+/// [`limits::MAX_PARTS`] as the byte arithmetic of part sizes wants it.
+const MAX_PARTS: u64 = limits::MAX_PARTS as u64;
 
 /// What a multipart upload's checkpoint records: enough to tell whether it still describes
 /// the same file and upload, and the parts known to be uploaded.

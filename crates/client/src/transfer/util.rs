@@ -139,16 +139,6 @@ pub(super) async fn ensure_unchanged(path: &Path, version: FileVersion) -> Resul
     Ok(())
 }
 
-/// Makes a rename or a file creation in `dir` durable. Windows has no directory fsync (and
-/// needs none: its renames are journaled).
-pub(super) fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    std::fs::File::open(dir)?.sync_all()?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
-}
-
 /// The directory holding `path` (`.` for a bare file name).
 pub(super) fn parent_dir(path: &Path) -> &Path {
     match path.parent() {

@@ -10,7 +10,7 @@ pub mod v1;
 pub mod v4;
 mod verify;
 
-pub use verify::{verify, AuthError, Verified};
+pub use verify::{scheme, verify, AuthError, Scheme, Verified};
 
 /// What a signature covers, as seen by both the signer and the verifier.
 #[derive(Debug, Clone, Copy)]

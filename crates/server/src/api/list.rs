@@ -7,11 +7,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use http::Response;
 use ossvault_proto::encode::uri_encode;
+use ossvault_proto::limits::{DEFAULT_LIST_KEYS, MAX_LIST_PAGE};
 use ossvault_proto::time::iso8601;
 use ossvault_proto::xml::{CommonPrefix, ListBucketResult, ListBucketResultV2, ObjectSummary};
-
-const DEFAULT_MAX_KEYS: usize = 100;
-const MAX_KEYS: usize = 1000;
 
 struct Listing {
     prefix: String,
@@ -23,11 +21,11 @@ struct Listing {
 impl Listing {
     fn from(ctx: &Ctx) -> Result<Self, ApiError> {
         let max_keys = match ctx.query.non_empty("max-keys") {
-            None => DEFAULT_MAX_KEYS,
+            None => DEFAULT_LIST_KEYS,
             Some(v) => v
                 .parse::<usize>()
                 .ok()
-                .filter(|n| (1..=MAX_KEYS).contains(n))
+                .filter(|n| (1..=MAX_LIST_PAGE).contains(n))
                 .ok_or_else(|| {
                     ApiError::invalid_argument("max-keys must be between 1 and 1000.")
                 })?,

@@ -13,6 +13,7 @@ use base64::Engine as _;
 use http::{header, Response, StatusCode};
 use ossvault_proto::crc64;
 use ossvault_proto::encode::uri_encode;
+use ossvault_proto::limits::{MAX_LIST_PAGE, MAX_PARTS, MIN_PART_SIZE};
 use ossvault_proto::time::iso8601;
 use ossvault_proto::xml::{
     self, CommonPrefix, CompleteMultipartUpload, CompleteMultipartUploadResult,
@@ -21,10 +22,6 @@ use ossvault_proto::xml::{
 };
 use ossvault_proto::{etag, headers, ErrorCode};
 
-const MAX_PART_NUMBER: u32 = 10_000;
-/// Every part but the last must be at least this big.
-const MIN_PART_SIZE: u64 = 100 * 1024;
-const MAX_LIST: usize = 1000;
 const CSE_PREFIX: &str = "x-oss-meta-client-side-encryption-";
 
 /// Server-side encryption is chosen at Initiate; parts and Complete may not name it.
@@ -56,7 +53,7 @@ pub fn part_number(ctx: &Ctx) -> Result<u32, ApiError> {
     ctx.query
         .non_empty("partNumber")
         .and_then(|v| v.parse::<u32>().ok())
-        .filter(|n| (1..=MAX_PART_NUMBER).contains(n))
+        .filter(|n| (1..=MAX_PARTS).contains(n))
         .ok_or_else(|| ApiError::invalid_argument("partNumber must be between 1 and 10000."))
 }
 
@@ -120,7 +117,8 @@ pub async fn upload_part(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         .header(header::CONTENT_LENGTH, 0)
         .body(body::empty())
         .expect("valid response");
-    // The upload's encryption is echoed on every part (reference §4.2).
+    // The upload's encryption is echoed on every part (as real OSS does: oss2
+    // `tests/test_server_side_encryotion.py`).
     let response = with_sse(response, upload.sse.as_ref());
     let bucket = ctx.bucket().to_owned();
     blocking(ctx.store(), move |s| {
@@ -139,7 +137,7 @@ pub async fn complete(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
     let raw = ctx.small_body().await?;
     let (bucket, id) = (ctx.bucket().to_owned(), upload.upload_id.clone());
     let (uploaded, _) = blocking(ctx.store(), move |s| {
-        s.list_parts(&bucket, &id, 0, MAX_PART_NUMBER as usize)
+        s.list_parts(&bucket, &id, 0, MAX_PARTS as usize)
     })
     .await?;
 
@@ -276,11 +274,11 @@ pub async fn abort(ctx: Ctx) -> Result<Response<Body>, ApiError> {
 
 fn list_limit(ctx: &Ctx, name: &str) -> Result<usize, ApiError> {
     match ctx.query.non_empty(name) {
-        None => Ok(MAX_LIST),
+        None => Ok(MAX_LIST_PAGE),
         Some(v) => v
             .parse::<usize>()
             .ok()
-            .filter(|n| (1..=MAX_LIST).contains(n))
+            .filter(|n| (1..=MAX_LIST_PAGE).contains(n))
             .ok_or_else(|| {
                 ApiError::invalid_argument(format!("{name} must be between 1 and 1000."))
             }),

@@ -3,6 +3,7 @@
 use super::bucket::{acl_policy, load_bucket};
 use super::encryption;
 use super::{empty, now_ms, parse_acl, time_of, xml_ok, ApiError, Ctx};
+use crate::auth;
 use crate::body::{self, blocking, plan_range, Body, Received};
 use crate::sse::{self, DataKey};
 use crate::store::{
@@ -10,10 +11,12 @@ use crate::store::{
 };
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use http::{header, HeaderMap, Response, StatusCode};
+use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use md5::{Digest, Md5};
+use ossvault_proto::limits::{MAX_DELETE_KEYS, MAX_USER_META_BYTES};
+use ossvault_proto::range::{self, ByteRange};
 use ossvault_proto::time::{http_date, parse_http_date};
-use ossvault_proto::xml::{self, Delete, DeleteResult, DeletedEntry};
+use ossvault_proto::xml::{self, Delete, DeleteError, DeleteResult, DeletedEntry};
 use ossvault_proto::{encode, etag, headers, names, ErrorCode};
 
 /// Request headers kept with an object and returned verbatim on GET/HEAD.
@@ -25,10 +28,6 @@ const STORED_HEADERS: &[&str] = &[
     "cache-control",
     "expires",
 ];
-/// OSS limits user metadata (`x-oss-meta-*` names and values) to 8 KiB.
-const MAX_USER_META_BYTES: usize = 8 * 1024;
-/// DeleteMultipleObjects takes at most this many keys.
-const MAX_DELETE_KEYS: usize = 1000;
 /// Attempts at reading an object whose blob a concurrent overwrite just unlinked.
 const READ_ATTEMPTS: usize = 3;
 
@@ -114,10 +113,11 @@ pub fn storage_class(ctx: &Ctx) -> Result<String, ApiError> {
     }
 }
 
-/// Receives the request body into a new blob (sealed under `seal`), enforcing the size limit
-/// and Content-MD5.
+/// Receives the request body into a new blob (sealed under `seal`), enforcing the size limit,
+/// Content-MD5 and a declared `x-oss-content-sha256`.
 pub async fn receive_content(ctx: &mut Ctx, seal: Option<&DataKey>) -> Result<Received, ApiError> {
     let expected = expected_md5(ctx)?;
+    let sha256 = crate::payload::declared(&ctx.headers)?;
     let declared = ctx.content_length()?;
     let incoming = ctx
         .take_body()
@@ -128,6 +128,7 @@ pub async fn receive_content(ctx: &mut Ctx, seal: Option<&DataKey>) -> Result<Re
         declared,
         ctx.state.config.max_object_size,
         seal,
+        sha256,
     )
     .await?;
     check_md5(expected, &received)?;
@@ -202,74 +203,30 @@ pub async fn load_object(ctx: &Ctx) -> Result<ObjectRecord, ApiError> {
     .await
 }
 
-/// A byte range request resolved against the object size: `[start, end)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ByteRange {
-    pub start: u64,
-    pub end: u64,
-}
-
 /// Resolves a `Range` header. `Ok(None)` means serve the whole object: no range, or (as OSS
 /// does without `x-oss-range-behavior: standard`) an invalid or unsatisfiable one. With
-/// `standard`, an end past EOF is clamped and a start past EOF is 416 InvalidRange.
+/// `standard`, an end past EOF is clamped and a start past EOF is 416 InvalidRange; a
+/// malformed header still serves the whole object.
 pub fn resolve_range(
     header: Option<&str>,
     size: u64,
     standard: bool,
 ) -> Result<Option<ByteRange>, ApiError> {
-    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+    let Some(spec) = header.and_then(|h| range::parse_range_header(h).ok()) else {
         return Ok(None);
     };
-    // Multi-range: only the first range is honoured.
-    let first = spec.split(',').next().unwrap_or_default().trim();
-    let Some((a, b)) = first.split_once('-') else {
+    // OSS's default: a range reaching past the object is ignored rather than clamped.
+    if !standard && spec.ends_past(size) {
         return Ok(None);
-    };
-    let (a, b) = (a.trim(), b.trim());
-    let unsatisfiable = || {
-        if standard {
-            Err(ApiError::msg(
-                ErrorCode::InvalidRange,
-                "The requested range cannot be satisfied.",
-            ))
-        } else {
-            Ok(None)
-        }
-    };
-    let range = match (a.parse::<u64>().ok(), b.parse::<u64>().ok()) {
-        (None, Some(n)) if a.is_empty() => {
-            if n == 0 || size == 0 {
-                return unsatisfiable();
-            }
-            ByteRange {
-                start: size.saturating_sub(n),
-                end: size,
-            }
-        }
-        (Some(s), None) if b.is_empty() => {
-            if s >= size {
-                return unsatisfiable();
-            }
-            ByteRange {
-                start: s,
-                end: size,
-            }
-        }
-        (Some(s), Some(e)) if s <= e => {
-            if s >= size {
-                return unsatisfiable();
-            }
-            if e >= size && !standard {
-                return Ok(None);
-            }
-            ByteRange {
-                start: s,
-                end: e.min(size - 1) + 1,
-            }
-        }
-        _ => return Ok(None),
-    };
-    Ok(Some(range))
+    }
+    match spec.resolve(size) {
+        Ok(r) => Ok(Some(r)),
+        Err(_) if standard => Err(ApiError::msg(
+            ErrorCode::InvalidRange,
+            "The requested range cannot be satisfied.",
+        )),
+        Err(_) => Ok(None),
+    }
 }
 
 /// Evaluates If-Match / If-Unmodified-Since (412) and If-None-Match / If-Modified-Since (304).
@@ -318,6 +275,7 @@ enum ReadFailure {
 
 /// GetObject (`with_body`) and HeadObject.
 pub async fn get_object(ctx: Ctx, with_body: bool) -> Result<Response<Body>, ApiError> {
+    let overrides = response_overrides(&ctx)?;
     let store = ctx.store();
     for attempt in 1..=READ_ATTEMPTS {
         let record = load_object(&ctx).await?;
@@ -392,24 +350,54 @@ pub async fn get_object(ctx: Ctx, with_body: bool) -> Result<Response<Body>, Api
             // The whole-object CRC only where the body is the whole object (SDKs check it).
             b = b.header(headers::HASH_CRC64, record.crc64.to_string());
         }
-        b = object_headers(b, &record, &ctx);
+        b = object_headers(b, &record, &overrides);
         let body = if with_body && end > start {
             body::content_stream(store.clone(), plan, first, key)
         } else {
             body::empty()
         };
-        return Ok(b.body(body).expect("valid response"));
+        return b
+            .body(body)
+            .map_err(|e| ApiError::internal(format!("bad response: {e}")));
     }
     Err(ApiError::internal(
         "the object kept changing while being read",
     ))
 }
 
+/// The headers a GET may override with `response-<name>` query parameters.
+const OVERRIDABLE: [&str; 6] = [
+    "content-type",
+    "content-language",
+    "expires",
+    "cache-control",
+    "content-disposition",
+    "content-encoding",
+];
+
+/// The `response-*` overrides of a GET, validated as header values: the query string is the
+/// client's, and a control character in it is a bad request, not a response that cannot be
+/// built.
+fn response_overrides(ctx: &Ctx) -> Result<Vec<(&'static str, HeaderValue)>, ApiError> {
+    let mut overrides = Vec::new();
+    for name in OVERRIDABLE {
+        if let Some(v) = ctx.query.get(&format!("response-{name}")) {
+            let value = HeaderValue::from_str(v).map_err(|_| {
+                ApiError::invalid_argument(format!(
+                    "The value of response-{name} is not a valid header value."
+                ))
+            })?;
+            overrides.push((name, value));
+        }
+    }
+    Ok(overrides)
+}
+
 /// Headers describing a stored object on GET/HEAD, with `response-*` overrides applied.
 fn object_headers(
     mut b: http::response::Builder,
     record: &ObjectRecord,
-    ctx: &Ctx,
+    overrides: &[(&'static str, HeaderValue)],
 ) -> http::response::Builder {
     b = b
         .header(header::ETAG, &record.etag)
@@ -428,22 +416,12 @@ fn object_headers(
         b = b.header(name, value);
     }
     for (name, value) in &record.headers {
-        let overridden = ctx.query.get(&format!("response-{name}"));
-        b = b.header(name.as_str(), overridden.unwrap_or(value));
-    }
-    for name in [
-        "content-type",
-        "content-language",
-        "expires",
-        "cache-control",
-        "content-disposition",
-        "content-encoding",
-    ] {
-        if !record.headers.iter().any(|(n, _)| n == name) {
-            if let Some(v) = ctx.query.get(&format!("response-{name}")) {
-                b = b.header(name, v);
-            }
+        if !overrides.iter().any(|(n, _)| n == name) {
+            b = b.header(name.as_str(), value);
         }
+    }
+    for (name, value) in overrides {
+        b = b.header(*name, value);
     }
     b
 }
@@ -494,25 +472,54 @@ pub async fn delete_multiple(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
             format!("The key '{bad}' is not valid."),
         ));
     }
-    let bucket = ctx.bucket().to_owned();
-    let deleted = keys.clone();
-    blocking(ctx.store(), move |s| s.delete_objects(&bucket, &deleted)).await?;
+    let bucket = load_bucket(&ctx).await?;
+    // Each key is authorised as its own DELETE would be; a refused key is reported and the
+    // others are deleted.
+    let records = if ctx.principal.is_none() {
+        let (name, keys) = (bucket.name.clone(), keys.clone());
+        blocking(ctx.store(), move |s| {
+            keys.iter().map(|k| s.object(&name, k)).collect()
+        })
+        .await?
+    } else {
+        vec![None; keys.len()]
+    };
+    let mut allowed = Vec::with_capacity(keys.len());
+    let mut refused = Vec::new();
+    for (key, record) in keys.into_iter().zip(&records) {
+        match auth::authorize_key(&ctx, &bucket, &key, record.as_ref()) {
+            Ok(()) => allowed.push(key),
+            Err(e) => refused.push((key, e)),
+        }
+    }
+    let (name, deleted) = (bucket.name.clone(), allowed.clone());
+    blocking(ctx.store(), move |s| s.delete_objects(&name, &deleted)).await?;
     let url = ctx.query.url_encoded();
+    let shown = |k: &str| {
+        if url {
+            encode::uri_encode(k)
+        } else {
+            k.to_owned()
+        }
+    };
     let result = DeleteResult {
         encoding_type: url.then(|| "url".to_owned()),
         deleted: if request.quiet == Some(true) {
             Vec::new()
         } else {
-            keys.iter()
-                .map(|k| DeletedEntry {
-                    key: if url {
-                        encode::uri_encode(k)
-                    } else {
-                        k.clone()
-                    },
-                })
+            allowed
+                .iter()
+                .map(|k| DeletedEntry { key: shown(k) })
                 .collect()
         },
+        error: refused
+            .into_iter()
+            .map(|(k, e)| DeleteError {
+                key: shown(&k),
+                code: e.code.as_str().to_owned(),
+                message: e.message,
+            })
+            .collect(),
     };
     Ok(xml_ok("DeleteResult", &result))
 }

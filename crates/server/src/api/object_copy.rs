@@ -3,9 +3,10 @@
 
 use super::multipart::{load_upload, part_number};
 use super::object::{
-    check_conditions, codec_for, object_acl, put_mode, storage_class, stored_headers, ByteRange,
+    check_conditions, codec_for, object_acl, put_mode, storage_class, stored_headers,
 };
 use super::{encryption, now_ms, time_of, with_sse, xml_ok_with_etag, ApiError, Ctx};
+use crate::auth::CopySource;
 use crate::body::{blocking, plan_range, Body};
 use crate::body::{read_segment, ContentWriter};
 use crate::sse::{DataKey, SseRequest};
@@ -13,38 +14,19 @@ use crate::store::{NewBlob, ObjectRecord, ObjectType, PartRecord, Segment, Store
 use http::Response;
 use md5::{Digest, Md5};
 use ossvault_proto::crc64::Crc64;
+use ossvault_proto::range::{self, ByteRange, RangeSpec};
 use ossvault_proto::time::iso8601;
 use ossvault_proto::xml::{CopyObjectResult, CopyPartResult};
-use ossvault_proto::{encode, etag, headers, names, ErrorCode};
+use ossvault_proto::{etag, headers, ErrorCode};
 
-/// The source named by `x-oss-copy-source: /bucket/url-encoded-key[?versionId=…]`.
-fn copy_source(ctx: &Ctx) -> Result<(String, String), ApiError> {
-    let raw = ctx
-        .header(headers::COPY_SOURCE)
-        .ok_or_else(|| ApiError::invalid_argument("x-oss-copy-source is required."))?;
-    let bad = || ApiError::invalid_argument("x-oss-copy-source is not /bucket/key.");
-    let path = raw.split('?').next().unwrap_or_default();
-    let path = path.strip_prefix('/').unwrap_or(path);
-    let (bucket, key) = path.split_once('/').ok_or_else(bad)?;
-    let bucket = encode::percent_decode(bucket).ok_or_else(bad)?;
-    let key = encode::percent_decode(key).ok_or_else(bad)?;
-    if !names::is_valid_bucket_name(&bucket) {
-        return Err(ApiError::new(ErrorCode::InvalidBucketName));
-    }
-    if !names::is_valid_object_key(&key) {
-        return Err(ApiError::new(ErrorCode::InvalidObjectName));
-    }
-    Ok((bucket, key))
-}
-
-/// Loads the copy source and checks the `x-oss-copy-source-if-*` conditions.
-async fn load_source(ctx: &Ctx) -> Result<(String, String, ObjectRecord), ApiError> {
-    let (bucket, key) = copy_source(ctx)?;
-    let (b, k) = (bucket.clone(), key.clone());
-    let record = blocking(ctx.store(), move |s| {
-        s.object(&b, &k)?.ok_or(StoreError::NoSuchKey)
-    })
-    .await?;
+/// The copy source authorisation read and allowed (never read here again: a source can only
+/// come from there), with the `x-oss-copy-source-if-*` conditions checked and its data key
+/// opened (a disabled or deleted KMS key refuses the copy as it refuses a GET).
+fn take_source(ctx: &mut Ctx) -> Result<(CopySource, Option<DataKey>), ApiError> {
+    let source = ctx
+        .copy_source
+        .take()
+        .ok_or_else(|| ApiError::internal("the copy source was not authorised"))?;
     check_conditions(
         &ctx.headers,
         [
@@ -53,10 +35,11 @@ async fn load_source(ctx: &Ctx) -> Result<(String, String, ObjectRecord), ApiErr
             headers::COPY_SOURCE_IF_MODIFIED_SINCE,
             headers::COPY_SOURCE_IF_UNMODIFIED_SINCE,
         ],
-        &record,
+        &source.record,
         ErrorCode::NotModified,
     )?;
-    Ok((bucket, key, record))
+    let key = encryption::open(ctx, source.record.sse.as_ref())?;
+    Ok((source, key))
 }
 
 /// What a copy wrote: a durable blob with the bytes' MD5 and CRC.
@@ -107,8 +90,15 @@ fn copy_range(
     })
 }
 
-pub async fn copy_object(ctx: Ctx) -> Result<Response<Body>, ApiError> {
-    let (src_bucket, src_key, source) = load_source(&ctx).await?;
+pub async fn copy_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
+    let (
+        CopySource {
+            bucket: src_bucket,
+            key: src_key,
+            record: source,
+        },
+        source_key,
+    ) = take_source(&mut ctx)?;
     let target_bucket = super::bucket::load_bucket(&ctx).await?;
     // The copy's encryption is the request's, else the target bucket's default: never the
     // source's (as on OSS).
@@ -151,7 +141,6 @@ pub async fn copy_object(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         })
         .await?
     } else {
-        let source_key = encryption::open(&ctx, source.sse.as_ref())?;
         let (target_key, sse) = match &wanted {
             Some(request) => Some(ctx.sse()?.new_key(request)?).unzip(),
             None => (None, None),
@@ -203,7 +192,8 @@ pub async fn copy_object(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     Ok(with_sse(response, record.sse.as_ref()))
 }
 
-/// Parses `x-oss-copy-source-range: bytes=a-b` against the source size.
+/// Parses `x-oss-copy-source-range: bytes=a-b` (or `bytes=a-`) against the source size. Unlike
+/// `Range`, it is strict: one range, within the source, else InvalidArgument.
 fn copy_range_header(ctx: &Ctx, size: u64) -> Result<ByteRange, ApiError> {
     let Some(spec) = ctx.header(headers::COPY_SOURCE_RANGE) else {
         return Ok(ByteRange {
@@ -216,16 +206,13 @@ fn copy_range_header(ctx: &Ctx, size: u64) -> Result<ByteRange, ApiError> {
             "The copy range '{spec}' is not valid for a {size}-byte source."
         ))
     };
-    let (a, b) = spec
+    let (start, end) = match spec
         .trim()
         .strip_prefix("bytes=")
-        .and_then(|r| r.split_once('-'))
-        .ok_or_else(bad)?;
-    let start: u64 = a.trim().parse().map_err(|_| bad())?;
-    let end: u64 = if b.trim().is_empty() {
-        size.saturating_sub(1)
-    } else {
-        b.trim().parse().map_err(|_| bad())?
+        .map(range::parse_range_spec)
+    {
+        Some(Ok(RangeSpec::From { start, end })) => (start, end.unwrap_or(size.saturating_sub(1))),
+        _ => return Err(bad()),
     };
     if start > end || end >= size {
         return Err(bad());
@@ -236,12 +223,11 @@ fn copy_range_header(ctx: &Ctx, size: u64) -> Result<ByteRange, ApiError> {
     })
 }
 
-pub async fn upload_part_copy(ctx: Ctx) -> Result<Response<Body>, ApiError> {
+pub async fn upload_part_copy(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
     let number = part_number(&ctx)?;
     let upload = load_upload(&ctx).await?;
-    let (_, _, source) = load_source(&ctx).await?;
+    let (CopySource { record: source, .. }, source_key) = take_source(&mut ctx)?;
     let range = copy_range_header(&ctx, source.size)?;
-    let source_key = encryption::open(&ctx, source.sse.as_ref())?;
     let target_key = encryption::open(&ctx, upload.sse.as_ref())?;
     let copied = blocking(ctx.store(), move |s| {
         copy_range(s, &source, range, source_key.as_ref(), target_key.as_ref())

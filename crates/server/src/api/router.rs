@@ -5,9 +5,25 @@ use super::{ApiError, Query};
 use http::{HeaderMap, Method};
 use ossvault_proto::{headers, ErrorCode};
 
-/// Every operation the server answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
+/// Defines [`Endpoint`] and [`Endpoint::ALL`] from one list, so that anything enumerating the
+/// operations (the authorisation matrix test) cannot miss a variant added later.
+macro_rules! endpoints {
+    ($($(#[$doc:meta])* $variant:ident,)*) => {
+        /// Every operation the server answers.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Endpoint {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Endpoint {
+            /// Every variant, in declaration order (for tests that must cover them all).
+            #[cfg(test)]
+            pub const ALL: &'static [Endpoint] = &[$(Endpoint::$variant,)*];
+        }
+    };
+}
+
+endpoints! {
     ListBuckets,
     PutBucket,
     DeleteBucket,
@@ -220,6 +236,50 @@ impl Endpoint {
         }
     }
 
+    /// Resources besides the addressed one that this operation touches. Each is authorised as
+    /// a request of its own would be (signature aside): a copy reads its source as a GET of it
+    /// would, a multiple delete deletes each key as a DELETE of it would. No wildcard arm, so
+    /// that a new operation must say what it touches.
+    pub fn other_resources(self) -> OtherResources {
+        use Endpoint::*;
+        match self {
+            CopyObject | UploadPartCopy => OtherResources::CopySource,
+            DeleteMultipleObjects => OtherResources::EachListedKey,
+            ListBuckets
+            | PutBucket
+            | DeleteBucket
+            | GetBucketInfo
+            | GetBucketLocation
+            | GetBucketStat
+            | GetBucketAcl
+            | PutBucketAcl
+            | GetBucketPolicy
+            | PutBucketPolicy
+            | DeleteBucketPolicy
+            | GetBucketEncryption
+            | PutBucketEncryption
+            | DeleteBucketEncryption
+            | ListLiveChannels
+            | ListObjects
+            | ListObjectsV2
+            | ListMultipartUploads
+            | PutObject
+            | GetObject
+            | HeadObject
+            | GetObjectMeta
+            | DeleteObject
+            | AppendObject
+            | GetObjectAcl
+            | PutObjectAcl
+            | InitiateMultipartUpload
+            | UploadPart
+            | CompleteMultipartUpload
+            | AbortMultipartUpload
+            | ListParts
+            | Kms => OtherResources::None,
+        }
+    }
+
     /// What an anonymous request needs from the ACL to be allowed, if anything can allow it.
     pub fn anonymous_access(self) -> Option<AclNeed> {
         use Endpoint::*;
@@ -228,6 +288,7 @@ impl Endpoint {
             PutObject
             | AppendObject
             | DeleteObject
+            | DeleteMultipleObjects
             | InitiateMultipartUpload
             | UploadPart
             | CompleteMultipartUpload
@@ -236,6 +297,19 @@ impl Endpoint {
             _ => None,
         }
     }
+}
+
+/// See [`Endpoint::other_resources`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtherResources {
+    None,
+    /// The object named by `x-oss-copy-source`, read with `oss:GetObject`; authorised before
+    /// the handler runs, which gets the source only through [`super::Ctx::copy_source`].
+    CopySource,
+    /// The keys listed in the body, each deleted with `oss:DeleteObject`; the handler
+    /// authorises each with [`crate::auth::authorize_key`] and reports a refused one as an
+    /// `AccessDenied` entry.
+    EachListedKey,
 }
 
 /// The access an ACL must grant.

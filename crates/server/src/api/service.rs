@@ -4,11 +4,9 @@ use super::{time_of, xml_ok, ApiError, Ctx};
 use crate::body::{blocking, Body};
 use crate::store::BucketRecord;
 use http::Response;
+use ossvault_proto::limits::MAX_LIST_PAGE;
 use ossvault_proto::time::iso8601;
 use ossvault_proto::xml::{BucketSummary, Buckets, ListAllMyBucketsResult};
-
-/// The most buckets one ListBuckets page returns.
-const MAX_BUCKETS_PAGE: usize = 1000;
 
 pub async fn list_buckets(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     let prefix = ctx.query.non_empty("prefix").unwrap_or_default().to_owned();
@@ -17,14 +15,14 @@ pub async fn list_buckets(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         Some(v) => Some(
             v.parse::<usize>()
                 .ok()
-                .filter(|n| (1..=MAX_BUCKETS_PAGE).contains(n))
+                .filter(|n| (1..=MAX_LIST_PAGE).contains(n))
                 .ok_or_else(|| {
                     ApiError::invalid_argument("max-keys must be between 1 and 1000.")
                 })?,
         ),
         None => None,
     };
-    let limit = max_keys.unwrap_or(MAX_BUCKETS_PAGE);
+    let limit = max_keys.unwrap_or(MAX_LIST_PAGE);
     let (p, m) = (prefix.clone(), marker.clone());
     let (buckets, truncated) =
         blocking(ctx.store(), move |s| s.list_buckets(&p, &m, limit)).await?;

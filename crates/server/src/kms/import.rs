@@ -2,9 +2,15 @@
 //! ImportKeyMaterial. Each request for parameters makes a fresh RSA-2048 key pair; the private
 //! key stays in this process's memory only (zeroed when dropped), keyed by the opaque import
 //! token, for 24 hours. A restart forgets pending imports: ask for parameters again.
+//!
+//! The material arrives from the network, so its decryption must not leak through timing
+//! (the Marvin attack, RUSTSEC-2023-0071, against the `rsa` crate): AWS-LC's constant-time
+//! RSA-OAEP does it.
 
-use rsa::pkcs8::EncodePublicKey;
-use rsa::{Oaep, RsaPrivateKey, RsaPublicKey};
+use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
+use aws_lc_rs::rsa::{
+    KeySize, OaepPrivateDecryptingKey, PrivateDecryptingKey, OAEP_SHA256_MGF1SHA256,
+};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use zeroize::Zeroizing;
@@ -13,12 +19,10 @@ use zeroize::Zeroizing;
 pub const TOKEN_TTL_MS: u64 = 24 * 3600 * 1000;
 /// Pending imports kept at once; the oldest goes when more are asked for.
 const MAX_PENDING: usize = 64;
-pub const WRAPPING_ALGORITHM: &str = "RSAES_OAEP_SHA_256";
-pub const WRAPPING_KEY_SPEC: &str = "RSA_2048";
 
 struct Pending {
     key_id: String,
-    private: RsaPrivateKey,
+    private: OaepPrivateDecryptingKey,
     expires_ms: u64,
 }
 
@@ -53,13 +57,14 @@ pub struct Imports {
 impl Imports {
     /// New parameters for importing into `key_id` (slow: makes an RSA key; blocking).
     pub fn issue(&self, key_id: &str, now_ms: u64) -> Result<Parameters, ImportError> {
-        let private = RsaPrivateKey::new(&mut rand::thread_rng(), 2048)
-            .map_err(|e| ImportError::KeyGeneration(e.to_string()))?;
-        let public_key_der = RsaPublicKey::from(&private)
-            .to_public_key_der()
-            .map_err(|e| ImportError::KeyGeneration(e.to_string()))?
-            .as_bytes()
+        let generation =
+            |e: aws_lc_rs::error::Unspecified| ImportError::KeyGeneration(e.to_string());
+        let private = PrivateDecryptingKey::generate(KeySize::Rsa2048).map_err(generation)?;
+        let public_key_der = AsDer::<PublicKeyX509Der>::as_der(&private.public_key())
+            .map_err(generation)?
+            .as_ref()
             .to_vec();
+        let private = OaepPrivateDecryptingKey::new(private).map_err(generation)?;
         let token = hex::encode(rand::random::<[u8; 32]>());
         let expires_ms = now_ms + TOKEN_TTL_MS;
         let mut pending = self.pending.lock().expect("lock");
@@ -104,13 +109,12 @@ impl Imports {
         if p.key_id != key_id {
             return Err(ImportError::OtherKey);
         }
-        let plain = Zeroizing::new(
-            p.private
-                .decrypt(Oaep::new::<sha2::Sha256>(), encrypted)
-                .map_err(|_| ImportError::Undecryptable)?,
-        );
-        let material: [u8; 32] = plain
-            .as_slice()
+        let mut buffer = Zeroizing::new(vec![0u8; p.private.key_size_bytes()]);
+        let plain = p
+            .private
+            .decrypt(&OAEP_SHA256_MGF1SHA256, encrypted, &mut buffer, None)
+            .map_err(|_| ImportError::Undecryptable)?;
+        let material: [u8; 32] = (&*plain)
             .try_into()
             .map_err(|_| ImportError::WrongLength(plain.len()))?;
         Ok(Zeroizing::new(material))
@@ -129,6 +133,7 @@ impl Imports {
 mod tests {
     use super::*;
     use rsa::pkcs8::DecodePublicKey;
+    use rsa::{Oaep, RsaPublicKey};
 
     fn wrap(der: &[u8], material: &[u8]) -> Vec<u8> {
         let public = RsaPublicKey::from_public_key_der(der).unwrap();

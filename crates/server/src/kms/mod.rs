@@ -13,7 +13,7 @@
 //! A key pending deletion is gone once its DeleteDate passes: it no longer unwraps anything,
 //! and its record (with its material) is purged at the next KMS API call or restart.
 
-pub(crate) mod api;
+pub mod api;
 pub mod blob;
 pub mod import;
 pub mod records;

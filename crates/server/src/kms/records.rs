@@ -29,33 +29,8 @@ impl KeyState {
     }
 }
 
-/// Where the key material came from (`Origin`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Origin {
-    /// Made by the KMS.
-    #[serde(rename = "Aliyun_KMS")]
-    Kms,
-    /// Imported by the user (BYOK).
-    #[serde(rename = "EXTERNAL")]
-    External,
-}
-
-impl Origin {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Origin::Kms => "Aliyun_KMS",
-            Origin::External => "EXTERNAL",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Origin> {
-        match s {
-            "Aliyun_KMS" => Some(Origin::Kms),
-            "EXTERNAL" => Some(Origin::External),
-            _ => None,
-        }
-    }
-}
+/// Where the key material came from (`Origin`): the wire type, stored under the same names.
+pub use ossvault_proto::kms::KeyOrigin as Origin;
 
 /// One customer master key.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -181,7 +181,8 @@ fn kms_unavailable() -> ApiError {
     )
 }
 
-/// The headers that describe an encrypted object on responses (reference §4.2).
+/// The headers that describe an encrypted object on responses (as oss2 `tests/test_server_side_encryotion.py::test_put_object_with_encryption` sees
+/// real OSS answer).
 pub fn response_headers(record: Option<&SseRecord>) -> Vec<(&'static str, String)> {
     let Some(r) = record else { return Vec::new() };
     let mut h = vec![(headers::SERVER_SIDE_ENCRYPTION, r.algorithm.clone())];

@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -71,10 +71,7 @@ impl BlobWriter {
     pub(super) fn create(tmp_dir: &Path) -> io::Result<BlobWriter> {
         let id = BlobId::random();
         let path = tmp_dir.join(id.to_hex());
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
+        let file = super::private::new_file_options().open(&path)?;
         Ok(BlobWriter {
             id,
             path,
@@ -118,16 +115,21 @@ impl BlobWriter {
         if on_file - self.written_back < WRITEBACK_STEP {
             return;
         }
-        use std::os::fd::AsRawFd;
-        // SAFETY: sync_file_range only reads its integer arguments; the fd is open for the
-        // lifetime of `self.file`. An error (e.g. an unsupported filesystem) is harmless.
-        unsafe {
-            libc::sync_file_range(
-                self.file.as_raw_fd(),
-                self.written_back as libc::off64_t,
-                (on_file - self.written_back) as libc::off64_t,
-                libc::SYNC_FILE_RANGE_WRITE,
-            );
+        // Linux only; elsewhere the kernel writes back on its own schedule and `finish`'s fsync
+        // does all the work (slower, equally durable).
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: sync_file_range only reads its integer arguments; the fd is open for the
+            // lifetime of `self.file`. An error (e.g. an unsupported filesystem) is harmless.
+            unsafe {
+                libc::sync_file_range(
+                    self.file.as_raw_fd(),
+                    self.written_back as libc::off64_t,
+                    (on_file - self.written_back) as libc::off64_t,
+                    libc::SYNC_FILE_RANGE_WRITE,
+                );
+            }
         }
         self.written_back = on_file;
     }
@@ -285,11 +287,7 @@ pub(super) fn publish(blobs_dir: &Path, mut blob: NewBlob) -> io::Result<Publish
 /// `blobs/` when someone else created it: we cannot know whether its creator's fsync is done, and
 /// our blob must not be published into a directory entry that a crash could still take away.
 pub(super) fn create_fanout(blobs_dir: &Path, fanout: &Path) -> io::Result<()> {
-    match fs::create_dir(fanout) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e),
-    }
+    super::private::create_dir(fanout)?;
     sync_dir(blobs_dir)
 }
 
@@ -302,9 +300,7 @@ pub(super) fn unlink(blobs_dir: &Path, ids: impl IntoIterator<Item = BlobId>) {
 }
 
 /// fsyncs a directory so that the entries created or renamed in it survive a crash.
-pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
+pub(super) use ossvault_fs::sync_dir;
 
 fn remove_quietly(path: &Path) {
     match fs::remove_file(path) {

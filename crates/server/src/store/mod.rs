@@ -16,6 +16,7 @@
 mod blobs;
 mod list;
 mod meta;
+pub mod private;
 pub mod records;
 #[cfg(test)]
 mod tests;
@@ -198,17 +199,22 @@ impl Store {
         let dir = dir.to_path_buf();
         let tmp_dir = dir.join("tmp");
         let blobs_dir = dir.join("blobs");
-        fs::create_dir_all(&tmp_dir)?;
-        fs::create_dir_all(&blobs_dir)?;
+        private::create_dir_all(&dir)?;
+        let restricted = private::restrict_tree(&dir)?;
+        if restricted > 0 {
+            tracing::warn!(
+                dir = %dir.display(),
+                entries = restricted,
+                "the data directory was open to other users: made it and its contents owner-only"
+            );
+        }
+        private::create_dir(&tmp_dir)?;
+        private::create_dir(&blobs_dir)?;
         // All 256 fan-out directories up front, made durable once: publishing then never
         // creates a directory, so no blob can land in a directory whose own entry is not yet
         // durable (which a concurrent first use of a fan-out directory would otherwise allow).
         for i in 0..=255u8 {
-            match fs::create_dir(blobs_dir.join(format!("{i:02x}"))) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e.into()),
-            }
+            private::create_dir(&blobs_dir.join(format!("{i:02x}")))?;
         }
         blobs::sync_dir(&blobs_dir)?;
         blobs::sync_dir(&dir)?;
@@ -218,6 +224,7 @@ impl Store {
         let db = redb::Builder::new()
             .set_cache_size(DB_CACHE_BYTES)
             .create(dir.join(DB_FILE))?;
+        private::restrict_file(&dir.join(DB_FILE))?;
         meta::create_tables(&db)?;
         remove_orphans(&db, &blobs_dir)?;
 

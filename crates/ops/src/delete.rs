@@ -1,0 +1,69 @@
+//! Deleting many objects: everything under a prefix (listed and deleted page by page, in
+//! batches of at most 1000 keys, so memory does not grow with the prefix), and the unfinished
+//! multipart uploads under one; together they empty a bucket.
+
+use crate::error::Result;
+use futures_util::StreamExt;
+use ossvault_client::transfer::CancellationToken;
+use ossvault_client::{Client, ListRequest};
+use ossvault_proto::limits::MAX_DELETE_KEYS;
+
+/// What a prefix deletion did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeleteSummary {
+    pub deleted: u64,
+    /// Listed keys the service did not report deleted (a policy refusing them, a race).
+    pub not_deleted: u64,
+}
+
+/// Deletes every object under `prefix` as the listing pages arrive. `on_deleted` hears each
+/// batch's count as it is deleted. Cancelling stops before the next batch.
+pub async fn delete_prefix(
+    client: &Client,
+    bucket: &str,
+    prefix: &str,
+    on_deleted: &(dyn Fn(u64) + Sync),
+    cancel: &CancellationToken,
+) -> Result<DeleteSummary> {
+    let request = ListRequest {
+        prefix: prefix.to_owned(),
+        ..Default::default()
+    };
+    let mut pages = Box::pin(client.list_pages(bucket, request));
+    let mut summary = DeleteSummary::default();
+    while let Some(page) = pages.next().await {
+        let keys: Vec<String> = page?.objects.into_iter().map(|o| o.key).collect();
+        // A page holds at most 1000 keys, the most one DeleteObjects takes.
+        for batch in keys.chunks(MAX_DELETE_KEYS) {
+            if cancel.is_cancelled() {
+                return Err(crate::Error::Cancelled);
+            }
+            let done = client.delete_objects(bucket, batch).await?;
+            summary.deleted += done.len() as u64;
+            summary.not_deleted += (batch.len() - done.len().min(batch.len())) as u64;
+            on_deleted(done.len() as u64);
+        }
+    }
+    Ok(summary)
+}
+
+/// Aborts every unfinished multipart upload under `prefix`; returns how many.
+pub async fn abort_uploads(client: &Client, bucket: &str, prefix: &str) -> Result<u64> {
+    let mut aborted = 0;
+    let (mut key_marker, mut id_marker) = (String::new(), String::new());
+    loop {
+        let (uploads, next) = client
+            .list_multipart_uploads(bucket, prefix, &key_marker, &id_marker)
+            .await?;
+        for upload in uploads {
+            client
+                .abort_multipart(bucket, &upload.key, &upload.upload_id)
+                .await?;
+            aborted += 1;
+        }
+        match next {
+            Some((k, u)) => (key_marker, id_marker) = (k, u),
+            None => return Ok(aborted),
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! Master keys for client-side encryption: from the keystore (checked against their
+//! fingerprints), or a CMK of the endpoint's KMS; and the lookup of the key that opens an
+//! encrypted object.
+
+use crate::error::{Error, Result};
+use ossvault_client::Client;
+use ossvault_crypto::{Envelope, KeyWrap, KeyWrapError, KeyWrapFuture, MasterKey, ObjectHeaders};
+use ossvault_keystore::{Backend, KeyMaterial, Keystore};
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+/// Opens the keystore whose metadata is in [`crate::profiles::config_dir`], secrets in
+/// `backend` (the system keychain, or a passphrase file on machines without one).
+pub fn open_keystore(backend: Backend) -> Result<Keystore> {
+    let _ = ossvault_keystore::disable_core_dumps();
+    Ok(Keystore::open(crate::profiles::config_dir()?, backend)?)
+}
+
+/// The crypto crate's master key for a keystore key version (checked against its fingerprint).
+pub fn master_from_material(m: &KeyMaterial) -> Result<MasterKey> {
+    let key = if let Some(secret) = m.aes256() {
+        MasterKey::aes256(Zeroizing::new(*secret))
+    } else if let Some(private) = m.rsa_private() {
+        let pem = rsa::pkcs8::EncodePrivateKey::to_pkcs8_pem(private, rsa::pkcs8::LineEnding::LF)
+            .map_err(|e| {
+            Error::InvalidInput(format!("cannot encode the RSA key {}: {e}", m.name()))
+        })?;
+        MasterKey::rsa_private_from_pem(&pem)?
+    } else {
+        return Err(Error::InvalidInput(format!(
+            "key {} has no usable secret",
+            m.name()
+        )));
+    };
+    if key.fingerprint().to_hex() != m.fingerprint() {
+        return Err(Error::InvalidInput(format!(
+            "key {}@v{}: the keystore's fingerprint {} is not the key's {}",
+            m.name(),
+            m.version(),
+            m.fingerprint(),
+            key.fingerprint()
+        )));
+    }
+    Ok(key)
+}
+
+/// A KMS CMK of the endpoint's KMS (the embedded server's), as the crypto crate's key wrap.
+pub struct KmsKey {
+    client: Client,
+    key_id: String,
+}
+
+impl KeyWrap for KmsKey {
+    fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    fn generate_data_key(&self) -> KeyWrapFuture<'_, ossvault_crypto::GeneratedDataKey> {
+        Box::pin(async move {
+            let dk = self
+                .client
+                .generate_data_key(Some(&self.key_id), Some(32), None)
+                .await
+                .map_err(|e| KeyWrapError::new(e.to_string()))?;
+            Ok(ossvault_crypto::GeneratedDataKey {
+                plaintext: dk.plaintext,
+                ciphertext_blob: dk.ciphertext_blob,
+            })
+        })
+    }
+
+    fn decrypt<'a>(&'a self, ciphertext_blob: &'a str) -> KeyWrapFuture<'a, Zeroizing<Vec<u8>>> {
+        Box::pin(async move {
+            let d = self
+                .client
+                .decrypt(ciphertext_blob, None)
+                .await
+                .map_err(|e| KeyWrapError::new(e.to_string()))?;
+            Ok(d.plaintext)
+        })
+    }
+}
+
+/// A KMS master key named exactly `key_id` (as recorded in an object's metadata).
+pub fn kms_master(client: &Client, key_id: &str) -> MasterKey {
+    MasterKey::kms(Arc::new(KmsKey {
+        client: client.clone(),
+        key_id: key_id.to_owned(),
+    }))
+}
+
+/// The master key that a key spec names: `kms:CMK_ID` (resolved to the CMK's canonical id,
+/// which is what objects record), or the name of a keystore key (its current version).
+pub async fn encryption_key(
+    client: &Client,
+    spec: &str,
+    keystore: impl FnOnce() -> Result<Keystore>,
+) -> Result<MasterKey> {
+    if let Some(id) = spec.strip_prefix("kms:") {
+        if id.is_empty() {
+            return Err(Error::InvalidInput(
+                "kms: needs a CMK id (kms:CMK_ID)".into(),
+            ));
+        }
+        let meta = client.describe_key(id).await?;
+        return Ok(kms_master(client, &meta.key_id));
+    }
+    master_from_material(&keystore()?.secret(spec, None)?)
+}
+
+/// The opened envelope of an encrypted object, and which key opened it.
+pub struct Opened {
+    pub envelope: Envelope,
+    /// `name@vN`, or `kms:ID`.
+    pub key_label: String,
+}
+
+/// Finds the key that opens an encrypted object and opens it: the KMS CMK it names, the
+/// keystore key with its fingerprint (whatever that key is called now), or for OSS SDK
+/// objects, which name none, each RSA key version in turn. `keystore` is opened only when
+/// needed.
+pub async fn open_object(
+    client: &Client,
+    headers: &ObjectHeaders,
+    keystore: impl FnOnce() -> Result<Keystore>,
+) -> Result<Opened> {
+    if let Some(id) = headers.kms_key_id() {
+        let key = kms_master(client, id);
+        let envelope = headers.open(&key).await?;
+        return Ok(Opened {
+            envelope,
+            key_label: format!("kms:{id}"),
+        });
+    }
+    let store = keystore()?;
+    if let Some(fp) = headers.key_fingerprint() {
+        let Some((name, version)) = store.by_fingerprint(&fp.to_hex())? else {
+            return Err(Error::MissingKey(fp));
+        };
+        let key = master_from_material(&store.secret(&name, Some(version))?)?;
+        let envelope = headers.open(&key).await?;
+        return Ok(Opened {
+            envelope,
+            key_label: format!("{name}@v{version}"),
+        });
+    }
+    // An OSS SDK object: no fingerprint; try each RSA key version.
+    for info in store.list()? {
+        if !info.kind.is_rsa() {
+            continue;
+        }
+        for v in &info.versions {
+            let key = master_from_material(&store.secret(&info.name, Some(v.version))?)?;
+            if let Ok(envelope) = headers.open(&key).await {
+                return Ok(Opened {
+                    envelope,
+                    key_label: format!("{}@v{}", info.name, v.version),
+                });
+            }
+        }
+    }
+    Err(Error::NoKeyOpensObject {
+        matdesc: headers.matdesc().map(|m| m.to_string()),
+    })
+}

@@ -1,0 +1,459 @@
+//! The operations crate driven directly (no binary) against the real embedded server on
+//! 127.0.0.1: encrypted round trips with each kind of master key, the lookup of the key that
+//! opens an object, and a rewrap interrupted and resumed. Keys live in a passphrase-file
+//! keystore here (the OS keychain is covered by the CLI's keychain test).
+
+use ossvault_client::transfer::{CancellationToken, TransferProgress};
+use ossvault_client::{Client, ClientConfig, Credentials, PutOptions};
+use ossvault_crypto::{Format, ObjectHeaders};
+use ossvault_keystore::{Backend, KeyKind, Keystore};
+use ossvault_ops::encrypted::{download, EncryptedUpload};
+use ossvault_ops::keys::{encryption_key, open_object};
+use ossvault_ops::rewrap::{self, RewrapEvent, RewrapTarget};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+const AK: &str = "ops-ak";
+const SK: &str = "ops-sk";
+
+struct Fixture {
+    server: ossvault_server::RunningServer,
+    client: Client,
+    dir: tempfile::TempDir,
+    keystore: Keystore,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ossvault_server::Config::new(
+        dir.path().join("data"),
+        "127.0.0.1:0".parse().unwrap(),
+        vec![ossvault_server::Credential {
+            access_key_id: AK.into(),
+            access_key_secret: SK.into(),
+        }],
+    );
+    config.root_secret = Some(ossvault_server::RootSecret::from_bytes([3; 32]));
+    let server = ossvault_server::start(config).await.unwrap();
+    let client = Client::new(ClientConfig::new(
+        server.endpoint(),
+        "cn-hangzhou",
+        Credentials {
+            access_key_id: AK.into(),
+            access_key_secret: SK.into(),
+        },
+    ))
+    .unwrap();
+    client.create_bucket("ops", None).await.unwrap();
+    let keystore = Keystore::open(
+        dir.path().join("config"),
+        Backend::PassphraseFile {
+            path: dir.path().join("keys.enc"),
+            passphrase: zeroize::Zeroizing::new("correct horse".into()),
+        },
+    )
+    .unwrap();
+    Fixture {
+        server,
+        client,
+        dir,
+        keystore,
+    }
+}
+
+fn upload_with<'a>(
+    client: &'a Client,
+    master: &'a ossvault_crypto::MasterKey,
+    format: Format,
+    progress: Arc<AtomicU64>,
+) -> EncryptedUpload<'a> {
+    EncryptedUpload {
+        client,
+        master,
+        format,
+        matdesc: Vec::new(),
+        part_size: 256 << 10,
+        threshold: 1 << 20,
+        jobs: 3,
+        put: PutOptions::default(),
+        progress: Arc::new(move |p: TransferProgress| {
+            progress.fetch_max(p.done, Ordering::Relaxed);
+        }),
+        cancel: CancellationToken::new(),
+    }
+}
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+/// Uploads `plain` encrypted under `spec`, checks no plaintext reached the server, downloads it
+/// through the key lookup and compares.
+async fn round_trip(f: &Fixture, spec: &str, format: Format, plain: &[u8], key: &str) {
+    let file = f.dir.path().join(format!("{key}.in"));
+    std::fs::write(&file, plain).unwrap();
+    let keystore = || Ok(reopen(f.dir.path()));
+    let master = encryption_key(&f.client, spec, keystore).await.unwrap();
+    let progress = Arc::new(AtomicU64::new(0));
+    let outcome = upload_with(&f.client, &master, format, progress.clone())
+        .upload(&file, "ops", key)
+        .await
+        .unwrap();
+    assert_eq!(outcome.size, plain.len() as u64);
+    assert_eq!(progress.load(Ordering::Relaxed), plain.len() as u64);
+    let (_, stored) = f.client.get_object("ops", key, None).await.unwrap();
+    let stored = stored.bytes().await.unwrap();
+    assert_ne!(&stored[..], plain, "{spec}: stored in plaintext");
+
+    let meta = f.client.head_object("ops", key).await.unwrap();
+    let headers = ObjectHeaders::parse(&meta.headers).unwrap();
+    let opened = open_object(&f.client, &headers, keystore).await.unwrap();
+    let target = f.dir.path().join(format!("{key}.out"));
+    let written = download(
+        &f.client,
+        "ops",
+        key,
+        &meta,
+        &opened.envelope,
+        &target,
+        None,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(written, plain.len() as u64);
+    assert_eq!(std::fs::read(&target).unwrap(), plain, "{spec}");
+}
+
+/// A second handle on the fixture's keystore (as a front end would open it per operation).
+fn reopen(dir: &Path) -> Keystore {
+    Keystore::open(
+        dir.join("config"),
+        Backend::PassphraseFile {
+            path: dir.join("keys.enc"),
+            passphrase: zeroize::Zeroizing::new("correct horse".into()),
+        },
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encrypted_round_trips_with_each_key_kind() {
+    let f = fixture().await;
+    f.keystore.generate("aes", KeyKind::Aes256).unwrap();
+    f.keystore.generate("rsa", KeyKind::Rsa2048).unwrap();
+    let cmk = f
+        .client
+        .create_key(&Default::default())
+        .await
+        .unwrap()
+        .key_id;
+    let small = pattern(100_000, 1);
+    let large = pattern(3 << 20, 2); // multipart: above the 1 MiB threshold
+    round_trip(&f, "aes", Format::Sealed, &small, "aes-small").await;
+    round_trip(&f, "aes", Format::Sealed, &large, "aes-large").await;
+    round_trip(&f, "rsa", Format::Sealed, &small, "rsa-small").await;
+    round_trip(&f, "rsa", Format::Compat, &large, "rsa-compat").await;
+    round_trip(
+        &f,
+        &format!("kms:{cmk}"),
+        Format::Sealed,
+        &large,
+        "kms-large",
+    )
+    .await;
+    round_trip(&f, "aes", Format::Sealed, &[], "empty").await;
+
+    // A key the keystore does not hold is named by its fingerprint, with a stable code.
+    let other = f.dir.path().join("other");
+    let stranger = Keystore::open(
+        other.join("config"),
+        Backend::PassphraseFile {
+            path: other.join("keys.enc"),
+            passphrase: zeroize::Zeroizing::new("x".into()),
+        },
+    )
+    .unwrap();
+    let meta = f.client.head_object("ops", "aes-small").await.unwrap();
+    let headers = ObjectHeaders::parse(&meta.headers).unwrap();
+    let err = match open_object(&f.client, &headers, || Ok(stranger)).await {
+        Err(e) => e,
+        Ok(_) => panic!("opened with a keystore that lacks the key"),
+    };
+    assert_eq!(err.code(), "MissingKey");
+    assert!(err.to_string().contains("is not in the keychain"), "{err}");
+    f.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_rewrap_resumes_without_rotating_again() {
+    let f = fixture().await;
+    let key = f.keystore.generate("docs", KeyKind::Aes256).unwrap();
+    let v1 = key.fingerprint.clone();
+    let master = encryption_key(&f.client, "docs", || Ok(reopen(f.dir.path())))
+        .await
+        .unwrap();
+    let file = f.dir.path().join("doc");
+    let objects = 12;
+    for i in 0..objects {
+        std::fs::write(&file, pattern(10_000 + i, i as u8)).unwrap();
+        upload_with(
+            &f.client,
+            &master,
+            Format::Sealed,
+            Arc::new(AtomicU64::new(0)),
+        )
+        .upload(&file, "ops", &format!("docs/{i:02}"))
+        .await
+        .unwrap();
+    }
+    let target = RewrapTarget {
+        bucket: "ops",
+        prefix: "docs/",
+        jobs: 1,
+    };
+    let start = rewrap::start_rotation(&f.keystore, "docs", Some(&target), true).unwrap();
+    assert!(start.rotated && !start.resumed);
+    assert_eq!(start.key.current_version, 2);
+
+    // Interrupted after 4 objects.
+    let cancel = CancellationToken::new();
+    let done = AtomicU64::new(0);
+    let stop_after_four = |event: RewrapEvent| {
+        if let RewrapEvent::Rewrapped { .. } = event {
+            if done.fetch_add(1, Ordering::Relaxed) + 1 == 4 {
+                cancel.cancel();
+            }
+        }
+    };
+    let err = rewrap::rewrap(
+        &f.client,
+        &f.keystore,
+        &start.key,
+        &target,
+        &stop_after_four,
+        &cancel,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "Cancelled");
+    let first_pass = done.load(Ordering::Relaxed);
+    assert!((4..objects as u64).contains(&first_pass), "{first_pass}");
+
+    // The same rotation again finishes the rewrap: no third version.
+    let again = rewrap::start_rotation(&f.keystore, "docs", Some(&target), true).unwrap();
+    assert!(again.resumed && !again.rotated);
+    assert_eq!(again.key.current_version, 2);
+    let counts = rewrap::rewrap(
+        &f.client,
+        &f.keystore,
+        &again.key,
+        &target,
+        &|_| {},
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(counts.failed, 0);
+    assert_eq!(counts.rewrapped + first_pass, objects as u64);
+    assert_eq!(counts.skipped, first_pass);
+    // The marker is gone: the next rotation makes version 3.
+    let next = rewrap::start_rotation(&f.keystore, "docs", Some(&target), true).unwrap();
+    assert!(next.rotated && !next.resumed);
+    assert_eq!(next.key.current_version, 3);
+
+    // Every object opens under version 2 now, and its content is intact.
+    let v2 = again.key.fingerprint.clone();
+    assert_ne!(v1, v2);
+    for i in 0..objects {
+        let key = format!("docs/{i:02}");
+        let meta = f.client.head_object("ops", &key).await.unwrap();
+        let headers = ObjectHeaders::parse(&meta.headers).unwrap();
+        assert_eq!(headers.key_fingerprint().unwrap().to_hex(), v2, "{key}");
+        let opened = open_object(&f.client, &headers, || Ok(reopen(f.dir.path())))
+            .await
+            .unwrap();
+        assert_eq!(opened.key_label, "docs@v2");
+        let out = f.dir.path().join("out");
+        download(
+            &f.client,
+            "ops",
+            &key,
+            &meta,
+            &opened.envelope,
+            &out,
+            None,
+            |_| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), pattern(10_000 + i, i as u8));
+    }
+    f.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trees_go_up_come_down_and_copy_with_unsafe_keys_refused() {
+    use ossvault_client::RequestBody;
+    use ossvault_ops::copy::{Copier, CopySettings, TreeItem};
+    use ossvault_ops::location::OssUrl;
+    use std::sync::Mutex;
+
+    let f = fixture().await;
+    let root = f.dir.path().join("tree");
+    let mut expected = Vec::new();
+    for (i, rel) in ["a.txt", "d/b.bin", "d/e/c.txt", "d/e/f/深.txt", "z/empty"]
+        .iter()
+        .enumerate()
+    {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let content = if rel.ends_with("empty") {
+            Vec::new()
+        } else {
+            pattern(1000 * (i + 1), i as u8)
+        };
+        std::fs::write(&path, &content).unwrap();
+        expected.push((rel.to_string(), content));
+    }
+    let copier = Copier {
+        client: &f.client,
+        settings: CopySettings {
+            jobs: Some(3),
+            ..Default::default()
+        },
+        cancel: CancellationToken::new(),
+        keystore: Arc::new({
+            let dir = f.dir.path().to_owned();
+            move || Ok(reopen(&dir))
+        }),
+    };
+    let moved = Arc::new(AtomicU64::new(0));
+    let on_bytes = {
+        let moved = moved.clone();
+        Arc::new(move |n| {
+            moved.fetch_add(n, Ordering::Relaxed);
+        })
+    };
+    let items = Mutex::new(Vec::new());
+    let record = |item: TreeItem| items.lock().unwrap().push(format!("{item:?}"));
+    let total: u64 = expected.iter().map(|(_, c)| c.len() as u64).sum();
+    let up = copier
+        .upload_tree(&root, &OssUrl::new("ops", "up"), on_bytes.clone(), &record)
+        .await
+        .unwrap();
+    assert_eq!((up.files, up.bytes, up.failed), (5, total, 0));
+    assert_eq!(moved.load(Ordering::Relaxed), total);
+    assert!(items.lock().unwrap()[0].starts_with("Total { files: 5"));
+
+    // A key that would escape the target directory, put there by someone else.
+    f.client
+        .put_object(
+            "ops",
+            "up/../escape",
+            RequestBody::Bytes(bytes_of(b"outside")),
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    let down_root = f.dir.path().join("down");
+    items.lock().unwrap().clear();
+    let down = copier
+        .download_tree(
+            &OssUrl::new("ops", "up"),
+            &down_root,
+            on_bytes.clone(),
+            &record,
+        )
+        .await
+        .unwrap();
+    assert_eq!((down.files, down.failed), (5, 1));
+    let items = items.into_inner().unwrap();
+    assert!(
+        items
+            .iter()
+            .any(|i| i.contains("UnsafeKey") && i.contains("up/../escape")),
+        "{items:?}"
+    );
+    assert!(!f.dir.path().join("escape").exists());
+    for (rel, content) in &expected {
+        assert_eq!(
+            &std::fs::read(down_root.join(rel)).unwrap(),
+            content,
+            "{rel}"
+        );
+    }
+
+    let copied = copier
+        .copy_tree(
+            &OssUrl::new("ops", "up/d"),
+            &OssUrl::new("ops", "copy"),
+            on_bytes,
+            &|_| {},
+        )
+        .await
+        .unwrap();
+    assert_eq!((copied.files, copied.failed), (3, 0));
+    let (_, body) = f
+        .client
+        .get_object("ops", "copy/e/f/深.txt", None)
+        .await
+        .unwrap();
+    assert_eq!(body.bytes().await.unwrap().to_vec(), expected[3].1);
+    f.server.shutdown().await;
+}
+
+fn bytes_of(b: &'static [u8]) -> bytes::Bytes {
+    bytes::Bytes::from_static(b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prefix_is_deleted_in_batches_and_refused_keys_are_counted() {
+    use ossvault_client::RequestBody;
+    let f = fixture().await;
+    for i in 0..40 {
+        let key = if i == 7 {
+            "gone/keep/x".to_owned()
+        } else {
+            format!("gone/{i:03}")
+        };
+        f.client
+            .put_object(
+                "ops",
+                &key,
+                RequestBody::Bytes(bytes_of(b"x")),
+                &PutOptions::default(),
+            )
+            .await
+            .unwrap();
+    }
+    f.client
+        .set_bucket_policy(
+            "ops",
+            &format!(
+                r#"{{"Version":"1","Statement":[{{"Effect":"Deny","Action":["oss:DeleteObject"],"Principal":["{AK}"],"Resource":["acs:oss:*:*:ops/gone/keep/*"]}}]}}"#
+            ),
+        )
+        .await
+        .unwrap();
+    let heard = AtomicU64::new(0);
+    let summary = ossvault_ops::delete::delete_prefix(
+        &f.client,
+        "ops",
+        "gone/",
+        &|n| {
+            heard.fetch_add(n, Ordering::Relaxed);
+        },
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((summary.deleted, summary.not_deleted), (39, 1));
+    assert_eq!(heard.load(Ordering::Relaxed), 39);
+    assert!(f.client.head_object("ops", "gone/keep/x").await.is_ok());
+    assert!(f.client.head_object("ops", "gone/001").await.is_err());
+    f.server.shutdown().await;
+}
