@@ -283,7 +283,9 @@ impl SealedDecryptor {
             first * layout.frame()..first * layout.frame()
         } else {
             let last = (end - 1) / layout.chunk;
-            first * layout.frame()..((last + 1) * layout.frame()).min(stored_len)
+            // Saturating: a stored length near u64::MAX (a hostile Content-Length) with a partial
+            // final chunk would overflow here (found by fuzz/fuzz_targets/range.rs).
+            first * layout.frame()..(last + 1).saturating_mul(layout.frame()).min(stored_len)
         };
         let skip = start - first * layout.chunk;
         let dec = SealedDecryptor {

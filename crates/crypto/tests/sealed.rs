@@ -498,3 +498,33 @@ async fn chunk_sizes_are_configurable_and_checked() {
         Err(Error::InvalidOption(_))
     ));
 }
+
+/// Regression (fuzz target `range`): planning a ranged read of an object whose claimed stored
+/// length is near `u64::MAX`, with a partial final chunk, overflowed computing the stored end.
+#[tokio::test]
+async fn range_of_a_huge_claimed_length_does_not_overflow() {
+    let master = MasterKey::generate_aes256();
+    for chunk_size in [1024, DEFAULT_CHUNK_SIZE] {
+        let options = EncryptOptions {
+            chunk_size,
+            ..EncryptOptions::sealed()
+        };
+        let env = Envelope::new(&master, &options).await.unwrap();
+        let frame = u64::from(chunk_size) + 28;
+        // The largest length the format accepts whose final chunk is partial.
+        let stored_len = (0..frame)
+            .map(|i| u64::MAX - i)
+            .find(|&n| n % frame != 0 && env.plaintext_len(n).is_ok())
+            .unwrap();
+        let total = env.plaintext_len(stored_len).unwrap();
+        for plain in [0..u64::MAX, total - 1..total, 5..6] {
+            let read = env.range(plain.clone(), stored_len).unwrap();
+            let stored = read.stored_range();
+            assert!(
+                stored.start <= stored.end && stored.end <= stored_len,
+                "{plain:?}: {stored:?}"
+            );
+            assert_eq!(read.plaintext_range().end, plain.end.min(total));
+        }
+    }
+}

@@ -20,3 +20,20 @@ mod tls;
 pub use config::{Config, Credential, RootSecret, TlsSource};
 pub use listener::{start, RunningServer, StartError};
 pub use tls::TlsError;
+
+/// Entry points for the fuzz targets in `fuzz/` (not a stable API): re-exports of and thin
+/// wrappers around crate-private parsers, so the fuzzers exercise exactly the code the server runs.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::api::object::resolve_range;
+    pub use crate::body::{plan_range, read_segment};
+    pub use crate::policy::{Decision, Policy, PolicyRequest};
+
+    /// The KMS API's request parser (query pairs + JSON body → typed request).
+    pub fn kms_parse_request(
+        query: &[(String, String)],
+        body: &[u8],
+    ) -> Result<ossvault_proto::kms::KmsRequest, String> {
+        crate::kms::api::parse_request(query, body).map_err(|e| format!("{e:?}"))
+    }
+}

@@ -5,7 +5,7 @@ mod encryption;
 mod error;
 mod list;
 mod multipart;
-mod object;
+pub(crate) mod object;
 mod object_copy;
 mod router;
 #[cfg(test)]
