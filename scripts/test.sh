@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project: formatting, lints, build, Rust tests, then the end-to-end suites
-# (official OSS SDKs against the real server, and the crash test). Exits non-zero on any failure.
+# (official OSS SDKs against the real server, and the crash test), then a fuzz smoke of every
+# cargo-fuzz target. Exits non-zero on any failure.
 #
 #   CARGO_TARGET_DIR   build cache (default /var/tmp/ossvault-target, outside the clone)
 #   OSSVAULT_VENV      Python venv with the SDKs (default /var/tmp/ossvault-venv; created if missing)
@@ -63,4 +64,6 @@ step "keystore against a real Secret Service (gnome-keyring)" scripts/keychain-t
 step "python venv" setup_python || finish
 step "interop suite (oss2, alibabacloud-oss-v2)" pytest_suite tests/interop
 step "crash suite" pytest_suite tests/crash
+# Coverage-guided fuzzing (cargo-fuzz, nightly): 30 s per target on its committed corpus.
+step "fuzz smoke (30 s per target)" scripts/fuzz-smoke.sh
 finish
