@@ -33,7 +33,7 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// An exclusive advisory lock on `<config dir>/keys.lock`, held for the duration of every
 /// change, so that the app and the CLI changing keys at once don't lose each other's updates.
 ///
-/// On Unix it is `flock(2)`; elsewhere the keystore relies on atomic replacement only.
+/// `File::lock`: `flock(2)` on Unix, `LockFileEx` on Windows.
 pub(crate) struct DirLock {
     _file: File,
     _path: PathBuf,
@@ -50,21 +50,8 @@ impl DirLock {
             options.mode(0o600);
         }
         let file = options.open(&path).map_err(|e| Error::io(&path, e))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::io::AsRawFd;
-            loop {
-                // SAFETY: flock on a file descriptor that `file` owns and keeps open.
-                let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-                if rc == 0 {
-                    break;
-                }
-                let err = std::io::Error::last_os_error();
-                if err.kind() != std::io::ErrorKind::Interrupted {
-                    return Err(Error::io(&path, err));
-                }
-            }
-        }
+        // flock(2) on Unix, LockFileEx on Windows: the same exclusion on every platform.
+        file.lock().map_err(|e| Error::io(&path, e))?;
         // The lock is released when the file is closed.
         Ok(DirLock {
             _file: file,
