@@ -5,8 +5,9 @@ use crate::output::Output;
 use crate::{BucketEncryptionArgs, BucketPolicyArgs, SseArg};
 use anyhow::{anyhow, bail, Context, Result};
 use ossvault_client::Client;
+use ossvault_ops::buckets::{self, DefaultEncryption};
 use ossvault_ops::location::parse_bucket_url;
-use ossvault_proto::xml::{ApplyServerSideEncryptionByDefault, ServerSideEncryptionRule};
+use ossvault_proto::xml::ApplyServerSideEncryptionByDefault;
 use serde_json::json;
 
 fn bucket_of(url: &str) -> Result<String> {
@@ -19,25 +20,31 @@ fn bucket_of(url: &str) -> Result<String> {
 
 pub async fn encryption(client: &Client, out: &Output, args: &BucketEncryptionArgs) -> Result<()> {
     let bucket = bucket_of(&args.bucket)?;
-    if args.delete {
-        client.delete_bucket_encryption(&bucket).await?;
-        return report(out, &bucket, None);
-    }
-    if let Some(sse) = args.sse {
-        let rule = ServerSideEncryptionRule {
-            apply_server_side_encryption_by_default: ApplyServerSideEncryptionByDefault {
-                sse_algorithm: sse.header_value().to_owned(),
-                kms_master_key_id: args.kms_key_id.clone(),
-                kms_data_encryption: None,
-            },
-        };
-        client.set_bucket_encryption(&bucket, &rule).await?;
-    }
-    let rule = client.bucket_encryption(&bucket).await?;
+    let wanted = match (args.delete, args.sse) {
+        (true, _) => Some(DefaultEncryption::None),
+        (false, Some(SseArg::Aes256)) => Some(DefaultEncryption::Aes256),
+        (false, Some(SseArg::Kms)) => Some(DefaultEncryption::Kms {
+            key_id: args.kms_key_id.clone(),
+        }),
+        (false, None) => None,
+    };
+    let current = match wanted {
+        Some(w) => {
+            buckets::set_default_encryption(client, &bucket, &w).await?;
+            // After a removal there is nothing to read back.
+            if w == DefaultEncryption::None {
+                return report(out, &bucket, None);
+            }
+            buckets::default_encryption(client, &bucket).await?
+        }
+        None => buckets::default_encryption(client, &bucket).await?,
+    };
     report(
         out,
         &bucket,
-        rule.map(|r| r.apply_server_side_encryption_by_default),
+        current
+            .to_rule()
+            .map(|r| r.apply_server_side_encryption_by_default),
     )
 }
 
@@ -78,9 +85,8 @@ pub async fn policy(client: &Client, out: &Output, args: &BucketPolicyArgs) -> R
         client.delete_bucket_policy(&bucket).await?;
         None
     } else if args.https_only {
-        let policy = ossvault_proto::policy::https_only(&bucket);
-        client.set_bucket_policy(&bucket, &policy).await?;
-        Some(policy)
+        buckets::set_https_only(client, &bucket, true).await?;
+        Some(ossvault_proto::policy::https_only(&bucket))
     } else if let Some(file) = &args.file {
         let text = std::fs::read_to_string(file)
             .with_context(|| format!("cannot read {}", file.display()))?;

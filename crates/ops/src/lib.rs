@@ -7,6 +7,7 @@
 //!
 //! Front ends only parse, print and map errors: nothing here writes to a terminal.
 
+pub mod buckets;
 pub mod connection;
 pub mod copy;
 pub mod delete;

@@ -457,3 +457,77 @@ async fn a_prefix_is_deleted_in_batches_and_refused_keys_are_counted() {
     assert!(f.client.head_object("ops", "gone/001").await.is_err());
     f.server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bucket_encryption_and_https_only_switch_on_and_off() {
+    use ossvault_ops::buckets::{
+        default_encryption, https_only_status, set_default_encryption, set_https_only,
+        DefaultEncryption,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ossvault_server::Config::new(
+        dir.path().join("data"),
+        "127.0.0.1:0".parse().unwrap(),
+        vec![ossvault_server::Credential {
+            access_key_id: AK.into(),
+            access_key_secret: SK.into(),
+        }],
+    );
+    config.https_address = Some("127.0.0.1:0".parse().unwrap());
+    config.root_secret = Some(ossvault_server::RootSecret::from_bytes([5; 32]));
+    let server = ossvault_server::start(config).await.unwrap();
+    let client_for = |endpoint: String| {
+        let mut c = ClientConfig::new(
+            endpoint,
+            "cn-hangzhou",
+            Credentials {
+                access_key_id: AK.into(),
+                access_key_secret: SK.into(),
+            },
+        );
+        c.pinned_certificate_pem = server.certificate_pem().map(|p| p.as_bytes().to_vec());
+        Client::new(c).unwrap()
+    };
+    let http = client_for(server.endpoint());
+    let https = client_for(server.https_endpoint().unwrap());
+    http.create_bucket("settings", None).await.unwrap();
+
+    assert_eq!(
+        default_encryption(&http, "settings").await.unwrap(),
+        DefaultEncryption::None
+    );
+    let cmk = http.create_key(&Default::default()).await.unwrap().key_id;
+    for wanted in [
+        DefaultEncryption::Aes256,
+        DefaultEncryption::Kms {
+            key_id: Some(cmk.clone()),
+        },
+        DefaultEncryption::None,
+    ] {
+        set_default_encryption(&http, "settings", &wanted)
+            .await
+            .unwrap();
+        assert_eq!(default_encryption(&http, "settings").await.unwrap(), wanted);
+    }
+
+    assert!(!https_only_status(&http, "settings").await.unwrap());
+    set_https_only(&http, "settings", true).await.unwrap();
+    // Plain HTTP is refused from now on; HTTPS sees the switch on.
+    let refused = http.bucket_policy("settings").await.unwrap_err();
+    assert_eq!(refused.code(), Some("AccessDenied"));
+    assert!(https_only_status(&https, "settings").await.unwrap());
+    set_https_only(&https, "settings", true).await.unwrap(); // already on: nothing to do
+    set_https_only(&https, "settings", false).await.unwrap();
+    assert!(!https_only_status(&http, "settings").await.unwrap());
+
+    // A policy of the bucket's own is never replaced by the switch.
+    let own = r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":["oss:GetObject"],"Principal":["*"],"Resource":["acs:oss:*:*:settings/*"]}]}"#;
+    http.set_bucket_policy("settings", own).await.unwrap();
+    let err = set_https_only(&http, "settings", true).await.unwrap_err();
+    assert_eq!(err.code(), "InvalidInput");
+    assert_eq!(
+        http.bucket_policy("settings").await.unwrap().as_deref(),
+        Some(own)
+    );
+    server.shutdown().await;
+}
