@@ -159,31 +159,14 @@ fn checkpoint_dir(args: &CpArgs, out: &Output) -> Option<PathBuf> {
     }
 }
 
-/// `a-b`, `a-` or `-n`.
+/// `a-b`, `a-` or `-n` (`proto::range`'s spec without `bytes=`); `-0` selects nothing and is
+/// refused here rather than at the server.
 pub fn parse_range(s: &str) -> Result<RangeSpec> {
-    let bad = || anyhow!("invalid --range {s:?}: expected a-b, a- or -n (bytes, inclusive)");
-    let (a, b) = s.trim().split_once('-').ok_or_else(bad)?;
-    let num = |t: &str| t.trim().parse::<u64>().map_err(|_| bad());
-    match (a.trim().is_empty(), b.trim().is_empty()) {
-        (true, false) => match num(b)? {
-            0 => Err(bad()),
-            n => Ok(RangeSpec::Last(n)),
-        },
-        (false, true) => Ok(RangeSpec::From {
-            start: num(a)?,
-            end: None,
-        }),
-        (false, false) => {
-            let (start, end) = (num(a)?, num(b)?);
-            if end < start {
-                return Err(bad());
-            }
-            Ok(RangeSpec::From {
-                start,
-                end: Some(end),
-            })
-        }
-        (true, true) => Err(bad()),
+    match ossvault_proto::range::parse_range_spec(s) {
+        Ok(RangeSpec::Last(0)) | Err(_) => Err(anyhow!(
+            "invalid --range {s:?}: expected a-b, a- or -n (bytes, inclusive)"
+        )),
+        Ok(spec) => Ok(spec),
     }
 }
 
