@@ -24,10 +24,10 @@ struct Fixture {
     keystore: Keystore,
 }
 
-async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
+/// The embedded server on 127.0.0.1 (SSE on; with `https`, an HTTPS listener too).
+async fn start_server(dir: &Path, https: bool) -> ossvault_server::RunningServer {
     let mut config = ossvault_server::Config::new(
-        dir.path().join("data"),
+        dir.join("data"),
         "127.0.0.1:0".parse().unwrap(),
         vec![ossvault_server::Credential {
             access_key_id: AK.into(),
@@ -35,25 +35,32 @@ async fn fixture() -> Fixture {
         }],
     );
     config.root_secret = Some(ossvault_server::RootSecret::from_bytes([3; 32]));
-    let server = ossvault_server::start(config).await.unwrap();
-    let client = Client::new(ClientConfig::new(
-        server.endpoint(),
+    if https {
+        config.https_address = Some("127.0.0.1:0".parse().unwrap());
+    }
+    ossvault_server::start(config).await.unwrap()
+}
+
+/// A client of `endpoint` trusting `server`'s certificate.
+fn client_of(server: &ossvault_server::RunningServer, endpoint: String) -> Client {
+    let mut config = ClientConfig::new(
+        endpoint,
         "cn-hangzhou",
         Credentials {
             access_key_id: AK.into(),
             access_key_secret: SK.into(),
         },
-    ))
-    .unwrap();
+    );
+    config.pinned_certificate_pem = server.certificate_pem().map(|p| p.as_bytes().to_vec());
+    Client::new(config).unwrap()
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), false).await;
+    let client = client_of(&server, server.endpoint());
     client.create_bucket("ops", None).await.unwrap();
-    let keystore = Keystore::open(
-        dir.path().join("config"),
-        Backend::PassphraseFile {
-            path: dir.path().join("keys.enc"),
-            passphrase: zeroize::Zeroizing::new("correct horse".into()),
-        },
-    )
-    .unwrap();
+    let keystore = reopen(dir.path());
     Fixture {
         server,
         client,
@@ -465,31 +472,9 @@ async fn bucket_encryption_and_https_only_switch_on_and_off() {
         DefaultEncryption,
     };
     let dir = tempfile::tempdir().unwrap();
-    let mut config = ossvault_server::Config::new(
-        dir.path().join("data"),
-        "127.0.0.1:0".parse().unwrap(),
-        vec![ossvault_server::Credential {
-            access_key_id: AK.into(),
-            access_key_secret: SK.into(),
-        }],
-    );
-    config.https_address = Some("127.0.0.1:0".parse().unwrap());
-    config.root_secret = Some(ossvault_server::RootSecret::from_bytes([5; 32]));
-    let server = ossvault_server::start(config).await.unwrap();
-    let client_for = |endpoint: String| {
-        let mut c = ClientConfig::new(
-            endpoint,
-            "cn-hangzhou",
-            Credentials {
-                access_key_id: AK.into(),
-                access_key_secret: SK.into(),
-            },
-        );
-        c.pinned_certificate_pem = server.certificate_pem().map(|p| p.as_bytes().to_vec());
-        Client::new(c).unwrap()
-    };
-    let http = client_for(server.endpoint());
-    let https = client_for(server.https_endpoint().unwrap());
+    let server = start_server(dir.path(), true).await;
+    let http = client_of(&server, server.endpoint());
+    let https = client_of(&server, server.https_endpoint().unwrap());
     http.create_bucket("settings", None).await.unwrap();
 
     assert_eq!(
