@@ -18,7 +18,6 @@ use ossvault_ops::location::{key_file_name, Location, OssUrl};
 use ossvault_proto::limits::{MAX_PART_SIZE, MIN_PART_SIZE};
 use serde_json::{json, Value};
 use std::fs;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -124,14 +123,26 @@ pub async fn run(client: &Client, out: &Output, args: &CpArgs) -> Result<()> {
 /// The first SIGINT cancels the transfers (they stop and keep their checkpoints); a second
 /// one exits at once.
 fn watch_interrupt(cancel: CancellationToken) -> Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    // Registered now, before any transfer starts, so that no SIGINT is missed.
-    let mut interrupts = signal(SignalKind::interrupt())?;
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        // Registered now, before any transfer starts, so that no SIGINT is missed.
+        let mut interrupts = signal(SignalKind::interrupt())?;
+        tokio::spawn(async move {
+            if interrupts.recv().await.is_some() {
+                cancel.cancel();
+            }
+            if interrupts.recv().await.is_some() {
+                std::process::exit(130);
+            }
+        });
+    }
+    #[cfg(not(unix))]
     tokio::spawn(async move {
-        if interrupts.recv().await.is_some() {
+        if tokio::signal::ctrl_c().await.is_ok() {
             cancel.cancel();
         }
-        if interrupts.recv().await.is_some() {
+        if tokio::signal::ctrl_c().await.is_ok() {
             std::process::exit(130);
         }
     });
@@ -143,11 +154,7 @@ fn checkpoint_dir(args: &CpArgs, out: &Output) -> Option<PathBuf> {
         .checkpoint_dir
         .clone()
         .or_else(|| dirs::cache_dir().map(|d| d.join("ossvault").join("checkpoints")))?;
-    match fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)
-    {
+    match ossvault_fs::create_private_dir_all(&dir) {
         Ok(()) => Some(dir),
         Err(e) => {
             out.warn(format!(
@@ -480,10 +487,11 @@ impl Job<'_> {
             _ => PathBuf::from("."),
         };
         // Mode 0666 less the umask, as for any new file (tempfile's default is 0600).
-        let tmp = tempfile::Builder::new()
-            .prefix(".ossvault-")
-            .suffix(".part")
-            .permissions(fs::Permissions::from_mode(0o666))
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".ossvault-").suffix(".part");
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+        let tmp = builder
             .tempfile_in(&dir)
             .with_context(|| format!("cannot create a temp file in {}", dir.display()))?;
         let mut file = tokio::io::BufWriter::new(tokio::fs::File::from_std(tmp.reopen()?));

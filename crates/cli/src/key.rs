@@ -140,14 +140,9 @@ fn passphrase(env: Option<&str>, confirm: bool) -> Result<Zeroizing<String>> {
 }
 
 /// Writes a new file, mode 0600, refusing to replace an existing one.
-fn write_new_private(path: &PathBuf, bytes: &[u8]) -> Result<()> {
+fn write_new_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
+    let mut f = ossvault_fs::create_new_private(path)
         .with_context(|| format!("cannot create {}", path.display()))?;
     f.write_all(bytes)
         .and_then(|_| f.sync_all())

@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// File in the data directory holding the generated credentials (mode 0600).
@@ -209,11 +208,7 @@ fn generated_credentials(data_dir: &Path) -> Result<Credential> {
                 access_key_id: format!("LTAI{}", hex::encode_upper(rand::random::<[u8; 10]>())),
                 access_key_secret: hex::encode(rand::random::<[u8; 20]>()),
             };
-            let mut file = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
+            let mut file = ossvault_fs::create_new_private(&path)
                 .with_context(|| format!("cannot create {}", path.display()))?;
             file.write_all(&serde_json::to_vec_pretty(&stored)?)?;
             file.sync_all()?;
@@ -254,11 +249,7 @@ fn root_secret_from_file(path: &Path) -> Result<RootSecret> {
             .with_context(|| format!("{} is not a valid root secret", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let secret: [u8; 32] = rand::random();
-            let mut file = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
+            let mut file = ossvault_fs::create_new_private(path)
                 .with_context(|| format!("cannot create {}", path.display()))?;
             file.write_all(hex::encode(secret).as_bytes())?;
             file.sync_all()?;
@@ -273,12 +264,17 @@ fn root_secret_from_file(path: &Path) -> Result<RootSecret> {
 }
 
 async fn wait_for_signal() -> Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = int.recv() => {},
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
     }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await?;
     Ok(())
 }

@@ -47,6 +47,26 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Creates `dir` and its missing parents, owner-only (0700 on Unix; the platform's default
+/// elsewhere, where a user's profile directories are private already). An existing directory is
+/// fine and keeps its mode.
+pub fn create_private_dir_all(dir: &Path) -> io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Creates a new file that must not exist yet, owner-only (0600 on Unix): credentials, keys.
+pub fn create_new_private(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, MODE_OWNER_ONLY);
+    options.open(path)
+}
+
 /// The directory a file path is in (`.` for a bare name).
 fn parent_dir(path: &Path) -> &Path {
     match path.parent() {
@@ -172,6 +192,27 @@ mod tests {
         write_durably(&path, b"k", MODE_OWNER_ONLY).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn private_dirs_and_new_private_files() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("a/b");
+        create_private_dir_all(&dir).unwrap();
+        create_private_dir_all(&dir).unwrap();
+        let path = dir.join("secret");
+        create_new_private(&path).unwrap().write_all(b"s").unwrap();
+        assert_eq!(
+            create_new_private(&path).unwrap_err().kind(),
+            io::ErrorKind::AlreadyExists
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&dir), 0o700);
+            assert_eq!(mode(&path), 0o600);
+        }
     }
 
     #[test]

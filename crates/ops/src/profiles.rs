@@ -318,11 +318,7 @@ impl Profiles {
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        let mut builder = fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(dir).map_err(Error::io(dir))?;
+        ossvault_fs::create_private_dir_all(dir).map_err(Error::io(dir))?;
         let body = toml::to_string(file).map_err(|e| Error::ConfigFile {
             path: path.clone(),
             detail: e.to_string(),

@@ -8,13 +8,7 @@ use std::io;
 use std::path::Path;
 
 /// Creates `dir` and its missing parents, owner-only.
-pub fn create_dir_all(dir: &Path) -> io::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
-}
+pub use ossvault_fs::create_private_dir_all as create_dir_all;
 
 /// Creates one directory, owner-only; an existing one is fine.
 pub fn create_dir(dir: &Path) -> io::Result<()> {
