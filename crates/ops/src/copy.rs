@@ -223,10 +223,6 @@ impl Copier<'_> {
         self.settings.jobs.unwrap_or(4)
     }
 
-    fn cancelled(&self) -> Error {
-        Error::Cancelled
-    }
-
     /// Upload options for a file of `size` bytes.
     pub fn upload_options(&self, size: u64, progress: OnProgress) -> UploadOptions {
         let mut o = UploadOptions::default();
@@ -336,7 +332,7 @@ impl Copier<'_> {
             .collect::<()>()
             .await;
         if self.cancel.is_cancelled() {
-            return Err(self.cancelled());
+            return Err(Error::Cancelled);
         }
         Ok(tally.summary())
     }
@@ -377,7 +373,7 @@ impl Copier<'_> {
             );
             return tokio::select! {
                 r = decrypting => r,
-                _ = self.cancel.cancelled() => Err(self.cancelled()),
+                _ = self.cancel.cancelled() => Err(Error::Cancelled),
             };
         }
         let mut opts = self.download_options(advance(on_bytes));
@@ -428,7 +424,7 @@ impl Copier<'_> {
         tally: &Tally<'_>,
     ) -> Result<TreeSummary> {
         if self.cancel.is_cancelled() {
-            return Err(self.cancelled());
+            return Err(Error::Cancelled);
         }
         if let Some(e) = listing_error
             .into_inner()
@@ -541,7 +537,7 @@ impl Copier<'_> {
         );
         let result = tokio::select! {
             r = copy => r?,
-            _ = self.cancel.cancelled() => return Err(self.cancelled()),
+            _ = self.cancel.cancelled() => return Err(Error::Cancelled),
         };
         on_bytes(meta.size);
         Ok(CopyOutcome {
@@ -596,7 +592,7 @@ impl Copier<'_> {
             .try_collect::<Vec<PartInfo>>();
         let parts = tokio::select! {
             r = copy_parts => r,
-            _ = self.cancel.cancelled() => Err(self.cancelled()),
+            _ = self.cancel.cancelled() => Err(Error::Cancelled),
         };
         let completed = match parts {
             Ok(mut parts) => {

@@ -3,12 +3,12 @@
 
 use base64::Engine as _;
 use ossvault_proto::sign::{v1, RequestParts};
-use ossvault_server::{Config, Credential, RunningServer};
+use ossvault_server::{Config, RunningServer};
 use reqwest::{Method, StatusCode};
 use std::time::{Duration, SystemTime};
 
 mod common;
-use common::{test_config, AK, SK};
+use common::{config_in, test_config, AK, SK};
 
 struct TestServer {
     server: RunningServer,
@@ -607,16 +607,7 @@ async fn shutdown_is_clean_and_data_survives_restart() {
     s.put_object("persist", "k", b"durable").await;
     let dir = s.dir;
     s.server.shutdown().await;
-    let credentials = vec![Credential {
-        access_key_id: AK.into(),
-        access_key_secret: SK.into(),
-    }];
-    let config = Config::new(
-        dir.path().join("data"),
-        "127.0.0.1:0".parse().unwrap(),
-        credentials,
-    );
-    let server = ossvault_server::start(config).await.unwrap();
+    let server = ossvault_server::start(config_in(dir.path())).await.unwrap();
     let s = TestServer {
         base: server.endpoint(),
         server,
@@ -769,15 +760,7 @@ async fn invalid_policies_are_refused() {
 async fn the_self_signed_certificate_is_kept_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let start = || {
-        let credentials = vec![Credential {
-            access_key_id: AK.into(),
-            access_key_secret: SK.into(),
-        }];
-        let mut config = Config::new(
-            dir.path().join("data"),
-            "127.0.0.1:0".parse().unwrap(),
-            credentials,
-        );
+        let mut config = config_in(dir.path());
         config.https_address = Some("127.0.0.1:0".parse().unwrap());
         ossvault_server::start(config)
     };

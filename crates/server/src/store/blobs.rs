@@ -71,7 +71,7 @@ impl BlobWriter {
     pub(super) fn create(tmp_dir: &Path) -> io::Result<BlobWriter> {
         let id = BlobId::random();
         let path = tmp_dir.join(id.to_hex());
-        let file = super::private::new_file_options().open(&path)?;
+        let file = ossvault_fs::create_new_private(&path)?;
         Ok(BlobWriter {
             id,
             path,

@@ -3,7 +3,7 @@
 //! are created 0700 and files 0600. On platforms without Unix modes these are plain creations
 //! (the data directory lives in the user's profile, private by default there).
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io;
 use std::path::Path;
 
@@ -19,15 +19,6 @@ pub fn create_dir(dir: &Path) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
         other => other,
     }
-}
-
-/// Options that create a new file readable and writable by its owner only.
-pub fn new_file_options() -> OpenOptions {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
 }
 
 /// Makes `dir` and everything below it owner-only if `dir` is open to other users (a data
