@@ -8,8 +8,8 @@ use crate::units::human_bytes;
 use crate::{CpArgs, FormatArg};
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::ProgressBar;
-use ossvault_client::transfer::{self, CancellationToken, OnProgress, TransferProgress};
-use ossvault_client::{Client, ObjectMeta, RangeSpec};
+use ossvault_client::transfer::{CancellationToken, OnProgress, TransferProgress};
+use ossvault_client::{Client, RangeSpec};
 use ossvault_crypto::Format;
 use ossvault_ops::copy::{
     as_directory, Copier, CopySettings, Encryption, OnBytes, TreeItem, TreeSummary,
@@ -298,10 +298,6 @@ struct Job<'a> {
 }
 
 impl Job<'_> {
-    fn cancel(&self) -> &CancellationToken {
-        &self.copier.cancel
-    }
-
     // ---- local → oss ----
 
     async fn upload_one(&self, path: &Path, dst: &OssUrl) -> Result<()> {
@@ -390,145 +386,49 @@ impl Job<'_> {
                 .with_context(|| format!("cannot create {}", parent.display()))?;
         }
         // A failed read of the object names it; a missing key says all by itself.
-        let (meta, opened) = self.copier.inspect(src).await.map_err(|e| match e {
+        let inspected = self.copier.inspect(src).await.map_err(|e| match e {
             e @ ossvault_ops::Error::Client(_) => anyhow::Error::new(e).context(src.to_string()),
             e => e.into(),
         })?;
-        if let Some(opened) = opened {
-            return self.download_encrypted(src, &target, &meta, &opened).await;
-        }
-        if let Some(range) = &self.args.range {
-            return self.download_range(src, &target, parse_range(range)?).await;
-        }
-        let bar = self.out.bar(Some(0), src.to_string());
-        let mut opts = self.copier.download_options(single_progress(&bar));
-        opts.known_meta = Some(meta);
-        let outcome =
-            transfer::download_file(self.copier.client, &src.bucket, &src.key, &target, &opts)
-                .await;
-        bar.finish_and_clear();
-        let outcome = outcome.with_context(|| format!("download {src} to {}", target.display()))?;
-        if self.out.json {
-            self.out.json(&json!({
-                "operation": "download",
-                "source": src.to_string(),
-                "destination": target.display().to_string(),
-                "size": outcome.size,
-                "etag": outcome.etag.trim_matches('"'),
-                "bytes_resumed": outcome.bytes_resumed,
-            }))?;
-        } else {
-            self.out.line(format!(
-                "download: {src} -> {} ({})",
-                target.display(),
-                human_bytes(outcome.size)
-            ))?;
-        }
-        Ok(())
-    }
-
-    /// A client-side encrypted download (whole, or `--range` of the plaintext): decrypted into
-    /// a temp file beside the target, renamed only once everything decrypted.
-    async fn download_encrypted(
-        &self,
-        src: &OssUrl,
-        target: &Path,
-        meta: &ObjectMeta,
-        opened: &cse::Opened,
-    ) -> Result<()> {
         let range = self.args.range.as_deref().map(parse_range).transpose()?;
-        let bar = self.out.bar(Some(meta.size), src.to_string());
-        let download = cse::download(
-            self.copier.client,
-            &src.bucket,
-            &src.key,
-            meta,
-            &opened.envelope,
-            target,
-            range,
-            |n| bar.inc(n),
-        );
-        let written = tokio::select! {
-            r = download => r.with_context(|| format!("download {src} to {}", target.display()))?,
-            _ = self.cancel().cancelled() => return Err(Cancelled.into()),
-        };
+        let length = range.is_none().then_some(inspected.0.size);
+        let bar = self.out.bar(length, src.to_string());
+        let done = self
+            .copier
+            .download_inspected(src, &target, inspected, range, &bar_bytes(&bar))
+            .await;
         bar.finish_and_clear();
+        let done = done.with_context(|| format!("download {src} to {}", target.display()))?;
+        let ranged = self.args.range.as_deref();
         if self.out.json {
-            self.out.json(&json!({
+            let mut report = json!({
                 "operation": "download",
                 "source": src.to_string(),
                 "destination": target.display().to_string(),
-                "range": self.args.range,
-                "size": written,
-                "etag": meta.etag.trim_matches('"'),
-                "client_side_encryption": opened.envelope.format().to_string(),
-                "key": opened.key_label,
-            }))?;
+                "size": done.written,
+                "etag": done.meta.etag.trim_matches('"'),
+            });
+            if let Some(r) = ranged {
+                report["range"] = json!(r);
+            }
+            match &done.opened {
+                Some(opened) => {
+                    report["client_side_encryption"] = json!(opened.envelope.format().to_string());
+                    report["key"] = json!(opened.key_label);
+                }
+                None if ranged.is_some() => report["object_size"] = json!(done.meta.size),
+                None => report["bytes_resumed"] = json!(done.bytes_resumed),
+            }
+            self.out.json(&report)?;
         } else {
             self.out.line(format!(
-                "download: {src}{} -> {} ({}, decrypted with {})",
-                self.args
-                    .range
-                    .as_deref()
-                    .map(|r| format!(" [{r}]"))
-                    .unwrap_or_default(),
+                "download: {src}{} -> {} ({}{})",
+                ranged.map(|r| format!(" [{r}]")).unwrap_or_default(),
                 target.display(),
-                human_bytes(written),
-                opened.key_label
-            ))?;
-        }
-        Ok(())
-    }
-
-    /// A ranged download: into a temp file beside the target, synced, then renamed.
-    async fn download_range(&self, src: &OssUrl, target: &Path, range: RangeSpec) -> Result<()> {
-        let dir = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        // Mode 0666 less the umask, as for any new file (tempfile's default is 0600).
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(".ossvault-").suffix(".part");
-        #[cfg(unix)]
-        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-        let tmp = builder
-            .tempfile_in(&dir)
-            .with_context(|| format!("cannot create a temp file in {}", dir.display()))?;
-        let mut file = tokio::io::BufWriter::new(tokio::fs::File::from_std(tmp.reopen()?));
-        let bar = self.out.bar(None, src.to_string());
-        let mut written = 0u64;
-        let download =
-            self.copier
-                .client
-                .download(&src.bucket, &src.key, Some(range), &mut file, |n| {
-                    written += n;
-                    bar.inc(n);
-                });
-        let meta: ObjectMeta = tokio::select! {
-            r = download => r.with_context(|| format!("download {src}"))?,
-            _ = self.cancel().cancelled() => return Err(Cancelled.into()),
-        };
-        bar.finish_and_clear();
-        file.into_inner().sync_all().await?;
-        tmp.persist(target)
-            .with_context(|| format!("cannot write {}", target.display()))?;
-        fs::File::open(&dir).and_then(|d| d.sync_all()).ok();
-        if self.out.json {
-            self.out.json(&json!({
-                "operation": "download",
-                "source": src.to_string(),
-                "destination": target.display().to_string(),
-                "range": self.args.range,
-                "size": written,
-                "object_size": meta.size,
-                "etag": meta.etag.trim_matches('"'),
-            }))?;
-        } else {
-            self.out.line(format!(
-                "download: {src} [{}] -> {} ({})",
-                self.args.range.as_deref().unwrap_or_default(),
-                target.display(),
-                human_bytes(written)
+                human_bytes(done.written),
+                done.opened
+                    .map(|o| format!(", decrypted with {}", o.key_label))
+                    .unwrap_or_default()
             ))?;
         }
         Ok(())

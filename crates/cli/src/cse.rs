@@ -7,9 +7,6 @@ use anyhow::{anyhow, bail, Context, Result};
 use ossvault_keystore::{Backend, Keystore};
 use zeroize::Zeroizing;
 
-pub use ossvault_ops::encrypted::download;
-pub use ossvault_ops::keys::Opened;
-
 /// The passphrase of `--keystore-file` (else it is asked on the terminal).
 pub const ENV_KEYSTORE_PASSPHRASE: &str = "OSSVAULT_KEYSTORE_PASSPHRASE";
 

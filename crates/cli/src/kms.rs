@@ -3,12 +3,13 @@
 //! Self-contained: `KmsArgs` is a clap `Args` with one subcommand per action, and [`run`]
 //! prints text, or JSON with `--json`. Only ossvault's own server has this API.
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use clap::{Args, Subcommand};
 use ossvault_client::{Client, CreateKeyOptions, KeyMetadata};
+use ossvault_ops::kms;
 use serde_json::{json, Value};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Manage the server's KMS keys (CMKs) used by SSE-KMS.
 #[derive(Debug, Args)]
@@ -102,35 +103,6 @@ fn print(json: bool, value: Value, text: impl FnOnce() -> String) -> Result<()> 
     Ok(())
 }
 
-/// 32 bytes of material: the file's raw bytes, or 64 hex digits (whitespace ignored).
-fn read_material(path: &Path) -> Result<Vec<u8>> {
-    let mut raw = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if raw.len() == 32 {
-        return Ok(raw);
-    }
-    let digits: String = String::from_utf8_lossy(&raw)
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    wipe(&mut raw);
-    let decoded = hex::decode(&digits).ok().filter(|b| b.len() == 32);
-    let mut digits = digits.into_bytes();
-    wipe(&mut digits);
-    match decoded {
-        Some(material) => Ok(material),
-        None => bail!(
-            "{} must hold 32 raw bytes or 64 hex digits (AES-256 key material)",
-            path.display()
-        ),
-    }
-}
-
-/// Overwrites a secret before it is dropped.
-fn wipe(bytes: &mut [u8]) {
-    bytes.fill(0);
-    std::hint::black_box(bytes);
-}
-
 /// Runs one `ossvault kms` subcommand against `client`'s endpoint.
 pub async fn run(client: &Client, args: KmsArgs, json: bool) -> Result<()> {
     match args.command {
@@ -153,10 +125,7 @@ pub async fn run(client: &Client, args: KmsArgs, json: bool) -> Result<()> {
             })
         }
         KmsCommand::Ls => {
-            let mut keys = Vec::new();
-            for entry in client.all_keys().await? {
-                keys.push(client.describe_key(&entry.key_id).await?);
-            }
+            let keys = kms::list_keys(client).await?;
             print(
                 json,
                 Value::Array(keys.iter().map(metadata_json).collect()),
@@ -199,11 +168,9 @@ pub async fn run(client: &Client, args: KmsArgs, json: bool) -> Result<()> {
             key_id,
             material_file,
         } => {
-            let mut material = read_material(&material_file)?;
-            let result = client.import_raw_key_material(&key_id, &material).await;
-            wipe(&mut material);
-            result?;
-            state_changed(client, &key_id, json).await
+            let material = kms::read_key_material(&material_file)?;
+            let m = kms::import_key_material(client, &key_id, &material).await?;
+            print_state(&m, json)
         }
         KmsCommand::RotateMaster => {
             let r = client.rotate_master_key().await?;
@@ -227,8 +194,11 @@ pub async fn run(client: &Client, args: KmsArgs, json: bool) -> Result<()> {
 
 /// Prints a key's state after a change.
 async fn state_changed(client: &Client, key_id: &str, json: bool) -> Result<()> {
-    let m = client.describe_key(key_id).await?;
-    print(json, metadata_json(&m), || {
+    print_state(&client.describe_key(key_id).await?, json)
+}
+
+fn print_state(m: &KeyMetadata, json: bool) -> Result<()> {
+    print(json, metadata_json(m), || {
         let mut t = format!("{}: {}", m.key_id, m.key_state);
         if let Some(d) = &m.delete_date {
             t.push_str(&format!(" (deleted on {d})"));
@@ -263,19 +233,5 @@ mod tests {
         ));
         assert!(Cli::try_parse_from(["kms", "import", "abc"]).is_err());
         assert!(Cli::try_parse_from(["kms", "rotate-master"]).is_ok());
-    }
-
-    #[test]
-    fn material_files_are_raw_or_hex() {
-        let dir = tempfile::tempdir().unwrap();
-        let raw = dir.path().join("raw");
-        std::fs::write(&raw, [7u8; 32]).unwrap();
-        assert_eq!(read_material(&raw).unwrap(), [7u8; 32]);
-        let hexed = dir.path().join("hex");
-        std::fs::write(&hexed, format!("{}\n", hex::encode([9u8; 32]))).unwrap();
-        assert_eq!(read_material(&hexed).unwrap(), [9u8; 32]);
-        let short = dir.path().join("short");
-        std::fs::write(&short, "abcd").unwrap();
-        assert!(read_material(&short).is_err());
     }
 }

@@ -16,14 +16,18 @@ use ossvault_client::transfer::{
     self, CancellationToken, DownloadOptions, OnCancel, OnProgress, TransferProgress,
     UploadOptions, UploadOutcome,
 };
-use ossvault_client::{Client, ListRequest, ObjectEntry, ObjectMeta, PartInfo, PutOptions};
+use ossvault_client::{
+    Client, ListRequest, ObjectEntry, ObjectMeta, PartInfo, PutOptions, RangeSpec,
+};
 use ossvault_crypto::{Format, MasterKey, ObjectHeaders};
+use ossvault_fs::DurableFile;
 use ossvault_keystore::Keystore;
 use ossvault_proto::limits::{MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use tokio::io::AsyncWriteExt;
 
 /// Objects this big or bigger are copied oss→oss with UploadPartCopy (CopyObject's limit).
 const DEFAULT_COPY_THRESHOLD: u64 = 1 << 30;
@@ -139,6 +143,18 @@ pub struct CopyOutcome {
     pub etag: String,
     /// Parts of an UploadPartCopy (0 for CopyObject).
     pub parts: u32,
+}
+
+/// What one object's download wrote.
+pub struct Downloaded {
+    /// Bytes written to the target (plaintext for an encrypted object).
+    pub written: u64,
+    /// The object's metadata.
+    pub meta: ObjectMeta,
+    /// The object's opened envelope, when it is client-side encrypted.
+    pub opened: Option<Opened>,
+    /// Bytes a resumed plain download did not fetch again.
+    pub bytes_resumed: u64,
 }
 
 /// Copies with shared settings and one cancellation token.
@@ -358,7 +374,26 @@ impl Copier<'_> {
         target: &Path,
         on_bytes: &OnBytes,
     ) -> Result<u64> {
-        let (meta, opened) = self.inspect(url).await?;
+        let inspected = self.inspect(url).await?;
+        Ok(self
+            .download_inspected(url, target, inspected, None, on_bytes)
+            .await?
+            .written)
+    }
+
+    /// Downloads an object that [`Copier::inspect`] looked at, or a `range` of it, to
+    /// `target`. A client-side encrypted object is decrypted (the range is then one of the
+    /// plaintext) into a temporary file renamed once all of it decrypted; a whole plain object
+    /// goes through the resumable parallel transfer; a plain range into a temporary file beside
+    /// the target, fsynced and renamed. The target never holds a partial download.
+    pub async fn download_inspected(
+        &self,
+        url: &OssUrl,
+        target: &Path,
+        (meta, opened): (ObjectMeta, Option<Opened>),
+        range: Option<RangeSpec>,
+        on_bytes: &OnBytes,
+    ) -> Result<Downloaded> {
         if let Some(opened) = opened {
             let on_bytes = on_bytes.clone();
             let decrypting = download(
@@ -368,19 +403,70 @@ impl Copier<'_> {
                 &meta,
                 &opened.envelope,
                 target,
-                None,
+                range,
                 move |n| on_bytes(n),
             );
-            return tokio::select! {
-                r = decrypting => r,
-                _ = self.cancel.cancelled() => Err(Error::Cancelled),
+            let written = tokio::select! {
+                r = decrypting => r?,
+                _ = self.cancel.cancelled() => return Err(Error::Cancelled),
             };
+            return Ok(Downloaded {
+                written,
+                meta,
+                opened: Some(opened),
+                bytes_resumed: 0,
+            });
+        }
+        if let Some(range) = range {
+            return self
+                .download_plain_range(url, target, range, on_bytes)
+                .await;
         }
         let mut opts = self.download_options(advance(on_bytes));
-        opts.known_meta = Some(meta);
+        opts.known_meta = Some(meta.clone());
         let outcome =
             transfer::download_file(self.client, &url.bucket, &url.key, target, &opts).await?;
-        Ok(outcome.size)
+        Ok(Downloaded {
+            written: outcome.size,
+            meta,
+            opened: None,
+            bytes_resumed: outcome.bytes_resumed,
+        })
+    }
+
+    /// A range of a plain object, through a [`DurableFile`] beside the target.
+    async fn download_plain_range(
+        &self,
+        url: &OssUrl,
+        target: &Path,
+        range: RangeSpec,
+        on_bytes: &OnBytes,
+    ) -> Result<Downloaded> {
+        // Mode 0666 less the umask, as for any new file.
+        let mut durable = DurableFile::create(target, 0o666).map_err(Error::io(target))?;
+        let temp = durable.temp_path().to_owned();
+        let copy = durable.file().try_clone().map_err(Error::io(&temp))?;
+        let mut file = tokio::io::BufWriter::new(tokio::fs::File::from_std(copy));
+        let mut written = 0u64;
+        let download = self
+            .client
+            .download(&url.bucket, &url.key, Some(range), &mut file, |n| {
+                written += n;
+                on_bytes(n);
+            });
+        let meta = tokio::select! {
+            r = download => r?,
+            _ = self.cancel.cancelled() => return Err(Error::Cancelled),
+        };
+        file.flush().await.map_err(Error::io(&temp))?;
+        drop(file);
+        durable.commit().map_err(Error::io(target))?;
+        Ok(Downloaded {
+            written,
+            meta,
+            opened: None,
+            bytes_resumed: 0,
+        })
     }
 
     /// The objects under a prefix, as the listing pages arrive.

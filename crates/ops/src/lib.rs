@@ -1,6 +1,6 @@
 //! User-level operations of ossvault, shared by the `ossvault` CLI, the desktop app and folder
 //! sync, so that each fix is made once: connections and profiles (secrets in the OS keychain),
-//! master keys and the lookup of the key that opens an object, encrypted uploads and
+//! master keys and the lookup of the key that opens an object, the local KMS, encrypted uploads and
 //! downloads, key rotation with rewrap. Long operations take a progress callback and a
 //! cancellation token, as `ossvault_client::transfer` does; every failure is an [`Error`]
 //! with a stable [`Error::code`].
@@ -14,6 +14,7 @@ pub mod delete;
 pub mod encrypted;
 mod error;
 pub mod keys;
+pub mod kms;
 pub mod location;
 pub mod profiles;
 pub mod properties;

@@ -516,3 +516,98 @@ async fn bucket_encryption_and_https_only_switch_on_and_off() {
     );
     server.shutdown().await;
 }
+
+/// One object's download, whole or a range, plain or client-side encrypted (the range is then
+/// one of the plaintext): the target holds exactly the asked bytes, and a failed download
+/// leaves neither the target nor a temporary file behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_downloads_take_ranges_and_are_all_or_nothing() {
+    use ossvault_client::RangeSpec;
+    use ossvault_ops::copy::{Copier, CopySettings, Encryption};
+    use ossvault_ops::location::OssUrl;
+
+    let f = fixture().await;
+    let plain = pattern(300_000, 9);
+    let file = f.dir.path().join("src.bin");
+    std::fs::write(&file, &plain).unwrap();
+    f.keystore.generate("aes", KeyKind::Aes256).unwrap();
+    let master = encryption_key(&f.client, "aes", || Ok(reopen(f.dir.path())))
+        .await
+        .unwrap();
+    let plain_copier = Copier {
+        client: &f.client,
+        settings: CopySettings::default(),
+        cancel: CancellationToken::new(),
+        keystore: Arc::new({
+            let dir = f.dir.path().to_owned();
+            move || Ok(reopen(&dir))
+        }),
+    };
+    let sealed_copier = Copier {
+        settings: CopySettings {
+            encrypt: Some(Encryption {
+                master,
+                format: Format::Sealed,
+                matdesc: Vec::new(),
+            }),
+            ..Default::default()
+        },
+        ..Copier {
+            client: &f.client,
+            settings: CopySettings::default(),
+            cancel: CancellationToken::new(),
+            keystore: plain_copier.keystore.clone(),
+        }
+    };
+    let nothing: ossvault_ops::copy::OnBytes = Arc::new(|_| {});
+    let progress = || Arc::new(|_: TransferProgress| {}) as _;
+    let out = f.dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+
+    for (name, copier) in [("plain", &plain_copier), ("sealed", &sealed_copier)] {
+        let url = OssUrl::new("ops", name);
+        copier.upload_file(&file, &url, progress()).await.unwrap();
+        let ranges = [
+            (None, 0..plain.len()),
+            (
+                Some(RangeSpec::From {
+                    start: 70_000,
+                    end: Some(200_000),
+                }),
+                70_000..200_001,
+            ),
+            (Some(RangeSpec::Last(1000)), plain.len() - 1000..plain.len()),
+        ];
+        for (i, (range, expect)) in ranges.into_iter().enumerate() {
+            let target = out.join(format!("{name}-{i}"));
+            let inspected = copier.inspect(&url).await.unwrap();
+            assert_eq!(inspected.1.is_some(), name == "sealed");
+            let done = copier
+                .download_inspected(&url, &target, inspected, range, &nothing)
+                .await
+                .unwrap();
+            assert_eq!(done.written, expect.len() as u64, "{name} {i}");
+            assert_eq!(std::fs::read(&target).unwrap(), plain[expect], "{name} {i}");
+        }
+        // A range past the end fails, and nothing is left in the folder.
+        let target = out.join(format!("{name}-bad"));
+        let inspected = copier.inspect(&url).await.unwrap();
+        let past_end = Some(RangeSpec::From {
+            start: plain.len() as u64 + 10,
+            end: None,
+        });
+        assert!(copier
+            .download_inspected(&url, &target, inspected, past_end, &nothing)
+            .await
+            .is_err());
+        assert!(!target.exists());
+    }
+    let mut left: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left.len(), 6, "only the six finished downloads: {left:?}");
+    assert!(left.iter().all(|n| !n.starts_with('.')), "{left:?}");
+    f.server.shutdown().await;
+}
