@@ -18,5 +18,6 @@ pub mod location;
 pub mod profiles;
 pub mod properties;
 pub mod rewrap;
+pub mod transfers;
 
 pub use error::{Error, Result};
