@@ -7,6 +7,7 @@ use crate::units::human_bytes;
 use crate::KeystoreArgs;
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
+use ossvault_ops::connection::ConnectionSettings;
 use ossvault_ops::transfers::{
     default_state_dir, stored_transfers, Direction, QueueSettings, TransferEvent, TransferInfo,
     TransferQueue, TransferState, ENV_TRANSFERS_DIR,
@@ -91,10 +92,23 @@ fn open(
         start,
         ..QueueSettings::new(dir)
     };
+    // The transfer's own profile, unless --profile names another; without that profile, the
+    // flags and the environment alone.
     let clients = Arc::new(move |name: &str| {
-        let mut settings = conn.settings();
-        settings.profile = settings.profile.or(Some(name.to_owned()));
-        ossvault_ops::connection::client(&settings)
+        let settings = conn.settings();
+        if settings.profile.is_some() {
+            return ossvault_ops::connection::client(&settings);
+        }
+        let named = ConnectionSettings {
+            profile: Some(name.to_owned()),
+            ..settings.clone()
+        };
+        match ossvault_ops::connection::client(&named) {
+            Err(ossvault_ops::Error::NoSuchProfile(_)) => {
+                ossvault_ops::connection::client(&settings)
+            }
+            other => other,
+        }
     });
     let keystore = Arc::new(move || {
         crate::cse::open_keystore(&keystore)
