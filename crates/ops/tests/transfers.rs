@@ -41,9 +41,10 @@ async fn fixture() -> Fixture {
     let client = client_of(&server.endpoint());
     client.create_bucket(BUCKET, None).await.unwrap();
     // A key for client-side encryption, in a passphrase-file keystore (no keychain here).
-    keystore(dir.path())
-        .generate("docs", KeyKind::Aes256)
-        .unwrap();
+    let keys = keystore(dir.path());
+    keys.generate("docs", KeyKind::Aes256).unwrap();
+    // The OSS SDKs' format (compat) needs an RSA key.
+    keys.generate("rsa", KeyKind::Rsa2048).unwrap();
     Fixture {
         server,
         client,
@@ -127,14 +128,23 @@ impl Fixture {
 }
 
 fn upload(source: &Path, key: &str, encrypted: bool) -> UploadRequest {
+    upload_as(source, key, encrypted.then_some(Format::Sealed))
+}
+
+/// An upload, client-side encrypted in `format` (sealed under the AES key, compat under the
+/// RSA key) or not.
+fn upload_as(source: &Path, key: &str, format: Option<Format>) -> UploadRequest {
     UploadRequest {
         connection: "local".into(),
         source: source.to_owned(),
         bucket: BUCKET.into(),
         key: key.into(),
-        encryption: encrypted.then(|| ClientSideEncryption {
-            key: "docs".into(),
-            format: Format::Sealed,
+        encryption: format.map(|format| ClientSideEncryption {
+            key: match format {
+                Format::Sealed => "docs".into(),
+                Format::Compat => "rsa".into(),
+            },
+            format,
             matdesc: Vec::new(),
         }),
     }
@@ -287,7 +297,7 @@ async fn files_and_trees_go_up_and_come_down_plain_and_encrypted() {
 }
 
 /// Pauses a 40 MiB upload (160 parts of 256 KiB) after some parts, resumes it: it continues
-/// from the parts done; plain and client-side encrypted.
+/// from the parts done; plain and client-side encrypted in both formats.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_upload_resumes_from_its_parts() {
     let f = fixture().await;
@@ -295,8 +305,12 @@ async fn a_paused_upload_resumes_from_its_parts() {
     let content = pattern(40 * MIB, 9);
     let path = f.write("big.bin", &content);
     let parts_total = (40 * MIB).div_ceil(256 << 10) as u32;
-    for (key, encrypted) in [("big-plain", false), ("big-enc", true)] {
-        let id = queue.upload(upload(&path, key, encrypted)).await.unwrap()[0];
+    for (key, format) in [
+        ("big-plain", None),
+        ("big-sealed", Some(Format::Sealed)),
+        ("big-compat", Some(Format::Compat)),
+    ] {
+        let id = queue.upload(upload_as(&path, key, format)).await.unwrap()[0];
         until_done_at_least(&queue, id, 4 << 20).await;
         queue.pause(id).await.unwrap();
         let paused = info(&queue, id);
@@ -320,9 +334,8 @@ async fn a_paused_upload_resumes_from_its_parts() {
         assert!(t.parts_sent < parts_total, "{key}: {t:?}");
         assert_eq!(t.parts_resumed + t.parts_sent, parts_total, "{key}: {t:?}");
         assert_eq!(f.pending_uploads().await, 0);
-        if !encrypted {
-            assert!(f.object(key).await == content, "{key}: not byte-exact");
-        }
+        let stored = f.object(key).await;
+        assert_eq!(stored == content, format.is_none(), "{key}");
         // Byte-exact through the queue's download (decrypting the encrypted one).
         let folder = f.dir.path().join(format!("out-{key}"));
         let down = queue.download(download(key, &folder, false)).await.unwrap();

@@ -4,7 +4,7 @@
 //! cancelled one.
 
 use super::{store, Direction, Inner, TransferInfo};
-use crate::copy::{Copier, CopySettings, Encryption};
+use crate::copy::{fit_part_size, Copier, CopySettings, Encryption};
 use crate::encrypted::{self, checkpointed_upload};
 use crate::error::{Error, Result};
 use crate::keys::encryption_key;
@@ -18,6 +18,9 @@ use std::sync::Arc;
 
 /// The checkpoint of a client-side encrypted upload, in the transfer's checkpoint directory.
 const ENCRYPTED_CHECKPOINT: &str = "encrypted-upload.json";
+
+/// Part size of client-side encrypted multipart uploads when the settings name none.
+const ENCRYPTED_PART_SIZE: u64 = 8 << 20;
 
 /// What a completed transfer did.
 pub(super) struct Finished {
@@ -83,6 +86,12 @@ async fn upload(
             };
             let size = std::fs::metadata(path).map_err(Error::io(path))?.len();
             let mut opts = copier.upload_options(size, progress);
+            // Encrypted parts are held in memory (to be retried): a fixed part size keeps a
+            // file's memory at parts in flight × 2 × 8 MiB whatever its size, where the
+            // adaptive size of plain uploads (streamed from the file) grows to 32 MiB.
+            if copier.settings.part_size.is_none() {
+                opts.part_size = fit_part_size(ENCRYPTED_PART_SIZE, size);
+            }
             opts.put.content_type = mime_guess::from_path(path)
                 .first()
                 .map(|m| m.essence_str().to_owned());
