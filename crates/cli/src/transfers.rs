@@ -28,8 +28,8 @@ pub struct TransfersArgs {
 pub enum TransfersAction {
     /// List the queued, running, paused and finished transfers.
     Ls,
-    /// Run the unfinished transfers in the foreground until they are done (Ctrl-C stops them;
-    /// they resume from their checkpoints next time). Each runs on the connection (profile)
+    /// Run the unfinished transfers (queued, interrupted, paused) in the foreground until they
+    /// are done (Ctrl-C stops them; they resume from their checkpoints next time). Each runs on the connection (profile)
     /// it was queued on; flags override its settings.
     Resume {
         #[command(flatten)]
@@ -60,6 +60,11 @@ pub async fn run(args: TransfersArgs, out: &Output) -> Result<()> {
         }
         TransfersAction::Resume { keystore, conn } => {
             let queue = open(dir, true, keystore, conn)?;
+            for t in queue.list() {
+                if t.state == TransferState::Paused {
+                    queue.resume(t.id).await?;
+                }
+            }
             let unfinished = queue.list().iter().any(|t| t.state.is_active());
             if !unfinished {
                 if !out.json {

@@ -80,7 +80,7 @@ fn transfers_are_listed_resumed_and_cleared() {
     let file = home.path().join("photo.jpg");
     let content: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
     std::fs::write(&file, &content).unwrap();
-    // A queued upload of the default connection, as the app stores it.
+    // An upload the app paused, on the default connection, as the app stores it.
     let queue = home.path().join("transfers").join("queue");
     std::fs::create_dir_all(&queue).unwrap();
     let transfer = TransferInfo {
@@ -93,7 +93,7 @@ fn transfers_are_listed_resumed_and_cleared() {
         local: file.clone(),
         folder: None,
         encryption: None,
-        state: TransferState::Queued,
+        state: TransferState::Paused,
         done: 0,
         total: Some(content.len() as u64),
         bytes_per_sec: 0,
@@ -113,7 +113,7 @@ fn transfers_are_listed_resumed_and_cleared() {
     ));
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["id"], 1);
-    assert_eq!(listed[0]["state"]["state"], "queued");
+    assert_eq!(listed[0]["state"]["state"], "paused");
     assert_eq!(listed[0]["key"], "2024/photo.jpg");
 
     ossvault(home.path(), &server, &["transfers", "resume"]);

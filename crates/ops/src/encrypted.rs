@@ -218,9 +218,9 @@ impl EncryptedUpload<'_> {
         if let Some(checkpoint) = &self.checkpoint {
             save_checkpoint(checkpoint, &*state.lock().await).await?;
         }
-        let pending: Vec<u32> = (1..=count)
-            .filter(|n| !done_before.iter().any(|p| p.number == *n))
-            .collect();
+        let sent_before: std::collections::BTreeSet<u32> =
+            done_before.iter().map(|p| p.number).collect();
+        let pending: Vec<u32> = (1..=count).filter(|n| !sent_before.contains(n)).collect();
         let done = AtomicU64::new(already);
         let (plan, part_headers, done, upload_id_ref, state) =
             (&plan, &part_headers, &done, &upload_id, &state);
