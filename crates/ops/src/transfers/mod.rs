@@ -31,7 +31,7 @@ use ossvault_crypto::Format;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{broadcast, watch};
@@ -328,6 +328,8 @@ struct Inner {
     closing: CancellationToken,
     /// Held while the queue is open: one process runs a queue at a time.
     lock: Mutex<Option<std::fs::File>>,
+    /// Files moving at once (from the settings, changed by `set_files_at_once`).
+    files_at_once: AtomicUsize,
 }
 
 fn now_ms() -> u64 {
@@ -365,7 +367,16 @@ impl TransferQueue {
             table.entries.insert(info.id, Entry { info, run: None });
         }
         table.next_id = table.next_id.max(1);
+        store::sweep_checkpoints(dir, |id| {
+            table.entries.get(&id).is_some_and(|e| {
+                !matches!(
+                    e.info.state,
+                    TransferState::Completed | TransferState::Cancelled
+                )
+            })
+        });
         let closing = CancellationToken::new();
+        let files_at_once = settings.files_at_once;
         let inner = Arc::new(Inner {
             settings,
             clients,
@@ -377,6 +388,7 @@ impl TransferQueue {
             disk: tokio::sync::Mutex::new(()),
             closing: closing.clone(),
             lock: Mutex::new(Some(lock)),
+            files_at_once: AtomicUsize::new(files_at_once),
         });
         tokio::spawn(tick(Arc::downgrade(&inner)));
         inner.pump();
@@ -674,6 +686,13 @@ impl TransferQueue {
         Ok(finished.len())
     }
 
+    /// Changes how many files move at once (at least 1). More start at once; when fewer, the
+    /// running ones finish and no new one starts until below the new number.
+    pub fn set_files_at_once(&self, n: usize) {
+        self.inner.files_at_once.store(n.max(1), Ordering::Relaxed);
+        self.inner.pump();
+    }
+
     /// Waits until no transfer is queued or running.
     pub async fn wait_idle(&self) {
         self.inner
@@ -839,7 +858,7 @@ impl Inner {
         let mut started = Vec::new();
         {
             let mut table = self.table();
-            while table.running < self.settings.files_at_once.max(1) {
+            while table.running < self.files_at_once.load(Ordering::Relaxed).max(1) {
                 let Some(id) = table.queued.pop_first() else {
                     break;
                 };
