@@ -582,6 +582,61 @@ async fn downloads_never_replace_a_file_nor_leave_their_folder() {
     f.server.shutdown().await;
 }
 
+/// A crash after a download got its name but before the queue stored it completed: the queue
+/// opened again completes it without a second copy (`name (1)`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_published_before_a_crash_is_not_made_twice() {
+    let f = fixture().await;
+    f.client
+        .put_object(
+            BUCKET,
+            "doc.txt",
+            RequestBody::Bytes(b"once".to_vec().into()),
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap();
+    let folder = f.dir.path().join("docs");
+    let queue = f.open(f.settings());
+    let id = queue
+        .download(download("doc.txt", &folder, false))
+        .await
+        .unwrap()[0];
+    queue.wait_idle().await;
+    assert_completed(&queue, &[id]);
+    queue.shutdown().await;
+    drop(queue);
+    // The state on disk as the crash left it: queued, with the name it was published under.
+    let record = f.state_dir().join("queue").join(format!("{id:020}.json"));
+    let stored = std::fs::read_to_string(&record).unwrap();
+    std::fs::write(
+        &record,
+        stored.replace(r#""state": "completed""#, r#""state": "queued""#),
+    )
+    .unwrap();
+    assert_eq!(
+        stored_transfers(&f.state_dir()).unwrap()[0].state,
+        TransferState::Queued
+    );
+    let checkpoints = f.state_dir().join("checkpoints").join(id.to_string());
+    std::fs::create_dir_all(&checkpoints).unwrap();
+    std::fs::write(
+        checkpoints.join("published"),
+        folder.join("doc.txt").to_str().unwrap(),
+    )
+    .unwrap();
+
+    let queue = f.open(f.settings());
+    queue.wait_idle().await;
+    assert_completed(&queue, &[id]);
+    assert_eq!(info(&queue, id).local, folder.join("doc.txt"));
+    let names: Vec<_> = std::fs::read_dir(&folder).unwrap().collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(!checkpoints.exists());
+    queue.shutdown().await;
+    f.server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_queue_is_private_and_open_in_one_process_at_a_time() {
     let f = fixture().await;

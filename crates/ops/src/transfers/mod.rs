@@ -960,6 +960,11 @@ impl Inner {
         }
         // Stored before it counts as stopped: whoever waits for the stop reads it on disk.
         self.changed(id).await;
+        if result.is_ok() {
+            // Only now: until the completion is stored, they tell a restart what was done.
+            let checkpoints = store::checkpoint_dir(&self.settings.state_dir, id);
+            let _ = tokio::fs::remove_dir_all(checkpoints).await;
+        }
         {
             let mut table = self.table();
             if let Some(entry) = table.entries.get_mut(&id) {
