@@ -19,5 +19,6 @@ pub mod location;
 pub mod profiles;
 pub mod properties;
 pub mod rewrap;
+pub mod transfers;
 
 pub use error::{Error, Result};
