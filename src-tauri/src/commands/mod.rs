@@ -1,0 +1,6 @@
+//! The commands, one module per domain.
+
+pub mod app;
+pub mod buckets;
+pub mod connections;
+pub mod objects;
