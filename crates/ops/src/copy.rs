@@ -192,10 +192,10 @@ impl<'a> Tally<'a> {
 }
 
 /// One local file of a tree.
-struct LocalFile {
-    path: PathBuf,
-    rel: PathBuf,
-    size: u64,
+pub(crate) struct LocalFile {
+    pub path: PathBuf,
+    pub rel: PathBuf,
+    pub size: u64,
 }
 
 /// A progress callback adding one transfer's advance to `on_bytes`.
@@ -276,21 +276,32 @@ impl Copier<'_> {
             .first()
             .map(|m| m.essence_str().to_owned());
         if let Some(e) = &self.settings.encrypt {
-            let upload = EncryptedUpload {
-                client: self.client,
-                master: &e.master,
-                format: e.format,
-                matdesc: e.matdesc.clone(),
-                part_size: opts.part_size,
-                threshold: opts.multipart_threshold,
-                jobs: opts.jobs,
-                put: opts.put,
-                progress: opts.progress.unwrap_or_else(|| Arc::new(|_| {})),
-                cancel: opts.cancel,
-            };
+            let upload = self.encrypted_upload(e, opts, None);
             return upload.upload(path, &url.bucket, &url.key).await;
         }
         Ok(transfer::upload_file(self.client, path, &url.bucket, &url.key, &opts).await?)
+    }
+
+    /// The encrypted upload that `opts` describe (resumable with a `checkpoint` file).
+    pub fn encrypted_upload<'e>(
+        &'e self,
+        encryption: &'e Encryption,
+        opts: UploadOptions,
+        checkpoint: Option<PathBuf>,
+    ) -> EncryptedUpload<'e> {
+        EncryptedUpload {
+            client: self.client,
+            master: &encryption.master,
+            format: encryption.format,
+            matdesc: encryption.matdesc.clone(),
+            part_size: opts.part_size,
+            threshold: opts.multipart_threshold,
+            jobs: opts.jobs,
+            put: opts.put,
+            progress: opts.progress.unwrap_or_else(|| Arc::new(|_| {})),
+            cancel: opts.cancel,
+            checkpoint,
+        }
     }
 
     /// Uploads every regular file under `root` to `dst` (a prefix), `jobs` files at a time.
@@ -302,7 +313,11 @@ impl Copier<'_> {
         on_item: OnItem<'_>,
     ) -> Result<TreeSummary> {
         let tally = Tally::new(on_item);
-        let files = walk(root, &tally);
+        let files = walk(
+            root,
+            &mut |source, error| tally.fail(source, error),
+            &mut |source, reason| on_item(TreeItem::Skipped { source, reason }),
+        );
         on_item(TreeItem::Total {
             files: files.len() as u64,
             bytes: files.iter().map(|f| f.size).sum(),
@@ -665,8 +680,13 @@ impl Copier<'_> {
 }
 
 /// Every regular file under `root` (symlinks to files followed, symlinked directories skipped
-/// so that no loop is walked), in name order. Unreadable directories are reported as failed.
-fn walk(root: &Path, tally: &Tally<'_>) -> Vec<LocalFile> {
+/// so that no loop is walked), in name order. Unreadable entries go to `failed`, entries that
+/// are not regular files to `skipped` (with the reason).
+pub(crate) fn walk(
+    root: &Path,
+    failed: &mut dyn FnMut(String, Error),
+    skipped: &mut dyn FnMut(String, String),
+) -> Vec<LocalFile> {
     let mut files = Vec::new();
     let mut dirs = vec![PathBuf::new()];
     while let Some(rel_dir) = dirs.pop() {
@@ -674,7 +694,7 @@ fn walk(root: &Path, tally: &Tally<'_>) -> Vec<LocalFile> {
         let mut entries: Vec<fs::DirEntry> = match fs::read_dir(&dir) {
             Ok(rd) => rd.filter_map(|e| e.ok()).collect(),
             Err(e) => {
-                tally.fail(dir.display().to_string(), Error::io(&dir)(e));
+                failed(dir.display().to_string(), Error::io(&dir)(e));
                 continue;
             }
         };
@@ -690,21 +710,16 @@ fn walk(root: &Path, tally: &Tally<'_>) -> Vec<LocalFile> {
                 dirs.push(rel);
                 continue;
             }
-            let skip = |reason: &str| {
-                (tally.on_item)(TreeItem::Skipped {
-                    source: path.display().to_string(),
-                    reason: reason.to_owned(),
-                })
-            };
+            let source = path.display().to_string();
             match fs::metadata(&path) {
                 Ok(m) if m.is_file() => files.push(LocalFile {
                     path,
                     rel,
                     size: m.len(),
                 }),
-                Ok(m) if m.is_dir() => skip("a symbolic link to a directory"),
-                Ok(_) => skip("not a regular file"),
-                Err(e) => tally.fail(path.display().to_string(), Error::io(&path)(e)),
+                Ok(m) if m.is_dir() => skipped(source, "a symbolic link to a directory".into()),
+                Ok(_) => skipped(source, "not a regular file".into()),
+                Err(e) => failed(source, Error::io(&path)(e)),
             }
         }
     }

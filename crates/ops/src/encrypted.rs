@@ -3,16 +3,24 @@
 //! sent one part per job: memory is jobs × part size); downloads stream the body through the
 //! decryptor into a temp file renamed over the target only once the whole object decrypted
 //! (and, for the sealed format, authenticated).
+//!
+//! A multipart upload given a checkpoint file is resumable: the checkpoint keeps the upload id,
+//! the parts done and the envelope's headers, whose wrapped content key the master key opens
+//! again, so the parts sent after a resume are encrypted under the same content key as those
+//! sent before (the compat format's counter of a part depends only on its offset, the sealed
+//! format's chunk indices too: the assembled object is the one a single run makes).
 
 use crate::error::{Error, Result};
 use futures_util::{stream, StreamExt, TryStreamExt};
 use ossvault_client::transfer::{CancellationToken, OnProgress, TransferProgress, UploadOutcome};
 use ossvault_client::{Client, ObjectMeta, PartInfo, PutOptions, RangeSpec, RequestBody};
 use ossvault_crypto::{decrypt_to_file, CipherReader, EncryptOptions, Envelope, Format, MasterKey};
+use std::collections::BTreeMap;
 use std::io;
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::UNIX_EPOCH;
 use zeroize::Zeroizing;
 
 /// Files up to this size are encrypted in memory and sent as one retryable body.
@@ -31,16 +39,96 @@ pub struct EncryptedUpload<'a> {
     pub put: PutOptions,
     pub progress: OnProgress,
     pub cancel: CancellationToken,
+    /// Where a multipart upload keeps its checkpoint (a file, written owner-only): with one, a
+    /// failed or cancelled upload is kept for a later call to resume; without, it is aborted.
+    pub checkpoint: Option<PathBuf>,
+}
+
+/// The checkpoint of a resumable encrypted multipart upload.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct EncryptedCheckpoint {
+    version: u32,
+    bucket: String,
+    key: String,
+    file_size: u64,
+    file_mtime_ns: i64,
+    /// Plaintext part size (aligned to the envelope's unit).
+    part_size: u64,
+    upload_id: String,
+    /// The envelope's headers: the content key wrapped under the master key.
+    envelope: Vec<(String, String)>,
+    /// Parts done, ascending.
+    parts: Vec<PartInfo>,
+}
+
+const CHECKPOINT_VERSION: u32 = 1;
+
+/// A multipart upload to continue: its envelope, id, part size and the parts already sent.
+struct Resumed {
+    envelope: Envelope,
+    upload_id: String,
+    part_size: u64,
+    parts: Vec<PartInfo>,
+}
+
+/// Size and modification time of a file: a resumed upload must read the same file.
+fn file_version(path: &Path) -> Result<(u64, i64)> {
+    let meta = std::fs::metadata(path).map_err(Error::io(path))?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i64);
+    Ok((meta.len(), mtime))
+}
+
+/// Writes a checkpoint durably, owner-only (it names the upload and holds the wrapped key).
+async fn save_checkpoint(path: &Path, checkpoint: &EncryptedCheckpoint) -> Result<()> {
+    let json = serde_json::to_vec(checkpoint).map_err(|e| Error::Io {
+        path: path.to_owned(),
+        source: io::Error::other(e),
+    })?;
+    let owned = path.to_owned();
+    tokio::task::spawn_blocking(move || {
+        if let Some(dir) = owned.parent() {
+            ossvault_fs::create_private_dir_all(dir)?;
+        }
+        ossvault_fs::write_durably(&owned, &json, ossvault_fs::MODE_OWNER_ONLY)
+    })
+    .await
+    .map_err(io::Error::other)
+    .and_then(|r| r)
+    .map_err(Error::io(path))
+}
+
+fn remove_checkpoint(path: &Path) {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot delete the checkpoint")
+        }
+    }
+}
+
+/// The upload a checkpoint file names, `(bucket, key, upload_id)`, if it names one: the
+/// checkpoints of this module and those of `ossvault_client::transfer`'s uploads both do.
+pub(crate) fn checkpointed_upload(path: &Path) -> Option<(String, String, String)> {
+    #[derive(serde::Deserialize)]
+    struct Named {
+        bucket: String,
+        key: String,
+        upload_id: Option<String>,
+    }
+    let named: Named = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    Some((named.bucket, named.key, named.upload_id?))
 }
 
 impl EncryptedUpload<'_> {
     /// Encrypts `path` into `bucket/key`: one PutObject below the threshold, else a multipart
-    /// upload (aborted on failure or cancellation: encrypted uploads do not resume).
+    /// upload (aborted on failure or cancellation, unless a checkpoint keeps it to resume).
     pub async fn upload(&self, path: &Path, bucket: &str, key: &str) -> Result<UploadOutcome> {
-        let size = tokio::fs::metadata(path)
-            .await
-            .map_err(Error::io(path))?
-            .len();
+        let (size, mtime) = file_version(path)?;
         let mut options = EncryptOptions {
             format: self.format,
             ..EncryptOptions::default()
@@ -49,12 +137,12 @@ impl EncryptedUpload<'_> {
             options.plaintext_len = Some(size);
             options.matdesc = self.matdesc.clone();
         }
-        let envelope = Envelope::new(self.master, &options).await?;
         let report = |done| {
             (self.progress)(TransferProgress { done, total: size });
         };
         report(0);
         if size < self.threshold.max(1) {
+            let envelope = Envelope::new(self.master, &options).await?;
             let mut put = self.put.clone();
             put.headers.extend(envelope.headers().iter().cloned());
             let body = if size <= IN_MEMORY_MAX {
@@ -88,20 +176,55 @@ impl EncryptedUpload<'_> {
                 parts_sent: 1,
             });
         }
-        let part = envelope.align_part_size(
-            self.part_size
-                .max(size.div_ceil(ossvault_proto::limits::MAX_PARTS as u64)),
-        );
-        let plan = envelope.multipart(part, Some(size))?;
-        let mut put = self.put.clone();
-        put.headers.extend(plan.initiate_headers());
+        let resumed = match &self.checkpoint {
+            Some(checkpoint) => self.resume(checkpoint, bucket, key, size, mtime).await?,
+            None => None,
+        };
         let client = self.client;
-        let upload_id = client.initiate_multipart(bucket, key, &put).await?;
+        let (envelope, upload_id, part, done_before) = match resumed {
+            Some(r) => (r.envelope, r.upload_id, r.part_size, r.parts),
+            None => {
+                let envelope = Envelope::new(self.master, &options).await?;
+                let part = envelope.align_part_size(
+                    self.part_size
+                        .max(size.div_ceil(ossvault_proto::limits::MAX_PARTS as u64)),
+                );
+                let plan = envelope.multipart(part, Some(size))?;
+                let mut put = self.put.clone();
+                put.headers.extend(plan.initiate_headers());
+                let upload_id = client.initiate_multipart(bucket, key, &put).await?;
+                (envelope, upload_id, part, Vec::new())
+            }
+        };
+        let plan = envelope.multipart(part, Some(size))?;
         let count = plan.part_count(size);
         let part_headers = plan.part_headers();
-        let done = AtomicU64::new(0);
-        let (plan, part_headers, done, upload_id_ref) = (&plan, &part_headers, &done, &upload_id);
-        let parts = stream::iter(1..=count)
+        let parts_resumed = done_before.len() as u32;
+        let already: u64 = done_before.iter().map(|p| p.size).sum();
+        report(already);
+        // The checkpoint is saved before any part is sent: a crash from here on leaves an
+        // upload that a later call resumes (or a cancellation aborts), never an orphan.
+        let state = tokio::sync::Mutex::new(EncryptedCheckpoint {
+            version: CHECKPOINT_VERSION,
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            file_size: size,
+            file_mtime_ns: mtime,
+            part_size: part,
+            upload_id: upload_id.clone(),
+            envelope: envelope.headers().to_vec(),
+            parts: done_before.clone(),
+        });
+        if let Some(checkpoint) = &self.checkpoint {
+            save_checkpoint(checkpoint, &*state.lock().await).await?;
+        }
+        let pending: Vec<u32> = (1..=count)
+            .filter(|n| !done_before.iter().any(|p| p.number == *n))
+            .collect();
+        let done = AtomicU64::new(already);
+        let (plan, part_headers, done, upload_id_ref, state) =
+            (&plan, &part_headers, &done, &upload_id, &state);
+        let parts = stream::iter(pending)
             .map(|n| async move {
                 let offset = plan.part_offset(n);
                 let len = part.min(size - offset);
@@ -121,6 +244,12 @@ impl EncryptedUpload<'_> {
                         part_headers,
                     )
                     .await?;
+                if let Some(checkpoint) = &self.checkpoint {
+                    let mut state = state.lock().await;
+                    state.parts.push(info.clone());
+                    state.parts.sort_by_key(|p| p.number);
+                    save_checkpoint(checkpoint, &state).await?;
+                }
                 report(done.fetch_add(len, Ordering::Relaxed) + len);
                 Ok::<PartInfo, Error>(info)
             })
@@ -131,24 +260,34 @@ impl EncryptedUpload<'_> {
             _ = self.cancel.cancelled() => Err(Error::Cancelled),
         };
         let completed = match parts {
-            Ok(mut parts) => {
+            Ok(sent) => {
+                let parts_sent = sent.len() as u32;
+                let mut parts = done_before;
+                parts.extend(sent);
                 parts.sort_by_key(|p| p.number);
                 client
                     .complete_multipart(bucket, key, &upload_id, &parts)
                     .await
-                    .map(|r| (r, parts.len() as u32))
+                    .map(|r| (r, parts_sent))
                     .map_err(Error::from)
             }
             Err(e) => Err(e),
         };
         match completed {
-            Ok((result, sent)) => Ok(UploadOutcome {
-                size,
-                etag: result.etag,
-                crc64: result.crc64,
-                parts_resumed: 0,
-                parts_sent: sent,
-            }),
+            Ok((result, sent)) => {
+                if let Some(checkpoint) = &self.checkpoint {
+                    remove_checkpoint(checkpoint);
+                }
+                Ok(UploadOutcome {
+                    size,
+                    etag: result.etag,
+                    crc64: result.crc64,
+                    parts_resumed,
+                    parts_sent: sent,
+                })
+            }
+            // Kept for a resume: the checkpoint names the upload.
+            Err(e) if self.checkpoint.is_some() => Err(e),
             Err(e) => {
                 if let Err(abort) = client.abort_multipart(bucket, key, &upload_id).await {
                     tracing::warn!("cannot abort the multipart upload of {key}: {abort}");
@@ -156,6 +295,82 @@ impl EncryptedUpload<'_> {
                 Err(e)
             }
         }
+    }
+
+    /// The upload a checkpoint describes, if it is this file's and still on the server, with
+    /// the parts the server confirms; `None` to start over (a stale upload is aborted first).
+    async fn resume(
+        &self,
+        checkpoint: &Path,
+        bucket: &str,
+        key: &str,
+        size: u64,
+        mtime: i64,
+    ) -> Result<Option<Resumed>> {
+        let Ok(bytes) = std::fs::read(checkpoint) else {
+            return Ok(None);
+        };
+        let Ok(saved) = serde_json::from_slice::<EncryptedCheckpoint>(&bytes) else {
+            tracing::warn!(path = %checkpoint.display(), "unreadable checkpoint; starting over");
+            return Ok(None);
+        };
+        let same_object = saved.bucket == bucket && saved.key == key;
+        let abort = || async {
+            if same_object {
+                let _ = self
+                    .client
+                    .abort_multipart(bucket, key, &saved.upload_id)
+                    .await;
+            }
+            remove_checkpoint(checkpoint);
+        };
+        if !same_object
+            || saved.version != CHECKPOINT_VERSION
+            || saved.file_size != size
+            || saved.file_mtime_ns != mtime
+        {
+            tracing::info!(upload_id = %saved.upload_id, "the file changed; starting the upload over");
+            abort().await;
+            return Ok(None);
+        }
+        // The same content key again: the master key must open the recorded envelope.
+        let headers = ossvault_crypto::ObjectHeaders::parse(&saved.envelope)?;
+        let envelope = match headers.open(self.master).await {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::info!(error = %e, "the master key changed; starting the upload over");
+                abort().await;
+                return Ok(None);
+            }
+        };
+        let listed = match self.client.list_parts(bucket, key, &saved.upload_id).await {
+            Ok(listed) => listed,
+            Err(ossvault_client::Error::Service(e)) if e.status < 500 => {
+                tracing::info!(error = %e, "the checkpointed upload cannot be resumed; starting over");
+                abort().await;
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let on_server: BTreeMap<u32, _> = listed.iter().map(|p| (p.part_number, p)).collect();
+        let parts = saved
+            .parts
+            .into_iter()
+            .filter(|p| {
+                on_server.get(&p.number).is_some_and(|l| {
+                    l.size == p.size
+                        && l.etag
+                            .trim_matches('"')
+                            .eq_ignore_ascii_case(p.etag.trim_matches('"'))
+                })
+            })
+            .collect();
+        Ok(Some(Resumed {
+            envelope,
+            upload_id: saved.upload_id,
+            part_size: saved.part_size,
+            parts,
+        }))
     }
 }
 

@@ -21,5 +21,6 @@ pub mod profiles;
 pub mod properties;
 pub mod registry;
 pub mod rewrap;
+pub mod transfers;
 
 pub use error::{Error, Result};

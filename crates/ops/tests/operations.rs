@@ -88,6 +88,7 @@ fn upload_with<'a>(
             progress.fetch_max(p.done, Ordering::Relaxed);
         }),
         cancel: CancellationToken::new(),
+        checkpoint: None,
     }
 }
 
