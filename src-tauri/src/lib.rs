@@ -42,6 +42,12 @@ pub fn with_commands<R: tauri::Runtime>(
             objects::object_properties,
             objects::presign_url,
             objects::list_master_keys,
+            transfers::upload_paths,
+            transfers::download_objects,
+            transfers::list_transfers,
+            transfers::watch_transfers,
+            transfers::transfer_action,
+            transfers::clear_finished_transfers,
         ])
 }
 

@@ -4,6 +4,7 @@ use crate::state::{AppDirs, AppState, ServerStatus};
 use ossvault_ops::local_server::{self, LocalServerOptions, Prepared, RootSecretSource};
 use ossvault_ops::profiles::{self, Profiles};
 use ossvault_ops::registry::ConnectionRegistry;
+use ossvault_ops::transfers::{self, QueueSettings, TransferQueue};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -96,6 +97,20 @@ pub fn prepare() -> Setup {
         let mut options = LocalServerOptions::new(dirs.data.join("server"), address(ENV_ADDRESS)?);
         options.https_address = Some(address(ENV_HTTPS_ADDRESS)?);
         options.credentials_in_keychain = true;
+        // As `ossvault serve` does: credentials given in the environment are used as they are
+        // (scripts and the end-to-end tests know them); else they are made and kept in the
+        // keychain.
+        if let (Ok(id), Ok(secret)) = (
+            std::env::var(ossvault_ops::connection::ENV_ACCESS_KEY_ID),
+            std::env::var(ossvault_ops::connection::ENV_ACCESS_KEY_SECRET),
+        ) {
+            if !id.is_empty() && !secret.is_empty() {
+                options.credential = Some(ossvault_server::Credential {
+                    access_key_id: id,
+                    access_key_secret: secret,
+                });
+            }
+        }
         options.root_secret = RootSecretSource::Keychain;
         options.keychain_name = "_app-server".into();
         local_server::prepare(&options, profiles::system_keychain).map_err(|e| e.to_string())
@@ -153,12 +168,30 @@ pub async fn start(dirs: AppDirs, prepared: Result<Prepared, String>) -> AppStat
             Profiles::new(dirs.config.join("config.toml"), None)
         }
     };
+    let connections = Arc::new(ConnectionRegistry::new(registry, local));
+    let keystore: ossvault_ops::copy::KeystoreOpener = Arc::new(|| {
+        ossvault_ops::keys::open_keystore(ossvault_keystore::Backend::SystemKeychain)
+    });
+    let transfers = open_transfers(connections.clone(), keystore.clone());
     AppState {
         server,
-        connections: Arc::new(ConnectionRegistry::new(registry, local)),
+        connections,
         dirs,
-        keystore: Arc::new(|| {
-            ossvault_ops::keys::open_keystore(ossvault_keystore::Backend::SystemKeychain)
-        }),
+        keystore,
+        transfers,
     }
+}
+
+/// Opens the transfer queue shared with `ossvault transfers` (one process at a time), its
+/// unfinished transfers resuming at once.
+pub fn open_transfers(
+    connections: Arc<ConnectionRegistry>,
+    keystore: ossvault_ops::copy::KeystoreOpener,
+) -> Result<TransferQueue, String> {
+    let dir = transfers::default_state_dir().map_err(|e| e.to_string())?;
+    let clients: transfers::ClientSource = Arc::new(move |name| connections.client(name));
+    TransferQueue::open(QueueSettings::new(dir), clients, keystore).map_err(|e| {
+        tracing::error!(error = %e, "the transfer queue did not open");
+        e.to_string()
+    })
 }

@@ -72,4 +72,6 @@ pub struct AppState {
     pub dirs: AppDirs,
     /// Opens the keystore of master keys (client-side encryption).
     pub keystore: ossvault_ops::copy::KeystoreOpener,
+    /// The persistent upload/download queue, or why it could not be opened.
+    pub transfers: Result<ossvault_ops::transfers::TransferQueue, String>,
 }

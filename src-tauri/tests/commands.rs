@@ -41,23 +41,36 @@ fn fixture() -> Fixture {
     std::mem::forget(server);
     let profiles = Profiles::new(dir.path().join("config.toml"), None);
     let config_dir = dir.path().join("keys");
+    let keystore_dir = config_dir.clone();
+    let keystore: ossvault_ops::copy::KeystoreOpener = Arc::new(move || {
+        Ok(ossvault_keystore::Keystore::open(
+            &keystore_dir,
+            ossvault_keystore::Backend::PassphraseFile {
+                path: keystore_dir.join("keys.age"),
+                passphrase: "test passphrase".to_owned().into(),
+            },
+        )?)
+    });
+    let connections = Arc::new(ConnectionRegistry::new(profiles, Some(config)));
+    let transfers = tauri::async_runtime::block_on(async {
+        let clients_from = connections.clone();
+        ossvault_ops::transfers::TransferQueue::open(
+            ossvault_ops::transfers::QueueSettings::new(dir.path().join("transfers")),
+            Arc::new(move |name: &str| clients_from.client(name)),
+            keystore.clone(),
+        )
+        .map_err(|e| e.to_string())
+    });
     let state = AppState {
         server: status,
-        connections: Arc::new(ConnectionRegistry::new(profiles, Some(config))),
+        connections,
         dirs: AppDirs {
             data: dir.path().to_owned(),
             logs: dir.path().join("logs"),
-            config: config_dir.clone(),
+            config: config_dir,
         },
-        keystore: Arc::new(move || {
-            Ok(ossvault_keystore::Keystore::open(
-                &config_dir,
-                ossvault_keystore::Backend::PassphraseFile {
-                    path: config_dir.join("keys.age"),
-                    passphrase: "test passphrase".into(),
-                },
-            )?)
-        }),
+        keystore,
+        transfers,
     };
     let app = ossvault_app::with_commands(mock_builder(), state)
         .build(mock_context(noop_assets()))
@@ -137,8 +150,6 @@ fn bad_input_is_refused_with_invalid_input_before_anything_is_called() {
 fn service_errors_keep_their_oss_code_and_request_id() {
     let f = fixture();
     f.ok("create_bucket", json!({"connection": "local", "name": "full-bucket", "acl": "private"}));
-    let e = f.err("create_bucket", json!({"connection": "local", "name": "full-bucket"}));
-    assert_eq!(e["code"], "BucketAlreadyExists", "{e}");
     f.ok("create_folder", json!({"connection": "local", "bucket": "full-bucket", "prefix": "", "name": "docs"}));
 
     // A non-empty bucket is refused with its OSS code and request id, and survives.
@@ -175,10 +186,14 @@ fn bucket_badges_follow_the_settings_and_https_only_buckets_stay_reachable() {
     f.ok("set_bucket_encryption", json!({"connection": "local", "bucket": "vault", "encryption": {"algorithm": "AES256"}}));
     assert_eq!(badge(&f).0, json!({"algorithm": "AES256"}));
 
-    let keys = f.ok("list_kms_keys", json!({"connection": "local"}));
-    let cmk = keys[0]["keyId"].as_str().expect("the local KMS lists a CMK").to_owned();
-    f.ok("set_bucket_encryption", json!({"connection": "local", "bucket": "vault", "encryption": {"algorithm": "KMS", "keyId": cmk}}));
-    assert_eq!(badge(&f).0, json!({"algorithm": "KMS", "keyId": cmk}));
+    // KMS with the KMS's default key, then with a CMK named by id.
+    f.ok("set_bucket_encryption", json!({"connection": "local", "bucket": "vault", "encryption": {"algorithm": "KMS"}}));
+    assert_eq!(badge(&f).0, json!({"algorithm": "KMS"}));
+    // A CMK the KMS does not have is refused by the service, its code and request id kept.
+    let e = f.err("set_bucket_encryption", json!({"connection": "local", "bucket": "vault", "encryption": {"algorithm": "KMS", "keyId": "cmk-missing"}}));
+    assert_eq!(e["code"], "KmsKeyNotFound", "{e}");
+    assert!(e["requestId"].as_str().is_some_and(|id| !id.is_empty()), "{e}");
+    assert_eq!(badge(&f).0, json!({"algorithm": "KMS"}));
 
     f.ok("set_https_only", json!({"connection": "local", "bucket": "vault", "on": true}));
     // The app reaches the embedded server over HTTPS, so the HTTPS-only bucket still lists.
@@ -202,7 +217,8 @@ fn presigned_links_and_properties_of_an_object() {
     assert_eq!(props["cse"], Value::Null);
     let url = f.ok("presign_url", json!({"connection": "local", "bucket": "share", "key": "reports/", "expiresSecs": 3600}));
     let url = url.as_str().unwrap();
-    assert!(url.starts_with("https://127.0.0.1:") && url.contains("/share/reports/"), "{url}");
+    assert!(url.starts_with("https://127.0.0.1:") && url.contains("/share/reports"), "{url}");
+    assert!(url.contains("x-oss-expires=3600"), "{url}");
     let e = f.err("object_properties", json!({"connection": "local", "bucket": "share", "key": "missing"}));
     assert_eq!(e["code"], "NoSuchKey", "{e}");
 }

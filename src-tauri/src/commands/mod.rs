@@ -4,3 +4,4 @@ pub mod app;
 pub mod buckets;
 pub mod connections;
 pub mod objects;
+pub mod transfers;

@@ -125,47 +125,53 @@ export interface MasterKeyRow {
   default: boolean;
 }
 
-export type CseChoice =
-  | { kind: "none" }
-  | { kind: "key"; name: string; format: "sealed" | "compat" }
-  | { kind: "kms"; keyId: string };
+/** Client-side encryption of an upload: a keystore key's name (or `kms:CMK_ID`) and format. */
+export interface ClientSideEncryption {
+  key: string;
+  format: "sealed" | "compat";
+}
 
+// The transfer queue's own shapes (ossvault_ops::transfers), as it serialises them.
 export type TransferState =
   | { state: "queued" }
   | { state: "running" }
   | { state: "paused" }
   | { state: "completed" }
-  | { state: "failed"; code: string; message: string; requestId: string | null }
+  | { state: "failed"; code: string; message: string; request_id: string | null }
   | { state: "cancelled" };
 
-export interface TransferSnapshot {
+export interface TransferInfo {
   id: number;
+  batch: number;
   direction: "upload" | "download";
-  name: string;
-  local: string;
-  remote: string;
   connection: string;
-  total: number | null;
-  done: number;
-  bytesPerSec: number;
-  etaSecs: number | null;
+  bucket: string;
+  key: string;
+  local: string;
+  folder: string | null;
+  encryption: ClientSideEncryption | null;
   state: TransferState;
-  createdAt: number;
-  finishedAt: number | null;
+  done: number;
+  total: number | null;
+  bytes_per_sec: number;
+  eta_secs: number | null;
+  created_ms: number;
+  finished_ms: number | null;
 }
 
 export type TransferEvent =
-  | { event: "added"; snapshot: TransferSnapshot }
-  | { event: "changed"; snapshot: TransferSnapshot }
+  | { event: "added"; transfer: TransferInfo }
+  | { event: "changed"; transfer: TransferInfo }
   | {
       event: "progress";
       id: number;
       done: number;
       total: number | null;
-      bytesPerSec: number;
-      etaSecs: number | null;
+      bytes_per_sec: number;
+      eta_secs: number | null;
     }
-  | { event: "removed"; id: number };
+  | { event: "removed"; id: number }
+  | { event: "resync"; transfers: TransferInfo[] };
 
 async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
   try {
@@ -216,12 +222,11 @@ export const api = {
     bucket: string,
     prefix: string,
     paths: string[],
-    cse: CseChoice,
-    sse: string | null,
-  ) => call<number[]>("upload_paths", { connection, bucket, prefix, paths, cse, sse }),
+    encryption: ClientSideEncryption | null,
+  ) => call<number[]>("upload_paths", { connection, bucket, prefix, paths, encryption }),
   download: (connection: string, bucket: string, keys: string[], destination: string) =>
     call<number[]>("download_objects", { connection, bucket, keys, destination }),
-  listTransfers: () => call<TransferSnapshot[]>("list_transfers"),
+  listTransfers: () => call<TransferInfo[]>("list_transfers"),
   watchTransfers: (onEvent: (e: TransferEvent) => void) => {
     const channel = new Channel<TransferEvent>();
     channel.onmessage = onEvent;
@@ -229,6 +234,5 @@ export const api = {
   },
   transferAction: (id: number, action: "pause" | "resume" | "cancel" | "retry") =>
     call<void>("transfer_action", { id, action }),
-  clearFinished: () => call<void>("clear_finished_transfers"),
-  setConcurrency: (n: number) => call<void>("set_transfer_concurrency", { n }),
+  clearFinished: () => call<number>("clear_finished_transfers"),
 };

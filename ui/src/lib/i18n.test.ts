@@ -1,11 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { en } from "../locales/en";
 import { zhCN } from "../locales/zh-CN";
 import { localeFrom, translate } from "./i18n";
 
-const SRC = join(__dirname, "..");
+const SRC = fileURLToPath(new URL("..", import.meta.url));
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {

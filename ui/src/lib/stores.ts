@@ -1,6 +1,6 @@
 // App-wide state: the current connection and view, toasts, and the transfers list.
 import { derived, writable } from "svelte/store";
-import type { AppError, TransferEvent, TransferSnapshot } from "./api";
+import type { AppError, TransferEvent, TransferInfo } from "./api";
 import type { MessageKey } from "./i18n";
 
 export type View = "buckets" | "browser" | "transfers" | "connections" | "settings";
@@ -40,19 +40,21 @@ export function dismissToast(id: number): void {
 }
 
 /** Transfers by id, newest first when listed. */
-export const transfers = writable<Map<number, TransferSnapshot>>(new Map());
+export const transfers = writable<Map<number, TransferInfo>>(new Map());
 
 /** Applies one event of the transfer manager to the list. */
 export function applyTransferEvent(
-  map: Map<number, TransferSnapshot>,
+  map: Map<number, TransferInfo>,
   e: TransferEvent,
-): Map<number, TransferSnapshot> {
+): Map<number, TransferInfo> {
   const next = new Map(map);
   switch (e.event) {
     case "added":
     case "changed":
-      next.set(e.snapshot.id, e.snapshot);
+      next.set(e.transfer.id, e.transfer);
       break;
+    case "resync":
+      return new Map(e.transfers.map((t) => [t.id, t]));
     case "progress": {
       const t = next.get(e.id);
       if (t) {
@@ -60,8 +62,8 @@ export function applyTransferEvent(
           ...t,
           done: e.done,
           total: e.total,
-          bytesPerSec: e.bytesPerSec,
-          etaSecs: e.etaSecs,
+          bytes_per_sec: e.bytes_per_sec,
+          eta_secs: e.eta_secs,
         });
       }
       break;
@@ -74,7 +76,7 @@ export function applyTransferEvent(
 }
 
 export const transferList = derived(transfers, (m) =>
-  [...m.values()].sort((a, b) => b.createdAt - a.createdAt || b.id - a.id),
+  [...m.values()].sort((a, b) => b.created_ms - a.created_ms || b.id - a.id),
 );
 
 export const activeTransfers = derived(transferList, (list) =>

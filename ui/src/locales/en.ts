@@ -181,7 +181,6 @@ export const en = {
   "transfer.state.queued": "Waiting",
   "transfer.state.running": "Transferring",
   "transfers.clear": "Clear finished",
-  "transfers.concurrency": "At once",
   "transfers.download": "Download",
   "transfers.empty": "No transfers. Uploads and downloads show here.",
   "transfers.eta": "{time} left",
@@ -201,8 +200,7 @@ export const en = {
   "upload.key": "Master key",
   "upload.keysUnavailable": "The keychain is not available: no client-side encryption.",
   "upload.noKeys": "No master keys yet (create one with: ossvault key generate NAME).",
-  "upload.sse": "Server-side encryption",
-  "upload.sseDefault": "The bucket's default",
+  "upload.sseDefault": "Server-side encryption: the bucket's default.",
   "upload.start": "Upload {count} item(s)",
   "upload.title": "Upload",
 } as const;

@@ -184,7 +184,6 @@ export const zhCN: Record<MessageKey, string> = {
   "transfer.state.queued": "等待中",
   "transfer.state.running": "传输中",
   "transfers.clear": "清除已完成",
-  "transfers.concurrency": "同时传输数",
   "transfers.download": "下载",
   "transfers.empty": "暂无传输任务。上传和下载会显示在这里。",
   "transfers.eta": "剩余 {time}",
@@ -204,8 +203,7 @@ export const zhCN: Record<MessageKey, string> = {
   "upload.key": "主密钥",
   "upload.keysUnavailable": "钥匙串不可用：无法使用客户端加密。",
   "upload.noKeys": "还没有主密钥（可用命令创建：ossvault key generate 名称）。",
-  "upload.sse": "服务端加密",
-  "upload.sseDefault": "使用存储空间默认设置",
+  "upload.sseDefault": "服务端加密：使用存储空间的默认设置。",
   "upload.start": "上传 {count} 项",
   "upload.title": "上传",
 };
