@@ -112,7 +112,7 @@ pub fn prepare() -> Setup {
             }
         }
         options.root_secret = RootSecretSource::Keychain;
-        options.keychain_name = "_app-server".into();
+        options.keychain_name = "ossvault-app-server".into();
         local_server::prepare(&options, profiles::system_keychain).map_err(|e| e.to_string())
     })();
     // An upload holds blocking-pool threads while its body arrives: size the pool as

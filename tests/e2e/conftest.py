@@ -8,7 +8,6 @@ CLI profile `local` it saves are thrown away afterwards)."""
 from __future__ import annotations
 
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -76,23 +75,15 @@ class Driver:
     def start_app(self) -> Session:
         if not app_binary().exists():
             raise RuntimeError(f"{app_binary()} is missing: build it first (cargo build -p ossvault-app)")
-        offset = self.log_path.stat().st_size
         self.session = Session(f"http://127.0.0.1:{self.port}", str(app_binary()))
         # The page can be empty for a moment after the session starts: wait for the UI.
         self.session.find('[data-testid="nav-buckets"]', timeout=60)
-        self.endpoint = self._wait_log(offset, r"^endpoint: (http://\S+)$")
+        # Where the embedded server listens (free ports), as the app tells its UI.
+        status = self.session.invoke("app_status")
+        assert status["server"]["running"], status
+        self.endpoint = status["server"]["endpoint"]
+        self.status = status
         return self.session
-
-    def _wait_log(self, offset: int, pattern: str, timeout: float = 60) -> str:
-        deadline = time.monotonic() + timeout
-        rx = re.compile(pattern, re.M)
-        while time.monotonic() < deadline:
-            text = self.log_path.read_bytes()[offset:].decode(errors="replace")
-            m = rx.search(text)
-            if m:
-                return m.group(1)
-            time.sleep(0.2)
-        raise TimeoutError(f"no line matching {pattern!r} in {self.log_path}")
 
     def stop_app(self) -> None:
         if self.session:
@@ -128,7 +119,8 @@ def screenshot():
         path = SCREENSHOTS / f"{name}.png"
         # The WebDriver screenshot command hangs with WebKitWebDriver: grab the X display.
         time.sleep(0.4)
-        subprocess.run(["import", "-window", "root", str(path)], check=True, timeout=30)
+        # The app's window sits at the top left of the screen (no window manager): keep it only.
+        subprocess.run(["import", "-window", "root", "-crop", "1280x800+0+0", "+repage", str(path)], check=True, timeout=30)
         return path
 
     return take

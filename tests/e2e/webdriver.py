@@ -67,9 +67,10 @@ class Session:
 
     def click(self, css: str, timeout: float = 20) -> None:
         el = self.find(css, timeout)
-        # WebKitWebDriver clicks through the element's centre; scroll it into view first.
-        self.script("arguments[0].scrollIntoView({block: 'center'})", {ELEMENT: el})
-        self._cmd("POST", f"/element/{el}/click", {})
+        # The element's own click (the DOM event the app's handlers receive). WebKitWebDriver's
+        # element-click command and pointer actions both dropped some clicks on buttons of the
+        # dialogs under Xvfb (no request was sent), so the suite does not rely on them.
+        self.script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click();", {ELEMENT: el})
 
     def type(self, css: str, text: str, clear: bool = True) -> None:
         el = self.find(css)

@@ -75,12 +75,6 @@ pub struct ServeArgs {
     no_profile: bool,
 }
 
-#[derive(Serialize, Deserialize)]
-struct StoredCredentials {
-    access_key_id: String,
-    access_key_secret: String,
-}
-
 pub fn run(args: ServeArgs) -> Result<()> {
     // The server holds the root secret and every unwrapped key: no core files.
     if let Err(e) = ossvault_keystore::disable_core_dumps() {

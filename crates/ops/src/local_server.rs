@@ -51,7 +51,8 @@ pub struct LocalServerOptions {
     /// Keep generated credentials in the OS keychain (else in the data directory's 0600 file).
     pub credentials_in_keychain: bool,
     pub root_secret: RootSecretSource,
-    /// Prefix of this server's keychain entries (one server per prefix), e.g. `_app-server`.
+    /// Prefix of this server's keychain entries (one server per prefix), e.g. `ossvault-app-server`;
+    /// they sit beside the profiles' secrets, as `PREFIX.access-key` and `PREFIX.root-secret`.
     pub keychain_name: String,
     /// The profile saved (or updated) with this server's endpoint and credentials.
     pub profile: Option<String>,
@@ -68,7 +69,7 @@ impl LocalServerOptions {
             credential: None,
             credentials_in_keychain: false,
             root_secret: RootSecretSource::File(None),
-            keychain_name: "_local-server".to_owned(),
+            keychain_name: "ossvault-local-server".to_owned(),
             profile: Some(crate::profiles::LOCAL_PROFILE.to_owned()),
         }
     }
