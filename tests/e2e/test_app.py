@@ -238,7 +238,8 @@ def test_upload_plain_and_client_side_encrypted_through_the_path_command(ctx, sc
     stored = b.get_object("secret.bin")
     assert stored.read() != ctx.secret.read_bytes(), "the object must be stored encrypted"
     meta = {k.lower(): v for k, v in stored.headers.items()}
-    assert any(k.startswith("x-oss-meta-client-side-encryption") for k in meta), meta
+    # The sealed format's envelope, with the fingerprint of the key that opens it.
+    assert "x-oss-meta-ossvault-cse-key-fingerprint" in meta, " ".join(sorted(meta))
     go(s, "transfers")
     s.find('[data-state="completed"]')
     screenshot("en-07-transfers")

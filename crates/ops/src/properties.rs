@@ -73,7 +73,7 @@ pub struct ObjectProperties {
     /// RFC 3339.
     pub last_modified: Option<String>,
     pub storage_class: Option<String>,
-    /// User metadata without the client-side encryption entries.
+    /// User metadata without the client-side encryption envelope (shown apart).
     pub metadata: Vec<(String, String)>,
     /// `AES256`, `KMS`, or none.
     pub sse: Option<String>,
@@ -152,7 +152,9 @@ pub async fn object_properties(
     let metadata = meta
         .user_metadata()
         .map(|(k, v)| (k.strip_prefix("x-oss-meta-").unwrap_or(k), v))
-        .filter(|(k, _)| !k.starts_with("client-side-encryption"))
+        .filter(|(k, _)| {
+            !k.starts_with("client-side-encryption") && !k.starts_with("ossvault-cse-")
+        })
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
     Ok(ObjectProperties {
