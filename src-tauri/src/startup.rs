@@ -169,9 +169,8 @@ pub async fn start(dirs: AppDirs, prepared: Result<Prepared, String>) -> AppStat
         }
     };
     let connections = Arc::new(ConnectionRegistry::new(registry, local));
-    let keystore: ossvault_ops::copy::KeystoreOpener = Arc::new(|| {
-        ossvault_ops::keys::open_keystore(ossvault_keystore::Backend::SystemKeychain)
-    });
+    let keystore: ossvault_ops::copy::KeystoreOpener =
+        Arc::new(|| ossvault_ops::keys::open_keystore(ossvault_keystore::Backend::SystemKeychain));
     let transfers = open_transfers(connections.clone(), keystore.clone());
     AppState {
         server,

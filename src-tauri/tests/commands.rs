@@ -9,7 +9,9 @@ use ossvault_ops::registry::ConnectionRegistry;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tauri::ipc::{CallbackFn, InvokeBody};
-use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, MockRuntime, INVOKE_KEY};
+use tauri::test::{
+    get_ipc_response, mock_builder, mock_context, noop_assets, MockRuntime, INVOKE_KEY,
+};
 use tauri::webview::InvokeRequest;
 use tauri::WebviewWindow;
 
@@ -23,10 +25,8 @@ struct Fixture {
 /// no profile saved: nothing outside the directory is touched).
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let mut options = LocalServerOptions::new(
-        dir.path().join("server"),
-        "127.0.0.1:0".parse().unwrap(),
-    );
+    let mut options =
+        LocalServerOptions::new(dir.path().join("server"), "127.0.0.1:0".parse().unwrap());
     options.https_address = Some("127.0.0.1:0".parse().unwrap());
     options.profile = None;
     let prepared = local_server::prepare(&options, || None).unwrap();
@@ -36,7 +36,11 @@ fn fixture() -> Fixture {
     .unwrap();
     let status = ServerStatus::of(&server);
     let config = server.client_config();
-    assert!(config.endpoint.starts_with("https://"), "{}", config.endpoint);
+    assert!(
+        config.endpoint.starts_with("https://"),
+        "{}",
+        config.endpoint
+    );
     // The server runs until the test process ends.
     std::mem::forget(server);
     let profiles = Profiles::new(dir.path().join("config.toml"), None);
@@ -120,20 +124,62 @@ impl Fixture {
 fn bad_input_is_refused_with_invalid_input_before_anything_is_called() {
     let f = fixture();
     let cases = [
-        ("create_bucket", json!({"connection": "local", "name": "Bad_Name"})),
-        ("create_bucket", json!({"connection": "no spaces", "name": "good-name"})),
-        ("list_objects", json!({"connection": "local", "bucket": "ab", "prefix": ""})),
-        ("list_objects", json!({"connection": "local", "bucket": "abc", "prefix": "/rooted"})),
-        ("presign_url", json!({"connection": "local", "bucket": "abc", "key": "k", "expiresSecs": 0})),
-        ("presign_url", json!({"connection": "local", "bucket": "abc", "key": "k", "expiresSecs": 8 * 24 * 3600})),
-        ("delete_bucket", json!({"connection": "local", "name": "abc", "empty": true, "confirmName": "abd"})),
-        ("delete_objects", json!({"connection": "local", "bucket": "abc", "keys": [], "folders": [""]})),
-        ("set_bucket_encryption", json!({"connection": "local", "bucket": "abc", "encryption": {"algorithm": "SM4"}})),
-        ("set_bucket_encryption", json!({"connection": "local", "bucket": "abc", "encryption": {"algorithm": "AES256", "keyId": "k"}})),
-        ("set_bucket_acl", json!({"connection": "local", "bucket": "abc", "acl": "public"})),
-        ("create_folder", json!({"connection": "local", "bucket": "abc", "prefix": "", "name": "a/b"})),
-        ("save_connection", json!({"form": {"name": "local", "region": "cn-hangzhou", "accessKeyId": "id", "accessKeySecret": "s"}})),
-        ("save_connection", json!({"form": {"name": "work", "accessKeyId": "id", "accessKeySecret": "s"}})),
+        (
+            "create_bucket",
+            json!({"connection": "local", "name": "Bad_Name"}),
+        ),
+        (
+            "create_bucket",
+            json!({"connection": "no spaces", "name": "good-name"}),
+        ),
+        (
+            "list_objects",
+            json!({"connection": "local", "bucket": "ab", "prefix": ""}),
+        ),
+        (
+            "list_objects",
+            json!({"connection": "local", "bucket": "abc", "prefix": "/rooted"}),
+        ),
+        (
+            "presign_url",
+            json!({"connection": "local", "bucket": "abc", "key": "k", "expiresSecs": 0}),
+        ),
+        (
+            "presign_url",
+            json!({"connection": "local", "bucket": "abc", "key": "k", "expiresSecs": 8 * 24 * 3600}),
+        ),
+        (
+            "delete_bucket",
+            json!({"connection": "local", "name": "abc", "empty": true, "confirmName": "abd"}),
+        ),
+        (
+            "delete_objects",
+            json!({"connection": "local", "bucket": "abc", "keys": [], "folders": [""]}),
+        ),
+        (
+            "set_bucket_encryption",
+            json!({"connection": "local", "bucket": "abc", "encryption": {"algorithm": "SM4"}}),
+        ),
+        (
+            "set_bucket_encryption",
+            json!({"connection": "local", "bucket": "abc", "encryption": {"algorithm": "AES256", "keyId": "k"}}),
+        ),
+        (
+            "set_bucket_acl",
+            json!({"connection": "local", "bucket": "abc", "acl": "public"}),
+        ),
+        (
+            "create_folder",
+            json!({"connection": "local", "bucket": "abc", "prefix": "", "name": "a/b"}),
+        ),
+        (
+            "save_connection",
+            json!({"form": {"name": "local", "region": "cn-hangzhou", "accessKeyId": "id", "accessKeySecret": "s"}}),
+        ),
+        (
+            "save_connection",
+            json!({"form": {"name": "work", "accessKeyId": "id", "accessKeySecret": "s"}}),
+        ),
         ("remove_connection", json!({"name": "local"})),
     ];
     for (cmd, body) in cases {
@@ -143,20 +189,38 @@ fn bad_input_is_refused_with_invalid_input_before_anything_is_called() {
         assert_eq!(e["requestId"], Value::Null);
     }
     // Nothing was created on the way.
-    assert_eq!(f.ok("list_buckets", json!({"connection": "local"})), json!([]));
+    assert_eq!(
+        f.ok("list_buckets", json!({"connection": "local"})),
+        json!([])
+    );
 }
 
 #[test]
 fn service_errors_keep_their_oss_code_and_request_id() {
     let f = fixture();
-    f.ok("create_bucket", json!({"connection": "local", "name": "full-bucket", "acl": "private"}));
-    f.ok("create_folder", json!({"connection": "local", "bucket": "full-bucket", "prefix": "", "name": "docs"}));
+    f.ok(
+        "create_bucket",
+        json!({"connection": "local", "name": "full-bucket", "acl": "private"}),
+    );
+    f.ok(
+        "create_folder",
+        json!({"connection": "local", "bucket": "full-bucket", "prefix": "", "name": "docs"}),
+    );
 
     // A non-empty bucket is refused with its OSS code and request id, and survives.
-    let e = f.err("delete_bucket", json!({"connection": "local", "name": "full-bucket", "empty": false}));
+    let e = f.err(
+        "delete_bucket",
+        json!({"connection": "local", "name": "full-bucket", "empty": false}),
+    );
     assert_eq!(e["code"], "BucketNotEmpty", "{e}");
-    assert!(e["requestId"].as_str().is_some_and(|id| !id.is_empty()), "{e}");
-    let page = f.ok("list_objects", json!({"connection": "local", "bucket": "full-bucket", "prefix": ""}));
+    assert!(
+        e["requestId"].as_str().is_some_and(|id| !id.is_empty()),
+        "{e}"
+    );
+    let page = f.ok(
+        "list_objects",
+        json!({"connection": "local", "bucket": "full-bucket", "prefix": ""}),
+    );
     assert_eq!(page["folders"], json!(["docs/"]));
 
     // Emptied on the explicit, confirmed request.
@@ -165,7 +229,10 @@ fn service_errors_keep_their_oss_code_and_request_id() {
         json!({"connection": "local", "name": "full-bucket", "empty": true, "confirmName": "full-bucket"}),
     );
     assert_eq!(deleted, json!(1));
-    let e = f.err("bucket_settings", json!({"connection": "local", "bucket": "full-bucket"}));
+    let e = f.err(
+        "bucket_settings",
+        json!({"connection": "local", "bucket": "full-bucket"}),
+    );
     assert_eq!(e["code"], "NoSuchBucket", "{e}");
 
     let e = f.err("list_buckets", json!({"connection": "nobody"}));
@@ -175,51 +242,96 @@ fn service_errors_keep_their_oss_code_and_request_id() {
 #[test]
 fn bucket_badges_follow_the_settings_and_https_only_buckets_stay_reachable() {
     let f = fixture();
-    f.ok("create_bucket", json!({"connection": "local", "name": "vault"}));
+    f.ok(
+        "create_bucket",
+        json!({"connection": "local", "name": "vault"}),
+    );
     let badge = |f: &Fixture| {
         let list = f.ok("list_buckets", json!({"connection": "local"}));
-        let row = list.as_array().unwrap().iter().find(|b| b["name"] == "vault").unwrap().clone();
+        let row = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["name"] == "vault")
+            .unwrap()
+            .clone();
         (row["encryption"].clone(), row["httpsOnly"].clone())
     };
     assert_eq!(badge(&f), (json!({"algorithm": "none"}), json!(false)));
 
-    f.ok("set_bucket_encryption", json!({"connection": "local", "bucket": "vault", "encryption": {"algorithm": "AES256"}}));
+    f.ok(
+        "set_bucket_encryption",
+        json!({"connection": "local", "bucket": "vault", "encryption": {"algorithm": "AES256"}}),
+    );
     assert_eq!(badge(&f).0, json!({"algorithm": "AES256"}));
 
     // KMS with the KMS's default key, then with a CMK named by id.
-    f.ok("set_bucket_encryption", json!({"connection": "local", "bucket": "vault", "encryption": {"algorithm": "KMS"}}));
+    f.ok(
+        "set_bucket_encryption",
+        json!({"connection": "local", "bucket": "vault", "encryption": {"algorithm": "KMS"}}),
+    );
     assert_eq!(badge(&f).0, json!({"algorithm": "KMS"}));
     // A CMK the KMS does not have is refused by the service, its code and request id kept.
     let e = f.err("set_bucket_encryption", json!({"connection": "local", "bucket": "vault", "encryption": {"algorithm": "KMS", "keyId": "cmk-missing"}}));
     assert_eq!(e["code"], "KmsKeyNotFound", "{e}");
-    assert!(e["requestId"].as_str().is_some_and(|id| !id.is_empty()), "{e}");
+    assert!(
+        e["requestId"].as_str().is_some_and(|id| !id.is_empty()),
+        "{e}"
+    );
     assert_eq!(badge(&f).0, json!({"algorithm": "KMS"}));
 
-    f.ok("set_https_only", json!({"connection": "local", "bucket": "vault", "on": true}));
+    f.ok(
+        "set_https_only",
+        json!({"connection": "local", "bucket": "vault", "on": true}),
+    );
     // The app reaches the embedded server over HTTPS, so the HTTPS-only bucket still lists.
     assert_eq!(badge(&f).1, json!(true));
-    let settings = f.ok("bucket_settings", json!({"connection": "local", "bucket": "vault"}));
+    let settings = f.ok(
+        "bucket_settings",
+        json!({"connection": "local", "bucket": "vault"}),
+    );
     assert_eq!(settings["httpsOnly"], json!(true));
     assert_eq!(settings["acl"], json!("private"));
 
-    f.ok("set_bucket_encryption", json!({"connection": "local", "bucket": "vault", "encryption": {"algorithm": "none"}}));
+    f.ok(
+        "set_bucket_encryption",
+        json!({"connection": "local", "bucket": "vault", "encryption": {"algorithm": "none"}}),
+    );
     assert_eq!(badge(&f).0, json!({"algorithm": "none"}));
 }
 
 #[test]
 fn presigned_links_and_properties_of_an_object() {
     let f = fixture();
-    f.ok("create_bucket", json!({"connection": "local", "name": "share"}));
-    let key = f.ok("create_folder", json!({"connection": "local", "bucket": "share", "prefix": "", "name": "reports"}));
+    f.ok(
+        "create_bucket",
+        json!({"connection": "local", "name": "share"}),
+    );
+    let key = f.ok(
+        "create_folder",
+        json!({"connection": "local", "bucket": "share", "prefix": "", "name": "reports"}),
+    );
     assert_eq!(key, json!("reports/"));
-    let props = f.ok("object_properties", json!({"connection": "local", "bucket": "share", "key": "reports/"}));
+    let props = f.ok(
+        "object_properties",
+        json!({"connection": "local", "bucket": "share", "key": "reports/"}),
+    );
     assert_eq!(props["size"], json!(0));
     assert_eq!(props["cse"], Value::Null);
-    let url = f.ok("presign_url", json!({"connection": "local", "bucket": "share", "key": "reports/", "expiresSecs": 3600}));
+    let url = f.ok(
+        "presign_url",
+        json!({"connection": "local", "bucket": "share", "key": "reports/", "expiresSecs": 3600}),
+    );
     let url = url.as_str().unwrap();
-    assert!(url.starts_with("https://127.0.0.1:") && url.contains("/share/reports"), "{url}");
+    assert!(
+        url.starts_with("https://127.0.0.1:") && url.contains("/share/reports"),
+        "{url}"
+    );
     assert!(url.contains("x-oss-expires=3600"), "{url}");
-    let e = f.err("object_properties", json!({"connection": "local", "bucket": "share", "key": "missing"}));
+    let e = f.err(
+        "object_properties",
+        json!({"connection": "local", "bucket": "share", "key": "missing"}),
+    );
     assert_eq!(e["code"], "NoSuchKey", "{e}");
 }
 
@@ -228,8 +340,14 @@ fn the_app_status_tells_where_the_server_and_its_secrets_are() {
     let f = fixture();
     let status = f.ok("app_status", json!({}));
     assert_eq!(status["server"]["running"], json!(true));
-    assert!(status["server"]["endpoint"].as_str().unwrap().starts_with("http://127.0.0.1:"));
-    assert!(status["server"]["httpsEndpoint"].as_str().unwrap().starts_with("https://127.0.0.1:"));
+    assert!(status["server"]["endpoint"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://127.0.0.1:"));
+    assert!(status["server"]["httpsEndpoint"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://127.0.0.1:"));
     assert_eq!(status["server"]["secrets"], json!("files"));
     let conns = f.ok("list_connections", json!({}));
     assert_eq!(conns[0]["name"], json!("local"));

@@ -103,9 +103,8 @@ pub fn run(args: ServeArgs) -> Result<()> {
         options.tls = TlsSource::Files { cert, key };
     }
     options.profile = (!args.no_profile).then_some(args.profile_name);
-    let mut prepared = local_server::prepare(&options, || None).with_context(|| {
-        format!("cannot set up the server in {}", args.data_dir.display())
-    })?;
+    let mut prepared = local_server::prepare(&options, || None)
+        .with_context(|| format!("cannot set up the server in {}", args.data_dir.display()))?;
     for note in &prepared.notes {
         eprintln!("{note}");
     }

@@ -69,7 +69,9 @@ pub async fn page(
 pub async fn create_folder(client: &Client, bucket: &str, folder: &str) -> Result<String> {
     let name = folder.trim_matches('/');
     if name.is_empty() {
-        return Err(crate::Error::InvalidInput("the folder name is empty".into()));
+        return Err(crate::Error::InvalidInput(
+            "the folder name is empty".into(),
+        ));
     }
     let key = format!("{name}/");
     client

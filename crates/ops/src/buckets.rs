@@ -151,11 +151,7 @@ impl TryFrom<&EncryptionView> for DefaultEncryption {
     type Error = Error;
 
     fn try_from(v: &EncryptionView) -> Result<DefaultEncryption> {
-        let key_id = v
-            .key_id
-            .as_deref()
-            .map(str::trim)
-            .filter(|k| !k.is_empty());
+        let key_id = v.key_id.as_deref().map(str::trim).filter(|k| !k.is_empty());
         match (v.algorithm.as_str(), key_id) {
             ("none", None) => Ok(DefaultEncryption::None),
             ("AES256", None) => Ok(DefaultEncryption::Aes256),
@@ -198,7 +194,11 @@ pub async fn overview(client: &Client) -> Result<Vec<BucketOverview>> {
                 encryption: encryption.ok().as_ref().map(EncryptionView::from),
                 https_only: https_only.ok(),
                 badge_error,
-                region: if b.region.is_empty() { b.location } else { b.region },
+                region: if b.region.is_empty() {
+                    b.location
+                } else {
+                    b.region
+                },
                 created: b.creation_date,
                 storage_class: b.storage_class,
                 name: b.name,

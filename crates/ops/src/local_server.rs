@@ -80,9 +80,15 @@ impl LocalServerOptions {
 #[serde(rename_all = "camelCase", tag = "kind")]
 pub enum Note {
     /// New credentials were made and kept at `place`.
-    CredentialsMade { access_key_id: String, place: String },
+    CredentialsMade {
+        access_key_id: String,
+        place: String,
+    },
     /// Credentials from an earlier start, kept at `place`.
-    CredentialsFound { access_key_id: String, place: String },
+    CredentialsFound {
+        access_key_id: String,
+        place: String,
+    },
     /// A new root secret was made and kept at `place`.
     RootSecretMade { place: String },
     /// A secret that was meant for the keychain went to a 0600 file: no keychain reachable.
@@ -134,6 +140,9 @@ pub struct Prepared {
     profile: Option<String>,
 }
 
+/// Where the profile was saved (its file, where its secret went), or why it was not.
+pub type SavedProfile = std::result::Result<(PathBuf, SecretPlace), String>;
+
 /// A running server with the profile that reaches it.
 pub struct LocalServer {
     server: RunningServer,
@@ -145,7 +154,7 @@ pub struct LocalServer {
     pub notes: Vec<Note>,
     /// The profile saved and where its secret went; `Err`: saving failed (the server serves
     /// anyway).
-    pub profile: Option<(String, std::result::Result<(PathBuf, SecretPlace), String>)>,
+    pub profile: Option<(String, SavedProfile)>,
 }
 
 impl LocalServer {
@@ -282,7 +291,7 @@ pub fn prepare(
                 root_secret_from_file(&file, &mut notes)?
             } else if let Some(ks) = &keychain {
                 match ks.credential(&account) {
-                        Ok(secret) => {
+                    Ok(secret) => {
                         secrets = SecretsPlace::Keychain;
                         parse_root_secret(secret.expose())?
                     }
@@ -324,7 +333,10 @@ pub fn prepare(
 
 /// Starts a prepared server (inside a runtime whose blocking pool allows
 /// `prepared.config.blocking_threads()`), then saves its profile.
-pub async fn start(prepared: Prepared, profiles: impl FnOnce() -> Result<Profiles>) -> Result<LocalServer> {
+pub async fn start(
+    prepared: Prepared,
+    profiles: impl FnOnce() -> Result<Profiles>,
+) -> Result<LocalServer> {
     let Prepared {
         config,
         notes,
@@ -453,5 +465,84 @@ fn root_secret_from_file(path: &Path, notes: &mut Vec<Note>) -> Result<RootSecre
             Ok(RootSecret::from_bytes(*secret))
         }
         Err(e) => Err(Error::io(path)(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(dir: &Path) -> LocalServerOptions {
+        let mut o = LocalServerOptions::new(dir.join("data"), "127.0.0.1:0".parse().unwrap());
+        o.profile = None;
+        o
+    }
+
+    #[test]
+    fn secrets_made_on_first_start_are_found_again_in_0600_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = prepare(&options(dir.path()), || None).unwrap();
+        assert_eq!(first.secrets, SecretsPlace::Files);
+        assert!(matches!(first.notes[0], Note::CredentialsMade { .. }));
+        assert!(matches!(first.notes[1], Note::RootSecretMade { .. }));
+        let second = prepare(&options(dir.path()), || None).unwrap();
+        assert!(matches!(second.notes[0], Note::CredentialsFound { .. }));
+        assert_eq!(second.notes.len(), 1, "the root secret is not made twice");
+        assert_eq!(
+            first.config.credentials[0].access_key_id,
+            second.config.credentials[0].access_key_id
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            for f in [
+                dir.path().join("data").join(CREDENTIALS_FILE),
+                root_key_file(&dir.path().join("data")),
+            ] {
+                let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "{}", f.display());
+            }
+        }
+    }
+
+    #[test]
+    fn without_a_keychain_the_secrets_fall_back_to_files_with_a_note() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = options(dir.path());
+        o.credentials_in_keychain = true;
+        o.root_secret = RootSecretSource::Keychain;
+        let p = prepare(&o, || None).unwrap();
+        assert_eq!(p.secrets, SecretsPlace::Files);
+        assert!(p
+            .notes
+            .iter()
+            .any(|n| matches!(n, Note::KeychainFallback { .. })));
+        assert!(root_key_file(&o.data_dir).exists());
+    }
+
+    #[test]
+    fn a_server_whose_root_secret_was_in_the_keychain_never_gets_a_new_one_silently() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = options(dir.path());
+        o.root_secret = RootSecretSource::Keychain;
+        std::fs::create_dir_all(&o.data_dir).unwrap();
+        mark_keychain(&o.data_dir.join(KEYCHAIN_MARKER)).unwrap();
+        let e = prepare(&o, || None).err().expect("refused");
+        assert_eq!(e.code(), "InvalidInput");
+        assert!(
+            !root_key_file(&o.data_dir).exists(),
+            "no new secret was made"
+        );
+    }
+
+    #[test]
+    fn root_secrets_parse_as_64_hex_digits_only() {
+        assert!(parse_root_secret(&"ab".repeat(32)).is_ok());
+        assert!(parse_root_secret(&"ab".repeat(31)).is_err());
+        assert!(parse_root_secret("not hex").is_err());
+        assert_eq!(
+            root_key_file(Path::new("/x/data")),
+            PathBuf::from("/x/data.root-key")
+        );
     }
 }

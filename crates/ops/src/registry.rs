@@ -127,11 +127,7 @@ impl ConnectionRegistry {
             )));
         }
         let endpoint = match (form.endpoint.trim(), region) {
-            ("", "") => {
-                return Err(Error::InvalidInput(
-                    "give an endpoint or a region".into(),
-                ))
-            }
+            ("", "") => return Err(Error::InvalidInput("give an endpoint or a region".into())),
             ("", r) => region_endpoint(r),
             (e, _) => e.to_owned(),
         };
@@ -192,7 +188,12 @@ impl ConnectionRegistry {
     /// Lists the connection's buckets: reachable and signed right. Returns how many.
     pub async fn test(&self, name: &str) -> Result<usize> {
         let client = self.client(name)?;
-        Ok(client.list_buckets("", "", 1000).await?.buckets.bucket.len())
+        Ok(client
+            .list_buckets("", "", 1000)
+            .await?
+            .buckets
+            .bucket
+            .len())
     }
 
     /// A profile's client configuration, from the profile alone (the app ignores the CLI's

@@ -3,7 +3,9 @@
 use crate::error::{CmdResult, CommandError};
 use crate::state::AppState;
 use crate::validate;
-use ossvault_ops::buckets::{self, BucketOverview, BucketSettings, DefaultEncryption, EncryptionView};
+use ossvault_ops::buckets::{
+    self, BucketOverview, BucketSettings, DefaultEncryption, EncryptionView,
+};
 use serde::Serialize;
 
 #[tauri::command]

@@ -92,7 +92,10 @@ pub async fn object_properties(
     validate::key(&key)?;
     let client = state.connections.client(&connection)?;
     let keystore = state.keystore.clone();
-    Ok(ossvault_ops::properties::object_properties(&client, &bucket, &key, move || keystore()).await?)
+    Ok(
+        ossvault_ops::properties::object_properties(&client, &bucket, &key, move || keystore())
+            .await?,
+    )
 }
 
 /// A GET link valid for `expires_secs` (1 s to 7 days).

@@ -63,12 +63,9 @@ pub async fn upload_paths(
     let mut ids = Vec::new();
     for source in paths {
         let key = if source.is_dir() {
-            let name = source
-                .file_name()
-                .and_then(|n| n.to_str())
-                .ok_or_else(|| {
-                    CommandError::invalid(format!("{} has no UTF-8 name", source.display()))
-                })?;
+            let name = source.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+                CommandError::invalid(format!("{} has no UTF-8 name", source.display()))
+            })?;
             format!("{prefix}{name}/")
         } else {
             prefix.clone()
@@ -149,9 +146,9 @@ pub fn watch_transfers(
         loop {
             let message = match events.recv().await {
                 Ok(event) => serde_json::to_value::<&TransferEvent>(&event),
-                Err(RecvError::Lagged(_)) => {
-                    serde_json::to_value(serde_json::json!({"event": "resync", "transfers": queue.list()}))
-                }
+                Err(RecvError::Lagged(_)) => serde_json::to_value(
+                    serde_json::json!({"event": "resync", "transfers": queue.list()}),
+                ),
                 Err(RecvError::Closed) => break,
             };
             let Ok(message) = message else { continue };

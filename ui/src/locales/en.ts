@@ -147,7 +147,7 @@ export const en = {
   "props.sse": "Server-side encryption",
   "props.storageClass": "Storage class",
   "settings.cliProfile": "Command-line profile",
-  "settings.cliProfileSaved": "“local”: ossvault --profile local ls",
+  "settings.cliProfileSaved": "“local”: ossvault ls --profile local",
   "settings.dataDir": "Data",
   "settings.general": "General",
   "settings.language": "Language",

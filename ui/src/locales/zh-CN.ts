@@ -150,7 +150,7 @@ export const zhCN: Record<MessageKey, string> = {
   "props.sse": "服务端加密",
   "props.storageClass": "存储类型",
   "settings.cliProfile": "命令行配置",
-  "settings.cliProfileSaved": "“local”：ossvault --profile local ls",
+  "settings.cliProfileSaved": "“local”：ossvault ls --profile local",
   "settings.dataDir": "数据目录",
   "settings.general": "通用",
   "settings.language": "语言",
