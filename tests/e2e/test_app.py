@@ -293,11 +293,40 @@ def test_delete_objects(ctx, screenshot):
     assert oss(ctx).object_exists("secret.bin")
 
 
-def test_connections_page(ctx, screenshot):
-    s = ctx.s
+def add_connection(s, name: str, endpoint: str, secret: str) -> None:
     go(s, "connections")
-    s.find('[data-testid="connection-local"]')
+    s.click('[data-testid="connection-add"]')
+    s.type('[data-testid="conn-name"]', name)
+    s.type('[data-testid="conn-endpoint"]', endpoint)
+    s.type('[data-testid="conn-key-id"]', ACCESS_KEY_ID)
+    s.type('[data-testid="conn-secret"]', secret)
+    s.click('[data-testid="conn-save"]')
+    s.find(f'[data-testid="connection-{name}"]')
+
+
+def test_remote_connections_add_test_switch_and_remove(ctx, screenshot):
+    s = ctx.s
+    # A "remote" connection that is the app's own server over plain HTTP, as a profile.
+    add_connection(s, "loopback", ctx.driver.endpoint, ACCESS_KEY_SECRET)
+    assert s.invoke("test_connection", {"name": "loopback"}) == 1
+    # Its secret went to the keychain: the CLI's profiles file does not hold it.
+    profiles = (Path.home() / ".config" / "ossvault" / "config.toml").read_text()
+    assert "[profiles.loopback]" in profiles and ACCESS_KEY_SECRET not in profiles
+    # One that cannot be reached: switching to it shows the banner.
+    add_connection(s, "nowhere", "http://127.0.0.1:9", "whatever")
     screenshot("en-11-connections")
+    s.select('[data-testid="connection-switcher"]', "nowhere")
+    s.find('[data-testid="banner-unreachable"]', timeout=60)
+    screenshot("en-12-unreachable-banner")
+    s.select('[data-testid="connection-switcher"]', "loopback")
+    s.wait(lambda: not s.exists('[data-testid="banner-unreachable"]'), 30, "banner gone")
+    s.find(f'[data-testid="bucket-row-{BUCKET}"]')
+    s.select('[data-testid="connection-switcher"]', "local")
+    for name in ("loopback", "nowhere"):
+        go(s, "connections")
+        s.click(f'[data-testid="connection-remove-{name}"]')
+        s.click('[data-testid="connection-remove-submit"]')
+        s.wait(lambda: not s.exists(f'[data-testid="connection-{name}"]'), what=f"{name} removed")
 
 
 def test_switch_language_and_theme_and_every_screen_in_chinese(ctx, screenshot):
