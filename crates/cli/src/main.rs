@@ -18,6 +18,7 @@ mod rm;
 mod serve;
 mod sign;
 mod stat;
+mod transfers;
 mod units;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -117,6 +118,8 @@ enum Command {
     /// Master keys of client-side encryption (`cp --encrypt NAME`), kept in the system
     /// keychain, or with --keystore-file in a passphrase-encrypted file.
     Key(KeyCommandArgs),
+    /// The transfer queue shared with the desktop app: `ls`, `resume`, `clear`.
+    Transfers(transfers::TransfersArgs),
 }
 
 /// Where master keys are kept. The keystore's metadata (names, fingerprints, public keys, no
@@ -515,6 +518,7 @@ async fn run(command: Command, out: &Output) -> anyhow::Result<()> {
         Command::Kms(a) => kms::run(&connection::client(&a.conn)?, a.kms, out.json).await,
         Command::Profile(c) => profile::run(out, c),
         Command::Key(a) => key::run(a, out).await,
+        Command::Transfers(a) => transfers::run(a, out).await,
     }
 }
 

@@ -218,47 +218,75 @@ impl EncryptedUpload<'_> {
         if let Some(checkpoint) = &self.checkpoint {
             save_checkpoint(checkpoint, &*state.lock().await).await?;
         }
-        let pending: Vec<u32> = (1..=count)
-            .filter(|n| !done_before.iter().any(|p| p.number == *n))
-            .collect();
+        let sent_before: std::collections::BTreeSet<u32> =
+            done_before.iter().map(|p| p.number).collect();
+        let pending: Vec<u32> = (1..=count).filter(|n| !sent_before.contains(n)).collect();
         let done = AtomicU64::new(already);
-        let (plan, part_headers, done, upload_id_ref, state) =
-            (&plan, &part_headers, &done, &upload_id, &state);
-        let parts = stream::iter(pending)
+        // Stops the parts still to come or in flight, on cancellation or at the first failure.
+        // A part stops at its request, never in the middle of its checkpoint write: once this
+        // returns, no write of this upload is still landing (a cancel that tidies up after it
+        // is not undone).
+        let stop = self.cancel.child_token();
+        let (plan, part_headers, done, upload_id_ref, state, stop) =
+            (&plan, &part_headers, &done, &upload_id, &state, &stop);
+        let send_part = |n: u32| async move {
+            if stop.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            let offset = plan.part_offset(n);
+            let len = part.min(size - offset);
+            let plain = read_at(path, offset, len).await?;
+            let mut encryptor = plan.part_encryptor(n, n == count)?;
+            let mut sealed = Vec::with_capacity(plan.part_ciphertext_len(len) as usize);
+            encryptor.update(&plain, &mut sealed)?;
+            encryptor.finish(&mut sealed)?;
+            drop(plain);
+            let upload = client.upload_part_with_headers(
+                bucket,
+                key,
+                upload_id_ref,
+                n,
+                RequestBody::Bytes(sealed.into()),
+                part_headers,
+            );
+            let info = tokio::select! {
+                r = upload => r?,
+                _ = stop.cancelled() => return Err(Error::Cancelled),
+            };
+            if let Some(checkpoint) = &self.checkpoint {
+                let mut state = state.lock().await;
+                state.parts.push(info.clone());
+                state.parts.sort_by_key(|p| p.number);
+                save_checkpoint(checkpoint, &state).await?;
+            }
+            report(done.fetch_add(len, Ordering::Relaxed) + len);
+            Ok::<PartInfo, Error>(info)
+        };
+        let results: Vec<Result<PartInfo>> = stream::iter(pending)
             .map(|n| async move {
-                let offset = plan.part_offset(n);
-                let len = part.min(size - offset);
-                let plain = read_at(path, offset, len).await?;
-                let mut encryptor = plan.part_encryptor(n, n == count)?;
-                let mut sealed = Vec::with_capacity(plan.part_ciphertext_len(len) as usize);
-                encryptor.update(&plain, &mut sealed)?;
-                encryptor.finish(&mut sealed)?;
-                drop(plain);
-                let info = client
-                    .upload_part_with_headers(
-                        bucket,
-                        key,
-                        upload_id_ref,
-                        n,
-                        RequestBody::Bytes(sealed.into()),
-                        part_headers,
-                    )
-                    .await?;
-                if let Some(checkpoint) = &self.checkpoint {
-                    let mut state = state.lock().await;
-                    state.parts.push(info.clone());
-                    state.parts.sort_by_key(|p| p.number);
-                    save_checkpoint(checkpoint, &state).await?;
+                let result = send_part(n).await;
+                if result.is_err() {
+                    stop.cancel();
                 }
-                report(done.fetch_add(len, Ordering::Relaxed) + len);
-                Ok::<PartInfo, Error>(info)
+                result
             })
             .buffer_unordered(self.jobs.max(1))
-            .try_collect::<Vec<PartInfo>>();
-        let parts = tokio::select! {
-            r = parts => r,
-            _ = self.cancel.cancelled() => Err(Error::Cancelled),
-        };
+            .collect()
+            .await;
+        // The first real failure, else the cancellation, else every part.
+        let mut parts = Ok(Vec::with_capacity(results.len()));
+        for result in results {
+            match (result, &mut parts) {
+                (Ok(info), Ok(all)) => all.push(info),
+                (Ok(_), Err(_)) => {}
+                (Err(e), Ok(_)) => parts = Err(e),
+                (Err(e), Err(Error::Cancelled)) if !matches!(e, Error::Cancelled) => parts = Err(e),
+                (Err(_), Err(_)) => {}
+            }
+        }
+        if self.cancel.is_cancelled() {
+            parts = Err(Error::Cancelled);
+        }
         let completed = match parts {
             Ok(sent) => {
                 let parts_sent = sent.len() as u32;

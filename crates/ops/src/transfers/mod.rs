@@ -31,7 +31,7 @@ use ossvault_crypto::Format;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{broadcast, watch};
@@ -234,6 +234,8 @@ pub struct QueueSettings {
     pub multipart_threshold: Option<u64>,
     /// Progress events of one transfer come at most this often.
     pub progress_interval: Duration,
+    /// Run queued transfers (`false`: the queue only answers and tidies, e.g. to clear it).
+    pub start: bool,
 }
 
 impl QueueSettings {
@@ -245,6 +247,7 @@ impl QueueSettings {
             part_size: None,
             multipart_threshold: None,
             progress_interval: Duration::from_millis(250),
+            start: true,
         }
     }
 }
@@ -324,7 +327,9 @@ struct Inner {
     /// Cancelled by shutdown (or the last handle's drop): transfers stop, states stay.
     closing: CancellationToken,
     /// Held while the queue is open: one process runs a queue at a time.
-    _lock: std::fs::File,
+    lock: Mutex<Option<std::fs::File>>,
+    /// Files moving at once (from the settings, changed by `set_files_at_once`).
+    files_at_once: AtomicUsize,
 }
 
 fn now_ms() -> u64 {
@@ -362,7 +367,16 @@ impl TransferQueue {
             table.entries.insert(info.id, Entry { info, run: None });
         }
         table.next_id = table.next_id.max(1);
+        store::sweep_checkpoints(dir, |id| {
+            table.entries.get(&id).is_some_and(|e| {
+                !matches!(
+                    e.info.state,
+                    TransferState::Completed | TransferState::Cancelled
+                )
+            })
+        });
         let closing = CancellationToken::new();
+        let files_at_once = settings.files_at_once;
         let inner = Arc::new(Inner {
             settings,
             clients,
@@ -373,9 +387,10 @@ impl TransferQueue {
             changes: watch::channel(0).0,
             disk: tokio::sync::Mutex::new(()),
             closing: closing.clone(),
-            _lock: lock,
+            lock: Mutex::new(Some(lock)),
+            files_at_once: AtomicUsize::new(files_at_once),
         });
-        tokio::spawn(tick(inner.clone()));
+        tokio::spawn(tick(Arc::downgrade(&inner)));
         inner.pump();
         Ok(TransferQueue {
             inner,
@@ -671,6 +686,13 @@ impl TransferQueue {
         Ok(finished.len())
     }
 
+    /// Changes how many files move at once (at least 1). More start at once; when fewer, the
+    /// running ones finish and no new one starts until below the new number.
+    pub fn set_files_at_once(&self, n: usize) {
+        self.inner.files_at_once.store(n.max(1), Ordering::Relaxed);
+        self.inner.pump();
+    }
+
     /// Waits until no transfer is queued or running.
     pub async fn wait_idle(&self) {
         self.inner
@@ -684,6 +706,12 @@ impl TransferQueue {
     pub async fn shutdown(&self) {
         self.inner.closing.cancel();
         self.inner.wait_for(|t| t.running == 0).await;
+        // Another queue may open the directory now.
+        self.inner
+            .lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
     }
 }
 
@@ -824,13 +852,13 @@ impl Inner {
 
     /// Starts queued transfers while there are free slots, oldest first.
     fn pump(self: &Arc<Self>) {
-        if self.closing.is_cancelled() {
+        if self.closing.is_cancelled() || !self.settings.start {
             return;
         }
         let mut started = Vec::new();
         {
             let mut table = self.table();
-            while table.running < self.settings.files_at_once.max(1) {
+            while table.running < self.files_at_once.load(Ordering::Relaxed).max(1) {
                 let Some(id) = table.queued.pop_first() else {
                     break;
                 };
@@ -910,7 +938,6 @@ impl Inner {
                 (Err(e), None) => TransferState::failed(e),
             };
             if let Some(entry) = table.entries.get_mut(&id) {
-                entry.run = None;
                 entry.info.done = done;
                 let known = total.load(Ordering::Relaxed);
                 if known > 0 || entry.info.total.is_none() {
@@ -925,26 +952,46 @@ impl Inner {
                 }
             }
             table.set_state(id, state);
-            table.running -= 1;
         }
         if let Err(e) = &result {
             if stop.is_none() {
                 tracing::info!(id, error = %e, "transfer failed");
             }
         }
+        // Stored before it counts as stopped: whoever waits for the stop reads it on disk.
         self.changed(id).await;
+        if result.is_ok() {
+            // Only now: until the completion is stored, they tell a restart what was done.
+            let checkpoints = store::checkpoint_dir(&self.settings.state_dir, id);
+            let _ = tokio::fs::remove_dir_all(checkpoints).await;
+        }
+        {
+            let mut table = self.table();
+            if let Some(entry) = table.entries.get_mut(&id) {
+                entry.run = None;
+            }
+            table.running -= 1;
+        }
+        self.changes.send_modify(|n| *n += 1);
         self.pump();
     }
 }
 
 /// Samples the running transfers' progress every `progress_interval`: speed, ETA, events.
-async fn tick(inner: Arc<Inner>) {
-    let mut interval = tokio::time::interval(inner.settings.progress_interval);
+async fn tick(inner: std::sync::Weak<Inner>) {
+    let Some(period) = inner.upgrade().map(|i| i.settings.progress_interval) else {
+        return;
+    };
+    let mut interval = tokio::time::interval(period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
-        tokio::select! {
-            _ = inner.closing.cancelled() => return,
-            _ = interval.tick() => {}
+        interval.tick().await;
+        // Holds no reference between ticks: the queue goes when its last handle does.
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        if inner.closing.is_cancelled() {
+            return;
         }
         let now = Instant::now();
         let mut events = Vec::new();
@@ -954,6 +1001,9 @@ async fn tick(inner: Arc<Inner>) {
                 let Some(run) = entry.run.as_mut() else {
                     continue;
                 };
+                if entry.info.state != TransferState::Running {
+                    continue; // settling
+                }
                 let done = run.done.load(Ordering::Relaxed);
                 let total = match run.total.load(Ordering::Relaxed) {
                     0 => entry.info.total,

@@ -4,7 +4,7 @@
 //! cancelled one.
 
 use super::{store, Direction, Inner, TransferInfo};
-use crate::copy::{Copier, CopySettings, Encryption};
+use crate::copy::{fit_part_size, Copier, CopySettings, Encryption};
 use crate::encrypted::{self, checkpointed_upload};
 use crate::error::{Error, Result};
 use crate::keys::encryption_key;
@@ -18,6 +18,9 @@ use std::sync::Arc;
 
 /// The checkpoint of a client-side encrypted upload, in the transfer's checkpoint directory.
 const ENCRYPTED_CHECKPOINT: &str = "encrypted-upload.json";
+
+/// Part size of client-side encrypted multipart uploads when the settings name none.
+const ENCRYPTED_PART_SIZE: u64 = 8 << 20;
 
 /// What a completed transfer did.
 pub(super) struct Finished {
@@ -83,6 +86,12 @@ async fn upload(
             };
             let size = std::fs::metadata(path).map_err(Error::io(path))?.len();
             let mut opts = copier.upload_options(size, progress);
+            // Encrypted parts are held in memory (to be retried): a fixed part size keeps a
+            // file's memory at parts in flight × 2 × 8 MiB whatever its size, where the
+            // adaptive size of plain uploads (streamed from the file) grows to 32 MiB.
+            if copier.settings.part_size.is_none() {
+                opts.part_size = fit_part_size(ENCRYPTED_PART_SIZE, size);
+            }
             opts.put.content_type = mime_guess::from_path(path)
                 .first()
                 .map(|m| m.essence_str().to_owned());
@@ -97,7 +106,6 @@ async fn upload(
                 .await?
         }
     };
-    remove_checkpoints(copier);
     Ok(Finished {
         local: path.clone(),
         size: outcome.size,
@@ -119,6 +127,24 @@ async fn download(
         std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
     }
     let staged = staging_path(target, info.id);
+    let marker = copier
+        .settings
+        .checkpoint_dir
+        .as_ref()
+        .map(|d| d.join(PUBLISHED_MARKER));
+    // Published before a crash, but not yet recorded as completed: done already.
+    if let Some(published) = marker.as_deref().and_then(published_file) {
+        let size = std::fs::metadata(&published)
+            .map_err(Error::io(&published))?
+            .len();
+        let _ = std::fs::remove_file(&staged);
+        return Ok(Finished {
+            local: published,
+            size,
+            parts_resumed: 0,
+            parts_sent: 0,
+        });
+    }
     let (meta, opened) = copier.inspect(url).await?;
     total.store(meta.size, Ordering::Relaxed);
     let size = match opened {
@@ -150,12 +176,11 @@ async fn download(
         }
     };
     let (from, to) = (staged.clone(), target.clone());
-    let local = tokio::task::spawn_blocking(move || publish(&from, &to))
+    let local = tokio::task::spawn_blocking(move || publish(&from, &to, marker.as_deref()))
         .await
         .map_err(io::Error::other)
         .and_then(|r| r)
         .map_err(Error::io(target))?;
-    remove_checkpoints(copier);
     Ok(Finished {
         local,
         size,
@@ -164,10 +189,18 @@ async fn download(
     })
 }
 
-fn remove_checkpoints(copier: &Copier<'_>) {
-    if let Some(dir) = &copier.settings.checkpoint_dir {
-        let _ = std::fs::remove_dir_all(dir);
-    }
+/// Records in the checkpoint directory where a download was published, until the queue has
+/// stored it completed: a crash in between must not download it again to `name (1)`.
+const PUBLISHED_MARKER: &str = "published";
+
+fn parent_of(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new("."))
+}
+
+/// The file a marker names, if it is still there.
+fn published_file(marker: &Path) -> Option<PathBuf> {
+    let path = PathBuf::from(std::fs::read_to_string(marker).ok()?);
+    path.is_file().then_some(path)
 }
 
 /// Where a download is assembled before it gets its name: a hidden file beside the target,
@@ -209,14 +242,34 @@ fn numbered(target: &Path, n: u32) -> PathBuf {
 
 /// Moves the complete download to the first free name of `target`, `target (1)`, … without
 /// ever replacing a file: a hard link fails if the name exists (where the file system has no
-/// hard links, a check then a rename). Returns the name it got.
-fn publish(staged: &Path, target: &Path) -> io::Result<PathBuf> {
+/// hard links, a check then a rename). Writes the name it got to `marker` (durably, before the
+/// staged name goes) and returns it.
+fn publish(staged: &Path, target: &Path, marker: Option<&Path>) -> io::Result<PathBuf> {
+    // A marker that cannot be written only loses the crash protection: logged, not fatal
+    // (the file is in place by then). A name that is not Unicode is written lossily: not
+    // found again, the download is then made again after a crash (never over a file).
+    let record = |published: &Path| {
+        let Some(marker) = marker else {
+            return;
+        };
+        let written = ossvault_fs::create_private_dir_all(parent_of(marker)).and_then(|()| {
+            ossvault_fs::write_durably(
+                marker,
+                published.to_string_lossy().as_bytes(),
+                ossvault_fs::MODE_OWNER_ONLY,
+            )
+        });
+        if let Err(e) = written {
+            tracing::warn!(marker = %marker.display(), error = %e, "cannot record the download's name");
+        }
+    };
     for n in 0..10_000 {
         let candidate = numbered(target, n);
         match std::fs::hard_link(staged, &candidate) {
             Ok(()) => {
+                ossvault_fs::sync_dir(parent_of(&candidate))?;
+                record(&candidate);
                 std::fs::remove_file(staged)?;
-                ossvault_fs::sync_dir(candidate.parent().unwrap_or(Path::new(".")))?;
                 return Ok(candidate);
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -225,6 +278,7 @@ fn publish(staged: &Path, target: &Path) -> io::Result<PathBuf> {
                     continue;
                 }
                 ossvault_fs::rename_durably(staged, &candidate)?;
+                record(&candidate);
                 return Ok(candidate);
             }
         }
@@ -298,7 +352,9 @@ mod tests {
         std::fs::write(dir.path().join("a (1).txt"), b"mine too").unwrap();
         let staged = staging_path(&target, 7);
         std::fs::write(&staged, b"downloaded").unwrap();
-        let got = publish(&staged, &target).unwrap();
+        let marker = dir.path().join("published");
+        let got = publish(&staged, &target, Some(&marker)).unwrap();
+        assert_eq!(published_file(&marker), Some(got.clone()));
         assert_eq!(got, dir.path().join("a (2).txt"));
         assert_eq!(std::fs::read(&target).unwrap(), b"mine");
         assert_eq!(std::fs::read(&got).unwrap(), b"downloaded");

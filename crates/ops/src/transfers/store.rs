@@ -48,6 +48,20 @@ pub(super) fn checkpoint_dir(dir: &Path, id: TransferId) -> PathBuf {
     dir.join("checkpoints").join(id.to_string())
 }
 
+/// Removes the checkpoint directories that no unfinished transfer owns (left by a crash, or
+/// by a checkpoint write still landing after a cancelled transfer was tidied).
+pub(super) fn sweep_checkpoints(dir: &Path, owned: impl Fn(TransferId) -> bool) {
+    let Ok(entries) = std::fs::read_dir(dir.join("checkpoints")) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let id = entry.file_name().to_str().and_then(|n| n.parse().ok());
+        if id.is_none_or(|id| !owned(id)) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// Creates the queue's directories, owner-only.
 pub(super) fn prepare(dir: &Path) -> Result<()> {
     for d in [dir.to_owned(), queue_dir(dir), dir.join("checkpoints")] {
