@@ -48,6 +48,7 @@ pub fn with_commands<R: tauri::Runtime>(
             transfers::watch_transfers,
             transfers::transfer_action,
             transfers::clear_finished_transfers,
+            transfers::set_transfer_concurrency,
         ])
 }
 

@@ -181,6 +181,25 @@ fn bad_input_is_refused_with_invalid_input_before_anything_is_called() {
             json!({"form": {"name": "work", "accessKeyId": "id", "accessKeySecret": "s"}}),
         ),
         ("remove_connection", json!({"name": "local"})),
+        ("set_transfer_concurrency", json!({"n": 0})),
+        ("set_transfer_concurrency", json!({"n": 17})),
+        ("transfer_action", json!({"id": 1, "action": "explode"})),
+        (
+            "upload_paths",
+            json!({"connection": "local", "bucket": "abc", "prefix": "", "paths": ["relative/file"]}),
+        ),
+        (
+            "upload_paths",
+            json!({"connection": "local", "bucket": "abc", "prefix": "no-slash", "paths": ["/tmp"]}),
+        ),
+        (
+            "upload_paths",
+            json!({"connection": "local", "bucket": "abc", "prefix": "", "paths": []}),
+        ),
+        (
+            "download_objects",
+            json!({"connection": "local", "bucket": "abc", "keys": ["k"], "destination": "relative"}),
+        ),
     ];
     for (cmd, body) in cases {
         let e = f.err(cmd, body.clone());

@@ -235,4 +235,5 @@ export const api = {
   transferAction: (id: number, action: "pause" | "resume" | "cancel" | "retry") =>
     call<void>("transfer_action", { id, action }),
   clearFinished: () => call<number>("clear_finished_transfers"),
+  setConcurrency: (n: number) => call<void>("set_transfer_concurrency", { n }),
 };

@@ -181,6 +181,7 @@ export const en = {
   "transfer.state.queued": "Waiting",
   "transfer.state.running": "Transferring",
   "transfers.clear": "Clear finished",
+  "transfers.concurrency": "Files at once",
   "transfers.download": "Download",
   "transfers.empty": "No transfers. Uploads and downloads show here.",
   "transfers.eta": "{time} left",

@@ -184,6 +184,7 @@ export const zhCN: Record<MessageKey, string> = {
   "transfer.state.queued": "等待中",
   "transfer.state.running": "传输中",
   "transfers.clear": "清除已完成",
+  "transfers.concurrency": "同时传输文件数",
   "transfers.download": "下载",
   "transfers.empty": "暂无传输任务。上传和下载会显示在这里。",
   "transfers.eta": "剩余 {time}",
