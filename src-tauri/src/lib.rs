@@ -62,6 +62,14 @@ pub fn run() {
         .plugin(tauri_plugin_dialog::init())
         .build(tauri::generate_context!())
         .expect("cannot start the app");
-    app.run(|_, _| {});
+    app.run(|handle, event| {
+        if let tauri::RunEvent::Exit = event {
+            // Running transfers stop with their checkpoints stored; they resume at next start.
+            use tauri::Manager;
+            if let Ok(queue) = &handle.state::<state::AppState>().transfers {
+                tauri::async_runtime::block_on(queue.shutdown());
+            }
+        }
+    });
     drop(setup.log_guard);
 }
