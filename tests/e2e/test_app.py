@@ -420,3 +420,24 @@ def test_restart_mid_transfer_resumes(ctx, screenshot):
     for chunk in b.get_object("big.bin"):
         h.update(chunk)
     assert h.hexdigest() == sha256_of(big)
+
+
+def test_delete_a_non_empty_bucket_only_after_its_name_is_typed(ctx, screenshot):
+    s = ctx.s
+    oss2.Bucket(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), ctx.driver.endpoint, "e2e-scratch").create_bucket()
+    oss(ctx, "e2e-scratch").put_object("left/behind.txt", b"still here")
+    go(s, "buckets")
+    s.click('[data-testid="buckets-refresh"]')
+    s.click('[data-testid="bucket-delete-e2e-scratch"]')
+    s.click('[data-testid="bucket-delete-submit"]')
+    # Refused: the bucket is not empty, and says so; it is still there.
+    s.find('[data-testid="bucket-not-empty"]')
+    assert oss(ctx, "e2e-scratch").object_exists("left/behind.txt")
+    s.type('[data-testid="bucket-delete-confirm-input"]', "e2e-scratc")
+    assert s.attr('[data-testid="bucket-delete-submit"]', "disabled") is not None
+    screenshot("en-15-delete-non-empty-bucket")
+    s.type('[data-testid="bucket-delete-confirm-input"]', "e2e-scratch")
+    s.click('[data-testid="bucket-delete-submit"]')
+    s.wait(lambda: not s.exists('[data-testid="bucket-row-e2e-scratch"]'), 30, "bucket gone")
+    with pytest.raises(oss2.exceptions.NoSuchBucket):
+        oss(ctx, "e2e-scratch").get_bucket_info()
