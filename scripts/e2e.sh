@@ -21,6 +21,9 @@ e2e_home=$(mktemp -d)
 trap 'rm -rf "$e2e_home"' EXIT
 mkdir -m 700 "$e2e_home/run"
 
+# The app's data, config and keychain all follow HOME: no XDG directory of the caller's leaks in.
+unset XDG_DATA_HOME XDG_CONFIG_HOME XDG_CACHE_HOME XDG_STATE_HOME OSSVAULT_CONFIG OSSVAULT_CONFIG_DIR \
+  OSSVAULT_TRANSFERS_DIR OSSVAULT_APP_DATA_DIR OSSVAULT_NO_KEYCHAIN
 HOME="$e2e_home" XDG_RUNTIME_DIR="$e2e_home/run" \
   dbus-run-session -- sh -c '
     printf "\n" | gnome-keyring-daemon --unlock --components=secrets >/dev/null
