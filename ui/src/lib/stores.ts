@@ -31,7 +31,8 @@ export function toast(
   ttlMs = 5000,
 ): void {
   const id = nextToast++;
-  toasts.update((list) => [...list, { id, kind, key, vars, error }]);
+  // At most four at once: the oldest goes first.
+  toasts.update((list) => [...list, { id, kind, key, vars, error }].slice(-4));
   if (ttlMs > 0) setTimeout(() => dismissToast(id), ttlMs);
 }
 
