@@ -78,7 +78,8 @@ def test_first_launch_runs_the_embedded_server_with_secrets_in_the_keychain(ctx,
     assert ctx.driver.endpoint.startswith("http://127.0.0.1:")
     s.find('[data-testid="buckets-empty"]')
     s.find('[data-testid="server-running"]')
-    # No warning about secrets in files: the keychain took them.
+    # The root secret went to the keychain (gnome-keyring here), so no warning about files.
+    assert ctx.driver.status["server"]["secrets"] == "keychain", ctx.driver.status
     assert not s.exists('[data-testid="banner-secrets-in-files"]')
     screenshot("en-01-buckets-empty")
     go(s, "settings")
