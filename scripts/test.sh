@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test of the project: formatting, lints, build, Rust tests, then the end-to-end suites
-# (official OSS SDKs against the real server, and the crash test), then a fuzz smoke of every
-# cargo-fuzz target. Exits non-zero on any failure.
+# Runs every test of the project: formatting, the UI's build, lint and unit tests, lints, build,
+# Rust tests, then the end-to-end suites (official OSS SDKs against the real server, the crash
+# test, the desktop app under WebDriver), then a fuzz smoke of every cargo-fuzz target. Installs
+# what the app's steps need when missing (scripts/app-deps.sh). Exits non-zero on any failure.
 #
 #   CARGO_TARGET_DIR   build cache (default /var/tmp/ossvault-target, outside the clone)
 #   OSSVAULT_VENV      Python venv with the SDKs (default /var/tmp/ossvault-venv; created if missing)
@@ -56,6 +57,12 @@ pytest_suite() {
 }
 
 step "cargo fmt --check" cargo fmt --all -- --check
+# The desktop app: its Debian packages, the UI's npm packages and tauri-driver (installed when
+# missing), then the UI, which the app's binary embeds, so it is built before the Rust steps.
+step "app dependencies (apt, npm ci, tauri-driver)" scripts/app-deps.sh --test || finish
+step "ui: build" npm --prefix ui run build || finish
+step "ui: lint and type check (svelte-check, tsc)" npm --prefix ui run check
+step "ui: unit tests (vitest)" npm --prefix ui test
 step "cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D warnings
 # Without a build nothing below can run: stop here if it fails.
 step "cargo build" cargo build --workspace --all-targets || finish
@@ -64,6 +71,7 @@ step "keystore against a real Secret Service (gnome-keyring)" scripts/keychain-t
 step "python venv" setup_python || finish
 step "interop suite (oss2, alibabacloud-oss-v2)" pytest_suite tests/interop
 step "crash suite" pytest_suite tests/crash
+step "desktop app end to end (WebDriver, Xvfb, Secret Service)" env OSSVAULT_VENV="$venv" scripts/e2e.sh
 # Coverage-guided fuzzing (cargo-fuzz, nightly): 30 s per target on its committed corpus.
 step "fuzz smoke (30 s per target)" scripts/fuzz-smoke.sh
 finish

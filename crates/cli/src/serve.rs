@@ -2,15 +2,13 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use ossvault_server::{Config, Credential, RootSecret, TlsSource};
-use serde::{Deserialize, Serialize};
-use std::fs;
+use ossvault_ops::local_server::{self, LocalServerOptions, RootSecretSource};
+use ossvault_ops::profiles::{Profiles, SecretPlace};
+use ossvault_server::{Credential, TlsSource};
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-
-/// File in the data directory holding the generated credentials (mode 0600).
-const CREDENTIALS_FILE: &str = "credentials.json";
+use std::path::PathBuf;
+use zeroize::Zeroizing;
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -77,12 +75,6 @@ pub struct ServeArgs {
     no_profile: bool,
 }
 
-#[derive(Serialize, Deserialize)]
-struct StoredCredentials {
-    access_key_id: String,
-    access_key_secret: String,
-}
-
 pub fn run(args: ServeArgs) -> Result<()> {
     // The server holds the root secret and every unwrapped key: no core files.
     if let Err(e) = ossvault_keystore::disable_core_dumps() {
@@ -91,41 +83,35 @@ pub fn run(args: ServeArgs) -> Result<()> {
     // A panic (a bug) is logged as one line through the log, without a backtrace per
     // request; the server answers that request with a 500 and goes on.
     std::panic::set_hook(Box::new(|info| tracing::error!(panic = %info, "panic")));
-    ossvault_server::store::private::create_dir_all(&args.data_dir).with_context(|| {
-        format!(
-            "cannot create the data directory {}",
-            args.data_dir.display()
-        )
-    })?;
-    let credential = match (args.access_key_id, args.access_key_secret) {
-        (Some(id), Some(secret)) => Credential {
+    let mut options = LocalServerOptions::new(args.data_dir.clone(), args.address);
+    options.credential = match (args.access_key_id, args.access_key_secret) {
+        (Some(id), Some(secret)) => Some(Credential {
             access_key_id: id,
             access_key_secret: secret,
-        },
-        (None, None) => generated_credentials(&args.data_dir)?,
+        }),
+        (None, None) => None,
         _ => bail!(
             "give both --access-key-id and --access-key-secret, or neither to use generated ones"
         ),
     };
-    let root_secret = match args.root_secret {
-        Some(hex_digits) => {
-            parse_root_secret(&hex_digits).context("OSSVAULT_ROOT_SECRET / --root-secret")?
-        }
-        None => {
-            let path = args
-                .root_secret_file
-                .clone()
-                .unwrap_or_else(|| sibling_root_key_file(&args.data_dir));
-            root_secret_from_file(&path)?
-        }
+    options.root_secret = match args.root_secret {
+        Some(hex_digits) => RootSecretSource::Hex(Zeroizing::new(hex_digits)),
+        None => RootSecretSource::File(args.root_secret_file),
     };
-    let profile = (!args.no_profile).then(|| (args.profile_name.clone(), credential.clone()));
-    let mut config = Config::new(args.data_dir, args.address, vec![credential]);
+    options.https_address = args.https_address;
+    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        options.tls = TlsSource::Files { cert, key };
+    }
+    options.profile = (!args.no_profile).then_some(args.profile_name);
+    let mut prepared = local_server::prepare(&options, || None)
+        .with_context(|| format!("cannot set up the server in {}", args.data_dir.display()))?;
+    for note in &prepared.notes {
+        eprintln!("{note}");
+    }
+    let config = &mut prepared.config;
     config.region = args.region;
-    config.root_secret = Some(root_secret);
     config.master_key_rotation =
         std::time::Duration::from_secs(args.master_key_rotation_days.max(1) * 24 * 3600);
-    config.https_address = args.https_address;
     if let Some(n) = args.max_connections {
         config.max_connections = n;
     }
@@ -138,27 +124,33 @@ pub fn run(args: ServeArgs) -> Result<()> {
     if let Some(rate) = args.body_min_rate {
         config.body_min_rate = rate;
     }
-    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
-        config.tls = TlsSource::Files { cert, key };
-    }
-    let certificate_file = match &config.tls {
-        TlsSource::Files { cert, .. } => cert.clone(),
-        TlsSource::SelfSigned => config.data_dir.join("tls").join("cert.pem"),
-    };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .max_blocking_threads(config.blocking_threads())
+        .max_blocking_threads(prepared.config.blocking_threads())
         .build()?;
     runtime.block_on(async move {
-        let server = ossvault_server::start(config).await?;
+        let server = local_server::start(prepared, Profiles::open_default).await?;
         // The HTTPS lines come first: `endpoint:` is the readiness signal scripts wait for.
-        if let Some(https) = server.https_endpoint() {
+        if let (Some(https), Some(cert)) = (server.https_endpoint(), &server.certificate_file) {
             println!("https endpoint: {https}");
-            println!("certificate: {}", certificate_file.display());
+            println!("certificate: {}", cert.display());
         }
-        if let Some((name, credential)) = &profile {
-            save_profile(name, &server.endpoint(), credential);
+        match &server.profile {
+            Some((name, Ok((path, place)))) => {
+                let secret = match place {
+                    SecretPlace::Keychain => "secret in the OS keychain",
+                    _ => "secret in the file, mode 0600: no keychain reachable",
+                };
+                eprintln!(
+                    "profile {name:?} saved in {} ({secret}): `ossvault --profile {name} ls` reaches this server",
+                    path.display()
+                );
+            }
+            Some((name, Err(e))) => {
+                tracing::warn!(error = %e, "cannot save the profile {name:?} for this server")
+            }
+            None => {}
         }
         println!("endpoint: {}", server.endpoint());
         std::io::stdout().flush()?;
@@ -167,100 +159,6 @@ pub fn run(args: ServeArgs) -> Result<()> {
         server.shutdown().await;
         Ok(())
     })
-}
-
-/// Saves the profile that reaches this server. A failure only warns: the server serves anyway.
-fn save_profile(name: &str, endpoint: &str, credential: &Credential) {
-    use ossvault_ops::profiles::{save_server_profile, Profiles, SecretPlace};
-    let saved = Profiles::open_default().and_then(|profiles| {
-        let outcome = save_server_profile(
-            &profiles,
-            name,
-            endpoint,
-            &credential.access_key_id,
-            &credential.access_key_secret,
-        )?;
-        Ok((profiles.path().to_owned(), outcome.secret))
-    });
-    match saved {
-        Ok((path, place)) => {
-            let secret = match place {
-                SecretPlace::Keychain => "secret in the OS keychain",
-                _ => "secret in the file, mode 0600: no keychain reachable",
-            };
-            eprintln!(
-                "profile {name:?} saved in {} ({secret}): `ossvault --profile {name} ls` reaches this server",
-                path.display()
-            );
-        }
-        Err(e) => tracing::warn!(error = %e, "cannot save the profile {name:?} for this server"),
-    }
-}
-
-/// Reads the credentials generated on an earlier start, or generates and keeps a new pair.
-fn generated_credentials(data_dir: &Path) -> Result<Credential> {
-    let path = data_dir.join(CREDENTIALS_FILE);
-    let stored: StoredCredentials = match fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .with_context(|| format!("{} is not valid", path.display()))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let stored = StoredCredentials {
-                access_key_id: format!("LTAI{}", hex::encode_upper(rand::random::<[u8; 10]>())),
-                access_key_secret: hex::encode(rand::random::<[u8; 20]>()),
-            };
-            let mut file = ossvault_fs::create_new_private(&path)
-                .with_context(|| format!("cannot create {}", path.display()))?;
-            file.write_all(&serde_json::to_vec_pretty(&stored)?)?;
-            file.sync_all()?;
-            stored
-        }
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-    };
-    eprintln!("access key id: {}", stored.access_key_id);
-    eprintln!("access key secret: in {} (mode 0600)", path.display());
-    Ok(Credential {
-        access_key_id: stored.access_key_id,
-        access_key_secret: stored.access_key_secret,
-    })
-}
-
-fn parse_root_secret(hex_digits: &str) -> Result<RootSecret> {
-    let bytes = hex::decode(hex_digits.trim()).context("the root secret is not hex")?;
-    let bytes: [u8; 32] = bytes
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("the root secret must be 32 bytes (64 hex digits)"))?;
-    Ok(RootSecret::from_bytes(bytes))
-}
-
-/// `/path/to/data` → `/path/to/data.root-key`.
-fn sibling_root_key_file(data_dir: &Path) -> PathBuf {
-    let mut name = data_dir
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_else(|| "ossvault".into());
-    name.push(".root-key");
-    data_dir.with_file_name(name)
-}
-
-/// Reads the root secret, or makes one (mode 0600) on first start.
-fn root_secret_from_file(path: &Path) -> Result<RootSecret> {
-    match fs::read_to_string(path) {
-        Ok(text) => parse_root_secret(&text)
-            .with_context(|| format!("{} is not a valid root secret", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let secret: [u8; 32] = rand::random();
-            let mut file = ossvault_fs::create_new_private(path)
-                .with_context(|| format!("cannot create {}", path.display()))?;
-            file.write_all(hex::encode(secret).as_bytes())?;
-            file.sync_all()?;
-            eprintln!(
-                "root secret: made {} (mode 0600); keep it with the data, apart from it",
-                path.display()
-            );
-            Ok(RootSecret::from_bytes(secret))
-        }
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-    }
 }
 
 async fn wait_for_signal() -> Result<()> {

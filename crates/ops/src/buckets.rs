@@ -108,6 +108,174 @@ pub async fn set_https_only(client: &Client, bucket: &str, on: bool) -> Result<(
     }
 }
 
+/// A bucket as a list shows it, with its encryption and HTTPS-only badges.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BucketOverview {
+    pub name: String,
+    pub region: String,
+    pub created: String,
+    pub storage_class: String,
+    /// `None` when it could not be read (`badge_error` says why).
+    pub encryption: Option<EncryptionView>,
+    pub https_only: Option<bool>,
+    /// Why a badge could not be read (e.g. `AccessDenied` over plain HTTP).
+    pub badge_error: Option<String>,
+}
+
+/// [`DefaultEncryption`] as front ends exchange it: `{"algorithm": "none" | "AES256" | "KMS",
+/// "keyId": …}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EncryptionView {
+    pub algorithm: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+}
+
+impl From<&DefaultEncryption> for EncryptionView {
+    fn from(e: &DefaultEncryption) -> Self {
+        let (algorithm, key_id) = match e {
+            DefaultEncryption::None => ("none", None),
+            DefaultEncryption::Aes256 => ("AES256", None),
+            DefaultEncryption::Kms { key_id } => ("KMS", key_id.clone()),
+        };
+        EncryptionView {
+            algorithm: algorithm.to_owned(),
+            key_id,
+        }
+    }
+}
+
+impl TryFrom<&EncryptionView> for DefaultEncryption {
+    type Error = Error;
+
+    fn try_from(v: &EncryptionView) -> Result<DefaultEncryption> {
+        let key_id = v.key_id.as_deref().map(str::trim).filter(|k| !k.is_empty());
+        match (v.algorithm.as_str(), key_id) {
+            ("none", None) => Ok(DefaultEncryption::None),
+            ("AES256", None) => Ok(DefaultEncryption::Aes256),
+            ("KMS", key_id) => {
+                if let Some(k) = key_id {
+                    if k.len() > 256 || k.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                        return Err(Error::InvalidInput(format!("invalid KMS key id {k:?}")));
+                    }
+                }
+                Ok(DefaultEncryption::Kms {
+                    key_id: key_id.map(str::to_owned),
+                })
+            }
+            (_, Some(_)) => Err(Error::InvalidInput(
+                "only KMS encryption takes a key id".into(),
+            )),
+            (other, None) => Err(Error::InvalidInput(format!(
+                "unknown encryption {other:?}: none, AES256 or KMS"
+            ))),
+        }
+    }
+}
+
+/// Every bucket with its badges, the badges of up to 8 buckets read at once. A badge that
+/// cannot be read leaves the bucket listed, with the reason.
+pub async fn overview(client: &Client) -> Result<Vec<BucketOverview>> {
+    use futures_util::StreamExt;
+    let buckets = client.all_buckets().await?;
+    let rows = futures_util::stream::iter(buckets)
+        .map(|b| async move {
+            let (encryption, https_only) = tokio::join!(
+                default_encryption(client, &b.name),
+                https_only_status(client, &b.name)
+            );
+            let badge_error = match (&encryption, &https_only) {
+                (Err(e), _) | (_, Err(e)) => Some(e.code().to_owned()),
+                _ => None,
+            };
+            BucketOverview {
+                encryption: encryption.ok().as_ref().map(EncryptionView::from),
+                https_only: https_only.ok(),
+                badge_error,
+                region: if b.region.is_empty() {
+                    b.location
+                } else {
+                    b.region
+                },
+                created: b.creation_date,
+                storage_class: b.storage_class,
+                name: b.name,
+            }
+        })
+        .buffered(8)
+        .collect()
+        .await;
+    Ok(rows)
+}
+
+/// A bucket's settings, as a settings panel shows them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BucketSettings {
+    pub encryption: EncryptionView,
+    pub https_only: bool,
+    pub acl: String,
+}
+
+/// Reads a bucket's default encryption, HTTPS-only switch and ACL.
+pub async fn settings(client: &Client, bucket: &str) -> Result<BucketSettings> {
+    let (encryption, https_only, acl) = tokio::join!(
+        default_encryption(client, bucket),
+        https_only_status(client, bucket),
+        client.bucket_acl(bucket)
+    );
+    Ok(BucketSettings {
+        encryption: EncryptionView::from(&encryption?),
+        https_only: https_only?,
+        acl: acl?,
+    })
+}
+
+/// The canned ACLs a bucket can have.
+pub const BUCKET_ACLS: [&str; 3] = ["private", "public-read", "public-read-write"];
+
+/// Creates a bucket after checking its name as OSS does.
+pub async fn create(client: &Client, bucket: &str, acl: Option<&str>) -> Result<()> {
+    if !ossvault_proto::names::is_valid_bucket_name(bucket) {
+        return Err(Error::InvalidInput(format!(
+            "invalid bucket name {bucket:?}: 3 to 63 lowercase letters, digits and hyphens, \
+             not starting or ending with a hyphen"
+        )));
+    }
+    if let Some(acl) = acl {
+        check_acl(acl)?;
+    }
+    Ok(client.create_bucket(bucket, acl).await?)
+}
+
+/// Refuses an ACL that is not one of [`BUCKET_ACLS`].
+pub fn check_acl(acl: &str) -> Result<()> {
+    if BUCKET_ACLS.contains(&acl) {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(format!(
+            "unknown ACL {acl:?}: private, public-read or public-read-write"
+        )))
+    }
+}
+
+/// Deletes a bucket. A bucket with objects is refused (`BucketNotEmpty`) unless `empty_first`:
+/// then every object and unfinished multipart upload in it is deleted first.
+pub async fn remove(client: &Client, bucket: &str, empty_first: bool) -> Result<u64> {
+    let mut deleted = 0;
+    if empty_first {
+        let never = ossvault_client::transfer::CancellationToken::new();
+        deleted = crate::delete::delete_prefix(client, bucket, "", &|_| {}, &never)
+            .await?
+            .deleted;
+        crate::delete::abort_uploads(client, bucket, "").await?;
+    }
+    client.delete_bucket(bucket).await?;
+    Ok(deleted)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +295,38 @@ mod tests {
                 e
             );
         }
+    }
+
+    #[test]
+    fn encryption_views_convert_both_ways_and_refuse_nonsense() {
+        for e in [
+            DefaultEncryption::None,
+            DefaultEncryption::Aes256,
+            DefaultEncryption::Kms { key_id: None },
+            DefaultEncryption::Kms {
+                key_id: Some("cmk-1".into()),
+            },
+        ] {
+            let view = EncryptionView::from(&e);
+            assert_eq!(DefaultEncryption::try_from(&view).unwrap(), e);
+        }
+        for (algorithm, key_id) in [
+            ("AES256", Some("k")),
+            ("none", Some("k")),
+            ("SM4", None),
+            ("KMS", Some("a b")),
+        ] {
+            let view = EncryptionView {
+                algorithm: algorithm.into(),
+                key_id: key_id.map(Into::into),
+            };
+            assert_eq!(
+                DefaultEncryption::try_from(&view).unwrap_err().code(),
+                "InvalidInput"
+            );
+        }
+        assert!(check_acl("public-read").is_ok());
+        assert!(check_acl("public").is_err());
     }
 
     #[test]

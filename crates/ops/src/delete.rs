@@ -9,7 +9,8 @@ use ossvault_client::{Client, ListRequest};
 use ossvault_proto::limits::MAX_DELETE_KEYS;
 
 /// What a prefix deletion did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct DeleteSummary {
     pub deleted: u64,
     /// Listed keys the service did not report deleted (a policy refusing them, a race).
@@ -43,6 +44,29 @@ pub async fn delete_prefix(
             summary.not_deleted += (batch.len() - done.len().min(batch.len())) as u64;
             on_deleted(done.len() as u64);
         }
+    }
+    Ok(summary)
+}
+
+/// Deletes these objects (in batches of 1000) and everything under these prefixes; returns
+/// the summary of both.
+pub async fn delete_selection(
+    client: &Client,
+    bucket: &str,
+    keys: &[String],
+    prefixes: &[String],
+) -> Result<DeleteSummary> {
+    let never = CancellationToken::new();
+    let mut summary = DeleteSummary::default();
+    for batch in keys.chunks(MAX_DELETE_KEYS) {
+        let done = client.delete_objects(bucket, batch).await?;
+        summary.deleted += done.len() as u64;
+        summary.not_deleted += (batch.len() - done.len().min(batch.len())) as u64;
+    }
+    for prefix in prefixes {
+        let s = delete_prefix(client, bucket, prefix, &|_| {}, &never).await?;
+        summary.deleted += s.deleted;
+        summary.not_deleted += s.not_deleted;
     }
     Ok(summary)
 }

@@ -7,6 +7,7 @@
 //!
 //! Front ends only parse, print and map errors: nothing here writes to a terminal.
 
+pub mod browse;
 pub mod buckets;
 pub mod connection;
 pub mod copy;
@@ -15,9 +16,11 @@ pub mod encrypted;
 mod error;
 pub mod keys;
 pub mod kms;
+pub mod local_server;
 pub mod location;
 pub mod profiles;
 pub mod properties;
+pub mod registry;
 pub mod rewrap;
 pub mod transfers;
 

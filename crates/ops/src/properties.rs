@@ -58,3 +58,138 @@ pub fn client_side(
         plaintext_len: h.plaintext_len(stored).ok(),
     }
 }
+
+/// Everything a properties panel shows of one object.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectProperties {
+    pub key: String,
+    /// Stored bytes (with client-side encryption, the ciphertext).
+    pub size: u64,
+    pub etag: String,
+    /// CRC-64/ECMA as OSS prints it (decimal), when known.
+    pub crc64: Option<String>,
+    pub content_type: Option<String>,
+    /// RFC 3339.
+    pub last_modified: Option<String>,
+    pub storage_class: Option<String>,
+    /// User metadata without the client-side encryption envelope (shown apart).
+    pub metadata: Vec<(String, String)>,
+    /// `AES256`, `KMS`, or none.
+    pub sse: Option<String>,
+    pub sse_key_id: Option<String>,
+    pub cse: Option<CseView>,
+}
+
+/// The client-side encryption of an object, as a properties panel shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CseView {
+    pub format: String,
+    pub wrap: String,
+    pub fingerprint: Option<String>,
+    /// `name@vN` of the key in this keychain; `None`: not in this keychain.
+    pub key_name: Option<String>,
+    /// Why the keystore could not be asked, if it could not.
+    pub keystore_error: Option<String>,
+    pub kms_key_id: Option<String>,
+    pub plaintext_size: Option<u64>,
+    /// The metadata could not be parsed (why).
+    pub invalid: Option<String>,
+}
+
+/// Reads an object's metadata (HEAD) and what it says of its encryption.
+pub async fn object_properties(
+    client: &ossvault_client::Client,
+    bucket: &str,
+    key: &str,
+    keystore: impl FnOnce() -> crate::Result<Keystore>,
+) -> crate::Result<ObjectProperties> {
+    let meta = client.head_object(bucket, key).await?;
+    let header = |name: &str| {
+        meta.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    let cse = match client_side(&meta.headers, meta.size, keystore) {
+        ClientSide::None => None,
+        ClientSide::Invalid(why) => Some(CseView {
+            format: String::new(),
+            wrap: String::new(),
+            fingerprint: None,
+            key_name: None,
+            keystore_error: None,
+            kms_key_id: None,
+            plaintext_size: None,
+            invalid: Some(why),
+        }),
+        ClientSide::Encrypted {
+            format,
+            wrap_alg,
+            fingerprint,
+            keystore,
+            kms_key_id,
+            plaintext_len,
+            ..
+        } => {
+            let (key_name, keystore_error) = match keystore {
+                Ok(name) => (name, None),
+                Err(e) => (None, Some(e)),
+            };
+            Some(CseView {
+                format,
+                wrap: wrap_alg,
+                fingerprint,
+                key_name,
+                keystore_error,
+                kms_key_id,
+                plaintext_size: plaintext_len,
+                invalid: None,
+            })
+        }
+    };
+    let metadata = meta
+        .user_metadata()
+        .map(|(k, v)| (k.strip_prefix("x-oss-meta-").unwrap_or(k), v))
+        .filter(|(k, _)| {
+            !k.starts_with("client-side-encryption") && !k.starts_with("ossvault-cse-")
+        })
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    Ok(ObjectProperties {
+        key: key.to_owned(),
+        size: meta.size,
+        etag: meta.etag.clone(),
+        crc64: meta.crc64.map(|c| c.to_string()),
+        content_type: meta.content_type.clone(),
+        last_modified: meta.last_modified.map(rfc3339),
+        storage_class: meta.storage_class.clone(),
+        metadata,
+        sse: header(SSE_HEADERS[0]),
+        sse_key_id: header(SSE_HEADERS[1]),
+        cse,
+    })
+}
+
+/// A time as RFC 3339 (UTC).
+pub fn rfc3339(t: std::time::SystemTime) -> String {
+    time::OffsetDateTime::from(t)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400 + 3_723)),
+            "2000-02-29T01:02:03Z"
+        );
+    }
+}

@@ -1,0 +1,7 @@
+//! The commands, one module per domain.
+
+pub mod app;
+pub mod buckets;
+pub mod connections;
+pub mod objects;
+pub mod transfers;

@@ -1,0 +1,75 @@
+//! The ossvault desktop app: a thin Tauri shell. Each command in [`commands`] validates its
+//! input, calls one function of the ossvault crates and maps the error to
+//! [`error::CommandError`]; the logic lives in `ossvault-ops` (shared with the CLI).
+//!
+//! At start the app runs the embedded OSS server in-process on 127.0.0.1 (HTTP and HTTPS, free
+//! ports unless `OSSVAULT_APP_ADDRESS` / `OSSVAULT_APP_HTTPS_ADDRESS` say otherwise), its data
+//! under the app's data directory, its secrets in the OS keychain, and saves the CLI profile
+//! `local` that reaches it.
+
+pub mod commands;
+pub mod error;
+pub mod startup;
+pub mod state;
+pub mod validate;
+
+/// Registers the plugins, the state and every command on a builder (the real runtime, or the
+/// mock one in tests).
+pub fn with_commands<R: tauri::Runtime>(
+    builder: tauri::Builder<R>,
+    state: state::AppState,
+) -> tauri::Builder<R> {
+    use commands::*;
+    builder
+        .manage(state)
+        .invoke_handler(tauri::generate_handler![
+            app::app_status,
+            connections::list_connections,
+            connections::save_connection,
+            connections::remove_connection,
+            connections::test_connection,
+            buckets::list_buckets,
+            buckets::create_bucket,
+            buckets::delete_bucket,
+            buckets::bucket_settings,
+            buckets::set_bucket_encryption,
+            buckets::set_https_only,
+            buckets::set_bucket_acl,
+            buckets::list_kms_keys,
+            objects::list_objects,
+            objects::create_folder,
+            objects::delete_objects,
+            objects::object_properties,
+            objects::presign_url,
+            objects::list_master_keys,
+            transfers::upload_paths,
+            transfers::download_objects,
+            transfers::list_transfers,
+            transfers::watch_transfers,
+            transfers::transfer_action,
+            transfers::clear_finished_transfers,
+            transfers::set_transfer_concurrency,
+        ])
+}
+
+/// Runs the app until its window closes.
+pub fn run() {
+    let setup = startup::prepare();
+    let runtime = setup.runtime;
+    tauri::async_runtime::set(runtime.handle().clone());
+    let state = runtime.block_on(startup::start(setup.dirs, setup.prepared));
+    let app = with_commands(tauri::Builder::default(), state)
+        .plugin(tauri_plugin_dialog::init())
+        .build(tauri::generate_context!())
+        .expect("cannot start the app");
+    app.run(|handle, event| {
+        if let tauri::RunEvent::Exit = event {
+            // Running transfers stop with their checkpoints stored; they resume at next start.
+            use tauri::Manager;
+            if let Ok(queue) = &handle.state::<state::AppState>().transfers {
+                tauri::async_runtime::block_on(queue.shutdown());
+            }
+        }
+    });
+    drop(setup.log_guard);
+}

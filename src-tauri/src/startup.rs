@@ -1,0 +1,196 @@
+//! Start-up: directories, logs, the embedded server, the connections.
+
+use crate::state::{AppDirs, AppState, ServerStatus};
+use ossvault_ops::local_server::{self, LocalServerOptions, Prepared, RootSecretSource};
+use ossvault_ops::profiles::{self, Profiles};
+use ossvault_ops::registry::ConnectionRegistry;
+use ossvault_ops::transfers::{self, QueueSettings, TransferQueue};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The app's identifier (tauri.conf.json), which names its data directory.
+pub const APP_ID: &str = "dev.ossvault.app";
+/// Where the app keeps its data (default: the OS data directory / `dev.ossvault.app`).
+pub const ENV_DATA_DIR: &str = "OSSVAULT_APP_DATA_DIR";
+pub const ENV_ADDRESS: &str = "OSSVAULT_APP_ADDRESS";
+pub const ENV_HTTPS_ADDRESS: &str = "OSSVAULT_APP_HTTPS_ADDRESS";
+
+pub struct Setup {
+    pub dirs: AppDirs,
+    pub runtime: tokio::runtime::Runtime,
+    pub prepared: Result<Prepared, String>,
+    pub log_guard: Option<tracing_appender::non_blocking::WorkerGuard>,
+}
+
+pub fn app_dirs() -> AppDirs {
+    let data = std::env::var_os(ENV_DATA_DIR)
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| dirs::data_dir().map(|d| d.join(APP_ID)))
+        .unwrap_or_else(|| PathBuf::from(APP_ID));
+    AppDirs {
+        logs: data.join("logs"),
+        config: profiles::config_dir().unwrap_or_else(|_| data.join("config")),
+        data,
+    }
+}
+
+/// Logs to a daily-rotated file in the log directory (at most 7 kept) and to stderr.
+fn init_logs(dir: &std::path::Path) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    use tracing_subscriber::prelude::*;
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+    };
+    let file = ossvault_fs::create_private_dir_all(dir).ok().and_then(|_| {
+        tracing_appender::rolling::Builder::new()
+            .rotation(tracing_appender::rolling::Rotation::DAILY)
+            .filename_prefix("ossvault-app")
+            .filename_suffix("log")
+            .max_log_files(7)
+            .build(dir)
+            .ok()
+    });
+    let (file_layer, guard) = match file {
+        Some(appender) => {
+            let (writer, guard) = tracing_appender::non_blocking(appender);
+            (
+                Some(
+                    tracing_subscriber::fmt::layer()
+                        .with_ansi(false)
+                        .with_writer(writer)
+                        .with_filter(filter()),
+                ),
+                Some(guard),
+            )
+        }
+        None => (None, None),
+    };
+    let _ = tracing_subscriber::registry()
+        .with(file_layer)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(filter()),
+        )
+        .try_init();
+    guard
+}
+
+fn address(var: &str) -> Result<SocketAddr, String> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => v.parse().map_err(|e| format!("{var}={v:?}: {e}")),
+        _ => Ok(SocketAddr::from(([127, 0, 0, 1], 0))),
+    }
+}
+
+/// Directories, logs, the server's secrets and configuration, and the runtime sized for it.
+pub fn prepare() -> Setup {
+    let dirs = app_dirs();
+    let log_guard = init_logs(&dirs.logs);
+    // The app holds the server's root secret and unwrapped keys: no core files.
+    if let Err(e) = ossvault_keystore::disable_core_dumps() {
+        tracing::warn!(error = %e, "could not disable core dumps");
+    }
+    let prepared = (|| {
+        let mut options = LocalServerOptions::new(dirs.data.join("server"), address(ENV_ADDRESS)?);
+        options.https_address = Some(address(ENV_HTTPS_ADDRESS)?);
+        options.credentials_in_keychain = true;
+        // As `ossvault serve` does: credentials given in the environment are used as they are
+        // (scripts and the end-to-end tests know them); else they are made and kept in the
+        // keychain.
+        if let (Ok(id), Ok(secret)) = (
+            std::env::var(ossvault_ops::connection::ENV_ACCESS_KEY_ID),
+            std::env::var(ossvault_ops::connection::ENV_ACCESS_KEY_SECRET),
+        ) {
+            if !id.is_empty() && !secret.is_empty() {
+                options.credential = Some(ossvault_server::Credential {
+                    access_key_id: id,
+                    access_key_secret: secret,
+                });
+            }
+        }
+        options.root_secret = RootSecretSource::Keychain;
+        options.keychain_name = "ossvault-app-server".into();
+        local_server::prepare(&options, profiles::system_keychain).map_err(|e| e.to_string())
+    })();
+    // An upload holds blocking-pool threads while its body arrives: size the pool as
+    // `ossvault serve` does, or slow clients would stall every request.
+    let blocking = prepared
+        .as_ref()
+        .map(|p| p.config.blocking_threads())
+        .unwrap_or(512);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(blocking)
+        .build()
+        .expect("cannot start the async runtime");
+    Setup {
+        dirs,
+        runtime,
+        prepared,
+        log_guard,
+    }
+}
+
+/// Starts the embedded server (when prepared) and opens the connections.
+pub async fn start(dirs: AppDirs, prepared: Result<Prepared, String>) -> AppState {
+    let profiles = || Profiles::open_default();
+    let started = match prepared {
+        Ok(p) => local_server::start(p, profiles)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e),
+    };
+    let (server, local) = match started {
+        Ok(server) => {
+            println!("endpoint: {}", server.endpoint());
+            tracing::info!("endpoint: {}", server.endpoint());
+            for note in &server.notes {
+                tracing::info!("{note}");
+            }
+            let status = ServerStatus::of(&server);
+            let config = server.client_config();
+            // The server runs as long as the process: it is never shut down before exit.
+            std::mem::forget(server);
+            (status, Some(config))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the embedded server did not start");
+            (ServerStatus::failed(e), None)
+        }
+    };
+    let registry = match Profiles::open_default() {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "no profiles file: remote connections unavailable");
+            Profiles::new(dirs.config.join("config.toml"), None)
+        }
+    };
+    let connections = Arc::new(ConnectionRegistry::new(registry, local));
+    let keystore: ossvault_ops::copy::KeystoreOpener =
+        Arc::new(|| ossvault_ops::keys::open_keystore(ossvault_keystore::Backend::SystemKeychain));
+    let transfers = open_transfers(connections.clone(), keystore.clone());
+    AppState {
+        server,
+        connections,
+        dirs,
+        keystore,
+        transfers,
+    }
+}
+
+/// Opens the transfer queue shared with `ossvault transfers` (one process at a time), its
+/// unfinished transfers resuming at once.
+pub fn open_transfers(
+    connections: Arc<ConnectionRegistry>,
+    keystore: ossvault_ops::copy::KeystoreOpener,
+) -> Result<TransferQueue, String> {
+    let dir = transfers::default_state_dir().map_err(|e| e.to_string())?;
+    let clients: transfers::ClientSource = Arc::new(move |name| connections.client(name));
+    TransferQueue::open(QueueSettings::new(dir), clients, keystore).map_err(|e| {
+        tracing::error!(error = %e, "the transfer queue did not open");
+        e.to_string()
+    })
+}

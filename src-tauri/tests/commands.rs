@@ -1,0 +1,374 @@
+//! The app's commands without a window, on Tauri's mock runtime: input validation and the
+//! mapping of errors to `{code, message, requestId}`, against the real embedded server on
+//! 127.0.0.1 (no mock of the server or the client).
+
+use ossvault_app::state::{AppDirs, AppState, ServerStatus};
+use ossvault_ops::local_server::{self, LocalServerOptions};
+use ossvault_ops::profiles::Profiles;
+use ossvault_ops::registry::ConnectionRegistry;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tauri::ipc::{CallbackFn, InvokeBody};
+use tauri::test::{
+    get_ipc_response, mock_builder, mock_context, noop_assets, MockRuntime, INVOKE_KEY,
+};
+use tauri::webview::InvokeRequest;
+use tauri::WebviewWindow;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    _app: tauri::App<MockRuntime>,
+    webview: WebviewWindow<MockRuntime>,
+}
+
+/// The app's commands over a real embedded server in a temporary directory (secrets in files,
+/// no profile saved: nothing outside the directory is touched).
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options =
+        LocalServerOptions::new(dir.path().join("server"), "127.0.0.1:0".parse().unwrap());
+    options.https_address = Some("127.0.0.1:0".parse().unwrap());
+    options.profile = None;
+    let prepared = local_server::prepare(&options, || None).unwrap();
+    let server = tauri::async_runtime::block_on(local_server::start(prepared, || {
+        unreachable!("no profile is saved")
+    }))
+    .unwrap();
+    let status = ServerStatus::of(&server);
+    let config = server.client_config();
+    assert!(
+        config.endpoint.starts_with("https://"),
+        "{}",
+        config.endpoint
+    );
+    // The server runs until the test process ends.
+    std::mem::forget(server);
+    let profiles = Profiles::new(dir.path().join("config.toml"), None);
+    let config_dir = dir.path().join("keys");
+    let keystore_dir = config_dir.clone();
+    let keystore: ossvault_ops::copy::KeystoreOpener = Arc::new(move || {
+        Ok(ossvault_keystore::Keystore::open(
+            &keystore_dir,
+            ossvault_keystore::Backend::PassphraseFile {
+                path: keystore_dir.join("keys.age"),
+                passphrase: "test passphrase".to_owned().into(),
+            },
+        )?)
+    });
+    let connections = Arc::new(ConnectionRegistry::new(profiles, Some(config)));
+    let transfers = tauri::async_runtime::block_on(async {
+        let clients_from = connections.clone();
+        ossvault_ops::transfers::TransferQueue::open(
+            ossvault_ops::transfers::QueueSettings::new(dir.path().join("transfers")),
+            Arc::new(move |name: &str| clients_from.client(name)),
+            keystore.clone(),
+        )
+        .map_err(|e| e.to_string())
+    });
+    let state = AppState {
+        server: status,
+        connections,
+        dirs: AppDirs {
+            data: dir.path().to_owned(),
+            logs: dir.path().join("logs"),
+            config: config_dir,
+        },
+        keystore,
+        transfers,
+    };
+    let app = ossvault_app::with_commands(mock_builder(), state)
+        .build(mock_context(noop_assets()))
+        .unwrap();
+    let webview = tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
+        .build()
+        .unwrap();
+    Fixture {
+        _dir: dir,
+        _app: app,
+        webview,
+    }
+}
+
+impl Fixture {
+    fn call(&self, cmd: &str, body: Value) -> Result<Value, Value> {
+        get_ipc_response(
+            &self.webview,
+            InvokeRequest {
+                cmd: cmd.into(),
+                callback: CallbackFn(0),
+                error: CallbackFn(1),
+                // The mock runtime on Linux takes requests from this origin only.
+                url: "tauri://localhost".parse().unwrap(),
+                body: InvokeBody::Json(body),
+                headers: Default::default(),
+                invoke_key: INVOKE_KEY.to_string(),
+            },
+        )
+        .map(|b| b.deserialize::<Value>().unwrap())
+    }
+
+    fn ok(&self, cmd: &str, body: Value) -> Value {
+        self.call(cmd, body.clone())
+            .unwrap_or_else(|e| panic!("{cmd} {body}: {e}"))
+    }
+
+    fn err(&self, cmd: &str, body: Value) -> Value {
+        match self.call(cmd, body.clone()) {
+            Ok(v) => panic!("{cmd} {body} succeeded: {v}"),
+            Err(e) => e,
+        }
+    }
+}
+
+#[test]
+fn bad_input_is_refused_with_invalid_input_before_anything_is_called() {
+    let f = fixture();
+    let cases = [
+        (
+            "create_bucket",
+            json!({"connection": "local", "name": "Bad_Name"}),
+        ),
+        (
+            "create_bucket",
+            json!({"connection": "no spaces", "name": "good-name"}),
+        ),
+        (
+            "list_objects",
+            json!({"connection": "local", "bucket": "ab", "prefix": ""}),
+        ),
+        (
+            "list_objects",
+            json!({"connection": "local", "bucket": "abc", "prefix": "/rooted"}),
+        ),
+        (
+            "presign_url",
+            json!({"connection": "local", "bucket": "abc", "key": "k", "expiresSecs": 0}),
+        ),
+        (
+            "presign_url",
+            json!({"connection": "local", "bucket": "abc", "key": "k", "expiresSecs": 8 * 24 * 3600}),
+        ),
+        (
+            "delete_bucket",
+            json!({"connection": "local", "name": "abc", "empty": true, "confirmName": "abd"}),
+        ),
+        (
+            "delete_objects",
+            json!({"connection": "local", "bucket": "abc", "keys": [], "folders": [""]}),
+        ),
+        (
+            "set_bucket_encryption",
+            json!({"connection": "local", "bucket": "abc", "encryption": {"algorithm": "SM4"}}),
+        ),
+        (
+            "set_bucket_encryption",
+            json!({"connection": "local", "bucket": "abc", "encryption": {"algorithm": "AES256", "keyId": "k"}}),
+        ),
+        (
+            "set_bucket_acl",
+            json!({"connection": "local", "bucket": "abc", "acl": "public"}),
+        ),
+        (
+            "create_folder",
+            json!({"connection": "local", "bucket": "abc", "prefix": "", "name": "a/b"}),
+        ),
+        (
+            "save_connection",
+            json!({"form": {"name": "local", "region": "cn-hangzhou", "accessKeyId": "id", "accessKeySecret": "s"}}),
+        ),
+        (
+            "save_connection",
+            json!({"form": {"name": "work", "accessKeyId": "id", "accessKeySecret": "s"}}),
+        ),
+        ("remove_connection", json!({"name": "local"})),
+        ("set_transfer_concurrency", json!({"n": 0})),
+        ("set_transfer_concurrency", json!({"n": 17})),
+        ("transfer_action", json!({"id": 1, "action": "explode"})),
+        (
+            "upload_paths",
+            json!({"connection": "local", "bucket": "abc", "prefix": "", "paths": ["relative/file"]}),
+        ),
+        (
+            "upload_paths",
+            json!({"connection": "local", "bucket": "abc", "prefix": "no-slash", "paths": ["/tmp"]}),
+        ),
+        (
+            "upload_paths",
+            json!({"connection": "local", "bucket": "abc", "prefix": "", "paths": []}),
+        ),
+        (
+            "download_objects",
+            json!({"connection": "local", "bucket": "abc", "keys": ["k"], "destination": "relative"}),
+        ),
+    ];
+    for (cmd, body) in cases {
+        let e = f.err(cmd, body.clone());
+        assert_eq!(e["code"], "InvalidInput", "{cmd} {body}: {e}");
+        assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{e}");
+        assert_eq!(e["requestId"], Value::Null);
+    }
+    // Nothing was created on the way.
+    assert_eq!(
+        f.ok("list_buckets", json!({"connection": "local"})),
+        json!([])
+    );
+}
+
+#[test]
+fn service_errors_keep_their_oss_code_and_request_id() {
+    let f = fixture();
+    f.ok(
+        "create_bucket",
+        json!({"connection": "local", "name": "full-bucket", "acl": "private"}),
+    );
+    f.ok(
+        "create_folder",
+        json!({"connection": "local", "bucket": "full-bucket", "prefix": "", "name": "docs"}),
+    );
+
+    // A non-empty bucket is refused with its OSS code and request id, and survives.
+    let e = f.err(
+        "delete_bucket",
+        json!({"connection": "local", "name": "full-bucket", "empty": false}),
+    );
+    assert_eq!(e["code"], "BucketNotEmpty", "{e}");
+    assert!(
+        e["requestId"].as_str().is_some_and(|id| !id.is_empty()),
+        "{e}"
+    );
+    let page = f.ok(
+        "list_objects",
+        json!({"connection": "local", "bucket": "full-bucket", "prefix": ""}),
+    );
+    assert_eq!(page["folders"], json!(["docs/"]));
+
+    // Emptied on the explicit, confirmed request.
+    let deleted = f.ok(
+        "delete_bucket",
+        json!({"connection": "local", "name": "full-bucket", "empty": true, "confirmName": "full-bucket"}),
+    );
+    assert_eq!(deleted, json!(1));
+    let e = f.err(
+        "bucket_settings",
+        json!({"connection": "local", "bucket": "full-bucket"}),
+    );
+    assert_eq!(e["code"], "NoSuchBucket", "{e}");
+
+    let e = f.err("list_buckets", json!({"connection": "nobody"}));
+    assert_eq!(e["code"], "NoSuchProfile", "{e}");
+}
+
+#[test]
+fn bucket_badges_follow_the_settings_and_https_only_buckets_stay_reachable() {
+    let f = fixture();
+    f.ok(
+        "create_bucket",
+        json!({"connection": "local", "name": "vault"}),
+    );
+    let badge = |f: &Fixture| {
+        let list = f.ok("list_buckets", json!({"connection": "local"}));
+        let row = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["name"] == "vault")
+            .unwrap()
+            .clone();
+        (row["encryption"].clone(), row["httpsOnly"].clone())
+    };
+    assert_eq!(badge(&f), (json!({"algorithm": "none"}), json!(false)));
+
+    f.ok(
+        "set_bucket_encryption",
+        json!({"connection": "local", "bucket": "vault", "encryption": {"algorithm": "AES256"}}),
+    );
+    assert_eq!(badge(&f).0, json!({"algorithm": "AES256"}));
+
+    // KMS with the KMS's default key, then with a CMK named by id.
+    f.ok(
+        "set_bucket_encryption",
+        json!({"connection": "local", "bucket": "vault", "encryption": {"algorithm": "KMS"}}),
+    );
+    assert_eq!(badge(&f).0, json!({"algorithm": "KMS"}));
+    // A CMK the KMS does not have is refused by the service, its code and request id kept.
+    let e = f.err("set_bucket_encryption", json!({"connection": "local", "bucket": "vault", "encryption": {"algorithm": "KMS", "keyId": "cmk-missing"}}));
+    assert_eq!(e["code"], "KmsKeyNotFound", "{e}");
+    assert!(
+        e["requestId"].as_str().is_some_and(|id| !id.is_empty()),
+        "{e}"
+    );
+    assert_eq!(badge(&f).0, json!({"algorithm": "KMS"}));
+
+    f.ok(
+        "set_https_only",
+        json!({"connection": "local", "bucket": "vault", "on": true}),
+    );
+    // The app reaches the embedded server over HTTPS, so the HTTPS-only bucket still lists.
+    assert_eq!(badge(&f).1, json!(true));
+    let settings = f.ok(
+        "bucket_settings",
+        json!({"connection": "local", "bucket": "vault"}),
+    );
+    assert_eq!(settings["httpsOnly"], json!(true));
+    assert_eq!(settings["acl"], json!("private"));
+
+    f.ok(
+        "set_bucket_encryption",
+        json!({"connection": "local", "bucket": "vault", "encryption": {"algorithm": "none"}}),
+    );
+    assert_eq!(badge(&f).0, json!({"algorithm": "none"}));
+}
+
+#[test]
+fn presigned_links_and_properties_of_an_object() {
+    let f = fixture();
+    f.ok(
+        "create_bucket",
+        json!({"connection": "local", "name": "share"}),
+    );
+    let key = f.ok(
+        "create_folder",
+        json!({"connection": "local", "bucket": "share", "prefix": "", "name": "reports"}),
+    );
+    assert_eq!(key, json!("reports/"));
+    let props = f.ok(
+        "object_properties",
+        json!({"connection": "local", "bucket": "share", "key": "reports/"}),
+    );
+    assert_eq!(props["size"], json!(0));
+    assert_eq!(props["cse"], Value::Null);
+    let url = f.ok(
+        "presign_url",
+        json!({"connection": "local", "bucket": "share", "key": "reports/", "expiresSecs": 3600}),
+    );
+    let url = url.as_str().unwrap();
+    assert!(
+        url.starts_with("https://127.0.0.1:") && url.contains("/share/reports"),
+        "{url}"
+    );
+    assert!(url.contains("x-oss-expires=3600"), "{url}");
+    let e = f.err(
+        "object_properties",
+        json!({"connection": "local", "bucket": "share", "key": "missing"}),
+    );
+    assert_eq!(e["code"], "NoSuchKey", "{e}");
+}
+
+#[test]
+fn the_app_status_tells_where_the_server_and_its_secrets_are() {
+    let f = fixture();
+    let status = f.ok("app_status", json!({}));
+    assert_eq!(status["server"]["running"], json!(true));
+    assert!(status["server"]["endpoint"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://127.0.0.1:"));
+    assert!(status["server"]["httpsEndpoint"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://127.0.0.1:"));
+    assert_eq!(status["server"]["secrets"], json!("files"));
+    let conns = f.ok("list_connections", json!({}));
+    assert_eq!(conns[0]["name"], json!("local"));
+    assert_eq!(conns[0]["local"], json!(true));
+}

@@ -1,0 +1,444 @@
+"""The desktop app end to end: first launch on the embedded server, buckets and their
+encryption checked with the official SDK (oss2), uploads with and without client-side
+encryption through the handler that the file dialog and the drop event feed, browsing,
+properties, downloads compared byte for byte, deletion, language and theme, and a restart in the
+middle of a transfer. Screenshots of each screen in both languages go to screenshots/.
+
+The tests run in order on one app (module-scoped state); each step builds on the previous."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import oss2
+import pytest
+
+from conftest import ACCESS_KEY_ID, ACCESS_KEY_SECRET, cli_binary
+
+BUCKET = "e2e-vault"
+
+
+@pytest.fixture(scope="module")
+def ctx(driver, tmp_path_factory):
+    class Ctx:
+        pass
+
+    c = Ctx()
+    c.driver = driver
+    c.s = driver.start_app()
+    c.files = tmp_path_factory.mktemp("files")
+    c.downloads = tmp_path_factory.mktemp("downloads")
+    yield c
+
+
+def oss(ctx, bucket: str = BUCKET) -> oss2.Bucket:
+    return oss2.Bucket(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), ctx.driver.endpoint, bucket)
+
+
+def cli_env() -> dict[str, str]:
+    """The CLI with nothing but its profile: no credentials from the environment."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("OSSVAULT_")}
+
+
+def go(s, view: str) -> None:
+    s.click(f'[data-testid="nav-{view}"]')
+    s.find(f'[data-testid="{view}-page"]')
+
+
+def badge(s, bucket: str, expected: str) -> str:
+    """The bucket list's encryption badge, once it shows `expected` (refreshing the list); the
+    last value seen if it never does."""
+    go(s, "buckets")
+    seen = []
+
+    def probe():
+        s.click('[data-testid="buckets-refresh"]')
+        s.find(f'[data-testid="bucket-row-{bucket}"]')
+        seen.append(s.attr(f'[data-testid="badge-encryption-{bucket}"]', "data-value"))
+        return seen[-1] == expected
+
+    try:
+        s.wait(probe, 15, f"badge {expected}")
+    except TimeoutError:
+        pass
+    return seen[-1] if seen else ""
+
+
+def close_toasts(s) -> None:
+    s.script("document.querySelectorAll('[data-testid^=\"toast-\"] button.icon').forEach(b => b.click())")
+
+
+def test_first_launch_runs_the_embedded_server_with_secrets_in_the_keychain(ctx, screenshot):
+    s = ctx.s
+    assert ctx.driver.endpoint.startswith("http://127.0.0.1:")
+    s.find('[data-testid="buckets-empty"]')
+    s.find('[data-testid="server-running"]')
+    # The root secret went to the keychain (gnome-keyring here), so no warning about files.
+    assert ctx.driver.status["server"]["secrets"] == "keychain", ctx.driver.status
+    assert not s.exists('[data-testid="banner-secrets-in-files"]')
+    screenshot("en-01-buckets-empty")
+    go(s, "settings")
+    assert s.text('[data-testid="server-endpoint"]') == ctx.driver.endpoint
+    assert s.text('[data-testid="server-https-endpoint"]').startswith("https://127.0.0.1:")
+    screenshot("en-02-settings")
+    # The CLI reaches the app's server through the profile `local` the app saved.
+    out = subprocess.run(
+        [str(cli_binary()), "ls", "--profile", "local"], capture_output=True, text=True, timeout=60, env=cli_env()
+    )
+    assert out.returncode == 0, out.stderr
+
+
+def test_create_a_bucket_with_live_name_validation(ctx, screenshot):
+    s = ctx.s
+    go(s, "buckets")
+    s.click('[data-testid="bucket-create"]')
+    s.type('[data-testid="bucket-name-input"]', "Bad_Name")
+    s.wait(lambda: s.attr('[data-testid="bucket-name-input"]', "aria-invalid") == "true", what="invalid name")
+    assert "lowercase" in s.text('[data-testid="bucket-name-help"]')
+    screenshot("en-03-create-bucket-invalid")
+    s.type('[data-testid="bucket-name-input"]', BUCKET)
+    s.click('[data-testid="bucket-create-submit"]')
+    s.find(f'[data-testid="bucket-row-{BUCKET}"]')
+    assert oss(ctx).get_bucket_info().name == BUCKET
+    assert badge(s, BUCKET, "none") == "none"
+
+
+def open_settings(s) -> None:
+    go(s, "buckets")
+    s.click(f'[data-testid="bucket-settings-{BUCKET}"]')
+    s.find('[data-testid="sse-none"]')
+
+
+def set_encryption(s, testid: str, key_id: str | None = None) -> None:
+    open_settings(s)
+    s.click(f'[data-testid="{testid}"]')
+    if key_id is not None:
+        s.type('[data-testid="sse-kms-key"]', key_id)
+    s.click('[data-testid="sse-save"]')
+    s.find('[data-testid="toast-success"]')
+    close_toasts(s)
+    s.click('[data-testid="bucket-settings-close"]')
+
+
+def test_default_encryption_badge_agrees_with_get_bucket_encryption(ctx, screenshot):
+    s = ctx.s
+    set_encryption(s, "sse-aes256")
+    assert badge(s, BUCKET, "AES256") == "AES256"
+    rule = oss(ctx).get_bucket_encryption()
+    assert rule.sse_algorithm == "AES256"
+
+    # A CMK of the local KMS, made with the CLI through the profile `local` the app saved; the
+    # settings offer it from the KMS's list.
+    made = subprocess.run(
+        [str(cli_binary()), "--json", "kms", "--profile", "local", "create", "--description", "e2e"],
+        capture_output=True, text=True, timeout=60, env=cli_env(),
+    )
+    assert made.returncode == 0, made.stderr
+    cmk = json.loads(made.stdout)["KeyId"]
+    assert cmk in [k["keyId"] for k in s.invoke("list_kms_keys", {"connection": "local"})]
+    set_encryption(s, "sse-kms", cmk)
+    assert badge(s, BUCKET, "KMS") == "KMS"
+    assert cmk[:8] in s.text(f'[data-testid="badge-encryption-{BUCKET}"]')
+    rule = oss(ctx).get_bucket_encryption()
+    assert (rule.sse_algorithm, rule.kms_master_keyid) == ("KMS", cmk)
+    open_settings(s)
+    screenshot("en-04-bucket-settings-kms")
+    s.click('[data-testid="bucket-settings-close"]')
+
+    set_encryption(s, "sse-none")
+    assert badge(s, BUCKET, "none") == "none"
+    with pytest.raises(oss2.exceptions.NoSuchServerSideEncryptionRule):
+        oss(ctx).get_bucket_encryption()
+
+
+def test_https_only_refuses_plain_http(ctx, screenshot):
+    s = ctx.s
+    open_settings(s)
+    s.click('[data-testid="https-only-toggle"]')
+    s.find('[data-testid="toast-success"]')
+    close_toasts(s)
+    s.click('[data-testid="bucket-settings-close"]')
+    go(s, "buckets")
+    s.click('[data-testid="buckets-refresh"]')
+    s.find(f'[data-testid="badge-https-{BUCKET}"]')
+    with pytest.raises(oss2.exceptions.AccessDenied):
+        oss(ctx).put_object("over-http.txt", b"refused")
+    screenshot("en-05-buckets-badges")
+    # The app itself goes on working (it speaks HTTPS to its server): lift it for the SDK checks.
+    open_settings(s)
+    s.click('[data-testid="https-only-toggle"]')
+    s.find('[data-testid="toast-success"]')
+    close_toasts(s)
+    s.click('[data-testid="bucket-settings-close"]')
+    oss(ctx).put_object("over-http.txt", b"allowed again")
+
+
+def wait_transfers_done(s, ids: list[int], timeout: float = 120) -> list[dict]:
+    def done():
+        rows = [t for t in s.invoke("list_transfers") if t["id"] in ids]
+        states = {t["state"]["state"] for t in rows}
+        assert "failed" not in states, rows
+        return rows if len(rows) == len(ids) and states == {"completed"} else None
+
+    return s.wait(done, timeout, f"transfers {ids}")
+
+
+def drop(s, paths: list[Path]) -> None:
+    """What dropping files on the window does (a WebDriver session cannot drag OS files)."""
+    s.script("window.ossvaultDrop(arguments[0])", [str(p) for p in paths])
+    s.find('[data-testid="upload-dialog"]')
+
+
+def open_bucket(s, prefix_clicks: list[str] = ()) -> None:
+    go(s, "buckets")
+    s.click(f'[data-testid="bucket-open-{BUCKET}"]')
+    s.find('[data-testid="browser-page"]')
+    for name in prefix_clicks:
+        s.click(f'[data-testid="open-{name}"]')
+
+
+def test_upload_plain_and_client_side_encrypted_through_the_path_command(ctx, screenshot):
+    s = ctx.s
+    key = subprocess.run(
+        [str(cli_binary()), "key", "gen", "--name", "e2e-key"], capture_output=True, text=True, timeout=120, env=cli_env()
+    )
+    assert key.returncode == 0, key.stderr
+    ctx.plain = ctx.files / "plain.txt"
+    ctx.plain.write_bytes(os.urandom(200_000))
+    album = ctx.files / "album"
+    (album / "2026").mkdir(parents=True)
+    (album / "cover.jpg").write_bytes(os.urandom(50_000))
+    (album / "2026" / "beach.jpg").write_bytes(os.urandom(70_000))
+    ctx.secret = ctx.files / "secret.bin"
+    ctx.secret.write_bytes(os.urandom(3 * 1024 * 1024 + 17))
+
+    open_bucket(s)
+    drop(s, [ctx.plain, album])
+    s.click('[data-testid="cse-none"]')
+    screenshot("en-06-upload-dialog")
+    s.click('[data-testid="upload-start"]')
+    # One transfer per file: plain.txt and the folder's two files.
+    plain_ids = s.wait(lambda: [t["id"] for t in s.invoke("list_transfers")] if len(s.invoke("list_transfers")) == 3 else None, what="three transfers")
+    wait_transfers_done(s, plain_ids)
+
+    drop(s, [ctx.secret])
+    # The default key is preselected: encryption is on unless switched off.
+    s.wait(lambda: s.script("return document.querySelector('[data-testid=\"cse-key\"]').checked"), what="key preselected")
+    s.click('[data-testid="upload-start"]')
+    ids = s.wait(lambda: [t["id"] for t in s.invoke("list_transfers") if t["key"] == "secret.bin"], what="secret transfer")
+    wait_transfers_done(s, ids)
+
+    b = oss(ctx)
+    assert b.get_object("plain.txt").read() == ctx.plain.read_bytes()
+    assert b.get_object("album/2026/beach.jpg").read() == (album / "2026" / "beach.jpg").read_bytes()
+    stored = b.get_object("secret.bin")
+    assert stored.read() != ctx.secret.read_bytes(), "the object must be stored encrypted"
+    meta = {k.lower(): v for k, v in stored.headers.items()}
+    # The sealed format's envelope, with the fingerprint of the key that opens it.
+    assert "x-oss-meta-ossvault-cse-key-fingerprint" in meta, " ".join(sorted(meta))
+    go(s, "transfers")
+    s.find('[data-state="completed"]')
+    screenshot("en-07-transfers")
+
+
+def test_browse_folders_and_see_the_encryption_in_properties(ctx, screenshot):
+    s = ctx.s
+    open_bucket(s, ["album/"])
+    s.find('[data-testid="row-cover.jpg"]')
+    s.click('[data-testid="open-2026/"]')
+    s.find('[data-testid="row-beach.jpg"]')
+    assert s.exists('[data-testid="crumb-2026"]')
+    screenshot("en-08-browser-folder")
+    s.click('[data-testid="crumb-root"]')
+    s.click('[data-testid="row-secret.bin"]')
+    s.click('[data-testid="properties"]')
+    cse = s.wait(lambda: s.attr('[data-testid="props-cse"]', "data-value"), what="properties")
+    assert cse == "sealed"
+    assert s.text('[data-testid="props-cse-key"]').startswith("e2e-key@v")
+    screenshot("en-09-properties")
+    s.click('[data-testid="properties-close"]')
+
+
+def test_download_decrypts_and_matches_byte_for_byte(ctx):
+    s = ctx.s
+    open_bucket(s)
+    s.click('[data-testid="row-secret.bin"]')
+    s.click('[data-testid="row-plain.txt"]')
+    # Ctrl-click is what adds to a selection; the script does what the dialog's answer does.
+    s.script(
+        "const row = document.querySelector('[data-testid=\"row-secret.bin\"]');"
+        "row.dispatchEvent(new MouseEvent('click', {bubbles: true, ctrlKey: true}));"
+    )
+    s.wait(lambda: "2" in s.text('[data-testid="browser-status"]'), what="two selected")
+    s.script_async("const done = arguments[arguments.length - 1]; window.ossvaultDownloadTo(arguments[0]).then(() => done(true));", str(ctx.downloads))
+    s.wait(lambda: (ctx.downloads / "secret.bin").exists() and (ctx.downloads / "plain.txt").exists(), 60, "downloads")
+    s.wait(lambda: (ctx.downloads / "secret.bin").read_bytes() == ctx.secret.read_bytes(), 30, "decrypted secret.bin")
+    assert (ctx.downloads / "plain.txt").read_bytes() == ctx.plain.read_bytes()
+
+
+def test_delete_objects(ctx, screenshot):
+    s = ctx.s
+    open_bucket(s)
+    s.click('[data-testid="row-plain.txt"]')
+    s.click('[data-testid="delete"]')
+    s.find('[data-testid="delete-objects-dialog"]')
+    screenshot("en-10-delete-confirm")
+    s.click('[data-testid="delete-objects-submit"]')
+    s.wait(lambda: not s.exists('[data-testid="row-plain.txt"]'), what="row gone")
+    assert not oss(ctx).object_exists("plain.txt")
+    assert oss(ctx).object_exists("secret.bin")
+
+
+def add_connection(s, name: str, endpoint: str, secret: str) -> None:
+    go(s, "connections")
+    s.click('[data-testid="connection-add"]')
+    s.type('[data-testid="conn-name"]', name)
+    s.type('[data-testid="conn-endpoint"]', endpoint)
+    s.type('[data-testid="conn-key-id"]', ACCESS_KEY_ID)
+    s.type('[data-testid="conn-secret"]', secret)
+    s.click('[data-testid="conn-save"]')
+    s.find(f'[data-testid="connection-{name}"]')
+
+
+def test_remote_connections_add_test_switch_and_remove(ctx, screenshot):
+    s = ctx.s
+    # A "remote" connection that is the app's own server over plain HTTP, as a profile.
+    add_connection(s, "loopback", ctx.driver.endpoint, ACCESS_KEY_SECRET)
+    assert s.invoke("test_connection", {"name": "loopback"}) == 1
+    # Its secret went to the keychain: the CLI's profiles file does not hold it.
+    profiles = (Path.home() / ".config" / "ossvault" / "config.toml").read_text()
+    assert "[profiles.loopback]" in profiles and ACCESS_KEY_SECRET not in profiles
+    # One that cannot be reached: switching to it shows the banner.
+    add_connection(s, "nowhere", "http://127.0.0.1:9", "whatever")
+    screenshot("en-11-connections")
+    s.select('[data-testid="connection-switcher"]', "nowhere")
+    s.find('[data-testid="banner-unreachable"]', timeout=60)
+    screenshot("en-12-unreachable-banner")
+    s.select('[data-testid="connection-switcher"]', "loopback")
+    s.wait(lambda: not s.exists('[data-testid="banner-unreachable"]'), 30, "banner gone")
+    s.find(f'[data-testid="bucket-row-{BUCKET}"]')
+    s.select('[data-testid="connection-switcher"]', "local")
+    for name in ("loopback", "nowhere"):
+        go(s, "connections")
+        s.click(f'[data-testid="connection-remove-{name}"]')
+        s.click('[data-testid="connection-remove-submit"]')
+        s.wait(lambda: not s.exists(f'[data-testid="connection-{name}"]'), what=f"{name} removed")
+
+
+def test_switch_language_and_theme_and_every_screen_in_chinese(ctx, screenshot):
+    s = ctx.s
+    go(s, "settings")
+    s.select('[data-testid="language-select"]', "zh-CN")
+    s.wait(lambda: s.text('[data-testid="nav-buckets"]') == "存储空间", what="Chinese navigation")
+    assert s.script("return document.documentElement.lang") == "zh-CN"
+    screenshot("zh-02-settings")
+    go(s, "buckets")
+    s.find(f'[data-testid="bucket-row-{BUCKET}"]')
+    screenshot("zh-05-buckets-badges")
+    s.click('[data-testid="bucket-create"]')
+    s.type('[data-testid="bucket-name-input"]', "-bad")
+    s.wait(lambda: "短划线" in s.text('[data-testid="bucket-name-help"]'), what="Chinese validation")
+    screenshot("zh-03-create-bucket-invalid")
+    s.script("document.querySelector('[data-testid=\"create-bucket-dialog\"] button.close').click()")
+    open_settings(s)
+    screenshot("zh-04-bucket-settings")
+    s.click('[data-testid="bucket-settings-close"]')
+    open_bucket(s, ["album/"])
+    s.find('[data-testid="row-cover.jpg"]')
+    screenshot("zh-08-browser-folder")
+    s.click('[data-testid="crumb-root"]')
+    s.click('[data-testid="row-secret.bin"]')
+    s.click('[data-testid="properties"]')
+    s.wait(lambda: s.attr('[data-testid="props-cse"]', "data-value"), what="properties")
+    screenshot("zh-09-properties")
+    drop(s, [ctx.plain])
+    screenshot("zh-06-upload-dialog")
+    s.script("document.querySelector('[data-testid=\"upload-dialog\"] button.close').click()")
+    go(s, "transfers")
+    screenshot("zh-07-transfers")
+    go(s, "connections")
+    screenshot("zh-11-connections")
+
+    go(s, "settings")
+    s.select('[data-testid="theme-select"]', "dark")
+    s.wait(lambda: s.script("return document.documentElement.dataset.theme") == "dark", what="dark theme")
+    go(s, "buckets")
+    s.find(f'[data-testid="bucket-row-{BUCKET}"]')
+    screenshot("zh-12-buckets-dark")
+    open_bucket(s)
+    screenshot("zh-13-browser-dark")
+    go(s, "settings")
+    s.select('[data-testid="language-select"]', "en")
+    s.wait(lambda: s.text('[data-testid="nav-buckets"]') == "Buckets", what="English navigation")
+    open_bucket(s)
+    screenshot("en-13-browser-dark")
+    go(s, "settings")
+    s.select('[data-testid="theme-select"]', "light")
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def test_restart_mid_transfer_resumes(ctx, screenshot):
+    s = ctx.s
+    big = ctx.files / "big.bin"
+    with open(big, "wb") as f:
+        for _ in range(384):
+            f.write(os.urandom(1 << 20))
+    open_bucket(s)
+    drop(s, [big])
+    s.click('[data-testid="cse-none"]')
+    s.click('[data-testid="upload-start"]')
+
+    def running():
+        rows = [t for t in s.invoke("list_transfers") if t["key"] == "big.bin"]
+        return rows[0] if rows and rows[0]["state"]["state"] == "running" and rows[0]["done"] > 0 else None
+
+    before = s.wait(running, 120, "big.bin running")
+    go(s, "transfers")
+    screenshot("en-14-transfer-running")
+    assert before["done"] < before["total"], "the transfer finished before the restart: make the file bigger"
+    ctx.driver.stop_app()
+
+    s = ctx.s = ctx.driver.start_app()
+    go(s, "transfers")
+    s.find('[data-testid^="transfer-"]')
+    rows = wait_transfers_done(s, [before["id"]], timeout=300)
+    assert rows[0]["parts_resumed"] > 0, rows[0]
+    b = oss(ctx)
+    assert b.head_object("big.bin").content_length == big.stat().st_size
+    h = hashlib.sha256()
+    for chunk in b.get_object("big.bin"):
+        h.update(chunk)
+    assert h.hexdigest() == sha256_of(big)
+
+
+def test_delete_a_non_empty_bucket_only_after_its_name_is_typed(ctx, screenshot):
+    s = ctx.s
+    oss2.Bucket(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), ctx.driver.endpoint, "e2e-scratch").create_bucket()
+    oss(ctx, "e2e-scratch").put_object("left/behind.txt", b"still here")
+    go(s, "buckets")
+    s.click('[data-testid="buckets-refresh"]')
+    s.click('[data-testid="bucket-delete-e2e-scratch"]')
+    s.click('[data-testid="bucket-delete-submit"]')
+    # Refused: the bucket is not empty, and says so; it is still there.
+    s.find('[data-testid="bucket-not-empty"]')
+    assert oss(ctx, "e2e-scratch").object_exists("left/behind.txt")
+    s.type('[data-testid="bucket-delete-confirm-input"]', "e2e-scratc")
+    assert s.attr('[data-testid="bucket-delete-submit"]', "disabled") is not None
+    screenshot("en-15-delete-non-empty-bucket")
+    s.type('[data-testid="bucket-delete-confirm-input"]', "e2e-scratch")
+    s.click('[data-testid="bucket-delete-submit"]')
+    s.wait(lambda: not s.exists('[data-testid="bucket-row-e2e-scratch"]'), 30, "bucket gone")
+    with pytest.raises(oss2.exceptions.NoSuchBucket):
+        oss(ctx, "e2e-scratch").get_bucket_info()

@@ -1,0 +1,239 @@
+// Typed calls of the app's commands. Every command fails with an AppError.
+import { invoke, Channel } from "@tauri-apps/api/core";
+
+export interface AppError {
+  code: string;
+  message: string;
+  requestId: string | null;
+}
+
+export function isAppError(e: unknown): e is AppError {
+  return typeof e === "object" && e !== null && "code" in e && "message" in e;
+}
+
+/** Any thrown value as an AppError (a string from Tauri itself becomes code "Internal"). */
+export function toAppError(e: unknown): AppError {
+  if (isAppError(e)) return { code: e.code, message: e.message, requestId: e.requestId ?? null };
+  return { code: "Internal", message: String(e), requestId: null };
+}
+
+export type SecretsPlace = "keychain" | "files" | "given";
+
+export interface ServerStatus {
+  running: boolean;
+  endpoint: string | null;
+  httpsEndpoint: string | null;
+  secrets: SecretsPlace | null;
+  error: string | null;
+  profileSaved: boolean;
+  profileError: string | null;
+}
+
+export interface AppStatus {
+  server: ServerStatus;
+  dirs: { data: string; logs: string; config: string };
+  version: string;
+}
+
+export type SignVersion = "v1" | "v4";
+
+export interface ConnectionInfo {
+  name: string;
+  endpoint: string;
+  region: string | null;
+  accessKeyId: string | null;
+  signVersion: SignVersion;
+  local: boolean;
+  hasSecret: boolean;
+}
+
+export interface ConnectionForm {
+  name: string;
+  endpoint: string;
+  region: string;
+  accessKeyId: string;
+  accessKeySecret: string;
+  signVersion: SignVersion;
+}
+
+export type Algorithm = "none" | "AES256" | "KMS";
+
+export interface EncryptionView {
+  algorithm: Algorithm;
+  keyId?: string | null;
+}
+
+export interface BucketOverview {
+  name: string;
+  region: string;
+  created: string;
+  storageClass: string;
+  encryption: EncryptionView | null;
+  httpsOnly: boolean | null;
+  badgeError: string | null;
+}
+
+export interface BucketSettings {
+  encryption: EncryptionView;
+  httpsOnly: boolean;
+  acl: string;
+}
+
+export interface ObjectRow {
+  key: string;
+  size: number;
+  etag: string;
+  lastModified: string | null;
+  storageClass: string;
+}
+
+export interface ObjectPage {
+  folders: string[];
+  objects: ObjectRow[];
+  nextToken: string | null;
+}
+
+export interface CseView {
+  format: string;
+  wrap: string;
+  fingerprint: string | null;
+  keyName: string | null;
+  keystoreError: string | null;
+  kmsKeyId: string | null;
+  plaintextSize: number | null;
+  invalid: string | null;
+}
+
+export interface ObjectProperties {
+  key: string;
+  size: number;
+  etag: string;
+  crc64: string | null;
+  contentType: string | null;
+  lastModified: string | null;
+  storageClass: string | null;
+  metadata: [string, string][];
+  sse: string | null;
+  sseKeyId: string | null;
+  cse: CseView | null;
+}
+
+export interface MasterKeyRow {
+  name: string;
+  kind: string;
+  fingerprint: string;
+  default: boolean;
+}
+
+/** Client-side encryption of an upload: a keystore key's name (or `kms:CMK_ID`) and format. */
+export interface ClientSideEncryption {
+  key: string;
+  format: "sealed" | "compat";
+}
+
+// The transfer queue's own shapes (ossvault_ops::transfers), as it serialises them.
+export type TransferState =
+  | { state: "queued" }
+  | { state: "running" }
+  | { state: "paused" }
+  | { state: "completed" }
+  | { state: "failed"; code: string; message: string; request_id: string | null }
+  | { state: "cancelled" };
+
+export interface TransferInfo {
+  id: number;
+  batch: number;
+  direction: "upload" | "download";
+  connection: string;
+  bucket: string;
+  key: string;
+  local: string;
+  folder: string | null;
+  encryption: ClientSideEncryption | null;
+  state: TransferState;
+  done: number;
+  total: number | null;
+  bytes_per_sec: number;
+  eta_secs: number | null;
+  created_ms: number;
+  finished_ms: number | null;
+}
+
+export type TransferEvent =
+  | { event: "added"; transfer: TransferInfo }
+  | { event: "changed"; transfer: TransferInfo }
+  | {
+      event: "progress";
+      id: number;
+      done: number;
+      total: number | null;
+      bytes_per_sec: number;
+      eta_secs: number | null;
+    }
+  | { event: "removed"; id: number }
+  | { event: "resync"; transfers: TransferInfo[] };
+
+async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
+  try {
+    return await invoke<T>(cmd, args);
+  } catch (e) {
+    throw toAppError(e);
+  }
+}
+
+export const api = {
+  appStatus: () => call<AppStatus>("app_status"),
+  listConnections: () => call<ConnectionInfo[]>("list_connections"),
+  saveConnection: (form: ConnectionForm) => call<ConnectionInfo>("save_connection", { form }),
+  removeConnection: (name: string) => call<void>("remove_connection", { name }),
+  testConnection: (name: string) => call<number>("test_connection", { name }),
+  listBuckets: (connection: string) => call<BucketOverview[]>("list_buckets", { connection }),
+  createBucket: (connection: string, name: string, acl: string | null) =>
+    call<void>("create_bucket", { connection, name, acl }),
+  deleteBucket: (connection: string, name: string, empty: boolean, confirmName: string | null) =>
+    call<number>("delete_bucket", { connection, name, empty, confirmName }),
+  bucketSettings: (connection: string, bucket: string) =>
+    call<BucketSettings>("bucket_settings", { connection, bucket }),
+  setBucketEncryption: (connection: string, bucket: string, encryption: EncryptionView) =>
+    call<void>("set_bucket_encryption", { connection, bucket, encryption }),
+  setHttpsOnly: (connection: string, bucket: string, on: boolean) =>
+    call<void>("set_https_only", { connection, bucket, on }),
+  setBucketAcl: (connection: string, bucket: string, acl: string) =>
+    call<void>("set_bucket_acl", { connection, bucket, acl }),
+  listKmsKeys: (connection: string) => call<{ keyId: string }[]>("list_kms_keys", { connection }),
+  listObjects: (connection: string, bucket: string, prefix: string, token: string | null) =>
+    call<ObjectPage>("list_objects", { connection, bucket, prefix, token }),
+  createFolder: (connection: string, bucket: string, prefix: string, name: string) =>
+    call<string>("create_folder", { connection, bucket, prefix, name }),
+  deleteObjects: (connection: string, bucket: string, keys: string[], folders: string[]) =>
+    call<{ deleted: number; notDeleted: number }>("delete_objects", {
+      connection,
+      bucket,
+      keys,
+      folders,
+    }),
+  objectProperties: (connection: string, bucket: string, key: string) =>
+    call<ObjectProperties>("object_properties", { connection, bucket, key }),
+  presignUrl: (connection: string, bucket: string, key: string, expiresSecs: number) =>
+    call<string>("presign_url", { connection, bucket, key, expiresSecs }),
+  listMasterKeys: () => call<MasterKeyRow[]>("list_master_keys"),
+  uploadPaths: (
+    connection: string,
+    bucket: string,
+    prefix: string,
+    paths: string[],
+    encryption: ClientSideEncryption | null,
+  ) => call<number[]>("upload_paths", { connection, bucket, prefix, paths, encryption }),
+  download: (connection: string, bucket: string, keys: string[], destination: string) =>
+    call<number[]>("download_objects", { connection, bucket, keys, destination }),
+  listTransfers: () => call<TransferInfo[]>("list_transfers"),
+  watchTransfers: (onEvent: (e: TransferEvent) => void) => {
+    const channel = new Channel<TransferEvent>();
+    channel.onmessage = onEvent;
+    return call<void>("watch_transfers", { channel });
+  },
+  transferAction: (id: number, action: "pause" | "resume" | "cancel" | "retry") =>
+    call<void>("transfer_action", { id, action }),
+  clearFinished: () => call<number>("clear_finished_transfers"),
+  setConcurrency: (n: number) => call<void>("set_transfer_concurrency", { n }),
+};
