@@ -18,6 +18,7 @@ mod rm;
 mod serve;
 mod sign;
 mod stat;
+mod sync;
 mod units;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -117,6 +118,10 @@ enum Command {
     /// Master keys of client-side encryption (`cp --encrypt NAME`), kept in the system
     /// keychain, or with --keystore-file in a passphrase-encrypted file.
     Key(KeyCommandArgs),
+    /// Watched-folder sync with client-side encryption: `sync add LOCAL oss://bucket/prefix/
+    /// [--key NAME|kms:ID] [--mode upload|two-way|download]`, then `sync run [--watch]`.
+    #[command(after_help = CONNECTION_HELP)]
+    Sync(sync::SyncArgs),
 }
 
 /// Where master keys are kept. The keystore's metadata (names, fingerprints, public keys, no
@@ -515,6 +520,7 @@ async fn run(command: Command, out: &Output) -> anyhow::Result<()> {
         Command::Kms(a) => kms::run(&connection::client(&a.conn)?, a.kms, out.json).await,
         Command::Profile(c) => profile::run(out, c),
         Command::Key(a) => key::run(a, out).await,
+        Command::Sync(a) => sync::run(a, out).await,
     }
 }
 
