@@ -89,6 +89,25 @@ pub struct PassReport {
 }
 
 impl PassReport {
+    /// Adds a later pass of the same run: counts add up; failures, deferrals and refusals
+    /// are the later pass's (what is still not done).
+    pub fn absorb(&mut self, later: PassReport) {
+        self.uploaded += later.uploaded;
+        self.downloaded += later.downloaded;
+        self.deleted_remote += later.deleted_remote;
+        self.deleted_local += later.deleted_local;
+        self.conflicts.extend(later.conflicts);
+        self.same += later.same;
+        self.touched += later.touched;
+        self.parts_resumed += later.parts_resumed;
+        self.parts_sent += later.parts_sent;
+        self.deferred = later.deferred;
+        self.failed = later.failed;
+        self.skipped = later.skipped;
+        self.refused_deletions = later.refused_deletions;
+        self.transient_failures = later.transient_failures;
+    }
+
     /// Whether the pass changed anything on either side.
     pub fn changed(&self) -> bool {
         self.uploaded + self.downloaded + self.deleted_remote + self.deleted_local > 0
@@ -599,18 +618,21 @@ impl PairSync {
     /// `attempts`, backing off between them): `sync run` without `--watch`.
     pub async fn run_once(&self, attempts: u32) -> Result<PassReport> {
         let mut delay = Duration::from_millis(500);
-        let mut last = None;
+        let mut total = PassReport::default();
         for attempt in 1..=attempts.max(1) {
             match self.pass(true, None).await {
-                Ok(r)
-                    if (r.transient_failures
-                        || r.deferred > 0
-                        || r.changed() && !r.conflicts.is_empty())
-                        && attempt < attempts =>
-                {
-                    last = Some(r);
+                Ok(r) => {
+                    // Conflict copies and deferred files need another pass; transient
+                    // failures another try.
+                    let again = r.transient_failures || r.deferred > 0 || !r.conflicts.is_empty();
+                    total.absorb(r);
+                    if !again || attempt == attempts {
+                        return Ok(total);
+                    }
+                    if total.failed.is_empty() && total.deferred == 0 {
+                        continue;
+                    }
                 }
-                Ok(r) => return Ok(r),
                 Err(e) if e.is_transient() && attempt < attempts => {
                     tracing::info!("pass failed ({e}); retrying in {delay:?}");
                 }
@@ -619,7 +641,7 @@ impl PairSync {
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(self.options.max_backoff);
         }
-        last.ok_or(Error::Cancelled)
+        Ok(total)
     }
 
     /// Watches the folder until [`PairSync::stop`]: a pass after each burst of events (and
@@ -844,8 +866,11 @@ pub struct SyncEngine {
     connector: Connector,
     keystore: KeystoreOpener,
     options: RunOptions,
-    running: Mutex<HashMap<String, (Arc<PairSync>, tokio::task::JoinHandle<Result<()>>)>>,
+    running: Mutex<HashMap<String, Running>>,
 }
+
+/// A started pair: its handle and its loop's task.
+type Running = (Arc<PairSync>, tokio::task::JoinHandle<Result<()>>);
 
 impl SyncEngine {
     pub fn new(
