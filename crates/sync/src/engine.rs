@@ -49,7 +49,7 @@ impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             debounce: Duration::from_millis(200),
-            settle: Duration::from_millis(250),
+            settle: Duration::from_millis(150),
             rescan_interval: Duration::from_secs(60),
             remote_poll: Duration::from_secs(10),
             jobs: 8,
@@ -73,6 +73,10 @@ pub struct PassReport {
     /// Paths found identical on both sides and indexed.
     pub same: u64,
     pub touched: u64,
+    /// Local files scanned, and how many of them the scan read (hashed): a restart with no
+    /// change reads none.
+    pub scanned: u64,
+    pub hashed: u64,
     /// Actions left for the next pass (the file changed meanwhile, or is still being written).
     pub deferred: u64,
     /// Multipart parts found already uploaded (resumed uploads) and parts sent.
@@ -99,6 +103,8 @@ impl PassReport {
         self.conflicts.extend(later.conflicts);
         self.same += later.same;
         self.touched += later.touched;
+        self.scanned = later.scanned;
+        self.hashed += later.hashed;
         self.parts_resumed += later.parts_resumed;
         self.parts_sent += later.parts_sent;
         self.deferred = later.deferred;
@@ -138,7 +144,7 @@ pub struct PairSync {
     pair: Mutex<Pair>,
     store: PairStore,
     client: Client,
-    index: Index,
+    index: Arc<Index>,
     state_dir: PathBuf,
     master: Option<MasterKey>,
     key_fingerprint: String,
@@ -165,7 +171,7 @@ impl PairSync {
         let lock = store.lock(name)?;
         let state_dir = store.state_dir(name);
         ossvault_fs::create_private_dir_all(&state_dir).map_err(Error::io(&state_dir))?;
-        let index = Index::open(&state_dir.join("index.redb"))?;
+        let index = Arc::new(Index::open(&state_dir.join("index.redb"))?);
         let (master, key_fingerprint) = match &pair.key {
             None => (None, String::new()),
             Some(spec) => {
@@ -371,9 +377,13 @@ impl PairSync {
         let mode_needs_listing = list_remote || self.index.is_empty()?;
         let scan = {
             let root = pair.local.clone();
-            let index = &self.index;
-            tokio::task::block_in_place(|| scan::scan(&root, Some(index)))?
+            let index = self.index.clone();
+            tokio::task::spawn_blocking(move || scan::scan(&root, Some(&index)))
+                .await
+                .map_err(|e| Error::Index(format!("the scan failed: {e}")))??
         };
+        report.scanned = scan.files.len() as u64;
+        report.hashed = scan.hashed;
         for Skipped { path, reason } in &scan.skipped {
             report.skipped.push((path.clone(), reason.clone()));
         }
@@ -562,12 +572,11 @@ impl PairSync {
             }
             self.publish(|s| s.files_done += 1);
             if pending.len() >= 256 {
-                tokio::task::block_in_place(|| self.index.apply(&pending))?;
-                pending.clear();
+                self.apply(std::mem::take(&mut pending)).await?;
             }
         }
         drop(results);
-        tokio::task::block_in_place(|| self.index.apply(&pending))?;
+        self.apply(pending).await?;
         self.record_conflicts(&conflicts);
         if self.cancel.is_cancelled() {
             return Err(Error::Cancelled);
@@ -590,6 +599,17 @@ impl PairSync {
             };
         });
         Ok(report)
+    }
+
+    /// Records index changes off the async threads (one commit for the batch).
+    async fn apply(&self, updates: Vec<IndexUpdate>) -> Result<()> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let index = self.index.clone();
+        tokio::task::spawn_blocking(move || index.apply(&updates))
+            .await
+            .map_err(|e| Error::Index(format!("the index update failed: {e}")))?
     }
 
     fn record_conflicts(&self, records: &[ConflictRecord]) {
@@ -692,6 +712,7 @@ impl PairSync {
         let polls_remote = pair.mode != Mode::Upload;
         let mut next_list = Instant::now();
         let mut backoff = Duration::from_secs(1);
+        let mut next_purge = Instant::now();
         let mut paused_rx = self.paused.subscribe();
         loop {
             if self.cancel.is_cancelled() {
@@ -726,6 +747,16 @@ impl PairSync {
                             self.options.rescan_interval
                         };
                         next_list = Instant::now() + every;
+                    }
+                    if Instant::now() >= next_purge {
+                        // Versions past the retention period leave the trash.
+                        let now = time::OffsetDateTime::now_utc();
+                        match crate::restore::purge(&self.client, &self.pair(), now).await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(pair = %pair.name, "purged {n} old versions"),
+                            Err(e) => tracing::debug!(pair = %pair.name, "trash purge: {e}"),
+                        }
+                        next_purge = Instant::now() + Duration::from_secs(6 * 3600);
                     }
                     if report.transient_failures {
                         let reason = report

@@ -42,6 +42,8 @@ pub struct Scan {
     /// In `rel` byte order (the order of object keys).
     pub files: Vec<LocalFile>,
     pub skipped: Vec<Skipped>,
+    /// Files whose content the scan read (to tell an mtime-only change from an edit).
+    pub hashed: u64,
 }
 
 /// Whether the built-in rules ignore a file or folder name: OS litter, editor and office
@@ -248,7 +250,10 @@ pub fn scan(root: &Path, index: Option<&Index>) -> Result<Scan> {
                 let same_meta = e.size == f.size && e.mtime_ns == f.mtime_ns && e.inode == f.inode;
                 if !same_meta && e.size == f.size {
                     match content_hash(&root.join(rel_to_path(&f.rel))) {
-                        Ok(h) => f.hash = Some(h),
+                        Ok(h) => {
+                            f.hash = Some(h);
+                            out.hashed += 1;
+                        }
                         Err(_) => continue, // gone or unreadable: judged on metadata
                     }
                 }
