@@ -709,3 +709,110 @@ async fn an_event_queue_overflow_ends_in_convergence() {
     sync.stop();
     runner.await.unwrap().unwrap();
 }
+
+/// A TCP proxy in front of the server that breaks connections: of every three, one is refused
+/// at once, one is cut after forwarding some hundred KiB of requests (mid-request), one works.
+async fn flaky_proxy(upstream: SocketAddr) -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut n = 0u64;
+        loop {
+            let Ok((inbound, _)) = listener.accept().await else {
+                return;
+            };
+            n += 1;
+            if n % 3 == 0 {
+                drop(inbound);
+                continue;
+            }
+            let budget = if n % 3 == 1 {
+                64 * 1024 + (n * 7919 % 13) as usize * 48 * 1024
+            } else {
+                usize::MAX
+            };
+            tokio::spawn(async move {
+                let Ok(outbound) = tokio::net::TcpStream::connect(upstream).await else {
+                    return;
+                };
+                let (mut ci, mut co) = inbound.into_split();
+                let (mut si, mut so) = outbound.into_split();
+                let up = async {
+                    let mut sent = 0usize;
+                    let mut buf = vec![0u8; 16 * 1024];
+                    loop {
+                        let Ok(k) = ci.read(&mut buf).await else {
+                            break;
+                        };
+                        if k == 0 || so.write_all(&buf[..k]).await.is_err() {
+                            break;
+                        }
+                        sent += k;
+                        if sent > budget {
+                            break; // cut mid-request
+                        }
+                    }
+                };
+                let down = async {
+                    let _ = tokio::io::copy(&mut si, &mut co).await;
+                };
+                tokio::select! {
+                    _ = up => {}
+                    _ = down => {}
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_that_drops_requests_only_delays_convergence() {
+    let fx = fixture().await;
+    let pair = fx.add("flaky", Mode::Upload, Some(KEY), "flaky/");
+    let proxy = flaky_proxy(fx.addr).await;
+    let flaky_client = client_for(format!("http://{proxy}"));
+    let options = RunOptions {
+        part_size: 4 << 20,
+        multipart_threshold: 4 << 20,
+        max_backoff: Duration::from_secs(2),
+        ..fast_options()
+    };
+    let sync = Arc::new(
+        PairSync::open(
+            &fx.store,
+            "flaky",
+            flaky_client,
+            fx.keystore.clone(),
+            options,
+        )
+        .await
+        .unwrap(),
+    );
+    let runner = {
+        let s = sync.clone();
+        tokio::spawn(async move { s.watch().await })
+    };
+    for i in 0..60 {
+        write(
+            &pair.local,
+            &format!("docs/f{i}.txt"),
+            &content(i, 1).repeat(40),
+        );
+    }
+    let big: Vec<u8> = (0..(12u32 << 20))
+        .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
+        .collect();
+    write(&pair.local, "big.bin", &big);
+    let master = fx.master().await;
+    let fxr = &fx;
+    eventually(
+        Duration::from_secs(120),
+        "convergence through the flaky proxy",
+        || async { fxr.remote_tree("flaky/", Some(&master)).await == local_tree(&pair.local) },
+    )
+    .await;
+    sync.stop();
+    runner.await.unwrap().unwrap();
+}
