@@ -723,7 +723,7 @@ async fn flaky_proxy(upstream: SocketAddr) -> SocketAddr {
                 return;
             };
             n += 1;
-            if n % 3 == 0 {
+            if n.is_multiple_of(3) {
                 drop(inbound);
                 continue;
             }
@@ -741,10 +741,7 @@ async fn flaky_proxy(upstream: SocketAddr) -> SocketAddr {
                 let up = async {
                     let mut sent = 0usize;
                     let mut buf = vec![0u8; 16 * 1024];
-                    loop {
-                        let Ok(k) = ci.read(&mut buf).await else {
-                            break;
-                        };
+                    while let Ok(k) = ci.read(&mut buf).await {
                         if k == 0 || so.write_all(&buf[..k]).await.is_err() {
                             break;
                         }
