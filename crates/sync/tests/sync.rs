@@ -250,12 +250,32 @@ fn fast_options() -> RunOptions {
 
 async fn upload_pass_then_restart(key: Option<&str>) {
     let fx = fixture().await;
+    // `kms` stands for a CMK of the server's KMS, created here.
+    let spec = match key {
+        Some("kms") => {
+            let cmk = fx
+                .client
+                .create_key(&ossvault_client::CreateKeyOptions::default())
+                .await
+                .unwrap();
+            Some(format!("kms:{}", cmk.key_id))
+        }
+        other => other.map(str::to_owned),
+    };
+    let key = spec.as_deref();
     let pair = fx.add("up", Mode::Upload, key, "docs/");
     for i in 0..40 {
         write(&pair.local, &format!("d{}/f{i}.txt", i % 4), &content(i, 1));
     }
     let master = match key {
-        Some(_) => Some(fx.master().await),
+        Some(spec) => {
+            let ks = fx.keystore.clone();
+            Some(
+                ossvault_ops::keys::encryption_key(&fx.client, spec, move || ks())
+                    .await
+                    .unwrap(),
+            )
+        }
         None => None,
     };
     let sync = fx.open("up", RunOptions::default()).await;
@@ -293,6 +313,11 @@ async fn upload_pass_then_restart(key: Option<&str>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_pass_and_restart_encrypted() {
     upload_pass_then_restart(Some(KEY)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_pass_and_restart_kms() {
+    upload_pass_then_restart(Some("kms")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
