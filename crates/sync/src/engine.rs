@@ -155,6 +155,8 @@ pub struct PairSync {
     paused: watch::Sender<bool>,
     cancel: CancellationToken,
     status_written: Mutex<Option<Instant>>,
+    /// Event-queue overflows and watcher errors seen (each triggered a full rescan).
+    overflows: Arc<AtomicU64>,
     _lock: PairLock,
 }
 
@@ -211,6 +213,7 @@ impl PairSync {
             paused: watch::Sender::new(paused),
             cancel: CancellationToken::new(),
             status_written: Mutex::new(None),
+            overflows: Arc::new(AtomicU64::new(0)),
             _lock: lock,
         })
     }
@@ -250,6 +253,11 @@ impl PairSync {
     /// Stops the pair's loop and its transfers (checkpoints are kept).
     pub fn stop(&self) {
         self.cancel.cancel();
+    }
+
+    /// How many event-queue overflows (or watcher errors) forced a full rescan so far.
+    pub fn overflows(&self) -> u64 {
+        self.overflows.load(Ordering::Relaxed)
     }
 
     /// The index (read-only use).
@@ -675,12 +683,16 @@ impl PairSync {
         let mut watch_root = || -> Result<()> {
             let root_for_filter = root.clone();
             let tx = tx.clone();
+            let overflows = self.overflows.clone();
             let mut debouncer = notify_debouncer_full::new_debouncer(
                 self.options.debounce,
                 None,
                 move |res: notify_debouncer_full::DebounceEventResult| match res {
                     Ok(events) => {
                         let rescan = events.iter().any(|e| e.need_rescan());
+                        if rescan {
+                            overflows.fetch_add(1, Ordering::Relaxed);
+                        }
                         let relevant = rescan
                             || events
                                 .iter()
@@ -691,6 +703,7 @@ impl PairSync {
                     }
                     Err(errors) => {
                         tracing::debug!("watch errors: {errors:?}; rescanning");
+                        overflows.fetch_add(1, Ordering::Relaxed);
                         let _ = tx.send(true);
                     }
                 },
