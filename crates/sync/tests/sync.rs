@@ -734,6 +734,11 @@ async fn an_event_queue_overflow_ends_in_convergence() {
         || async { fxr.remote_tree("ov/", None).await == local_tree(&pair.local) },
     )
     .await;
+    if lowered {
+        assert!(sync.overflows() > 0, "the burst did not overflow the queue");
+    } else {
+        eprintln!("could not lower the inotify queue: tested a burst without an overflow");
+    }
     sync.stop();
     runner.await.unwrap().unwrap();
 }
