@@ -376,6 +376,8 @@ impl PairSync {
         };
         self.publish(|s| {
             s.state = PairState::Scanning;
+            s.files
+                .retain(|_, f| !matches!(f, FileState::Pending | FileState::Transferring { .. }));
             s.files_done = 0;
             s.files_total = 0;
             s.bytes_done = 0;
@@ -476,6 +478,9 @@ impl PairSync {
             };
             s.files_total = files_total;
             s.bytes_total = bytes_total;
+            for a in actions.iter().filter(|a| a.transfers()).take(MAX_FILES / 2) {
+                s.files.insert(a.rel().to_owned(), FileState::Pending);
+            }
             for (path, reason) in &report.skipped {
                 if s.files.len() < MAX_FILES {
                     s.files.insert(

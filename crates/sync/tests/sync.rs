@@ -846,3 +846,54 @@ async fn a_proxy_that_drops_requests_only_delays_convergence() {
     sync.stop();
     runner.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_mode_mirrors_the_remote_and_keeps_local_edits_aside() {
+    let fx = fixture().await;
+    let up = fx.add("src", Mode::Upload, Some(KEY), "mirror/");
+    let mut down = Pair::new("dst", fx.dir.path().join("dst"), BUCKET, "mirror/");
+    down.mode = Mode::Download;
+    down.key = Some(KEY.into());
+    std::fs::create_dir_all(&down.local).unwrap();
+    fx.store.add(down.clone()).unwrap();
+    let su = fx.open("src", RunOptions::default()).await;
+    let sd = fx.open("dst", RunOptions::default()).await;
+    write(&up.local, "a.txt", b"a1");
+    write(&up.local, "sub/b.txt", b"b1");
+    su.pass(true, None).await.unwrap();
+    let r = sd.pass(true, None).await.unwrap();
+    assert_eq!(r.downloaded, 2, "{r:?}");
+    assert_eq!(local_tree(&down.local), local_tree(&up.local));
+
+    // A local-only file stays local; a local edit is kept aside when the remote changes.
+    write(&down.local, "mine.txt", b"only here");
+    write(&down.local, "a.txt", b"edited in the mirror");
+    write(&up.local, "a.txt", b"a2 from the source");
+    su.pass(true, None).await.unwrap();
+    let r = sd.pass(true, None).await.unwrap();
+    assert_eq!(r.conflicts.len(), 1, "{r:?}");
+    assert_eq!(
+        std::fs::read(down.local.join("a.txt")).unwrap(),
+        b"a2 from the source"
+    );
+    assert_eq!(
+        std::fs::read(down.local.join(&r.conflicts[0])).unwrap(),
+        b"edited in the mirror"
+    );
+    assert_eq!(
+        std::fs::read(down.local.join("mine.txt")).unwrap(),
+        b"only here"
+    );
+    let master = fx.master().await;
+    assert!(!fx
+        .remote_tree("mirror/", Some(&master))
+        .await
+        .contains_key("mine.txt"));
+
+    // A deletion at the source reaches the mirror.
+    std::fs::remove_file(up.local.join("sub/b.txt")).unwrap();
+    su.pass(true, None).await.unwrap();
+    let r = sd.pass(true, None).await.unwrap();
+    assert_eq!(r.deleted_local, 1, "{r:?}");
+    assert!(!down.local.join("sub/b.txt").exists());
+}
