@@ -121,7 +121,7 @@ def main() -> None:
                                       text=True, check=True).stdout.strip()
             conf.write_text(f"[secret]\ntype = crypt\nremote = {work / 'rclone-out'}\npassword = {obscured}\n")
         subprocess.run(["sync"], check=True)
-        for label, src, nbytes in (("10,000 x 16 KiB", small, args.files * (args.file_kib << 10)),
+        for label, src, nbytes in ((f"{args.files:,} x {args.file_kib} KiB", small, args.files * (args.file_kib << 10)),
                                    (f"1 file of {args.big_mib} MiB", big_dir, args.big_mib << 20)):
             name = "small" if src == small else "big"
             cli("sync", "add", src, f"oss://{BUCKET}/{name}/", "--key", "bench", "--name", name)

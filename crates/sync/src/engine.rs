@@ -52,7 +52,7 @@ impl Default for RunOptions {
             settle: Duration::from_millis(150),
             rescan_interval: Duration::from_secs(60),
             remote_poll: Duration::from_secs(10),
-            jobs: 8,
+            jobs: 16,
             part_size: 8 << 20,
             multipart_threshold: 8 << 20,
             part_jobs: 4,
@@ -292,11 +292,20 @@ impl PairSync {
     fn write_status(&self) {
         let status = self.status();
         let path = self.state_dir.join("status.json");
-        if let Ok(bytes) = serde_json::to_vec_pretty(&status) {
-            if let Err(e) = ossvault_fs::write_durably(&path, &bytes, ossvault_fs::MODE_OWNER_ONLY)
-            {
-                tracing::debug!("cannot write {}: {e}", path.display());
-            }
+        let Ok(bytes) = serde_json::to_vec_pretty(&status) else {
+            return;
+        };
+        // Replaced atomically but not fsynced: a status is of the moment, and this runs on the
+        // transfers' threads.
+        let temp = self
+            .state_dir
+            .join(format!(".status.{:08x}.tmp", rand::random::<u32>()));
+        let written = ossvault_fs::create_new_private(&temp)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, &bytes))
+            .and_then(|()| std::fs::rename(&temp, &path));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&temp);
+            tracing::debug!("cannot write {}: {e}", path.display());
         }
     }
 
@@ -527,6 +536,16 @@ impl PairSync {
                 (action, r)
             })
             .buffer_unordered(self.options.jobs.max(1));
+        // Index commits run beside the transfers (a commit fsyncs: the transfers must not wait
+        // for it).
+        let (batches, mut batch_rx) = mpsc::unbounded_channel::<Vec<IndexUpdate>>();
+        let index = self.index.clone();
+        let writer = tokio::task::spawn_blocking(move || {
+            while let Some(batch) = batch_rx.blocking_recv() {
+                index.apply(&batch)?;
+            }
+            Ok::<(), Error>(())
+        });
         let mut pending: Vec<IndexUpdate> = Vec::new();
         let mut all_transient = true;
         let mut conflicts = Vec::new();
@@ -585,11 +604,15 @@ impl PairSync {
             }
             self.publish(|s| s.files_done += 1);
             if pending.len() >= 256 {
-                self.apply(std::mem::take(&mut pending)).await?;
+                let _ = batches.send(std::mem::take(&mut pending));
             }
         }
         drop(results);
-        self.apply(pending).await?;
+        let _ = batches.send(pending);
+        drop(batches);
+        writer
+            .await
+            .map_err(|e| Error::Index(format!("the index writer failed: {e}")))??;
         self.record_conflicts(&conflicts);
         if self.cancel.is_cancelled() {
             return Err(Error::Cancelled);
@@ -612,17 +635,6 @@ impl PairSync {
             };
         });
         Ok(report)
-    }
-
-    /// Records index changes off the async threads (one commit for the batch).
-    async fn apply(&self, updates: Vec<IndexUpdate>) -> Result<()> {
-        if updates.is_empty() {
-            return Ok(());
-        }
-        let index = self.index.clone();
-        tokio::task::spawn_blocking(move || index.apply(&updates))
-            .await
-            .map_err(|e| Error::Index(format!("the index update failed: {e}")))?
     }
 
     fn record_conflicts(&self, records: &[ConflictRecord]) {
