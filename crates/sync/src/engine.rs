@@ -456,25 +456,31 @@ impl PairSync {
             report.refused_deletions = Some(e.to_string());
         }
 
-        let sizes: HashMap<&str, u64> = scan
-            .files
-            .iter()
-            .map(|f| (f.rel.as_str(), f.size))
-            .collect();
-        let remote_sizes: HashMap<&str, u64> = remote
-            .iter()
-            .flatten()
-            .map(|o| (o.rel.as_str(), o.size))
-            .collect();
+        // Both lists are sorted by path: sizes are found by binary search (no map of every
+        // file).
+        let local_size = |rel: &str| {
+            scan.files
+                .binary_search_by(|f| f.rel.as_str().cmp(rel))
+                .map(|i| scan.files[i].size)
+                .unwrap_or(0)
+        };
+        let remote_size = |rel: &str| {
+            remote
+                .as_deref()
+                .and_then(|r| {
+                    r.binary_search_by(|o| o.rel.as_str().cmp(rel))
+                        .ok()
+                        .map(|i| r[i].size)
+                })
+                .unwrap_or(0)
+        };
         let bytes_total: u64 = actions
             .iter()
             .map(|a| match a {
-                Action::Upload { rel, .. } => sizes.get(rel.as_str()).copied().unwrap_or(0),
+                Action::Upload { rel, .. } => local_size(rel),
                 Action::Download { rel, .. }
                 | Action::Conflict { rel, .. }
-                | Action::Reconcile { rel, .. } => {
-                    remote_sizes.get(rel.as_str()).copied().unwrap_or(0)
-                }
+                | Action::Reconcile { rel, .. } => remote_size(rel),
                 _ => 0,
             })
             .sum();
