@@ -392,6 +392,7 @@ impl PairSync {
             s.bytes_done = 0;
             s.bytes_total = 0;
         });
+        let started = Instant::now();
         let mut report = PassReport::default();
         let mode_needs_listing = list_remote || self.index.is_empty()?;
         let scan = {
@@ -406,6 +407,7 @@ impl PairSync {
         for Skipped { path, reason } in &scan.skipped {
             report.skipped.push((path.clone(), reason.clone()));
         }
+        let scanned_at = Instant::now();
         let remote = if mode_needs_listing {
             let (objects, skipped) = self.list_remote(&pair).await?;
             report.skipped.extend(skipped);
@@ -414,6 +416,7 @@ impl PairSync {
             None
         };
         let mut cursor = self.index.cursor()?;
+        let listed_at = Instant::now();
         let mut actions = plan::plan(
             pair.mode,
             &scan.files,
@@ -624,6 +627,13 @@ impl PairSync {
             return Err(Error::Cancelled);
         }
         report.transient_failures = !report.failed.is_empty() && all_transient;
+        tracing::debug!(
+            pair = %pair.name,
+            scan_ms = (scanned_at - started).as_millis() as u64,
+            list_ms = (listed_at - scanned_at).as_millis() as u64,
+            execute_ms = listed_at.elapsed().as_millis() as u64,
+            "pass done"
+        );
         let indexed = self.index.len()?;
         self.publish(|s| {
             s.indexed = indexed;
