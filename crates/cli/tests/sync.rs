@@ -140,6 +140,16 @@ fn checkpoint_parts(dir: &Path) -> usize {
         .unwrap_or(0)
 }
 
+/// A child process killed when dropped (a failing test leaves no watcher behind).
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -180,19 +190,20 @@ fn sync_survives_sigkill_resumes_and_restores() {
     let big = pseudo_random(48 << 20, 7);
     std::fs::write(folder.join("big.bin"), &big).unwrap();
 
-    let mut watcher = env
-        .cmd(&["sync", "run", "docs", "--watch"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut watcher = Killed(
+        env.cmd(&["sync", "run", "docs", "--watch"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let status = env.json(&["sync", "status", "docs"]);
         if checkpoint_parts(&env.uploads_dir("docs")) >= 2 {
             assert_eq!(
                 status["pid"].as_u64(),
-                Some(watcher.id() as u64),
+                Some(watcher.0.id() as u64),
                 "{status}"
             );
             assert_eq!(status["state"], "syncing", "{status}");
@@ -202,14 +213,17 @@ fn sync_survives_sigkill_resumes_and_restores() {
             Instant::now() < deadline,
             "the upload did not progress: {status}"
         );
-        assert!(watcher.try_wait().unwrap().is_none(), "the watcher exited");
+        assert!(
+            watcher.0.try_wait().unwrap().is_none(),
+            "the watcher exited"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     // One process at a time per pair.
     let err = env.fails(&["sync", "run", "docs"]);
     assert!(err.contains("another process"), "{err}");
-    watcher.kill().unwrap(); // SIGKILL
-    watcher.wait().unwrap();
+    watcher.0.kill().unwrap(); // SIGKILL
+    watcher.0.wait().unwrap();
     let parts_before = checkpoint_parts(&env.uploads_dir("docs"));
 
     // Changed while down: one edited, one new.
