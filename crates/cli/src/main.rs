@@ -19,6 +19,7 @@ mod serve;
 mod sign;
 mod stat;
 mod transfers;
+mod sync;
 mod units;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -120,6 +121,10 @@ enum Command {
     Key(KeyCommandArgs),
     /// The transfer queue shared with the desktop app: `ls`, `resume`, `clear`.
     Transfers(transfers::TransfersArgs),
+    /// Watched-folder sync with client-side encryption: `sync add LOCAL oss://bucket/prefix/
+    /// [--key NAME|kms:ID] [--mode upload|two-way|download]`, then `sync run [--watch]`.
+    #[command(after_help = CONNECTION_HELP)]
+    Sync(sync::SyncArgs),
 }
 
 /// Where master keys are kept. The keystore's metadata (names, fingerprints, public keys, no
@@ -519,6 +524,7 @@ async fn run(command: Command, out: &Output) -> anyhow::Result<()> {
         Command::Profile(c) => profile::run(out, c),
         Command::Key(a) => key::run(a, out).await,
         Command::Transfers(a) => transfers::run(a, out).await,
+        Command::Sync(a) => sync::run(a, out).await,
     }
 }
 

@@ -721,6 +721,20 @@ impl Client {
         upload_id: &str,
         parts: &[PartInfo],
     ) -> Result<CompleteResult, Error> {
+        self.complete_multipart_with_headers(bucket, key, upload_id, parts, &[])
+            .await
+    }
+
+    /// CompleteMultipartUpload with extra request headers: `If-Match` (replace only the
+    /// object with this ETag) or `x-oss-forbid-overwrite` (create only).
+    pub async fn complete_multipart_with_headers(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[PartInfo],
+        extra: &[(String, String)],
+    ) -> Result<CompleteResult, Error> {
         let request = CompleteMultipartUpload {
             part: parts
                 .iter()
@@ -730,13 +744,16 @@ impl Client {
                 })
                 .collect(),
         };
-        let op = Op::new(Method::POST, Some(bucket), Some(key))
+        let mut op = Op::new(Method::POST, Some(bucket), Some(key))
             .query("uploadId", upload_id)
             .header(headers::CONTENT_TYPE, "application/xml")?
             .body(RequestBody::Bytes(Bytes::from(xml::to_xml(
                 "CompleteMultipartUpload",
                 &request,
             ))));
+        for (name, value) in extra {
+            op = op.header(name, value)?;
+        }
         let sent = self.send(op).await?;
         let crc = crc_header(sent.response.headers());
         let result: CompleteMultipartUploadResult = read_xml(sent.response).await?;

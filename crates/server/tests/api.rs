@@ -780,3 +780,109 @@ async fn the_self_signed_certificate_is_kept_across_restarts() {
         "the private key is readable by its owner only"
     );
 }
+
+#[tokio::test]
+async fn if_match_makes_puts_and_completes_conditional() {
+    let s = TestServer::start().await;
+    s.put_bucket("cond").await;
+    let put_if = |key: &'static str, cond: String, body: &'static [u8]| {
+        let s = &s;
+        async move {
+            let path = object_path("cond", key);
+            let h = [("if-match", cond.as_str())];
+            s.signed(
+                Method::PUT,
+                Some("cond"),
+                &path,
+                Some(key),
+                &[],
+                &h,
+                body.to_vec(),
+                SK,
+            )
+            .await
+        }
+    };
+    // A missing object matches no ETag.
+    let r = put_if("k", "\"00000000000000000000000000000000\"".into(), b"new").await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::PRECONDITION_FAILED, "PreconditionFailed")
+    );
+    assert_eq!(
+        s.get_object("cond", "k").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    let first = s.put_object("cond", "k", b"v1").await;
+    let etag1 = first.headers["etag"].to_str().unwrap().to_owned();
+    let r = put_if("k", "\"0123456789abcdef0123456789abcdef\"".into(), b"lost").await;
+    assert_eq!(r.code(), "PreconditionFailed");
+    assert_eq!(s.get_object("cond", "k").await.body, b"v1");
+    let r = put_if("k", etag1.clone(), b"v2").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(s.get_object("cond", "k").await.body, b"v2");
+    let etag2 = r.headers["etag"].to_str().unwrap().to_owned();
+    assert_ne!(etag1, etag2);
+
+    // CompleteMultipartUpload: the stale ETag is refused and the object stays; the current
+    // one completes.
+    let path = object_path("cond", "k");
+    let init = s
+        .signed(
+            Method::POST,
+            Some("cond"),
+            &path,
+            Some("k"),
+            &[("uploads", "")],
+            &[],
+            vec![],
+            SK,
+        )
+        .await;
+    let text = init.text();
+    let start = text.find("<UploadId>").unwrap() + 10;
+    let id = text[start..text.find("</UploadId>").unwrap()].to_owned();
+    let part = s
+        .signed(
+            Method::PUT,
+            Some("cond"),
+            &path,
+            Some("k"),
+            &[("partNumber", "1"), ("uploadId", &id)],
+            &[],
+            b"v3 in parts".to_vec(),
+            SK,
+        )
+        .await;
+    let part_etag = part.headers["etag"].to_str().unwrap().to_owned();
+    let body = format!(
+        "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{part_etag}</ETag></Part></CompleteMultipartUpload>"
+    );
+    let complete = |cond: String| {
+        let (s, path, id, body) = (&s, &path, &id, &body);
+        async move {
+            let h = [("if-match", cond.as_str())];
+            s.signed(
+                Method::POST,
+                Some("cond"),
+                path,
+                Some("k"),
+                &[("uploadId", id)],
+                &h,
+                body.clone().into_bytes(),
+                SK,
+            )
+            .await
+        }
+    };
+    let r = complete(etag1).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::PRECONDITION_FAILED, "PreconditionFailed")
+    );
+    assert_eq!(s.get_object("cond", "k").await.body, b"v2");
+    let r = complete(etag2).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(s.get_object("cond", "k").await.body, b"v3 in parts");
+}

@@ -56,6 +56,7 @@ impl From<StoreError> for ApiError {
             StoreError::NoSuchKey => ApiError::new(ErrorCode::NoSuchKey),
             StoreError::NoSuchUpload => ApiError::new(ErrorCode::NoSuchUpload),
             StoreError::FileAlreadyExists => ApiError::new(ErrorCode::FileAlreadyExists),
+            StoreError::PreconditionFailed => ApiError::new(ErrorCode::PreconditionFailed),
             StoreError::PositionNotEqualToLength { next_position } => {
                 ApiError::new(ErrorCode::PositionNotEqualToLength).with_header(
                     ossvault_proto::headers::NEXT_APPEND_POSITION,

@@ -3,7 +3,7 @@
 
 use super::bucket::load_bucket;
 use super::object::{
-    codec_for, object_acl, put_mode, receive_content, storage_class, stored_headers,
+    codec_for, conditional_put_mode, object_acl, receive_content, storage_class, stored_headers,
 };
 use super::{empty, now_ms, time_of, with_sse, xml_ok, xml_ok_with_etag, ApiError, Ctx};
 use crate::body::{self, blocking, Body};
@@ -202,7 +202,7 @@ pub async fn complete(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         sse: upload.sse.clone(),
     };
     let (etag_value, crc_value) = (record.etag.clone(), record.crc64);
-    let mode = put_mode(&ctx);
+    let mode = conditional_put_mode(&ctx);
     let (bucket, id) = (ctx.bucket().to_owned(), upload.upload_id.clone());
     blocking(ctx.store(), move |s| {
         s.complete_upload(&bucket, &id, &used, record, mode)

@@ -91,6 +91,16 @@ pub fn check_md5(expected: Option<[u8; 16]>, received: &Received) -> Result<(), 
     }
 }
 
+/// PutObject's and CompleteMultipartUpload's mode: `If-Match` makes the write fail with
+/// PreconditionFailed unless the key exists with a matching ETag (checked in the write's own
+/// transaction, so no other write slips in between), else as [`put_mode`].
+pub fn conditional_put_mode(ctx: &Ctx) -> PutMode {
+    match ctx.header("if-match") {
+        Some(cond) => PutMode::IfMatch(cond.to_owned()),
+        None => put_mode(ctx),
+    }
+}
+
 /// `x-oss-forbid-overwrite: true` makes a write fail if the key exists.
 pub fn put_mode(ctx: &Ctx) -> PutMode {
     match ctx.header(headers::FORBID_OVERWRITE) {
@@ -140,7 +150,7 @@ pub async fn put_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
     let stored = stored_headers(&ctx.headers)?;
     let acl = object_acl(&ctx)?;
     let storage_class = storage_class(&ctx)?;
-    let mode = put_mode(&ctx);
+    let mode = conditional_put_mode(&ctx);
     let (key, sse) = encryption::choose(&ctx, &bucket)?.unzip();
     let received = receive_content(&mut ctx, key.as_ref()).await?;
     let record = ObjectRecord {

@@ -53,6 +53,9 @@ pub enum StoreError {
     /// `PutMode::ForbidOverwrite` and the key exists.
     #[error("the object already exists")]
     FileAlreadyExists,
+    /// `PutMode::IfMatch` and the key is missing or has another ETag.
+    #[error("the object's ETag does not match the condition")]
+    PreconditionFailed,
     /// `PutMode::Append`: position differs from the current length; carries the current length.
     #[error("position is not equal to file length")]
     PositionNotEqualToLength { next_position: u64 },
@@ -80,6 +83,25 @@ pub enum PutMode {
     Overwrite,
     /// Fail with `FileAlreadyExists` if the key exists (`x-oss-forbid-overwrite: true`).
     ForbidOverwrite,
+    /// Fail with `PreconditionFailed` unless the key exists with this ETag condition
+    /// (`If-Match`: one or more quoted ETags, or `*`).
+    IfMatch(String),
+}
+
+impl PutMode {
+    /// Whether a write in this mode may replace `old` (`None`: no object at the key).
+    fn check(&self, old: Option<&ObjectRecord>) -> Result<(), StoreError> {
+        match (self, old) {
+            (PutMode::ForbidOverwrite, Some(_)) => Err(StoreError::FileAlreadyExists),
+            (PutMode::IfMatch(_), None) => Err(StoreError::PreconditionFailed),
+            (PutMode::IfMatch(cond), Some(old))
+                if !ossvault_proto::etag::matches_condition(cond, &old.etag) =>
+            {
+                Err(StoreError::PreconditionFailed)
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// One entry of a listing page, in key order.
@@ -505,9 +527,7 @@ impl Store {
                 return Err(StoreError::NoSuchBucket);
             }
             let old: Option<ObjectRecord> = t.objects.get_json(&okey)?;
-            if old.is_some() && mode == PutMode::ForbidOverwrite {
-                return Err(StoreError::FileAlreadyExists);
-            }
+            mode.check(old.as_ref())?;
             // Checks done; writes from here on.
             t.objects.put_json(&okey, &record)?;
             for id in new_ids {
@@ -871,9 +891,7 @@ impl Store {
             }
             let okey = object_key(&bucket, &upload.key);
             let old: Option<ObjectRecord> = t.objects.get_json(&okey)?;
-            if old.is_some() && mode == PutMode::ForbidOverwrite {
-                return Err(StoreError::FileAlreadyExists);
-            }
+            mode.check(old.as_ref())?;
             // Checks done; writes from here on. The used parts' blobs are in the blob index
             // already and simply change owner; everything else the upload held goes.
             let kept: BTreeSet<BlobId> = record.segments.iter().map(|s| s.blob).collect();

@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""Folder sync benchmark: `ossvault sync` against the embedded server, next to references
+measured in the same run on the same machine.
+
+  (a) initial sync, client-side encrypted, of 10,000 x 16 KiB files and of one 1 GiB file:
+      `ossvault sync run` vs `rclone copy` to a `crypt` remote over a local folder (Debian's
+      rclone; no network, no server) vs plain `cp -r` (the disk);
+  (b) save-to-visible latency over 200 saves with `sync run --watch` (a save is a write of a
+      file; visible is a HEAD on the server showing the new ETag), p50 and p99;
+  (c) a no-change restart over the 10,000 files (wall time; the report tells how many files
+      the scan read);
+  (d) peak RSS of `sync run` with 100,000 indexed files (initial sync and restart), next to
+      the same at 10,000 files.
+
+Peak RSS is the child's VmHWM polled from /proc. Usage, from the repository root after
+`cargo build --release -p ossvault-cli`:
+    python3 bench/sync_bench.py [--files 10000] [--big-mib 1024] [--saves 200] [--index-files 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from ossvault_harness import ACCESS_KEY_ID, ACCESS_KEY_SECRET, REGION, ServerProcess  # noqa: E402
+
+import oss2  # noqa: E402
+
+BUCKET = "syncbench"
+
+
+def run(cmd, env=None, capture=False):
+    """(seconds, peak RSS KiB, stdout) of one child."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    peak = 0
+    out = b""
+    while proc.poll() is None:
+        try:
+            with open(f"/proc/{proc.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]))
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            pass
+        time.sleep(0.01)
+    elapsed = time.perf_counter() - start
+    if capture:
+        out = proc.stdout.read()
+    err = proc.stderr.read()
+    if proc.returncode != 0:
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(map(str, cmd))}\n{err.decode()}")
+    return elapsed, peak, out.decode()
+
+
+def make_tree(root: Path, files: int, size: int) -> None:
+    block = os.urandom(size)
+    for i in range(files):
+        d = root / f"d{i % 100:02}" / f"e{i % 7}"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"f{i:06}.bin").write_bytes(block[i % 64:] + block[:i % 64])
+
+
+def write_random(path: Path, size: int) -> None:
+    with open(path, "wb") as f:
+        left, block = size, os.urandom(1 << 20)
+        while left > 0:
+            n = min(left, len(block))
+            f.write(block[:n])
+            left -= n
+            block = block[7:] + block[:7]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--files", type=int, default=10_000)
+    ap.add_argument("--file-kib", type=int, default=16)
+    ap.add_argument("--big-mib", type=int, default=1024)
+    ap.add_argument("--saves", type=int, default=200)
+    ap.add_argument("--index-files", type=int, default=100_000)
+    ap.add_argument("--workdir", default=os.environ.get("TMPDIR", "/var/tmp"))
+    args = ap.parse_args()
+    target = os.environ.get("CARGO_TARGET_DIR", "/var/tmp/ossvault-target")
+    binary = Path(os.environ.get("OSSVAULT_BIN", f"{target}/release/ossvault"))
+    rclone = shutil.which("rclone")
+    work = Path(tempfile.mkdtemp(prefix="sync-bench-", dir=args.workdir))
+    server = ServerProcess(work / "data", work / "server.log", binary=binary)
+    server.start()
+    env = {**os.environ,
+           "OSSVAULT_ENDPOINT": server.endpoint, "OSSVAULT_ACCESS_KEY_ID": ACCESS_KEY_ID,
+           "OSSVAULT_ACCESS_KEY_SECRET": ACCESS_KEY_SECRET, "OSSVAULT_REGION": REGION,
+           "OSSVAULT_CONFIG": str(work / "config.toml"), "OSSVAULT_CONFIG_DIR": str(work / "config"),
+           "OSSVAULT_NO_KEYCHAIN": "1", "OSSVAULT_KEYSTORE_FILE": str(work / "keys.age"),
+           "OSSVAULT_KEYSTORE_PASSPHRASE": "bench", "XDG_CACHE_HOME": str(work / "cache")}
+    env.pop("RUST_LOG", None)
+    cli = lambda *a, **k: run([str(binary), *map(str, a)], env, **k)  # noqa: E731
+    cli("mb", f"oss://{BUCKET}")
+    cli("key", "gen", "--name", "bench")
+    rows = []
+    try:
+        # ---- (a) initial sync ----
+        small = work / "small"
+        make_tree(small, args.files, args.file_kib << 10)
+        big_dir = work / "big"
+        big_dir.mkdir()
+        write_random(big_dir / "big.bin", args.big_mib << 20)
+        conf = work / "rclone.conf"
+        if rclone:
+            obscured = subprocess.run([rclone, "obscure", "bench-password"], capture_output=True,
+                                      text=True, check=True).stdout.strip()
+            conf.write_text(f"[secret]\ntype = crypt\nremote = {work / 'rclone-out'}\npassword = {obscured}\n")
+        subprocess.run(["sync"], check=True)
+        for label, src, nbytes in ((f"{args.files:,} x {args.file_kib} KiB", small, args.files * (args.file_kib << 10)),
+                                   (f"1 file of {args.big_mib} MiB", big_dir, args.big_mib << 20)):
+            name = "small" if src == small else "big"
+            cli("sync", "add", src, f"oss://{BUCKET}/{name}/", "--key", "bench", "--name", name)
+            t, rss, out = cli("--json", "sync", "run", name, capture=True)
+            report = json.loads(out.strip().splitlines()[-1])
+            assert report["failed"] == [] and report["uploaded"] == (args.files if name == "small" else 1), report
+            rows.append((f"(a) {label}: ossvault sync run (encrypted)", t, nbytes, rss))
+            if rclone:
+                shutil.rmtree(work / "rclone-out", ignore_errors=True)
+                subprocess.run(["sync"], check=True)
+                t2, rss2, _ = run([rclone, "copy", str(src), "secret:", "--config", str(conf),
+                                   "--transfers", "8", "--checkers", "8"])
+                rows.append((f"(a) {label}: rclone copy to crypt (local folder)", t2, nbytes, rss2))
+            dst = work / f"cp-{name}"
+            subprocess.run(["sync"], check=True)
+            t3, rss3, _ = run(["sh", "-c", f"cp -r '{src}' '{dst}' && sync"])
+            rows.append((f"(a) {label}: cp -r + sync (disk)", t3, nbytes, rss3))
+
+        # ---- (c) no-change restart ----
+        t, rss, out = cli("--json", "sync", "run", "small", capture=True)
+        report = json.loads(out.strip().splitlines()[-1])
+        rows.append((f"(c) no-change restart, {report['scanned']} files, {report['hashed']} read", t, 0, rss))
+
+        # ---- (b) save-to-visible latency ----
+        lat = work / "latency"
+        lat.mkdir()
+        cli("sync", "add", lat, f"oss://{BUCKET}/lat/", "--key", "bench", "--name", "lat")
+        watcher = subprocess.Popen([str(binary), "sync", "run", "lat", "--watch"], env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        bucket = oss2.Bucket(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), server.endpoint, BUCKET)
+        time.sleep(1.0)
+        latencies = []
+        for i in range(args.saves):
+            key = f"lat/doc{i % 10}.txt"
+            try:
+                before = bucket.head_object(key).etag
+            except oss2.exceptions.NotFound:
+                before = None
+            start = time.perf_counter()
+            (lat / f"doc{i % 10}.txt").write_text(f"save {i} " * (1 + i % 50))
+            while True:
+                try:
+                    if bucket.head_object(key).etag != before:
+                        break
+                except oss2.exceptions.NotFound:
+                    pass
+                if time.perf_counter() - start > 30:
+                    raise SystemExit(f"save {i} never became visible")
+                time.sleep(0.005)
+            latencies.append(time.perf_counter() - start)
+            time.sleep(0.05)
+        watcher.terminate()
+        watcher.wait()
+        latencies.sort()
+        p50 = statistics.median(latencies)
+        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+
+        # ---- (d) peak RSS with many indexed files ----
+        many = work / "many"
+        make_tree(many, args.index_files, 64)
+        cli("sync", "add", many, f"oss://{BUCKET}/many/", "--key", "bench", "--name", "many")
+        t, rss_init, _ = cli("--json", "sync", "run", "many", capture=True)
+        rows.append((f"(d) initial sync of {args.index_files:,} x 64 B (encrypted)", t, 0, rss_init))
+        t, rss_restart, out = cli("--json", "sync", "run", "many", capture=True)
+        rows.append((f"(d) no-change restart over {args.index_files:,} files", t, 0, rss_restart))
+    finally:
+        server.stop()
+
+    print(f"\nmachine: {os.cpu_count()} vCPU, {os.uname().release}; rclone: "
+          f"{subprocess.run([rclone, 'version'], capture_output=True, text=True).stdout.splitlines()[0] if rclone else 'not installed'}")
+    print(f"{'what':<64} {'seconds':>8} {'MB/s':>8} {'peak RSS':>10}")
+    for name, t, nbytes, rss in rows:
+        rate = f"{nbytes / t / 1e6:8.1f}" if nbytes else " " * 8
+        print(f"{name:<64} {t:8.2f} {rate} {rss / 1024:7.1f} MiB")
+    print(f"(b) save-to-visible over {len(latencies)} saves: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

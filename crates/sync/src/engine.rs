@@ -1,0 +1,1074 @@
+//! Running pairs: one pass (scan, list, plan, execute), and the watching loop around it
+//! (file-system events, a periodic full rescan, remote polling, backoff on transient
+//! failures, pause and resume). [`SyncEngine`] runs many pairs, each independent.
+
+use crate::error::{Error, Result};
+use crate::exec::{Exec, Outcome};
+use crate::index::{Index, IndexUpdate};
+use crate::pair::{Mode, Pair, PairLock, PairStore};
+use crate::plan::{self, Action, RemoteObject};
+use crate::scan::{self, builtin_ignored, Skipped};
+use crate::status::{FileState, PairState, PairStatus, RateLimiter, MAX_FILES};
+use futures_util::{StreamExt, TryStreamExt};
+use ossvault_client::transfer::CancellationToken;
+use ossvault_client::{Client, ListRequest};
+use ossvault_crypto::MasterKey;
+use ossvault_ops::copy::KeystoreOpener;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::{mpsc, watch};
+
+/// How pairs are run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Quiet time after the last file-system event before a pass.
+    pub debounce: Duration,
+    /// A file modified more recently than this is still being written: it waits.
+    pub settle: Duration,
+    /// The full rescan (with a remote listing) that catches anything events missed.
+    pub rescan_interval: Duration,
+    /// How often two-way and download pairs list the remote side.
+    pub remote_poll: Duration,
+    /// Files in flight at once.
+    pub jobs: usize,
+    /// Plaintext part size of multipart uploads (a multiple of 4 MiB).
+    pub part_size: u64,
+    /// Files this big or bigger go up in parts (resumable).
+    pub multipart_threshold: u64,
+    /// Parts in flight for one file.
+    pub part_jobs: usize,
+    /// The longest wait between attempts after transient failures.
+    pub max_backoff: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            debounce: Duration::from_millis(200),
+            settle: Duration::from_millis(150),
+            rescan_interval: Duration::from_secs(60),
+            remote_poll: Duration::from_secs(10),
+            jobs: 16,
+            part_size: 8 << 20,
+            multipart_threshold: 8 << 20,
+            part_jobs: 4,
+            max_backoff: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PassReport {
+    pub uploaded: u64,
+    pub downloaded: u64,
+    pub deleted_remote: u64,
+    pub deleted_local: u64,
+    /// Conflict copies made (relative paths).
+    pub conflicts: Vec<String>,
+    /// Paths found identical on both sides and indexed.
+    pub same: u64,
+    pub touched: u64,
+    /// Local files scanned, and how many of them the scan read (hashed): a restart with no
+    /// change reads none.
+    pub scanned: u64,
+    pub hashed: u64,
+    /// Actions left for the next pass (the file changed meanwhile, or is still being written).
+    pub deferred: u64,
+    /// Multipart parts found already uploaded (resumed uploads) and parts sent.
+    pub parts_resumed: u64,
+    pub parts_sent: u64,
+    /// Failed paths: (path, code, message).
+    pub failed: Vec<(String, String, String)>,
+    /// Paths not synced, with the reason.
+    pub skipped: Vec<(String, String)>,
+    /// Deletions the safety check refused, and why.
+    pub refused_deletions: Option<String>,
+    /// Whether the failures are all worth another try.
+    pub transient_failures: bool,
+}
+
+impl PassReport {
+    /// Adds a later pass of the same run: counts add up; failures, deferrals and refusals
+    /// are the later pass's (what is still not done).
+    pub fn absorb(&mut self, later: PassReport) {
+        self.uploaded += later.uploaded;
+        self.downloaded += later.downloaded;
+        self.deleted_remote += later.deleted_remote;
+        self.deleted_local += later.deleted_local;
+        self.conflicts.extend(later.conflicts);
+        self.same += later.same;
+        self.touched += later.touched;
+        self.scanned = later.scanned;
+        self.hashed += later.hashed;
+        self.parts_resumed += later.parts_resumed;
+        self.parts_sent += later.parts_sent;
+        self.deferred = later.deferred;
+        self.failed = later.failed;
+        self.skipped = later.skipped;
+        self.refused_deletions = later.refused_deletions;
+        self.transient_failures = later.transient_failures;
+    }
+
+    /// Whether the pass changed anything on either side.
+    pub fn changed(&self) -> bool {
+        self.uploaded + self.downloaded + self.deleted_remote + self.deleted_local > 0
+            || !self.conflicts.is_empty()
+    }
+}
+
+/// A record of a conflict (both versions kept).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConflictRecord {
+    pub time_ms: u64,
+    pub path: String,
+    pub copy: String,
+}
+
+/// Makes the client of a pair (its profile, the environment).
+pub type Connector = Arc<dyn Fn(&Pair) -> Result<Client> + Send + Sync>;
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// One pair being synced by this process (it holds the pair's lock).
+pub struct PairSync {
+    pair: Mutex<Pair>,
+    store: PairStore,
+    client: Client,
+    index: Arc<Index>,
+    state_dir: PathBuf,
+    master: Option<MasterKey>,
+    key_fingerprint: String,
+    keystore: KeystoreOpener,
+    limiter: RateLimiter,
+    options: RunOptions,
+    status: watch::Sender<PairStatus>,
+    paused: watch::Sender<bool>,
+    cancel: CancellationToken,
+    status_written: Mutex<Option<Instant>>,
+    /// Event-queue overflows and watcher errors seen (each triggered a full rescan).
+    overflows: Arc<AtomicU64>,
+    _lock: PairLock,
+}
+
+impl PairSync {
+    /// Takes the pair's lock, opens its index and resolves its master key.
+    pub async fn open(
+        store: &PairStore,
+        name: &str,
+        client: Client,
+        keystore: KeystoreOpener,
+        options: RunOptions,
+    ) -> Result<PairSync> {
+        let pair = store.get(name)?;
+        let lock = store.lock(name)?;
+        let state_dir = store.state_dir(name);
+        ossvault_fs::create_private_dir_all(&state_dir).map_err(Error::io(&state_dir))?;
+        let index = Arc::new(Index::open(&state_dir.join("index.redb"))?);
+        let (master, key_fingerprint) = match &pair.key {
+            None => (None, String::new()),
+            Some(spec) => {
+                let ks = keystore.clone();
+                let master =
+                    ossvault_ops::keys::encryption_key(&client, spec, move || ks()).await?;
+                let fp = match spec.strip_prefix("kms:") {
+                    Some(_) => match &master {
+                        MasterKey::Kms(w) => format!("kms:{}", w.key_id()),
+                        _ => spec.clone(),
+                    },
+                    None => master.fingerprint().to_hex(),
+                };
+                (Some(master), fp)
+            }
+        };
+        let status = PairStatus {
+            pair: pair.name.clone(),
+            state: PairState::Idle,
+            indexed: index.len()?,
+            pid: std::process::id(),
+            ..Default::default()
+        };
+        let paused = pair.paused;
+        Ok(PairSync {
+            limiter: RateLimiter::new(pair.bandwidth_limit),
+            pair: Mutex::new(pair),
+            store: store.clone(),
+            client,
+            index,
+            state_dir,
+            master,
+            key_fingerprint,
+            keystore,
+            options,
+            status: watch::Sender::new(status),
+            paused: watch::Sender::new(paused),
+            cancel: CancellationToken::new(),
+            status_written: Mutex::new(None),
+            overflows: Arc::new(AtomicU64::new(0)),
+            _lock: lock,
+        })
+    }
+
+    pub fn pair(&self) -> Pair {
+        self.pair.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The status now.
+    pub fn status(&self) -> PairStatus {
+        self.status.borrow().clone()
+    }
+
+    /// A stream of status changes.
+    pub fn subscribe(&self) -> watch::Receiver<PairStatus> {
+        self.status.subscribe()
+    }
+
+    /// Pauses the pair: transfers in flight finish, no new one starts.
+    pub fn pause(&self) {
+        self.paused.send_replace(true);
+    }
+
+    pub fn resume(&self) {
+        self.paused.send_replace(false);
+    }
+
+    pub fn is_paused(&self) -> bool {
+        *self.paused.borrow()
+    }
+
+    /// Bytes per second up and down together (`None`: unlimited).
+    pub fn set_bandwidth_limit(&self, limit: Option<u64>) {
+        self.limiter.set_rate(limit);
+    }
+
+    /// Stops the pair's loop and its transfers (checkpoints are kept).
+    pub fn stop(&self) {
+        self.cancel.cancel();
+    }
+
+    /// How many event-queue overflows (or watcher errors) forced a full rescan so far.
+    pub fn overflows(&self) -> u64 {
+        self.overflows.load(Ordering::Relaxed)
+    }
+
+    /// The index (read-only use).
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    fn publish(&self, change: impl FnOnce(&mut PairStatus)) {
+        let mut state_changed = false;
+        self.status.send_modify(|s| {
+            let before = std::mem::discriminant(&s.state);
+            change(s);
+            state_changed = before != std::mem::discriminant(&s.state);
+        });
+        let due = {
+            let mut last = self
+                .status_written
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let due =
+                state_changed || last.is_none_or(|t| t.elapsed() > Duration::from_millis(500));
+            if due {
+                *last = Some(Instant::now());
+            }
+            due
+        };
+        if due {
+            self.write_status();
+        }
+    }
+
+    fn write_status(&self) {
+        let status = self.status();
+        let path = self.state_dir.join("status.json");
+        let Ok(bytes) = serde_json::to_vec_pretty(&status) else {
+            return;
+        };
+        // Replaced atomically but not fsynced: a status is of the moment, and this runs on the
+        // transfers' threads.
+        let temp = self
+            .state_dir
+            .join(format!(".status.{:08x}.tmp", rand::random::<u32>()));
+        let written = ossvault_fs::create_new_private(&temp)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, &bytes))
+            .and_then(|()| std::fs::rename(&temp, &path));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&temp);
+            tracing::debug!("cannot write {}: {e}", path.display());
+        }
+    }
+
+    fn set_file(&self, rel: &str, state: Option<FileState>) {
+        self.publish(|s| match state {
+            None => {
+                s.files.remove(rel);
+            }
+            Some(st) => {
+                if s.files.len() < MAX_FILES || s.files.contains_key(rel) {
+                    s.files.insert(rel.to_owned(), st);
+                }
+            }
+        });
+    }
+
+    async fn wait_unpaused(&self) -> Result<()> {
+        let mut rx = self.paused.subscribe();
+        loop {
+            if self.cancel.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            if !*rx.borrow_and_update() {
+                return Ok(());
+            }
+            tokio::select! {
+                _ = rx.changed() => {}
+                _ = self.cancel.cancelled() => return Err(Error::Cancelled),
+            }
+        }
+    }
+
+    /// Lists the objects under the prefix (the trash and directory markers left out).
+    async fn list_remote(&self, pair: &Pair) -> Result<(Vec<RemoteObject>, Vec<(String, String)>)> {
+        let trash = pair.trash_prefix();
+        let mut objects = Vec::new();
+        let mut skipped = Vec::new();
+        let request = ListRequest {
+            prefix: pair.prefix.clone(),
+            ..Default::default()
+        };
+        let mut pages = std::pin::pin!(self.client.list_pages(&pair.bucket, request));
+        while let Some(page) = pages.try_next().await? {
+            for o in page.objects {
+                if o.key.starts_with(&trash) || o.key.ends_with('/') {
+                    continue;
+                }
+                let rel = o.key[pair.prefix.len()..].to_owned();
+                if let Err(e) = ossvault_ops::location::safe_relative_path(&rel) {
+                    skipped.push((o.key.clone(), format!("cannot be a local file: {e}")));
+                    continue;
+                }
+                if rel.split('/').any(builtin_ignored) {
+                    continue;
+                }
+                objects.push(RemoteObject {
+                    rel,
+                    etag: o.etag,
+                    size: o.size,
+                });
+            }
+        }
+        objects.sort_by(|a, b| a.rel.cmp(&b.rel));
+        Ok((objects, skipped))
+    }
+
+    /// One pass: scan, list the remote side (when `list_remote`; else the index stands for
+    /// it), plan, check deletions, execute. `settle`: files modified more recently wait.
+    pub async fn pass(&self, list_remote: bool, settle: Option<Duration>) -> Result<PassReport> {
+        let pair = {
+            let mut p = self.pair.lock().unwrap_or_else(|p| p.into_inner());
+            if let Ok(fresh) = self.store.get(&p.name) {
+                self.limiter.set_rate(fresh.bandwidth_limit);
+                *p = fresh;
+            }
+            p.clone()
+        };
+        self.publish(|s| {
+            s.state = PairState::Scanning;
+            s.files
+                .retain(|_, f| !matches!(f, FileState::Pending | FileState::Transferring { .. }));
+            s.files_done = 0;
+            s.files_total = 0;
+            s.bytes_done = 0;
+            s.bytes_total = 0;
+        });
+        let started = Instant::now();
+        let mut report = PassReport::default();
+        let mode_needs_listing = list_remote || self.index.is_empty()?;
+        let scan = {
+            let root = pair.local.clone();
+            let index = self.index.clone();
+            tokio::task::spawn_blocking(move || scan::scan(&root, Some(&index)))
+                .await
+                .map_err(|e| Error::Index(format!("the scan failed: {e}")))??
+        };
+        report.scanned = scan.files.len() as u64;
+        report.hashed = scan.hashed;
+        for Skipped { path, reason } in &scan.skipped {
+            report.skipped.push((path.clone(), reason.clone()));
+        }
+        let scanned_at = Instant::now();
+        let remote = if mode_needs_listing {
+            let (objects, skipped) = self.list_remote(&pair).await?;
+            report.skipped.extend(skipped);
+            Some(objects)
+        } else {
+            None
+        };
+        let mut cursor = self.index.cursor()?;
+        let listed_at = Instant::now();
+        let mut actions = plan::plan(
+            pair.mode,
+            &scan.files,
+            || cursor.next_entry(),
+            remote.as_deref(),
+        )?;
+        drop(cursor);
+
+        // Files still being written wait until they settle.
+        if let Some(settle) = settle {
+            let now = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as i64)
+                .unwrap_or(0);
+            let recent: std::collections::HashSet<&str> = scan
+                .files
+                .iter()
+                .filter(|f| now - f.mtime_ns < settle.as_nanos() as i64)
+                .map(|f| f.rel.as_str())
+                .collect();
+            let before = actions.len();
+            actions.retain(|a| !recent.contains(a.rel()));
+            report.deferred += (before - actions.len()) as u64;
+        }
+
+        let total = self.index.len()?.max(scan.files.len() as u64);
+        if let Err((deletes, limit)) = plan::check_deletions(
+            &actions,
+            total,
+            pair.max_delete_share,
+            pair.max_delete_count,
+        ) {
+            actions.retain(|a| !a.deletes());
+            let e = Error::DeletionRefused {
+                deletes,
+                total,
+                limit,
+            };
+            tracing::warn!(pair = %pair.name, "{e}");
+            report.refused_deletions = Some(e.to_string());
+        }
+
+        // Both lists are sorted by path: sizes are found by binary search (no map of every
+        // file).
+        let local_size = |rel: &str| {
+            scan.files
+                .binary_search_by(|f| f.rel.as_str().cmp(rel))
+                .map(|i| scan.files[i].size)
+                .unwrap_or(0)
+        };
+        let remote_size = |rel: &str| {
+            remote
+                .as_deref()
+                .and_then(|r| {
+                    r.binary_search_by(|o| o.rel.as_str().cmp(rel))
+                        .ok()
+                        .map(|i| r[i].size)
+                })
+                .unwrap_or(0)
+        };
+        let bytes_total: u64 = actions
+            .iter()
+            .map(|a| match a {
+                Action::Upload { rel, .. } => local_size(rel),
+                Action::Download { rel, .. }
+                | Action::Conflict { rel, .. }
+                | Action::Reconcile { rel, .. } => remote_size(rel),
+                _ => 0,
+            })
+            .sum();
+        let files_total = actions.len() as u64;
+        self.publish(|s| {
+            s.state = if files_total > 0 {
+                PairState::Syncing
+            } else {
+                PairState::Scanning
+            };
+            s.files_total = files_total;
+            s.bytes_total = bytes_total;
+            for a in actions.iter().filter(|a| a.transfers()).take(MAX_FILES / 2) {
+                s.files.insert(a.rel().to_owned(), FileState::Pending);
+            }
+            for (path, reason) in &report.skipped {
+                if s.files.len() < MAX_FILES {
+                    s.files.insert(
+                        path.clone(),
+                        FileState::Skipped {
+                            reason: reason.clone(),
+                        },
+                    );
+                }
+            }
+        });
+
+        let bytes_done = AtomicU64::new(0);
+        let on_bytes = |n: u64| {
+            let done = bytes_done.fetch_add(n, Ordering::Relaxed) + n;
+            self.status.send_modify(|s| s.bytes_done = done);
+        };
+        let checkpoint_dir = self.state_dir.join("uploads");
+        let exec = Exec {
+            pair: &pair,
+            client: &self.client,
+            master: self.master.as_ref(),
+            key_fingerprint: &self.key_fingerprint,
+            keystore: &self.keystore,
+            checkpoint_dir: &checkpoint_dir,
+            limiter: &self.limiter,
+            cancel: self.cancel.clone(),
+            on_bytes: &on_bytes,
+            part_size: self.options.part_size,
+            threshold: self.options.multipart_threshold,
+            part_jobs: self.options.part_jobs,
+            index: &self.index,
+        };
+        let exec = &exec;
+        let mut results = futures_util::stream::iter(actions)
+            .map(|action| async move {
+                if let Err(e) = self.wait_unpaused().await {
+                    return (action, Err(e));
+                }
+                if action.transfers() {
+                    self.set_file(action.rel(), Some(FileState::Transferring { percent: 0 }));
+                }
+                let r = exec.run(&action).await;
+                (action, r)
+            })
+            .buffer_unordered(self.options.jobs.max(1));
+        // Index commits run beside the transfers (a commit fsyncs: the transfers must not wait
+        // for it).
+        let (batches, mut batch_rx) = mpsc::unbounded_channel::<Vec<IndexUpdate>>();
+        let index = self.index.clone();
+        let writer = tokio::task::spawn_blocking(move || {
+            while let Some(batch) = batch_rx.blocking_recv() {
+                index.apply(&batch)?;
+            }
+            Ok::<(), Error>(())
+        });
+        let mut pending: Vec<IndexUpdate> = Vec::new();
+        let mut all_transient = true;
+        let mut conflicts = Vec::new();
+        while let Some((action, result)) = results.next().await {
+            let rel = action.rel().to_owned();
+            match result {
+                Ok((outcome, updates)) => {
+                    pending.extend(updates);
+                    match &outcome {
+                        Outcome::Uploaded {
+                            parts_resumed,
+                            parts_sent,
+                        } => {
+                            report.uploaded += 1;
+                            report.parts_resumed += *parts_resumed as u64;
+                            report.parts_sent += *parts_sent as u64;
+                        }
+                        Outcome::Downloaded => report.downloaded += 1,
+                        Outcome::DeletedRemote => report.deleted_remote += 1,
+                        Outcome::DeletedLocal => report.deleted_local += 1,
+                        Outcome::Conflict { copy } => {
+                            report.conflicts.push(copy.clone());
+                            conflicts.push(ConflictRecord {
+                                time_ms: now_ms(),
+                                path: rel.clone(),
+                                copy: copy.clone(),
+                            });
+                        }
+                        Outcome::Same => report.same += 1,
+                        Outcome::Touched => report.touched += 1,
+                        Outcome::Forgot => {}
+                        Outcome::Deferred => report.deferred += 1,
+                    }
+                    match outcome {
+                        Outcome::Conflict { copy } => {
+                            self.set_file(&rel, Some(FileState::Conflict { copy }))
+                        }
+                        _ => self.set_file(&rel, None),
+                    }
+                }
+                Err(Error::Cancelled) => {}
+                Err(e) => {
+                    all_transient &= e.is_transient();
+                    tracing::debug!(pair = %pair.name, path = %rel, "sync failed: {e}");
+                    self.set_file(
+                        &rel,
+                        Some(FileState::Error {
+                            code: e.code().to_owned(),
+                            reason: e.to_string(),
+                        }),
+                    );
+                    report
+                        .failed
+                        .push((rel, e.code().to_owned(), e.to_string()));
+                }
+            }
+            self.publish(|s| s.files_done += 1);
+            if pending.len() >= 256 {
+                let _ = batches.send(std::mem::take(&mut pending));
+            }
+        }
+        drop(results);
+        let _ = batches.send(pending);
+        drop(batches);
+        writer
+            .await
+            .map_err(|e| Error::Index(format!("the index writer failed: {e}")))??;
+        self.record_conflicts(&conflicts);
+        if self.cancel.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        report.transient_failures = !report.failed.is_empty() && all_transient;
+        tracing::debug!(
+            pair = %pair.name,
+            scan_ms = (scanned_at - started).as_millis() as u64,
+            list_ms = (listed_at - scanned_at).as_millis() as u64,
+            execute_ms = listed_at.elapsed().as_millis() as u64,
+            "pass done"
+        );
+        let indexed = self.index.len()?;
+        self.publish(|s| {
+            s.indexed = indexed;
+            s.last_sync_ms = Some(now_ms());
+            s.state = match (&report.refused_deletions, report.failed.first()) {
+                (Some(reason), _) => PairState::Error {
+                    code: "DeletionRefused".into(),
+                    reason: reason.clone(),
+                },
+                (None, Some((_, code, msg))) if !report.transient_failures => PairState::Error {
+                    code: code.clone(),
+                    reason: msg.clone(),
+                },
+                _ => PairState::Idle,
+            };
+        });
+        Ok(report)
+    }
+
+    fn record_conflicts(&self, records: &[ConflictRecord]) {
+        if records.is_empty() {
+            return;
+        }
+        use std::io::Write as _;
+        let path = self.state_dir.join("conflicts.jsonl");
+        let mut opts = std::fs::OpenOptions::new();
+        opts.create(true).append(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        match opts.open(&path) {
+            Ok(mut f) => {
+                for r in records {
+                    if let Ok(line) = serde_json::to_string(r) {
+                        let _ = writeln!(f, "{line}");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("cannot record conflicts in {}: {e}", path.display()),
+        }
+    }
+
+    /// Passes until one ends without transient failures or deferred work (at most
+    /// `attempts`, backing off between them): `sync run` without `--watch`.
+    pub async fn run_once(&self, attempts: u32) -> Result<PassReport> {
+        let mut delay = Duration::from_millis(500);
+        let mut total = PassReport::default();
+        for attempt in 1..=attempts.max(1) {
+            match self.pass(true, None).await {
+                Ok(r) => {
+                    // Conflict copies and deferred files need another pass; transient
+                    // failures another try.
+                    let again = r.transient_failures || r.deferred > 0 || !r.conflicts.is_empty();
+                    total.absorb(r);
+                    if !again || attempt == attempts {
+                        return Ok(total);
+                    }
+                    if total.failed.is_empty() && total.deferred == 0 {
+                        continue;
+                    }
+                }
+                Err(e) if e.is_transient() && attempt < attempts => {
+                    tracing::info!("pass failed ({e}); retrying in {delay:?}");
+                }
+                Err(e) => return Err(e),
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(self.options.max_backoff);
+        }
+        Ok(total)
+    }
+
+    /// Watches the folder until [`PairSync::stop`]: a pass after each burst of events (and
+    /// after an overflow of the event queue), a full rescan every `rescan_interval`, remote
+    /// polling for two-way and download pairs, backoff on transient failures.
+    pub async fn watch(&self) -> Result<()> {
+        let pair = self.pair();
+        let (tx, mut rx) = mpsc::unbounded_channel::<bool>();
+        let root = pair.local.clone();
+        let mut _watcher = None;
+        let mut watch_root = || -> Result<()> {
+            let root_for_filter = root.clone();
+            let tx = tx.clone();
+            let overflows = self.overflows.clone();
+            let mut debouncer = notify_debouncer_full::new_debouncer(
+                self.options.debounce,
+                None,
+                move |res: notify_debouncer_full::DebounceEventResult| match res {
+                    Ok(events) => {
+                        let rescan = events.iter().any(|e| e.need_rescan());
+                        if rescan {
+                            overflows.fetch_add(1, Ordering::Relaxed);
+                        }
+                        let relevant = rescan
+                            || events
+                                .iter()
+                                .any(|e| e.paths.iter().any(|p| relevant(&root_for_filter, p)));
+                        if relevant {
+                            let _ = tx.send(rescan);
+                        }
+                    }
+                    Err(errors) => {
+                        tracing::debug!("watch errors: {errors:?}; rescanning");
+                        overflows.fetch_add(1, Ordering::Relaxed);
+                        let _ = tx.send(true);
+                    }
+                },
+            )
+            .map_err(|e| Error::InvalidInput(format!("cannot watch {}: {e}", root.display())))?;
+            debouncer
+                .watch(&root, notify::RecursiveMode::Recursive)
+                .map_err(|e| {
+                    Error::InvalidInput(format!("cannot watch {}: {e}", root.display()))
+                })?;
+            _watcher = Some(debouncer);
+            Ok(())
+        };
+        if let Err(e) = watch_root() {
+            // No events (a missing folder, no inotify watches left): the periodic rescan
+            // still syncs.
+            tracing::warn!(pair = %pair.name, "{e}; falling back to periodic rescans");
+        }
+        let polls_remote = pair.mode != Mode::Upload;
+        let mut next_list = Instant::now();
+        let mut backoff = Duration::from_secs(1);
+        let mut next_purge = Instant::now();
+        let mut paused_rx = self.paused.subscribe();
+        loop {
+            if self.cancel.is_cancelled() {
+                return Ok(());
+            }
+            let stored_paused = self
+                .store
+                .get(&pair.name)
+                .map(|p| p.paused)
+                .unwrap_or(false);
+            if stored_paused != *self.paused.borrow() {
+                self.paused.send_replace(stored_paused);
+            }
+            if *self.paused.borrow() {
+                self.publish(|s| s.state = PairState::Paused);
+                tokio::select! {
+                    _ = paused_rx.changed() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                    _ = self.cancel.cancelled() => return Ok(()),
+                }
+                continue;
+            }
+            while rx.try_recv().is_ok() {}
+            let list = Instant::now() >= next_list;
+            let mut wait = None;
+            match self.pass(list, Some(self.options.settle)).await {
+                Ok(report) => {
+                    if list {
+                        let every = if polls_remote {
+                            self.options.remote_poll
+                        } else {
+                            self.options.rescan_interval
+                        };
+                        next_list = Instant::now() + every;
+                    }
+                    if Instant::now() >= next_purge {
+                        // Versions past the retention period leave the trash.
+                        let now = time::OffsetDateTime::now_utc();
+                        match crate::restore::purge(&self.client, &self.pair(), now).await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(pair = %pair.name, "purged {n} old versions"),
+                            Err(e) => tracing::debug!(pair = %pair.name, "trash purge: {e}"),
+                        }
+                        next_purge = Instant::now() + Duration::from_secs(6 * 3600);
+                    }
+                    if report.transient_failures {
+                        let reason = report
+                            .failed
+                            .first()
+                            .map(|f| f.2.clone())
+                            .unwrap_or_default();
+                        self.publish(|s| {
+                            s.state = PairState::Retrying {
+                                retry_in_s: backoff.as_secs(),
+                                reason,
+                            }
+                        });
+                        wait = Some(backoff);
+                        backoff = (backoff * 2).min(self.options.max_backoff);
+                    } else {
+                        backoff = Duration::from_secs(1);
+                        if report.deferred > 0 {
+                            wait = Some(self.options.settle);
+                        } else if report.changed() {
+                            // Conflict copies and downloads may need another pass.
+                            wait = Some(Duration::from_millis(50));
+                        }
+                    }
+                }
+                Err(Error::Cancelled) => return Ok(()),
+                Err(e) if e.is_transient() => {
+                    let reason = e.to_string();
+                    let secs = backoff.as_secs();
+                    self.publish(|s| {
+                        s.state = if e.is_offline() {
+                            PairState::Offline {
+                                retry_in_s: secs,
+                                reason,
+                            }
+                        } else {
+                            PairState::Retrying {
+                                retry_in_s: secs,
+                                reason,
+                            }
+                        }
+                    });
+                    wait = Some(backoff);
+                    backoff = (backoff * 2).min(self.options.max_backoff);
+                    next_list = Instant::now();
+                }
+                Err(e) => {
+                    let (code, reason) = (e.code().to_owned(), e.to_string());
+                    self.publish(|s| s.state = PairState::Error { code, reason });
+                    wait = Some(backoff);
+                    backoff = (backoff * 2).min(self.options.max_backoff);
+                }
+            }
+            // Wait for events, the next listing or rescan, a retry, or a pause.
+            let until = match wait {
+                Some(w) => Instant::now() + w,
+                None => next_list.min(Instant::now() + self.options.rescan_interval),
+            };
+            loop {
+                let now = Instant::now();
+                if now >= until {
+                    break;
+                }
+                let tick = (until - now).min(Duration::from_secs(2));
+                tokio::select! {
+                    got = rx.recv() => {
+                        if got == Some(true) {
+                            next_list = Instant::now();
+                        }
+                        if wait.is_none() || got.is_some() {
+                            break;
+                        }
+                    }
+                    _ = tokio::time::sleep(tick) => {
+                        if self.store.get(&pair.name).map(|p| p.paused).unwrap_or(false) {
+                            break;
+                        }
+                    }
+                    _ = paused_rx.changed() => break,
+                    _ = self.cancel.cancelled() => return Ok(()),
+                }
+            }
+        }
+    }
+}
+
+/// Whether an event path matters (not sync's own temp files and trash, nor ignored litter).
+fn relevant(root: &Path, path: &Path) -> bool {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    !rel.components()
+        .any(|c| c.as_os_str().to_str().is_some_and(builtin_ignored))
+}
+
+/// The status another process published for a pair (`Stopped` when no process syncs it).
+pub fn read_status(store: &PairStore, name: &str) -> Result<PairStatus> {
+    store.get(name)?;
+    let path = store.state_dir(name).join("status.json");
+    let mut status: PairStatus = match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+        Err(_) => PairStatus::default(),
+    };
+    status.pair = name.to_owned();
+    if !store.is_locked(name) {
+        status.state = PairState::Stopped;
+        status.files.retain(|_, f| {
+            matches!(
+                f,
+                FileState::Conflict { .. } | FileState::Error { .. } | FileState::Skipped { .. }
+            )
+        });
+    }
+    if status.indexed == 0 {
+        if let Ok(index) = std::fs::metadata(store.state_dir(name).join("index.redb")) {
+            let _ = index;
+        }
+    }
+    Ok(status)
+}
+
+/// The conflicts recorded for a pair, oldest first.
+pub fn conflicts(store: &PairStore, name: &str) -> Result<Vec<ConflictRecord>> {
+    store.get(name)?;
+    let path = store.state_dir(name).join("conflicts.jsonl");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(path)(e)),
+    };
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
+}
+
+/// Runs many pairs in one process, each independent (its own lock, index, loop and status).
+pub struct SyncEngine {
+    store: PairStore,
+    connector: Connector,
+    keystore: KeystoreOpener,
+    options: RunOptions,
+    running: Mutex<HashMap<String, Running>>,
+}
+
+/// A started pair: its handle and its loop's task.
+type Running = (Arc<PairSync>, tokio::task::JoinHandle<Result<()>>);
+
+impl SyncEngine {
+    pub fn new(
+        store: PairStore,
+        connector: Connector,
+        keystore: KeystoreOpener,
+        options: RunOptions,
+    ) -> SyncEngine {
+        SyncEngine {
+            store,
+            connector,
+            keystore,
+            options,
+            running: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn store(&self) -> &PairStore {
+        &self.store
+    }
+
+    /// Opens a pair (taking its lock) without starting its loop.
+    pub async fn open(&self, name: &str) -> Result<Arc<PairSync>> {
+        let pair = self.store.get(name)?;
+        let client = (self.connector)(&pair)?;
+        Ok(Arc::new(
+            PairSync::open(
+                &self.store,
+                name,
+                client,
+                self.keystore.clone(),
+                self.options.clone(),
+            )
+            .await?,
+        ))
+    }
+
+    /// Starts watching a pair in the background; returns its handle.
+    pub async fn start(&self, name: &str) -> Result<Arc<PairSync>> {
+        if let Some((p, _)) = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+        {
+            return Ok(p.clone());
+        }
+        let sync = self.open(name).await?;
+        let task = {
+            let sync = sync.clone();
+            tokio::spawn(async move { sync.watch().await })
+        };
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_owned(), (sync.clone(), task));
+        Ok(sync)
+    }
+
+    /// Starts every pair that is not paused; returns the failures (e.g. a pair another
+    /// process syncs) by name.
+    pub async fn start_all(&self) -> Result<Vec<(String, Error)>> {
+        let mut failed = Vec::new();
+        for pair in self.store.list()? {
+            if let Err(e) = self.start(&pair.name).await {
+                failed.push((pair.name, e));
+            }
+        }
+        Ok(failed)
+    }
+
+    /// The handle of a running pair.
+    pub fn get(&self, name: &str) -> Option<Arc<PairSync>> {
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .map(|(p, _)| p.clone())
+    }
+
+    /// Stops a pair and waits for its loop to end (releasing its lock).
+    pub async fn stop(&self, name: &str) -> Result<()> {
+        let entry = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+        if let Some((sync, task)) = entry {
+            sync.stop();
+            match task.await {
+                Ok(r) => r?,
+                Err(e) => return Err(Error::Index(format!("the pair's task failed: {e}"))),
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops every pair.
+    pub async fn stop_all(&self) {
+        let names: Vec<String> = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        for n in names {
+            let _ = self.stop(&n).await;
+        }
+    }
+
+    /// The status of every running pair.
+    pub fn statuses(&self) -> Vec<PairStatus> {
+        let mut v: Vec<PairStatus> = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(|(p, _)| p.status())
+            .collect();
+        v.sort_by(|a, b| a.pair.cmp(&b.pair));
+        v
+    }
+}

@@ -1,0 +1,523 @@
+//! The executor: carries out one planned action with the pair's key, safely.
+//!
+//! Downloads go to a temp file beside the target (fsynced), renamed over the target only if
+//! the local file is still as the scan saw it. Remote deletions and replacements first copy
+//! the old version server-side under the trash prefix. Local deletions move the file into
+//! the folder's own `.ossvault-trash/`.
+
+use crate::error::{Error, Result};
+use crate::index::{IndexEntry, IndexUpdate};
+use crate::pair::{Mode, Pair};
+use crate::plan::{Action, Stamp, Write};
+use crate::scan::{content_hash, inode, mtime_ns, rel_to_path};
+use crate::status::RateLimiter;
+use crate::upload::{Uploaded, Uploader};
+use ossvault_client::transfer::CancellationToken;
+use ossvault_client::Client;
+use ossvault_crypto::{MasterKey, ObjectHeaders};
+use ossvault_ops::copy::KeystoreOpener;
+use std::path::{Path, PathBuf};
+use time::OffsetDateTime;
+
+/// What an action did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Uploaded {
+        parts_resumed: u32,
+        parts_sent: u32,
+    },
+    Downloaded,
+    DeletedRemote,
+    DeletedLocal,
+    /// Both versions kept: the other one is `copy` (a relative path).
+    Conflict {
+        copy: String,
+    },
+    /// Both sides held the same content.
+    Same,
+    Touched,
+    Forgot,
+    /// The local file changed meanwhile: left for the next pass.
+    Deferred,
+}
+
+/// Everything an action needs.
+pub struct Exec<'a> {
+    pub pair: &'a Pair,
+    pub client: &'a Client,
+    pub master: Option<&'a MasterKey>,
+    /// The fingerprint recorded in the index for uploads (`kms:ID`, a hex fingerprint, or "").
+    pub key_fingerprint: &'a str,
+    pub keystore: &'a KeystoreOpener,
+    pub checkpoint_dir: &'a Path,
+    pub limiter: &'a RateLimiter,
+    pub cancel: CancellationToken,
+    pub on_bytes: &'a (dyn Fn(u64) + Send + Sync),
+    pub part_size: u64,
+    pub threshold: u64,
+    pub part_jobs: usize,
+    pub index: &'a crate::index::Index,
+}
+
+/// UTC time as `YYYYMMDD-HHMMSS`.
+pub fn timestamp(t: OffsetDateTime) -> String {
+    let f = time::macros::format_description!("[year][month][day]-[hour][minute][second]");
+    t.format(&f).expect("formattable")
+}
+
+/// UTC time as `YYYYMMDDTHHMMSS.mmmZ` (sorts in time order; the trash's version names).
+pub fn trash_stamp(t: OffsetDateTime) -> String {
+    let f = time::macros::format_description!(
+        "[year][month][day]T[hour][minute][second].[subsecond digits:3]Z"
+    );
+    t.format(&f).expect("formattable")
+}
+
+/// `dir/name.conflict-YYYYMMDD-HHMMSS.ext` for `dir/name.ext`.
+pub fn conflict_name(rel: &str, t: OffsetDateTime) -> String {
+    let (dir, name) = match rel.rsplit_once('/') {
+        Some((d, n)) => (format!("{d}/"), n),
+        None => (String::new(), rel),
+    };
+    let tag = format!("conflict-{}", timestamp(t));
+    match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => format!("{dir}{stem}.{tag}.{ext}"),
+        _ => format!("{dir}{name}.{tag}"),
+    }
+}
+
+fn stamp_of(path: &Path) -> std::io::Result<Stamp> {
+    let m = std::fs::symlink_metadata(path)?;
+    Ok(Stamp {
+        size: m.len(),
+        mtime_ns: mtime_ns(&m),
+        inode: inode(&m),
+    })
+}
+
+/// Whether the local file is as expected (`None`: absent).
+fn still(path: &Path, expect: Option<Stamp>) -> bool {
+    match (stamp_of(path), expect) {
+        (Err(e), None) => e.kind() == std::io::ErrorKind::NotFound,
+        (Ok(s), Some(x)) => s == x,
+        _ => false,
+    }
+}
+
+/// A downloaded and decrypted object in a temp file beside its target.
+struct Fetched {
+    temp: PathBuf,
+    hash: String,
+    etag: String,
+    key_fingerprint: String,
+}
+
+impl Drop for Fetched {
+    fn drop(&mut self) {
+        if !self.temp.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.temp);
+        }
+    }
+}
+
+impl Fetched {
+    /// Renames the temp file over `target` if the target is still as expected.
+    fn commit(mut self, target: &Path, expect: Option<Stamp>) -> Result<Option<Stamp>> {
+        if !still(target, expect) {
+            return Ok(None);
+        }
+        ossvault_fs::rename_durably(&self.temp, target).map_err(Error::io(target))?;
+        self.temp = PathBuf::new();
+        Ok(Some(stamp_of(target).map_err(Error::io(target))?))
+    }
+}
+
+impl Exec<'_> {
+    pub fn key_of(&self, rel: &str) -> String {
+        format!("{}{rel}", self.pair.prefix)
+    }
+
+    pub fn local_path(&self, rel: &str) -> PathBuf {
+        self.pair.local.join(rel_to_path(rel))
+    }
+
+    fn entry(
+        &self,
+        rel: &str,
+        stamp: Stamp,
+        hash: String,
+        etag: String,
+        fp: String,
+    ) -> IndexUpdate {
+        IndexUpdate::Put(
+            rel.to_owned(),
+            IndexEntry {
+                size: stamp.size,
+                mtime_ns: stamp.mtime_ns,
+                inode: stamp.inode,
+                hash,
+                key: self.key_of(rel),
+                etag,
+                key_fingerprint: fp,
+            },
+        )
+    }
+
+    /// Carries out `action`; returns what it did and the index changes to record.
+    pub async fn run(&self, action: &Action) -> Result<(Outcome, Vec<IndexUpdate>)> {
+        match action {
+            Action::Upload { rel, write } => {
+                let up = self.upload(rel, write).await?;
+                Ok((
+                    Outcome::Uploaded {
+                        parts_resumed: up.parts_resumed,
+                        parts_sent: up.parts_sent,
+                    },
+                    vec![self.entry(
+                        rel,
+                        up.stamp,
+                        up.hash,
+                        up.etag,
+                        self.key_fingerprint.to_owned(),
+                    )],
+                ))
+            }
+            Action::Download { rel, etag, expect } => {
+                let fetched = self.fetch(rel, Some(etag)).await?;
+                let (hash, etag, fp) = (
+                    fetched.hash.clone(),
+                    fetched.etag.clone(),
+                    fetched.key_fingerprint.clone(),
+                );
+                match fetched.commit(&self.local_path(rel), *expect)? {
+                    Some(stamp) => Ok((
+                        Outcome::Downloaded,
+                        vec![self.entry(rel, stamp, hash, etag, fp)],
+                    )),
+                    None => Ok((Outcome::Deferred, vec![])),
+                }
+            }
+            Action::DeleteRemote { rel, etag } => {
+                self.trash_remote(rel, etag).await?;
+                self.client
+                    .delete_object(&self.pair.bucket, &self.key_of(rel))
+                    .await?;
+                Ok((
+                    Outcome::DeletedRemote,
+                    vec![IndexUpdate::Remove(rel.clone())],
+                ))
+            }
+            Action::DeleteLocal { rel, expect } => {
+                let path = self.local_path(rel);
+                if !still(&path, Some(*expect)) {
+                    return Ok((Outcome::Deferred, vec![]));
+                }
+                let trash = self
+                    .pair
+                    .local
+                    .join(crate::TRASH_DIR.trim_end_matches('/'))
+                    .join(rel_to_path(&format!(
+                        "{rel}@{}",
+                        trash_stamp(OffsetDateTime::now_utc())
+                    )));
+                if let Some(dir) = trash.parent() {
+                    std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+                }
+                std::fs::rename(&path, &trash).map_err(Error::io(&path))?;
+                Ok((
+                    Outcome::DeletedLocal,
+                    vec![IndexUpdate::Remove(rel.clone())],
+                ))
+            }
+            Action::Touch { rel, stamp } => {
+                let Some(mut e) = self.index_entry_hint(rel) else {
+                    return Ok((Outcome::Deferred, vec![]));
+                };
+                e.size = stamp.size;
+                e.mtime_ns = stamp.mtime_ns;
+                e.inode = stamp.inode;
+                Ok((Outcome::Touched, vec![IndexUpdate::Put(rel.clone(), e)]))
+            }
+            Action::Forget { rel } => Ok((Outcome::Forgot, vec![IndexUpdate::Remove(rel.clone())])),
+            Action::Conflict {
+                rel,
+                remote_etag,
+                expect,
+            } => self.conflict(rel, remote_etag, *expect, false).await,
+            Action::Reconcile {
+                rel,
+                remote_etag,
+                expect,
+            } => self.conflict(rel, remote_etag, *expect, true).await,
+        }
+    }
+
+    fn index_entry_hint(&self, rel: &str) -> Option<IndexEntry> {
+        self.index.get(rel).ok().flatten()
+    }
+
+    async fn upload(&self, rel: &str, write: &Write) -> Result<Uploaded> {
+        if let Write::Replace { etag } = write {
+            if !etag.is_empty() {
+                self.trash_remote(rel, etag).await?;
+            }
+        }
+        let uploader = Uploader {
+            client: self.client,
+            master: self.master,
+            checkpoint_dir: self.checkpoint_dir,
+            part_size: self.part_size,
+            threshold: self.threshold,
+            jobs: self.part_jobs,
+            limiter: self.limiter,
+            progress: self.on_bytes,
+            cancel: self.cancel.clone(),
+        };
+        uploader
+            .upload(
+                &self.local_path(rel),
+                &self.pair.bucket,
+                &self.key_of(rel),
+                write,
+            )
+            .await
+    }
+
+    /// Copies the object's current version (which must have `etag`) under the trash prefix.
+    async fn trash_remote(&self, rel: &str, etag: &str) -> Result<()> {
+        let key = self.key_of(rel);
+        let meta = match self.client.head_object(&self.pair.bucket, &key).await {
+            Ok(m) => m,
+            Err(e) if e.code() == Some("NoSuchKey") => return Err(Error::Changed(key)),
+            Err(e) => return Err(e.into()),
+        };
+        if !etag.is_empty() && meta.etag.trim_matches('"') != etag.trim_matches('"') {
+            return Err(Error::Changed(key));
+        }
+        let trash = format!(
+            "{}{rel}/@{}",
+            self.pair.trash_prefix(),
+            trash_stamp(OffsetDateTime::now_utc())
+        );
+        self.client
+            .copy_object(&self.pair.bucket, &key, &self.pair.bucket, &trash, None)
+            .await?;
+        Ok(())
+    }
+
+    /// Downloads (and decrypts) the object of `rel` into a temp file beside its target.
+    async fn fetch(&self, rel: &str, expect_etag: Option<&str>) -> Result<Fetched> {
+        let key = self.key_of(rel);
+        let target = self.local_path(rel);
+        let dir = target.parent().expect("a file in the folder").to_owned();
+        std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
+        let name = target
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let mut fetched = Fetched {
+            temp: dir.join(format!(
+                ".{name}.{:08x}.ossvault.tmp",
+                rand::random::<u32>()
+            )),
+            hash: String::new(),
+            etag: String::new(),
+            key_fingerprint: String::new(),
+        };
+        let meta = self.client.head_object(&self.pair.bucket, &key).await?;
+        if let Some(want) = expect_etag {
+            if !want.is_empty() && meta.etag.trim_matches('"') != want.trim_matches('"') {
+                return Err(Error::Changed(key));
+            }
+        }
+        let headers = ObjectHeaders::parse(&meta.headers).map_err(ossvault_ops::Error::from)?;
+        let on_bytes = self.on_bytes;
+        if headers.is_encrypted() {
+            let keystore = self.keystore.clone();
+            let opened =
+                ossvault_ops::keys::open_object(self.client, &headers, move || keystore()).await?;
+            fetched.key_fingerprint = match headers.kms_key_id() {
+                Some(id) => format!("kms:{id}"),
+                None => headers
+                    .key_fingerprint()
+                    .map(|f| f.to_hex())
+                    .unwrap_or_default(),
+            };
+            self.limiter.acquire(meta.size).await;
+            let work = ossvault_ops::encrypted::download(
+                self.client,
+                &self.pair.bucket,
+                &key,
+                &meta,
+                &opened.envelope,
+                &fetched.temp,
+                None,
+                on_bytes,
+            );
+            tokio::select! {
+                r = work => { r?; }
+                _ = self.cancel.cancelled() => return Err(Error::Cancelled),
+            }
+        } else {
+            self.limiter.acquire(meta.size).await;
+            let mut file = tokio::fs::File::create(&fetched.temp)
+                .await
+                .map_err(Error::io(&fetched.temp))?;
+            let work = self
+                .client
+                .download(&self.pair.bucket, &key, None, &mut file, on_bytes);
+            let got = tokio::select! {
+                r = work => r?,
+                _ = self.cancel.cancelled() => return Err(Error::Cancelled),
+            };
+            if got.etag != meta.etag {
+                return Err(Error::Changed(key));
+            }
+            file.sync_all().await.map_err(Error::io(&fetched.temp))?;
+        }
+        fetched.etag = meta.etag;
+        let temp = fetched.temp.clone();
+        fetched.hash = tokio::task::spawn_blocking(move || content_hash(&temp))
+            .await
+            .map_err(|e| Error::Index(e.to_string()))??;
+        Ok(fetched)
+    }
+
+    /// Both sides hold the path and differ from the index (or the index knows neither).
+    /// Same content: just index it. Else keep both versions, as the mode says.
+    async fn conflict(
+        &self,
+        rel: &str,
+        remote_etag: &str,
+        expect: Stamp,
+        reconcile: bool,
+    ) -> Result<(Outcome, Vec<IndexUpdate>)> {
+        let path = self.local_path(rel);
+        let fetched = self.fetch(rel, Some(remote_etag)).await?;
+        let local_path = path.clone();
+        let local_hash = tokio::task::spawn_blocking(move || content_hash(&local_path))
+            .await
+            .map_err(|e| Error::Index(e.to_string()))??;
+        if !still(&path, Some(expect)) {
+            return Ok((Outcome::Deferred, vec![]));
+        }
+        if local_hash == fetched.hash {
+            let update = self.entry(
+                rel,
+                expect,
+                local_hash,
+                fetched.etag.clone(),
+                fetched.key_fingerprint.clone(),
+            );
+            return Ok((Outcome::Same, vec![update]));
+        }
+        let now = OffsetDateTime::now_utc();
+        let mut copy = conflict_name(rel, now);
+        let mut n = 1;
+        while self.local_path(&copy).exists() {
+            n += 1;
+            copy = conflict_name(&format!("{rel}-{n}"), now);
+        }
+        let record = |copy: &str| {
+            tracing::info!(pair = %self.pair.name, path = rel, copy, "conflict: both versions kept");
+        };
+        match self.pair.mode {
+            Mode::Upload => {
+                // The local folder is the truth; the remote version goes to the trash.
+                drop(fetched);
+                let _ = reconcile;
+                let up = self
+                    .upload(
+                        rel,
+                        &Write::Replace {
+                            etag: remote_etag.to_owned(),
+                        },
+                    )
+                    .await?;
+                Ok((
+                    Outcome::Uploaded {
+                        parts_resumed: up.parts_resumed,
+                        parts_sent: up.parts_sent,
+                    },
+                    vec![self.entry(
+                        rel,
+                        up.stamp,
+                        up.hash,
+                        up.etag,
+                        self.key_fingerprint.to_owned(),
+                    )],
+                ))
+            }
+            Mode::TwoWay => {
+                // The remote version lands beside the local one (and goes up as a new file on
+                // the next pass); the local version replaces the remote one, whose old version
+                // the trash keeps too.
+                let copy_path = self.local_path(&copy);
+                if fetched.commit(&copy_path, None)?.is_none() {
+                    return Ok((Outcome::Deferred, vec![]));
+                }
+                record(&copy);
+                let up = self
+                    .upload(
+                        rel,
+                        &Write::Replace {
+                            etag: remote_etag.to_owned(),
+                        },
+                    )
+                    .await?;
+                Ok((
+                    Outcome::Conflict { copy },
+                    vec![self.entry(
+                        rel,
+                        up.stamp,
+                        up.hash,
+                        up.etag,
+                        self.key_fingerprint.to_owned(),
+                    )],
+                ))
+            }
+            Mode::Download => {
+                // The remote version wins the name; the local edit is kept beside it.
+                let copy_path = self.local_path(&copy);
+                std::fs::rename(&path, &copy_path).map_err(Error::io(&path))?;
+                record(&copy);
+                let (hash, etag, fp) = (
+                    fetched.hash.clone(),
+                    fetched.etag.clone(),
+                    fetched.key_fingerprint.clone(),
+                );
+                match fetched.commit(&path, None)? {
+                    Some(stamp) => Ok((
+                        Outcome::Conflict { copy },
+                        vec![self.entry(rel, stamp, hash, etag, fp)],
+                    )),
+                    None => Ok((Outcome::Conflict { copy }, vec![])),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conflict_names_keep_the_extension() {
+        let t = time::macros::datetime!(2026-03-04 05:06:07 UTC);
+        assert_eq!(
+            conflict_name("a/report.docx", t),
+            "a/report.conflict-20260304-050607.docx"
+        );
+        assert_eq!(
+            conflict_name("Makefile", t),
+            "Makefile.conflict-20260304-050607"
+        );
+        assert_eq!(
+            conflict_name(".bashrc", t),
+            ".bashrc.conflict-20260304-050607"
+        );
+        assert_eq!(trash_stamp(t), "20260304T050607.000Z");
+    }
+}

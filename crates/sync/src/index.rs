@@ -1,0 +1,212 @@
+//! The per-pair index: each path's last synced state, in a redb database. A restart compares
+//! the folder against it by metadata alone: an unchanged file is neither read nor uploaded.
+
+use crate::error::{Error, Result};
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+const FILES: TableDefinition<&str, &[u8]> = TableDefinition::new("files");
+
+/// What was true of a path when it was last in sync on both sides.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexEntry {
+    /// Plaintext size.
+    pub size: u64,
+    /// Modification time, nanoseconds since the Unix epoch.
+    pub mtime_ns: i64,
+    /// The inode (Unix) or file index (elsewhere: 0 when unknown).
+    pub inode: u64,
+    /// [`crate::scan::content_hash`] of the plaintext.
+    pub hash: String,
+    /// The object key.
+    pub key: String,
+    /// The object's ETag (of the stored, possibly encrypted, bytes).
+    pub etag: String,
+    /// The fingerprint of the master key (`kms:ID` for a KMS key), empty when plain.
+    pub key_fingerprint: String,
+}
+
+/// A pair's index database.
+pub struct Index {
+    db: Database,
+}
+
+/// A change to the index.
+#[derive(Debug, Clone)]
+pub enum IndexUpdate {
+    Put(String, IndexEntry),
+    Remove(String),
+}
+
+impl Index {
+    /// Opens (or creates) the index at `path`.
+    pub fn open(path: &Path) -> Result<Index> {
+        if let Some(dir) = path.parent() {
+            ossvault_fs::create_private_dir_all(dir).map_err(Error::io(dir))?;
+        }
+        let db = Database::create(path)?;
+        let w = db.begin_write()?;
+        w.open_table(FILES)?;
+        w.commit()?;
+        Ok(Index { db })
+    }
+
+    /// The entry of `rel` (a `/`-separated relative path).
+    pub fn get(&self, rel: &str) -> Result<Option<IndexEntry>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(FILES)?;
+        match t.get(rel)? {
+            Some(v) => Ok(Some(decode(v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Applies updates in one transaction (one commit for many files).
+    pub fn apply(&self, updates: &[IndexUpdate]) -> Result<()> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let w = self.db.begin_write()?;
+        {
+            let mut t = w.open_table(FILES)?;
+            for u in updates {
+                match u {
+                    IndexUpdate::Put(rel, e) => {
+                        let bytes = serde_json::to_vec(e).expect("serializable");
+                        t.insert(rel.as_str(), bytes.as_slice())?;
+                    }
+                    IndexUpdate::Remove(rel) => {
+                        t.remove(rel.as_str())?;
+                    }
+                }
+            }
+        }
+        w.commit()?;
+        Ok(())
+    }
+
+    /// Number of indexed paths.
+    pub fn len(&self) -> Result<u64> {
+        let r = self.db.begin_read()?;
+        Ok(r.open_table(FILES)?.len()?)
+    }
+
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Calls `f` with every entry in path order, streamed from the database (never the whole
+    /// index in memory).
+    pub fn for_each(&self, mut f: impl FnMut(&str, IndexEntry) -> Result<()>) -> Result<()> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(FILES)?;
+        for item in t.iter()? {
+            let (k, v) = item?;
+            f(k.value(), decode(v.value())?)?;
+        }
+        Ok(())
+    }
+
+    /// A streaming cursor over the entries in path order, for a merge with sorted lists.
+    pub fn cursor(&self) -> Result<IndexCursor> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(FILES)?;
+        Ok(IndexCursor {
+            table: t,
+            after: None,
+            buffer: std::collections::VecDeque::new(),
+            done: false,
+        })
+    }
+}
+
+/// Entries in path order, read in small batches (see [`Index::cursor`]).
+pub struct IndexCursor {
+    table: redb::ReadOnlyTable<&'static str, &'static [u8]>,
+    after: Option<String>,
+    buffer: std::collections::VecDeque<(String, IndexEntry)>,
+    done: bool,
+}
+
+impl IndexCursor {
+    const BATCH: usize = 512;
+
+    fn fill(&mut self) -> Result<()> {
+        if self.done || !self.buffer.is_empty() {
+            return Ok(());
+        }
+        let range = match &self.after {
+            Some(a) => self.table.range::<&str>((
+                std::ops::Bound::Excluded(a.as_str()),
+                std::ops::Bound::Unbounded,
+            ))?,
+            None => self.table.range::<&str>(..)?,
+        };
+        for item in range.take(Self::BATCH) {
+            let (k, v) = item?;
+            self.buffer
+                .push_back((k.value().to_owned(), decode(v.value())?));
+        }
+        match self.buffer.back() {
+            Some((k, _)) => self.after = Some(k.clone()),
+            None => self.done = true,
+        }
+        Ok(())
+    }
+
+    /// The next entry's path, without consuming it.
+    pub fn peek(&mut self) -> Result<Option<&(String, IndexEntry)>> {
+        self.fill()?;
+        Ok(self.buffer.front())
+    }
+
+    /// The next entry.
+    pub fn next_entry(&mut self) -> Result<Option<(String, IndexEntry)>> {
+        self.fill()?;
+        Ok(self.buffer.pop_front())
+    }
+}
+
+fn decode(bytes: &[u8]) -> Result<IndexEntry> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Index(format!("corrupt entry: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(size: u64) -> IndexEntry {
+        IndexEntry {
+            size,
+            mtime_ns: 1,
+            inode: 2,
+            hash: "h".into(),
+            key: "k".into(),
+            etag: "e".into(),
+            key_fingerprint: String::new(),
+        }
+    }
+
+    #[test]
+    fn cursor_streams_every_entry_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open(&dir.path().join("i.redb")).unwrap();
+        let updates: Vec<IndexUpdate> = (0..1500u64)
+            .map(|i| IndexUpdate::Put(format!("d/{i:05}"), entry(i)))
+            .collect();
+        index.apply(&updates).unwrap();
+        index
+            .apply(&[IndexUpdate::Remove("d/00007".into())])
+            .unwrap();
+        let mut c = index.cursor().unwrap();
+        let mut seen = Vec::new();
+        while let Some((k, e)) = c.next_entry().unwrap() {
+            seen.push((k, e.size));
+        }
+        assert_eq!(seen.len(), 1499);
+        assert!(seen.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(!seen.iter().any(|(k, _)| k == "d/00007"));
+        assert_eq!(index.get("d/01499").unwrap().unwrap().size, 1499);
+    }
+}

@@ -1,0 +1,350 @@
+//! Pairs (a local folder ↔ bucket/prefix, a master key, a mode), persisted owner-only in the
+//! config directory, and the lock that lets one process at a time sync a pair.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// Which way a pair syncs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Local → remote mirror (the default): local changes and deletions go up.
+    #[default]
+    Upload,
+    /// Both ways; a file changed on both sides keeps both versions.
+    TwoWay,
+    /// Remote → local mirror.
+    Download,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Mode> {
+        match s {
+            "upload" => Ok(Mode::Upload),
+            "two-way" | "twoway" | "both" => Ok(Mode::TwoWay),
+            "download" => Ok(Mode::Download),
+            other => Err(Error::InvalidInput(format!(
+                "unknown mode {other:?} (upload, two-way or download)"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Upload => "upload",
+            Mode::TwoWay => "two-way",
+            Mode::Download => "download",
+        })
+    }
+}
+
+fn default_share() -> f64 {
+    0.5
+}
+fn default_count() -> u64 {
+    1000
+}
+fn default_retention() -> u64 {
+    30
+}
+
+/// One synced folder. Connection settings (endpoint, credentials) are not here: they come from
+/// the profile named, the environment, or the caller, as for every other command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pair {
+    /// The pair's name (letters, digits, `.`, `_`, `-`).
+    pub name: String,
+    /// The local folder (absolute).
+    pub local: PathBuf,
+    pub bucket: String,
+    /// The key prefix: empty, or ending with `/`.
+    pub prefix: String,
+    /// The master key of client-side encryption: a keystore key name, `kms:ID`, or none.
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub mode: Mode,
+    /// The connection profile (`None`: the default profile and the environment).
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// Paused pairs are not synced by `sync run` or a watching engine.
+    #[serde(default)]
+    pub paused: bool,
+    /// A pass refuses to delete more than this share of the pair's files (0..=1)…
+    #[serde(default = "default_share")]
+    pub max_delete_share: f64,
+    /// …or more than this many files.
+    #[serde(default = "default_count")]
+    pub max_delete_count: u64,
+    /// Bytes per second, up and down together (`None`: no limit).
+    #[serde(default)]
+    pub bandwidth_limit: Option<u64>,
+    /// Days deleted and overwritten versions stay under `.ossvault-trash/`.
+    #[serde(default = "default_retention")]
+    pub trash_retention_days: u64,
+}
+
+impl Pair {
+    /// A pair with the default limits.
+    pub fn new(name: &str, local: PathBuf, bucket: &str, prefix: &str) -> Pair {
+        Pair {
+            name: name.to_owned(),
+            local,
+            bucket: bucket.to_owned(),
+            prefix: ossvault_ops::copy::as_directory(prefix),
+            key: None,
+            mode: Mode::Upload,
+            profile: None,
+            paused: false,
+            max_delete_share: default_share(),
+            max_delete_count: default_count(),
+            bandwidth_limit: None,
+            trash_retention_days: default_retention(),
+        }
+    }
+
+    /// `oss://bucket/prefix/`.
+    pub fn remote_url(&self) -> String {
+        format!("oss://{}/{}", self.bucket, self.prefix)
+    }
+
+    /// The prefix of the trash of this pair.
+    pub fn trash_prefix(&self) -> String {
+        format!("{}{}", self.prefix, crate::TRASH_DIR)
+    }
+
+    /// Checks the fields a pair must have right.
+    pub fn validate(&self) -> Result<()> {
+        ossvault_ops::profiles::validate_name(&self.name)
+            .map_err(|e| Error::InvalidInput(format!("pair name: {e}")))?;
+        if !self.local.is_absolute() {
+            return Err(Error::InvalidInput(format!(
+                "the local folder must be an absolute path, not {}",
+                self.local.display()
+            )));
+        }
+        if self.bucket.is_empty() {
+            return Err(Error::InvalidInput("no bucket".into()));
+        }
+        if !(0.0..=1.0).contains(&self.max_delete_share) {
+            return Err(Error::InvalidInput(
+                "max_delete_share must be between 0 and 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The pairs file and the per-pair state directories under one sync directory
+/// (`<config dir>/sync`).
+#[derive(Debug, Clone)]
+pub struct PairStore {
+    dir: PathBuf,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct PairsFile {
+    #[serde(default)]
+    pairs: Vec<Pair>,
+}
+
+impl PairStore {
+    /// The store in `dir` (created, owner-only, on first write).
+    pub fn new(dir: PathBuf) -> PairStore {
+        PairStore { dir }
+    }
+
+    /// `<config dir>/sync` (`$OSSVAULT_CONFIG_DIR/sync` when set).
+    pub fn open_default() -> Result<PairStore> {
+        Ok(PairStore::new(
+            ossvault_ops::profiles::config_dir()?.join("sync"),
+        ))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn file(&self) -> PathBuf {
+        self.dir.join("pairs.json")
+    }
+
+    /// The directory of a pair's index, checkpoints and logs.
+    pub fn state_dir(&self, name: &str) -> PathBuf {
+        self.dir.join("pairs").join(name)
+    }
+
+    /// Every pair, in name order.
+    pub fn list(&self) -> Result<Vec<Pair>> {
+        let path = self.file();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(&path)(e)),
+        };
+        let file: PairsFile = serde_json::from_str(&text).map_err(|e| Error::Config {
+            path: path.clone(),
+            detail: e.to_string(),
+        })?;
+        let mut pairs = file.pairs;
+        pairs.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(pairs)
+    }
+
+    /// The pair named `name`.
+    pub fn get(&self, name: &str) -> Result<Pair> {
+        self.list()?
+            .into_iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| Error::NoSuchPair(name.to_owned()))
+    }
+
+    fn save(&self, pairs: Vec<Pair>) -> Result<()> {
+        ossvault_fs::create_private_dir_all(&self.dir).map_err(Error::io(&self.dir))?;
+        let text = serde_json::to_string_pretty(&PairsFile { pairs })
+            .map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let path = self.file();
+        ossvault_fs::write_durably(&path, text.as_bytes(), ossvault_fs::MODE_OWNER_ONLY)
+            .map_err(Error::io(&path))
+    }
+
+    /// Adds a pair: refused if the name is taken, or if another pair syncs the same folder
+    /// to the same bucket and prefix.
+    pub fn add(&self, pair: Pair) -> Result<()> {
+        pair.validate()?;
+        let mut pairs = self.list()?;
+        if pairs.iter().any(|p| p.name == pair.name) {
+            return Err(Error::PairExists(format!(
+                "a pair named {:?} exists already",
+                pair.name
+            )));
+        }
+        if let Some(p) = pairs
+            .iter()
+            .find(|p| p.local == pair.local && p.bucket == pair.bucket && p.prefix == pair.prefix)
+        {
+            return Err(Error::PairExists(format!(
+                "the pair {:?} syncs {} with {} already",
+                p.name,
+                p.local.display(),
+                p.remote_url()
+            )));
+        }
+        pairs.push(pair);
+        self.save(pairs)
+    }
+
+    /// Changes a pair in place.
+    pub fn update(&self, name: &str, change: impl FnOnce(&mut Pair)) -> Result<Pair> {
+        let mut pairs = self.list()?;
+        let pair = pairs
+            .iter_mut()
+            .find(|p| p.name == name)
+            .ok_or_else(|| Error::NoSuchPair(name.to_owned()))?;
+        change(pair);
+        pair.validate()?;
+        let updated = pair.clone();
+        self.save(pairs)?;
+        Ok(updated)
+    }
+
+    /// Removes a pair and its local state (index, checkpoints); the folder and the objects
+    /// stay. Refused while another process syncs it.
+    pub fn remove(&self, name: &str) -> Result<()> {
+        let mut pairs = self.list()?;
+        let before = pairs.len();
+        pairs.retain(|p| p.name != name);
+        if pairs.len() == before {
+            return Err(Error::NoSuchPair(name.to_owned()));
+        }
+        let lock = self.lock(name)?;
+        self.save(pairs)?;
+        let state = self.state_dir(name);
+        match std::fs::remove_dir_all(&state) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(state)(e)),
+        }
+        drop(lock);
+        let _ = std::fs::remove_file(self.lock_path(name));
+        Ok(())
+    }
+
+    fn lock_path(&self, name: &str) -> PathBuf {
+        self.dir.join("locks").join(format!("{name}.lock"))
+    }
+
+    /// Takes the pair's lock: held while the returned guard lives (and released by the OS
+    /// if the process dies). Fails with [`Error::Locked`] when another process holds it.
+    pub fn lock(&self, name: &str) -> Result<PairLock> {
+        let path = self.lock_path(name);
+        let dir = path.parent().expect("lock in a directory");
+        ossvault_fs::create_private_dir_all(dir).map_err(Error::io(dir))?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(Error::io(&path))?;
+        match file.try_lock() {
+            Ok(()) => Ok(PairLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked(name.to_owned())),
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&path)(e)),
+        }
+    }
+
+    /// Whether some process syncs the pair now.
+    pub fn is_locked(&self, name: &str) -> bool {
+        matches!(self.lock(name), Err(Error::Locked(_)))
+    }
+}
+
+/// A held pair lock (released on drop).
+#[derive(Debug)]
+pub struct PairLock {
+    _file: File,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_persist_owner_only_and_lock_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = PairStore::new(dir.path().join("sync"));
+        let local = dir.path().join("folder");
+        store
+            .add(Pair::new("docs", local.clone(), "b", "p"))
+            .unwrap();
+        assert!(matches!(
+            store.add(Pair::new("other", local.clone(), "b", "p/")),
+            Err(Error::PairExists(_))
+        ));
+        let p = store.get("docs").unwrap();
+        assert_eq!(p.prefix, "p/");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(store.file())
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let held = store.lock("docs").unwrap();
+        assert!(matches!(store.lock("docs"), Err(Error::Locked(_))));
+        assert!(matches!(store.remove("docs"), Err(Error::Locked(_))));
+        drop(held);
+        store.update("docs", |p| p.paused = true).unwrap();
+        assert!(store.get("docs").unwrap().paused);
+        store.remove("docs").unwrap();
+        assert!(matches!(store.get("docs"), Err(Error::NoSuchPair(_))));
+    }
+}

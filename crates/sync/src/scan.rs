@@ -1,0 +1,344 @@
+//! The local side: a walk of the folder with the ignore rules (`.ossvaultignore` in gitignore
+//! syntax, and built-in ignores for temp, lock and OS files), symbolic links not followed, and
+//! the content hash of files whose metadata no longer matches the index.
+
+use crate::error::{Error, Result};
+use crate::index::Index;
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// The per-folder ignore file, gitignore syntax.
+pub const IGNORE_FILE: &str = ".ossvaultignore";
+/// Plaintext bytes per block of [`content_hash`] (multipart parts are whole blocks).
+pub const HASH_BLOCK: u64 = 4 << 20;
+/// Longest object key OSS takes.
+const MAX_KEY: usize = 1023;
+
+/// A regular file of the folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalFile {
+    /// The `/`-separated path relative to the folder.
+    pub rel: String,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub inode: u64,
+    /// The content hash, when the scan had to read the file (metadata differs from the index
+    /// but the size does not): tells an mtime-only change from an edit.
+    pub hash: Option<String>,
+}
+
+/// A path the walk could not sync, and why (reported, never silently dropped).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub path: String,
+    pub reason: String,
+}
+
+/// What a walk found.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// In `rel` byte order (the order of object keys).
+    pub files: Vec<LocalFile>,
+    pub skipped: Vec<Skipped>,
+    /// Files whose content the scan read (to tell an mtime-only change from an edit).
+    pub hashed: u64,
+}
+
+/// Whether the built-in rules ignore a file or folder name: OS litter, editor and office
+/// lock and temp files, and sync's own trash and temp files.
+pub fn builtin_ignored(name: &str) -> bool {
+    name == ".DS_Store"
+        || name == "Thumbs.db"
+        || name == "desktop.ini"
+        || name.starts_with("~$")
+        || name.ends_with(".tmp")
+        || (name.starts_with(".~lock.") && name.ends_with('#'))
+        || name.ends_with(".swp")
+        || name.ends_with(".swx")
+        || name == crate::TRASH_DIR.trim_end_matches('/')
+}
+
+/// Modification time in nanoseconds since the epoch (negative before it).
+pub fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+    match meta.modified() {
+        Ok(t) => match t.duration_since(SystemTime::UNIX_EPOCH) {
+            Ok(d) => d.as_nanos() as i64,
+            Err(e) => -(e.duration().as_nanos() as i64),
+        },
+        Err(_) => 0,
+    }
+}
+
+/// The inode on Unix; elsewhere 0 (the index then relies on size, mtime and hash).
+pub fn inode(meta: &std::fs::Metadata) -> u64 {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::MetadataExt::ino(meta)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        0
+    }
+}
+
+/// The content hash of a file: SHA-256 over the SHA-256 of each [`HASH_BLOCK`] and the length,
+/// so that parts of an upload can hash their blocks independently.
+pub fn content_hash(path: &Path) -> Result<String> {
+    let mut file = std::fs::File::open(path).map_err(Error::io(path))?;
+    let mut hasher = BlockHasher::default();
+    let mut buf = vec![0u8; 256 << 10];
+    loop {
+        let n = file.read(&mut buf).map_err(Error::io(path))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher.finish())
+}
+
+/// The incremental form of [`content_hash`].
+#[derive(Default)]
+pub struct BlockHasher {
+    block: Sha256,
+    in_block: u64,
+    digests: Vec<[u8; 32]>,
+    len: u64,
+}
+
+impl BlockHasher {
+    pub fn update(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            let room = (HASH_BLOCK - self.in_block) as usize;
+            let take = room.min(data.len());
+            self.block.update(&data[..take]);
+            self.in_block += take as u64;
+            self.len += take as u64;
+            data = &data[take..];
+            if self.in_block == HASH_BLOCK {
+                self.digests
+                    .push(std::mem::take(&mut self.block).finalize().into());
+                self.in_block = 0;
+            }
+        }
+    }
+
+    /// The digests of the whole blocks so far (and of the partial last one at the end).
+    pub fn into_digests(mut self) -> (Vec<[u8; 32]>, u64) {
+        if self.in_block > 0 || self.digests.is_empty() {
+            self.digests.push(self.block.finalize().into());
+        }
+        (self.digests, self.len)
+    }
+
+    pub fn finish(self) -> String {
+        let (digests, len) = self.into_digests();
+        combine(&digests, len)
+    }
+}
+
+/// The content hash from block digests and the total length.
+pub fn combine(digests: &[[u8; 32]], len: u64) -> String {
+    let mut h = Sha256::new();
+    for d in digests {
+        h.update(d);
+    }
+    h.update(len.to_le_bytes());
+    hex::encode(h.finalize())
+}
+
+/// Why a relative path cannot become an object key, if it cannot.
+fn unrepresentable(rel: &str) -> Option<String> {
+    if rel.len() > MAX_KEY {
+        return Some(format!(
+            "the name is longer than {MAX_KEY} bytes as an object key"
+        ));
+    }
+    if rel.contains('\\') {
+        return Some("the name has a backslash, which Windows cannot hold".into());
+    }
+    if rel.chars().any(|c| c.is_control()) {
+        return Some("the name has control characters".into());
+    }
+    None
+}
+
+/// Walks `root`: every regular file that the ignore rules keep, symbolic links not followed
+/// (reported), names an object key cannot hold reported. Files whose size matches the index
+/// but whose mtime or inode does not are hashed (the only content the scan reads).
+pub fn scan(root: &Path, index: Option<&Index>) -> Result<Scan> {
+    let meta = std::fs::metadata(root).map_err(|_| Error::LocalRootMissing(root.to_owned()))?;
+    if !meta.is_dir() {
+        return Err(Error::LocalRootMissing(root.to_owned()));
+    }
+    let mut out = Scan::default();
+    let walker = ignore::WalkBuilder::new(root)
+        .standard_filters(false)
+        .hidden(false)
+        .follow_links(false)
+        .add_custom_ignore_filename(IGNORE_FILE)
+        .filter_entry(|e| {
+            e.depth() == 0 || e.file_name().to_str().is_none_or(|n| !builtin_ignored(n))
+        })
+        .build();
+    for entry in walker {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                out.skipped.push(Skipped {
+                    path: root.display().to_string(),
+                    reason: e.to_string(),
+                });
+                continue;
+            }
+        };
+        if entry.depth() == 0 {
+            continue;
+        }
+        let Some(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            continue;
+        }
+        let path = entry.path();
+        let rel_path = path.strip_prefix(root).unwrap_or(path);
+        let Some(rel) = rel_to_key(rel_path) else {
+            out.skipped.push(Skipped {
+                path: path.display().to_string(),
+                reason: "the name is not valid UTF-8, which an object key must be".into(),
+            });
+            continue;
+        };
+        if kind.is_symlink() {
+            out.skipped.push(Skipped {
+                path: rel,
+                reason: "a symbolic link (not followed)".into(),
+            });
+            continue;
+        }
+        if !kind.is_file() {
+            out.skipped.push(Skipped {
+                path: rel,
+                reason: "not a regular file".into(),
+            });
+            continue;
+        }
+        if let Some(reason) = unrepresentable(&rel) {
+            out.skipped.push(Skipped { path: rel, reason });
+            continue;
+        }
+        let meta = match entry.metadata() {
+            Ok(m) => m,
+            Err(_) => continue, // gone since the directory was read
+        };
+        out.files.push(LocalFile {
+            rel,
+            size: meta.len(),
+            mtime_ns: mtime_ns(&meta),
+            inode: inode(&meta),
+            hash: None,
+        });
+    }
+    out.files.sort_by(|a, b| a.rel.cmp(&b.rel));
+    if let Some(index) = index {
+        for f in &mut out.files {
+            if let Some(e) = index.get(&f.rel)? {
+                let same_meta = e.size == f.size && e.mtime_ns == f.mtime_ns && e.inode == f.inode;
+                if !same_meta && e.size == f.size {
+                    match content_hash(&root.join(rel_to_path(&f.rel))) {
+                        Ok(h) => {
+                            f.hash = Some(h);
+                            out.hashed += 1;
+                        }
+                        Err(_) => continue, // gone or unreadable: judged on metadata
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A relative path as a `/`-joined key suffix (`None`: not UTF-8).
+pub fn rel_to_key(rel: &Path) -> Option<String> {
+    let mut s = String::new();
+    for c in rel.components() {
+        let part = c.as_os_str().to_str()?;
+        if !s.is_empty() {
+            s.push('/');
+        }
+        s.push_str(part);
+    }
+    Some(s)
+}
+
+/// A `/`-separated relative path as a platform path.
+pub fn rel_to_path(rel: &str) -> PathBuf {
+    rel.split('/').collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_ignores() {
+        for name in [
+            ".DS_Store",
+            "Thumbs.db",
+            "~$report.docx",
+            "x.tmp",
+            ".~lock.a.odt#",
+            ".a.swp",
+            ".ossvault-trash",
+        ] {
+            assert!(builtin_ignored(name), "{name}");
+        }
+        for name in ["report.docx", "tmp", "lock", "a.swap", ".ossvaultignore"] {
+            assert!(!builtin_ignored(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn block_hash_is_incremental_and_length_bound() {
+        let data: Vec<u8> = (0..(HASH_BLOCK as usize * 2 + 5))
+            .map(|i| i as u8)
+            .collect();
+        let mut a = BlockHasher::default();
+        a.update(&data);
+        let mut b = BlockHasher::default();
+        for chunk in data.chunks(1 << 20 | 3) {
+            b.update(chunk);
+        }
+        assert_eq!(a.finish(), b.finish());
+        let mut empty = BlockHasher::default();
+        empty.update(&[]);
+        let mut zero = BlockHasher::default();
+        zero.update(&[0]);
+        assert_ne!(empty.finish(), zero.finish());
+    }
+
+    #[test]
+    fn scan_applies_ignore_rules_and_skips_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("a/build")).unwrap();
+        std::fs::write(root.join("a/keep.txt"), b"k").unwrap();
+        std::fs::write(root.join("a/build/out.o"), b"o").unwrap();
+        std::fs::write(root.join("a/notes.log"), b"l").unwrap();
+        std::fs::write(root.join("a/.DS_Store"), b"x").unwrap();
+        std::fs::write(root.join("~$doc.docx"), b"x").unwrap();
+        std::fs::write(root.join(IGNORE_FILE), b"*.log\nbuild/\n").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(root.join("a"), root.join("link")).unwrap();
+        let s = scan(root, None).unwrap();
+        let rels: Vec<&str> = s.files.iter().map(|f| f.rel.as_str()).collect();
+        assert_eq!(rels, [IGNORE_FILE, "a/keep.txt"]);
+        #[cfg(unix)]
+        assert!(s.skipped.iter().any(|k| k.path == "link"));
+    }
+}

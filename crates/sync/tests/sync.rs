@@ -1,0 +1,899 @@
+//! Folder sync against the real embedded server on 127.0.0.1, with real files and real
+//! file-system events, with and without client-side encryption.
+
+use ossvault_client::{Client, ClientConfig, Credentials, ListRequest};
+use ossvault_crypto::{MasterKey, ObjectHeaders};
+use ossvault_keystore::{Backend, KeyKind, Keystore};
+use ossvault_ops::copy::KeystoreOpener;
+use ossvault_sync::{Mode, Pair, PairState, PairStore, PairSync, RunOptions};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const AK: &str = "sync-ak";
+const SK: &str = "sync-sk";
+const BUCKET: &str = "sync";
+const KEY: &str = "k1";
+
+struct Fx {
+    dir: tempfile::TempDir,
+    server: Option<ossvault_server::RunningServer>,
+    addr: SocketAddr,
+    client: Client,
+    store: PairStore,
+    keystore: KeystoreOpener,
+}
+
+fn server_config(dir: &Path, addr: SocketAddr) -> ossvault_server::Config {
+    let mut config = ossvault_server::Config::new(
+        dir.join("data"),
+        addr,
+        vec![ossvault_server::Credential {
+            access_key_id: AK.into(),
+            access_key_secret: SK.into(),
+        }],
+    );
+    config.root_secret = Some(ossvault_server::RootSecret::from_bytes([5; 32]));
+    config
+}
+
+fn open_keystore(dir: &Path) -> ossvault_ops::Result<Keystore> {
+    Ok(Keystore::open(
+        dir.join("config"),
+        Backend::PassphraseFile {
+            path: dir.join("keys.enc"),
+            passphrase: zeroize::Zeroizing::new("correct horse".into()),
+        },
+    )?)
+}
+
+fn client_for(endpoint: String) -> Client {
+    let mut config = ClientConfig::new(
+        endpoint,
+        "cn-hangzhou",
+        Credentials {
+            access_key_id: AK.into(),
+            access_key_secret: SK.into(),
+        },
+    );
+    // Fail fast while the server is down: the engine does the waiting.
+    config.retry.max_attempts = 2;
+    Client::new(config).unwrap()
+}
+
+async fn fixture() -> Fx {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ossvault_server::start(server_config(dir.path(), "127.0.0.1:0".parse().unwrap()))
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let client = client_for(server.endpoint());
+    client.create_bucket(BUCKET, None).await.unwrap();
+    open_keystore(dir.path())
+        .unwrap()
+        .generate(KEY, KeyKind::Aes256)
+        .unwrap();
+    let ks_dir = dir.path().to_owned();
+    let keystore: KeystoreOpener = Arc::new(move || open_keystore(&ks_dir));
+    let store = PairStore::new(dir.path().join("sync"));
+    Fx {
+        dir,
+        server: Some(server),
+        addr,
+        client,
+        store,
+        keystore,
+    }
+}
+
+impl Fx {
+    fn add(&self, name: &str, mode: Mode, key: Option<&str>, prefix: &str) -> Pair {
+        let local = self.dir.path().join(name);
+        std::fs::create_dir_all(&local).unwrap();
+        let mut pair = Pair::new(name, local, BUCKET, prefix);
+        pair.mode = mode;
+        pair.key = key.map(str::to_owned);
+        self.store.add(pair.clone()).unwrap();
+        pair
+    }
+
+    async fn open(&self, name: &str, options: RunOptions) -> Arc<PairSync> {
+        Arc::new(
+            PairSync::open(
+                &self.store,
+                name,
+                self.client.clone(),
+                self.keystore.clone(),
+                options,
+            )
+            .await
+            .unwrap(),
+        )
+    }
+
+    async fn master(&self) -> MasterKey {
+        let ks = self.keystore.clone();
+        ossvault_ops::keys::encryption_key(&self.client, KEY, move || ks())
+            .await
+            .unwrap()
+    }
+
+    /// The objects under `prefix` (the trash left out), decrypted; checks that encrypted
+    /// pairs stored only ciphertext.
+    async fn remote_tree(
+        &self,
+        prefix: &str,
+        master: Option<&MasterKey>,
+    ) -> BTreeMap<String, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        let mut marker = None;
+        loop {
+            let page = self
+                .client
+                .list_objects(
+                    BUCKET,
+                    &ListRequest {
+                        prefix: prefix.into(),
+                        continuation_token: marker.clone(),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            for o in page.objects {
+                let rel = o.key[prefix.len()..].to_owned();
+                if rel.starts_with(".ossvault-trash/") {
+                    continue;
+                }
+                // Deleted since the listing (the sync is at work): seen on the next look.
+                let Ok((meta, body)) = self.client.get_object(BUCKET, &o.key, None).await else {
+                    out.insert(format!("{rel} (vanished)"), Vec::new());
+                    continue;
+                };
+                let Ok(body) = body.bytes().await else {
+                    out.insert(format!("{rel} (vanished)"), Vec::new());
+                    continue;
+                };
+                let body = body.to_vec();
+                let headers = ObjectHeaders::parse(&meta.headers).unwrap();
+                let plain = match master {
+                    Some(m) => {
+                        assert!(headers.is_encrypted(), "{rel} is stored in plaintext");
+                        let plain = headers
+                            .open(m)
+                            .await
+                            .unwrap()
+                            .decrypt_to_vec(&body)
+                            .unwrap();
+                        assert!(
+                            plain.len() < 16 || !body.windows(16).any(|w| w == &plain[..16]),
+                            "{rel}: plaintext on the server"
+                        );
+                        plain
+                    }
+                    None => {
+                        assert!(!headers.is_encrypted());
+                        body
+                    }
+                };
+                out.insert(rel, plain);
+            }
+            match page.next_token {
+                Some(t) => marker = Some(t),
+                None => break,
+            }
+        }
+        out
+    }
+}
+
+/// Every synced file of a folder (sync's trash and ignored files left out).
+fn local_tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut dirs = vec![PathBuf::new()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(root.join(&d)).unwrap() {
+            let e = e.unwrap();
+            let name = e.file_name().into_string().unwrap();
+            if ossvault_sync::scan::builtin_ignored(&name) {
+                continue;
+            }
+            let rel = d.join(&name);
+            if e.file_type().unwrap().is_dir() {
+                dirs.push(rel);
+            } else {
+                let key = rel.to_str().unwrap().replace('\\', "/");
+                out.insert(key, std::fs::read(e.path()).unwrap());
+            }
+        }
+    }
+    out
+}
+
+fn write(root: &Path, rel: &str, data: &[u8]) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, data).unwrap();
+}
+
+fn content(i: usize, version: u8) -> Vec<u8> {
+    format!("file {i} version {version} ")
+        .repeat(1 + i % 37)
+        .into_bytes()
+}
+
+/// Waits until `check` holds (polling), or fails with `what`.
+async fn eventually<F, Fut>(timeout: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("timed out after {timeout:?} waiting for {what}");
+}
+
+fn fast_options() -> RunOptions {
+    RunOptions {
+        remote_poll: Duration::from_millis(500),
+        rescan_interval: Duration::from_secs(600),
+        ..Default::default()
+    }
+}
+
+async fn upload_pass_then_restart(key: Option<&str>) {
+    let fx = fixture().await;
+    // `kms` stands for a CMK of the server's KMS, created here.
+    let spec = match key {
+        Some("kms") => {
+            let cmk = fx
+                .client
+                .create_key(&ossvault_client::CreateKeyOptions::default())
+                .await
+                .unwrap();
+            Some(format!("kms:{}", cmk.key_id))
+        }
+        other => other.map(str::to_owned),
+    };
+    let key = spec.as_deref();
+    let pair = fx.add("up", Mode::Upload, key, "docs/");
+    for i in 0..40 {
+        write(&pair.local, &format!("d{}/f{i}.txt", i % 4), &content(i, 1));
+    }
+    let master = match key {
+        Some(spec) => {
+            let ks = fx.keystore.clone();
+            Some(
+                ossvault_ops::keys::encryption_key(&fx.client, spec, move || ks())
+                    .await
+                    .unwrap(),
+            )
+        }
+        None => None,
+    };
+    let sync = fx.open("up", RunOptions::default()).await;
+    let r = sync.pass(true, None).await.unwrap();
+    assert_eq!((r.uploaded, r.failed.len()), (40, 0), "{r:?}");
+    assert_eq!(
+        fx.remote_tree("docs/", master.as_ref()).await,
+        local_tree(&pair.local)
+    );
+    drop(sync);
+
+    // A restart reads nothing unchanged; an mtime-only change (same bytes) uploads nothing; a
+    // real change uploads that file only.
+    let sync = fx.open("up", RunOptions::default()).await;
+    let r = sync.pass(true, None).await.unwrap();
+    assert_eq!(
+        (r.uploaded, r.touched, r.scanned, r.hashed),
+        (0, 0, 40, 0),
+        "{r:?}"
+    );
+    let f3 = pair.local.join("d3/f3.txt");
+    std::fs::write(&f3, content(3, 1)).unwrap(); // same bytes, new mtime
+    write(&pair.local, "d1/f1.txt", &content(1, 2));
+    let r = sync.pass(true, None).await.unwrap();
+    // Only the two files whose metadata changed at the same size were read (the edit keeps
+    // the size: its hash tells it apart from the mtime-only change).
+    assert_eq!(content(1, 2).len(), content(1, 1).len());
+    assert_eq!((r.uploaded, r.touched, r.hashed), (1, 1, 2), "{r:?}");
+    assert_eq!(
+        fx.remote_tree("docs/", master.as_ref()).await,
+        local_tree(&pair.local)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_pass_and_restart_encrypted() {
+    upload_pass_then_restart(Some(KEY)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_pass_and_restart_kms() {
+    upload_pass_then_restart(Some("kms")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_pass_and_restart_plain() {
+    upload_pass_then_restart(None).await;
+}
+
+async fn watch_converges(key: Option<&str>) {
+    let fx = fixture().await;
+    let pair = fx.add("w", Mode::Upload, key, "w/");
+    let master = match key {
+        Some(_) => Some(fx.master().await),
+        None => None,
+    };
+    let sync = fx.open("w", fast_options()).await;
+    let runner = {
+        let s = sync.clone();
+        tokio::spawn(async move { s.watch().await })
+    };
+    let converged = |what: &'static str| {
+        let (fx, pair, master) = (&fx, &pair, &master);
+        async move {
+            let mut last = BTreeMap::new();
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(90) {
+                last = fx.remote_tree("w/", master.as_ref()).await;
+                if last == local_tree(&pair.local) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            panic!(
+                "{what}: the remote did not converge ({} objects, {} local files)",
+                last.len(),
+                local_tree(&pair.local).len()
+            );
+        }
+    };
+    for i in 0..500 {
+        write(
+            &pair.local,
+            &format!("a{}/b{}/f{i}.txt", i % 5, i % 7),
+            &content(i, 1),
+        );
+    }
+    converged("500 created").await;
+    for i in 0..100 {
+        write(
+            &pair.local,
+            &format!("a{}/b{}/f{i}.txt", i % 5, i % 7),
+            &content(i, 2),
+        );
+    }
+    for i in 100..150 {
+        let from = pair.local.join(format!("a{}/b{}/f{i}.txt", i % 5, i % 7));
+        std::fs::create_dir_all(pair.local.join("renamed")).unwrap();
+        std::fs::rename(from, pair.local.join(format!("renamed/f{i}.txt"))).unwrap();
+    }
+    for i in 150..200 {
+        std::fs::remove_file(pair.local.join(format!("a{}/b{}/f{i}.txt", i % 5, i % 7))).unwrap();
+    }
+    converged("100 modified, 50 renamed, 50 deleted").await;
+    assert_eq!(local_tree(&pair.local).len(), 450);
+    sync.stop();
+    runner.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_mode_converges_encrypted() {
+    watch_converges(Some(KEY)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_mode_converges_plain() {
+    watch_converges(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_way_carries_changes_and_keeps_both_versions_of_a_conflict() {
+    let fx = fixture().await;
+    let a = fx.add("a", Mode::TwoWay, Some(KEY), "shared/");
+    let mut b = Pair::new("b", fx.dir.path().join("b"), BUCKET, "shared/");
+    b.mode = Mode::TwoWay;
+    b.key = Some(KEY.into());
+    std::fs::create_dir_all(&b.local).unwrap();
+    fx.store.add(b.clone()).unwrap();
+    let sa = fx.open("a", RunOptions::default()).await;
+    let sb = fx.open("b", RunOptions::default()).await;
+
+    write(&a.local, "notes/todo.txt", b"from a, v1");
+    write(&a.local, "photo.jpg", b"jpeg bytes");
+    sa.pass(true, None).await.unwrap();
+    let r = sb.pass(true, None).await.unwrap();
+    assert_eq!(r.downloaded, 2, "{r:?}");
+    assert_eq!(local_tree(&a.local), local_tree(&b.local));
+
+    // A change on b reaches a.
+    write(&b.local, "notes/todo.txt", b"from b, v2");
+    sb.pass(true, None).await.unwrap();
+    let r = sa.pass(true, None).await.unwrap();
+    assert_eq!(r.downloaded, 1, "{r:?}");
+    assert_eq!(
+        std::fs::read(a.local.join("notes/todo.txt")).unwrap(),
+        b"from b, v2"
+    );
+
+    // Both change the same file: both versions survive on both sides.
+    write(&a.local, "notes/todo.txt", b"a's edit");
+    write(&b.local, "notes/todo.txt", b"b's edit");
+    sa.pass(true, None).await.unwrap();
+    let r = sb.pass(true, None).await.unwrap();
+    assert_eq!(r.conflicts.len(), 1, "{r:?}");
+    assert!(r.conflicts[0].starts_with("notes/todo.conflict-") && r.conflicts[0].ends_with(".txt"));
+    for _ in 0..2 {
+        sb.pass(true, None).await.unwrap();
+        sa.pass(true, None).await.unwrap();
+    }
+    let ta = local_tree(&a.local);
+    assert_eq!(ta, local_tree(&b.local));
+    let versions: Vec<&Vec<u8>> = ta
+        .iter()
+        .filter(|(k, _)| k.starts_with("notes/todo"))
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(versions.len(), 2, "{:?}", ta.keys());
+    assert!(versions.contains(&&b"a's edit".to_vec()) && versions.contains(&&b"b's edit".to_vec()));
+    let master = fx.master().await;
+    assert_eq!(fx.remote_tree("shared/", Some(&master)).await, ta);
+    assert_eq!(ossvault_sync::conflicts(&fx.store, "b").unwrap().len(), 1);
+
+    // A deletion on a reaches b (into b's local trash, recoverable).
+    std::fs::remove_file(a.local.join("photo.jpg")).unwrap();
+    sa.pass(true, None).await.unwrap();
+    let r = sb.pass(true, None).await.unwrap();
+    assert_eq!(r.deleted_local, 1, "{r:?}");
+    assert!(!b.local.join("photo.jpg").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mass_deletion_is_refused_and_old_versions_restore() {
+    let fx = fixture().await;
+    let pair = fx.add("del", Mode::Upload, Some(KEY), "del/");
+    for i in 0..40 {
+        write(&pair.local, &format!("f{i}.txt"), &content(i, 1));
+    }
+    let sync = fx.open("del", RunOptions::default()).await;
+    sync.pass(true, None).await.unwrap();
+    let master = fx.master().await;
+
+    // The folder looks emptied (an unmounted drive, a wrong move): nothing is deleted.
+    let moved = fx.dir.path().join("moved-away");
+    std::fs::rename(&pair.local, &moved).unwrap();
+    std::fs::create_dir(&pair.local).unwrap();
+    let r = sync.pass(true, None).await.unwrap();
+    assert!(r.refused_deletions.is_some(), "{r:?}");
+    assert_eq!(r.deleted_remote, 0);
+    assert!(
+        matches!(sync.status().state, PairState::Error { ref code, .. } if code == "DeletionRefused")
+    );
+    assert_eq!(fx.remote_tree("del/", Some(&master)).await.len(), 40);
+    std::fs::remove_dir(&pair.local).unwrap();
+    std::fs::rename(&moved, &pair.local).unwrap();
+
+    // One file deleted and one overwritten: both old versions are kept and restorable.
+    std::fs::remove_file(pair.local.join("f1.txt")).unwrap();
+    write(&pair.local, "f2.txt", b"new content of f2");
+    let r = sync.pass(true, None).await.unwrap();
+    assert_eq!((r.deleted_remote, r.uploaded), (1, 1), "{r:?}");
+    let remote = fx.remote_tree("del/", Some(&master)).await;
+    assert!(!remote.contains_key("f1.txt"));
+    let pairs = fx.store.list().unwrap();
+    let restored = ossvault_sync::restore::restore(
+        &fx.client,
+        &fx.keystore,
+        &pairs,
+        BUCKET,
+        "del/f1.txt",
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(restored.path, pair.local.join("f1.txt"));
+    assert_eq!(std::fs::read(&restored.path).unwrap(), content(1, 1));
+    let to = fx.dir.path().join("old-f2.txt");
+    let restored = ossvault_sync::restore::restore(
+        &fx.client,
+        &fx.keystore,
+        &pairs,
+        BUCKET,
+        "del/f2.txt",
+        None,
+        Some(&to),
+    )
+    .await
+    .unwrap();
+    assert_eq!(std::fs::read(&restored.path).unwrap(), content(2, 1));
+    // Trash versions are ciphertext too.
+    let versions = ossvault_sync::restore::versions(&fx.client, BUCKET, "del/f2.txt")
+        .await
+        .unwrap();
+    assert_eq!(versions.len(), 1);
+    let (_, body) = fx
+        .client
+        .get_object(BUCKET, &versions[0].key, None)
+        .await
+        .unwrap();
+    assert_ne!(body.bytes().await.unwrap().to_vec(), content(2, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_encrypted_upload_resumes() {
+    let fx = fixture().await;
+    let pair = fx.add("big", Mode::Upload, Some(KEY), "big/");
+    let data: Vec<u8> = (0..(40u32 << 20))
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    write(&pair.local, "video.bin", &data);
+    let options = RunOptions {
+        part_size: 4 << 20,
+        multipart_threshold: 4 << 20,
+        part_jobs: 2,
+        ..Default::default()
+    };
+    // Slow it down (2 MiB/s), stop it after a few parts, as a crash would.
+    fx.store
+        .update("big", |p| p.bandwidth_limit = Some(2 << 20))
+        .unwrap();
+    let sync = fx.open("big", options.clone()).await;
+    let runner = {
+        let s = sync.clone();
+        tokio::spawn(async move { s.pass(true, None).await })
+    };
+    let status = sync.clone();
+    eventually(Duration::from_secs(60), "some parts uploaded", || {
+        let s = status.status();
+        async move { s.bytes_done >= 12 << 20 }
+    })
+    .await;
+    sync.stop();
+    assert!(runner.await.unwrap().is_err(), "stopped");
+    drop(status);
+    drop(sync);
+    // Nothing half-uploaded is visible.
+    let head = fx.client.head_object(BUCKET, "big/video.bin").await;
+    assert_eq!(head.unwrap_err().code(), Some("NoSuchKey"));
+
+    fx.store
+        .update("big", |p| p.bandwidth_limit = None)
+        .unwrap();
+    let sync = fx.open("big", options).await;
+    let r = sync.pass(true, None).await.unwrap();
+    assert_eq!(r.uploaded, 1, "{r:?}");
+    assert!(r.parts_resumed >= 2, "{r:?}");
+    assert_eq!(r.parts_resumed + r.parts_sent, 10, "{r:?}");
+    let master = fx.master().await;
+    assert_eq!(
+        fx.remote_tree("big/", Some(&master)).await["video.bin"],
+        data
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_outage_is_recovered_from_without_help() {
+    let mut fx = fixture().await;
+    let pair = fx.add("out", Mode::Upload, Some(KEY), "out/");
+    write(&pair.local, "first.txt", b"before the outage");
+    let sync = fx.open("out", fast_options()).await;
+    let runner = {
+        let s = sync.clone();
+        tokio::spawn(async move { s.watch().await })
+    };
+    let master = fx.master().await;
+    let fxr = &fx;
+    eventually(Duration::from_secs(30), "first sync", || async {
+        fxr.remote_tree("out/", Some(&master)).await.len() == 1
+    })
+    .await;
+    fx.server.take().unwrap().shutdown().await;
+    write(
+        &pair.local,
+        "during.txt",
+        b"written while the server is down",
+    );
+    let s = sync.clone();
+    eventually(Duration::from_secs(30), "offline or retrying", || {
+        let st = s.status().state;
+        async move { matches!(st, PairState::Offline { .. } | PairState::Retrying { .. }) }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    fx.server = Some(
+        ossvault_server::start(server_config(fx.dir.path(), fx.addr))
+            .await
+            .unwrap(),
+    );
+    let fxr = &fx;
+    eventually(
+        Duration::from_secs(60),
+        "convergence after the outage",
+        || async { fxr.remote_tree("out/", Some(&master)).await == local_tree(&pair.local) },
+    )
+    .await;
+    sync.stop();
+    runner.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignore_rules_editor_saves_and_files_being_written() {
+    let fx = fixture().await;
+    let pair = fx.add("ed", Mode::Upload, Some(KEY), "ed/");
+    write(&pair.local, ".ossvaultignore", b"*.log\ncache/\n");
+    let sync = fx.open("ed", fast_options()).await;
+    let runner = {
+        let s = sync.clone();
+        tokio::spawn(async move { s.watch().await })
+    };
+    // Ignored: the rules, and the built-in temp and lock files.
+    write(&pair.local, "app.log", b"log");
+    write(&pair.local, "cache/blob", b"cache");
+    write(&pair.local, "~$report.docx", b"office lock");
+    write(&pair.local, ".report.docx.swp", b"vim swap");
+    // An editor's save: write a temp file, rename it over the document.
+    write(&pair.local, "report.docx", b"draft 1");
+    for v in 2..5 {
+        let tmp = pair.local.join(format!(".report.docx.{v}.tmp"));
+        std::fs::write(&tmp, format!("draft {v}")).unwrap();
+        std::fs::rename(&tmp, pair.local.join("report.docx")).unwrap();
+        tokio::time::sleep(Duration::from_millis(120)).await;
+    }
+    // A file written slowly, in pieces.
+    let growing = pair.local.join("recording.wav");
+    let mut expected = Vec::new();
+    for i in 0..15u8 {
+        use std::io::Write;
+        let piece = vec![i; 10_000];
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&growing)
+            .unwrap();
+        f.write_all(&piece).unwrap();
+        expected.extend_from_slice(&piece);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let master = fx.master().await;
+    let fxr = &fx;
+    let want: BTreeMap<String, Vec<u8>> = [
+        (".ossvaultignore".to_string(), b"*.log\ncache/\n".to_vec()),
+        ("recording.wav".to_string(), expected.clone()),
+        ("report.docx".to_string(), b"draft 4".to_vec()),
+    ]
+    .into();
+    eventually(
+        Duration::from_secs(30),
+        "the final states, nothing ignored uploaded",
+        || async { fxr.remote_tree("ed/", Some(&master)).await == want },
+    )
+    .await;
+    sync.stop();
+    runner.await.unwrap().unwrap();
+}
+
+/// Lowers the inotify queue so that a burst overflows it (restored after), when permitted.
+struct QueueLimit(Option<String>);
+
+impl QueueLimit {
+    const PATH: &'static str = "/proc/sys/fs/inotify/max_queued_events";
+    fn lower(to: u32) -> QueueLimit {
+        let old = std::fs::read_to_string(Self::PATH).ok();
+        match &old {
+            Some(_) if std::fs::write(Self::PATH, to.to_string()).is_ok() => QueueLimit(old),
+            _ => QueueLimit(None),
+        }
+    }
+}
+
+impl Drop for QueueLimit {
+    fn drop(&mut self) {
+        if let Some(old) = &self.0 {
+            let _ = std::fs::write(Self::PATH, old.trim());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_queue_overflow_ends_in_convergence() {
+    let fx = fixture().await;
+    let pair = fx.add("ov", Mode::Upload, None, "ov/");
+    // Watches are created with the lowered limit in force.
+    let limit = QueueLimit::lower(32);
+    let sync = fx.open("ov", fast_options()).await;
+    let runner = {
+        let s = sync.clone();
+        tokio::spawn(async move { s.watch().await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The queue size is fixed when the watcher's inotify instance is made: restore the
+    // system-wide setting at once (other processes on the machine).
+    let lowered = limit.0.is_some();
+    drop(limit);
+    // Far more events than the queue holds, in one burst.
+    for i in 0..800 {
+        write(
+            &pair.local,
+            &format!("burst/{}/f{i}", i % 20),
+            &content(i, 1),
+        );
+    }
+    let fxr = &fx;
+    eventually(
+        Duration::from_secs(90),
+        "convergence after an overflow",
+        || async { fxr.remote_tree("ov/", None).await == local_tree(&pair.local) },
+    )
+    .await;
+    if lowered {
+        assert!(sync.overflows() > 0, "the burst did not overflow the queue");
+    } else {
+        eprintln!("could not lower the inotify queue: tested a burst without an overflow");
+    }
+    sync.stop();
+    runner.await.unwrap().unwrap();
+}
+
+/// A TCP proxy in front of the server that breaks connections: of every three, one is refused
+/// at once, one is cut after forwarding some hundred KiB of requests (mid-request), one works.
+async fn flaky_proxy(upstream: SocketAddr) -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut n = 0u64;
+        loop {
+            let Ok((inbound, _)) = listener.accept().await else {
+                return;
+            };
+            n += 1;
+            if n.is_multiple_of(3) {
+                drop(inbound);
+                continue;
+            }
+            let budget = if n % 3 == 1 {
+                64 * 1024 + (n * 7919 % 13) as usize * 48 * 1024
+            } else {
+                usize::MAX
+            };
+            tokio::spawn(async move {
+                let Ok(outbound) = tokio::net::TcpStream::connect(upstream).await else {
+                    return;
+                };
+                let (mut ci, mut co) = inbound.into_split();
+                let (mut si, mut so) = outbound.into_split();
+                let up = async {
+                    let mut sent = 0usize;
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(k) = ci.read(&mut buf).await {
+                        if k == 0 || so.write_all(&buf[..k]).await.is_err() {
+                            break;
+                        }
+                        sent += k;
+                        if sent > budget {
+                            break; // cut mid-request
+                        }
+                    }
+                };
+                let down = async {
+                    let _ = tokio::io::copy(&mut si, &mut co).await;
+                };
+                tokio::select! {
+                    _ = up => {}
+                    _ = down => {}
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_that_drops_requests_only_delays_convergence() {
+    let fx = fixture().await;
+    let pair = fx.add("flaky", Mode::Upload, Some(KEY), "flaky/");
+    let proxy = flaky_proxy(fx.addr).await;
+    let flaky_client = client_for(format!("http://{proxy}"));
+    let options = RunOptions {
+        part_size: 4 << 20,
+        multipart_threshold: 4 << 20,
+        max_backoff: Duration::from_secs(2),
+        ..fast_options()
+    };
+    let sync = Arc::new(
+        PairSync::open(
+            &fx.store,
+            "flaky",
+            flaky_client,
+            fx.keystore.clone(),
+            options,
+        )
+        .await
+        .unwrap(),
+    );
+    let runner = {
+        let s = sync.clone();
+        tokio::spawn(async move { s.watch().await })
+    };
+    for i in 0..60 {
+        write(
+            &pair.local,
+            &format!("docs/f{i}.txt"),
+            &content(i, 1).repeat(40),
+        );
+    }
+    let big: Vec<u8> = (0..(12u32 << 20))
+        .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
+        .collect();
+    write(&pair.local, "big.bin", &big);
+    let master = fx.master().await;
+    let fxr = &fx;
+    eventually(
+        Duration::from_secs(120),
+        "convergence through the flaky proxy",
+        || async { fxr.remote_tree("flaky/", Some(&master)).await == local_tree(&pair.local) },
+    )
+    .await;
+    sync.stop();
+    runner.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_mode_mirrors_the_remote_and_keeps_local_edits_aside() {
+    let fx = fixture().await;
+    let up = fx.add("src", Mode::Upload, Some(KEY), "mirror/");
+    let mut down = Pair::new("dst", fx.dir.path().join("dst"), BUCKET, "mirror/");
+    down.mode = Mode::Download;
+    down.key = Some(KEY.into());
+    std::fs::create_dir_all(&down.local).unwrap();
+    fx.store.add(down.clone()).unwrap();
+    let su = fx.open("src", RunOptions::default()).await;
+    let sd = fx.open("dst", RunOptions::default()).await;
+    write(&up.local, "a.txt", b"a1");
+    write(&up.local, "sub/b.txt", b"b1");
+    su.pass(true, None).await.unwrap();
+    let r = sd.pass(true, None).await.unwrap();
+    assert_eq!(r.downloaded, 2, "{r:?}");
+    assert_eq!(local_tree(&down.local), local_tree(&up.local));
+
+    // A local-only file stays local; a local edit is kept aside when the remote changes.
+    write(&down.local, "mine.txt", b"only here");
+    write(&down.local, "a.txt", b"edited in the mirror");
+    write(&up.local, "a.txt", b"a2 from the source");
+    su.pass(true, None).await.unwrap();
+    let r = sd.pass(true, None).await.unwrap();
+    assert_eq!(r.conflicts.len(), 1, "{r:?}");
+    assert_eq!(
+        std::fs::read(down.local.join("a.txt")).unwrap(),
+        b"a2 from the source"
+    );
+    assert_eq!(
+        std::fs::read(down.local.join(&r.conflicts[0])).unwrap(),
+        b"edited in the mirror"
+    );
+    assert_eq!(
+        std::fs::read(down.local.join("mine.txt")).unwrap(),
+        b"only here"
+    );
+    let master = fx.master().await;
+    assert!(!fx
+        .remote_tree("mirror/", Some(&master))
+        .await
+        .contains_key("mine.txt"));
+
+    // A deletion at the source reaches the mirror.
+    std::fs::remove_file(up.local.join("sub/b.txt")).unwrap();
+    su.pass(true, None).await.unwrap();
+    let r = sd.pass(true, None).await.unwrap();
+    assert_eq!(r.deleted_local, 1, "{r:?}");
+    assert!(!down.local.join("sub/b.txt").exists());
+}
