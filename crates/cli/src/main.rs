@@ -18,8 +18,8 @@ mod rm;
 mod serve;
 mod sign;
 mod stat;
-mod transfers;
 mod sync;
+mod transfers;
 mod units;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
