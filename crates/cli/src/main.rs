@@ -15,6 +15,7 @@ mod ls;
 mod output;
 mod profile;
 mod rm;
+mod scrub;
 mod serve;
 mod sign;
 mod stat;
@@ -77,6 +78,8 @@ struct Cli {
 enum Command {
     /// Run the embedded OSS-compatible server.
     Serve(serve::ServeArgs),
+    /// Check every stored object of a stopped server's data directory; quarantine the damaged.
+    Scrub(scrub::ScrubArgs),
     /// Make a bucket: `ossvault mb oss://bucket`.
     #[command(after_help = CONNECTION_HELP)]
     Mb(MbArgs),
@@ -501,6 +504,7 @@ fn main() -> ExitCode {
 async fn run(command: Command, out: &Output) -> anyhow::Result<()> {
     match command {
         Command::Serve(_) => unreachable!("served above"),
+        Command::Scrub(a) => scrub::run(a, out),
         Command::Mb(a) => buckets::make(&connection::client(&a.conn)?, out, &a).await,
         Command::Rb(a) => buckets::remove(&connection::client(&a.conn)?, out, &a).await,
         Command::Ls(a) => ls::run(&connection::client(&a.conn)?, out, &a).await,

@@ -36,19 +36,19 @@ pub struct ServeArgs {
     /// Access key secret (prefer the environment variable: arguments show in `ps`).
     #[arg(long, env = "OSSVAULT_ACCESS_KEY_SECRET", hide_env_values = true)]
     access_key_secret: Option<String>,
-    /// File holding the root secret that wraps the server's encryption keys (64 hex digits,
-    /// made on first start, mode 0600). It lives beside the data directory, never in it, so a
-    /// copy of the data directory alone reveals nothing. Default: `<data-dir>.root-key`.
-    #[arg(long, value_name = "FILE")]
-    root_secret_file: Option<PathBuf>,
-    /// The root secret itself, as 64 hex digits (instead of a file).
-    #[arg(
-        long,
-        env = "OSSVAULT_ROOT_SECRET",
-        hide_env_values = true,
-        conflicts_with = "root_secret_file"
-    )]
-    root_secret: Option<String>,
+    #[command(flatten)]
+    root: RootSecretArgs,
+    /// Scrub every stored object this often (e.g. `24h`, `30m`; first run one interval after
+    /// start): damaged objects are quarantined (reads answer an error naming the damage).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    scrub_interval: Option<std::time::Duration>,
+    /// Free space kept on the data directory's disk: uploads that would eat into it are refused
+    /// (503 naming the cause) while deletes and metadata changes still work; 0 is off.
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = crate::units::parse_size)]
+    min_free_space: u64,
+    /// Most bytes per second a periodic scrub reads.
+    #[arg(long, value_name = "SIZE", default_value = "50MiB", value_parser = crate::units::parse_size)]
+    scrub_rate: u64,
     /// Days between automatic rotations of the SSE-OSS master key.
     #[arg(long, default_value_t = 90)]
     master_key_rotation_days: u64,
@@ -75,6 +75,67 @@ pub struct ServeArgs {
     /// Save no profile (test servers, or a server for another user).
     #[arg(long)]
     no_profile: bool,
+}
+
+/// Where the root secret comes from (shared by `serve` and the offline `scrub`).
+#[derive(Args)]
+pub struct RootSecretArgs {
+    /// File holding the root secret that wraps the server's encryption keys (64 hex digits,
+    /// made on first start, mode 0600). It lives beside the data directory, never in it, so a
+    /// copy of the data directory alone reveals nothing. Default: `<data-dir>.root-key`.
+    #[arg(long, value_name = "FILE")]
+    root_secret_file: Option<PathBuf>,
+    /// The root secret itself, as 64 hex digits (instead of a file).
+    #[arg(
+        long,
+        env = "OSSVAULT_ROOT_SECRET",
+        hide_env_values = true,
+        conflicts_with = "root_secret_file"
+    )]
+    root_secret: Option<String>,
+}
+
+impl RootSecretArgs {
+    fn file(&self, data_dir: &Path) -> PathBuf {
+        self.root_secret_file
+            .clone()
+            .unwrap_or_else(|| sibling_root_key_file(data_dir))
+    }
+
+    /// The root secret if one is given or its file exists; never makes one.
+    pub fn read_existing(&self, data_dir: &Path) -> Result<Option<RootSecret>> {
+        if let Some(hex_digits) = &self.root_secret {
+            return parse_root_secret(hex_digits)
+                .context("OSSVAULT_ROOT_SECRET / --root-secret")
+                .map(Some);
+        }
+        let path = self.file(data_dir);
+        if !path.exists() {
+            return Ok(None);
+        }
+        root_secret_from_file(&path).map(Some)
+    }
+}
+
+/// `90s`, `30m`, `24h`, `7d`, or plain seconds.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?} (e.g. 30m, 24h)"))?;
+    let secs = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => return Err(format!("invalid duration {s:?}: unit is s, m, h or d")),
+    };
+    if n == 0 {
+        return Err("the scrub interval must be positive".into());
+    }
+    Ok(std::time::Duration::from_secs(n * secs))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -107,17 +168,11 @@ pub fn run(args: ServeArgs) -> Result<()> {
             "give both --access-key-id and --access-key-secret, or neither to use generated ones"
         ),
     };
-    let root_secret = match args.root_secret {
+    let root_secret = match &args.root.root_secret {
         Some(hex_digits) => {
-            parse_root_secret(&hex_digits).context("OSSVAULT_ROOT_SECRET / --root-secret")?
+            parse_root_secret(hex_digits).context("OSSVAULT_ROOT_SECRET / --root-secret")?
         }
-        None => {
-            let path = args
-                .root_secret_file
-                .clone()
-                .unwrap_or_else(|| sibling_root_key_file(&args.data_dir));
-            root_secret_from_file(&path)?
-        }
+        None => root_secret_from_file(&args.root.file(&args.data_dir))?,
     };
     let profile = (!args.no_profile).then(|| (args.profile_name.clone(), credential.clone()));
     let mut config = Config::new(args.data_dir, args.address, vec![credential]);
@@ -126,6 +181,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
     config.master_key_rotation =
         std::time::Duration::from_secs(args.master_key_rotation_days.max(1) * 24 * 3600);
     config.https_address = args.https_address;
+    config.scrub_interval = args.scrub_interval;
+    config.scrub_rate = args.scrub_rate;
+    config.min_free_space = args.min_free_space;
     if let Some(n) = args.max_connections {
         config.max_connections = n;
     }

@@ -94,6 +94,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let store = tokio::task::spawn_blocking(move || Store::open(&dir))
         .await
         .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
+    store.set_min_free_space(config.min_free_space);
     let (sse, kms) = match &config.root_secret {
         Some(root) => {
             let (store, root) = (store.clone(), root.clone());
@@ -152,6 +153,18 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         stopped.clone(),
     ))];
     tracing::info!(address = %local_addr, "serving the OSS API over HTTP");
+    if let Some(interval) = state.config.scrub_interval {
+        let options = crate::scrub::ScrubOptions {
+            max_bytes_per_sec: state.config.scrub_rate,
+            ..Default::default()
+        };
+        tasks.push(tokio::spawn(crate::scrub::periodic(
+            state.clone(),
+            interval,
+            options,
+            stopped.clone(),
+        )));
+    }
     if state.sse.is_some() {
         tasks.push(tokio::spawn(crate::sse::maintain(
             state.clone(),

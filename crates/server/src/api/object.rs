@@ -5,6 +5,7 @@ use super::encryption;
 use super::{empty, now_ms, parse_acl, time_of, xml_ok, ApiError, Ctx};
 use crate::auth;
 use crate::body::{self, blocking, plan_range, Body, Received};
+use crate::integrity;
 use crate::sse::{self, DataKey};
 use crate::store::{
     Append, Codec, ObjectRecord, ObjectType, PutMode, Segment, SseRecord, StoreError,
@@ -160,6 +161,7 @@ pub async fn put_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
             codec: codec_for(sse.as_ref()),
         }],
         sse,
+        corrupt: None,
     };
     let response = write_response(&record);
     let (bucket, key) = (ctx.bucket().to_owned(), ctx.key().to_owned());
@@ -269,9 +271,16 @@ pub fn check_conditions(
 enum ReadFailure {
     /// Its blob is gone: overwritten since the metadata was read.
     Missing,
-    /// Unreadable or failing authentication.
+    /// Unreadable.
     Content(String),
+    /// Damaged (the object is now marked corrupt).
+    Damaged(crate::store::CorruptMark),
 }
+
+/// A plain first segment up to this size is read and checked whole before a GET answers (a
+/// second read from the page cache, cheap at this size), so damage in a small object is an
+/// error status, not a cut-off body.
+const PROBE_WHOLE: u64 = 1 << 20;
 
 /// GetObject (`with_body`) and HeadObject.
 pub async fn get_object(ctx: Ctx, with_body: bool) -> Result<Response<Body>, ApiError> {
@@ -296,6 +305,13 @@ pub async fn get_object(ctx: Ctx, with_body: bool) -> Result<Response<Body>, Api
         let range = resolve_range(ctx.header(header::RANGE.as_str()), record.size, standard)?;
         let (start, end) = range.map_or((0, record.size), |r| (r.start, r.end));
         let plan = plan_range(&record.segments, start, end);
+        if let Some(mark) = record.corrupt.as_ref() {
+            // A HEAD, a whole GET or a range over the damage answers the error; a range of an
+            // intact segment (or sealed chunk) is still served.
+            if !with_body || range.is_none() || integrity::touches_damage(&record, &plan) {
+                return Err(integrity::corrupt_error(mark));
+            }
+        }
         let key = if with_body {
             encryption::open(&ctx, record.sse.as_ref())?
         } else {
@@ -305,16 +321,33 @@ pub async fn get_object(ctx: Ctx, with_body: bool) -> Result<Response<Body>, Api
             (true, Some((seg, offset, _))) => {
                 let (seg, offset, probe_key, store) =
                     (seg.clone(), *offset, key.clone(), store.clone());
+                let (bucket, object) = (ctx.bucket().to_owned(), ctx.key().to_owned());
                 let opened = tokio::task::spawn_blocking(move || {
                     let file = store.open_blob(seg.blob).map_err(|e| match e {
                         StoreError::BlobMissing(_) => ReadFailure::Missing,
                         other => ReadFailure::Content(other.to_string()),
                     })?;
-                    // Authenticate the first chunk before answering, so that tampered content
-                    // is an error status rather than a cut-off body.
-                    if seg.codec == Codec::Sealed {
-                        body::read_segment(&file, &seg, probe_key.as_ref(), offset, 1, |_| false)
-                            .map_err(|e| ReadFailure::Content(e.to_string()))?;
+                    // Check the first sealed chunk, or a small plain segment read whole, before
+                    // answering, so that damage there is an error status rather than a cut-off
+                    // body.
+                    let probe = match seg.codec {
+                        Codec::Sealed => Some((offset, 1)),
+                        Codec::Plain if seg.len <= PROBE_WHOLE => Some((0, seg.len)),
+                        Codec::Plain => None,
+                    };
+                    if let Some((from, n)) = probe {
+                        let plain = seg.codec == Codec::Plain;
+                        let checked =
+                            body::read_segment(&file, &seg, probe_key.as_ref(), from, n, |_| plain);
+                        if let Err(e) = checked {
+                            return Err(match integrity::damage_of(&e) {
+                                Some(damage) => {
+                                    integrity::quarantine(&store, &bucket, &object, damage);
+                                    ReadFailure::Damaged(damage.mark())
+                                }
+                                None => ReadFailure::Content(e.to_string()),
+                            });
+                        }
                     }
                     Ok(file)
                 });
@@ -329,6 +362,7 @@ pub async fn get_object(ctx: Ctx, with_body: bool) -> Result<Response<Body>, Api
                         return Err(ApiError::internal("the object's content is missing"))
                     }
                     Err(ReadFailure::Content(e)) => return Err(ApiError::internal(e)),
+                    Err(ReadFailure::Damaged(mark)) => return Err(integrity::corrupt_error(&mark)),
                 }
             }
             _ => None,
@@ -352,7 +386,8 @@ pub async fn get_object(ctx: Ctx, with_body: bool) -> Result<Response<Body>, Api
         }
         b = object_headers(b, &record, &overrides);
         let body = if with_body && end > start {
-            body::content_stream(store.clone(), plan, first, key)
+            let object = (ctx.bucket().to_owned(), ctx.key().to_owned());
+            body::content_stream(store.clone(), object, plan, first, key)
         } else {
             body::empty()
         };
@@ -553,6 +588,7 @@ pub async fn append_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         headers: stored_headers(&ctx.headers)?,
         segments: Vec::new(),
         sse: sse.clone(),
+        corrupt: None,
     };
     let received = receive_content(&mut ctx, key.as_ref()).await?;
     // Appendable objects have no whole-content MD5; the ETag only has to change with the

@@ -176,6 +176,7 @@ pub async fn copy_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
                 codec: codec_for(sse.as_ref()),
             }],
             sse,
+            corrupt: None,
         };
         let r = record.clone();
         blocking(ctx.store(), move |s| {

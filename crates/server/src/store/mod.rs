@@ -18,6 +18,7 @@ mod list;
 mod meta;
 pub mod private;
 pub mod records;
+mod space;
 #[cfg(test)]
 mod tests;
 
@@ -35,6 +36,7 @@ use std::fmt;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// What can go wrong in the store. Handlers map these onto OSS error codes.
@@ -71,6 +73,12 @@ pub enum StoreError {
     Meta(String),
     #[error("corrupt metadata record: {0}")]
     Corrupt(String),
+    /// New content refused: the disk is down to the reserve kept for metadata and deletes.
+    #[error("insufficient storage: {free} bytes free on the data directory's disk, at or below the reserve of {reserve} bytes")]
+    InsufficientStorage { free: u64, reserve: u64 },
+    /// Another process (a running server) holds the data directory's metadata database.
+    #[error("the data directory {} is in use by another process (a running server?)", .0.display())]
+    InUse(PathBuf),
 }
 
 /// How a write treats an existing object at the same key.
@@ -181,6 +189,8 @@ struct Inner {
     db: Arc<Database>,
     /// Dropped last among the users of `db`: joining the thread closes the database.
     writer: Writer,
+    /// Free bytes to keep on the data directory's disk: new content is refused below it.
+    min_free: AtomicU64,
 }
 
 impl fmt::Debug for Store {
@@ -218,13 +228,20 @@ impl Store {
         }
         blobs::sync_dir(&blobs_dir)?;
         blobs::sync_dir(&dir)?;
-        clear_dir(&tmp_dir)?;
 
-        // `create` opens an existing database too, repairing it after an unclean shutdown.
-        let db = redb::Builder::new()
+        // `create` opens an existing database too, repairing it after an unclean shutdown. It
+        // takes redb's exclusive file lock, so it comes before anything that removes files: a
+        // second opener (a server, an offline scrub) must never sweep the first one's `tmp/`.
+        let db = match redb::Builder::new()
             .set_cache_size(DB_CACHE_BYTES)
-            .create(dir.join(DB_FILE))?;
+            .create(dir.join(DB_FILE))
+        {
+            Ok(db) => db,
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(StoreError::InUse(dir)),
+            Err(e) => return Err(e.into()),
+        };
         private::restrict_file(&dir.join(DB_FILE))?;
+        clear_dir(&tmp_dir)?;
         meta::create_tables(&db)?;
         remove_orphans(&db, &blobs_dir)?;
 
@@ -237,6 +254,7 @@ impl Store {
                 blobs_dir,
                 db,
                 writer,
+                min_free: AtomicU64::new(0),
             }),
         })
     }
@@ -455,9 +473,35 @@ impl Store {
 
     // ---- content ----
 
+    /// Keeps `bytes` free on the data directory's disk: new content that would eat into them
+    /// is refused (`InsufficientStorage`), while metadata commits and deletes go on. 0: no
+    /// reserve (a full disk is then met by the writes themselves, as ENOSPC).
+    pub fn set_min_free_space(&self, bytes: u64) {
+        self.inner.min_free.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Refuses with `InsufficientStorage` if writing `incoming` more bytes of content would
+    /// leave less than the reserve free.
+    pub fn check_space(&self, incoming: u64) -> Result<(), StoreError> {
+        let reserve = self.inner.min_free.load(Ordering::Relaxed);
+        if reserve == 0 {
+            return Ok(());
+        }
+        match space::available(&self.inner.tmp_dir) {
+            Some(free) if free.saturating_sub(incoming) <= reserve => {
+                Err(StoreError::InsufficientStorage { free, reserve })
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Starts a new blob in `tmp/`. Dropping the writer without `finish` removes the temp file.
+    /// Refused (`InsufficientStorage`) when the disk is down to its reserve; the writer itself
+    /// checks again as the content grows.
     pub fn new_blob(&self) -> Result<BlobWriter, StoreError> {
-        Ok(BlobWriter::create(&self.inner.tmp_dir)?)
+        self.check_space(0)?;
+        let reserve = self.inner.min_free.load(Ordering::Relaxed);
+        Ok(BlobWriter::create(&self.inner.tmp_dir, reserve)?)
     }
 
     /// Opens a published blob for reading; `BlobMissing` if its file is gone.
@@ -622,6 +666,30 @@ impl Store {
             record.segments = segments;
             t.objects.put_json(&okey, &record)?;
             Ok(record)
+        })
+    }
+
+    /// Marks the object at `key` corrupt, if its record still references `mark.blob` (a
+    /// concurrent overwrite replaced the damaged content: nothing to mark) and carries no mark
+    /// yet. Returns whether it marked. The mark survives restarts and metadata updates; an
+    /// overwrite or a delete drops it with the record.
+    pub fn mark_corrupt(
+        &self,
+        bucket: &str,
+        key: &str,
+        mark: CorruptMark,
+    ) -> Result<bool, StoreError> {
+        let okey = object_key(bucket, key);
+        self.write_meta(move |t| {
+            let Some(mut record) = t.objects.get_json::<ObjectRecord>(&okey)? else {
+                return Ok(false);
+            };
+            if record.corrupt.is_some() || !record.segments.iter().any(|s| s.blob == mark.blob) {
+                return Ok(false);
+            }
+            record.corrupt = Some(mark);
+            t.objects.put_json(&okey, &record)?;
+            Ok(true)
         })
     }
 
