@@ -277,9 +277,9 @@ enum ReadFailure {
     Damaged(crate::store::CorruptMark),
 }
 
-/// A plain first segment up to this size is read and checked whole before a GET answers (a
-/// second read from the page cache, cheap at this size), so damage in a small object is an
-/// error status, not a cut-off body.
+/// A first segment up to this size is read and checked whole before a GET answers (a second
+/// read from the page cache, cheap at this size), so damage in a small object is an error
+/// status, not a cut-off body.
 const PROBE_WHOLE: u64 = 1 << 20;
 
 /// GetObject (`with_body`) and HeadObject.
@@ -327,12 +327,12 @@ pub async fn get_object(ctx: Ctx, with_body: bool) -> Result<Response<Body>, Api
                         StoreError::BlobMissing(_) => ReadFailure::Missing,
                         other => ReadFailure::Content(other.to_string()),
                     })?;
-                    // Check the first sealed chunk, or a small plain segment read whole, before
-                    // answering, so that damage there is an error status rather than a cut-off
-                    // body.
+                    // Check a small first segment whole, or else a sealed one's first chunk,
+                    // before answering, so that damage there is an error status rather than a
+                    // cut-off body.
                     let probe = match seg.codec {
+                        _ if seg.len <= PROBE_WHOLE => Some((0, seg.len)),
                         Codec::Sealed => Some((offset, 1)),
-                        Codec::Plain if seg.len <= PROBE_WHOLE => Some((0, seg.len)),
                         Codec::Plain => None,
                     };
                     if let Some((from, n)) = probe {
