@@ -56,9 +56,22 @@ pub struct RunningServer {
     certificate_pem: Option<String>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    store: Store,
 }
 
 impl RunningServer {
+    /// Copies a consistent snapshot of the server's data into `out` (a new directory) while it
+    /// goes on serving: see [`Store::backup`]. The root secret is not part of it.
+    pub async fn backup(
+        &self,
+        out: std::path::PathBuf,
+    ) -> Result<crate::store::BackupReport, StoreError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.backup(&out))
+            .await
+            .map_err(|e| StoreError::Io(std::io::Error::other(e)))?
+    }
+
     /// The HTTP address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
@@ -172,6 +185,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         )));
     }
     let https_addr = https.as_ref().map(|(_, a)| *a);
+    let store = state.store.clone();
     let certificate_pem = tls.as_ref().map(|t| t.certificate_pem.clone());
     if let (Some((listener, address)), Some(tls)) = (https, tls) {
         let acceptor = TlsAcceptor::from(tls.config);
@@ -190,6 +204,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         certificate_pem,
         stop,
         tasks,
+        store,
     })
 }
 

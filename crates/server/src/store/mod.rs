@@ -13,6 +13,7 @@
 //! again removed at startup). Metadata commits from concurrent requests are grouped into one
 //! redb transaction (group commit), so many small PUTs share one fsync.
 
+mod backup;
 mod blobs;
 mod list;
 mod meta;
@@ -22,6 +23,7 @@ mod space;
 #[cfg(test)]
 mod tests;
 
+pub use backup::BackupReport;
 pub use blobs::{BlobId, BlobWriter, NewBlob};
 pub use records::*;
 
@@ -191,6 +193,8 @@ struct Inner {
     writer: Writer,
     /// Free bytes to keep on the data directory's disk: new content is refused below it.
     min_free: AtomicU64,
+    /// Blob unlinks deferred while a backup copies a snapshot.
+    pins: std::sync::Mutex<backup::Pins>,
 }
 
 impl fmt::Debug for Store {
@@ -255,6 +259,7 @@ impl Store {
                 db,
                 writer,
                 min_free: AtomicU64::new(0),
+                pins: Default::default(),
             }),
         })
     }
@@ -1040,7 +1045,13 @@ impl Store {
     /// Unlinks blobs that a committed write dropped from the blob index. Readers that opened
     /// them keep reading (POSIX unlink semantics); later opens see `BlobMissing`.
     fn unlink(&self, ids: impl IntoIterator<Item = BlobId>) {
-        blobs::unlink(&self.inner.blobs_dir, ids);
+        let now = self
+            .inner
+            .pins
+            .lock()
+            .expect("pins")
+            .defer(ids.into_iter().collect());
+        blobs::unlink(&self.inner.blobs_dir, now);
     }
 
     /// Writes `record` at every key in `keys` of `bucket`, with no blobs, in large
