@@ -24,8 +24,8 @@ const PAGE: usize = 256;
 /// How a scrub runs.
 #[derive(Debug, Clone)]
 pub struct ScrubOptions {
-    /// Most bytes read per second (a token bucket refilled at this rate, one second deep);
-    /// 0 is unbounded.
+    /// Most bytes read per second (a token bucket refilled at this rate, one second deep,
+    /// starting empty; plaintext bytes are counted); 0 is unbounded.
     pub max_bytes_per_sec: u64,
     /// Mark damaged objects corrupt (quarantine). Off: only report.
     pub quarantine: bool,
@@ -100,9 +100,10 @@ struct RateLimit {
 
 impl RateLimit {
     fn new(rate: u64) -> Self {
+        // Starts empty: the bound holds from the first second, not after a burst.
         RateLimit {
             rate,
-            tokens: rate as f64,
+            tokens: 0.0,
             last: Instant::now(),
         }
     }

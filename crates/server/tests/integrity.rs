@@ -381,3 +381,65 @@ async fn offline_scrub_names_exactly_the_damaged_objects_and_refuses_a_running_s
     assert!(again.corrupt.iter().all(|c| c.already_marked));
     assert_eq!(again.corrupt.len(), damaged.len());
 }
+
+#[tokio::test]
+async fn a_quarantined_object_is_not_copied() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let s = start(dir.path()).await;
+    assert_eq!(
+        s.signed(Method::PUT, BUCKET, None, &[], &[], vec![])
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let data = content(50_000, 3);
+    let blob = put_tracked(&s, &data_dir, "src", &data, &[]).await;
+    flip_bit(&blob, 100, 1);
+    assert_corrupt_error(&s.get("src", &[]).await);
+    let source = format!("/{BUCKET}/src");
+    let copy = s
+        .put("dst", b"", &[("x-oss-copy-source", source.as_str())])
+        .await;
+    assert_corrupt_error(&copy);
+    assert_eq!(s.get("dst", &[]).await.status, StatusCode::NOT_FOUND);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_periodic_scrub_quarantines_damage_no_read_has_met() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let mut config = common::config_in(dir.path());
+    config.root_secret = Some(RootSecret::from_bytes(ROOT));
+    config.scrub_interval = Some(std::time::Duration::from_millis(300));
+    let running = ossvault_server::start(config).await.unwrap();
+    let s = Server {
+        base: running.endpoint(),
+        running,
+        client: reqwest::Client::new(),
+    };
+    assert_eq!(
+        s.signed(Method::PUT, BUCKET, None, &[], &[], vec![])
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let blob = put_tracked(&s, &data_dir, "rot", &content(300_000, 8), &[SSE]).await;
+    flip_bit(&blob, 200_000, 6);
+    // HEAD reads no content: only a mark makes it fail.
+    let head = || s.signed(Method::HEAD, BUCKET, Some("rot"), &[], &[], vec![]);
+    let mut marked = false;
+    for _ in 0..50 {
+        if head().await.status == StatusCode::INTERNAL_SERVER_ERROR {
+            marked = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        marked,
+        "the periodic scrub did not quarantine the damaged object within 5 s"
+    );
+    s.stop().await;
+}

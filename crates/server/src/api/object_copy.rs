@@ -27,6 +27,10 @@ fn take_source(ctx: &mut Ctx) -> Result<(CopySource, Option<DataKey>), ApiError>
         .copy_source
         .take()
         .ok_or_else(|| ApiError::internal("the copy source was not authorised"))?;
+    // A quarantined source is not copied (a ranged part copy could not check what it reads).
+    if let Some(mark) = &source.record.corrupt {
+        return Err(crate::integrity::corrupt_error(mark));
+    }
     check_conditions(
         &ctx.headers,
         [

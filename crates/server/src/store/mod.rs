@@ -236,13 +236,24 @@ impl Store {
         // `create` opens an existing database too, repairing it after an unclean shutdown. It
         // takes redb's exclusive file lock, so it comes before anything that removes files: a
         // second opener (a server, an offline scrub) must never sweep the first one's `tmp/`.
-        let db = match redb::Builder::new()
-            .set_cache_size(DB_CACHE_BYTES)
-            .create(dir.join(DB_FILE))
-        {
-            Ok(db) => db,
-            Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(StoreError::InUse(dir)),
-            Err(e) => return Err(e.into()),
+        // A store of this process that is shutting down (its last connections finishing) lets
+        // go of the lock within moments: wait a little before calling the directory in use.
+        let mut attempts = 0;
+        let db = loop {
+            match redb::Builder::new()
+                .set_cache_size(DB_CACHE_BYTES)
+                .create(dir.join(DB_FILE))
+            {
+                Ok(db) => break db,
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) if attempts < 20 => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                    return Err(StoreError::InUse(dir))
+                }
+                Err(e) => return Err(e.into()),
+            }
         };
         private::restrict_file(&dir.join(DB_FILE))?;
         clear_dir(&tmp_dir)?;
