@@ -249,6 +249,17 @@ async fn plain_objects_with_a_flipped_bit_are_refused_and_quarantined() {
             .signed(Method::HEAD, BUCKET, Some(key), &[], &[], vec![])
             .await;
         assert_eq!(head.status, StatusCode::INTERNAL_SERVER_ERROR);
+        let meta = s
+            .signed(
+                Method::HEAD,
+                BUCKET,
+                Some(key),
+                &[("objectMeta", "")],
+                &[],
+                vec![],
+            )
+            .await;
+        assert_eq!(meta.status, StatusCode::INTERNAL_SERVER_ERROR);
     }
 
     // Overwrite clears the mark; delete works.

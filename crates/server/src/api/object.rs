@@ -463,6 +463,9 @@ fn object_headers(
 
 pub async fn get_object_meta(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     let record = load_object(&ctx).await?;
+    if let Some(mark) = &record.corrupt {
+        return Err(integrity::corrupt_error(mark));
+    }
     let modified = http_date(time_of(record.last_modified_ms));
     Ok(Response::builder()
         .header(header::ETAG, &record.etag)
