@@ -12,7 +12,8 @@ GET does when the stored ciphertext was changed behind the server's back.
   dropped, two whole sealed chunks (64 KiB + 16 bytes) swapped. A GET then fails (an error
   status, or a body cut short that makes the SDK raise) and never yields bytes that differ from
   the original; a ranged GET of an untouched chunk may still be served, and then with exactly
-  the original bytes (a ranged GET starting in a broken chunk is an error status).
+  the original bytes (a ranged GET starting in a broken chunk is an error status). The object is
+  then quarantined: HEAD answers 500 too.
 
 The data keys themselves cannot be seen from here; crates/server/tests/sse.rs unwraps them in
 process and scans the data directory for them.
@@ -296,5 +297,8 @@ def test_tampered_ciphertext_is_never_served(server, case):
         else:
             assert got == original[start : start + len(got)], f"{case}: chunk {chunk} yielded altered bytes"
     print(f"{case}: {served_untouched} of {4 - len(broken)} untouched chunks served by ranged GETs")
-    # HEAD needs no content and still answers.
-    assert bucket.head_object("victim").content_length == SIZE
+    # The GETs found the damage and quarantined the object (issue 14): HEAD answers the same
+    # error, naming the corruption, instead of describing an object that cannot be read.
+    with pytest.raises(oss2.exceptions.ServerError) as head:
+        bucket.head_object("victim")
+    assert head.value.status == 500, repr(head.value)

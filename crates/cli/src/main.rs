@@ -3,6 +3,7 @@
 //! Every flag is defined here, once; each command family lives in its own module and keeps to
 //! parsing, printing and calling `ossvault-client`.
 
+mod backup;
 mod bucket_settings;
 mod buckets;
 mod connection;
@@ -15,6 +16,7 @@ mod ls;
 mod output;
 mod profile;
 mod rm;
+mod scrub;
 mod serve;
 mod sign;
 mod stat;
@@ -78,6 +80,12 @@ struct Cli {
 enum Command {
     /// Run the embedded OSS-compatible server.
     Serve(serve::ServeArgs),
+    /// Check every stored object of a stopped server's data directory; quarantine the damaged.
+    Scrub(scrub::ScrubArgs),
+    /// Copy a stopped server's data directory to a new one, consistently.
+    Backup(backup::BackupArgs),
+    /// Restore a backup into a new data directory.
+    Restore(backup::RestoreArgs),
     /// Make a bucket: `ossvault mb oss://bucket`.
     #[command(after_help = CONNECTION_HELP)]
     Mb(MbArgs),
@@ -506,6 +514,9 @@ fn main() -> ExitCode {
 async fn run(command: Command, out: &Output) -> anyhow::Result<()> {
     match command {
         Command::Serve(_) => unreachable!("served above"),
+        Command::Scrub(a) => scrub::run(a, out),
+        Command::Backup(a) => backup::backup(a, out),
+        Command::Restore(a) => backup::restore(a, out),
         Command::Mb(a) => buckets::make(&connection::client(&a.conn)?, out, &a).await,
         Command::Rb(a) => buckets::remove(&connection::client(&a.conn)?, out, &a).await,
         Command::Ls(a) => ls::run(&connection::client(&a.conn)?, out, &a).await,

@@ -4,10 +4,10 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use ossvault_ops::local_server::{self, LocalServerOptions, RootSecretSource};
 use ossvault_ops::profiles::{Profiles, SecretPlace};
-use ossvault_server::{Credential, TlsSource};
+use ossvault_server::{Credential, RootSecret, TlsSource};
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 #[derive(Args)]
@@ -34,19 +34,19 @@ pub struct ServeArgs {
     /// Access key secret (prefer the environment variable: arguments show in `ps`).
     #[arg(long, env = "OSSVAULT_ACCESS_KEY_SECRET", hide_env_values = true)]
     access_key_secret: Option<String>,
-    /// File holding the root secret that wraps the server's encryption keys (64 hex digits,
-    /// made on first start, mode 0600). It lives beside the data directory, never in it, so a
-    /// copy of the data directory alone reveals nothing. Default: `<data-dir>.root-key`.
-    #[arg(long, value_name = "FILE")]
-    root_secret_file: Option<PathBuf>,
-    /// The root secret itself, as 64 hex digits (instead of a file).
-    #[arg(
-        long,
-        env = "OSSVAULT_ROOT_SECRET",
-        hide_env_values = true,
-        conflicts_with = "root_secret_file"
-    )]
-    root_secret: Option<String>,
+    #[command(flatten)]
+    root: RootSecretArgs,
+    /// Scrub every stored object this often (e.g. `24h`, `30m`; first run one interval after
+    /// start): damaged objects are quarantined (reads answer an error naming the damage).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    scrub_interval: Option<std::time::Duration>,
+    /// Free space kept on the data directory's disk: uploads that would eat into it are refused
+    /// (503 naming the cause) while deletes and metadata changes still work; 0 is off.
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = crate::units::parse_size)]
+    min_free_space: u64,
+    /// Most bytes per second a periodic scrub reads.
+    #[arg(long, value_name = "SIZE", default_value = "50MiB", value_parser = crate::units::parse_size)]
+    scrub_rate: u64,
     /// Days between automatic rotations of the SSE-OSS master key.
     #[arg(long, default_value_t = 90)]
     master_key_rotation_days: u64,
@@ -75,6 +75,75 @@ pub struct ServeArgs {
     no_profile: bool,
 }
 
+/// Where the root secret comes from (shared by `serve` and the offline `scrub`).
+#[derive(Args)]
+pub struct RootSecretArgs {
+    /// File holding the root secret that wraps the server's encryption keys (64 hex digits,
+    /// made on first start, mode 0600). It lives beside the data directory, never in it, so a
+    /// copy of the data directory alone reveals nothing. Default: `<data-dir>.root-key`.
+    #[arg(long, value_name = "FILE")]
+    root_secret_file: Option<PathBuf>,
+    /// The root secret itself, as 64 hex digits (instead of a file).
+    #[arg(
+        long,
+        env = "OSSVAULT_ROOT_SECRET",
+        hide_env_values = true,
+        conflicts_with = "root_secret_file"
+    )]
+    root_secret: Option<String>,
+}
+
+impl RootSecretArgs {
+    /// Where `serve` takes the root secret from (made on first start when it is a file).
+    fn source(&self) -> RootSecretSource {
+        match &self.root_secret {
+            Some(hex_digits) => RootSecretSource::Hex(Zeroizing::new(hex_digits.clone())),
+            None => RootSecretSource::File(self.root_secret_file.clone()),
+        }
+    }
+
+    /// The root secret if one is given or its file exists; never makes one.
+    pub fn read_existing(&self, data_dir: &Path) -> Result<Option<RootSecret>> {
+        if let Some(hex_digits) = &self.root_secret {
+            return local_server::parse_root_secret(hex_digits)
+                .context("OSSVAULT_ROOT_SECRET / --root-secret")
+                .map(Some);
+        }
+        let path = self
+            .root_secret_file
+            .clone()
+            .unwrap_or_else(|| local_server::root_key_file(data_dir));
+        match std::fs::read_to_string(&path) {
+            Ok(text) => local_server::parse_root_secret(&Zeroizing::new(text))
+                .with_context(|| format!("{} holds no root secret", path.display()))
+                .map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+}
+
+/// `90s`, `30m`, `24h`, `7d`, or plain seconds.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?} (e.g. 30m, 24h)"))?;
+    let secs = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => return Err(format!("invalid duration {s:?}: unit is s, m, h or d")),
+    };
+    if n == 0 {
+        return Err("the scrub interval must be positive".into());
+    }
+    Ok(std::time::Duration::from_secs(n * secs))
+}
+
 pub fn run(args: ServeArgs) -> Result<()> {
     // The server holds the root secret and every unwrapped key: no core files.
     if let Err(e) = ossvault_keystore::disable_core_dumps() {
@@ -94,10 +163,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
             "give both --access-key-id and --access-key-secret, or neither to use generated ones"
         ),
     };
-    options.root_secret = match args.root_secret {
-        Some(hex_digits) => RootSecretSource::Hex(Zeroizing::new(hex_digits)),
-        None => RootSecretSource::File(args.root_secret_file),
-    };
+    options.root_secret = args.root.source();
     options.https_address = args.https_address;
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
         options.tls = TlsSource::Files { cert, key };
@@ -112,6 +178,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
     config.region = args.region;
     config.master_key_rotation =
         std::time::Duration::from_secs(args.master_key_rotation_days.max(1) * 24 * 3600);
+    config.scrub_interval = args.scrub_interval;
+    config.scrub_rate = args.scrub_rate;
+    config.min_free_space = args.min_free_space;
     if let Some(n) = args.max_connections {
         config.max_connections = n;
     }

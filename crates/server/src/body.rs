@@ -2,6 +2,7 @@
 //! into the store (hashing MD5, CRC-64 and a declared SHA-256 on the way) and out of it.
 
 use crate::api::ApiError;
+use crate::integrity::{damage_of, quarantine, Damage};
 use crate::limits::{BodyError, RequestBody};
 use crate::sse::seal::{Layout, Sealer, CHUNK};
 use crate::sse::DataKey;
@@ -88,7 +89,13 @@ pub async fn receive(
     if declared.is_some_and(|n| n > max) {
         return Err(too_large(max));
     }
-    let writer = blocking(store.clone(), |s| s.new_blob()).await?;
+    // A declared length that would eat into the disk's reserve is refused before any byte.
+    let incoming = declared.unwrap_or(0);
+    let writer = blocking(store.clone(), move |s| {
+        s.check_space(incoming)?;
+        s.new_blob()
+    })
+    .await?;
     let writer = ContentWriter::new(writer, seal);
     let (to_disk, from_net) = mpsc::channel::<Bytes>(PIPELINE_DEPTH);
     let (to_hash, for_hash) = mpsc::channel::<Bytes>(PIPELINE_DEPTH);
@@ -303,8 +310,9 @@ fn read_at(file: &std::fs::File, len: usize, offset: u64) -> std::io::Result<Byt
 
 /// Reads `len` plaintext bytes of a segment from `offset` (blocking), handing them to `sink`
 /// piece by piece until it returns false. A sealed segment is decrypted chunk by chunk, only
-/// the chunks the range touches; a chunk that fails authentication is an `InvalidData` error
-/// and nothing of it is handed on.
+/// the chunks the range touches; a chunk that fails authentication is an error carrying
+/// [`Damage`] and nothing of it is handed on. A plain segment read as a whole is checked
+/// against its CRC-64 and its last piece handed on only if the check passes.
 pub fn read_segment(
     file: &std::fs::File,
     segment: &Segment,
@@ -314,16 +322,44 @@ pub fn read_segment(
     mut sink: impl FnMut(Bytes) -> bool,
 ) -> std::io::Result<()> {
     let end = offset + len;
+    let blob = segment.blob;
+    let short = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => std::io::Error::from(Damage::Short { blob }),
+        _ => e,
+    };
     match (&segment.codec, key) {
         (Codec::Plain, _) => {
+            // A read of the whole segment is checked against its CRC-64, the last piece held
+            // back until the check passes: a damaged segment is never sent complete.
+            let verify = offset == 0 && len == segment.len;
+            let mut crc = Crc64::new();
+            let mut held: Option<Bytes> = None;
             let mut pos = offset;
             while pos < end {
                 let n = READ_CHUNK.min((end - pos) as usize);
-                let buf = read_at(file, n, pos)?;
-                if !sink(buf.freeze()) {
+                let buf = read_at(file, n, pos).map_err(short)?.freeze();
+                pos += n as u64;
+                if verify {
+                    crc.update(&buf);
+                    if let Some(previous) = held.replace(buf) {
+                        if !sink(previous) {
+                            return Ok(());
+                        }
+                    }
+                } else if !sink(buf) {
                     return Ok(());
                 }
-                pos += n as u64;
+            }
+            if verify && crc.finish() != segment.crc64 {
+                return Err(Damage::Crc {
+                    blob,
+                    expected: segment.crc64,
+                    actual: crc.finish(),
+                }
+                .into());
+            }
+            if let Some(last) = held {
+                sink(last);
             }
             Ok(())
         }
@@ -344,7 +380,8 @@ pub fn read_segment(
                     file,
                     (last_at + last_len as u64 - stored_at) as usize,
                     stored_at,
-                )?;
+                )
+                .map_err(short)?;
                 // Opened in place; each chunk's plaintext is handed on as a slice of the one
                 // buffer (no compaction copy), the tags skipped.
                 let mut opened = Vec::with_capacity((group_end - i) as usize);
@@ -353,7 +390,7 @@ pub fn read_segment(
                     let at = (at - stored_at) as usize;
                     let plain = cipher
                         .open(k, layout.is_last(k), &mut buf[at..at + len])
-                        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?
+                        .map_err(|_| Damage::Chunk { blob, chunk: k })?
                         .len();
                     opened.push((k, at, plain));
                 }
@@ -379,8 +416,12 @@ pub fn read_segment(
 /// Streams the planned pieces of content off disk, decrypting sealed ones with `key`. `first`
 /// is the already opened file of the first piece (opened up front so a missing blob is
 /// reported before the response starts).
+///
+/// Damage found on the way (see [`crate::integrity`]) ends the body with an error (the
+/// connection is cut before the last byte) and quarantines the object `(bucket, key)`.
 pub fn content_stream(
     store: Store,
+    object: (String, String),
     plan: Vec<(Segment, u64, u64)>,
     first: Option<std::fs::File>,
     key: Option<DataKey>,
@@ -403,7 +444,12 @@ pub fn content_stream(
                 })
             });
             if let Err(e) = result {
-                tracing::error!(blob = %seg.blob, error = %e, "reading stored content failed");
+                match damage_of(&e) {
+                    Some(damage) => quarantine(&store, &object.0, &object.1, damage),
+                    None => {
+                        tracing::error!(blob = %seg.blob, error = %e, "reading stored content failed")
+                    }
+                }
                 let _ = tx.blocking_send(Err(e));
                 return;
             }

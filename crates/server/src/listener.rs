@@ -56,9 +56,22 @@ pub struct RunningServer {
     certificate_pem: Option<String>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    store: Store,
 }
 
 impl RunningServer {
+    /// Copies a consistent snapshot of the server's data into `out` (a new directory) while it
+    /// goes on serving: see [`Store::backup`]. The root secret is not part of it.
+    pub async fn backup(
+        &self,
+        out: std::path::PathBuf,
+    ) -> Result<crate::store::BackupReport, StoreError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.backup(&out))
+            .await
+            .map_err(|e| StoreError::Io(std::io::Error::other(e)))?
+    }
+
     /// The HTTP address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
@@ -94,6 +107,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let store = tokio::task::spawn_blocking(move || Store::open(&dir))
         .await
         .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
+    store.set_min_free_space(config.min_free_space);
     let (sse, kms) = match &config.root_secret {
         Some(root) => {
             let (store, root) = (store.clone(), root.clone());
@@ -152,6 +166,18 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         stopped.clone(),
     ))];
     tracing::info!(address = %local_addr, "serving the OSS API over HTTP");
+    if let Some(interval) = state.config.scrub_interval {
+        let options = crate::scrub::ScrubOptions {
+            max_bytes_per_sec: state.config.scrub_rate,
+            ..Default::default()
+        };
+        tasks.push(tokio::spawn(crate::scrub::periodic(
+            state.clone(),
+            interval,
+            options,
+            stopped.clone(),
+        )));
+    }
     if state.sse.is_some() {
         tasks.push(tokio::spawn(crate::sse::maintain(
             state.clone(),
@@ -159,6 +185,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         )));
     }
     let https_addr = https.as_ref().map(|(_, a)| *a);
+    let store = state.store.clone();
     let certificate_pem = tls.as_ref().map(|t| t.certificate_pem.clone());
     if let (Some((listener, address)), Some(tls)) = (https, tls) {
         let acceptor = TlsAcceptor::from(tls.config);
@@ -177,6 +204,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         certificate_pem,
         stop,
         tasks,
+        store,
     })
 }
 

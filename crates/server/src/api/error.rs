@@ -49,6 +49,9 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        fn e_text(e: &StoreError) -> String {
+            e.to_string()
+        }
         match e {
             StoreError::NoSuchBucket => ApiError::new(ErrorCode::NoSuchBucket),
             StoreError::BucketAlreadyExists => ApiError::new(ErrorCode::BucketAlreadyExists),
@@ -65,12 +68,31 @@ impl From<StoreError> for ApiError {
             }
             StoreError::ObjectNotAppendable => ApiError::new(ErrorCode::ObjectNotAppendable),
             StoreError::InvalidPart => ApiError::new(ErrorCode::InvalidPart),
+            e @ StoreError::InsufficientStorage { .. } => storage_full(&e_text(&e)),
+            StoreError::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => {
+                storage_full(&io.to_string())
+            }
             other => {
                 tracing::error!(error = %other, "storage failure");
                 ApiError::internal(other.to_string())
             }
         }
     }
+}
+
+/// A full disk (or one down to its reserve): 503 ServiceUnavailable, as a service that cannot
+/// take writes for now answers (OSS has no code for a full disk; SDKs back off and retry 503),
+/// with a message naming the cause. The body of the refused upload is not read: close.
+fn storage_full(cause: &str) -> ApiError {
+    tracing::warn!(cause, "write refused: insufficient storage");
+    ApiError::msg(
+        ErrorCode::ServiceUnavailable,
+        format!(
+            "Insufficient storage: {cause}. Uploads are refused until space is freed; reads and \
+             deletes still work."
+        ),
+    )
+    .with_header("connection", "close")
 }
 
 impl From<AuthError> for ApiError {

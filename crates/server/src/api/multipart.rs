@@ -200,6 +200,7 @@ pub async fn complete(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
             })
             .collect(),
         sse: upload.sse.clone(),
+        corrupt: None,
     };
     let (etag_value, crc_value) = (record.etag.clone(), record.crc64);
     let mode = conditional_put_mode(&ctx);

@@ -5,6 +5,7 @@ use super::encryption;
 use super::{empty, now_ms, parse_acl, time_of, xml_ok, ApiError, Ctx};
 use crate::auth;
 use crate::body::{self, blocking, plan_range, Body, Received};
+use crate::integrity;
 use crate::sse::{self, DataKey};
 use crate::store::{
     Append, Codec, ObjectRecord, ObjectType, PutMode, Segment, SseRecord, StoreError,
@@ -170,6 +171,7 @@ pub async fn put_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
             codec: codec_for(sse.as_ref()),
         }],
         sse,
+        corrupt: None,
     };
     let response = write_response(&record);
     let (bucket, key) = (ctx.bucket().to_owned(), ctx.key().to_owned());
@@ -279,9 +281,16 @@ pub fn check_conditions(
 enum ReadFailure {
     /// Its blob is gone: overwritten since the metadata was read.
     Missing,
-    /// Unreadable or failing authentication.
+    /// Unreadable.
     Content(String),
+    /// Damaged (the object is now marked corrupt).
+    Damaged(crate::store::CorruptMark),
 }
+
+/// A first segment up to this size is read and checked whole before a GET answers (a second
+/// read from the page cache, cheap at this size), so damage in a small object is an error
+/// status, not a cut-off body.
+const PROBE_WHOLE: u64 = 1 << 20;
 
 /// GetObject (`with_body`) and HeadObject.
 pub async fn get_object(ctx: Ctx, with_body: bool) -> Result<Response<Body>, ApiError> {
@@ -306,6 +315,13 @@ pub async fn get_object(ctx: Ctx, with_body: bool) -> Result<Response<Body>, Api
         let range = resolve_range(ctx.header(header::RANGE.as_str()), record.size, standard)?;
         let (start, end) = range.map_or((0, record.size), |r| (r.start, r.end));
         let plan = plan_range(&record.segments, start, end);
+        if let Some(mark) = record.corrupt.as_ref() {
+            // A HEAD, a whole GET or a range over the damage answers the error; a range of an
+            // intact segment (or sealed chunk) is still served.
+            if !with_body || range.is_none() || integrity::touches_damage(&record, &plan) {
+                return Err(integrity::corrupt_error(mark));
+            }
+        }
         let key = if with_body {
             encryption::open(&ctx, record.sse.as_ref())?
         } else {
@@ -315,16 +331,33 @@ pub async fn get_object(ctx: Ctx, with_body: bool) -> Result<Response<Body>, Api
             (true, Some((seg, offset, _))) => {
                 let (seg, offset, probe_key, store) =
                     (seg.clone(), *offset, key.clone(), store.clone());
+                let (bucket, object) = (ctx.bucket().to_owned(), ctx.key().to_owned());
                 let opened = tokio::task::spawn_blocking(move || {
                     let file = store.open_blob(seg.blob).map_err(|e| match e {
                         StoreError::BlobMissing(_) => ReadFailure::Missing,
                         other => ReadFailure::Content(other.to_string()),
                     })?;
-                    // Authenticate the first chunk before answering, so that tampered content
-                    // is an error status rather than a cut-off body.
-                    if seg.codec == Codec::Sealed {
-                        body::read_segment(&file, &seg, probe_key.as_ref(), offset, 1, |_| false)
-                            .map_err(|e| ReadFailure::Content(e.to_string()))?;
+                    // Check a small first segment whole, or else a sealed one's first chunk,
+                    // before answering, so that damage there is an error status rather than a
+                    // cut-off body.
+                    let probe = match seg.codec {
+                        _ if seg.len <= PROBE_WHOLE => Some((0, seg.len)),
+                        Codec::Sealed => Some((offset, 1)),
+                        Codec::Plain => None,
+                    };
+                    if let Some((from, n)) = probe {
+                        let plain = seg.codec == Codec::Plain;
+                        let checked =
+                            body::read_segment(&file, &seg, probe_key.as_ref(), from, n, |_| plain);
+                        if let Err(e) = checked {
+                            return Err(match integrity::damage_of(&e) {
+                                Some(damage) => {
+                                    integrity::quarantine(&store, &bucket, &object, damage);
+                                    ReadFailure::Damaged(damage.mark())
+                                }
+                                None => ReadFailure::Content(e.to_string()),
+                            });
+                        }
                     }
                     Ok(file)
                 });
@@ -339,6 +372,7 @@ pub async fn get_object(ctx: Ctx, with_body: bool) -> Result<Response<Body>, Api
                         return Err(ApiError::internal("the object's content is missing"))
                     }
                     Err(ReadFailure::Content(e)) => return Err(ApiError::internal(e)),
+                    Err(ReadFailure::Damaged(mark)) => return Err(integrity::corrupt_error(&mark)),
                 }
             }
             _ => None,
@@ -362,7 +396,8 @@ pub async fn get_object(ctx: Ctx, with_body: bool) -> Result<Response<Body>, Api
         }
         b = object_headers(b, &record, &overrides);
         let body = if with_body && end > start {
-            body::content_stream(store.clone(), plan, first, key)
+            let object = (ctx.bucket().to_owned(), ctx.key().to_owned());
+            body::content_stream(store.clone(), object, plan, first, key)
         } else {
             body::empty()
         };
@@ -438,6 +473,9 @@ fn object_headers(
 
 pub async fn get_object_meta(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     let record = load_object(&ctx).await?;
+    if let Some(mark) = &record.corrupt {
+        return Err(integrity::corrupt_error(mark));
+    }
     let modified = http_date(time_of(record.last_modified_ms));
     Ok(Response::builder()
         .header(header::ETAG, &record.etag)
@@ -563,6 +601,7 @@ pub async fn append_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         headers: stored_headers(&ctx.headers)?,
         segments: Vec::new(),
         sse: sse.clone(),
+        corrupt: None,
     };
     let received = receive_content(&mut ctx, key.as_ref()).await?;
     // Appendable objects have no whole-content MD5; the ETag only has to change with the

@@ -27,6 +27,10 @@ fn take_source(ctx: &mut Ctx) -> Result<(CopySource, Option<DataKey>), ApiError>
         .copy_source
         .take()
         .ok_or_else(|| ApiError::internal("the copy source was not authorised"))?;
+    // A quarantined source is not copied (a ranged part copy could not check what it reads).
+    if let Some(mark) = &source.record.corrupt {
+        return Err(crate::integrity::corrupt_error(mark));
+    }
     check_conditions(
         &ctx.headers,
         [
@@ -176,6 +180,7 @@ pub async fn copy_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
                 codec: codec_for(sse.as_ref()),
             }],
             sse,
+            corrupt: None,
         };
         let r = record.clone();
         blocking(ctx.store(), move |s| {

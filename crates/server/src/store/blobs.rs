@@ -63,12 +63,14 @@ pub struct BlobWriter {
     written_back: u64,
     /// Cleared by `finish`, which hands the file over to a `NewBlob`.
     armed: bool,
+    /// Free bytes to keep on the disk (0: none); checked every `WRITEBACK_STEP`.
+    reserve: u64,
 }
 
 impl BlobWriter {
     /// Creates `tmp_dir/<hex>` for a fresh id. `create_new`, so a (vanishingly unlikely) id
     /// collision is an error instead of two writers sharing one file.
-    pub(super) fn create(tmp_dir: &Path) -> io::Result<BlobWriter> {
+    pub(super) fn create(tmp_dir: &Path, reserve: u64) -> io::Result<BlobWriter> {
         let id = BlobId::random();
         let path = tmp_dir.join(id.to_hex());
         let file = ossvault_fs::create_new_private(&path)?;
@@ -80,6 +82,7 @@ impl BlobWriter {
             len: 0,
             written_back: 0,
             armed: true,
+            reserve,
         })
     }
 
@@ -104,16 +107,24 @@ impl BlobWriter {
             self.buf.extend_from_slice(data);
         }
         self.len += data.len() as u64;
-        self.start_writeback();
-        Ok(())
+        self.start_writeback()
     }
 
     /// Asks the kernel to begin writing out what reached the file since the last call, without
     /// waiting for it. Purely a throughput hint: durability still comes from `finish`.
-    fn start_writeback(&mut self) {
+    /// Also where a large blob checks that the disk keeps its reserve: a body growing into it
+    /// is refused (`StorageFull`) rather than filling the disk.
+    fn start_writeback(&mut self) -> io::Result<()> {
         let on_file = self.len - self.buf.len() as u64;
         if on_file - self.written_back < WRITEBACK_STEP {
-            return;
+            return Ok(());
+        }
+        if self.reserve > 0 {
+            if let Some(free) = super::space::available(self.path.parent().unwrap_or(&self.path)) {
+                if free <= self.reserve {
+                    return Err(super::space::refused(free, self.reserve));
+                }
+            }
         }
         // Linux only; elsewhere the kernel writes back on its own schedule and `finish`'s fsync
         // does all the work (slower, equally durable).
@@ -132,6 +143,7 @@ impl BlobWriter {
             }
         }
         self.written_back = on_file;
+        Ok(())
     }
 
     /// Bytes written so far.
@@ -335,7 +347,7 @@ mod tests {
     #[test]
     fn writer_buffers_and_cleans_up() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = BlobWriter::create(dir.path()).unwrap();
+        let mut w = BlobWriter::create(dir.path(), 0).unwrap();
         let small = vec![1u8; 1000];
         let big = vec![2u8; WRITE_BUFFER + 5];
         w.write(&small).unwrap();
@@ -354,7 +366,7 @@ mod tests {
             "an unpublished blob is removed when dropped"
         );
 
-        let w = BlobWriter::create(dir.path()).unwrap();
+        let w = BlobWriter::create(dir.path(), 0).unwrap();
         let path = dir.path().join(w.id().to_hex());
         assert!(path.exists());
         drop(w);

@@ -13,14 +13,17 @@
 //! again removed at startup). Metadata commits from concurrent requests are grouped into one
 //! redb transaction (group commit), so many small PUTs share one fsync.
 
+mod backup;
 mod blobs;
 mod list;
 mod meta;
 pub mod private;
 pub mod records;
+mod space;
 #[cfg(test)]
 mod tests;
 
+pub use backup::BackupReport;
 pub use blobs::{BlobId, BlobWriter, NewBlob};
 pub use records::*;
 
@@ -35,6 +38,7 @@ use std::fmt;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// What can go wrong in the store. Handlers map these onto OSS error codes.
@@ -74,6 +78,12 @@ pub enum StoreError {
     Meta(String),
     #[error("corrupt metadata record: {0}")]
     Corrupt(String),
+    /// New content refused: the disk is down to the reserve kept for metadata and deletes.
+    #[error("insufficient storage: {free} bytes free on the data directory's disk, at or below the reserve of {reserve} bytes")]
+    InsufficientStorage { free: u64, reserve: u64 },
+    /// Another process (a running server) holds the data directory's metadata database.
+    #[error("the data directory {} is in use by another process (a running server?)", .0.display())]
+    InUse(PathBuf),
 }
 
 /// How a write treats an existing object at the same key.
@@ -203,6 +213,10 @@ struct Inner {
     db: Arc<Database>,
     /// Dropped last among the users of `db`: joining the thread closes the database.
     writer: Writer,
+    /// Free bytes to keep on the data directory's disk: new content is refused below it.
+    min_free: AtomicU64,
+    /// Blob unlinks deferred while a backup copies a snapshot.
+    pins: std::sync::Mutex<backup::Pins>,
 }
 
 impl fmt::Debug for Store {
@@ -240,13 +254,31 @@ impl Store {
         }
         blobs::sync_dir(&blobs_dir)?;
         blobs::sync_dir(&dir)?;
-        clear_dir(&tmp_dir)?;
 
-        // `create` opens an existing database too, repairing it after an unclean shutdown.
-        let db = redb::Builder::new()
-            .set_cache_size(DB_CACHE_BYTES)
-            .create(dir.join(DB_FILE))?;
+        // `create` opens an existing database too, repairing it after an unclean shutdown. It
+        // takes redb's exclusive file lock, so it comes before anything that removes files: a
+        // second opener (a server, an offline scrub) must never sweep the first one's `tmp/`.
+        // A store of this process that is shutting down (its last connections finishing) lets
+        // go of the lock within moments: wait a little before calling the directory in use.
+        let mut attempts = 0;
+        let db = loop {
+            match redb::Builder::new()
+                .set_cache_size(DB_CACHE_BYTES)
+                .create(dir.join(DB_FILE))
+            {
+                Ok(db) => break db,
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) if attempts < 20 => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                    return Err(StoreError::InUse(dir))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         private::restrict_file(&dir.join(DB_FILE))?;
+        clear_dir(&tmp_dir)?;
         meta::create_tables(&db)?;
         remove_orphans(&db, &blobs_dir)?;
 
@@ -259,6 +291,8 @@ impl Store {
                 blobs_dir,
                 db,
                 writer,
+                min_free: AtomicU64::new(0),
+                pins: Default::default(),
             }),
         })
     }
@@ -477,9 +511,35 @@ impl Store {
 
     // ---- content ----
 
+    /// Keeps `bytes` free on the data directory's disk: new content that would eat into them
+    /// is refused (`InsufficientStorage`), while metadata commits and deletes go on. 0: no
+    /// reserve (a full disk is then met by the writes themselves, as ENOSPC).
+    pub fn set_min_free_space(&self, bytes: u64) {
+        self.inner.min_free.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Refuses with `InsufficientStorage` if writing `incoming` more bytes of content would
+    /// leave less than the reserve free.
+    pub fn check_space(&self, incoming: u64) -> Result<(), StoreError> {
+        let reserve = self.inner.min_free.load(Ordering::Relaxed);
+        if reserve == 0 {
+            return Ok(());
+        }
+        match space::available(&self.inner.tmp_dir) {
+            Some(free) if free.saturating_sub(incoming) <= reserve => {
+                Err(StoreError::InsufficientStorage { free, reserve })
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Starts a new blob in `tmp/`. Dropping the writer without `finish` removes the temp file.
+    /// Refused (`InsufficientStorage`) when the disk is down to its reserve; the writer itself
+    /// checks again as the content grows.
     pub fn new_blob(&self) -> Result<BlobWriter, StoreError> {
-        Ok(BlobWriter::create(&self.inner.tmp_dir)?)
+        self.check_space(0)?;
+        let reserve = self.inner.min_free.load(Ordering::Relaxed);
+        Ok(BlobWriter::create(&self.inner.tmp_dir, reserve)?)
     }
 
     /// Opens a published blob for reading; `BlobMissing` if its file is gone.
@@ -642,6 +702,30 @@ impl Store {
             record.segments = segments;
             t.objects.put_json(&okey, &record)?;
             Ok(record)
+        })
+    }
+
+    /// Marks the object at `key` corrupt, if its record still references `mark.blob` (a
+    /// concurrent overwrite replaced the damaged content: nothing to mark) and carries no mark
+    /// yet. Returns whether it marked. The mark survives restarts and metadata updates; an
+    /// overwrite or a delete drops it with the record.
+    pub fn mark_corrupt(
+        &self,
+        bucket: &str,
+        key: &str,
+        mark: CorruptMark,
+    ) -> Result<bool, StoreError> {
+        let okey = object_key(bucket, key);
+        self.write_meta(move |t| {
+            let Some(mut record) = t.objects.get_json::<ObjectRecord>(&okey)? else {
+                return Ok(false);
+            };
+            if record.corrupt.is_some() || !record.segments.iter().any(|s| s.blob == mark.blob) {
+                return Ok(false);
+            }
+            record.corrupt = Some(mark);
+            t.objects.put_json(&okey, &record)?;
+            Ok(true)
         })
     }
 
@@ -990,7 +1074,13 @@ impl Store {
     /// Unlinks blobs that a committed write dropped from the blob index. Readers that opened
     /// them keep reading (POSIX unlink semantics); later opens see `BlobMissing`.
     fn unlink(&self, ids: impl IntoIterator<Item = BlobId>) {
-        blobs::unlink(&self.inner.blobs_dir, ids);
+        let now = self
+            .inner
+            .pins
+            .lock()
+            .expect("pins")
+            .defer(ids.into_iter().collect());
+        blobs::unlink(&self.inner.blobs_dir, now);
     }
 
     /// Writes `record` at every key in `keys` of `bucket`, with no blobs, in large

@@ -120,6 +120,25 @@ pub struct ObjectRecord {
     /// Server-side encryption, if any (then every segment is `Codec::Sealed`).
     #[serde(default)]
     pub sse: Option<SseRecord>,
+    /// Set when a read or a scrub found the stored content damaged: reads then answer an error
+    /// instead of data until the object is overwritten or deleted (a new record has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrupt: Option<CorruptMark>,
+}
+
+/// Where and how an object's stored content was found damaged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorruptMark {
+    /// The damaged segment's blob.
+    pub blob: BlobId,
+    /// For a sealed segment, the first chunk that failed authentication; `None` when the whole
+    /// segment is suspect (a plain segment's CRC-64 covers it as a whole).
+    #[serde(default)]
+    pub chunk: Option<u64>,
+    /// What the check found, for logs and error messages.
+    pub detail: String,
+    /// When it was found (ms since the epoch).
+    pub found_ms: u64,
 }
 
 /// An in-progress multipart upload.

@@ -49,6 +49,7 @@ fn object_record(size: u64, crc64: u64, segments: Vec<Segment>) -> ObjectRecord 
         headers: vec![("content-type".into(), "text/plain".into())],
         segments,
         sse: None,
+        corrupt: None,
     }
 }
 
