@@ -85,6 +85,8 @@ impl Error {
                 ossvault_keystore::Error::KeychainLocked { .. } => "KeychainLocked",
                 ossvault_keystore::Error::KeyNotFound { .. } => "KeyNotFound",
                 ossvault_keystore::Error::KeyExists { .. } => "KeyExists",
+                ossvault_keystore::Error::UnknownKind(_) => "InvalidInput",
+                ossvault_keystore::Error::DuplicateKey { .. } => "DuplicateKey",
                 ossvault_keystore::Error::InvalidName { .. } => "InvalidKeyName",
                 ossvault_keystore::Error::InvalidKeyMaterial(_) => "InvalidKeyMaterial",
                 ossvault_keystore::Error::NotRsa { .. } => "NotRsa",

@@ -23,6 +23,7 @@ const KNOWN: Record<string, MessageKey> = {
   Cancelled: "error.Cancelled",
   KeyNotFound: "error.KeyNotFound",
   KeyExists: "error.KeyExists",
+  DuplicateKey: "error.DuplicateKey",
   InvalidKeyName: "error.InvalidKeyName",
   InvalidKeyMaterial: "error.InvalidKeyMaterial",
   NotRsa: "error.NotRsa",

@@ -325,6 +325,7 @@ export const en = {
   "kms.title": "KMS",
   "nav.keys": "Keys",
   "nav.kms": "KMS",
+  "error.DuplicateKey": "This key is already in the keychain under another name (see Details).",
 } as const;
 
 export type MessageKey = keyof typeof en;

@@ -328,4 +328,5 @@ export const zhCN: Record<MessageKey, string> = {
   "kms.title": "密钥管理服务（KMS）",
   "nav.keys": "密钥",
   "nav.kms": "密钥管理服务",
+  "error.DuplicateKey": "此密钥已以其他名称保存在钥匙串中（见详情）。",
 };
