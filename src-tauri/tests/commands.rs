@@ -604,7 +604,7 @@ fn kms_commands_validate_their_input_and_drive_the_local_kms() {
         "kms_cancel_deletion",
         json!({"connection": "local", "keyId": id}),
     );
-    assert_eq!(state_of(&id).as_deref(), Some("Disabled"));
+    assert_eq!(state_of(&id).as_deref(), Some("Enabled"));
 
     // An unknown key: the KMS's own error code, with its request id.
     let e = f.err(

@@ -294,7 +294,7 @@ export const en = {
   "kms.days": "Delete after (days, 7–366)",
   "kms.daysRange": "Choose 7 to 366 days.",
   "kms.deletesOn": "deleted on {date}",
-  "kms.deletionCancelled": "Deletion of {id} cancelled (the key is disabled)",
+  "kms.deletionCancelled": "Deletion of {id} cancelled",
   "kms.deletionScheduled": "{id} will be deleted in {days} days",
   "kms.disable": "Disable",
   "kms.disableOf": "Disable {id}",

@@ -297,7 +297,7 @@ export const zhCN: Record<MessageKey, string> = {
   "kms.days": "预删除周期（天，7–366）",
   "kms.daysRange": "请选择 7 到 366 天。",
   "kms.deletesOn": "将于 {date} 删除",
-  "kms.deletionCancelled": "已取消删除 {id}（密钥处于禁用状态）",
+  "kms.deletionCancelled": "已取消删除 {id}",
   "kms.deletionScheduled": "{id} 将在 {days} 天后删除",
   "kms.disable": "禁用",
   "kms.disableOf": "禁用 {id}",
