@@ -57,6 +57,7 @@ pub fn with_commands<R: tauri::Runtime>(
             keys::key_public_pem,
             keys::set_default_key,
             keys::rotate_key,
+            keys::rotate_key_rewrap,
             keys::delete_key,
             kms::kms_list_keys,
             kms::kms_create_key,

@@ -590,6 +590,37 @@ def test_kms_create_disable_enable_and_an_sse_kms_object_follows(ctx, screenshot
     close_toasts(s)
 
 
+def test_rotate_a_key_and_rewrap_a_bucket_without_reupload(ctx, screenshot):
+    s = ctx.s
+    b = oss(ctx)
+    before = {k.lower(): v for k, v in b.head_object("secret.bin").headers.items()}
+    old_fp = before["x-oss-meta-ossvault-cse-key-fingerprint"]
+    go(s, "keys")
+    assert s.attr('[data-testid="key-fingerprint-e2e-key"]', "data-value") == old_fp
+    s.click('[data-testid="key-rotate-e2e-key"]')
+    s.click('[data-testid="key-rewrap"]')
+    s.wait(lambda: s.script("return document.querySelector('[data-testid=\"key-rewrap-bucket\"]')?.value") == BUCKET, what="bucket chosen")
+    s.click('[data-testid="key-rotate-submit"]')
+    s.find('[data-testid="key-rewrap-result"]', timeout=120)
+    screenshot("en-25-key-rotated-rewrap")
+    assert s.attr('[data-testid="key-rewrap-result"]', "data-failed") == "0"
+    assert int(s.attr('[data-testid="key-rewrap-result"]', "data-rewrapped")) >= 1
+    s.script("document.querySelector('[data-testid=\"key-rotate-dialog\"] footer button').click()")
+    new_fp = s.wait(lambda: (lambda v: v if v and v != old_fp else None)(s.attr('[data-testid="key-fingerprint-e2e-key"]', "data-value")), what="new version listed")
+    assert s.text('[data-testid="key-versions-e2e-key"]').startswith("v2")
+    after = {k.lower(): v for k, v in b.head_object("secret.bin").headers.items()}
+    assert after["x-oss-meta-ossvault-cse-key-fingerprint"] == new_fp
+    # Still opens: the CLI reads it back with the rotated key, byte for byte.
+    out = ctx.downloads / "secret-after-rewrap.bin"
+    cp = subprocess.run(
+        [str(cli_binary()), "cp", "--profile", "local", f"oss://{BUCKET}/secret.bin", str(out)],
+        capture_output=True, text=True, timeout=120, env=cli_env(),
+    )
+    assert cp.returncode == 0, cp.stderr
+    assert out.read_bytes() == ctx.secret.read_bytes()
+    close_toasts(s)
+
+
 def test_keys_and_kms_in_chinese_and_dark(ctx, screenshot):
     s = ctx.s
     go(s, "settings")

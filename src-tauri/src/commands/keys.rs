@@ -4,9 +4,14 @@
 
 use crate::error::{CmdResult, CommandError};
 use crate::state::AppState;
+use crate::validate;
+use ossvault_client::transfer::CancellationToken;
 use ossvault_keystore::{KeyKind, Keystore};
 use ossvault_ops::keys::{self, KeySummary};
+use ossvault_ops::rewrap::{self, RewrapEvent, RewrapTarget};
+use serde::Serialize;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use zeroize::Zeroizing;
 
 /// Runs `f` on the keystore off the UI thread (keychain calls and the backup's scrypt take time).
@@ -174,4 +179,85 @@ pub async fn delete_key(
         Ok(keys::delete_confirmed(ks, &name, &confirm_name)?)
     })
     .await
+}
+
+/// A rewrap as it goes: the counts so far and the object just handled.
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RewrapProgress {
+    pub rewrapped: u64,
+    pub failed: u64,
+    pub key: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RewrapResult {
+    pub key: KeySummary,
+    pub resumed: bool,
+    pub rewrapped: u64,
+    pub skipped: u64,
+    pub failed: u64,
+}
+
+/// Rotates key `name` and rewraps the objects under `bucket`/`prefix` of `connection` to the
+/// new version (their content is not re-uploaded), reporting each object on `progress`.
+#[tauri::command]
+pub async fn rotate_key_rewrap(
+    state: tauri::State<'_, AppState>,
+    name: String,
+    connection: String,
+    bucket: String,
+    prefix: String,
+    progress: tauri::ipc::Channel<RewrapProgress>,
+) -> CmdResult<RewrapResult> {
+    key_name(&name)?;
+    validate::connection(&connection)?;
+    validate::bucket(&bucket)?;
+    validate::prefix(&prefix)?;
+    let client = state.connections.client(&connection)?;
+    let open = state.keystore.clone();
+    let keystore = tauri::async_runtime::spawn_blocking(move || open())
+        .await
+        .map_err(|e| CommandError::invalid(format!("the keystore task failed: {e}")))??;
+    let target = RewrapTarget {
+        bucket: &bucket,
+        prefix: &prefix,
+        jobs: 4,
+    };
+    let (rewrapped, failed) = (AtomicU64::new(0), AtomicU64::new(0));
+    let on_event = |event: RewrapEvent| {
+        let key = match event {
+            RewrapEvent::Rewrapped { key, .. } => {
+                rewrapped.fetch_add(1, Ordering::Relaxed);
+                key
+            }
+            RewrapEvent::Failed { key, error } => {
+                tracing::warn!("rewrap of {bucket}/{key}: {error}");
+                failed.fetch_add(1, Ordering::Relaxed);
+                key
+            }
+        };
+        let _ = progress.send(RewrapProgress {
+            rewrapped: rewrapped.load(Ordering::Relaxed),
+            failed: failed.load(Ordering::Relaxed),
+            key,
+        });
+    };
+    let (start, counts) = rewrap::rotate_and_rewrap(
+        &client,
+        &keystore,
+        &name,
+        &target,
+        &on_event,
+        &CancellationToken::new(),
+    )
+    .await?;
+    Ok(RewrapResult {
+        key: KeySummary::from(&start.key),
+        resumed: start.resumed,
+        rewrapped: counts.rewrapped,
+        skipped: counts.skipped,
+        failed: counts.failed,
+    })
 }

@@ -209,6 +209,20 @@ export interface MasterKeyRotated {
   rewrappedUploads: number;
 }
 
+export interface RewrapProgress {
+  rewrapped: number;
+  failed: number;
+  key: string;
+}
+
+export interface RewrapResult {
+  key: KeySummary;
+  resumed: boolean;
+  rewrapped: number;
+  skipped: number;
+  failed: number;
+}
+
 export const api = {
   appStatus: () => call<AppStatus>("app_status"),
   listConnections: () => call<ConnectionInfo[]>("list_connections"),
@@ -275,6 +289,17 @@ export const api = {
   keyPublicPem: (name: string) => call<string>("key_public_pem", { name }),
   setDefaultKey: (name: string) => call<KeySummary>("set_default_key", { name }),
   rotateKey: (name: string) => call<KeySummary>("rotate_key", { name }),
+  rotateKeyRewrap: (
+    name: string,
+    connection: string,
+    bucket: string,
+    prefix: string,
+    onProgress: (p: RewrapProgress) => void,
+  ) => {
+    const progress = new Channel<RewrapProgress>();
+    progress.onmessage = onProgress;
+    return call<RewrapResult>("rotate_key_rewrap", { name, connection, bucket, prefix, progress });
+  },
   deleteKey: (name: string, confirmName: string) => call<void>("delete_key", { name, confirmName }),
   kmsListKeys: (connection: string) => call<CmkRow[]>("kms_list_keys", { connection }),
   kmsCreateKey: (connection: string, description: string | null, external: boolean) =>

@@ -326,6 +326,13 @@ export const en = {
   "nav.keys": "Keys",
   "nav.kms": "KMS",
   "error.DuplicateKey": "This key is already in the keychain under another name (see Details).",
+  "keys.rotateTitle": "Rotate key {name}",
+  "keys.rewrap": "Also rewrap the objects in a bucket to the new version",
+  "keys.rewrapBucket": "Bucket",
+  "keys.rewrapPrefix": "Prefix (empty: the whole bucket)",
+  "keys.rewrapHint": "Only each object's wrapped content key is rewritten (a copy onto itself); the data is not downloaded or uploaded again.",
+  "keys.rewrapProgress": "{done} rewrapped, {failed} failed — {key}",
+  "keys.rewrapResult": "Now at v{version}: {done} object(s) rewrapped, {skipped} skipped, {failed} failed.",
 } as const;
 
 export type MessageKey = keyof typeof en;

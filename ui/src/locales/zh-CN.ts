@@ -329,4 +329,11 @@ export const zhCN: Record<MessageKey, string> = {
   "nav.keys": "密钥",
   "nav.kms": "密钥管理服务",
   "error.DuplicateKey": "此密钥已以其他名称保存在钥匙串中（见详情）。",
+  "keys.rotateTitle": "轮转密钥 {name}",
+  "keys.rewrap": "同时将存储空间中的文件重新加密到新版本",
+  "keys.rewrapBucket": "存储空间",
+  "keys.rewrapPrefix": "前缀（留空表示整个存储空间）",
+  "keys.rewrapHint": "只重写每个文件被加密的内容密钥（对自身执行复制），数据不会重新下载或上传。",
+  "keys.rewrapProgress": "已重新加密 {done} 个，失败 {failed} 个 — {key}",
+  "keys.rewrapResult": "当前为 v{version}：已重新加密 {done} 个文件，跳过 {skipped} 个，失败 {failed} 个。",
 };
