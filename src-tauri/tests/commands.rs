@@ -644,3 +644,39 @@ fn kms_commands_validate_their_input_and_drive_the_local_kms() {
     assert!(rotated["version"].as_u64().unwrap() >= 2, "{rotated}");
     assert!(rotated["rewrappedObjects"].is_u64());
 }
+
+#[test]
+fn keys_are_imported_from_pasted_text_or_a_file() {
+    let f = fixture();
+    let pasted = f.ok(
+        "import_key",
+        json!({"name": "pasted", "text": format!("  {}\n", "11".repeat(32))}),
+    );
+    assert_eq!(pasted["kind"], "AES-256");
+    assert_eq!(pasted["hasPublicKey"], false);
+    // The same secret under another name is the keystore's DuplicateKey.
+    assert_eq!(
+        f.err(
+            "import_key",
+            json!({"name": "again", "text": "11".repeat(32)})
+        )["code"],
+        "DuplicateKey"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("key.hex");
+    std::fs::write(&file, "22".repeat(32)).unwrap();
+    let from_file = f.ok(
+        "import_key",
+        json!({"name": "from-file", "path": file.to_str().unwrap()}),
+    );
+    assert_eq!(from_file["kind"], "AES-256");
+    assert_ne!(from_file["fingerprint"], pasted["fingerprint"]);
+    let missing = dir.path().join("missing.hex");
+    assert_eq!(
+        f.err(
+            "import_key",
+            json!({"name": "nope", "path": missing.to_str().unwrap()})
+        )["code"],
+        "Io"
+    );
+}
