@@ -49,6 +49,23 @@ pub fn with_commands<R: tauri::Runtime>(
             transfers::transfer_action,
             transfers::clear_finished_transfers,
             transfers::set_transfer_concurrency,
+            keys::list_keys,
+            keys::generate_key,
+            keys::import_key,
+            keys::export_key_backup,
+            keys::restore_key_backup,
+            keys::key_public_pem,
+            keys::set_default_key,
+            keys::rotate_key,
+            keys::rotate_key_rewrap,
+            keys::delete_key,
+            kms::kms_list_keys,
+            kms::kms_create_key,
+            kms::kms_set_key_enabled,
+            kms::kms_schedule_deletion,
+            kms::kms_cancel_deletion,
+            kms::kms_import_material,
+            kms::kms_rotate_master_key,
         ])
 }
 

@@ -372,3 +372,311 @@ fn the_app_status_tells_where_the_server_and_its_secrets_are() {
     assert_eq!(conns[0]["name"], json!("local"));
     assert_eq!(conns[0]["local"], json!(true));
 }
+
+#[test]
+fn key_commands_refuse_bad_input_and_name_the_keystore_errors() {
+    let f = fixture();
+    let code = |e: Value| e["code"].as_str().unwrap().to_owned();
+    assert_eq!(f.ok("list_keys", json!({})), json!([]));
+    let cases = [
+        (
+            "generate_key",
+            json!({"name": "bad name", "kind": "AES-256"}),
+        ),
+        ("generate_key", json!({"name": "k", "kind": "AES-128"})),
+        ("import_key", json!({"name": "k"})),
+        (
+            "import_key",
+            json!({"name": "k", "path": "/x", "text": "00"}),
+        ),
+        ("import_key", json!({"name": "k", "text": "  "})),
+        ("import_key", json!({"name": "k", "path": ""})),
+        (
+            "export_key_backup",
+            json!({"name": "k", "passphrase": "", "confirm": "", "path": "/tmp/x"}),
+        ),
+        (
+            "export_key_backup",
+            json!({"name": "k", "passphrase": "one", "confirm": "two", "path": "/tmp/x"}),
+        ),
+        (
+            "restore_key_backup",
+            json!({"path": "", "passphrase": "p", "name": null}),
+        ),
+        ("delete_key", json!({"name": "k", "confirmName": "K"})),
+    ];
+    for (cmd, body) in cases {
+        let e = f.err(cmd, body.clone());
+        assert!(
+            ["InvalidInput", "InvalidKeyName"].contains(&e["code"].as_str().unwrap()),
+            "{cmd} {body}: {e}"
+        );
+        assert_eq!(e["requestId"], Value::Null);
+    }
+    // Nothing was made by the refused calls.
+    assert_eq!(f.ok("list_keys", json!({})), json!([]));
+
+    f.ok("generate_key", json!({"name": "k", "kind": "AES-256"}));
+    assert_eq!(
+        code(f.err("generate_key", json!({"name": "k", "kind": "RSA-2048"}))),
+        "KeyExists"
+    );
+    assert_eq!(
+        code(f.err("key_public_pem", json!({"name": "k"}))),
+        "NotRsa"
+    );
+    assert_eq!(
+        code(f.err("rotate_key", json!({"name": "missing"}))),
+        "KeyNotFound"
+    );
+    assert_eq!(
+        code(f.err("import_key", json!({"name": "j", "text": "not a key"}))),
+        "InvalidKeyMaterial"
+    );
+    // A typed name that differs keeps the key.
+    f.err("delete_key", json!({"name": "k", "confirmName": "k2"}));
+    assert_eq!(f.ok("list_keys", json!({})).as_array().unwrap().len(), 1);
+
+    let dir = tempfile::tempdir().unwrap();
+    let backup = dir.path().join("k.age");
+    f.ok(
+        "export_key_backup",
+        json!({"name": "k", "passphrase": "pass phrase", "confirm": "pass phrase",
+               "path": backup.to_str().unwrap()}),
+    );
+    assert_eq!(
+        code(f.err(
+            "restore_key_backup",
+            json!({"path": backup.to_str().unwrap(), "passphrase": "wrong", "name": "k2"})
+        )),
+        "WrongPassphrase"
+    );
+    let not_backup = dir.path().join("not.age");
+    std::fs::write(&not_backup, b"hello").unwrap();
+    assert_eq!(
+        code(f.err(
+            "restore_key_backup",
+            json!({"path": not_backup.to_str().unwrap(), "passphrase": "x", "name": "k2"})
+        )),
+        "NotABackup"
+    );
+}
+
+#[test]
+fn a_key_survives_a_backup_file_rotation_and_typed_deletion() {
+    let f = fixture();
+    let made = f.ok(
+        "generate_key",
+        json!({"name": "photos", "kind": "RSA-2048"}),
+    );
+    assert_eq!(made["kind"], "RSA-2048");
+    assert_eq!(made["versions"], 1);
+    assert_eq!(made["hasPublicKey"], true);
+    let pem = f.ok("key_public_pem", json!({"name": "photos"}));
+    assert!(pem
+        .as_str()
+        .unwrap()
+        .starts_with("-----BEGIN PUBLIC KEY-----"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let backup = dir.path().join("photos.age");
+    f.ok(
+        "export_key_backup",
+        json!({"name": "photos", "passphrase": "a long pass phrase", "confirm": "a long pass phrase",
+               "path": backup.to_str().unwrap()}),
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&backup).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
+    let sealed = std::fs::read(&backup).unwrap();
+    assert!(sealed.starts_with(b"age-encryption.org/v1"), "an age file");
+
+    // The same key twice is refused; once the original is gone, the backup brings it back
+    // under another name.
+    let restore = json!({"path": backup.to_str().unwrap(), "passphrase": "a long pass phrase", "name": "photos-copy"});
+    assert_eq!(
+        f.err("restore_key_backup", restore.clone())["code"],
+        "DuplicateKey"
+    );
+    f.ok(
+        "delete_key",
+        json!({"name": "photos", "confirmName": "photos"}),
+    );
+    let restored = f.ok("restore_key_backup", restore);
+    assert_eq!(restored["name"], "photos-copy");
+    assert_eq!(restored["fingerprint"], made["fingerprint"]);
+
+    let rotated = f.ok("rotate_key", json!({"name": "photos-copy"}));
+    assert_eq!(rotated["versions"], 2);
+    assert_eq!(rotated["currentVersion"], 2);
+    assert_ne!(rotated["fingerprint"], made["fingerprint"]);
+
+    f.ok("generate_key", json!({"name": "other", "kind": "AES-256"}));
+    f.ok("set_default_key", json!({"name": "other"}));
+    let list = f.ok("list_keys", json!({}));
+    let default: Vec<_> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["default"] == true)
+        .map(|k| k["name"].clone())
+        .collect();
+    assert_eq!(default, vec![json!("other")]);
+    let names: Vec<_> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].clone())
+        .collect();
+    assert_eq!(names.len(), 2, "{list}");
+}
+
+#[test]
+fn kms_commands_validate_their_input_and_drive_the_local_kms() {
+    let f = fixture();
+    let code = |e: Value| e["code"].as_str().unwrap().to_owned();
+    let cases = [
+        ("kms_list_keys", json!({"connection": "no spaces"})),
+        (
+            "kms_set_key_enabled",
+            json!({"connection": "local", "keyId": "", "enabled": true}),
+        ),
+        (
+            "kms_set_key_enabled",
+            json!({"connection": "local", "keyId": "a b", "enabled": true}),
+        ),
+        (
+            "kms_schedule_deletion",
+            json!({"connection": "local", "keyId": "k", "days": 6}),
+        ),
+        (
+            "kms_schedule_deletion",
+            json!({"connection": "local", "keyId": "k", "days": 367}),
+        ),
+        (
+            "kms_import_material",
+            json!({"connection": "local", "keyId": "k", "path": " "}),
+        ),
+    ];
+    for (cmd, body) in cases {
+        let e = f.err(cmd, body.clone());
+        assert!(
+            ["InvalidInput", "InvalidProfileName"].contains(&e["code"].as_str().unwrap())
+                || e["code"].as_str().unwrap().starts_with("Invalid"),
+            "{cmd} {body}: {e}"
+        );
+    }
+
+    let made = f.ok(
+        "kms_create_key",
+        json!({"connection": "local", "description": "for photos", "external": false}),
+    );
+    let id = made["keyId"].as_str().unwrap().to_owned();
+    assert_eq!(made["state"], "Enabled");
+    assert_eq!(made["description"], "for photos");
+    let state_of = |id: &str| {
+        f.ok("kms_list_keys", json!({"connection": "local"}))
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["keyId"] == id)
+            .map(|k| k["state"].as_str().unwrap().to_owned())
+    };
+    f.ok(
+        "kms_set_key_enabled",
+        json!({"connection": "local", "keyId": id, "enabled": false}),
+    );
+    assert_eq!(state_of(&id).as_deref(), Some("Disabled"));
+    f.ok(
+        "kms_set_key_enabled",
+        json!({"connection": "local", "keyId": id, "enabled": true}),
+    );
+    assert_eq!(state_of(&id).as_deref(), Some("Enabled"));
+    f.ok(
+        "kms_schedule_deletion",
+        json!({"connection": "local", "keyId": id, "days": 7}),
+    );
+    assert_eq!(state_of(&id).as_deref(), Some("PendingDeletion"));
+    f.ok(
+        "kms_cancel_deletion",
+        json!({"connection": "local", "keyId": id}),
+    );
+    assert_eq!(state_of(&id).as_deref(), Some("Enabled"));
+
+    // An unknown key: the KMS's own error code, with its request id.
+    let e = f.err(
+        "kms_set_key_enabled",
+        json!({"connection": "local", "keyId": "no-such-key", "enabled": true}),
+    );
+    assert_ne!(code(e.clone()), "InvalidInput", "{e}");
+    assert!(e["requestId"].is_string(), "{e}");
+
+    // BYOK: a key waiting for material, a file that is not material, then 32 hex bytes.
+    let byok = f.ok(
+        "kms_create_key",
+        json!({"connection": "local", "description": null, "external": true}),
+    );
+    assert_eq!(byok["state"], "PendingImport");
+    assert_eq!(byok["origin"], "EXTERNAL");
+    let dir = tempfile::tempdir().unwrap();
+    let short = dir.path().join("short.hex");
+    std::fs::write(&short, "abcd").unwrap();
+    let byok_id = byok["keyId"].as_str().unwrap();
+    assert_eq!(
+        code(f.err(
+            "kms_import_material",
+            json!({"connection": "local", "keyId": byok_id, "path": short.to_str().unwrap()})
+        )),
+        "InvalidInput"
+    );
+    let material = dir.path().join("material.hex");
+    std::fs::write(&material, "ab".repeat(32)).unwrap();
+    let imported = f.ok(
+        "kms_import_material",
+        json!({"connection": "local", "keyId": byok_id, "path": material.to_str().unwrap()}),
+    );
+    assert_eq!(imported["state"], "Enabled");
+
+    let rotated = f.ok("kms_rotate_master_key", json!({"connection": "local"}));
+    assert!(rotated["version"].as_u64().unwrap() >= 2, "{rotated}");
+    assert!(rotated["rewrappedObjects"].is_u64());
+}
+
+#[test]
+fn keys_are_imported_from_pasted_text_or_a_file() {
+    let f = fixture();
+    let pasted = f.ok(
+        "import_key",
+        json!({"name": "pasted", "text": format!("  {}\n", "11".repeat(32))}),
+    );
+    assert_eq!(pasted["kind"], "AES-256");
+    assert_eq!(pasted["hasPublicKey"], false);
+    // The same secret under another name is the keystore's DuplicateKey.
+    assert_eq!(
+        f.err(
+            "import_key",
+            json!({"name": "again", "text": "11".repeat(32)})
+        )["code"],
+        "DuplicateKey"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("key.hex");
+    std::fs::write(&file, "22".repeat(32)).unwrap();
+    let from_file = f.ok(
+        "import_key",
+        json!({"name": "from-file", "path": file.to_str().unwrap()}),
+    );
+    assert_eq!(from_file["kind"], "AES-256");
+    assert_ne!(from_file["fingerprint"], pasted["fingerprint"]);
+    let missing = dir.path().join("missing.hex");
+    assert_eq!(
+        f.err(
+            "import_key",
+            json!({"name": "nope", "path": missing.to_str().unwrap()})
+        )["code"],
+        "Io"
+    );
+}

@@ -16,6 +16,107 @@ pub fn open_keystore(backend: Backend) -> Result<Keystore> {
     Ok(Keystore::open(crate::profiles::config_dir()?, backend)?)
 }
 
+/// A master key as the app's key list shows it (no secret: fingerprints and the public key
+/// only).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeySummary {
+    pub name: String,
+    /// `AES-256`, `RSA-2048`, …
+    pub kind: String,
+    /// Fingerprint of the current version (lowercase hex).
+    pub fingerprint: String,
+    /// RFC 3339.
+    pub created: String,
+    pub default: bool,
+    pub current_version: u32,
+    /// How many versions are kept.
+    pub versions: usize,
+    /// Whether [`Keystore::public_key_pem`] has a public key to show (RSA keys).
+    pub has_public_key: bool,
+}
+
+impl From<&ossvault_keystore::KeyInfo> for KeySummary {
+    fn from(k: &ossvault_keystore::KeyInfo) -> Self {
+        KeySummary {
+            name: k.name.clone(),
+            kind: k.kind.to_string(),
+            fingerprint: k.fingerprint.clone(),
+            created: k
+                .created
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            default: k.default,
+            current_version: k.current_version,
+            versions: k.versions.len(),
+            has_public_key: k.public_key_pem.is_some(),
+        }
+    }
+}
+
+/// Every key of the keystore, as [`KeySummary`]s in the keystore's order.
+pub fn key_summaries(keystore: &Keystore) -> Result<Vec<KeySummary>> {
+    Ok(keystore.list()?.iter().map(KeySummary::from).collect())
+}
+
+/// Imports a key from a file (PEM, hex or base64, as [`Keystore::import`] takes); the file's
+/// content is wiped from memory afterwards.
+pub fn import_key_file(
+    keystore: &Keystore,
+    name: &str,
+    path: &std::path::Path,
+) -> Result<KeySummary> {
+    let input = Zeroizing::new(std::fs::read(path).map_err(Error::io(path))?);
+    Ok(KeySummary::from(&keystore.import(name, &input)?))
+}
+
+/// Writes an encrypted backup of key `name` (an age file, passphrase-protected) to `path`,
+/// readable by its owner only where the platform has such permissions.
+pub fn export_backup_file(
+    keystore: &Keystore,
+    name: &str,
+    passphrase: &str,
+    path: &std::path::Path,
+) -> Result<()> {
+    let sealed = keystore.export_backup(name, passphrase)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(Error::io(path))?;
+    std::io::Write::write_all(&mut file, &sealed).map_err(Error::io(path))?;
+    file.sync_all().map_err(Error::io(path))?;
+    Ok(())
+}
+
+/// Restores a key from a backup file, under `name` if given (else the name it had).
+pub fn restore_backup_file(
+    keystore: &Keystore,
+    path: &std::path::Path,
+    passphrase: &str,
+    name: Option<&str>,
+) -> Result<KeySummary> {
+    let sealed = std::fs::read(path).map_err(Error::io(path))?;
+    Ok(KeySummary::from(
+        &keystore.restore_backup_as(&sealed, passphrase, name)?,
+    ))
+}
+
+/// Deletes key `name` once its name was typed to confirm (`typed`). Which objects only this
+/// key opens is not known here (as in the CLI): the confirmation is the user's consent that
+/// they become unreadable.
+pub fn delete_confirmed(keystore: &Keystore, name: &str, typed: &str) -> Result<()> {
+    if typed != name {
+        return Err(Error::InvalidInput(format!(
+            "deleting key {name:?} needs its name typed to confirm"
+        )));
+    }
+    Ok(keystore.delete(name, ossvault_keystore::DeleteCheck::default(), true)?)
+}
+
 /// The crypto crate's master key for a keystore key version (checked against its fingerprint).
 pub fn master_from_material(m: &KeyMaterial) -> Result<MasterKey> {
     let key = if let Some(secret) = m.aes256() {

@@ -124,6 +124,22 @@ pub fn start_rotation(
     })
 }
 
+/// Rotates key `name` and rewraps the objects under `target` to the new version (or finishes
+/// an interrupted rewrap of the same target): [`start_rotation`] then [`rewrap`], as the app's
+/// Keys screen runs them in one step.
+pub async fn rotate_and_rewrap(
+    client: &Client,
+    keystore: &Keystore,
+    name: &str,
+    target: &RewrapTarget<'_>,
+    on_event: OnRewrap<'_>,
+    cancel: &CancellationToken,
+) -> Result<(RotationStart, RewrapCounts)> {
+    let start = start_rotation(keystore, name, Some(target), true)?;
+    let counts = rewrap(client, keystore, &start.key, target, on_event, cancel).await?;
+    Ok((start, counts))
+}
+
 /// Rewraps every object under `target` that an older version of `key` wraps to its current
 /// version. Objects already current, under other keys or unencrypted are skipped; a failed
 /// object is reported through `on_event` and counted, the others go on. When none failed, the

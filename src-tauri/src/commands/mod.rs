@@ -3,5 +3,7 @@
 pub mod app;
 pub mod buckets;
 pub mod connections;
+pub mod keys;
+pub mod kms;
 pub mod objects;
 pub mod transfers;

@@ -181,6 +181,48 @@ async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> 
   }
 }
 
+export interface KeySummary {
+  name: string;
+  kind: string;
+  fingerprint: string;
+  created: string;
+  default: boolean;
+  currentVersion: number;
+  versions: number;
+  hasPublicKey: boolean;
+}
+
+export const KEY_KINDS = ["AES-256", "RSA-2048", "RSA-3072", "RSA-4096"] as const;
+
+export interface CmkRow {
+  keyId: string;
+  state: "Enabled" | "Disabled" | "PendingDeletion" | "PendingImport" | string;
+  description: string;
+  created: string;
+  origin: string;
+  deleteDate: string | null;
+}
+
+export interface MasterKeyRotated {
+  version: number;
+  rewrappedObjects: number;
+  rewrappedUploads: number;
+}
+
+export interface RewrapProgress {
+  rewrapped: number;
+  failed: number;
+  key: string;
+}
+
+export interface RewrapResult {
+  key: KeySummary;
+  resumed: boolean;
+  rewrapped: number;
+  skipped: number;
+  failed: number;
+}
+
 export const api = {
   appStatus: () => call<AppStatus>("app_status"),
   listConnections: () => call<ConnectionInfo[]>("list_connections"),
@@ -236,4 +278,40 @@ export const api = {
     call<void>("transfer_action", { id, action }),
   clearFinished: () => call<number>("clear_finished_transfers"),
   setConcurrency: (n: number) => call<void>("set_transfer_concurrency", { n }),
+  listKeys: () => call<KeySummary[]>("list_keys"),
+  generateKey: (name: string, kind: string) => call<KeySummary>("generate_key", { name, kind }),
+  importKey: (name: string, path: string | null, text: string | null) =>
+    call<KeySummary>("import_key", { name, path, text }),
+  exportKeyBackup: (name: string, passphrase: string, confirm: string, path: string) =>
+    call<void>("export_key_backup", { name, passphrase, confirm, path }),
+  restoreKeyBackup: (path: string, passphrase: string, name: string | null) =>
+    call<KeySummary>("restore_key_backup", { path, passphrase, name }),
+  keyPublicPem: (name: string) => call<string>("key_public_pem", { name }),
+  setDefaultKey: (name: string) => call<KeySummary>("set_default_key", { name }),
+  rotateKey: (name: string) => call<KeySummary>("rotate_key", { name }),
+  rotateKeyRewrap: (
+    name: string,
+    connection: string,
+    bucket: string,
+    prefix: string,
+    onProgress: (p: RewrapProgress) => void,
+  ) => {
+    const progress = new Channel<RewrapProgress>();
+    progress.onmessage = onProgress;
+    return call<RewrapResult>("rotate_key_rewrap", { name, connection, bucket, prefix, progress });
+  },
+  deleteKey: (name: string, confirmName: string) => call<void>("delete_key", { name, confirmName }),
+  kmsListKeys: (connection: string) => call<CmkRow[]>("kms_list_keys", { connection }),
+  kmsCreateKey: (connection: string, description: string | null, external: boolean) =>
+    call<CmkRow>("kms_create_key", { connection, description, external }),
+  kmsSetKeyEnabled: (connection: string, keyId: string, enabled: boolean) =>
+    call<void>("kms_set_key_enabled", { connection, keyId, enabled }),
+  kmsScheduleDeletion: (connection: string, keyId: string, days: number) =>
+    call<void>("kms_schedule_deletion", { connection, keyId, days }),
+  kmsCancelDeletion: (connection: string, keyId: string) =>
+    call<void>("kms_cancel_deletion", { connection, keyId }),
+  kmsImportMaterial: (connection: string, keyId: string, path: string) =>
+    call<CmkRow>("kms_import_material", { connection, keyId, path }),
+  kmsRotateMasterKey: (connection: string) =>
+    call<MasterKeyRotated>("kms_rotate_master_key", { connection }),
 };

@@ -21,6 +21,16 @@ const KNOWN: Record<string, MessageKey> = {
   ServerNotRunning: "error.ServerNotRunning",
   NoSuchProfile: "error.NoSuchProfile",
   Cancelled: "error.Cancelled",
+  KeyNotFound: "error.KeyNotFound",
+  KeyExists: "error.KeyExists",
+  DuplicateKey: "error.DuplicateKey",
+  InvalidKeyName: "error.InvalidKeyName",
+  InvalidKeyMaterial: "error.InvalidKeyMaterial",
+  NotRsa: "error.NotRsa",
+  KeyInUse: "error.KeyInUse",
+  WrongPassphrase: "error.WrongPassphrase",
+  EmptyPassphrase: "error.EmptyPassphrase",
+  NotABackup: "error.NotABackup",
 };
 
 export function errorKey(code: string): MessageKey {
