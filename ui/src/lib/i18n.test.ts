@@ -31,7 +31,8 @@ describe("catalogues", () => {
       const b = zhCN[key as keyof typeof en];
       expect(a.trim(), key).not.toBe("");
       expect(b.trim(), key).not.toBe("");
-      const vars = (s: string) => [...s.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
+      const vars = (s: string) =>
+        [...s.matchAll(/\{(\w+)(?:\|[^}]*)?\}/g)].map((m) => m[1]).sort();
       expect(vars(b), key).toEqual(vars(a));
     }
   });
@@ -62,5 +63,15 @@ describe("language choice", () => {
     expect(translate("en", "buckets.created", { name: "photos" })).toBe("Bucket photos created");
     expect(translate("zh-CN", "buckets.created", { name: "photos" })).toBe("已创建存储空间 photos");
     expect(translate("en", "buckets.created")).toBe("Bucket {name} created");
+  });
+  it("picks the plural form the language's rules ask for", () => {
+    expect(translate("en", "browser.itemCount", { count: 1 })).toBe("1 item");
+    expect(translate("en", "browser.itemCount", { count: 0 })).toBe("0 items");
+    expect(translate("en", "browser.uploadStarted", { count: 3 })).toBe("3 uploads started");
+    expect(translate("zh-CN", "browser.itemCount", { count: 1 })).toBe("共 1 项");
+  });
+  it("English never falls back to an (s) plural", () => {
+    const lazy = Object.entries(en).filter(([, text]) => text.includes("(s)"));
+    expect(lazy).toEqual([]);
   });
 });

@@ -32,15 +32,26 @@ export function setLocale(l: Locale): void {
   (globalThis as { localStorage?: Storage }).localStorage?.setItem(STORAGE_KEY, l);
 }
 
-/** `{name}` placeholders replaced by `vars`. */
+/** Placeholders: `{name}`, or `{name|one|other}` for a count, where the form the language's
+ * plural rules pick is used and `#` in it stands for the number (`{count|# item|# items}`). */
+const PLACEHOLDER = /\{(\w+)(?:\|([^|}]*)\|([^}]*))?\}/g;
+
+/** `{name}` placeholders replaced by `vars`; unknown ones stay visible. */
 export function translate(
   l: Locale,
   key: MessageKey,
   vars: Record<string, string | number> = {},
 ): string {
   const text = catalogues[l][key] ?? en[key];
-  return text.replace(/\{(\w+)\}/g, (m, name: string) =>
-    name in vars ? String(vars[name]) : m,
+  return text.replace(
+    PLACEHOLDER,
+    (m, name: string, one: string | undefined, other: string | undefined) => {
+      if (!(name in vars)) return m;
+      const value = vars[name];
+      if (one === undefined || other === undefined) return String(value);
+      const form = new Intl.PluralRules(l).select(Number(value)) === "one" ? one : other;
+      return form.replace("#", String(value));
+    },
   );
 }
 
