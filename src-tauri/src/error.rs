@@ -55,4 +55,17 @@ impl From<ossvault_keystore::Error> for CommandError {
     }
 }
 
+impl From<ossvault_sync::Error> for CommandError {
+    fn from(e: ossvault_sync::Error) -> Self {
+        match e {
+            ossvault_sync::Error::Ops(e) => e.into(),
+            e => CommandError {
+                code: e.code().to_owned(),
+                request_id: None,
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
 pub type CmdResult<T> = Result<T, CommandError>;

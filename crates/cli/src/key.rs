@@ -11,6 +11,7 @@ use ossvault_client::transfer::CancellationToken;
 use ossvault_keystore::{DeleteCheck, KeyInfo, KeyKind, Keystore};
 use ossvault_ops::location::parse_bucket_url;
 use ossvault_ops::rewrap::{self, RewrapEvent, RewrapTarget};
+use ossvault_sync::PairStore;
 use serde_json::json;
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -73,13 +74,25 @@ pub async fn run(args: KeyCommandArgs, out: &Output) -> Result<()> {
         }
         KeyAction::Rm { name, force } => {
             ks.get(&name).map_err(ks_err)?;
+            // A key a sync folder encrypts with is refused, even with --force.
+            let pairs = PairStore::open_default()?.using_key(&name)?;
+            let check = DeleteCheck {
+                in_use_by_sync: !pairs.is_empty(),
+                ..Default::default()
+            };
+            if check.in_use_by_sync {
+                bail!(
+                    "key {name} is used by the sync folder(s) {}: remove them first (ossvault \
+                     sync rm NAME), or what they stored becomes unreadable",
+                    pairs.join(", ")
+                );
+            }
             if !force {
                 confirm_delete(&name)?;
             }
             // Which objects only this key opens is not known here: the user confirmed (or
             // forced) the deletion knowing that its objects become unreadable.
-            ks.delete(&name, DeleteCheck::default(), true)
-                .map_err(ks_err)?;
+            ks.delete(&name, check, true).map_err(ks_err)?;
             if out.json {
                 out.json(&json!({ "deleted": name }))?;
             } else {

@@ -268,3 +268,32 @@ fn sync_survives_sigkill_resumes_and_restores() {
     env.ok(&["sync", "rm", "docs"]);
     assert_eq!(env.ok(&["sync", "ls"]).trim(), "");
 }
+
+/// A key a sync folder encrypts with cannot be deleted, not even with --force, until the
+/// folder is removed: deleting it would leave what the folder stored unreadable.
+#[test]
+fn a_key_bound_to_a_sync_folder_is_not_deleted() {
+    let env = Env::new();
+    env.ok(&["mb", "oss://guard"]);
+    env.ok(&["key", "gen", "--name", "bound"]);
+    let folder = env.dir().join("Bound");
+    std::fs::create_dir_all(&folder).unwrap();
+    env.ok(&[
+        "sync",
+        "add",
+        s(&folder),
+        "oss://guard/b/",
+        "--key",
+        "bound",
+        "--name",
+        "bound-pair",
+    ]);
+    let refused = env.fails(&["key", "rm", "bound", "--force"]);
+    assert!(refused.contains("bound-pair"), "{refused}");
+    let keys = env.ok(&["--json", "key", "ls"]);
+    assert!(keys.contains("\"bound\""), "{keys}");
+    env.ok(&["sync", "rm", "bound-pair"]);
+    env.ok(&["key", "rm", "bound", "--force"]);
+    let keys = env.ok(&["--json", "key", "ls"]);
+    assert!(!keys.contains("\"bound\""), "{keys}");
+}

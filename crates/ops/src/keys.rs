@@ -105,16 +105,26 @@ pub fn restore_backup_file(
     ))
 }
 
-/// Deletes key `name` once its name was typed to confirm (`typed`). Which objects only this
-/// key opens is not known here (as in the CLI): the confirmation is the user's consent that
-/// they become unreadable.
-pub fn delete_confirmed(keystore: &Keystore, name: &str, typed: &str) -> Result<()> {
+/// Deletes key `name` once its name was typed to confirm (`typed`), unless a sync folder is
+/// bound to it (`in_use_by_sync`: then `KeyInUse`, whatever the confirmation). Which objects
+/// only this key opens is not known here (as in the CLI): the confirmation is the user's
+/// consent that they become unreadable.
+pub fn delete_confirmed(
+    keystore: &Keystore,
+    name: &str,
+    typed: &str,
+    in_use_by_sync: bool,
+) -> Result<()> {
     if typed != name {
         return Err(Error::InvalidInput(format!(
             "deleting key {name:?} needs its name typed to confirm"
         )));
     }
-    Ok(keystore.delete(name, ossvault_keystore::DeleteCheck::default(), true)?)
+    let check = ossvault_keystore::DeleteCheck {
+        in_use_by_sync,
+        ..Default::default()
+    };
+    Ok(keystore.delete(name, check, true)?)
 }
 
 /// The crypto crate's master key for a keystore key version (checked against its fingerprint).

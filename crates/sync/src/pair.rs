@@ -196,6 +196,17 @@ impl PairStore {
         Ok(pairs)
     }
 
+    /// The pairs that encrypt with keystore key `key_name`: deleting that key would stop them
+    /// and leave what they stored unreadable, so the keystore refuses it while any is bound.
+    pub fn using_key(&self, key_name: &str) -> Result<Vec<String>> {
+        Ok(self
+            .list()?
+            .into_iter()
+            .filter(|p| p.key.as_deref() == Some(key_name))
+            .map(|p| p.name)
+            .collect())
+    }
+
     /// The pair named `name`.
     pub fn get(&self, name: &str) -> Result<Pair> {
         self.list()?
@@ -344,6 +355,12 @@ mod tests {
         drop(held);
         store.update("docs", |p| p.paused = true).unwrap();
         assert!(store.get("docs").unwrap().paused);
+        assert!(store.using_key("docs-key").unwrap().is_empty());
+        store
+            .update("docs", |p| p.key = Some("docs-key".into()))
+            .unwrap();
+        assert_eq!(store.using_key("docs-key").unwrap(), ["docs"]);
+        assert!(store.using_key("kms:docs-key").unwrap().is_empty());
         store.remove("docs").unwrap();
         assert!(matches!(store.get("docs"), Err(Error::NoSuchPair(_))));
     }

@@ -9,6 +9,7 @@ use ossvault_client::transfer::CancellationToken;
 use ossvault_keystore::{KeyKind, Keystore};
 use ossvault_ops::keys::{self, KeySummary};
 use ossvault_ops::rewrap::{self, RewrapEvent, RewrapTarget};
+use ossvault_sync::PairStore;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -176,7 +177,9 @@ pub async fn delete_key(
         ));
     }
     with_keystore(&state, move |ks| {
-        Ok(keys::delete_confirmed(ks, &name, &confirm_name)?)
+        // A key a sync folder encrypts with is refused (KeyInUse) until the folder is unbound.
+        let in_use = !PairStore::open_default()?.using_key(&name)?.is_empty();
+        Ok(keys::delete_confirmed(ks, &name, &confirm_name, in_use)?)
     })
     .await
 }
