@@ -7,8 +7,6 @@
 //! under the app's data directory, its secrets in the OS keychain, and saves the CLI profile
 //! `local` that reaches it.
 
-use std::time::Duration;
-
 pub mod commands;
 pub mod error;
 pub mod startup;
@@ -89,11 +87,9 @@ pub fn run() {
             if let Ok(queue) = &state.transfers {
                 tauri::async_runtime::block_on(queue.shutdown());
             }
-            // At most 2 s: the window is gone, the process must not linger on a keep-alive.
             let server = state.running.lock().ok().and_then(|mut s| s.take());
             if let Some(server) = server {
-                let stop = tokio::time::timeout(Duration::from_secs(2), server.shutdown());
-                let _ = tauri::async_runtime::block_on(stop);
+                tauri::async_runtime::block_on(server.shutdown());
             }
         }
     });
