@@ -41,6 +41,7 @@ pub fn with_commands<R: tauri::Runtime>(
             objects::delete_objects,
             objects::object_properties,
             objects::presign_url,
+            objects::list_master_keys,
             transfers::upload_paths,
             transfers::download_objects,
             transfers::list_transfers,
@@ -80,16 +81,10 @@ pub fn run() {
         .expect("cannot start the app");
     app.run(|handle, event| {
         if let tauri::RunEvent::Exit = event {
-            // Running transfers stop with their checkpoints stored (they resume at next
-            // start), then the server lets the requests in flight finish and closes its store.
+            // Running transfers stop with their checkpoints stored; they resume at next start.
             use tauri::Manager;
-            let state = handle.state::<state::AppState>();
-            if let Ok(queue) = &state.transfers {
+            if let Ok(queue) = &handle.state::<state::AppState>().transfers {
                 tauri::async_runtime::block_on(queue.shutdown());
-            }
-            let server = state.running.lock().ok().and_then(|mut s| s.take());
-            if let Some(server) = server {
-                tauri::async_runtime::block_on(server.shutdown());
             }
         }
     });
