@@ -7,6 +7,7 @@
 //!
 //! Front ends only parse, print and map errors: nothing here writes to a terminal.
 
+pub mod app_settings;
 pub mod browse;
 pub mod buckets;
 pub mod connection;
