@@ -7,6 +7,8 @@
 //! under the app's data directory, its secrets in the OS keychain, and saves the CLI profile
 //! `local` that reaches it.
 
+use std::time::Duration;
+
 pub mod commands;
 pub mod error;
 pub mod startup;
@@ -41,7 +43,6 @@ pub fn with_commands<R: tauri::Runtime>(
             objects::delete_objects,
             objects::object_properties,
             objects::presign_url,
-            objects::list_master_keys,
             transfers::upload_paths,
             transfers::download_objects,
             transfers::list_transfers,
@@ -81,10 +82,18 @@ pub fn run() {
         .expect("cannot start the app");
     app.run(|handle, event| {
         if let tauri::RunEvent::Exit = event {
-            // Running transfers stop with their checkpoints stored; they resume at next start.
+            // Running transfers stop with their checkpoints stored (they resume at next
+            // start), then the server lets the requests in flight finish and closes its store.
             use tauri::Manager;
-            if let Ok(queue) = &handle.state::<state::AppState>().transfers {
+            let state = handle.state::<state::AppState>();
+            if let Ok(queue) = &state.transfers {
                 tauri::async_runtime::block_on(queue.shutdown());
+            }
+            // At most 2 s: the window is gone, the process must not linger on a keep-alive.
+            let server = state.running.lock().ok().and_then(|mut s| s.take());
+            if let Some(server) = server {
+                let stop = tokio::time::timeout(Duration::from_secs(2), server.shutdown());
+                let _ = tauri::async_runtime::block_on(stop);
             }
         }
     });

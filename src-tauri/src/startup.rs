@@ -143,7 +143,7 @@ pub async fn start(dirs: AppDirs, prepared: Result<Prepared, String>) -> AppStat
             .map_err(|e| e.to_string()),
         Err(e) => Err(e),
     };
-    let (server, local) = match started {
+    let (server, local, running) = match started {
         Ok(server) => {
             println!("endpoint: {}", server.endpoint());
             tracing::info!("endpoint: {}", server.endpoint());
@@ -152,13 +152,11 @@ pub async fn start(dirs: AppDirs, prepared: Result<Prepared, String>) -> AppStat
             }
             let status = ServerStatus::of(&server);
             let config = server.client_config();
-            // The server runs as long as the process: it is never shut down before exit.
-            std::mem::forget(server);
-            (status, Some(config))
+            (status, Some(config), Some(server))
         }
         Err(e) => {
             tracing::error!(error = %e, "the embedded server did not start");
-            (ServerStatus::failed(e), None)
+            (ServerStatus::failed(e), None, None)
         }
     };
     let registry = match Profiles::open_default() {
@@ -174,6 +172,7 @@ pub async fn start(dirs: AppDirs, prepared: Result<Prepared, String>) -> AppStat
     let transfers = open_transfers(connections.clone(), keystore.clone());
     AppState {
         server,
+        running: std::sync::Mutex::new(running),
         connections,
         dirs,
         keystore,

@@ -68,6 +68,8 @@ pub struct AppDirs {
 
 pub struct AppState {
     pub server: ServerStatus,
+    /// The embedded server while it runs; taken and shut down when the app exits.
+    pub running: std::sync::Mutex<Option<LocalServer>>,
     pub connections: Arc<ConnectionRegistry>,
     pub dirs: AppDirs,
     /// Opens the keystore of master keys (client-side encryption).

@@ -41,8 +41,6 @@ fn fixture() -> Fixture {
         "{}",
         config.endpoint
     );
-    // The server runs until the test process ends.
-    std::mem::forget(server);
     let profiles = Profiles::new(dir.path().join("config.toml"), None);
     let config_dir = dir.path().join("keys");
     let keystore_dir = config_dir.clone();
@@ -67,6 +65,8 @@ fn fixture() -> Fixture {
     });
     let state = AppState {
         server: status,
+        // The server runs as long as the app (the fixture) does.
+        running: std::sync::Mutex::new(Some(server)),
         connections,
         dirs: AppDirs {
             data: dir.path().to_owned(),

@@ -684,3 +684,67 @@ async fn the_queue_is_private_and_open_in_one_process_at_a_time() {
     queue.shutdown().await;
     f.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn dropped_paths_keep_their_names_in_the_folder_and_come_back_into_one() {
+    let f = fixture().await;
+    let queue = f.open(f.settings());
+    let note = f.write("drop/note.txt", &pattern(1000, 1));
+    f.write("drop/album/2026/beach.jpg", &pattern(3000, 2));
+    f.write("drop/album/cover.jpg", &pattern(2000, 3));
+    let album = f.dir.path().join("drop/album");
+
+    // The destination must be a folder, and something must be dropped.
+    let refused = queue
+        .upload_into("local", BUCKET, "inbox", vec![note.clone()], None)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), "InvalidInput", "{refused}");
+    let refused = queue
+        .upload_into("local", BUCKET, "inbox/", Vec::new(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), "InvalidInput", "{refused}");
+
+    let ids = queue
+        .upload_into("local", BUCKET, "inbox/", vec![note, album], None)
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 3, "one transfer per file");
+    queue.wait_idle().await;
+    assert_completed(&queue, &ids);
+    assert_eq!(f.object("inbox/note.txt").await, pattern(1000, 1));
+    assert_eq!(
+        f.object("inbox/album/2026/beach.jpg").await,
+        pattern(3000, 2)
+    );
+    assert_eq!(f.object("inbox/album/cover.jpg").await, pattern(2000, 3));
+
+    // An object and a folder (trailing '/') come back into one local folder.
+    let back = f.dir.path().join("back");
+    std::fs::create_dir(&back).unwrap();
+    let ids = queue
+        .download_into(
+            "local",
+            BUCKET,
+            vec!["inbox/note.txt".into(), "inbox/album/".into()],
+            &back,
+        )
+        .await
+        .unwrap();
+    queue.wait_idle().await;
+    assert_completed(&queue, &ids);
+    assert_eq!(
+        std::fs::read(back.join("note.txt")).unwrap(),
+        pattern(1000, 1)
+    );
+    assert_eq!(
+        std::fs::read(back.join("album/2026/beach.jpg")).unwrap(),
+        pattern(3000, 2)
+    );
+    let refused = queue
+        .download_into("local", BUCKET, Vec::new(), &back)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), "InvalidInput", "{refused}");
+}

@@ -7,7 +7,6 @@ use crate::validate;
 use ossvault_ops::browse::{self, ObjectPage};
 use ossvault_ops::delete::DeleteSummary;
 use ossvault_ops::properties::ObjectProperties;
-use serde::Serialize;
 use std::time::Duration;
 
 /// Longest validity of a presigned link (what a V4 signature allows).
@@ -117,29 +116,4 @@ pub fn presign_url(
     }
     let client = state.connections.client(&connection)?;
     Ok(client.presign("GET", &bucket, &key, Duration::from_secs(expires_secs))?)
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MasterKeyRow {
-    pub name: String,
-    pub kind: String,
-    pub fingerprint: String,
-    pub default: bool,
-}
-
-/// The master keys of the keychain (for client-side encryption of uploads).
-#[tauri::command]
-pub fn list_master_keys(state: tauri::State<'_, AppState>) -> CmdResult<Vec<MasterKeyRow>> {
-    let keystore = (state.keystore)()?;
-    Ok(keystore
-        .list()?
-        .into_iter()
-        .map(|k| MasterKeyRow {
-            kind: k.kind.to_string(),
-            name: k.name,
-            fingerprint: k.fingerprint,
-            default: k.default,
-        })
-        .collect())
 }

@@ -6,8 +6,7 @@ use crate::error::{CmdResult, CommandError};
 use crate::state::AppState;
 use crate::validate;
 use ossvault_ops::transfers::{
-    ClientSideEncryption, DownloadRequest, TransferEvent, TransferId, TransferInfo, TransferQueue,
-    UploadRequest,
+    ClientSideEncryption, TransferEvent, TransferId, TransferInfo, TransferQueue,
 };
 use std::path::PathBuf;
 use tauri::ipc::Channel;
@@ -38,14 +37,6 @@ pub async fn upload_paths(
     validate::connection(&connection)?;
     validate::bucket(&bucket)?;
     validate::prefix(&prefix)?;
-    if !(prefix.is_empty() || prefix.ends_with('/')) {
-        return Err(CommandError::invalid(format!(
-            "the destination is a folder ending in '/': {prefix:?}"
-        )));
-    }
-    if paths.is_empty() {
-        return Err(CommandError::invalid("nothing to upload"));
-    }
     for p in &paths {
         if !p.is_absolute() {
             return Err(CommandError::invalid(format!(
@@ -59,30 +50,9 @@ pub async fn upload_paths(
             return Err(CommandError::invalid("the encryption key name is empty"));
         }
     }
-    let queue = queue(&state)?;
-    let mut ids = Vec::new();
-    for source in paths {
-        let key = if source.is_dir() {
-            let name = source.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
-                CommandError::invalid(format!("{} has no UTF-8 name", source.display()))
-            })?;
-            format!("{prefix}{name}/")
-        } else {
-            prefix.clone()
-        };
-        ids.extend(
-            queue
-                .upload(UploadRequest {
-                    connection: connection.clone(),
-                    source,
-                    bucket: bucket.clone(),
-                    key,
-                    encryption: encryption.clone(),
-                })
-                .await?,
-        );
-    }
-    Ok(ids)
+    Ok(queue(&state)?
+        .upload_into(&connection, &bucket, &prefix, paths, encryption)
+        .await?)
 }
 
 /// Queues the download of each key (an object, or with a trailing `/` everything under it)
@@ -97,9 +67,6 @@ pub async fn download_objects(
 ) -> CmdResult<Vec<TransferId>> {
     validate::connection(&connection)?;
     validate::bucket(&bucket)?;
-    if keys.is_empty() {
-        return Err(CommandError::invalid("nothing to download"));
-    }
     for k in &keys {
         validate::key(k)?;
     }
@@ -109,23 +76,9 @@ pub async fn download_objects(
             destination.display()
         )));
     }
-    let queue = queue(&state)?;
-    let mut ids = Vec::new();
-    for key in keys {
-        let recursive = key.ends_with('/');
-        ids.extend(
-            queue
-                .download(DownloadRequest {
-                    connection: connection.clone(),
-                    bucket: bucket.clone(),
-                    key,
-                    folder: destination.clone(),
-                    recursive,
-                })
-                .await?,
-        );
-    }
-    Ok(ids)
+    Ok(queue(&state)?
+        .download_into(&connection, &bucket, keys, &destination)
+        .await?)
 }
 
 #[tauri::command]

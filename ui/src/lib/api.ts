@@ -118,13 +118,6 @@ export interface ObjectProperties {
   cse: CseView | null;
 }
 
-export interface MasterKeyRow {
-  name: string;
-  kind: string;
-  fingerprint: string;
-  default: boolean;
-}
-
 /** Client-side encryption of an upload: a keystore key's name (or `kms:CMK_ID`) and format. */
 export interface ClientSideEncryption {
   key: string;
@@ -258,7 +251,6 @@ export const api = {
     call<ObjectProperties>("object_properties", { connection, bucket, key }),
   presignUrl: (connection: string, bucket: string, key: string, expiresSecs: number) =>
     call<string>("presign_url", { connection, bucket, key, expiresSecs }),
-  listMasterKeys: () => call<MasterKeyRow[]>("list_master_keys"),
   uploadPaths: (
     connection: string,
     bucket: string,

@@ -30,7 +30,7 @@ use ossvault_client::{Client, ListRequest};
 use ossvault_crypto::Format;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -481,6 +481,85 @@ impl TransferQueue {
             infos.push(template(file.path, key, Some(file.size), state));
         }
         self.inner.add(infos).await
+    }
+
+    /// Queues each path into the folder `prefix` of `bucket` keeping its name, as a file
+    /// manager drops files: a file becomes `prefix + name`, a folder `prefix + name/…` with
+    /// everything in it. Returns the new ids of all of them.
+    pub async fn upload_into(
+        &self,
+        connection: &str,
+        bucket: &str,
+        prefix: &str,
+        paths: Vec<PathBuf>,
+        encryption: Option<ClientSideEncryption>,
+    ) -> Result<Vec<TransferId>> {
+        if !(prefix.is_empty() || prefix.ends_with('/')) {
+            return Err(Error::InvalidInput(format!(
+                "the destination is a folder ending in '/': {prefix:?}"
+            )));
+        }
+        if paths.is_empty() {
+            return Err(Error::InvalidInput("nothing to upload".into()));
+        }
+        let mut ids = Vec::new();
+        for source in paths {
+            let key = if source.is_dir() {
+                let name = source.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+                    Error::InvalidInput(format!("{} has no UTF-8 name", source.display()))
+                })?;
+                format!("{prefix}{name}/")
+            } else {
+                prefix.to_owned()
+            };
+            ids.extend(
+                self.upload(UploadRequest {
+                    connection: connection.to_owned(),
+                    source,
+                    bucket: bucket.to_owned(),
+                    key,
+                    encryption: encryption.clone(),
+                })
+                .await?,
+            );
+        }
+        Ok(ids)
+    }
+
+    /// Queues the download of each key into `folder`, as a file manager copies: an object
+    /// becomes `folder/name`, a folder (a key with a trailing `/`) `folder/name/…` with
+    /// everything under it. Returns the new ids of all of them.
+    pub async fn download_into(
+        &self,
+        connection: &str,
+        bucket: &str,
+        keys: Vec<String>,
+        folder: &Path,
+    ) -> Result<Vec<TransferId>> {
+        if keys.is_empty() {
+            return Err(Error::InvalidInput("nothing to download".into()));
+        }
+        let mut ids = Vec::new();
+        for key in keys {
+            let (recursive, folder) = match key.strip_suffix('/') {
+                Some(dir) => (
+                    true,
+                    folder.join(key_file_name(dir).map_err(Error::UnsafeKey)?),
+                ),
+                None => (false, folder.to_owned()),
+            };
+            ids.extend(
+                self.download(DownloadRequest {
+                    connection: connection.to_owned(),
+                    bucket: bucket.to_owned(),
+                    key,
+                    folder,
+                    recursive,
+                })
+                .await?,
+            );
+        }
+        Ok(ids)
     }
 
     /// Queues the download of an object, or of every object under a prefix (one transfer
