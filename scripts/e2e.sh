@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the desktop app's end-to-end suite (tests/e2e): the app built with its UI inside
-# ($CARGO_TARGET_DIR/debug/ossvault-app, made by `cargo build`), driven over WebDriver by
+# ($OSSVAULT_APP_BIN; default $CARGO_TARGET_DIR/debug/ossvault-app, made by `cargo build`;
+# scripts/test.sh runs it on the release build), driven over WebDriver by
 # tauri-driver 2.1.0 + WebKitWebDriver, under Xvfb, with a real Secret Service (gnome-keyring,
 # unlocked, on a private session bus) and a throw-away HOME. Screenshots of every screen in
 # both languages go to tests/e2e/screenshots/ (git-ignored).

@@ -72,7 +72,10 @@ step "python venv" setup_python || finish
 step "interop suite (oss2, alibabacloud-oss-v2)" pytest_suite tests/interop
 step "crash suite" pytest_suite tests/crash
 step "folder sync two-way with oss2" pytest_suite tests/sync
-step "desktop app end to end (WebDriver, Xvfb, Secret Service)" env OSSVAULT_VENV="$venv" scripts/e2e.sh
+# The end-to-end suite drives the release build, the binary users get.
+step "cargo build --release -p ossvault-app" cargo build --release -p ossvault-app &&
+  step "desktop app end to end (release build; WebDriver, Xvfb, Secret Service)" \
+    env OSSVAULT_VENV="$venv" OSSVAULT_APP_BIN="$CARGO_TARGET_DIR/release/ossvault-app" scripts/e2e.sh
 # Coverage-guided fuzzing (cargo-fuzz, nightly): 30 s per target on its committed corpus.
 step "fuzz smoke (30 s per target)" scripts/fuzz-smoke.sh
 finish

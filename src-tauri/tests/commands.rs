@@ -197,6 +197,11 @@ fn bad_input_is_refused_with_invalid_input_before_anything_is_called() {
             json!({"connection": "local", "bucket": "abc", "prefix": "", "paths": []}),
         ),
         (
+            "upload_paths",
+            json!({"connection": "local", "bucket": "abc", "prefix": "", "paths": ["/tmp"],
+                   "serverSide": {"algorithm": "KMS", "keyId": " "}}),
+        ),
+        (
             "download_objects",
             json!({"connection": "local", "bucket": "abc", "keys": ["k"], "destination": "relative"}),
         ),

@@ -246,6 +246,40 @@ def test_upload_plain_and_client_side_encrypted_through_the_path_command(ctx, sc
     screenshot("en-07-transfers")
 
 
+def test_an_upload_can_ask_for_server_side_encryption_over_the_bucket_default(ctx, screenshot):
+    s = ctx.s
+    b = oss(ctx)
+    # The bucket's default encryption is off by now (the badge test switched it off).
+    for name, choice in (("sse-aes.txt", "aes256"), ("sse-kms.txt", "kms")):
+        path = ctx.files / name
+        path.write_bytes(os.urandom(10_000))
+        open_bucket(s)
+        drop(s, [path])
+        s.click('[data-testid="cse-none"]')
+        s.click(f'[data-testid="upload-sse-{choice}"]')
+        if choice == "kms":
+            s.find('[data-testid="upload-sse-cmk"]')
+            screenshot("en-06b-upload-dialog-sse-kms")
+        s.click('[data-testid="upload-start"]')
+        ids = s.wait(lambda: [t["id"] for t in s.invoke("list_transfers") if t["key"] == name], what=name)
+        wait_transfers_done(s, ids)
+        head = b.head_object(name)
+        assert head.headers.get("x-oss-server-side-encryption") == ("AES256" if choice == "aes256" else "KMS"), head.headers
+        assert b.get_object(name).read() == path.read_bytes()
+        b.delete_object(name)
+    # Nothing asked: the bucket's default (none).
+    path = ctx.files / "sse-none.txt"
+    path.write_bytes(b"plain")
+    open_bucket(s)
+    drop(s, [path])
+    s.click('[data-testid="cse-none"]')
+    s.click('[data-testid="upload-start"]')
+    ids = s.wait(lambda: [t["id"] for t in s.invoke("list_transfers") if t["key"] == "sse-none.txt"], what="sse-none.txt")
+    wait_transfers_done(s, ids)
+    assert "x-oss-server-side-encryption" not in {k.lower() for k in b.head_object("sse-none.txt").headers}
+    b.delete_object("sse-none.txt")
+
+
 def test_browse_folders_and_see_the_encryption_in_properties(ctx, screenshot):
     s = ctx.s
     open_bucket(s, ["album/"])

@@ -7,6 +7,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use ossvault_client::Client;
 use ossvault_ops::buckets::{self, DefaultEncryption};
 use ossvault_ops::location::parse_bucket_url;
+use ossvault_ops::sse::ObjectSse;
 use ossvault_proto::xml::ApplyServerSideEncryptionByDefault;
 use serde_json::json;
 
@@ -113,26 +114,13 @@ pub async fn policy(client: &Client, out: &Output, args: &BucketPolicyArgs) -> R
 }
 
 impl SseArg {
-    /// The `x-oss-server-side-encryption` value.
-    pub fn header_value(self) -> &'static str {
+    /// The encryption asked for on new objects (`--kms-key-id` names the CMK of KMS).
+    pub fn object_sse(self, kms_key_id: Option<&str>) -> ObjectSse {
         match self {
-            SseArg::Aes256 => "AES256",
-            SseArg::Kms => "KMS",
+            SseArg::Aes256 => ObjectSse::Aes256,
+            SseArg::Kms => ObjectSse::Kms {
+                key_id: kms_key_id.map(str::to_owned),
+            },
         }
-    }
-
-    /// The request headers asking for this encryption.
-    pub fn headers(self, kms_key_id: Option<&str>) -> Vec<(String, String)> {
-        let mut h = vec![(
-            "x-oss-server-side-encryption".to_owned(),
-            self.header_value().to_owned(),
-        )];
-        if let (SseArg::Kms, Some(id)) = (self, kms_key_id) {
-            h.push((
-                "x-oss-server-side-encryption-key-id".to_owned(),
-                id.to_owned(),
-            ));
-        }
-        h
     }
 }

@@ -73,7 +73,7 @@ pub async fn run(client: &Client, out: &Output, args: &CpArgs) -> Result<()> {
                 checkpoint_dir: checkpoint_dir(args, out),
                 sse_headers: args
                     .sse
-                    .map(|s| s.headers(args.kms_key_id.as_deref()))
+                    .map(|s| s.object_sse(args.kms_key_id.as_deref()).headers())
                     .unwrap_or_default(),
                 encrypt: encrypt.map(|master| Encryption {
                     master,

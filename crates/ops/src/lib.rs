@@ -23,6 +23,7 @@ pub mod profiles;
 pub mod properties;
 pub mod registry;
 pub mod rewrap;
+pub mod sse;
 pub mod transfers;
 
 pub use error::{Error, Result};

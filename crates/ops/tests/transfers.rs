@@ -147,6 +147,7 @@ fn upload_as(source: &Path, key: &str, format: Option<Format>) -> UploadRequest 
             format,
             matdesc: Vec::new(),
         }),
+        server_side: None,
     }
 }
 
@@ -696,18 +697,18 @@ async fn dropped_paths_keep_their_names_in_the_folder_and_come_back_into_one() {
 
     // The destination must be a folder, and something must be dropped.
     let refused = queue
-        .upload_into("local", BUCKET, "inbox", vec![note.clone()], None)
+        .upload_into("local", BUCKET, "inbox", vec![note.clone()], None, None)
         .await
         .unwrap_err();
     assert_eq!(refused.code(), "InvalidInput", "{refused}");
     let refused = queue
-        .upload_into("local", BUCKET, "inbox/", Vec::new(), None)
+        .upload_into("local", BUCKET, "inbox/", Vec::new(), None, None)
         .await
         .unwrap_err();
     assert_eq!(refused.code(), "InvalidInput", "{refused}");
 
     let ids = queue
-        .upload_into("local", BUCKET, "inbox/", vec![note, album], None)
+        .upload_into("local", BUCKET, "inbox/", vec![note, album], None, None)
         .await
         .unwrap();
     assert_eq!(ids.len(), 3, "one transfer per file");
@@ -747,4 +748,55 @@ async fn dropped_paths_keep_their_names_in_the_folder_and_come_back_into_one() {
         .await
         .unwrap_err();
     assert_eq!(refused.code(), "InvalidInput", "{refused}");
+}
+
+#[tokio::test]
+async fn an_upload_may_ask_for_server_side_encryption_over_the_bucket_default() {
+    let f = fixture().await;
+    let queue = f.open(f.settings());
+    // One small file (one PUT) and one of several parts (multipart), plain and encrypted.
+    let small = f.write("sse/small.txt", &pattern(1000, 4));
+    let big = f.write("sse/big.bin", &pattern(2 * MIB, 5));
+    let mut ids = Vec::new();
+    for (source, key, format) in [
+        (&small, "aes/small.txt", None),
+        (&big, "aes/big.bin", None),
+        (&big, "aes/big-sealed.bin", Some(Format::Sealed)),
+    ] {
+        let mut request = upload_as(source, key, format);
+        request.server_side = Some(ossvault_ops::sse::ObjectSse::Aes256);
+        ids.extend(queue.upload(request).await.unwrap());
+    }
+    ids.extend(
+        queue
+            .upload(upload(&small, "default/small.txt", false))
+            .await
+            .unwrap(),
+    );
+    queue.wait_idle().await;
+    assert_completed(&queue, &ids);
+    for key in ["aes/small.txt", "aes/big.bin", "aes/big-sealed.bin"] {
+        let meta = f.client.head_object(BUCKET, key).await.unwrap();
+        assert_eq!(sse_of(&meta), Some("AES256"), "{key}");
+    }
+    // The bucket has no default encryption: without the override, none.
+    let meta = f
+        .client
+        .head_object(BUCKET, "default/small.txt")
+        .await
+        .unwrap();
+    assert_eq!(sse_of(&meta), None);
+    assert_eq!(f.object("aes/big.bin").await, pattern(2 * MIB, 5));
+    // The choice is stored with the transfer (a resumed upload keeps it).
+    assert_eq!(
+        info(&queue, ids[0]).server_side,
+        Some(ossvault_ops::sse::ObjectSse::Aes256)
+    );
+}
+
+fn sse_of(meta: &ossvault_client::ObjectMeta) -> Option<&str> {
+    meta.headers
+        .iter()
+        .find(|(name, _)| name == "x-oss-server-side-encryption")
+        .map(|(_, value)| value.as_str())
 }

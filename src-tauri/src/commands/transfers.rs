@@ -5,6 +5,7 @@
 use crate::error::{CmdResult, CommandError};
 use crate::state::AppState;
 use crate::validate;
+use ossvault_ops::sse::ObjectSse;
 use ossvault_ops::transfers::{
     ClientSideEncryption, TransferEvent, TransferId, TransferInfo, TransferQueue,
 };
@@ -24,7 +25,8 @@ fn queue(state: &AppState) -> CmdResult<TransferQueue> {
 }
 
 /// Queues the upload of each path (a file, or a folder with everything in it) under `prefix`
-/// of `bucket`: a file becomes `prefix + its name`, a folder `prefix + its name + /…`.
+/// of `bucket`: a file becomes `prefix + its name`, a folder `prefix + its name + /…`;
+/// `server_side` asks for server-side encryption instead of the bucket's default.
 #[tauri::command]
 pub async fn upload_paths(
     state: tauri::State<'_, AppState>,
@@ -33,6 +35,7 @@ pub async fn upload_paths(
     prefix: String,
     paths: Vec<PathBuf>,
     encryption: Option<ClientSideEncryption>,
+    server_side: Option<ObjectSse>,
 ) -> CmdResult<Vec<TransferId>> {
     validate::connection(&connection)?;
     validate::bucket(&bucket)?;
@@ -50,8 +53,20 @@ pub async fn upload_paths(
             return Err(CommandError::invalid("the encryption key name is empty"));
         }
     }
+    if let Some(ObjectSse::Kms { key_id: Some(id) }) = &server_side {
+        if id.trim().is_empty() || id.chars().any(char::is_control) {
+            return Err(CommandError::invalid(format!("not a CMK id: {id:?}")));
+        }
+    }
     Ok(queue(&state)?
-        .upload_into(&connection, &bucket, &prefix, paths, encryption)
+        .upload_into(
+            &connection,
+            &bucket,
+            &prefix,
+            paths,
+            encryption,
+            server_side,
+        )
         .await?)
 }
 

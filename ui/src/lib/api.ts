@@ -118,6 +118,9 @@ export interface ObjectProperties {
   cse: CseView | null;
 }
 
+/** Server-side encryption asked for on an upload instead of the bucket's default. */
+export type ObjectSse = { algorithm: "AES256" } | { algorithm: "KMS"; keyId: string | null };
+
 /** Client-side encryption of an upload: a keystore key's name (or `kms:CMK_ID`) and format. */
 export interface ClientSideEncryption {
   key: string;
@@ -257,7 +260,8 @@ export const api = {
     prefix: string,
     paths: string[],
     encryption: ClientSideEncryption | null,
-  ) => call<number[]>("upload_paths", { connection, bucket, prefix, paths, encryption }),
+    serverSide: ObjectSse | null = null,
+  ) => call<number[]>("upload_paths", { connection, bucket, prefix, paths, encryption, serverSide }),
   download: (connection: string, bucket: string, keys: string[], destination: string) =>
     call<number[]>("download_objects", { connection, bucket, keys, destination }),
   listTransfers: () => call<TransferInfo[]>("list_transfers"),

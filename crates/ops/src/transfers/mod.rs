@@ -23,6 +23,7 @@ mod store;
 use crate::copy::{as_directory, walk, KeystoreOpener};
 use crate::error::{Error, Result};
 use crate::location::{key_file_name, key_for_relative, safe_relative_path};
+use crate::sse::ObjectSse;
 use futures_util::TryStreamExt;
 use meter::Meter;
 use ossvault_client::transfer::CancellationToken;
@@ -142,6 +143,9 @@ pub struct TransferInfo {
     pub folder: Option<PathBuf>,
     /// Upload: its client-side encryption. (Downloads decrypt whatever they find.)
     pub encryption: Option<ClientSideEncryption>,
+    /// Upload: the server-side encryption asked for, instead of the bucket's default.
+    #[serde(default)]
+    pub server_side: Option<ObjectSse>,
     pub state: TransferState,
     /// Bytes done (last known while stopped).
     pub done: u64,
@@ -174,6 +178,8 @@ pub struct UploadRequest {
     /// the prefix for a folder.
     pub key: String,
     pub encryption: Option<ClientSideEncryption>,
+    /// Server-side encryption instead of the bucket's default.
+    pub server_side: Option<ObjectSse>,
 }
 
 /// Download an object, or every object under a prefix, into a folder.
@@ -430,6 +436,7 @@ impl TransferQueue {
             local,
             folder: None,
             encryption: request.encryption.clone(),
+            server_side: request.server_side.clone(),
             state,
             done: 0,
             total,
@@ -493,6 +500,7 @@ impl TransferQueue {
         prefix: &str,
         paths: Vec<PathBuf>,
         encryption: Option<ClientSideEncryption>,
+        server_side: Option<ObjectSse>,
     ) -> Result<Vec<TransferId>> {
         if !(prefix.is_empty() || prefix.ends_with('/')) {
             return Err(Error::InvalidInput(format!(
@@ -519,6 +527,7 @@ impl TransferQueue {
                     bucket: bucket.to_owned(),
                     key,
                     encryption: encryption.clone(),
+                    server_side: server_side.clone(),
                 })
                 .await?,
             );
@@ -577,6 +586,7 @@ impl TransferQueue {
             local,
             folder: Some(request.folder.clone()),
             encryption: None,
+            server_side: None,
             state,
             done: 0,
             total,

@@ -47,6 +47,11 @@ pub(super) async fn execute(
             bigfile_threshold: settings.multipart_threshold,
             jobs: Some(settings.parts_per_file.max(1)),
             checkpoint_dir: Some(store::checkpoint_dir(&settings.state_dir, info.id)),
+            sse_headers: info
+                .server_side
+                .as_ref()
+                .map(|sse| sse.headers())
+                .unwrap_or_default(),
             ..Default::default()
         },
         cancel: cancel.clone(),
