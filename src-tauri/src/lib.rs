@@ -42,6 +42,7 @@ pub fn with_commands<R: tauri::Runtime>(
             objects::create_folder,
             objects::delete_objects,
             objects::object_properties,
+            objects::object_badges,
             objects::presign_url,
             transfers::upload_paths,
             transfers::download_objects,

@@ -263,6 +263,12 @@ def test_an_upload_can_ask_for_server_side_encryption_over_the_bucket_default(ct
         s.click('[data-testid="upload-start"]')
         ids = s.wait(lambda: [t["id"] for t in s.invoke("list_transfers") if t["key"] == name], what=name)
         wait_transfers_done(s, ids)
+        # The row shows the server-side encryption too.
+        open_bucket(s)
+        shown = s.wait(lambda: s.attr(f'[data-testid="badge-sse-{name}"]', "data-value"), what=f"badge of {name}")
+        assert shown == ("AES256" if choice == "aes256" else "KMS"), shown
+        if choice == "kms":
+            screenshot("en-06c-browser-sse-badges")
         head = b.head_object(name)
         assert head.headers.get("x-oss-server-side-encryption") == ("AES256" if choice == "aes256" else "KMS"), head.headers
         assert b.get_object(name).read() == path.read_bytes()
@@ -289,6 +295,12 @@ def test_browse_folders_and_see_the_encryption_in_properties(ctx, screenshot):
     assert s.exists('[data-testid="crumb-2026"]')
     screenshot("en-08-browser-folder")
     s.click('[data-testid="crumb-root"]')
+    # The rows carry their encryption: the key that opens secret.bin, nothing on plain.txt.
+    key = s.wait(lambda: s.attr('[data-testid="badge-cse-secret.bin"]', "data-value"), what="row badge")
+    assert key.startswith("e2e-key@v"), key
+    s.find('[data-testid="row-plain.txt"]')
+    assert not s.exists('[data-testid="badge-cse-plain.txt"]')
+    assert not s.exists('[data-testid="badge-sse-plain.txt"]')
     s.click('[data-testid="row-secret.bin"]')
     s.click('[data-testid="properties"]')
     cse = s.wait(lambda: s.attr('[data-testid="props-cse"]', "data-value"), what="properties")

@@ -93,6 +93,7 @@ fn transfers_are_listed_resumed_and_cleared() {
         local: file.clone(),
         folder: None,
         encryption: None,
+        server_side: None,
         state: TransferState::Paused,
         done: 0,
         total: Some(content.len() as u64),

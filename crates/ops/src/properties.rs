@@ -172,6 +172,120 @@ pub async fn object_properties(
     })
 }
 
+/// How many HEAD requests [`encryption_badges`] keeps in flight.
+const BADGE_HEADS_IN_FLIGHT: usize = 8;
+
+/// What a list row shows of an object's encryption.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EncryptionBadges {
+    pub key: String,
+    /// `AES256`, `KMS`, or none.
+    pub sse: Option<String>,
+    pub sse_key_id: Option<String>,
+    pub cse: Option<CseBadge>,
+    /// Why the object's metadata could not be read (it was deleted meanwhile, access denied…).
+    pub error: Option<String>,
+}
+
+/// A client-side encrypted object's key, as a list row names it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CseBadge {
+    /// `name@vN` of the key in this keychain; `None`: not in this keychain (or a KMS key).
+    pub key_name: Option<String>,
+    pub fingerprint: Option<String>,
+    pub kms_key_id: Option<String>,
+    /// The envelope could not be parsed.
+    pub invalid: bool,
+}
+
+/// The encryption of each of `keys` (one HEAD each, a few in flight), in the order given, for
+/// the rows a list shows. The keystore is opened once, and only when an object names its key
+/// by fingerprint.
+pub async fn encryption_badges(
+    client: &ossvault_client::Client,
+    bucket: &str,
+    keys: &[String],
+    keystore: impl FnOnce() -> crate::Result<Keystore>,
+) -> Vec<EncryptionBadges> {
+    use futures_util::StreamExt;
+    let heads: Vec<_> = futures_util::stream::iter(keys.iter().cloned())
+        .map(|key| async move {
+            let head = client.head_object(bucket, &key).await;
+            (key, head)
+        })
+        .buffered(BADGE_HEADS_IN_FLIGHT)
+        .collect()
+        .await;
+    let mut rows: Vec<EncryptionBadges> = heads
+        .into_iter()
+        .map(|(key, head)| {
+            let mut row = EncryptionBadges {
+                key,
+                sse: None,
+                sse_key_id: None,
+                cse: None,
+                error: None,
+            };
+            let meta = match head {
+                Ok(meta) => meta,
+                Err(e) => {
+                    row.error = Some(e.to_string());
+                    return row;
+                }
+            };
+            let header = |name: &str| {
+                meta.headers
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.clone())
+            };
+            row.sse = header(SSE_HEADERS[0]);
+            row.sse_key_id = header(SSE_HEADERS[1]);
+            // Keys are named below, with one keystore for all rows.
+            let unnamed = || Err(crate::Error::InvalidInput(String::new()));
+            row.cse = match client_side(&meta.headers, meta.size, unnamed) {
+                ClientSide::None => None,
+                ClientSide::Invalid(_) => Some(CseBadge {
+                    key_name: None,
+                    fingerprint: None,
+                    kms_key_id: None,
+                    invalid: true,
+                }),
+                ClientSide::Encrypted {
+                    fingerprint,
+                    kms_key_id,
+                    ..
+                } => Some(CseBadge {
+                    key_name: None,
+                    fingerprint,
+                    kms_key_id,
+                    invalid: false,
+                }),
+            };
+            row
+        })
+        .collect();
+    let named_by_fingerprint = rows
+        .iter()
+        .any(|r| r.cse.as_ref().is_some_and(|c| c.fingerprint.is_some()));
+    if named_by_fingerprint {
+        if let Ok(ks) = keystore() {
+            for cse in rows.iter_mut().filter_map(|r| r.cse.as_mut()) {
+                if let Some(fp) = &cse.fingerprint {
+                    cse.key_name = ks
+                        .by_fingerprint(fp)
+                        .ok()
+                        .flatten()
+                        .map(|(name, v)| format!("{name}@v{v}"));
+                }
+            }
+        }
+    }
+    rows
+}
+
 /// A time as RFC 3339 (UTC).
 pub fn rfc3339(t: std::time::SystemTime) -> String {
     time::OffsetDateTime::from(t)

@@ -1,13 +1,16 @@
-//! The object browser: pages of a level, new folder, delete, properties, presigned links, and
-//! the master keys an upload can encrypt with.
+//! The object browser: pages of a level, new folder, delete, properties, the encryption
+//! badges of listed objects, presigned links.
 
 use crate::error::{CmdResult, CommandError};
 use crate::state::AppState;
 use crate::validate;
 use ossvault_ops::browse::{self, ObjectPage};
 use ossvault_ops::delete::DeleteSummary;
-use ossvault_ops::properties::ObjectProperties;
+use ossvault_ops::properties::{EncryptionBadges, ObjectProperties};
 use std::time::Duration;
+
+/// Most rows [`object_badges`] looks at in one call (a screenful and its margins).
+const MAX_BADGE_KEYS: usize = 200;
 
 /// Longest validity of a presigned link (what a V4 signature allows).
 pub const MAX_LINK_SECS: u64 = 7 * 24 * 3600;
@@ -116,4 +119,31 @@ pub fn presign_url(
     }
     let client = state.connections.client(&connection)?;
     Ok(client.presign("GET", &bucket, &key, Duration::from_secs(expires_secs))?)
+}
+
+/// The encryption badges of the objects a list shows (one HEAD each, a few in flight).
+#[tauri::command]
+pub async fn object_badges(
+    state: tauri::State<'_, AppState>,
+    connection: String,
+    bucket: String,
+    keys: Vec<String>,
+) -> CmdResult<Vec<EncryptionBadges>> {
+    validate::connection(&connection)?;
+    validate::bucket(&bucket)?;
+    if keys.len() > MAX_BADGE_KEYS {
+        return Err(CommandError::invalid(format!(
+            "at most {MAX_BADGE_KEYS} objects at a time, not {}",
+            keys.len()
+        )));
+    }
+    for k in &keys {
+        validate::key(k)?;
+    }
+    let client = state.connections.client(&connection)?;
+    let keystore = state.keystore.clone();
+    Ok(
+        ossvault_ops::properties::encryption_badges(&client, &bucket, &keys, move || keystore())
+            .await,
+    )
 }

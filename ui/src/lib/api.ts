@@ -104,6 +104,15 @@ export interface CseView {
   invalid: string | null;
 }
 
+/** What a list row shows of an object's encryption. */
+export interface EncryptionBadges {
+  key: string;
+  sse: string | null;
+  sseKeyId: string | null;
+  cse: { keyName: string | null; fingerprint: string | null; kmsKeyId: string | null; invalid: boolean } | null;
+  error: string | null;
+}
+
 export interface ObjectProperties {
   key: string;
   size: number;
@@ -250,6 +259,8 @@ export const api = {
       keys,
       folders,
     }),
+  objectBadges: (connection: string, bucket: string, keys: string[]) =>
+    call<EncryptionBadges[]>("object_badges", { connection, bucket, keys }),
   objectProperties: (connection: string, bucket: string, key: string) =>
     call<ObjectProperties>("object_properties", { connection, bucket, key }),
   presignUrl: (connection: string, bucket: string, key: string, expiresSecs: number) =>
