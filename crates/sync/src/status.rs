@@ -105,6 +105,45 @@ impl PairStatus {
     }
 }
 
+/// Something a person should hear about even with the window closed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Notice {
+    /// A file changed on both sides: both versions were kept.
+    Conflict { pair: String, path: String },
+    /// The pair stopped on an error that needs the person.
+    Error { pair: String, reason: String },
+}
+
+/// What changed from `before` to `after` (every pair's status) that deserves a notice: new
+/// conflicts, and pairs that entered the error state (or changed error).
+pub fn notices(before: &[PairStatus], after: &[PairStatus]) -> Vec<Notice> {
+    let mut out = Vec::new();
+    for next in after {
+        let prev = before.iter().find(|p| p.pair == next.pair);
+        for (path, state) in &next.files {
+            let was_conflict = prev
+                .and_then(|p| p.files.get(path))
+                .is_some_and(|f| matches!(f, FileState::Conflict { .. }));
+            if matches!(state, FileState::Conflict { .. }) && !was_conflict {
+                out.push(Notice::Conflict {
+                    pair: next.pair.clone(),
+                    path: path.clone(),
+                });
+            }
+        }
+        if let PairState::Error { reason, .. } = &next.state {
+            if prev.is_none_or(|p| p.state != next.state) {
+                out.push(Notice::Error {
+                    pair: next.pair.clone(),
+                    reason: reason.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
 /// A token bucket shared by a pair's transfers (`None` rate: unlimited).
 #[derive(Debug)]
 pub struct RateLimiter {
@@ -161,6 +200,43 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn notices_are_new_conflicts_and_new_errors() {
+        let mut a = PairStatus {
+            pair: "a".into(),
+            state: PairState::Syncing,
+            ..Default::default()
+        };
+        let before = vec![a.clone()];
+        a.files.insert(
+            "x.txt".into(),
+            FileState::Conflict {
+                copy: "x.conflict-1.txt".into(),
+            },
+        );
+        a.state = PairState::Error {
+            code: "NoSuchKey".into(),
+            reason: "key k is missing".into(),
+        };
+        let after = vec![a.clone()];
+        assert_eq!(
+            notices(&before, &after),
+            [
+                Notice::Conflict {
+                    pair: "a".into(),
+                    path: "x.txt".into()
+                },
+                Notice::Error {
+                    pair: "a".into(),
+                    reason: "key k is missing".into()
+                }
+            ]
+        );
+        // Nothing new: nothing said again (progress alone is no news).
+        a.files_done += 1;
+        assert!(notices(&after, &[a]).is_empty());
+    }
 
     #[tokio::test(start_paused = true)]
     async fn the_token_bucket_paces_to_its_rate() {
