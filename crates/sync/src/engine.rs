@@ -955,6 +955,13 @@ pub struct SyncEngine {
     changes: watch::Sender<u64>,
 }
 
+/// A pair and its status, as the Sync screen lists them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PairOverview {
+    pub pair: Pair,
+    pub status: PairStatus,
+}
+
 /// One file of a pair, as the files list shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FileRow {
@@ -1135,16 +1142,34 @@ impl SyncEngine {
             .collect()
     }
 
-    /// Calls `send` with every pair's status now and after each change (pairs added,
+    /// Every pair with its status, in name order.
+    pub fn overview(&self) -> Vec<PairOverview> {
+        let pairs = self.store.list().unwrap_or_default();
+        let mut statuses = self.statuses().into_iter();
+        pairs
+            .into_iter()
+            .map(|pair| {
+                let status = statuses
+                    .find(|s| s.pair == pair.name)
+                    .unwrap_or_else(|| PairStatus {
+                        pair: pair.name.clone(),
+                        ..Default::default()
+                    });
+                PairOverview { pair, status }
+            })
+            .collect()
+    }
+
+    /// Calls `send` with every pair and its status now and after each change (pairs added,
     /// removed, any status changed), at most once per `min_interval` and only when something
     /// differs from what was sent; ends when `send` returns false.
     pub async fn watch_statuses(
         &self,
         min_interval: Duration,
-        mut send: impl FnMut(&[PairStatus]) -> bool,
+        mut send: impl FnMut(&[PairOverview]) -> bool,
     ) {
         let mut changes = self.changes.subscribe();
-        let mut last: Option<Vec<PairStatus>> = None;
+        let mut last: Option<Vec<PairOverview>> = None;
         loop {
             changes.mark_unchanged();
             let mut receivers: Vec<watch::Receiver<PairStatus>> = self
@@ -1154,7 +1179,7 @@ impl SyncEngine {
                 .values()
                 .map(|(s, _)| s.subscribe())
                 .collect();
-            let now = self.statuses();
+            let now = self.overview();
             if last.as_ref() != Some(&now) {
                 if !send(&now) {
                     return;
@@ -1317,6 +1342,16 @@ impl SyncEngine {
     pub fn conflict_file(&self, name: &str, copy: &str, remote: bool) -> Result<PathBuf> {
         let pair = self.store.get(name)?;
         Ok(crate::conflict::find(&self.store, &pair, copy)?.file(&pair, remote))
+    }
+
+    /// The pair's ignore rules ([`crate::scan::ignore_rules`]).
+    pub fn ignore_rules(&self, name: &str) -> Result<String> {
+        crate::scan::ignore_rules(&self.store.get(name)?.local)
+    }
+
+    /// Saves the pair's ignore rules; the watcher sees the file change and rescans.
+    pub fn set_ignore_rules(&self, name: &str, rules: &str) -> Result<()> {
+        crate::scan::set_ignore_rules(&self.store.get(name)?.local, rules)
     }
 
     /// The pair's recently deleted and overwritten versions, newest first.

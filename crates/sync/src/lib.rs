@@ -28,13 +28,13 @@ pub mod upload;
 
 pub use conflict::{OpenConflict, Resolution};
 pub use engine::{
-    conflicts, read_status, ConflictRecord, Connector, FileRow, FilesPage, PairSync, PassReport,
-    RunOptions, SyncEngine,
+    conflicts, read_status, ConflictRecord, Connector, FileRow, FilesPage, PairOverview, PairSync,
+    PassReport, RunOptions, SyncEngine,
 };
 pub use error::{Error, Result};
 pub use index::{Index, IndexEntry};
 pub use pair::{Mode, NewPair, Pair, PairLock, PairStore};
-pub use status::{notices, FileState, Notice, PairState, PairStatus};
+pub use status::{notices, FileState, Notice, Overall, PairState, PairStatus};
 
 /// The folder (locally) and the prefix part (remotely) where replaced and deleted versions
 /// are kept.

@@ -105,6 +105,53 @@ impl PairStatus {
     }
 }
 
+/// The state of all pairs together (the tray's line), worst first: an error, offline or
+/// retrying, syncing, all paused, idle; `None` when there are no pairs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "overall", rename_all = "kebab-case")]
+pub enum Overall {
+    None,
+    Error { pairs: usize },
+    Offline { pairs: usize },
+    Syncing { done: u64, total: u64 },
+    Paused,
+    Idle,
+}
+
+impl Overall {
+    pub fn of(statuses: &[PairStatus]) -> Overall {
+        let count = |f: fn(&PairState) -> bool| statuses.iter().filter(|s| f(&s.state)).count();
+        if statuses.is_empty() {
+            return Overall::None;
+        }
+        let errors = count(|s| matches!(s, PairState::Error { .. }));
+        if errors > 0 {
+            return Overall::Error { pairs: errors };
+        }
+        let offline =
+            count(|s| matches!(s, PairState::Offline { .. } | PairState::Retrying { .. }));
+        if offline > 0 {
+            return Overall::Offline { pairs: offline };
+        }
+        if count(|s| matches!(s, PairState::Syncing | PairState::Scanning)) > 0 {
+            let active = || statuses.iter().filter(|s| s.state == PairState::Syncing);
+            return Overall::Syncing {
+                done: active().map(|s| s.files_done).sum(),
+                total: active().map(|s| s.files_total).sum(),
+            };
+        }
+        if count(|s| *s == PairState::Paused) == statuses.len() {
+            return Overall::Paused;
+        }
+        Overall::Idle
+    }
+
+    /// Whether some pair moves files now.
+    pub fn is_busy(&self) -> bool {
+        matches!(self, Overall::Syncing { .. })
+    }
+}
+
 /// Something a person should hear about even with the window closed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -200,6 +247,48 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_overall_state_is_the_worst() {
+        let st = |state: PairState, done, total| PairStatus {
+            state,
+            files_done: done,
+            files_total: total,
+            ..Default::default()
+        };
+        assert_eq!(Overall::of(&[]), Overall::None);
+        assert_eq!(
+            Overall::of(&[st(PairState::Idle, 0, 0), st(PairState::Paused, 0, 0)]),
+            Overall::Idle
+        );
+        assert_eq!(Overall::of(&[st(PairState::Paused, 0, 0)]), Overall::Paused);
+        let syncing = [
+            st(PairState::Syncing, 2, 5),
+            st(PairState::Syncing, 1, 3),
+            st(PairState::Idle, 9, 9),
+        ];
+        assert_eq!(
+            Overall::of(&syncing),
+            Overall::Syncing { done: 3, total: 8 }
+        );
+        assert!(Overall::of(&syncing).is_busy());
+        let offline = PairState::Offline {
+            retry_in_s: 4,
+            reason: "down".into(),
+        };
+        assert_eq!(
+            Overall::of(&[st(offline, 0, 0), st(PairState::Syncing, 1, 2)]),
+            Overall::Offline { pairs: 1 }
+        );
+        let error = PairState::Error {
+            code: "X".into(),
+            reason: "y".into(),
+        };
+        assert_eq!(
+            Overall::of(&[st(error, 0, 0), st(PairState::Syncing, 1, 2)]),
+            Overall::Error { pairs: 1 }
+        );
+    }
 
     #[test]
     fn notices_are_new_conflicts_and_new_errors() {

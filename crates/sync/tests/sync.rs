@@ -938,7 +938,7 @@ async fn the_engine_adds_resolves_pauses_restores_and_removes() {
     assert!(fx.store.list().unwrap().is_empty());
 
     // Every status change reaches a watcher, coalesced; what it saw last is the truth.
-    let seen: Arc<std::sync::Mutex<Vec<Vec<ossvault_sync::PairStatus>>>> = Default::default();
+    let seen: Arc<std::sync::Mutex<Vec<Vec<ossvault_sync::PairOverview>>>> = Default::default();
     let watcher = {
         let (engine, seen) = (engine.clone(), seen.clone());
         tokio::spawn(async move {
@@ -977,7 +977,9 @@ async fn the_engine_adds_resolves_pauses_restores_and_removes() {
         "idle with 2 files indexed",
         || async {
             let last = seen.lock().unwrap().last().cloned().unwrap_or_default();
-            last.len() == 1 && last[0].state == PairState::Idle && last[0].indexed == 2
+            last.len() == 1
+                && last[0].status.state == PairState::Idle
+                && last[0].status.indexed == 2
         },
     )
     .await;
@@ -1053,6 +1055,7 @@ async fn the_engine_adds_resolves_pauses_restores_and_removes() {
         || async {
             let last = seen.lock().unwrap().last().cloned().unwrap_or_default();
             last[0]
+                .status
                 .files
                 .values()
                 .filter(|f| matches!(f, ossvault_sync::FileState::Conflict { .. }))
@@ -1158,7 +1161,7 @@ async fn the_engine_adds_resolves_pauses_restores_and_removes() {
             seen.lock()
                 .unwrap()
                 .last()
-                .is_some_and(|s| s.iter().all(|p| p.pair != "docs"))
+                .is_some_and(|s| s.iter().all(|p| p.pair.name != "docs"))
         },
     )
     .await;
