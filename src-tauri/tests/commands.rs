@@ -65,22 +65,23 @@ fn fixture() -> Fixture {
         )
         .map_err(|e| e.to_string())
     });
+    let sync = {
+        let connections = connections.clone();
+        Arc::new(ossvault_sync::SyncEngine::new(
+            ossvault_sync::PairStore::new(dir.path().join("sync")),
+            Arc::new(move |_| Ok(connections.client("local")?)),
+            keystore.clone(),
+            Default::default(),
+        ))
+    };
     let state = AppState {
+        sync,
         server: status,
         connections,
         dirs: AppDirs {
             data: dir.path().to_owned(),
             logs: dir.path().join("logs"),
             config: config_dir,
-        },
-        sync: {
-            let connections = connections.clone();
-            Arc::new(ossvault_sync::SyncEngine::new(
-                ossvault_sync::PairStore::new(dir.path().join("sync")),
-                Arc::new(move |_| Ok(connections.client("local")?)),
-                keystore.clone(),
-                Default::default(),
-            ))
         },
         settings: ossvault_ops::app_settings::SettingsStore::in_dir(dir.path()),
         keystore,
