@@ -73,7 +73,6 @@ pub fn with_commands<R: tauri::Runtime>(
             sync::add_sync_pair,
             sync::pause_sync_pair,
             sync::resume_sync_pair,
-            sync::set_all_sync_paused,
             sync::remove_sync_pair,
             sync::set_sync_bandwidth,
             sync::sync_files,

@@ -145,11 +145,6 @@ impl Overall {
         }
         Overall::Idle
     }
-
-    /// Whether some pair moves files now.
-    pub fn is_busy(&self) -> bool {
-        matches!(self, Overall::Syncing { .. })
-    }
 }
 
 /// Something a person should hear about even with the window closed.
@@ -271,7 +266,6 @@ mod tests {
             Overall::of(&syncing),
             Overall::Syncing { done: 3, total: 8 }
         );
-        assert!(Overall::of(&syncing).is_busy());
         let offline = PairState::Offline {
             retry_in_s: 4,
             reason: "down".into(),

@@ -69,12 +69,6 @@ pub fn resume_sync_pair(state: tauri::State<'_, AppState>, name: String) -> CmdR
     Ok(state.sync.resume(&name)?)
 }
 
-/// Pauses or resumes every pair (the tray's menu does the same).
-#[tauri::command]
-pub fn set_all_sync_paused(state: tauri::State<'_, AppState>, paused: bool) -> CmdResult<()> {
-    Ok(state.sync.set_all_paused(paused)?)
-}
-
 /// Stops syncing a pair and forgets it: the folder and the remote objects stay.
 #[tauri::command]
 pub async fn remove_sync_pair(state: tauri::State<'_, AppState>, name: String) -> CmdResult<()> {
