@@ -7,10 +7,10 @@
 //! under the app's data directory, its secrets in the OS keychain, and saves the CLI profile
 //! `local` that reaches it.
 
-use std::time::Duration;
-
 pub mod commands;
+pub mod desktop;
 pub mod error;
+pub mod opener;
 pub mod startup;
 pub mod state;
 pub mod validate;
@@ -68,34 +68,62 @@ pub fn with_commands<R: tauri::Runtime>(
             kms::kms_cancel_deletion,
             kms::kms_import_material,
             kms::kms_rotate_master_key,
+            sync::list_sync_pairs,
+            sync::watch_sync,
+            sync::add_sync_pair,
+            sync::pause_sync_pair,
+            sync::resume_sync_pair,
+            sync::remove_sync_pair,
+            sync::set_sync_bandwidth,
+            sync::sync_files,
+            sync::sync_conflicts,
+            sync::resolve_sync_conflict,
+            sync::open_sync_conflict_version,
+            sync::sync_trash,
+            sync::restore_sync_version,
+            sync::sync_ignore_rules,
+            sync::set_sync_ignore_rules,
+            settings::notification_settings,
+            settings::set_notification_settings,
         ])
 }
 
-/// Runs the app until its window closes.
+/// Runs the app until it is quit (closing the window keeps it in the tray while sync folders
+/// exist).
 pub fn run() {
     let setup = startup::prepare();
     let runtime = setup.runtime;
     tauri::async_runtime::set(runtime.handle().clone());
     let state = runtime.block_on(startup::start(setup.dirs, setup.prepared));
+    // After the embedded server is up: pairs on the Local connection reach it.
+    startup::start_sync(state.sync.clone());
     let app = with_commands(tauri::Builder::default(), state)
         .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_notification::init())
+        .setup(|app| {
+            if let Err(e) = desktop::install_tray(app.handle()) {
+                tracing::warn!(error = %e, "no tray icon");
+            }
+            desktop::start_notifications(app.handle());
+            Ok(())
+        })
+        .on_window_event(|window, event| {
+            if let tauri::WindowEvent::CloseRequested { api, .. } = event {
+                desktop::close_requested(window, api);
+            }
+        })
         .build(tauri::generate_context!())
         .expect("cannot start the app");
     app.run(|handle, event| {
         if let tauri::RunEvent::Exit = event {
-            // Running transfers stop with their checkpoints stored (they resume at next
-            // start), then the server lets the requests in flight finish and closes its store.
+            // Running transfers stop with their checkpoints stored and the pairs with their
+            // indexes (both resume at the next start), then the embedded server.
             use tauri::Manager;
             let state = handle.state::<state::AppState>();
-            if let Ok(queue) = &state.transfers {
-                tauri::async_runtime::block_on(queue.shutdown());
-            }
-            // At most 2 s: the window is gone, the process must not linger on a keep-alive.
-            let server = state.running.lock().ok().and_then(|mut s| s.take());
-            if let Some(server) = server {
-                let stop = tokio::time::timeout(Duration::from_secs(2), server.shutdown());
-                let _ = tauri::async_runtime::block_on(stop);
-            }
+            tauri::async_runtime::block_on(startup::shut_down(
+                &state,
+                std::time::Duration::from_secs(5),
+            ));
         }
     });
     drop(setup.log_guard);

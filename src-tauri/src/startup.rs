@@ -5,6 +5,7 @@ use ossvault_ops::local_server::{self, LocalServerOptions, Prepared, RootSecretS
 use ossvault_ops::profiles::{self, Profiles};
 use ossvault_ops::registry::ConnectionRegistry;
 use ossvault_ops::transfers::{self, QueueSettings, TransferQueue};
+use ossvault_sync::{PairStore, RunOptions, SyncEngine};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -170,15 +171,76 @@ pub async fn start(dirs: AppDirs, prepared: Result<Prepared, String>) -> AppStat
     let keystore: ossvault_ops::copy::KeystoreOpener =
         Arc::new(|| ossvault_ops::keys::open_keystore(ossvault_keystore::Backend::SystemKeychain));
     let transfers = open_transfers(connections.clone(), keystore.clone());
+    let sync = Arc::new(sync_engine(connections.clone(), keystore.clone(), &dirs));
     AppState {
         server,
         running: std::sync::Mutex::new(running),
+        settings: ossvault_ops::app_settings::SettingsStore::in_dir(&dirs.config),
         connections,
         dirs,
         keystore,
         transfers,
+        sync,
     }
 }
+
+/// The sync engine over the pairs `ossvault sync` keeps (`<config dir>/sync`), its clients
+/// from the connections (a pair with no profile is on the Local connection).
+pub fn sync_engine(
+    connections: Arc<ConnectionRegistry>,
+    keystore: ossvault_ops::copy::KeystoreOpener,
+    dirs: &AppDirs,
+) -> SyncEngine {
+    let store = PairStore::open_default().unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "no config directory for sync pairs");
+        PairStore::new(dirs.config.join("sync"))
+    });
+    let connector: ossvault_sync::Connector = Arc::new(move |pair| {
+        let name = pair.profile.as_deref().unwrap_or(profiles::LOCAL_PROFILE);
+        Ok(connections.client(name)?)
+    });
+    SyncEngine::new(store, connector, keystore, RunOptions::default())
+}
+
+/// Starts every pair (in the background: the window does not wait); a pair that cannot start
+/// shows why on the Sync screen.
+pub fn start_sync(engine: Arc<SyncEngine>) {
+    tauri::async_runtime::spawn(async move {
+        match engine.start_all().await {
+            Ok(failed) => {
+                for (name, e) in failed {
+                    tracing::warn!(pair = %name, error = %e, "sync pair not started");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "sync pairs not read"),
+        }
+    });
+}
+
+/// At exit: the transfer queue stores its checkpoints, the pairs stop (each pass keeps what
+/// it finished in its index), with at most `limit` for all of it; then the embedded server.
+pub async fn shut_down(state: &AppState, limit: std::time::Duration) {
+    let work = async {
+        if let Ok(queue) = &state.transfers {
+            queue.shutdown().await;
+        }
+        state.sync.stop_all().await;
+    };
+    if tokio::time::timeout(limit, work).await.is_err() {
+        tracing::warn!("shutdown took longer than {limit:?}: exiting anyway");
+    }
+    // Requests in flight get 2 s at most: the window is gone, the process must not linger on
+    // a keep-alive.
+    let server = state.running.lock().ok().and_then(|mut s| s.take());
+    if let Some(server) = server {
+        if tokio::time::timeout(SERVER_DRAIN, server.shutdown()).await.is_err() {
+            tracing::warn!("the embedded server did not stop within {SERVER_DRAIN:?}");
+        }
+    }
+}
+
+/// How long the embedded server may take to finish its requests at exit.
+const SERVER_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Opens the transfer queue shared with `ossvault transfers` (one process at a time), its
 /// unfinished transfers resuming at once.

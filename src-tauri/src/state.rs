@@ -76,4 +76,8 @@ pub struct AppState {
     pub keystore: ossvault_ops::copy::KeystoreOpener,
     /// The persistent upload/download queue, or why it could not be opened.
     pub transfers: Result<ossvault_ops::transfers::TransferQueue, String>,
+    /// The sync pairs (the store `ossvault sync` uses), run in this process.
+    pub sync: Arc<ossvault_sync::SyncEngine>,
+    /// The app's settings file (`settings.json` in the config directory).
+    pub settings: ossvault_ops::app_settings::SettingsStore,
 }

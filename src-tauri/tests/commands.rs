@@ -63,7 +63,17 @@ fn fixture() -> Fixture {
         )
         .map_err(|e| e.to_string())
     });
+    let sync = {
+        let connections = connections.clone();
+        Arc::new(ossvault_sync::SyncEngine::new(
+            ossvault_sync::PairStore::new(dir.path().join("sync")),
+            Arc::new(move |_| Ok(connections.client("local")?)),
+            keystore.clone(),
+            Default::default(),
+        ))
+    };
     let state = AppState {
+        sync,
         server: status,
         // The server runs as long as the app (the fixture) does.
         running: std::sync::Mutex::new(Some(server)),
@@ -73,6 +83,7 @@ fn fixture() -> Fixture {
             logs: dir.path().join("logs"),
             config: config_dir,
         },
+        settings: ossvault_ops::app_settings::SettingsStore::in_dir(dir.path()),
         keystore,
         transfers,
     };

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 #[serde(default, rename_all = "camelCase")]
 pub struct AppSettings {
     pub notifications: NotificationSettings,
+    /// The person was told once that closing the window keeps sync running in the tray.
+    pub told_about_tray: bool,
 }
 
 /// Which desktop notifications the app shows; each kind can be turned off.
@@ -85,6 +87,16 @@ impl SettingsStore {
     }
 }
 
+impl SettingsStore {
+    /// Loads, changes and saves the settings (a broken file is an error, never replaced).
+    pub fn update(&self, change: impl FnOnce(&mut AppSettings)) -> Result<AppSettings> {
+        let mut settings = self.load()?;
+        change(&mut settings);
+        self.save(&settings)?;
+        Ok(settings)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +112,9 @@ mod tests {
         s.notifications.large_transfers = false;
         store.save(&s).unwrap();
         assert_eq!(store.load().unwrap(), s);
+        let after = store.update(|s| s.told_about_tray = true).unwrap();
+        assert!(after.told_about_tray && !after.notifications.large_transfers);
+        assert_eq!(store.load().unwrap(), after);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

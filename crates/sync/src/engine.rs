@@ -260,6 +260,11 @@ impl PairSync {
         self.overflows.load(Ordering::Relaxed)
     }
 
+    /// Forgets what the status says of a file (a conflict the person resolved).
+    pub fn clear_file(&self, rel: &str) {
+        self.set_file(rel, None);
+    }
+
     /// The index (read-only use).
     pub fn index(&self) -> &Index {
         &self.index
@@ -944,6 +949,35 @@ pub struct SyncEngine {
     keystore: KeystoreOpener,
     options: RunOptions,
     running: Mutex<HashMap<String, Running>>,
+    /// Why a pair could not start (shown as its status until it starts).
+    failed: Mutex<HashMap<String, PairStatus>>,
+    /// Bumped whenever pairs start, stop, fail or change: status watchers look again.
+    changes: watch::Sender<u64>,
+}
+
+/// A pair and its status, as the Sync screen lists them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PairOverview {
+    pub pair: Pair,
+    pub status: PairStatus,
+}
+
+/// One file of a pair, as the files list shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FileRow {
+    pub path: String,
+    /// Plaintext size, when indexed.
+    pub size: Option<u64>,
+    #[serde(flatten)]
+    pub state: FileState,
+}
+
+/// A page of a pair's files: the files in flight or in trouble first (on the first page),
+/// then the index in path order. `next`: the path to continue after.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FilesPage {
+    pub files: Vec<FileRow>,
+    pub next: Option<String>,
 }
 
 /// A started pair: its handle and its loop's task.
@@ -962,7 +996,13 @@ impl SyncEngine {
             keystore,
             options,
             running: Mutex::new(HashMap::new()),
+            failed: Mutex::new(HashMap::new()),
+            changes: watch::Sender::new(0),
         }
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n += 1);
     }
 
     pub fn store(&self) -> &PairStore {
@@ -995,7 +1035,29 @@ impl SyncEngine {
         {
             return Ok(p.clone());
         }
-        let sync = self.open(name).await?;
+        let sync = match self.open(name).await {
+            Ok(s) => s,
+            Err(e) => {
+                let status = PairStatus {
+                    pair: name.to_owned(),
+                    state: PairState::Error {
+                        code: e.code().to_owned(),
+                        reason: e.to_string(),
+                    },
+                    ..Default::default()
+                };
+                self.failed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(name.to_owned(), status);
+                self.changed();
+                return Err(e);
+            }
+        };
+        self.failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
         let task = {
             let sync = sync.clone();
             tokio::spawn(async move { sync.watch().await })
@@ -1004,6 +1066,7 @@ impl SyncEngine {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(name.to_owned(), (sync.clone(), task));
+        self.changed();
         Ok(sync)
     }
 
@@ -1037,6 +1100,7 @@ impl SyncEngine {
             .remove(name);
         if let Some((sync, task)) = entry {
             sync.stop();
+            self.changed();
             match task.await {
                 Ok(r) => r?,
                 Err(e) => return Err(Error::Index(format!("the pair's task failed: {e}"))),
@@ -1059,16 +1123,275 @@ impl SyncEngine {
         }
     }
 
-    /// The status of every running pair.
+    /// The status of every pair of the store, in name order: a running pair's own, why a
+    /// pair could not start, or `Stopped`.
     pub fn statuses(&self) -> Vec<PairStatus> {
-        let mut v: Vec<PairStatus> = self
-            .running
+        let pairs = self.store.list().unwrap_or_default();
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        pairs
+            .into_iter()
+            .map(|p| match (running.get(&p.name), failed.get(&p.name)) {
+                (Some((sync, _)), _) => sync.status(),
+                (None, Some(status)) => status.clone(),
+                (None, None) => PairStatus {
+                    pair: p.name,
+                    ..Default::default()
+                },
+            })
+            .collect()
+    }
+
+    /// Every pair with its status, in name order.
+    pub fn overview(&self) -> Vec<PairOverview> {
+        let pairs = self.store.list().unwrap_or_default();
+        let mut statuses = self.statuses().into_iter();
+        pairs
+            .into_iter()
+            .map(|pair| {
+                let status = statuses
+                    .find(|s| s.pair == pair.name)
+                    .unwrap_or_else(|| PairStatus {
+                        pair: pair.name.clone(),
+                        ..Default::default()
+                    });
+                PairOverview { pair, status }
+            })
+            .collect()
+    }
+
+    /// Calls `send` with every pair and its status now and after each change (pairs added,
+    /// removed, any status changed), at most once per `min_interval` and only when something
+    /// differs from what was sent; ends when `send` returns false.
+    pub async fn watch_statuses(
+        &self,
+        min_interval: Duration,
+        mut send: impl FnMut(&[PairOverview]) -> bool,
+    ) {
+        let mut changes = self.changes.subscribe();
+        let mut last: Option<Vec<PairOverview>> = None;
+        loop {
+            changes.mark_unchanged();
+            let mut receivers: Vec<watch::Receiver<PairStatus>> = self
+                .running
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .values()
+                .map(|(s, _)| s.subscribe())
+                .collect();
+            let now = self.overview();
+            if last.as_ref() != Some(&now) {
+                if !send(&now) {
+                    return;
+                }
+                last = Some(now);
+            }
+            let any_status = async {
+                if receivers.is_empty() {
+                    std::future::pending::<()>().await;
+                }
+                let waits = receivers.iter_mut().map(|r| Box::pin(r.changed()));
+                let _ = futures_util::future::select_all(waits).await;
+            };
+            tokio::select! {
+                _ = changes.changed() => {}
+                _ = any_status => {}
+            }
+            // Coalesce a burst of changes into one update.
+            tokio::time::sleep(min_interval).await;
+        }
+    }
+
+    /// Pairs a folder ([`PairStore::create`]: the folder exists and is in no pair, the key is
+    /// in the keystore) and starts it. A pair that cannot start stays, with the reason as
+    /// its status.
+    pub async fn add(&self, new: crate::pair::NewPair) -> Result<Pair> {
+        let keystore = self.keystore.clone();
+        let pair = self.store.create(new, move |key| {
+            keystore()?
+                .get(key)
+                .map(|_| ())
+                .map_err(|e| Error::Ops(e.into()))
+        })?;
+        let _ = self.start(&pair.name).await;
+        self.changed();
+        Ok(pair)
+    }
+
+    /// Pauses a pair (remembered across restarts): transfers in flight finish, no new one
+    /// starts.
+    pub fn pause(&self, name: &str) -> Result<()> {
+        self.store.update(name, |p| p.paused = true)?;
+        if let Some(s) = self.get(name) {
+            s.pause();
+        }
+        self.changed();
+        Ok(())
+    }
+
+    pub fn resume(&self, name: &str) -> Result<()> {
+        self.store.update(name, |p| p.paused = false)?;
+        if let Some(s) = self.get(name) {
+            s.resume();
+        }
+        self.changed();
+        Ok(())
+    }
+
+    /// Pauses (or resumes) every pair.
+    pub fn set_all_paused(&self, paused: bool) -> Result<()> {
+        for p in self.store.list()? {
+            if paused {
+                self.pause(&p.name)?;
+            } else {
+                self.resume(&p.name)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops a pair and forgets it (its index and checkpoints): the local folder and the
+    /// remote objects stay as they are.
+    pub async fn remove(&self, name: &str) -> Result<()> {
+        self.store.get(name)?;
+        self.stop(name).await?;
+        self.store.remove(name)?;
+        self.failed
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .map(|(p, _)| p.status())
-            .collect();
-        v.sort_by(|a, b| a.pair.cmp(&b.pair));
-        v
+            .remove(name);
+        self.changed();
+        Ok(())
+    }
+
+    /// Bytes per second, up and down together (`None`: unlimited), remembered with the pair.
+    pub fn set_bandwidth_limit(&self, name: &str, limit: Option<u64>) -> Result<Pair> {
+        let limit = limit.filter(|l| *l > 0);
+        let pair = self.store.update(name, |p| p.bandwidth_limit = limit)?;
+        if let Some(s) = self.get(name) {
+            s.set_bandwidth_limit(limit);
+        }
+        Ok(pair)
+    }
+
+    /// A page of the pair's files (see [`FilesPage`]), from its index and its status.
+    pub fn files(&self, name: &str, after: Option<&str>, limit: usize) -> Result<FilesPage> {
+        self.store.get(name)?;
+        let limit = limit.clamp(1, 1000);
+        let (entries, status) = match self.get(name) {
+            Some(sync) => (sync.index().page(after, limit)?, sync.status()),
+            None => {
+                let index = Index::open(&self.store.state_dir(name).join("index.redb"))?;
+                (index.page(after, limit)?, read_status(&self.store, name)?)
+            }
+        };
+        let mut files = Vec::new();
+        if after.is_none() {
+            for (path, state) in &status.files {
+                let indexed = entries
+                    .binary_search_by(|(p, _)| p.as_str().cmp(path))
+                    .is_ok();
+                if !indexed {
+                    files.push(FileRow {
+                        path: path.clone(),
+                        size: None,
+                        state: state.clone(),
+                    });
+                }
+            }
+        }
+        let next = (entries.len() == limit).then(|| entries[entries.len() - 1].0.clone());
+        for (path, e) in entries {
+            let state = status
+                .files
+                .get(&path)
+                .cloned()
+                .unwrap_or(FileState::Synced);
+            files.push(FileRow {
+                path,
+                size: Some(e.size),
+                state,
+            });
+        }
+        Ok(FilesPage { files, next })
+    }
+
+    /// The pair's open conflicts, newest first.
+    pub fn conflicts(&self, name: &str) -> Result<Vec<crate::conflict::OpenConflict>> {
+        crate::conflict::open_conflicts(&self.store, &self.store.get(name)?)
+    }
+
+    /// Resolves a conflict ([`crate::conflict::resolve`]); the pair's next pass carries the
+    /// choice to the other side.
+    pub fn resolve_conflict(
+        &self,
+        name: &str,
+        copy: &str,
+        resolution: crate::conflict::Resolution,
+    ) -> Result<crate::conflict::OpenConflict> {
+        let pair = self.store.get(name)?;
+        let resolved = crate::conflict::resolve(&self.store, &pair, copy, resolution)?;
+        if let Some(s) = self.get(name) {
+            s.clear_file(&resolved.path);
+        }
+        self.changed();
+        Ok(resolved)
+    }
+
+    /// The local file of one version of a conflict (`remote`: the remote version's).
+    pub fn conflict_file(&self, name: &str, copy: &str, remote: bool) -> Result<PathBuf> {
+        let pair = self.store.get(name)?;
+        Ok(crate::conflict::find(&self.store, &pair, copy)?.file(&pair, remote))
+    }
+
+    /// The pair's ignore rules ([`crate::scan::ignore_rules`]).
+    pub fn ignore_rules(&self, name: &str) -> Result<String> {
+        crate::scan::ignore_rules(&self.store.get(name)?.local)
+    }
+
+    /// Saves the pair's ignore rules; the watcher sees the file change and rescans.
+    pub fn set_ignore_rules(&self, name: &str, rules: &str) -> Result<()> {
+        crate::scan::set_ignore_rules(&self.store.get(name)?.local, rules)
+    }
+
+    /// The pair's recently deleted and overwritten versions, newest first.
+    pub async fn trash(
+        &self,
+        name: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::restore::TrashVersion>> {
+        let pair = self.store.get(name)?;
+        let client = (self.connector)(&pair)?;
+        crate::restore::trash(&client, &pair, limit).await
+    }
+
+    /// Restores one kept version (`key` as it was, its `stamp`) into the pair's folder: at
+    /// its place, or beside it as `name.restored-STAMP.ext` when the name is taken.
+    pub async fn restore(
+        &self,
+        name: &str,
+        key: &str,
+        stamp: &str,
+    ) -> Result<crate::restore::Restored> {
+        let pair = self.store.get(name)?;
+        let at = crate::restore::parse_stamp(stamp)
+            .ok_or_else(|| Error::InvalidInput(format!("not a version stamp: {stamp:?}")))?;
+        if pair.bucket.is_empty() || !key.starts_with(&pair.prefix) {
+            return Err(Error::InvalidInput(format!(
+                "{key:?} is not in the pair {name:?}"
+            )));
+        }
+        let client = (self.connector)(&pair)?;
+        let pairs = [pair.clone()];
+        crate::restore::restore(
+            &client,
+            &self.keystore,
+            &pairs,
+            &pair.bucket,
+            key,
+            Some(at),
+            None,
+        )
+        .await
     }
 }

@@ -86,6 +86,23 @@ pub fn conflict_name(rel: &str, t: OffsetDateTime) -> String {
     }
 }
 
+/// Moves `rel` of the folder `root` into the folder's own trash, as
+/// `.ossvault-trash/<rel>@<stamp>` (recoverable by hand); returns where it went.
+pub(crate) fn move_to_local_trash(root: &Path, rel: &str) -> Result<PathBuf> {
+    let path = root.join(rel_to_path(rel));
+    let trash = root
+        .join(crate::TRASH_DIR.trim_end_matches('/'))
+        .join(rel_to_path(&format!(
+            "{rel}@{}",
+            trash_stamp(OffsetDateTime::now_utc())
+        )));
+    if let Some(dir) = trash.parent() {
+        std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+    }
+    std::fs::rename(&path, &trash).map_err(Error::io(&path))?;
+    Ok(trash)
+}
+
 fn stamp_of(path: &Path) -> std::io::Result<Stamp> {
     let m = std::fs::symlink_metadata(path)?;
     Ok(Stamp {
@@ -212,18 +229,7 @@ impl Exec<'_> {
                 if !still(&path, Some(*expect)) {
                     return Ok((Outcome::Deferred, vec![]));
                 }
-                let trash = self
-                    .pair
-                    .local
-                    .join(crate::TRASH_DIR.trim_end_matches('/'))
-                    .join(rel_to_path(&format!(
-                        "{rel}@{}",
-                        trash_stamp(OffsetDateTime::now_utc())
-                    )));
-                if let Some(dir) = trash.parent() {
-                    std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
-                }
-                std::fs::rename(&path, &trash).map_err(Error::io(&path))?;
+                move_to_local_trash(&self.pair.local, rel)?;
                 Ok((
                     Outcome::DeletedLocal,
                     vec![IndexUpdate::Remove(rel.clone())],

@@ -108,6 +108,25 @@ impl Index {
         Ok(())
     }
 
+    /// At most `limit` entries in path order, starting after `after` (a page of the files
+    /// list: the next page starts after the last path of this one).
+    pub fn page(&self, after: Option<&str>, limit: usize) -> Result<Vec<(String, IndexEntry)>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(FILES)?;
+        let range = match after {
+            Some(a) => {
+                t.range::<&str>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded))?
+            }
+            None => t.range::<&str>(..)?,
+        };
+        let mut out = Vec::new();
+        for item in range.take(limit) {
+            let (k, v) = item?;
+            out.push((k.value().to_owned(), decode(v.value())?));
+        }
+        Ok(out)
+    }
+
     /// A streaming cursor over the entries in path order, for a merge with sorted lists.
     pub fn cursor(&self) -> Result<IndexCursor> {
         let r = self.db.begin_read()?;
@@ -208,5 +227,16 @@ mod tests {
         assert!(seen.windows(2).all(|w| w[0].0 < w[1].0));
         assert!(!seen.iter().any(|(k, _)| k == "d/00007"));
         assert_eq!(index.get("d/01499").unwrap().unwrap().size, 1499);
+        let first = index.page(None, 2).unwrap();
+        assert_eq!(
+            first.iter().map(|e| e.0.as_str()).collect::<Vec<_>>(),
+            ["d/00000", "d/00001"]
+        );
+        let next = index.page(Some("d/00006"), 2).unwrap();
+        assert_eq!(
+            next.iter().map(|e| e.0.as_str()).collect::<Vec<_>>(),
+            ["d/00008", "d/00009"]
+        );
+        assert!(index.page(Some("d/01499"), 2).unwrap().is_empty());
     }
 }

@@ -14,6 +14,7 @@
 //! `.ossvault-trash/` ([`restore`]). [`PairSync::watch`] runs passes on file-system events,
 //! a periodic rescan, remote polls and retries with backoff; [`SyncEngine`] runs many pairs.
 
+pub mod conflict;
 pub mod engine;
 mod error;
 pub mod exec;
@@ -25,13 +26,15 @@ pub mod scan;
 pub mod status;
 pub mod upload;
 
+pub use conflict::{OpenConflict, Resolution};
 pub use engine::{
-    conflicts, read_status, ConflictRecord, Connector, PairSync, PassReport, RunOptions, SyncEngine,
+    conflicts, read_status, ConflictRecord, Connector, FileRow, FilesPage, PairOverview, PairSync,
+    PassReport, RunOptions, SyncEngine,
 };
 pub use error::{Error, Result};
 pub use index::{Index, IndexEntry};
-pub use pair::{Mode, Pair, PairLock, PairStore};
-pub use status::{FileState, PairState, PairStatus};
+pub use pair::{Mode, NewPair, Pair, PairLock, PairStore};
+pub use status::{notices, FileState, Notice, Overall, PairState, PairStatus};
 
 /// The folder (locally) and the prefix part (remotely) where replaced and deleted versions
 /// are kept.

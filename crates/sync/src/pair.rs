@@ -140,6 +140,50 @@ impl Pair {
     }
 }
 
+/// What a person gives to pair a folder (the app's dialog, its drop handler): the rest of
+/// the [`Pair`] takes its defaults.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewPair {
+    /// An existing folder.
+    pub local: PathBuf,
+    /// The connection profile.
+    pub profile: Option<String>,
+    pub bucket: String,
+    pub prefix: String,
+    /// A keystore key name, `kms:ID`, or none (plain).
+    pub key: Option<String>,
+    pub mode: Mode,
+    /// The pair's name [default: the folder's name, made unique].
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// A pair name made of `folder`'s name: letters, digits, `.`, `_`, `-` kept, anything else
+/// `-`, at most 64 characters, never empty.
+fn name_of_folder(folder: &Path) -> String {
+    let raw = folder
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut name: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    name = name.trim_matches(|c| c == '-' || c == '.').to_owned();
+    if name.is_empty() {
+        name = "folder".into();
+    }
+    name
+}
+
 /// The pairs file and the per-pair state directories under one sync directory
 /// (`<config dir>/sync`).
 #[derive(Debug, Clone)]
@@ -248,6 +292,67 @@ impl PairStore {
         }
         pairs.push(pair);
         self.save(pairs)
+    }
+
+    /// Pairs a folder as a person asks: the folder must exist and be in no pair yet (nor
+    /// inside or around one), `key_exists` must accept the key; the name defaults to the
+    /// folder's, made unique. Returns the pair added.
+    pub fn create(
+        &self,
+        new: NewPair,
+        key_exists: impl FnOnce(&str) -> Result<()>,
+    ) -> Result<Pair> {
+        let meta = std::fs::metadata(&new.local).map_err(|e| {
+            Error::InvalidInput(format!(
+                "the folder {} cannot be read: {e}",
+                new.local.display()
+            ))
+        })?;
+        if !meta.is_dir() {
+            return Err(Error::InvalidInput(format!(
+                "{} is not a folder",
+                new.local.display()
+            )));
+        }
+        let local = std::fs::canonicalize(&new.local).map_err(Error::io(&new.local))?;
+        let pairs = self.list()?;
+        if let Some(p) = pairs
+            .iter()
+            .find(|p| local.starts_with(&p.local) || p.local.starts_with(&local))
+        {
+            return Err(Error::PairExists(if p.local == local {
+                format!("{} is synced already (pair {:?})", local.display(), p.name)
+            } else {
+                format!(
+                    "{} overlaps the folder {} of the pair {:?}",
+                    local.display(),
+                    p.local.display(),
+                    p.name
+                )
+            }));
+        }
+        if let Some(key) = new.key.as_deref().filter(|k| !k.starts_with("kms:")) {
+            key_exists(key)?;
+        }
+        let name = match new.name {
+            Some(n) => n,
+            None => {
+                let base = name_of_folder(&local);
+                let mut name = base.clone();
+                let mut n = 1;
+                while pairs.iter().any(|p| p.name == name) {
+                    n += 1;
+                    name = format!("{base}-{n}");
+                }
+                name
+            }
+        };
+        let mut pair = Pair::new(&name, local, &new.bucket, &new.prefix);
+        pair.key = new.key.filter(|k| !k.is_empty());
+        pair.mode = new.mode;
+        pair.profile = new.profile;
+        self.add(pair.clone())?;
+        Ok(pair)
     }
 
     /// Changes a pair in place.
@@ -363,5 +468,51 @@ mod tests {
         assert!(store.using_key("kms:docs-key").unwrap().is_empty());
         store.remove("docs").unwrap();
         assert!(matches!(store.get("docs"), Err(Error::NoSuchPair(_))));
+    }
+
+    #[test]
+    fn create_checks_the_folder_the_overlap_and_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = PairStore::new(dir.path().join("sync"));
+        let folder = dir.path().join("My Photos");
+        let new = |local: PathBuf, key: Option<&str>| NewPair {
+            local,
+            profile: Some("local".into()),
+            bucket: "b".into(),
+            prefix: "photos".into(),
+            key: key.map(str::to_owned),
+            mode: Mode::TwoWay,
+            name: None,
+        };
+        let no_key = |k: &str| Err(Error::InvalidInput(format!("no key {k}")));
+        // Missing folder, unknown key.
+        assert!(matches!(
+            store.create(new(folder.clone(), None), |_| Ok(())),
+            Err(Error::InvalidInput(_))
+        ));
+        std::fs::create_dir_all(folder.join("sub")).unwrap();
+        assert!(matches!(
+            store.create(new(folder.clone(), Some("nope")), no_key),
+            Err(Error::InvalidInput(m)) if m.contains("nope")
+        ));
+        let pair = store
+            .create(new(folder.clone(), Some("k")), |_| Ok(()))
+            .unwrap();
+        assert_eq!(pair.name, "My-Photos");
+        assert_eq!(pair.prefix, "photos/");
+        assert_eq!(pair.mode, Mode::TwoWay);
+        assert_eq!(pair.profile.as_deref(), Some("local"));
+        // The same folder, or one inside it, is refused whatever the prefix.
+        for f in [folder.clone(), folder.join("sub")] {
+            assert!(matches!(
+                store.create(new(f, None), |_| Ok(())),
+                Err(Error::PairExists(_))
+            ));
+        }
+        // KMS keys are checked when the pair starts (the service knows them).
+        let other = dir.path().join("x").join("My Photos");
+        std::fs::create_dir_all(&other).unwrap();
+        let p2 = store.create(new(other, Some("kms:abc")), no_key).unwrap();
+        assert_eq!(p2.name, "My-Photos-2");
     }
 }

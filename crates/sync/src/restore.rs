@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
 /// One kept version.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TrashVersion {
     /// The trash object's key.
     pub key: String,
@@ -89,8 +89,38 @@ pub async fn versions(client: &Client, bucket: &str, key: &str) -> Result<Vec<Tr
     Ok(found)
 }
 
+/// The pair's kept versions (deleted or overwritten files), newest first, at most `limit`.
+pub async fn trash(client: &Client, pair: &Pair, limit: usize) -> Result<Vec<TrashVersion>> {
+    let base = pair.trash_prefix();
+    let request = ListRequest {
+        prefix: base.clone(),
+        ..Default::default()
+    };
+    let mut found = Vec::new();
+    let mut pages = std::pin::pin!(client.list_pages(&pair.bucket, request));
+    while let Some(page) = pages.try_next().await? {
+        for o in page.objects {
+            let Some((rel, stamp)) = o.key[base.len()..].rsplit_once("/@") else {
+                continue;
+            };
+            if parse_stamp(stamp).is_none() {
+                continue;
+            }
+            found.push(TrashVersion {
+                original: format!("{}{rel}", pair.prefix),
+                stamp: stamp.to_owned(),
+                key: o.key.clone(),
+                size: o.size,
+            });
+        }
+    }
+    found.sort_by(|a, b| b.stamp.cmp(&a.stamp).then(a.original.cmp(&b.original)));
+    found.truncate(limit);
+    Ok(found)
+}
+
 /// What a restore did.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Restored {
     pub version: TrashVersion,
     pub path: PathBuf,

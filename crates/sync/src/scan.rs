@@ -166,6 +166,40 @@ fn unrepresentable(rel: &str) -> Option<String> {
     None
 }
 
+/// The folder's ignore rules (the text of its `.ossvaultignore`, empty when it has none).
+pub fn ignore_rules(root: &Path) -> Result<String> {
+    let path = root.join(IGNORE_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(t) => Ok(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(Error::io(path)(e)),
+    }
+}
+
+/// Saves the folder's ignore rules (gitignore syntax) after checking every line; empty rules
+/// remove the file. The next scan applies them.
+pub fn set_ignore_rules(root: &Path, rules: &str) -> Result<()> {
+    let mut builder = ignore::gitignore::GitignoreBuilder::new(root);
+    for (n, line) in rules.lines().enumerate() {
+        builder
+            .add_line(None, line)
+            .map_err(|e| Error::InvalidInput(format!("line {}: {e}", n + 1)))?;
+    }
+    let path = root.join(IGNORE_FILE);
+    if rules.trim().is_empty() {
+        return match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path)(e)),
+            _ => Ok(()),
+        };
+    }
+    let mut text = rules.to_owned();
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    ossvault_fs::write_durably(&path, text.as_bytes(), ossvault_fs::MODE_SHARED)
+        .map_err(Error::io(path))
+}
+
 /// Walks `root`: every regular file that the ignore rules keep, symbolic links not followed
 /// (reported), names an object key cannot hold reported. Files whose size matches the index
 /// but whose mtime or inode does not are hashed (the only content the scan reads).
@@ -283,6 +317,28 @@ pub fn rel_to_path(rel: &str) -> PathBuf {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn ignore_rules_read_back_and_bad_lines_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(ignore_rules(dir.path()).unwrap(), "");
+        set_ignore_rules(dir.path(), "*.log\ncache/").unwrap();
+        assert_eq!(ignore_rules(dir.path()).unwrap(), "*.log\ncache/\n");
+        std::fs::write(dir.path().join("a.log"), b"x").unwrap();
+        std::fs::write(dir.path().join("a.txt"), b"x").unwrap();
+        let found: Vec<String> = scan(dir.path(), None)
+            .unwrap()
+            .files
+            .into_iter()
+            .map(|f| f.rel)
+            .collect();
+        assert_eq!(found, [".ossvaultignore", "a.txt"]);
+        let err = set_ignore_rules(dir.path(), "ok\n[z-a]").unwrap_err();
+        assert!(err.to_string().starts_with("line 2"), "{err}");
+        assert_eq!(ignore_rules(dir.path()).unwrap(), "*.log\ncache/\n");
+        set_ignore_rules(dir.path(), "  \n").unwrap();
+        assert!(!dir.path().join(IGNORE_FILE).exists());
+    }
     use super::*;
 
     #[test]

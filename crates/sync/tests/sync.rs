@@ -897,3 +897,273 @@ async fn download_mode_mirrors_the_remote_and_keeps_local_edits_aside() {
     assert_eq!(r.deleted_local, 1, "{r:?}");
     assert!(!down.local.join("sub/b.txt").exists());
 }
+
+fn engine_of(fx: &Fx, options: RunOptions) -> Arc<ossvault_sync::SyncEngine> {
+    let client = fx.client.clone();
+    Arc::new(ossvault_sync::SyncEngine::new(
+        fx.store.clone(),
+        Arc::new(move |_| Ok(client.clone())),
+        fx.keystore.clone(),
+        options,
+    ))
+}
+
+fn new_pair(local: &Path, mode: Mode, key: Option<&str>, prefix: &str) -> ossvault_sync::NewPair {
+    ossvault_sync::NewPair {
+        local: local.to_owned(),
+        profile: None,
+        bucket: BUCKET.into(),
+        prefix: prefix.into(),
+        key: key.map(str::to_owned),
+        mode,
+        name: None,
+    }
+}
+
+/// The app's path through the engine: add a pair (checked), its live statuses, its files,
+/// a conflict resolved each way, pause and resume, a deleted version restored, removal that
+/// keeps both sides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_adds_resolves_pauses_restores_and_removes() {
+    let fx = fixture().await;
+    let engine = engine_of(&fx, fast_options());
+    let folder = fx.dir.path().join("docs");
+    std::fs::create_dir_all(&folder).unwrap();
+    // The key must exist.
+    let err = engine
+        .add(new_pair(&folder, Mode::TwoWay, Some("missing"), "docs/"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "KeyNotFound", "{err}");
+    assert!(fx.store.list().unwrap().is_empty());
+
+    // Every status change reaches a watcher, coalesced; what it saw last is the truth.
+    let seen: Arc<std::sync::Mutex<Vec<Vec<ossvault_sync::PairOverview>>>> = Default::default();
+    let watcher = {
+        let (engine, seen) = (engine.clone(), seen.clone());
+        tokio::spawn(async move {
+            engine
+                .watch_statuses(Duration::from_millis(100), |s| {
+                    seen.lock().unwrap().push(s.to_vec());
+                    true
+                })
+                .await
+        })
+    };
+    let pair = engine
+        .add(new_pair(&folder, Mode::TwoWay, Some(KEY), "docs/"))
+        .await
+        .unwrap();
+    assert_eq!(pair.name, "docs");
+    assert!(engine
+        .add(new_pair(&folder, Mode::Upload, None, "other/"))
+        .await
+        .is_err());
+    write(&folder, "a.txt", b"one");
+    write(&folder, "b.txt", b"two");
+    let master = fx.master().await;
+    let fxr = &fx;
+    let mut want: BTreeMap<String, Vec<u8>> = [
+        ("a.txt".into(), b"one".to_vec()),
+        ("b.txt".into(), b"two".to_vec()),
+    ]
+    .into();
+    eventually(Duration::from_secs(20), "the files up", || async {
+        fxr.remote_tree("docs/", Some(&master)).await == want
+    })
+    .await;
+    eventually(
+        Duration::from_secs(10),
+        "idle with 2 files indexed",
+        || async {
+            let last = seen.lock().unwrap().last().cloned().unwrap_or_default();
+            last.len() == 1
+                && last[0].status.state == PairState::Idle
+                && last[0].status.indexed == 2
+        },
+    )
+    .await;
+    {
+        let seen = seen.lock().unwrap();
+        assert!(
+            seen.windows(2).all(|w| w[0] != w[1]),
+            "only changes are sent"
+        );
+        assert!(
+            seen[0].is_empty(),
+            "the first update comes at once, before any pair"
+        );
+    }
+    let page = engine.files("docs", None, 1).unwrap();
+    assert_eq!(page.files.len(), 1);
+    assert_eq!(page.files[0].path, "a.txt");
+    assert_eq!(page.files[0].state, ossvault_sync::FileState::Synced);
+    let rest = engine.files("docs", page.next.as_deref(), 10).unwrap();
+    assert_eq!(
+        rest.files
+            .iter()
+            .map(|f| f.path.as_str())
+            .collect::<Vec<_>>(),
+        ["b.txt"]
+    );
+    assert_eq!(rest.next, None);
+
+    // Pause: a file written meanwhile stays local until resume.
+    engine.pause("docs").unwrap();
+    eventually(Duration::from_secs(10), "paused", || async {
+        engine.statuses()[0].state == PairState::Paused
+    })
+    .await;
+    assert!(fx.store.get("docs").unwrap().paused);
+    write(&folder, "c.txt", b"three");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(fx.remote_tree("docs/", Some(&master)).await, want);
+    engine.resume("docs").unwrap();
+    want.insert("c.txt".into(), b"three".to_vec());
+    eventually(Duration::from_secs(20), "c.txt up after resume", || async {
+        fxr.remote_tree("docs/", Some(&master)).await == want
+    })
+    .await;
+
+    // Two conflicts (a second pair on the same prefix edits the same files).
+    let other = fx.dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let mut b = Pair::new("other", other.clone(), BUCKET, "docs/");
+    b.mode = Mode::TwoWay;
+    b.key = Some(KEY.into());
+    fx.store.add(b).unwrap();
+    let sb = fx.open("other", RunOptions::default()).await;
+    sb.pass(true, None).await.unwrap();
+    engine.pause("docs").unwrap();
+    eventually(Duration::from_secs(10), "paused", || async {
+        engine.statuses()[0].state == PairState::Paused
+    })
+    .await;
+    write(&folder, "a.txt", b"local a");
+    write(&folder, "b.txt", b"local b");
+    write(&other, "a.txt", b"remote a");
+    write(&other, "b.txt", b"remote b");
+    sb.pass(true, None).await.unwrap();
+    engine.resume("docs").unwrap();
+    eventually(Duration::from_secs(20), "two conflicts", || async {
+        engine.conflicts("docs").unwrap().len() == 2
+    })
+    .await;
+    eventually(
+        Duration::from_secs(10),
+        "the conflicts in the status",
+        || async {
+            let last = seen.lock().unwrap().last().cloned().unwrap_or_default();
+            last[0]
+                .status
+                .files
+                .values()
+                .filter(|f| matches!(f, ossvault_sync::FileState::Conflict { .. }))
+                .count()
+                == 2
+        },
+    )
+    .await;
+    let conflicts = engine.conflicts("docs").unwrap();
+    let ca = conflicts
+        .iter()
+        .find(|c| c.path == "a.txt")
+        .unwrap()
+        .clone();
+    let cb = conflicts
+        .iter()
+        .find(|c| c.path == "b.txt")
+        .unwrap()
+        .clone();
+    assert_eq!(ca.local_version, "a.txt");
+    assert_eq!(
+        std::fs::read(engine.conflict_file("docs", &ca.copy, true).unwrap()).unwrap(),
+        b"remote a"
+    );
+    assert_eq!(
+        std::fs::read(engine.conflict_file("docs", &ca.copy, false).unwrap()).unwrap(),
+        b"local a"
+    );
+    engine
+        .resolve_conflict("docs", &ca.copy, ossvault_sync::Resolution::KeepRemote)
+        .unwrap();
+    engine
+        .resolve_conflict("docs", &cb.copy, ossvault_sync::Resolution::KeepLocal)
+        .unwrap();
+    assert!(engine
+        .resolve_conflict("docs", &cb.copy, ossvault_sync::Resolution::KeepBoth)
+        .is_err());
+    assert!(engine.conflicts("docs").unwrap().is_empty());
+    want.insert("a.txt".into(), b"remote a".to_vec());
+    want.insert("b.txt".into(), b"local b".to_vec());
+    eventually(
+        Duration::from_secs(20),
+        "the choices on both sides",
+        || async {
+            local_tree(&folder) == want && fxr.remote_tree("docs/", Some(&master)).await == want
+        },
+    )
+    .await;
+    eventually(
+        Duration::from_secs(10),
+        "no conflict in the status",
+        || async {
+            !engine.statuses()[0]
+                .files
+                .values()
+                .any(|f| matches!(f, ossvault_sync::FileState::Conflict { .. }))
+        },
+    )
+    .await;
+
+    // The overwritten versions are in the trash, newest first; one comes back beside the file.
+    let trash = engine.trash("docs", 100).await.unwrap();
+    assert!(
+        trash.iter().any(|v| v.original == "docs/a.txt"),
+        "{trash:?}"
+    );
+    assert!(trash.windows(2).all(|w| w[0].stamp >= w[1].stamp));
+    let old_a = trash
+        .iter()
+        .rev()
+        .find(|v| v.original == "docs/a.txt")
+        .unwrap();
+    let restored = engine
+        .restore("docs", "docs/a.txt", &old_a.stamp)
+        .await
+        .unwrap();
+    assert!(restored
+        .path
+        .starts_with(std::fs::canonicalize(&folder).unwrap()));
+    assert!(restored
+        .path
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .contains(".restored-"));
+    assert_eq!(std::fs::read(&restored.path).unwrap(), b"one");
+
+    // Bandwidth is remembered; removal keeps the folder and the objects.
+    engine.set_bandwidth_limit("docs", Some(1 << 20)).unwrap();
+    assert_eq!(fx.store.get("docs").unwrap().bandwidth_limit, Some(1 << 20));
+    engine.remove("docs").await.unwrap();
+    assert!(fx.store.get("docs").is_err());
+    assert!(folder.join("a.txt").exists());
+    assert!(fx
+        .remote_tree("docs/", Some(&master))
+        .await
+        .contains_key("a.txt"));
+    eventually(
+        Duration::from_secs(5),
+        "the watcher sees the removal",
+        || async {
+            seen.lock()
+                .unwrap()
+                .last()
+                .is_some_and(|s| s.iter().all(|p| p.pair.name != "docs"))
+        },
+    )
+    .await;
+    watcher.abort();
+}

@@ -6,4 +6,6 @@ pub mod connections;
 pub mod keys;
 pub mod kms;
 pub mod objects;
+pub mod settings;
+pub mod sync;
 pub mod transfers;

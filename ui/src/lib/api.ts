@@ -178,6 +178,94 @@ export type TransferEvent =
   | { event: "removed"; id: number }
   | { event: "resync"; transfers: TransferInfo[] };
 
+// Sync (ossvault_sync), as the engine serialises it.
+export type SyncMode = "upload" | "two-way" | "download";
+
+export interface SyncPair {
+  name: string;
+  local: string;
+  bucket: string;
+  prefix: string;
+  key: string | null;
+  mode: SyncMode;
+  profile: string | null;
+  paused: boolean;
+  bandwidth_limit: number | null;
+}
+
+export type PairState =
+  | { state: "stopped" }
+  | { state: "idle" }
+  | { state: "scanning" }
+  | { state: "syncing" }
+  | { state: "paused" }
+  | { state: "offline"; retry_in_s: number; reason: string }
+  | { state: "retrying"; retry_in_s: number; reason: string }
+  | { state: "error"; code: string; reason: string };
+
+export type FileState =
+  | { state: "pending" }
+  | { state: "transferring"; percent: number }
+  | { state: "synced" }
+  | { state: "conflict"; copy: string }
+  | { state: "error"; code: string; reason: string }
+  | { state: "skipped"; reason: string };
+
+export type PairStatus = PairState & {
+  pair: string;
+  files_done: number;
+  files_total: number;
+  bytes_done: number;
+  bytes_total: number;
+  indexed: number;
+  files: Record<string, FileState>;
+  last_sync_ms: number | null;
+};
+
+export interface PairOverview {
+  pair: SyncPair;
+  status: PairStatus;
+}
+
+export interface NewPair {
+  local: string;
+  profile: string;
+  bucket: string;
+  prefix: string;
+  key: string | null;
+  mode: SyncMode;
+}
+
+export type FileRow = FileState & { path: string; size: number | null };
+
+export interface FilesPage {
+  files: FileRow[];
+  next: string | null;
+}
+
+export interface OpenConflict {
+  timeMs: number;
+  path: string;
+  copy: string;
+  localVersion: string;
+  remoteVersion: string;
+}
+
+export type Resolution = "keep-local" | "keep-remote" | "keep-both";
+
+export interface TrashVersion {
+  key: string;
+  original: string;
+  stamp: string;
+  size: number;
+}
+
+export interface NotificationSettings {
+  conflicts: boolean;
+  syncErrors: boolean;
+  largeTransfers: boolean;
+}
+
 async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
   try {
     return await invoke<T>(cmd, args);
@@ -321,4 +409,32 @@ export const api = {
     call<CmkRow>("kms_import_material", { connection, keyId, path }),
   kmsRotateMasterKey: (connection: string) =>
     call<MasterKeyRotated>("kms_rotate_master_key", { connection }),
+  listSyncPairs: () => call<PairOverview[]>("list_sync_pairs"),
+  watchSync: (onUpdate: (all: PairOverview[]) => void) => {
+    const channel = new Channel<PairOverview[]>();
+    channel.onmessage = onUpdate;
+    return call<void>("watch_sync", { channel });
+  },
+  addSyncPair: (pair: NewPair) => call<SyncPair>("add_sync_pair", { pair }),
+  pauseSyncPair: (name: string) => call<void>("pause_sync_pair", { name }),
+  resumeSyncPair: (name: string) => call<void>("resume_sync_pair", { name }),
+  removeSyncPair: (name: string) => call<void>("remove_sync_pair", { name }),
+  setSyncBandwidth: (name: string, limit: number | null) =>
+    call<SyncPair>("set_sync_bandwidth", { name, limit }),
+  syncFiles: (name: string, after: string | null, limit: number) =>
+    call<FilesPage>("sync_files", { name, after, limit }),
+  syncConflicts: (name: string) => call<OpenConflict[]>("sync_conflicts", { name }),
+  resolveSyncConflict: (name: string, copy: string, resolution: Resolution) =>
+    call<OpenConflict>("resolve_sync_conflict", { name, copy, resolution }),
+  openSyncConflictVersion: (name: string, copy: string, remote: boolean) =>
+    call<void>("open_sync_conflict_version", { name, copy, remote }),
+  syncTrash: (name: string) => call<TrashVersion[]>("sync_trash", { name }),
+  restoreSyncVersion: (name: string, key: string, stamp: string) =>
+    call<{ path: string }>("restore_sync_version", { name, key, stamp }),
+  syncIgnoreRules: (name: string) => call<string>("sync_ignore_rules", { name }),
+  setSyncIgnoreRules: (name: string, rules: string) =>
+    call<void>("set_sync_ignore_rules", { name, rules }),
+  notificationSettings: () => call<NotificationSettings>("notification_settings"),
+  setNotificationSettings: (notifications: NotificationSettings) =>
+    call<void>("set_notification_settings", { notifications }),
 };

@@ -3,7 +3,7 @@ import { derived, writable } from "svelte/store";
 import type { AppError, TransferEvent, TransferInfo } from "./api";
 import type { MessageKey } from "./i18n";
 
-export type View = "buckets" | "browser" | "transfers" | "keys" | "kms" | "connections" | "settings";
+export type View = "buckets" | "browser" | "transfers" | "sync" | "keys" | "kms" | "connections" | "settings";
 
 export const view = writable<View>("buckets");
 export const connection = writable<string>("local");
