@@ -344,6 +344,7 @@ mod tests {
             local: "/tmp/big.iso".into(),
             folder: None,
             encryption: None,
+            server_side: None,
             state,
             done: total.unwrap_or(0),
             total,

@@ -233,7 +233,10 @@ pub async fn shut_down(state: &AppState, limit: std::time::Duration) {
     // a keep-alive.
     let server = state.running.lock().ok().and_then(|mut s| s.take());
     if let Some(server) = server {
-        if tokio::time::timeout(SERVER_DRAIN, server.shutdown()).await.is_err() {
+        if tokio::time::timeout(SERVER_DRAIN, server.shutdown())
+            .await
+            .is_err()
+        {
             tracing::warn!("the embedded server did not stop within {SERVER_DRAIN:?}");
         }
     }
