@@ -174,6 +174,7 @@ pub async fn restore(
             &opened.envelope,
             &target,
             None,
+            None,
             |_| {},
         )
         .await?

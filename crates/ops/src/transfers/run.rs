@@ -47,6 +47,8 @@ pub(super) async fn execute(
             bigfile_threshold: settings.multipart_threshold,
             jobs: Some(settings.parts_per_file.max(1)),
             checkpoint_dir: Some(store::checkpoint_dir(&settings.state_dir, info.id)),
+            upload_limiter: Some(inner.upload_limiter.clone()),
+            download_limiter: Some(inner.download_limiter.clone()),
             ..Default::default()
         },
         cancel: cancel.clone(),
@@ -158,6 +160,7 @@ async fn download(
                 &opened.envelope,
                 &staged,
                 None,
+                copier.settings.download_limiter.as_deref(),
                 move |n| {
                     done.fetch_add(n, Ordering::Relaxed);
                 },
