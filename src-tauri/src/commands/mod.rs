@@ -6,4 +6,5 @@ pub mod connections;
 pub mod keys;
 pub mod kms;
 pub mod objects;
+pub mod settings;
 pub mod transfers;
