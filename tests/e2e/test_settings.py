@@ -276,6 +276,7 @@ def test_log_level_and_about(ctx, screenshot):
     s = ctx.s
     go(s, "settings")
     s.select('[data-testid="settings-log-level"]', "debug")
+    assert s.script("return document.querySelector('[data-testid=\"settings-log-level\"]').selectedOptions[0].textContent") == "Debug (verbose)"
     s.wait(lambda: settings_file(ctx)["logLevel"] == "debug", what="log level saved")
     assert s.invoke("settings_get")["logLevelLive"] is True
     section(s, "about")
@@ -335,6 +336,18 @@ def test_a_rewrap_stopped_mid_way_leaves_every_object_readable(ctx, screenshot):
     assert got.returncode == 0, got.stderr
     for i in range(count):
         assert (down / f"{i:04}.txt").read_bytes() == (tree / f"{i:04}.txt").read_bytes(), i
+    s.script("document.querySelector('[data-testid=\"key-rotate-dialog\"] footer button').click()")
+
+    # The same rotation again finishes the rewrap, without another version.
+    s.click('[data-testid="key-rotate-my-key"]')
+    s.click('[data-testid="key-rewrap"]')
+    s.wait(lambda: s.script("return document.querySelector('[data-testid=\"key-rewrap-bucket\"]')?.value") == BUCKET, what="bucket chosen")
+    s.type('[data-testid="key-rewrap-prefix"]', "rw/")
+    s.click('[data-testid="key-rotate-submit"]')
+    s.find('[data-testid="key-rewrap-result"]', timeout=120)
+    assert s.attr('[data-testid="key-rewrap-result"]', "data-cancelled") == "false"
+    assert int(s.attr('[data-testid="key-rewrap-result"]', "data-rewrapped")) == count - rewrapped
+    assert fingerprint() == new_fp
     s.script("document.querySelector('[data-testid=\"key-rotate-dialog\"] footer button').click()")
 
 

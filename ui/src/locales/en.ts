@@ -376,6 +376,10 @@ export const en = {
   "settings.aboutCrates": "Embedded server and libraries",
   "settings.licensesRust": "Licences of the {count} Rust libraries",
   "settings.licensesNpm": "Licences of the {count} JavaScript packages",
+  "settings.level.error": "Errors only",
+  "settings.level.warn": "Warnings and errors",
+  "settings.level.info": "Information (default)",
+  "settings.level.debug": "Debug (verbose)",
 } as const;
 
 export type MessageKey = keyof typeof en;

@@ -379,4 +379,8 @@ export const zhCN: Record<MessageKey, string> = {
   "settings.aboutCrates": "内置服务器与程序库",
   "settings.licensesRust": "{count} 个 Rust 程序库的许可证",
   "settings.licensesNpm": "{count} 个 JavaScript 包的许可证",
+  "settings.level.error": "仅错误",
+  "settings.level.warn": "警告和错误",
+  "settings.level.info": "一般信息（默认）",
+  "settings.level.debug": "调试（详细）",
 };
