@@ -357,7 +357,7 @@ export const en = {
   "settings.startWithApp": "Start the server with the app",
   "settings.envOverride": "Some of these are set by environment variables (OSSVAULT_APP_ADDRESS, OSSVAULT_APP_HTTPS_ADDRESS, OSSVAULT_APP_DATA_DIR), which win over the settings.",
   "settings.appliesAfterRestart": "Applies after a restart",
-  "settings.serverRestartHint": "Server changes apply the next time ossvault starts.",
+  "settings.serverRestartHint": "Server changes apply the next time ossvault starts; a new data directory starts empty (nothing is moved).",
   "settings.transfers": "Transfers",
   "settings.uploadLimit": "Upload limit (KiB/s)",
   "settings.downloadLimit": "Download limit (KiB/s)",

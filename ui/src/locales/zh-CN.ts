@@ -360,7 +360,7 @@ export const zhCN: Record<MessageKey, string> = {
   "settings.startWithApp": "随应用启动服务器",
   "settings.envOverride": "部分设置已由环境变量（OSSVAULT_APP_ADDRESS、OSSVAULT_APP_HTTPS_ADDRESS、OSSVAULT_APP_DATA_DIR）指定，环境变量优先。",
   "settings.appliesAfterRestart": "重启后生效",
-  "settings.serverRestartHint": "服务器相关的更改将在下次启动 ossvault 时生效。",
+  "settings.serverRestartHint": "服务器相关的更改将在下次启动 ossvault 时生效；更换数据目录后将从空目录开始（不会迁移原有数据）。",
   "settings.transfers": "传输",
   "settings.uploadLimit": "上传限速（KiB/s）",
   "settings.downloadLimit": "下载限速（KiB/s）",
