@@ -63,6 +63,8 @@ step "app dependencies (apt, npm ci, tauri-driver)" scripts/app-deps.sh --test |
 step "ui: build" npm --prefix ui run build || finish
 step "ui: lint and type check (svelte-check, tsc)" npm --prefix ui run check
 step "ui: unit tests (vitest)" npm --prefix ui test
+# The About section's list of the shipped libraries' licences follows Cargo.lock and package-lock.json.
+step "licences list current (scripts/licenses.py --check)" python3 scripts/licenses.py --check
 step "cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D warnings
 # Without a build nothing below can run: stop here if it fails.
 step "cargo build" cargo build --workspace --all-targets || finish

@@ -143,11 +143,7 @@ fn notify<R: Runtime>(app: &AppHandle<R>, title: &str, body: &str) {
 pub fn close_requested<R: Runtime>(window: &tauri::Window<R>, api: &tauri::CloseRequestApi) {
     let state = window.state::<AppState>();
     let pairs = state.sync.store().list().map(|p| p.len()).unwrap_or(0);
-    let told = state
-        .settings
-        .load()
-        .map(|s| s.told_about_tray)
-        .unwrap_or(false);
+    let told = state.settings.current().told_about_tray;
     match on_close(pairs, told) {
         OnClose::Exit => {}
         OnClose::HideToTray { tell } => {
@@ -267,7 +263,7 @@ pub fn install_tray<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
 /// kind as the settings allow (read at the moment, so a switch takes effect at once).
 pub fn start_notifications<R: Runtime>(app: &AppHandle<R>) {
     let state = app.state::<AppState>();
-    let (engine, settings) = (state.sync.clone(), state.settings.clone());
+    let engine = state.sync.clone();
     let handle = app.clone();
     tauri::async_runtime::spawn(async move {
         let w = Words::of_os();
@@ -276,7 +272,7 @@ pub fn start_notifications<R: Runtime>(app: &AppHandle<R>) {
             .watch_statuses(Duration::from_millis(250), |all| {
                 let now: Vec<PairStatus> = all.iter().map(|o| o.status.clone()).collect();
                 if let Some(before) = &before {
-                    let on = settings.load().unwrap_or_default().notifications;
+                    let on = handle.state::<AppState>().settings.current().notifications;
                     for n in notices(before, &now) {
                         let wanted = match n {
                             Notice::Conflict { .. } => on.conflicts,
@@ -295,7 +291,6 @@ pub fn start_notifications<R: Runtime>(app: &AppHandle<R>) {
     });
     if let Ok(queue) = &state.transfers {
         let mut events = queue.subscribe();
-        let settings = state.settings.clone();
         let handle = app.clone();
         tauri::async_runtime::spawn(async move {
             let w = Words::of_os();
@@ -306,7 +301,7 @@ pub fn start_notifications<R: Runtime>(app: &AppHandle<R>) {
                         let Some(t) = large_transfer_finished(&event) else {
                             continue;
                         };
-                        let on = settings.load().unwrap_or_default().notifications;
+                        let on = handle.state::<AppState>().settings.current().notifications;
                         if on.large_transfers && told.insert(t.id) {
                             let (title, body) = w.transfer(t);
                             notify(&handle, &title, &body);

@@ -50,7 +50,9 @@ pub fn with_commands<R: tauri::Runtime>(
             transfers::watch_transfers,
             transfers::transfer_action,
             transfers::clear_finished_transfers,
-            transfers::set_transfer_concurrency,
+            settings::settings_get,
+            settings::settings_set,
+            settings::open_log_folder,
             keys::list_keys,
             keys::generate_key,
             keys::import_key,
@@ -60,6 +62,7 @@ pub fn with_commands<R: tauri::Runtime>(
             keys::set_default_key,
             keys::rotate_key,
             keys::rotate_key_rewrap,
+            keys::cancel_rewrap,
             keys::delete_key,
             kms::kms_list_keys,
             kms::kms_create_key,
@@ -94,12 +97,13 @@ pub fn run() {
     let setup = startup::prepare();
     let runtime = setup.runtime;
     tauri::async_runtime::set(runtime.handle().clone());
-    let state = runtime.block_on(startup::start(setup.dirs, setup.prepared));
+    let state = runtime.block_on(startup::start(setup.dirs, setup.settings, setup.prepared));
     // After the embedded server is up: pairs on the Local connection reach it.
     startup::start_sync(state.sync.clone());
     let app = with_commands(tauri::Builder::default(), state)
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_autostart::Builder::new().build())
         .setup(|app| {
             if let Err(e) = desktop::install_tray(app.handle()) {
                 tracing::warn!(error = %e, "no tray icon");

@@ -1,6 +1,7 @@
 //! Start-up: directories, logs, the embedded server, the connections.
 
-use crate::state::{AppDirs, AppState, ServerStatus};
+use crate::state::{AppDirs, AppState, LogLevelControl, ServerStatus, SettingsState};
+use ossvault_ops::app_settings::{AppSettings, LogLevel, SettingsStore};
 use ossvault_ops::local_server::{self, LocalServerOptions, Prepared, RootSecretSource};
 use ossvault_ops::profiles::{self, Profiles};
 use ossvault_ops::registry::ConnectionRegistry;
@@ -19,6 +20,7 @@ pub const ENV_HTTPS_ADDRESS: &str = "OSSVAULT_APP_HTTPS_ADDRESS";
 
 pub struct Setup {
     pub dirs: AppDirs,
+    pub settings: SettingsState,
     pub runtime: tokio::runtime::Runtime,
     pub prepared: Result<Prepared, String>,
     pub log_guard: Option<tracing_appender::non_blocking::WorkerGuard>,
@@ -37,13 +39,20 @@ pub fn app_dirs() -> AppDirs {
     }
 }
 
-/// Logs to a daily-rotated file in the log directory (at most 7 kept) and to stderr.
-fn init_logs(dir: &std::path::Path) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+/// Logs to a daily-rotated file in the log directory (at most 7 kept) and to stderr, at the
+/// settings' level (`RUST_LOG` wins at start); the returned control changes the level live.
+fn init_logs(
+    dir: &std::path::Path,
+    level: LogLevel,
+) -> (
+    Option<tracing_appender::non_blocking::WorkerGuard>,
+    Option<LogLevelControl>,
+) {
     use tracing_subscriber::prelude::*;
-    let filter = || {
-        tracing_subscriber::EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
-    };
+    use tracing_subscriber::{reload, EnvFilter};
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level.as_str()));
+    let (filter, handle) = reload::Layer::new(filter);
     let file = ossvault_fs::create_private_dir_all(dir).ok().and_then(|_| {
         tracing_appender::rolling::Builder::new()
             .rotation(tracing_appender::rolling::Rotation::DAILY)
@@ -60,43 +69,74 @@ fn init_logs(dir: &std::path::Path) -> Option<tracing_appender::non_blocking::Wo
                 Some(
                     tracing_subscriber::fmt::layer()
                         .with_ansi(false)
-                        .with_writer(writer)
-                        .with_filter(filter()),
+                        .with_writer(writer),
                 ),
                 Some(guard),
             )
         }
         None => (None, None),
     };
-    let _ = tracing_subscriber::registry()
+    let installed = tracing_subscriber::registry()
+        .with(filter)
         .with(file_layer)
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_filter(filter()),
-        )
-        .try_init();
-    guard
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .try_init()
+        .is_ok();
+    let control: Option<LogLevelControl> = installed.then(|| {
+        std::sync::Arc::new(move |level: LogLevel| {
+            handle
+                .reload(EnvFilter::new(level.as_str()))
+                .map_err(|e| e.to_string())
+        }) as LogLevelControl
+    });
+    (guard, control)
 }
 
-fn address(var: &str) -> Result<SocketAddr, String> {
+/// The address in `var` if set (scripts and the end-to-end tests), else 127.0.0.1 on `port`.
+fn address(var: &str, port: u16) -> Result<SocketAddr, String> {
     match std::env::var(var) {
         Ok(v) if !v.is_empty() => v.parse().map_err(|e| format!("{var}={v:?}: {e}")),
-        _ => Ok(SocketAddr::from(([127, 0, 0, 1], 0))),
+        _ => Ok(SocketAddr::from(([127, 0, 0, 1], port))),
+    }
+}
+
+/// The saved settings, or the defaults with the reason when the file cannot be read.
+fn load_settings(dirs: &AppDirs) -> (SettingsStore, AppSettings, Option<String>) {
+    let store = SettingsStore::in_dir(&dirs.config);
+    match store.load() {
+        Ok(settings) => (store, settings, None),
+        Err(e) => (store, AppSettings::default(), Some(e.to_string())),
     }
 }
 
 /// Directories, logs, the server's secrets and configuration, and the runtime sized for it.
 pub fn prepare() -> Setup {
     let dirs = app_dirs();
-    let log_guard = init_logs(&dirs.logs);
+    let (store, settings, load_error) = load_settings(&dirs);
+    let (log_guard, log_level) = init_logs(&dirs.logs, settings.log_level);
+    if let Some(e) = &load_error {
+        tracing::error!("the settings file cannot be read, running on defaults: {e}");
+    }
     // The app holds the server's root secret and unwrapped keys: no core files.
     if let Err(e) = ossvault_keystore::disable_core_dumps() {
         tracing::warn!(error = %e, "could not disable core dumps");
     }
+    let server = &settings.server;
+    // The environment's data directory (OSSVAULT_APP_DATA_DIR) wins over the settings' one.
+    let data_dir = match (&server.data_dir, std::env::var_os(ENV_DATA_DIR)) {
+        (Some(dir), None) => dir.clone(),
+        _ => dirs.data.join("server"),
+    };
     let prepared = (|| {
-        let mut options = LocalServerOptions::new(dirs.data.join("server"), address(ENV_ADDRESS)?);
-        options.https_address = Some(address(ENV_HTTPS_ADDRESS)?);
+        if !server.start_with_app {
+            return Err(NOT_STARTED.to_owned());
+        }
+        let mut options =
+            LocalServerOptions::new(data_dir, address(ENV_ADDRESS, server.http_port)?);
+        let https = server.https || std::env::var_os(ENV_HTTPS_ADDRESS).is_some();
+        options.https_address = https
+            .then(|| address(ENV_HTTPS_ADDRESS, server.https_port))
+            .transpose()?;
         options.credentials_in_keychain = true;
         // As `ossvault serve` does: credentials given in the environment are used as they are
         // (scripts and the end-to-end tests know them); else they are made and kept in the
@@ -129,14 +169,22 @@ pub fn prepare() -> Setup {
         .expect("cannot start the async runtime");
     Setup {
         dirs,
+        settings: SettingsState::new(store, settings, load_error, log_level),
         runtime,
         prepared,
         log_guard,
     }
 }
 
+/// Why the server is not running when the settings say not to start it.
+pub const NOT_STARTED: &str = "not started with the app (Settings)";
+
 /// Starts the embedded server (when prepared) and opens the connections.
-pub async fn start(dirs: AppDirs, prepared: Result<Prepared, String>) -> AppState {
+pub async fn start(
+    dirs: AppDirs,
+    settings: SettingsState,
+    prepared: Result<Prepared, String>,
+) -> AppState {
     let profiles = || Profiles::open_default();
     let started = match prepared {
         Ok(p) => local_server::start(p, profiles)
@@ -155,6 +203,10 @@ pub async fn start(dirs: AppDirs, prepared: Result<Prepared, String>) -> AppStat
             let config = server.client_config();
             (status, Some(config), Some(server))
         }
+        Err(e) if e == NOT_STARTED => {
+            tracing::info!("the embedded server is off in the settings");
+            (ServerStatus::off(), None, None)
+        }
         Err(e) => {
             tracing::error!(error = %e, "the embedded server did not start");
             (ServerStatus::failed(e), None, None)
@@ -170,17 +222,22 @@ pub async fn start(dirs: AppDirs, prepared: Result<Prepared, String>) -> AppStat
     let connections = Arc::new(ConnectionRegistry::new(registry, local));
     let keystore: ossvault_ops::copy::KeystoreOpener =
         Arc::new(|| ossvault_ops::keys::open_keystore(ossvault_keystore::Backend::SystemKeychain));
-    let transfers = open_transfers(connections.clone(), keystore.clone());
+    let transfers = open_transfers(
+        connections.clone(),
+        keystore.clone(),
+        &settings.current().transfers,
+    );
     let sync = Arc::new(sync_engine(connections.clone(), keystore.clone(), &dirs));
     AppState {
         server,
         running: std::sync::Mutex::new(running),
-        settings: ossvault_ops::app_settings::SettingsStore::in_dir(&dirs.config),
         connections,
         dirs,
         keystore,
         transfers,
         sync,
+        settings,
+        rewraps: Default::default(),
     }
 }
 
@@ -250,10 +307,17 @@ const SERVER_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
 pub fn open_transfers(
     connections: Arc<ConnectionRegistry>,
     keystore: ossvault_ops::copy::KeystoreOpener,
+    pace: &ossvault_ops::app_settings::TransferSettings,
 ) -> Result<TransferQueue, String> {
     let dir = transfers::default_state_dir().map_err(|e| e.to_string())?;
     let clients: transfers::ClientSource = Arc::new(move |name| connections.client(name));
-    TransferQueue::open(QueueSettings::new(dir), clients, keystore).map_err(|e| {
+    let settings = QueueSettings {
+        files_at_once: pace.files_at_once,
+        upload_limit: pace.upload_limit,
+        download_limit: pace.download_limit,
+        ..QueueSettings::new(dir)
+    };
+    TransferQueue::open(settings, clients, keystore).map_err(|e| {
         tracing::error!(error = %e, "the transfer queue did not open");
         e.to_string()
     })

@@ -1,11 +1,14 @@
 //! What the commands share: the embedded server (or why it is not running), the connections,
 //! and the app's directories.
 
+use ossvault_client::transfer::CancellationToken;
+use ossvault_ops::app_settings::{AppSettings, LogLevel, SettingsStore};
 use ossvault_ops::local_server::{LocalServer, Note, SecretsPlace};
 use ossvault_ops::registry::ConnectionRegistry;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// The embedded server as the UI shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -40,6 +43,14 @@ impl ServerStatus {
             error: None,
             profile_saved,
             profile_error,
+        }
+    }
+
+    /// Not started: the settings turn it off.
+    pub fn off() -> Self {
+        ServerStatus {
+            error: None,
+            ..Self::failed(String::new())
         }
     }
 
@@ -78,6 +89,66 @@ pub struct AppState {
     pub transfers: Result<ossvault_ops::transfers::TransferQueue, String>,
     /// The sync pairs (the store `ossvault sync` uses), run in this process.
     pub sync: Arc<ossvault_sync::SyncEngine>,
-    /// The app's settings file (`settings.json` in the config directory).
-    pub settings: ossvault_ops::app_settings::SettingsStore,
+    /// The app's settings (`settings.json` in the config directory).
+    pub settings: SettingsState,
+    /// The rewraps running, by key name: cancelling the token stops one cleanly.
+    pub rewraps: Mutex<HashMap<String, CancellationToken>>,
+}
+
+/// Changes the log level of the running app.
+pub type LogLevelControl = Arc<dyn Fn(LogLevel) -> Result<(), String> + Send + Sync>;
+
+/// The settings file, what it held at start (what the server runs with) and what it holds now.
+pub struct SettingsState {
+    pub store: SettingsStore,
+    /// As read at start: the server's settings apply after a restart.
+    pub at_start: AppSettings,
+    current: Mutex<AppSettings>,
+    /// Why the file could not be read at start (the app runs on defaults then).
+    pub load_error: Option<String>,
+    /// `None`: the level applies at the next start (no reloadable subscriber).
+    pub log_level: Option<LogLevelControl>,
+}
+
+impl SettingsState {
+    pub fn new(
+        store: SettingsStore,
+        settings: AppSettings,
+        load_error: Option<String>,
+        log_level: Option<LogLevelControl>,
+    ) -> Self {
+        SettingsState {
+            store,
+            at_start: settings.clone(),
+            current: Mutex::new(settings),
+            load_error,
+            log_level,
+        }
+    }
+
+    pub fn current(&self) -> AppSettings {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Changes the current settings, then validates and saves them.
+    pub fn update(
+        &self,
+        change: impl FnOnce(&mut AppSettings),
+    ) -> ossvault_ops::Result<AppSettings> {
+        let mut settings = self.current();
+        change(&mut settings);
+        self.save(settings.clone())?;
+        Ok(settings)
+    }
+
+    /// Validates and saves `settings`, then makes them current.
+    pub fn save(&self, settings: AppSettings) -> ossvault_ops::Result<()> {
+        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        self.store.save_valid(&settings)?;
+        *current = settings;
+        Ok(())
+    }
 }

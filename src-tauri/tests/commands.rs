@@ -2,7 +2,8 @@
 //! mapping of errors to `{code, message, requestId}`, against the real embedded server on
 //! 127.0.0.1 (no mock of the server or the client).
 
-use ossvault_app::state::{AppDirs, AppState, ServerStatus};
+use ossvault_app::state::{AppDirs, AppState, ServerStatus, SettingsState};
+use ossvault_ops::app_settings::{AppSettings, SettingsStore};
 use ossvault_ops::local_server::{self, LocalServerOptions};
 use ossvault_ops::profiles::Profiles;
 use ossvault_ops::registry::ConnectionRegistry;
@@ -16,8 +17,8 @@ use tauri::webview::InvokeRequest;
 use tauri::WebviewWindow;
 
 struct Fixture {
-    _dir: tempfile::TempDir,
-    _app: tauri::App<MockRuntime>,
+    dir: tempfile::TempDir,
+    app: tauri::App<MockRuntime>,
     webview: WebviewWindow<MockRuntime>,
 }
 
@@ -83,9 +84,15 @@ fn fixture() -> Fixture {
             logs: dir.path().join("logs"),
             config: config_dir,
         },
-        settings: ossvault_ops::app_settings::SettingsStore::in_dir(dir.path()),
         keystore,
         transfers,
+        settings: SettingsState::new(
+            SettingsStore::in_dir(&dir.path().join("settings")),
+            AppSettings::default(),
+            None,
+            None,
+        ),
+        rewraps: Default::default(),
     };
     let app = ossvault_app::with_commands(mock_builder(), state)
         .build(mock_context(noop_assets()))
@@ -93,11 +100,7 @@ fn fixture() -> Fixture {
     let webview = tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
         .build()
         .unwrap();
-    Fixture {
-        _dir: dir,
-        _app: app,
-        webview,
-    }
+    Fixture { dir, app, webview }
 }
 
 impl Fixture {
@@ -192,8 +195,6 @@ fn bad_input_is_refused_with_invalid_input_before_anything_is_called() {
             json!({"form": {"name": "work", "accessKeyId": "id", "accessKeySecret": "s"}}),
         ),
         ("remove_connection", json!({"name": "local"})),
-        ("set_transfer_concurrency", json!({"n": 0})),
-        ("set_transfer_concurrency", json!({"n": 17})),
         ("transfer_action", json!({"id": 1, "action": "explode"})),
         (
             "upload_paths",
@@ -695,4 +696,56 @@ fn keys_are_imported_from_pasted_text_or_a_file() {
         )["code"],
         "Io"
     );
+}
+
+#[test]
+fn settings_are_validated_saved_and_applied_to_the_transfer_queue() {
+    use tauri::Manager;
+    let f = fixture();
+    let view = f.ok("settings_get", json!({}));
+    assert_eq!(view["settings"]["transfers"]["filesAtOnce"], json!(3));
+    assert_eq!(view["settings"]["server"]["https"], json!(true));
+    assert_eq!(view["logLevelLive"], json!(false));
+    assert!(view["versions"]["app"]
+        .as_str()
+        .is_some_and(|v| !v.is_empty()));
+    let file = f.dir.path().join("settings").join("settings.json");
+
+    let mut settings = view["settings"].clone();
+    for (path, bad) in [
+        (("transfers", "filesAtOnce"), json!(0)),
+        (("transfers", "filesAtOnce"), json!(17)),
+        (("transfers", "uploadLimit"), json!(100)),
+        (("server", "httpPort"), json!(80)),
+        (("server", "dataDir"), json!("relative")),
+    ] {
+        let mut wrong = settings.clone();
+        wrong[path.0][path.1] = bad.clone();
+        let e = f.err("settings_set", json!({ "settings": wrong }));
+        assert_eq!(e["code"], json!("InvalidInput"), "{bad}: {e}");
+        assert!(!file.exists(), "nothing is saved for {bad}");
+    }
+    // Not a log level at all: refused by the argument's type.
+    let mut wrong = settings.clone();
+    wrong["logLevel"] = json!("chatty");
+    assert!(f
+        .call("settings_set", json!({ "settings": wrong }))
+        .is_err());
+
+    settings["transfers"]["filesAtOnce"] = json!(7);
+    settings["transfers"]["downloadLimit"] = json!(262144);
+    settings["server"]["httpPort"] = json!(18080);
+    settings["logLevel"] = json!("debug");
+    f.ok("settings_set", json!({ "settings": settings }));
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(saved["transfers"]["filesAtOnce"], json!(7));
+    assert_eq!(saved["server"]["httpPort"], json!(18080));
+    let state = f.app.state::<AppState>();
+    let queue = state.transfers.as_ref().unwrap();
+    assert_eq!(queue.files_at_once(), 7);
+    assert_eq!(queue.bandwidth_limits(), (None, Some(262144)));
+    let view = f.ok("settings_get", json!({}));
+    assert_eq!(view["settings"]["logLevel"], json!("debug"));
+    // The server keeps the port it started with until a restart.
+    assert_eq!(view["serverAtStart"]["httpPort"], json!(0));
 }

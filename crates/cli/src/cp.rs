@@ -80,6 +80,7 @@ pub async fn run(client: &Client, out: &Output, args: &CpArgs) -> Result<()> {
                     format,
                     matdesc,
                 }),
+                ..Default::default()
             },
             cancel: cancel.clone(),
             keystore: Arc::new(move || {

@@ -39,6 +39,7 @@ pub async fn run(args: KeyCommandArgs, out: &Output) -> Result<()> {
             let passphrase = passphrase(passphrase_env.as_deref(), true)?;
             let backup = ks.export_backup(&name, &passphrase).map_err(ks_err)?;
             write_new_private(&file, &backup)?;
+            ks.record_export(&name).map_err(ks_err)?;
             if out.json {
                 out.json(&json!({ "exported": name, "file": file.display().to_string() }))?;
             } else {

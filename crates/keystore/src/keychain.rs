@@ -121,15 +121,19 @@ impl SecretStore for KeychainStore {
 
     /// Writes, reads back and deletes a throw-away item: a search alone succeeds on a locked
     /// keyring, only a write shows that secrets can really be stored.
+    /// Each probe has an item of its own: two keystores opening at once (the app's start and a
+    /// command, or the app and the CLI) must not delete each other's item before it is read.
     fn probe(&self) -> Result<()> {
-        const ACCOUNT: &str = "probe";
+        static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let account = format!("probe-{}-{n}", std::process::id());
         const VALUE: &[u8] = b"ossvault keychain probe (not a secret)";
-        self.set(ACCOUNT, VALUE)?;
-        let read = self.get(ACCOUNT)?;
-        self.delete(ACCOUNT)?;
+        self.set(&account, VALUE)?;
+        let read = self.get(&account)?;
+        self.delete(&account)?;
         if read.as_deref().map(Vec::as_slice) != Some(VALUE) {
             return Err(Error::Keychain {
-                account: ACCOUNT.into(),
+                account,
                 detail: "an item written to the keychain could not be read back".into(),
             });
         }

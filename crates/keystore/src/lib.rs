@@ -38,7 +38,7 @@ pub use fsutil::disable_core_dumps;
 pub use material::{
     aes256_fingerprint, rsa_fingerprint, rsa_public_pem, CredentialSecret, KeyKind, KeyMaterial,
 };
-pub use metadata::{validate_name, KeyInfo, KeyRef, KeyVersionInfo, METADATA_FILE};
+pub use metadata::{validate_name, ExportRecord, KeyInfo, KeyRef, KeyVersionInfo, METADATA_FILE};
 
 use filestore::{FileStore, KdfParams};
 use fsutil::DirLock;
@@ -264,6 +264,11 @@ impl Keystore {
                 public_key_pem: None,
                 current_version,
                 versions: records,
+                // Restored from a backup: that backup holds every version.
+                last_export: template.map(|_| ExportRecord {
+                    at: now(),
+                    version: current_version,
+                }),
             };
             info.refresh_current();
             meta.keys.push(info.clone());
@@ -443,6 +448,19 @@ impl Keystore {
         let mut exported = info.clone();
         exported.default = false;
         backup::seal(&exported, &secrets, passphrase, self.backup_work_factor)
+    }
+
+    /// Records that a backup of key `name` was just written (by whoever wrote the bytes of
+    /// [`Keystore::export_backup`] to a file): the key shows as backed up until its next rotation.
+    pub fn record_export(&self, name: &str) -> Result<KeyInfo> {
+        self.change(|meta| {
+            let info = meta.get_mut(name)?;
+            info.last_export = Some(ExportRecord {
+                at: now(),
+                version: info.current_version,
+            });
+            Ok(info.clone())
+        })
     }
 
     /// Restores a key from [`Keystore::export_backup`] under the name it had.

@@ -56,12 +56,32 @@ pub struct KeyInfo {
     pub current_version: u32,
     /// Every version kept, oldest first.
     pub versions: Vec<KeyVersionInfo>,
+    /// The last encrypted backup written of this key (or the backup it was restored from).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_export: Option<ExportRecord>,
+}
+
+/// When a key was last exported to an encrypted backup, and its current version then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportRecord {
+    /// When the backup was written.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// The key's current version when exported: a backup holds that version and the older ones.
+    pub version: u32,
 }
 
 impl KeyInfo {
     /// The record of one version.
     pub fn version(&self, version: u32) -> Option<&KeyVersionInfo> {
         self.versions.iter().find(|v| v.version == version)
+    }
+
+    /// Whether a backup holds every version of this key (it was exported, or restored from a
+    /// backup, since its last rotation).
+    pub fn backed_up(&self) -> bool {
+        self.last_export
+            .is_some_and(|e| e.version >= self.current_version)
     }
 
     /// The record of the current version.
@@ -341,6 +361,7 @@ mod tests {
                 public_key_pem: None,
                 current_version: 1,
                 versions: vec![version],
+                last_export: None,
             }],
         };
         meta.save(dir.path()).unwrap();

@@ -505,3 +505,27 @@ fn keystore_can_be_shared_across_threads() {
     assert_send_sync::<Keystore>();
     assert_send_sync::<KeyMaterial>();
 }
+
+#[test]
+fn an_export_is_recorded_until_the_next_rotation_and_a_restored_key_counts_as_backed_up() {
+    let f = Fixture::new();
+    let key = f.keystore.generate("k", KeyKind::Aes256).unwrap();
+    assert!(!key.backed_up());
+    let backup = f.keystore.export_backup("k", "pw").unwrap();
+    // Making the bytes is not a backup: the caller records it once they are written.
+    assert!(!f.keystore.get("k").unwrap().backed_up());
+    let recorded = f.keystore.record_export("k").unwrap();
+    assert!(recorded.backed_up());
+    assert_eq!(recorded.last_export.unwrap().version, 1);
+    // Kept in the metadata file, read back by another keystore.
+    let again = open_file_keystore(f.dir.path(), "test passphrase");
+    assert!(again.get("k").unwrap().backed_up());
+    // A rotation adds a version no backup holds.
+    f.keystore.rotate("k").unwrap();
+    assert!(!f.keystore.get("k").unwrap().backed_up());
+    assert!(f.keystore.record_export("nope").is_err());
+
+    let other = tempfile::tempdir().unwrap();
+    let other = open_file_keystore(other.path(), "other");
+    assert!(other.restore_backup(&backup, "pw").unwrap().backed_up());
+}

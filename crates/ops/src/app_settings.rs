@@ -14,6 +14,151 @@ pub struct AppSettings {
     pub notifications: NotificationSettings,
     /// The person was told once that closing the window keeps sync running in the tray.
     pub told_about_tray: bool,
+    /// The embedded server (read at start: changes apply after a restart).
+    pub server: ServerSettings,
+    /// The transfer queue (applied at once).
+    pub transfers: TransferSettings,
+    pub log_level: LogLevel,
+    /// Start the app when the user logs in (an OS autostart entry).
+    pub start_at_login: bool,
+    /// The first-run offer to create a master key was dismissed (or taken): not shown again.
+    pub key_prompt_done: bool,
+}
+
+/// Lowest port a setting may name (0 aside): lower ones need privileges.
+pub const MIN_PORT: u16 = 1024;
+/// Most files a transfer queue moves at once.
+pub const MAX_FILES_AT_ONCE: usize = 16;
+/// Lowest bandwidth limit, bytes per second (lower would stall every request).
+pub const MIN_BANDWIDTH: u64 = 1024;
+
+/// How the app runs its embedded OSS server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ServerSettings {
+    /// Plain-HTTP port on 127.0.0.1; 0 picks a free one at each start.
+    pub http_port: u16,
+    /// HTTPS port on 127.0.0.1 (when `https`); 0 picks a free one.
+    pub https_port: u16,
+    /// Serve HTTPS too (a self-signed certificate).
+    pub https: bool,
+    /// Where the server keeps its data; `None`: `server` in the app's data directory.
+    pub data_dir: Option<PathBuf>,
+    /// Start the server with the app.
+    pub start_with_app: bool,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            http_port: 0,
+            https_port: 0,
+            https: true,
+            data_dir: None,
+            start_with_app: true,
+        }
+    }
+}
+
+/// The transfer queue's pace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct TransferSettings {
+    /// Files moving at once (1 to [`MAX_FILES_AT_ONCE`]).
+    pub files_at_once: usize,
+    /// Upload limit of the whole queue, bytes per second; `None`: unlimited.
+    pub upload_limit: Option<u64>,
+    /// Download limit of the whole queue, bytes per second; `None`: unlimited.
+    pub download_limit: Option<u64>,
+}
+
+impl Default for TransferSettings {
+    fn default() -> Self {
+        TransferSettings {
+            files_at_once: 3,
+            upload_limit: None,
+            download_limit: None,
+        }
+    }
+}
+
+/// The least severe log events written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    #[default]
+    Info,
+    Debug,
+}
+
+impl LogLevel {
+    /// The `tracing` filter directive (`error`, `warn`, `info`, `debug`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+        }
+    }
+}
+
+impl AppSettings {
+    /// Checks every field: ports 0 or [`MIN_PORT`] and above, and not the same twice; the data
+    /// directory absolute and writable (created if missing); files at once 1 to
+    /// [`MAX_FILES_AT_ONCE`]; bandwidth limits at least [`MIN_BANDWIDTH`].
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |m: String| Err(Error::InvalidInput(m));
+        let server = &self.server;
+        for (what, port) in [("HTTP", server.http_port), ("HTTPS", server.https_port)] {
+            if port != 0 && port < MIN_PORT {
+                return invalid(format!(
+                    "{what} port {port}: 0 (a free port) or {MIN_PORT} to 65535"
+                ));
+            }
+        }
+        if server.https && server.http_port != 0 && server.http_port == server.https_port {
+            return invalid(format!(
+                "HTTP and HTTPS cannot share port {}",
+                server.http_port
+            ));
+        }
+        if let Some(dir) = &server.data_dir {
+            check_writable_dir(dir)?;
+        }
+        let t = &self.transfers;
+        if !(1..=MAX_FILES_AT_ONCE).contains(&t.files_at_once) {
+            return invalid(format!(
+                "files at once: 1 to {MAX_FILES_AT_ONCE}, not {}",
+                t.files_at_once
+            ));
+        }
+        for (what, limit) in [("upload", t.upload_limit), ("download", t.download_limit)] {
+            if limit.is_some_and(|l| l < MIN_BANDWIDTH) {
+                return invalid(format!(
+                    "{what} limit: at least {MIN_BANDWIDTH} bytes/s, or none"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An absolute directory that exists (made if missing) and takes a new file.
+fn check_writable_dir(dir: &Path) -> Result<()> {
+    if !dir.is_absolute() {
+        return Err(Error::InvalidInput(format!(
+            "data directory {}: give an absolute path",
+            dir.display()
+        )));
+    }
+    ossvault_fs::create_private_dir_all(dir).map_err(Error::io(dir))?;
+    let probe = dir.join(format!(".ossvault-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(Error::io(dir))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
 }
 
 /// Which desktop notifications the app shows; each kind can be turned off.
@@ -69,6 +214,12 @@ impl SettingsStore {
         })
     }
 
+    /// Validates the settings ([`AppSettings::validate`]) and saves them.
+    pub fn save_valid(&self, settings: &AppSettings) -> Result<()> {
+        settings.validate()?;
+        self.save(settings)
+    }
+
     /// Saves the settings atomically and durably, mode 0600 (the directory 0700 when created).
     pub fn save(&self, settings: &AppSettings) -> Result<()> {
         let dir = self
@@ -87,16 +238,6 @@ impl SettingsStore {
     }
 }
 
-impl SettingsStore {
-    /// Loads, changes and saves the settings (a broken file is an error, never replaced).
-    pub fn update(&self, change: impl FnOnce(&mut AppSettings)) -> Result<AppSettings> {
-        let mut settings = self.load()?;
-        change(&mut settings);
-        self.save(&settings)?;
-        Ok(settings)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,9 +253,9 @@ mod tests {
         s.notifications.large_transfers = false;
         store.save(&s).unwrap();
         assert_eq!(store.load().unwrap(), s);
-        let after = store.update(|s| s.told_about_tray = true).unwrap();
-        assert!(after.told_about_tray && !after.notifications.large_transfers);
-        assert_eq!(store.load().unwrap(), after);
+        s.told_about_tray = true;
+        store.save(&s).unwrap();
+        assert_eq!(store.load().unwrap(), s);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -135,9 +276,98 @@ mod tests {
         assert!(!s.notifications.conflicts);
         assert!(s.notifications.sync_errors);
 
+        assert_eq!(s.server, ServerSettings::default());
+        assert_eq!(s.transfers.files_at_once, 3);
+        assert_eq!(s.log_level, LogLevel::Info);
+        assert!(!s.key_prompt_done && !s.start_at_login);
+
         std::fs::write(store.path(), "{not json").unwrap();
         let err = store.load().unwrap_err();
         assert_eq!(err.code(), "ConfigFile");
         assert!(err.to_string().contains("settings.json"), "{err}");
+    }
+
+    #[test]
+    fn every_field_is_saved_and_read_back_in_camel_case() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SettingsStore::in_dir(dir.path());
+        let data = dir.path().join("server-data");
+        let s = AppSettings {
+            server: ServerSettings {
+                http_port: 9000,
+                https_port: 9443,
+                https: false,
+                data_dir: Some(data.clone()),
+                start_with_app: false,
+            },
+            transfers: TransferSettings {
+                files_at_once: 5,
+                upload_limit: Some(1 << 20),
+                download_limit: None,
+            },
+            log_level: LogLevel::Debug,
+            start_at_login: true,
+            key_prompt_done: true,
+            ..Default::default()
+        };
+        store.save_valid(&s).unwrap();
+        assert_eq!(store.load().unwrap(), s);
+        let text = std::fs::read_to_string(store.path()).unwrap();
+        for field in [
+            "httpPort",
+            "filesAtOnce",
+            "uploadLimit",
+            "\"logLevel\": \"debug\"",
+            "keyPromptDone",
+        ] {
+            assert!(text.contains(field), "{field} in {text}");
+        }
+        assert!(data.is_dir(), "the data directory is made when checked");
+    }
+
+    #[test]
+    fn validation_refuses_what_cannot_work_and_saves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SettingsStore::in_dir(dir.path());
+        let bad = |f: &dyn Fn(&mut AppSettings)| {
+            let mut s = AppSettings::default();
+            f(&mut s);
+            let err = store.save_valid(&s).unwrap_err();
+            assert_eq!(err.code(), "InvalidInput", "{err}");
+            assert!(!store.path().exists());
+            err.to_string()
+        };
+        assert!(bad(&|s| s.server.http_port = 80).contains("HTTP port 80"));
+        assert!(bad(&|s| s.server.https_port = 1023).contains("HTTPS port 1023"));
+        assert!(bad(&|s| {
+            s.server.http_port = 9000;
+            s.server.https_port = 9000;
+        })
+        .contains("share port 9000"));
+        assert!(bad(&|s| s.server.data_dir = Some("relative/dir".into())).contains("absolute"));
+        assert!(bad(&|s| s.transfers.files_at_once = 0).contains("files at once"));
+        assert!(bad(&|s| s.transfers.files_at_once = 17).contains("not 17"));
+        assert!(bad(&|s| s.transfers.upload_limit = Some(10)).contains("upload limit"));
+        assert!(bad(&|s| s.transfers.download_limit = Some(0)).contains("download limit"));
+
+        // The same port twice is fine when HTTPS is off; the edges are accepted.
+        let mut ok = AppSettings::default();
+        ok.server.http_port = 65535;
+        ok.server.https_port = 65535;
+        ok.server.https = false;
+        ok.transfers.files_at_once = MAX_FILES_AT_ONCE;
+        ok.transfers.download_limit = Some(MIN_BANDWIDTH);
+        store.save_valid(&ok).unwrap();
+    }
+
+    #[test]
+    fn a_data_directory_that_cannot_be_made_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, b"").unwrap();
+        let mut s = AppSettings::default();
+        s.server.data_dir = Some(file.join("data"));
+        let err = s.validate().unwrap_err();
+        assert!(err.to_string().contains("a-file"), "{err}");
     }
 }

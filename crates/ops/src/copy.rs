@@ -13,7 +13,7 @@ use crate::keys::{open_object, Opened};
 use crate::location::{key_for_relative, safe_relative_path, OssUrl};
 use futures_util::{stream, Stream, StreamExt, TryStreamExt};
 use ossvault_client::transfer::{
-    self, CancellationToken, DownloadOptions, OnCancel, OnProgress, TransferProgress,
+    self, CancellationToken, DownloadOptions, OnCancel, OnProgress, RateLimiter, TransferProgress,
     UploadOptions, UploadOutcome,
 };
 use ossvault_client::{
@@ -93,6 +93,10 @@ pub struct CopySettings {
     pub sse_headers: Vec<(String, String)>,
     /// Client-side encryption of uploads.
     pub encrypt: Option<Encryption>,
+    /// Paces what is sent (the transfer queue's upload limit).
+    pub upload_limiter: Option<Arc<RateLimiter>>,
+    /// Paces what is received (the transfer queue's download limit).
+    pub download_limiter: Option<Arc<RateLimiter>>,
 }
 
 /// Opens the keystore when an encrypted object needs a key (only then).
@@ -254,6 +258,7 @@ impl Copier<'_> {
         o.progress = Some(progress);
         o.cancel = self.cancel.clone();
         o.on_cancel = OnCancel::KeepForResume;
+        o.limiter = self.settings.upload_limiter.clone();
         o.put
             .headers
             .extend(self.settings.sse_headers.iter().cloned());
@@ -275,6 +280,7 @@ impl Copier<'_> {
         o.checkpoint_dir = self.settings.checkpoint_dir.clone();
         o.progress = Some(progress);
         o.cancel = self.cancel.clone();
+        o.limiter = self.settings.download_limiter.clone();
         o
     }
 
@@ -316,6 +322,7 @@ impl Copier<'_> {
             put: opts.put,
             progress: opts.progress.unwrap_or_else(|| Arc::new(|_| {})),
             cancel: opts.cancel,
+            limiter: opts.limiter,
             checkpoint,
         }
     }
@@ -419,6 +426,7 @@ impl Copier<'_> {
                 &opened.envelope,
                 target,
                 range,
+                self.settings.download_limiter.as_deref(),
                 move |n| on_bytes(n),
             );
             let written = tokio::select! {

@@ -12,7 +12,9 @@
 
 use crate::error::{Error, Result};
 use futures_util::{stream, StreamExt, TryStreamExt};
-use ossvault_client::transfer::{CancellationToken, OnProgress, TransferProgress, UploadOutcome};
+use ossvault_client::transfer::{
+    CancellationToken, OnProgress, RateLimiter, TransferProgress, UploadOutcome,
+};
 use ossvault_client::{Client, ObjectMeta, PartInfo, PutOptions, RangeSpec, RequestBody};
 use ossvault_crypto::{decrypt_to_file, CipherReader, EncryptOptions, Envelope, Format, MasterKey};
 use std::collections::BTreeMap;
@@ -20,6 +22,7 @@ use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 use zeroize::Zeroizing;
 
@@ -39,6 +42,8 @@ pub struct EncryptedUpload<'a> {
     pub put: PutOptions,
     pub progress: OnProgress,
     pub cancel: CancellationToken,
+    /// Paces the bytes sent (an object or part waits for its bytes before it goes).
+    pub limiter: Option<Arc<RateLimiter>>,
     /// Where a multipart upload keeps its checkpoint (a file, written owner-only): with one, a
     /// failed or cancelled upload is kept for a later call to resume; without, it is aborted.
     pub checkpoint: Option<PathBuf>,
@@ -162,7 +167,12 @@ impl EncryptedUpload<'_> {
                     len: envelope.ciphertext_len(size),
                 }
             };
-            let put_object = self.client.put_object(bucket, key, body, &put);
+            let put_object = async {
+                if let Some(limiter) = &self.limiter {
+                    limiter.acquire(body.len()).await;
+                }
+                self.client.put_object(bucket, key, body, &put).await
+            };
             let result = tokio::select! {
                 r = put_object => r?,
                 _ = self.cancel.cancelled() => return Err(Error::Cancelled),
@@ -241,6 +251,9 @@ impl EncryptedUpload<'_> {
             encryptor.update(&plain, &mut sealed)?;
             encryptor.finish(&mut sealed)?;
             drop(plain);
+            if let Some(limiter) = &self.limiter {
+                limiter.acquire(sealed.len() as u64).await;
+            }
             let upload = client.upload_part_with_headers(
                 bucket,
                 key,
@@ -435,8 +448,8 @@ pub fn plain_range(range: RangeSpec, total: u64) -> Result<Range<u64>> {
     Ok(r)
 }
 
-/// Downloads and decrypts an object (or a plaintext range of it) into `target`, atomically.
-/// Returns the plaintext bytes written.
+/// Downloads and decrypts an object (or a plaintext range of it) into `target`, atomically,
+/// paced by `limiter` if given. Returns the plaintext bytes written.
 #[allow(clippy::too_many_arguments)]
 pub async fn download(
     client: &Client,
@@ -446,6 +459,7 @@ pub async fn download(
     envelope: &Envelope,
     target: &Path,
     range: Option<RangeSpec>,
+    limiter: Option<&RateLimiter>,
     progress: impl Fn(u64) + Send + Sync,
 ) -> Result<u64> {
     let (stream, request) = match range {
@@ -471,6 +485,12 @@ pub async fn download(
     let body = response
         .bytes_stream()
         .map_err(io::Error::other)
+        .and_then(|chunk| async move {
+            if let Some(limiter) = limiter {
+                limiter.acquire(chunk.len() as u64).await;
+            }
+            Ok(chunk)
+        })
         .inspect_ok(|chunk| progress(chunk.len() as u64));
     let reader = tokio_util::io::StreamReader::new(Box::pin(body));
     Ok(decrypt_to_file(reader, stream, target).await?)

@@ -34,6 +34,10 @@ pub struct KeySummary {
     pub versions: usize,
     /// Whether [`Keystore::public_key_pem`] has a public key to show (RSA keys).
     pub has_public_key: bool,
+    /// Whether an encrypted backup holds every version (exported since the last rotation).
+    pub backed_up: bool,
+    /// When the key was last exported (RFC 3339), if ever.
+    pub last_export: Option<String>,
 }
 
 impl From<&ossvault_keystore::KeyInfo> for KeySummary {
@@ -50,6 +54,11 @@ impl From<&ossvault_keystore::KeyInfo> for KeySummary {
             current_version: k.current_version,
             versions: k.versions.len(),
             has_public_key: k.public_key_pem.is_some(),
+            backed_up: k.backed_up(),
+            last_export: k.last_export.and_then(|e| {
+                e.at.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            }),
         }
     }
 }
@@ -71,7 +80,8 @@ pub fn import_key_file(
 }
 
 /// Writes an encrypted backup of key `name` (an age file, passphrase-protected) to `path`,
-/// readable by its owner only where the platform has such permissions.
+/// readable by its owner only where the platform has such permissions, and records the export
+/// in the keystore (the key then shows as backed up).
 pub fn export_backup_file(
     keystore: &Keystore,
     name: &str,
@@ -89,6 +99,7 @@ pub fn export_backup_file(
     let mut file = options.open(path).map_err(Error::io(path))?;
     std::io::Write::write_all(&mut file, &sealed).map_err(Error::io(path))?;
     file.sync_all().map_err(Error::io(path))?;
+    keystore.record_export(name)?;
     Ok(())
 }
 

@@ -48,6 +48,9 @@ pub struct RewrapCounts {
     /// Already current, under another key, or not client-side encrypted.
     pub skipped: u64,
     pub failed: u64,
+    /// Stopped by the cancellation token before every object was seen (the rotation's marker
+    /// stays: running the same rotation again finishes it).
+    pub cancelled: bool,
 }
 
 /// One object's outcome, as it happens.
@@ -143,8 +146,9 @@ pub async fn rotate_and_rewrap(
 /// Rewraps every object under `target` that an older version of `key` wraps to its current
 /// version. Objects already current, under other keys or unencrypted are skipped; a failed
 /// object is reported through `on_event` and counted, the others go on. When none failed, the
-/// rotation's marker is removed. Cancelling stops between objects (each object is written
-/// whole or not at all).
+/// rotation's marker is removed. Cancelling stops cleanly: no new object starts, those in
+/// flight finish (each is written whole or not at all, so every object stays readable under
+/// its old or its new version), and the counts so far come back with `cancelled` set.
 pub async fn rewrap(
     client: &Client,
     keystore: &Keystore,
@@ -171,7 +175,8 @@ pub async fn rewrap(
     let listing = client
         .list_pages(target.bucket, request)
         .map_ok(|page| futures_util::stream::iter(page.objects.into_iter().map(Ok)))
-        .try_flatten();
+        .try_flatten()
+        .take_until(cancel.cancelled());
     let listing_error = Mutex::new(None);
     let work = listing
         .map(|entry: Result<ObjectEntry, ossvault_client::Error>| {
@@ -209,10 +214,7 @@ pub async fn rewrap(
         })
         .buffer_unordered(target.jobs.max(1))
         .collect::<()>();
-    tokio::select! {
-        () = work => {}
-        () = cancel.cancelled() => return Err(Error::Cancelled),
-    }
+    work.await;
     if let Some(e) = listing_error
         .into_inner()
         .unwrap_or_else(|p| p.into_inner())
@@ -223,8 +225,9 @@ pub async fn rewrap(
         rewrapped: rewrapped.into_inner(),
         skipped: skipped.into_inner(),
         failed: failed.into_inner(),
+        cancelled: cancel.is_cancelled(),
     };
-    if counts.failed == 0 {
+    if counts.failed == 0 && !counts.cancelled {
         let _ = std::fs::remove_file(marker_path(keystore, &key.name));
     }
     Ok(counts)

@@ -88,6 +88,7 @@ fn upload_with<'a>(
             progress.fetch_max(p.done, Ordering::Relaxed);
         }),
         cancel: CancellationToken::new(),
+        limiter: None,
         checkpoint: None,
     }
 }
@@ -127,6 +128,7 @@ async fn round_trip(f: &Fixture, spec: &str, format: Format, plain: &[u8], key: 
         &meta,
         &opened.envelope,
         &target,
+        None,
         None,
         |_| {},
     )
@@ -237,7 +239,7 @@ async fn an_interrupted_rewrap_resumes_without_rotating_again() {
             }
         }
     };
-    let err = rewrap::rewrap(
+    let stopped = rewrap::rewrap(
         &f.client,
         &f.keystore,
         &start.key,
@@ -246,10 +248,43 @@ async fn an_interrupted_rewrap_resumes_without_rotating_again() {
         &cancel,
     )
     .await
-    .unwrap_err();
-    assert_eq!(err.code(), "Cancelled");
+    .unwrap();
+    // A clean stop: the object in flight finished, no other started, and the count says so.
+    assert!(stopped.cancelled);
+    assert_eq!(stopped.rewrapped, 4);
+    assert_eq!(stopped.failed, 0);
     let first_pass = done.load(Ordering::Relaxed);
-    assert!((4..objects as u64).contains(&first_pass), "{first_pass}");
+    assert_eq!(first_pass, 4);
+    // Right after the stop every object opens, 4 under version 2 and the rest under version 1.
+    let mut under_v2 = 0;
+    for i in 0..objects {
+        let key = format!("docs/{i:02}");
+        let meta = f.client.head_object("ops", &key).await.unwrap();
+        let headers = ObjectHeaders::parse(&meta.headers).unwrap();
+        let opened = open_object(&f.client, &headers, || Ok(reopen(f.dir.path())))
+            .await
+            .unwrap();
+        under_v2 += u32::from(opened.key_label == "docs@v2");
+        let out = f.dir.path().join("mid");
+        download(
+            &f.client,
+            "ops",
+            &key,
+            &meta,
+            &opened.envelope,
+            &out,
+            None,
+            None,
+            |_| {},
+        )
+        .await
+        .unwrap();
+        assert!(
+            std::fs::read(&out).unwrap() == pattern(10_000 + i, i as u8),
+            "{key}"
+        );
+    }
+    assert_eq!(under_v2, 4);
 
     // The same rotation again finishes the rewrap: no third version.
     let again = rewrap::start_rotation(&f.keystore, "docs", Some(&target), true).unwrap();
@@ -293,6 +328,7 @@ async fn an_interrupted_rewrap_resumes_without_rotating_again() {
             &meta,
             &opened.envelope,
             &out,
+            None,
             None,
             |_| {},
         )

@@ -800,3 +800,60 @@ fn sse_of(meta: &ossvault_client::ObjectMeta) -> Option<&str> {
         .find(|(name, _)| name == "x-oss-server-side-encryption")
         .map(|(_, value)| value.as_str())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bandwidth_limits_pace_uploads_and_downloads_plain_and_encrypted() {
+    let f = fixture().await;
+    let queue = f.open(QueueSettings {
+        upload_limit: Some(512 << 10),
+        download_limit: Some(MIB as u64),
+        ..f.settings()
+    });
+    assert_eq!(
+        queue.bandwidth_limits(),
+        (Some(512 << 10), Some(MIB as u64))
+    );
+    let content = pattern(3 * MIB / 2, 9);
+    let source = f.write("paced/one.bin", &content);
+    let started = std::time::Instant::now();
+    let mut ids = queue
+        .upload(upload(&source, "paced/plain/", false))
+        .await
+        .unwrap();
+    ids.extend(
+        queue
+            .upload(upload(&source, "paced/enc/", true))
+            .await
+            .unwrap(),
+    );
+    tokio::time::timeout(Duration::from_secs(60), queue.wait_idle())
+        .await
+        .unwrap();
+    assert_completed(&queue, &ids);
+    // 3 MiB at 512 KiB/s, less the bucket's first second: 5 s at the least.
+    let took = started.elapsed().as_secs_f64();
+    assert!(took >= 4.5, "uploads took {took:.2} s");
+    assert_eq!(f.object("paced/plain/one.bin").await, content);
+
+    let folder = f.dir.path().join("paced-down");
+    let started = std::time::Instant::now();
+    let ids = queue
+        .download(download("paced/", &folder, true))
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(60), queue.wait_idle())
+        .await
+        .unwrap();
+    assert_completed(&queue, &ids);
+    // 3 MiB (and the ciphertext's few bytes more) at 1 MiB/s, less the first second.
+    let took = started.elapsed().as_secs_f64();
+    assert!(took >= 1.8, "downloads took {took:.2} s");
+    for sub in ["plain", "enc"] {
+        let got = std::fs::read(folder.join(sub).join("one.bin")).unwrap();
+        assert!(got == content, "{sub} came down changed");
+    }
+
+    // Lifted: the limits in force say so.
+    queue.set_bandwidth_limits(None, Some(2 * MIB as u64));
+    assert_eq!(queue.bandwidth_limits(), (None, Some(2 * MIB as u64)));
+}

@@ -10,9 +10,9 @@ use crate::index::{IndexEntry, IndexUpdate};
 use crate::pair::{Mode, Pair};
 use crate::plan::{Action, Stamp, Write};
 use crate::scan::{content_hash, inode, mtime_ns, rel_to_path};
-use crate::status::RateLimiter;
 use crate::upload::{Uploaded, Uploader};
 use ossvault_client::transfer::CancellationToken;
+use ossvault_client::transfer::RateLimiter;
 use ossvault_client::Client;
 use ossvault_crypto::{MasterKey, ObjectHeaders};
 use ossvault_ops::copy::KeystoreOpener;
@@ -358,6 +358,7 @@ impl Exec<'_> {
                 &meta,
                 &opened.envelope,
                 &fetched.temp,
+                None,
                 None,
                 on_bytes,
             );

@@ -204,6 +204,7 @@ pub async fn restore(
             &opened.envelope,
             &target,
             None,
+            None,
             |_| {},
         )
         .await?

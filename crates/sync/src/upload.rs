@@ -14,9 +14,9 @@
 use crate::error::{Error, Result};
 use crate::plan::{Stamp, Write};
 use crate::scan::{combine, inode, mtime_ns, BlockHasher, HASH_BLOCK};
-use crate::status::RateLimiter;
 use futures_util::{stream, StreamExt, TryStreamExt};
 use ossvault_client::transfer::CancellationToken;
+use ossvault_client::transfer::RateLimiter;
 use ossvault_client::{Client, PartInfo, PutOptions, RequestBody};
 use ossvault_crypto::{EncryptOptions, Envelope, MasterKey, ObjectHeaders};
 use serde::{Deserialize, Serialize};

@@ -201,10 +201,14 @@ pub struct RewrapResult {
     pub rewrapped: u64,
     pub skipped: u64,
     pub failed: u64,
+    /// Stopped by `cancel_rewrap`: the counts are those done before the stop (running the
+    /// same rotation again finishes the rewrap without another version).
+    pub cancelled: bool,
 }
 
 /// Rotates key `name` and rewraps the objects under `bucket`/`prefix` of `connection` to the
-/// new version (their content is not re-uploaded), reporting each object on `progress`.
+/// new version (their content is not re-uploaded), reporting each object on `progress`;
+/// [`cancel_rewrap`] stops it cleanly.
 #[tauri::command]
 pub async fn rotate_key_rewrap(
     state: tauri::State<'_, AppState>,
@@ -247,20 +251,39 @@ pub async fn rotate_key_rewrap(
             key,
         });
     };
-    let (start, counts) = rewrap::rotate_and_rewrap(
-        &client,
-        &keystore,
-        &name,
-        &target,
-        &on_event,
-        &CancellationToken::new(),
-    )
-    .await?;
+    let cancel = CancellationToken::new();
+    {
+        let mut running = state.rewraps.lock().unwrap_or_else(|p| p.into_inner());
+        if running.contains_key(&name) {
+            return Err(CommandError::invalid(format!(
+                "key {name:?} is being rewrapped already"
+            )));
+        }
+        running.insert(name.clone(), cancel.clone());
+    }
+    let result =
+        rewrap::rotate_and_rewrap(&client, &keystore, &name, &target, &on_event, &cancel).await;
+    state
+        .rewraps
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&name);
+    let (start, counts) = result?;
     Ok(RewrapResult {
         key: KeySummary::from(&start.key),
         resumed: start.resumed,
         rewrapped: counts.rewrapped,
         skipped: counts.skipped,
         failed: counts.failed,
+        cancelled: counts.cancelled,
     })
+}
+
+/// Stops the rewrap of key `name` (the objects in flight finish; the rewrap then returns what
+/// it did). `false`: none was running.
+#[tauri::command]
+pub fn cancel_rewrap(state: tauri::State<'_, AppState>, name: String) -> CmdResult<bool> {
+    key_name(&name)?;
+    let running = state.rewraps.lock().unwrap_or_else(|p| p.into_inner());
+    Ok(running.get(&name).map(|c| c.cancel()).is_some())
 }

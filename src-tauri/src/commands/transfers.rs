@@ -155,15 +155,3 @@ pub async fn transfer_action(
 pub async fn clear_finished_transfers(state: tauri::State<'_, AppState>) -> CmdResult<usize> {
     Ok(queue(&state)?.clear_finished().await?)
 }
-
-/// Most files moving at once (1 to 16); more parts of each move in parallel regardless.
-#[tauri::command]
-pub fn set_transfer_concurrency(state: tauri::State<'_, AppState>, n: usize) -> CmdResult<()> {
-    if !(1..=16).contains(&n) {
-        return Err(CommandError::invalid(format!(
-            "files at once: 1 to 16, not {n}"
-        )));
-    }
-    queue(&state)?.set_files_at_once(n);
-    Ok(())
-}

@@ -283,6 +283,9 @@ export interface KeySummary {
   currentVersion: number;
   versions: number;
   hasPublicKey: boolean;
+  /** An encrypted backup holds every version (exported since the last rotation). */
+  backedUp: boolean;
+  lastExport: string | null;
 }
 
 export const KEY_KINDS = ["AES-256", "RSA-2048", "RSA-3072", "RSA-4096"] as const;
@@ -314,6 +317,36 @@ export interface RewrapResult {
   rewrapped: number;
   skipped: number;
   failed: number;
+  /** Stopped by cancelRewrap: the counts are those done before the stop. */
+  cancelled: boolean;
+}
+
+export type LogLevel = "error" | "warn" | "info" | "debug";
+
+export interface ServerSettings {
+  httpPort: number;
+  httpsPort: number;
+  https: boolean;
+  dataDir: string | null;
+  startWithApp: boolean;
+}
+
+export interface AppSettings {
+  notifications: { conflicts: boolean; syncErrors: boolean; largeTransfers: boolean };
+  server: ServerSettings;
+  transfers: { filesAtOnce: number; uploadLimit: number | null; downloadLimit: number | null };
+  logLevel: LogLevel;
+  startAtLogin: boolean;
+  keyPromptDone: boolean;
+}
+
+export interface SettingsView {
+  settings: AppSettings;
+  serverAtStart: ServerSettings;
+  loadError: string | null;
+  overrides: { address: boolean; httpsAddress: boolean; dataDir: boolean };
+  logLevelLive: boolean;
+  versions: { app: string; tauri: string; webview: string | null };
 }
 
 export const api = {
@@ -372,7 +405,9 @@ export const api = {
   transferAction: (id: number, action: "pause" | "resume" | "cancel" | "retry") =>
     call<void>("transfer_action", { id, action }),
   clearFinished: () => call<number>("clear_finished_transfers"),
-  setConcurrency: (n: number) => call<void>("set_transfer_concurrency", { n }),
+  settingsGet: () => call<SettingsView>("settings_get"),
+  settingsSet: (settings: AppSettings) => call<AppSettings>("settings_set", { settings }),
+  openLogFolder: () => call<void>("open_log_folder"),
   listKeys: () => call<KeySummary[]>("list_keys"),
   generateKey: (name: string, kind: string) => call<KeySummary>("generate_key", { name, kind }),
   importKey: (name: string, path: string | null, text: string | null) =>
@@ -395,6 +430,7 @@ export const api = {
     progress.onmessage = onProgress;
     return call<RewrapResult>("rotate_key_rewrap", { name, connection, bucket, prefix, progress });
   },
+  cancelRewrap: (name: string) => call<boolean>("cancel_rewrap", { name }),
   deleteKey: (name: string, confirmName: string) => call<void>("delete_key", { name, confirmName }),
   kmsListKeys: (connection: string) => call<CmkRow[]>("kms_list_keys", { connection }),
   kmsCreateKey: (connection: string, description: string | null, external: boolean) =>

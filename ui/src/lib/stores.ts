@@ -83,15 +83,3 @@ export const transferList = derived(transfers, (m) =>
 export const activeTransfers = derived(transferList, (list) =>
   list.filter((t) => ["queued", "running"].includes(t.state.state)),
 );
-
-const CONCURRENCY_KEY = "ossvault.filesAtOnce";
-
-/** Files moving at once (1–16), kept across starts. */
-export function savedConcurrency(): number {
-  const n = Number((globalThis as { localStorage?: Storage }).localStorage?.getItem(CONCURRENCY_KEY));
-  return Number.isInteger(n) && n >= 1 && n <= 16 ? n : 3;
-}
-
-export function saveConcurrency(n: number): void {
-  (globalThis as { localStorage?: Storage }).localStorage?.setItem(CONCURRENCY_KEY, String(n));
-}

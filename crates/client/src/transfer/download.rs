@@ -46,6 +46,7 @@ struct Fetch {
     progress: Arc<Progress>,
     /// Fsync each finished range, so a checkpoint never claims bytes a power cut could lose.
     durable: bool,
+    limiter: Option<Arc<super::RateLimiter>>,
 }
 
 /// What a download leaves behind, for the clean-up after a failure or cancellation.
@@ -118,6 +119,7 @@ pub async fn download_file(
         temp,
         progress: Progress::new(meta.size, opts.progress.clone()),
         durable: checkpoint.is_some(),
+        limiter: opts.limiter.clone(),
     });
     let mut session = Session {
         checkpoint: checkpoint.as_ref().map(|(c, _)| c.clone()),
@@ -402,6 +404,9 @@ async fn copy_body(
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| Stop::Cut(e.into()))?;
         let len = chunk.len() as u64;
+        if let Some(limiter) = &fetch.limiter {
+            limiter.acquire(len).await;
+        }
         if len > end - *pos {
             return Err(Stop::Fatal(Error::InvalidResponse(format!(
                 "the answer for {} is longer than the bytes asked for",

@@ -9,10 +9,12 @@
 
 mod checkpoint;
 mod download;
+mod rate;
 mod upload;
 mod util;
 
 pub use download::download_file;
+pub use rate::RateLimiter;
 pub use upload::upload_file;
 
 use crate::{ObjectMeta, PutOptions};
@@ -57,6 +59,8 @@ pub struct UploadOptions {
     pub progress: Option<OnProgress>,
     pub cancel: CancellationToken,
     pub on_cancel: OnCancel,
+    /// Paces the bytes sent (a part waits for its bytes before it goes).
+    pub limiter: Option<Arc<RateLimiter>>,
 }
 
 impl Default for UploadOptions {
@@ -70,6 +74,7 @@ impl Default for UploadOptions {
             progress: None,
             cancel: CancellationToken::new(),
             on_cancel: OnCancel::default(),
+            limiter: None,
         }
     }
 }
@@ -103,6 +108,8 @@ pub struct DownloadOptions {
     /// The object's metadata when the caller has just read it (spares the HEAD the download
     /// would otherwise start with; the GETs still check the ETag against it).
     pub known_meta: Option<ObjectMeta>,
+    /// Paces the bytes received (chunk by chunk).
+    pub limiter: Option<Arc<RateLimiter>>,
 }
 
 impl Default for DownloadOptions {
@@ -115,6 +122,7 @@ impl Default for DownloadOptions {
             progress: None,
             cancel: CancellationToken::new(),
             known_meta: None,
+            limiter: None,
         }
     }
 }

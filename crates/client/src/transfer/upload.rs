@@ -115,10 +115,18 @@ async fn upload_simple(job: &Job<'_>) -> Result<UploadOutcome, Error> {
         offset: 0,
         len: size,
     };
+    let put = async {
+        if let Some(limiter) = &job.opts.limiter {
+            limiter.acquire(size).await;
+        }
+        job.client
+            .put_object(job.bucket, job.key, body, &job.opts.put)
+            .await
+    };
     let put = tokio::select! {
         biased;
         _ = job.opts.cancel.cancelled() => return Err(Error::Cancelled),
-        put = job.client.put_object(job.bucket, job.key, body, &job.opts.put) => put?,
+        put = put => put?,
     };
     ensure_unchanged(job.path, job.file).await?;
     progress.add(size);
@@ -248,13 +256,17 @@ async fn run_multipart(job: &Job<'_>, session: &mut Session) -> Result<UploadOut
                 offset,
                 len: part_size.min(job.file.size - offset),
             };
-            let (client, bucket, key, upload_id) = (
+            let (client, bucket, key, upload_id, limiter) = (
                 job.client.clone(),
                 bucket.clone(),
                 key.clone(),
                 upload_id.clone(),
+                job.opts.limiter.clone(),
             );
             session.tasks.spawn(async move {
+                if let Some(limiter) = limiter {
+                    limiter.acquire(body.len()).await;
+                }
                 client
                     .upload_part(&bucket, &key, &upload_id, number, body)
                     .await

@@ -26,7 +26,7 @@ use crate::location::{key_file_name, key_for_relative, safe_relative_path};
 use crate::sse::ObjectSse;
 use futures_util::TryStreamExt;
 use meter::Meter;
-use ossvault_client::transfer::CancellationToken;
+use ossvault_client::transfer::{CancellationToken, RateLimiter};
 use ossvault_client::{Client, ListRequest};
 use ossvault_crypto::Format;
 use serde::{Deserialize, Serialize};
@@ -242,6 +242,10 @@ pub struct QueueSettings {
     pub progress_interval: Duration,
     /// Run queued transfers (`false`: the queue only answers and tidies, e.g. to clear it).
     pub start: bool,
+    /// Bytes per second all uploads together may send (`None`: unlimited).
+    pub upload_limit: Option<u64>,
+    /// Bytes per second all downloads together may receive (`None`: unlimited).
+    pub download_limit: Option<u64>,
 }
 
 impl QueueSettings {
@@ -254,6 +258,8 @@ impl QueueSettings {
             multipart_threshold: None,
             progress_interval: Duration::from_millis(250),
             start: true,
+            upload_limit: None,
+            download_limit: None,
         }
     }
 }
@@ -336,6 +342,9 @@ struct Inner {
     lock: Mutex<Option<std::fs::File>>,
     /// Files moving at once (from the settings, changed by `set_files_at_once`).
     files_at_once: AtomicUsize,
+    /// Pace all uploads together, and all downloads (changed by `set_bandwidth_limits`).
+    pub(super) upload_limiter: Arc<RateLimiter>,
+    pub(super) download_limiter: Arc<RateLimiter>,
 }
 
 fn now_ms() -> u64 {
@@ -383,6 +392,8 @@ impl TransferQueue {
         });
         let closing = CancellationToken::new();
         let files_at_once = settings.files_at_once;
+        let upload_limiter = Arc::new(RateLimiter::new(settings.upload_limit));
+        let download_limiter = Arc::new(RateLimiter::new(settings.download_limit));
         let inner = Arc::new(Inner {
             settings,
             clients,
@@ -395,6 +406,8 @@ impl TransferQueue {
             closing: closing.clone(),
             lock: Mutex::new(Some(lock)),
             files_at_once: AtomicUsize::new(files_at_once),
+            upload_limiter,
+            download_limiter,
         });
         tokio::spawn(tick(Arc::downgrade(&inner)));
         inner.pump();
@@ -780,6 +793,26 @@ impl TransferQueue {
     pub fn set_files_at_once(&self, n: usize) {
         self.inner.files_at_once.store(n.max(1), Ordering::Relaxed);
         self.inner.pump();
+    }
+
+    /// How many files move at once.
+    pub fn files_at_once(&self) -> usize {
+        self.inner.files_at_once.load(Ordering::Relaxed)
+    }
+
+    /// Limits the bytes per second of all uploads together and of all downloads together
+    /// (`None`: unlimited); the transfers in flight slow down or speed up at once.
+    pub fn set_bandwidth_limits(&self, upload: Option<u64>, download: Option<u64>) {
+        self.inner.upload_limiter.set_rate(upload);
+        self.inner.download_limiter.set_rate(download);
+    }
+
+    /// The limits in force, `(upload, download)` in bytes per second.
+    pub fn bandwidth_limits(&self) -> (Option<u64>, Option<u64>) {
+        (
+            self.inner.upload_limiter.rate(),
+            self.inner.download_limiter.rate(),
+        )
     }
 
     /// Waits until no transfer is queued or running.

@@ -52,6 +52,8 @@ pub(super) async fn execute(
                 .as_ref()
                 .map(|sse| sse.headers())
                 .unwrap_or_default(),
+            upload_limiter: Some(inner.upload_limiter.clone()),
+            download_limiter: Some(inner.download_limiter.clone()),
             ..Default::default()
         },
         cancel: cancel.clone(),
@@ -163,6 +165,7 @@ async fn download(
                 &opened.envelope,
                 &staged,
                 None,
+                copier.settings.download_limiter.as_deref(),
                 move |n| {
                     done.fetch_add(n, Ordering::Relaxed);
                 },
