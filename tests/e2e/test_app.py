@@ -289,6 +289,8 @@ def test_an_upload_can_ask_for_server_side_encryption_over_the_bucket_default(ct
 def test_browse_folders_and_see_the_encryption_in_properties(ctx, screenshot):
     s = ctx.s
     open_bucket(s, ["album/"])
+    # The CLI made a key since the start: the first-run offer of one is gone.
+    s.wait(lambda: not s.exists('[data-testid="first-run-key-prompt"]'), what="no first-run offer")
     s.find('[data-testid="row-cover.jpg"]')
     s.click('[data-testid="open-2026/"]')
     s.find('[data-testid="row-beach.jpg"]')
