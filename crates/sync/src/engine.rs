@@ -53,7 +53,7 @@ impl Default for RunOptions {
             settle: Duration::from_millis(150),
             rescan_interval: Duration::from_secs(60),
             remote_poll: Duration::from_secs(10),
-            jobs: 16,
+            jobs: 32,
             part_size: 8 << 20,
             multipart_threshold: 8 << 20,
             part_jobs: 4,
@@ -494,6 +494,10 @@ impl PairSync {
             })
             .sum();
         let files_total = actions.len() as u64;
+        // The actions carry what execution needs: the walk and the listing (memory in
+        // proportion to the folder) go before the transfers start.
+        drop(remote);
+        drop(scan);
         self.publish(|s| {
             s.state = if files_total > 0 {
                 PairState::Syncing

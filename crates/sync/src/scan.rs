@@ -279,8 +279,24 @@ pub fn scan(root: &Path, index: Option<&Index>) -> Result<Scan> {
     }
     out.files.sort_by(|a, b| a.rel.cmp(&b.rel));
     if let Some(index) = index {
+        // Both sides in path order: one streamed merge (one read transaction), not a lookup
+        // per file.
+        let mut cursor = index.cursor()?;
         for f in &mut out.files {
-            if let Some(e) = index.get(&f.rel)? {
+            let mut found = None;
+            while let Some((rel, _)) = cursor.peek()? {
+                match rel.as_str().cmp(f.rel.as_str()) {
+                    std::cmp::Ordering::Less => {
+                        cursor.next_entry()?;
+                    }
+                    std::cmp::Ordering::Equal => {
+                        found = cursor.next_entry()?.map(|(_, e)| e);
+                        break;
+                    }
+                    std::cmp::Ordering::Greater => break,
+                }
+            }
+            if let Some(e) = found {
                 let same_meta = e.size == f.size && e.mtime_ns == f.mtime_ns && e.inode == f.inode;
                 if !same_meta && e.size == f.size {
                     match content_hash(&root.join(rel_to_path(&f.rel))) {
@@ -376,6 +392,63 @@ mod tests {
         let mut zero = BlockHasher::default();
         zero.update(&[0]);
         assert_ne!(empty.finish(), zero.finish());
+    }
+
+    #[test]
+    fn scan_reads_only_files_whose_metadata_left_the_index() {
+        use crate::index::{IndexEntry, IndexUpdate};
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        for rel in ["a.txt", "b/c.txt", "b/d.txt", "b.txt", "z"] {
+            let path = root.join(rel_to_path(rel));
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, rel).unwrap();
+        }
+        let index = Index::open(&dir.path().join("index.redb")).unwrap();
+        let first = scan(&root, Some(&index)).unwrap();
+        // Indexed as scanned, except "b/d.txt" (another mtime: read) and "b.txt" (another
+        // size: not read, it is a change anyway); entries of files that are gone interleave.
+        let mut updates: Vec<IndexUpdate> = ["0", "b/a", "b/e", "y"]
+            .iter()
+            .map(|rel| IndexUpdate::Put(rel.to_string(), entry_of(1, 1)))
+            .collect();
+        for f in &first.files {
+            let e = match f.rel.as_str() {
+                "b/d.txt" => entry_of(f.size, f.mtime_ns - 1),
+                "b.txt" => entry_of(f.size + 1, f.mtime_ns),
+                _ => entry_of(f.size, f.mtime_ns),
+            };
+            updates.push(IndexUpdate::Put(
+                f.rel.clone(),
+                IndexEntry {
+                    inode: f.inode,
+                    ..e
+                },
+            ));
+        }
+        index.apply(&updates).unwrap();
+        let again = scan(&root, Some(&index)).unwrap();
+        let read: Vec<&str> = again
+            .files
+            .iter()
+            .filter(|f| f.hash.is_some())
+            .map(|f| f.rel.as_str())
+            .collect();
+        assert_eq!(read, ["b/d.txt"]);
+        assert_eq!(again.hashed, 1);
+        assert_eq!(again.files.len(), 5);
+    }
+
+    fn entry_of(size: u64, mtime_ns: i64) -> crate::index::IndexEntry {
+        crate::index::IndexEntry {
+            size,
+            mtime_ns,
+            inode: 0,
+            hash: String::new(),
+            key: String::new(),
+            etag: String::new(),
+            key_fingerprint: String::new(),
+        }
     }
 
     #[test]

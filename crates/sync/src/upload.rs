@@ -321,39 +321,47 @@ impl Uploader<'_> {
             .map(|n| async move {
                 let offset = (n as u64 - 1) * part;
                 let len = part.min(size - offset);
+                let encryptor = match plan_ref {
+                    Some(plan) => Some((
+                        plan.part_encryptor(n, n == count)
+                            .map_err(ossvault_ops::Error::from)?,
+                        plan.part_ciphertext_len(len) as usize,
+                    )),
+                    None => None,
+                };
+                // Reading, hashing and sealing a part are CPU work of milliseconds: on a
+                // blocking thread, so the runtime's threads keep the other parts' bytes moving.
                 let owned = path.to_owned();
-                let plain =
-                    tokio::task::spawn_blocking(move || -> std::io::Result<Zeroizing<Vec<u8>>> {
+                let (body, blocks) = tokio::task::spawn_blocking(move || -> Result<_> {
+                    let read = || -> std::io::Result<Zeroizing<Vec<u8>>> {
                         let mut f = std::fs::File::open(&owned)?;
                         f.seek(SeekFrom::Start(offset))?;
                         let mut buf = Zeroizing::new(vec![0u8; len as usize]);
                         f.read_exact(&mut buf)?;
                         Ok(buf)
-                    })
-                    .await
-                    .map_err(|e| Error::Io {
-                        path: path.to_owned(),
-                        source: std::io::Error::other(e),
-                    })?
-                    .map_err(Error::io(path))?;
-                let blocks: Vec<String> = plain
-                    .chunks(HASH_BLOCK as usize)
-                    .map(|c| hex::encode(Sha256::digest(c)))
-                    .collect();
-                let body = match plan_ref {
-                    Some(plan) => {
-                        let mut enc = plan
-                            .part_encryptor(n, n == count)
-                            .map_err(ossvault_ops::Error::from)?;
-                        let mut sealed = Vec::with_capacity(plan.part_ciphertext_len(len) as usize);
-                        enc.update(&plain, &mut sealed)
-                            .map_err(ossvault_ops::Error::from)?;
-                        enc.finish(&mut sealed).map_err(ossvault_ops::Error::from)?;
-                        sealed
-                    }
-                    None => plain.to_vec(),
-                };
-                drop(plain);
+                    };
+                    let plain = read().map_err(Error::io(&owned))?;
+                    let blocks: Vec<String> = plain
+                        .chunks(HASH_BLOCK as usize)
+                        .map(|c| hex::encode(Sha256::digest(c)))
+                        .collect();
+                    let body = match encryptor {
+                        Some((mut enc, capacity)) => {
+                            let mut sealed = Vec::with_capacity(capacity);
+                            enc.update(&plain, &mut sealed)
+                                .map_err(ossvault_ops::Error::from)?;
+                            enc.finish(&mut sealed).map_err(ossvault_ops::Error::from)?;
+                            sealed
+                        }
+                        None => plain.to_vec(),
+                    };
+                    Ok((body, blocks))
+                })
+                .await
+                .map_err(|e| Error::Io {
+                    path: path.to_owned(),
+                    source: std::io::Error::other(e),
+                })??;
                 self.limiter.acquire(body.len() as u64).await;
                 let info = self
                     .client
