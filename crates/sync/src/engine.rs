@@ -924,11 +924,6 @@ pub fn read_status(store: &PairStore, name: &str) -> Result<PairStatus> {
             )
         });
     }
-    if status.indexed == 0 {
-        if let Ok(index) = std::fs::metadata(store.state_dir(name).join("index.redb")) {
-            let _ = index;
-        }
-    }
     Ok(status)
 }
 
