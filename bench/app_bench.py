@@ -67,7 +67,9 @@ def tree(pid: int) -> list[int]:
 
 
 def pss_kib(pid: int) -> dict[str, int]:
-    """PSS per process name of a process tree."""
+    """PSS per process name of a process tree, and "USS" (private pages of them all): PSS
+    shares the library pages with every other process mapping them (other WebKit apps on the
+    machine lower it), USS does not."""
     by_name: dict[str, int] = {}
     for p in tree(pid):
         try:
@@ -75,14 +77,20 @@ def pss_kib(pid: int) -> dict[str, int]:
             for line in open(f"/proc/{p}/smaps_rollup"):
                 if line.startswith("Pss:"):
                     by_name[name] = by_name.get(name, 0) + int(line.split()[1])
+                elif line.startswith(("Private_Clean:", "Private_Dirty:")):
+                    by_name["USS"] = by_name.get("USS", 0) + int(line.split()[1])
         except OSError:
             pass
     return by_name
 
 
+def pss_total(by_name: dict[str, int]) -> int:
+    return sum(v for n, v in by_name.items() if n != "USS")
+
+
 def mib(by_name: dict[str, int]) -> str:
-    parts = ", ".join(f"{n} {k / 1024:.0f}" for n, k in sorted(by_name.items(), key=lambda x: -x[1]))
-    return f"{sum(by_name.values()) / 1024:.0f} MiB ({parts})"
+    parts = ", ".join(f"{n} {k / 1024:.0f}" for n, k in sorted(by_name.items(), key=lambda x: -x[1]) if n != "USS")
+    return f"PSS {pss_total(by_name) / 1024:.0f} MiB ({parts}; USS of all {by_name.get('USS', 0) / 1024:.0f} MiB)"
 
 
 def cpu_ticks(pid: int) -> int:
@@ -151,7 +159,8 @@ def reference_start() -> None:
         report("reference: MiniBrowser idle PSS", mib(idle))
         requests.delete(f"{url}/session/{sid}", timeout=30)
         REF["start"] = start
-        REF["pss"] = sum(idle.values())
+        REF["pss"] = pss_total(idle)
+        REF["uss"] = idle.get("USS", 0)
     finally:
         wd.terminate()
         wd.wait(10)
@@ -168,6 +177,7 @@ def app_start(d: Driver):
     """Starts the app; reports the start time, its timeline and the idle memory."""
     t0 = time.time()
     s = d.start_app()
+    s._cmd("POST", "/timeouts", {"script": 900_000})
     s.find('[data-testid="buckets-empty"], [data-testid^="bucket-row-"]', timeout=60)
     start = time.time() - t0
     pid = app_pid()
@@ -206,8 +216,9 @@ def app_start(d: Driver):
         report(f"  timeline: {what}", f"{t:+.2f} s after the process started")
     time.sleep(10)
     idle = pss_kib(pid)
-    report("idle memory, PSS of the app and its WebKit processes", mib(idle)
-           + (f" = {sum(idle.values()) / REF['pss']:.2f}x the reference" if REF.get("pss") else ""))
+    report("idle memory of the app and its WebKit processes", mib(idle)
+           + (f" = {pss_total(idle) / REF['pss']:.2f}x the reference's PSS, {idle.get('USS', 0) / REF['uss']:.2f}x its USS"
+              if REF.get("pss") else ""))
     return s, pid
 
 
@@ -274,7 +285,7 @@ def list_and_scroll(s, pid: int) -> None:
         f" p95 {pct(deltas, 0.95):.1f} ms, max {max(deltas):.0f} ms,"
         f" {sum(1 for x in deltas if x > 17)} frames over 17 ms" + (" (TIMED OUT)" if r.get("timeout") else ""),
     )
-    report("memory after the scroll, PSS", mib(pss_kib(pid)))
+    report("memory after the scroll", mib(pss_kib(pid)))
 
 
 def upload(s) -> None:
@@ -347,7 +358,7 @@ def sync(s, pid: int) -> None:
     cpu = (cpu_ticks(pid) - c0) / TICK / (time.monotonic() - t0) * 100
     report(f"idle {IDLE_S} s with {PAIRS} pairs and {per * PAIRS} files (Sync screen shown): CPU of all processes",
            f"{cpu:.2f} % of a core (load {load()})")
-    report("  its memory, PSS", mib(pss_kib(pid)))
+    report("  its memory", mib(pss_kib(pid)))
 
     # One pair gets NEW_FILES new files; the page records its status line (MutationObserver) and
     # the engine's status (list_sync_pairs every 100 ms), both in the page's clock.
