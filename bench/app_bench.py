@@ -344,7 +344,8 @@ def sync(s, pid: int) -> None:
 
     while True:
         o = overview()
-        if all(o[n]["state"] == "idle" and o[n]["indexed"] >= per for n in names):
+        # Two-way pairs list the remote side every 10 s: a synced pair is idle or scanning.
+        if all(o[n]["state"] in ("idle", "scanning") and o[n]["indexed"] >= per for n in names):
             break
         if any(o[n]["state"] in ("error", "retrying") for n in names):
             raise RuntimeError(json.dumps({n: o[n]["state"] for n in names}))
@@ -400,7 +401,7 @@ def sync(s, pid: int) -> None:
             )
             clicks.append(ms)
         o = overview()[busy]
-        if o["state"] == "idle" and o["indexed"] >= per + NEW_FILES:
+        if o["state"] in ("idle", "scanning") and o["indexed"] >= per + NEW_FILES:
             break
         time.sleep(1)
     time.sleep(2)
@@ -420,7 +421,7 @@ def sync(s, pid: int) -> None:
             shown = next((t for t, nums, _ in dom if t >= asked - 1000 and nums and nums[0] >= fdone), None)
             if shown is not None:
                 lags.append(max(0.0, shown - asked))
-    engine_idle = next((a for a, g, st, fd, ft, ix in b["engine"] if st == "idle" and ix >= per + NEW_FILES), None)
+    engine_idle = next((a for a, g, st, fd, ft, ix in b["engine"] if st in ("idle", "scanning") and ix >= per + NEW_FILES), None)
     synced_text = [txt for t, _, txt in dom][-1] if dom else None
     dom_idle = next((t for t, _, txt in dom if engine_idle and t >= engine_idle - 1000 and txt == synced_text), None)
     if lags:

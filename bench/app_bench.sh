@@ -28,8 +28,14 @@ venv="${OSSVAULT_VENV:-/var/tmp/ossvault-venv}"
 bench_home=$(mktemp -d)
 trap 'rm -rf "$bench_home"' EXIT
 mkdir -m 700 "$bench_home/run"
+# The app's data, config and keychain all follow HOME (as in scripts/e2e.sh).
+unset XDG_DATA_HOME XDG_CONFIG_HOME XDG_CACHE_HOME XDG_STATE_HOME OSSVAULT_CONFIG OSSVAULT_CONFIG_DIR \
+  OSSVAULT_TRANSFERS_DIR OSSVAULT_APP_DATA_DIR OSSVAULT_NO_KEYCHAIN
 HOME="$bench_home" XDG_RUNTIME_DIR="$bench_home/run" \
   dbus-run-session -- sh -c '
     printf "\n" | gnome-keyring-daemon --unlock --components=secrets >/dev/null
+    # Fontconfig caches in the fresh HOME first: else the first WebKit process builds them
+    # and its memory holds every parsed font (~60 MiB more PSS than on a used desktop).
+    fc-list >/dev/null
     exec xvfb-run -a -s "-screen 0 1400x900x24" "$0" bench/app_bench.py
   ' "$venv/bin/python"
