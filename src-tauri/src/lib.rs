@@ -15,8 +15,8 @@ pub mod startup;
 pub mod state;
 pub mod validate;
 
-/// Registers the plugins and every command on a builder (the real runtime, or the mock one in
-/// tests); the state is managed by the caller (before the first command can arrive).
+/// Registers every command on a builder (the real runtime, or the mock one in tests); the
+/// caller manages the state before the first command can arrive.
 pub fn with_commands<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
     use commands::*;
     builder.invoke_handler(tauri::generate_handler![
