@@ -94,7 +94,8 @@ fn fixture() -> Fixture {
         ),
         rewraps: Default::default(),
     };
-    let app = ossvault_app::with_commands(mock_builder(), state)
+    let app = ossvault_app::with_commands(mock_builder())
+        .manage(state)
         .build(mock_context(noop_assets()))
         .unwrap();
     let webview = tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
