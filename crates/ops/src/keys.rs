@@ -295,3 +295,41 @@ pub async fn open_object(
         matdesc: headers.matdesc().map(|m| m.to_string()),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rewrap::{start_rotation, RewrapTarget};
+
+    #[test]
+    fn a_rename_takes_an_interrupted_rewrap_along() {
+        let dir = tempfile::tempdir().unwrap();
+        let keystore = Keystore::open(
+            dir.path().join("config"),
+            Backend::PassphraseFile {
+                path: dir.path().join("keys.ossvault"),
+                passphrase: Zeroizing::new("pw".into()),
+            },
+        )
+        .unwrap();
+        let made = keystore
+            .generate("docs", ossvault_keystore::KeyKind::Aes256)
+            .unwrap();
+        let target = RewrapTarget {
+            bucket: "b",
+            prefix: "p/",
+            jobs: 1,
+        };
+        // A rotation whose rewrap was interrupted: its marker is left.
+        let started = start_rotation(&keystore, "docs", Some(&target), true).unwrap();
+        assert!(started.rotated);
+
+        let renamed = rename(&keystore, "docs", "team-docs").unwrap();
+        assert_eq!(renamed.versions[0].fingerprint, made.fingerprint);
+        assert!(!dir.path().join("config/rewrap-docs.json").exists());
+        // The same rotation under the new name finishes that rewrap instead of rotating again.
+        let again = start_rotation(&keystore, "team-docs", Some(&target), true).unwrap();
+        assert!(again.resumed && !again.rotated, "{again:?}");
+        assert_eq!(again.key.current_version, 2);
+    }
+}
