@@ -119,7 +119,8 @@ pub fn restore_backup_file(
 /// Renames key `old` to `new` ([`Keystore::rename`]: every version's secret moves, the
 /// fingerprints stay, so every object stays readable) and takes along what ops keeps under the
 /// key's name: the marker of an interrupted rewrap. Sync pairs name their key too:
-/// `ossvault_sync::rename_key` calls this and rebinds them (the sync crate builds on this one).
+/// `ossvault_sync::PairStore::rename_key` calls this and rebinds them (the sync crate builds on
+/// this one).
 pub fn rename(keystore: &Keystore, old: &str, new: &str) -> Result<ossvault_keystore::KeyInfo> {
     let info = keystore.rename(old, new)?;
     crate::rewrap::rename_marker(keystore, old, new);
