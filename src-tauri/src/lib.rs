@@ -56,6 +56,7 @@ pub fn with_commands<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Bu
         keys::key_public_pem,
         keys::set_default_key,
         keys::rotate_key,
+        keys::rename_key,
         keys::rotate_key_rewrap,
         keys::cancel_rewrap,
         keys::delete_key,

@@ -553,6 +553,53 @@ fn a_key_survives_a_backup_file_rotation_and_typed_deletion() {
 }
 
 #[test]
+fn a_rename_checks_both_names_and_takes_the_sync_folders_along() {
+    let f = fixture();
+    let code = |e: Value| e["code"].as_str().unwrap().to_owned();
+    let made = f.ok("generate_key", json!({"name": "docs", "kind": "AES-256"}));
+    f.ok("generate_key", json!({"name": "other", "kind": "AES-256"}));
+    let pairs = ossvault_sync::PairStore::new(f.dir.path().join("sync"));
+    let mut pair = ossvault_sync::Pair::new("folder", f.dir.path().join("folder"), "b", "");
+    pair.key = Some("docs".into());
+    pairs.add(pair).unwrap();
+
+    for (body, expected) in [
+        (
+            json!({"name": "docs", "newName": "bad name"}),
+            "InvalidKeyName",
+        ),
+        (json!({"name": "docs", "newName": ""}), "InvalidKeyName"),
+        (
+            json!({"name": "bad/name", "newName": "x"}),
+            "InvalidKeyName",
+        ),
+        (json!({"name": "docs", "newName": "other"}), "KeyExists"),
+        (json!({"name": "missing", "newName": "x"}), "KeyNotFound"),
+    ] {
+        assert_eq!(code(f.err("rename_key", body.clone())), expected, "{body}");
+    }
+    assert_eq!(pairs.using_key("docs").unwrap(), ["folder"]);
+
+    let renamed = f.ok(
+        "rename_key",
+        json!({"name": "docs", "newName": "team-docs"}),
+    );
+    assert_eq!(renamed["key"]["name"], "team-docs");
+    assert_eq!(renamed["key"]["fingerprint"], made["fingerprint"]);
+    assert_eq!(renamed["key"]["default"], true);
+    assert_eq!(renamed["syncPairs"], json!(["folder"]));
+    assert_eq!(pairs.using_key("team-docs").unwrap(), ["folder"]);
+    let names: Vec<_> = f
+        .ok("list_keys", json!({}))
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("other"), json!("team-docs")]);
+}
+
+#[test]
 fn kms_commands_validate_their_input_and_drive_the_local_kms() {
     let f = fixture();
     let code = |e: Value| e["code"].as_str().unwrap().to_owned();

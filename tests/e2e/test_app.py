@@ -579,6 +579,29 @@ def test_keys_generate_back_up_restore_and_delete_with_the_typed_name(ctx, scree
 
     listed = key_list_of_the_cli()
     assert listed.get("app-rsa-restored") == fingerprint and "app-rsa" not in listed
+
+    # Renamed: the new name is checked as it is typed (taken, not a valid name); the key keeps
+    # its fingerprint, and the CLI lists it under the new name.
+    close_toasts(s)
+    s.click('[data-testid="key-rename-app-rsa-restored"]')
+    assert s.script("return document.querySelector('[data-testid=\"key-rename-input\"]').value") == "app-rsa-restored"
+    assert s.attr('[data-testid="key-rename-submit"]', "disabled") is not None
+    s.type('[data-testid="key-rename-input"]', "e2e-key")
+    assert s.attr('[data-testid="key-rename-problem"]', "data-problem") == "taken"
+    assert s.attr('[data-testid="key-rename-submit"]', "disabled") is not None
+    s.type('[data-testid="key-rename-input"]', "app rsa")
+    assert s.attr('[data-testid="key-rename-problem"]', "data-problem") == "chars"
+    screenshot("en-20a-key-rename-invalid")
+    s.type('[data-testid="key-rename-input"]', "app-rsa-renamed")
+    assert not s.exists('[data-testid="key-rename-problem"]')
+    screenshot("en-20b-key-rename")
+    s.click('[data-testid="key-rename-submit"]')
+    s.wait(lambda: not s.exists('[data-testid="key-rename-dialog"]'), 30, "key renamed")
+    s.find('[data-testid="key-row-app-rsa-renamed"]')
+    assert not s.exists('[data-testid="key-row-app-rsa-restored"]')
+    assert s.attr('[data-testid="key-fingerprint-app-rsa-renamed"]', "data-value") == fingerprint
+    listed = key_list_of_the_cli()
+    assert listed.get("app-rsa-renamed") == fingerprint and "app-rsa-restored" not in listed
     close_toasts(s)
     screenshot("en-20-keys")
 
@@ -675,12 +698,19 @@ def test_keys_and_kms_in_chinese_and_dark(ctx, screenshot):
     s.select('[data-testid="language-select"]', "zh-CN")
     s.wait(lambda: s.text('[data-testid="nav-keys"]') == "密钥", what="Chinese navigation")
     go(s, "keys")
-    s.find('[data-testid="key-row-app-rsa-restored"]')
+    s.find('[data-testid="key-row-app-rsa-renamed"]')
     screenshot("zh-20-keys")
-    s.click('[data-testid="key-export-app-rsa-restored"]')
+    s.click('[data-testid="key-export-app-rsa-renamed"]')
     s.type('[data-testid="key-passphrase-input"]', "abcdefghijklm")
     screenshot("zh-18-key-export")
     close_dialog(s, "key-export-dialog")
+    s.click('[data-testid="key-rename-app-rsa-renamed"]')
+    s.type('[data-testid="key-rename-input"]', "e2e-key")
+    assert s.attr('[data-testid="key-rename-problem"]', "data-problem") == "taken"
+    screenshot("zh-20a-key-rename-taken")
+    s.type('[data-testid="key-rename-input"]', "app-rsa-2")
+    screenshot("zh-20b-key-rename")
+    close_dialog(s, "key-rename-dialog")
     go(s, "kms")
     s.find('[data-testid^="kms-row-"]')
     screenshot("zh-21-kms")
@@ -688,8 +718,12 @@ def test_keys_and_kms_in_chinese_and_dark(ctx, screenshot):
     s.select('[data-testid="theme-select"]', "dark")
     s.wait(lambda: s.script("return document.documentElement.dataset.theme") == "dark", what="dark theme")
     go(s, "keys")
-    s.find('[data-testid="key-row-app-rsa-restored"]')
+    s.find('[data-testid="key-row-app-rsa-renamed"]')
     screenshot("zh-22-keys-dark")
+    s.click('[data-testid="key-rename-app-rsa-renamed"]')
+    s.type('[data-testid="key-rename-input"]', "-x")
+    screenshot("zh-22a-key-rename-dark")
+    close_dialog(s, "key-rename-dialog")
     go(s, "kms")
     s.find('[data-testid^="kms-row-"]')
     screenshot("zh-23-kms-dark")

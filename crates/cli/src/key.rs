@@ -1,5 +1,5 @@
 //! `ossvault key`: master keys for client-side encryption (generate, import, export/restore
-//! backups, list, public key, delete, rotate), and `key rotate --rewrap`, which moves the
+//! backups, list, public key, rename, delete, rotate), and `key rotate --rewrap`, which moves the
 //! objects under a prefix to the key's new version by rewriting their wrapped content key with a
 //! server-side CopyObject onto itself: the content is never downloaded nor uploaded again.
 
@@ -98,6 +98,28 @@ pub async fn run(args: KeyCommandArgs, out: &Output) -> Result<()> {
                 out.json(&json!({ "deleted": name }))?;
             } else {
                 out.line(format!("deleted key {name}"))?;
+            }
+            Ok(())
+        }
+        KeyAction::Rename { old, new } => {
+            let renamed = PairStore::open_default()?.rename_key(&ks, &old, &new)?;
+            if out.json {
+                let mut v = key_json(&renamed.key);
+                v["action"] = json!("renamed");
+                v["old_name"] = json!(old);
+                v["sync_pairs"] = json!(renamed.pairs);
+                out.json(&v)?;
+            } else {
+                out.line(format!(
+                    "renamed key {old} to {new} (fingerprint {}, unchanged)",
+                    renamed.key.fingerprint
+                ))?;
+                if !renamed.pairs.is_empty() {
+                    out.line(format!(
+                        "the sync folder(s) {} now use {new}",
+                        renamed.pairs.join(", ")
+                    ))?;
+                }
             }
             Ok(())
         }

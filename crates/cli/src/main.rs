@@ -221,6 +221,14 @@ pub enum KeyAction {
         /// The key.
         name: String,
     },
+    /// Rename a key: every version's secret moves to the new name, fingerprints stay (objects
+    /// stay readable), and the sync folders that encrypt with it follow it.
+    Rename {
+        /// The key's name now.
+        old: String,
+        /// Its new name (letters, digits, `.`, `_`, `-`).
+        new: String,
+    },
     /// Delete a key and every version's secret: what it encrypted becomes unreadable. Asks
     /// for the key's name on a terminal; --force skips the question.
     Rm {

@@ -297,3 +297,81 @@ fn a_key_bound_to_a_sync_folder_is_not_deleted() {
     let keys = env.ok(&["--json", "key", "ls"]);
     assert!(!keys.contains("\"bound\""), "{keys}");
 }
+
+/// `key rename`: an object uploaded under the old name still decrypts (objects name keys by
+/// fingerprint), and the sync folder bound to the key follows it and keeps syncing,
+/// encrypted under the same key.
+#[test]
+fn a_renamed_key_still_opens_its_objects_and_its_sync_folder_follows() {
+    let env = Env::new();
+    env.ok(&["mb", "oss://ren"]);
+    let key = env.json(&["key", "gen", "--name", "old-name"]);
+    let fp = key["fingerprint"].as_str().unwrap().to_owned();
+    env.ok(&["key", "gen", "--name", "taken"]);
+    let file = env.dir().join("note.txt");
+    std::fs::write(&file, b"written before the rename").unwrap();
+    env.ok(&[
+        "cp",
+        s(&file),
+        "oss://ren/cp/note.txt",
+        "--encrypt",
+        "old-name",
+    ]);
+    let folder = env.dir().join("Renamed");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("a.txt"), b"synced before").unwrap();
+    env.ok(&[
+        "sync",
+        "add",
+        s(&folder),
+        "oss://ren/sync/",
+        "--key",
+        "old-name",
+        "--name",
+        "ren",
+    ]);
+    assert_eq!(env.json(&["sync", "run", "ren"])["uploaded"], 1);
+
+    // Refusals change nothing.
+    assert!(env
+        .fails(&["key", "rename", "old-name", "taken"])
+        .contains("already exists"));
+    assert!(env
+        .fails(&["key", "rename", "nope", "x"])
+        .contains("no key named 'nope'"));
+    assert!(env
+        .fails(&["key", "rename", "old-name", "a/b"])
+        .contains("invalid name"));
+
+    let renamed = env.json(&["key", "rename", "old-name", "new-name"]);
+    assert_eq!(renamed["name"], "new-name");
+    assert_eq!(renamed["fingerprint"], fp.as_str());
+    assert_eq!(renamed["sync_pairs"], serde_json::json!(["ren"]));
+    let listed = env.ok(&["--json", "key", "ls"]);
+    let listed: Value = serde_json::from_str(listed.lines().next().unwrap()).unwrap();
+    assert_eq!(listed["name"], "new-name");
+    assert_eq!(listed["default"], true);
+    assert_eq!(env.json(&["sync", "ls"])["key"], "new-name");
+
+    // The object uploaded under the old name decrypts; stat names the key's new name.
+    let back = env.dir().join("back.txt");
+    env.ok(&["cp", "oss://ren/cp/note.txt", s(&back)]);
+    assert_eq!(std::fs::read(&back).unwrap(), b"written before the rename");
+    let text = env.ok(&["stat", "oss://ren/cp/note.txt"]);
+    assert!(
+        text.contains(&format!("{fp} (in the keystore: new-name@v1)")),
+        "{text}"
+    );
+
+    // The pair keeps syncing, encrypted under the same key.
+    std::fs::write(folder.join("b.txt"), b"synced after").unwrap();
+    assert_eq!(env.json(&["sync", "run", "ren"])["uploaded"], 1);
+    let stat = env.json(&["stat", "oss://ren/sync/b.txt"]);
+    assert_eq!(
+        stat["client_side_encryption"]["key_fingerprint"],
+        fp.as_str()
+    );
+    let back = env.dir().join("b-back.txt");
+    env.ok(&["cp", "oss://ren/sync/b.txt", s(&back)]);
+    assert_eq!(std::fs::read(&back).unwrap(), b"synced after");
+}

@@ -365,31 +365,56 @@ impl Keystore {
         })
     }
 
-    /// Renames a key, moving every version's secret to its new keychain account. Objects find
-    /// their key by fingerprint, so a rename breaks nothing.
+    /// Renames a key. The default mark, versions, fingerprints, backup record and every other
+    /// metadata field follow it; objects find their key by fingerprint, so every object stays
+    /// readable. Refused if `new` is not a valid name ([`Error::InvalidName`]) or is taken
+    /// ([`Error::KeyExists`], also when `new == old`), or if `old` does not exist
+    /// ([`Error::KeyNotFound`]).
+    ///
+    /// The order keeps at least one complete copy findable whatever point a crash stops it at:
+    /// 1. every version's secret is copied to its new account and read back (a copy that does
+    ///    not read back as written fails the rename; the old accounts are untouched);
+    /// 2. the metadata is replaced atomically: before, it names the old accounts (complete);
+    ///    after, the new ones (complete, checked in step 1);
+    /// 3. the old accounts are deleted. A failure here does not undo the rename: the items
+    ///    left are copies of secrets this keychain holds anyway, under accounts no metadata
+    ///    names, and a later key of the old name overwrites them.
+    ///
+    /// Interrupted before step 2, the key keeps its old name (the new accounts are overwritten
+    /// by the next rename or generation under that name).
     pub fn rename(&self, old: &str, new: &str) -> Result<KeyInfo> {
         validate_name(new)?;
         let mut moved = Vec::new();
         let info = self.change(|meta| {
+            meta.get(old)?;
             if meta.contains(new) {
                 return Err(Error::KeyExists { name: new.into() });
             }
             let info = meta.get_mut(old)?;
-            // Copy every secret first; the old items go only after the metadata names the new.
             for v in &info.versions {
                 let from = key_account(old, v.version);
                 let secret = self.store.get(&from)?.ok_or_else(|| Error::SecretMissing {
                     key: format!("{old}@v{}", v.version),
                     account: from.clone(),
                 })?;
-                self.store.set(&key_account(new, v.version), &secret)?;
+                let to = key_account(new, v.version);
+                self.store.set(&to, &secret)?;
+                if self.store.get(&to)?.as_deref() != Some(&*secret) {
+                    return Err(Error::Keychain {
+                        account: to,
+                        detail: "the copy of the secret written for the rename does not read \
+                                 back as written; the key keeps its old name"
+                            .into(),
+                    });
+                }
                 moved.push(from);
             }
             info.name = new.to_owned();
             Ok(info.clone())
         })?;
         for account in moved {
-            self.store.delete(&account)?;
+            // See step 3 above: the rename is done whether or not this succeeds.
+            let _ = self.store.delete(&account);
         }
         Ok(info)
     }

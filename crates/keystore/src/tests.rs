@@ -529,3 +529,147 @@ fn an_export_is_recorded_until_the_next_rotation_and_a_restored_key_counts_as_ba
     let other = open_file_keystore(other.path(), "other");
     assert!(other.restore_backup(&backup, "pw").unwrap().backed_up());
 }
+
+#[test]
+fn a_rename_takes_every_metadata_field_along_and_refuses_bad_names() {
+    let f = Fixture::new();
+    f.keystore.generate("a", KeyKind::Aes256).unwrap();
+    f.keystore.rotate("a").unwrap();
+    f.keystore.record_export("a").unwrap();
+    let before = f.keystore.get("a").unwrap();
+    let renamed = f.keystore.rename("a", "team.main-2").unwrap();
+    assert_eq!(
+        KeyInfo {
+            name: "a".into(),
+            ..renamed.clone()
+        },
+        before,
+        "only the name changes"
+    );
+    assert_eq!(f.keystore.get("team.main-2").unwrap(), renamed);
+    assert!(renamed.backed_up() && renamed.default);
+
+    for bad in ["", "-x", "a/b", "a@v1", "sp ace"] {
+        assert!(
+            matches!(
+                f.keystore.rename("team.main-2", bad),
+                Err(Error::InvalidName { .. })
+            ),
+            "{bad:?}"
+        );
+    }
+    assert!(matches!(
+        f.keystore.rename("team.main-2", "team.main-2"),
+        Err(Error::KeyExists { .. })
+    ));
+    assert!(matches!(
+        f.keystore.rename("a", "b"),
+        Err(Error::KeyNotFound { .. })
+    ));
+    // Nothing changed by the refusals.
+    assert_eq!(f.keystore.list().unwrap(), vec![renamed]);
+}
+
+/// A secret store that fails every write after the first `budget` ones, or (with `garble`)
+/// stores something else than it is given: the rename's crash points, one function's test.
+struct Faulty {
+    inner: FileStore,
+    budget: std::sync::atomic::AtomicI64,
+    garble: bool,
+}
+
+impl Faulty {
+    fn spend(&self, account: &str) -> Result<()> {
+        if self
+            .budget
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
+            <= 0
+        {
+            return Err(Error::Keychain {
+                account: account.into(),
+                detail: "injected failure".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl SecretStore for Faulty {
+    fn get(&self, account: &str) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        self.inner.get(account)
+    }
+    fn set(&self, account: &str, secret: &[u8]) -> Result<()> {
+        self.spend(account)?;
+        if self.garble {
+            return self.inner.set(account, b"not the secret");
+        }
+        self.inner.set(account, secret)
+    }
+    fn delete(&self, account: &str) -> Result<bool> {
+        self.spend(account)?;
+        self.inner.delete(account)
+    }
+    fn probe(&self) -> Result<()> {
+        self.inner.probe()
+    }
+}
+
+#[test]
+fn a_rename_stopped_at_any_write_leaves_a_complete_key() {
+    // Writes of a rename of a 3-version key: 3 copies, then 3 deletions of the old items. A
+    // failed write is where a crash would stop it (the metadata is written between the two).
+    let cases = (0..=6).map(|budget| (budget, false)).chain([(100, true)]);
+    for (budget, garble) in cases {
+        let root = tempfile::tempdir().unwrap();
+        let setup = open_file_keystore(root.path(), "pw");
+        setup.generate("old", KeyKind::Aes256).unwrap();
+        setup.rotate("old").unwrap();
+        let info = setup.rotate("old").unwrap();
+        drop(setup);
+
+        let store = FileStore::open(
+            &root.path().join("secrets.ossvault"),
+            Zeroizing::new("pw".to_owned()),
+            TEST_PARAMS,
+        )
+        .unwrap();
+        let faulty = Faulty {
+            inner: store,
+            budget: budget.into(),
+            garble,
+        };
+        let keystore = Keystore::with_store(&root.path().join("config"), Box::new(faulty)).unwrap();
+        let result = keystore.rename("old", "new");
+        // Copies that fail (or read back wrong) fail the rename; failing deletions do not.
+        assert_eq!(
+            result.is_ok(),
+            budget >= 3 && !garble,
+            "budget {budget}, garble {garble}: {result:?}"
+        );
+        drop(keystore);
+
+        // What another process (or the next start) finds: one key, every version's secret
+        // under the name the metadata gives, each found by its fingerprint.
+        let after = open_file_keystore(root.path(), "pw");
+        let keys = after.list().unwrap();
+        assert_eq!(keys.len(), 1, "budget {budget}");
+        let name = if budget >= 3 && !garble { "new" } else { "old" };
+        assert_eq!(keys[0].name, name, "budget {budget}, garble {garble}");
+        assert_eq!(keys[0].versions, info.versions);
+        for v in &info.versions {
+            assert_eq!(
+                after.by_fingerprint(&v.fingerprint).unwrap(),
+                Some((name.to_owned(), v.version))
+            );
+            assert_eq!(
+                after.secret(name, Some(v.version)).unwrap().fingerprint(),
+                v.fingerprint
+            );
+        }
+        if budget == 6 {
+            for v in 1..=3 {
+                assert!(after.store.get(&key_account("old", v)).unwrap().is_none());
+            }
+        }
+    }
+}

@@ -176,6 +176,23 @@ fn keys_live_in_the_real_keychain() {
         keystore.by_fingerprint(&aes.fingerprint).unwrap(),
         Some(("main".into(), 1))
     );
+    let v2 = keyring::Entry::new(&service, "key/main/v2").unwrap();
+    assert_eq!(v2.get_secret().unwrap(), secrets[4].1);
+    let main = keystore.get("main").unwrap();
+    assert!(main.default && main.versions == rotated.versions);
+    assert!(matches!(
+        keystore.rename("main", "rsa"),
+        Err(Error::KeyExists { .. })
+    ));
+    assert!(matches!(
+        keystore.rename("aes", "other"),
+        Err(Error::KeyNotFound { .. })
+    ));
+    assert!(matches!(
+        keystore.rename("main", "a/b"),
+        Err(Error::InvalidName { .. })
+    ));
+    assert_eq!(stored_bytes(&keystore, "main", 1), secrets[0].1);
 
     // default
     keystore.set_default("rsa").unwrap();

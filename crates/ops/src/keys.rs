@@ -116,6 +116,17 @@ pub fn restore_backup_file(
     ))
 }
 
+/// Renames key `old` to `new` ([`Keystore::rename`]: every version's secret moves, the
+/// fingerprints stay, so every object stays readable) and takes along what ops keeps under the
+/// key's name: the marker of an interrupted rewrap. Sync pairs name their key too:
+/// `ossvault_sync::PairStore::rename_key` calls this and rebinds them (the sync crate builds on
+/// this one).
+pub fn rename(keystore: &Keystore, old: &str, new: &str) -> Result<ossvault_keystore::KeyInfo> {
+    let info = keystore.rename(old, new)?;
+    crate::rewrap::rename_marker(keystore, old, new);
+    Ok(info)
+}
+
 /// Deletes key `name` once its name was typed to confirm (`typed`), unless a sync folder is
 /// bound to it (`in_use_by_sync`: then `KeyInUse`, whatever the confirmation). Which objects
 /// only this key opens is not known here (as in the CLI): the confirmation is the user's
@@ -284,4 +295,42 @@ pub async fn open_object(
     Err(Error::NoKeyOpensObject {
         matdesc: headers.matdesc().map(|m| m.to_string()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rewrap::{start_rotation, RewrapTarget};
+
+    #[test]
+    fn a_rename_takes_an_interrupted_rewrap_along() {
+        let dir = tempfile::tempdir().unwrap();
+        let keystore = Keystore::open(
+            dir.path().join("config"),
+            Backend::PassphraseFile {
+                path: dir.path().join("keys.ossvault"),
+                passphrase: Zeroizing::new("pw".into()),
+            },
+        )
+        .unwrap();
+        let made = keystore
+            .generate("docs", ossvault_keystore::KeyKind::Aes256)
+            .unwrap();
+        let target = RewrapTarget {
+            bucket: "b",
+            prefix: "p/",
+            jobs: 1,
+        };
+        // A rotation whose rewrap was interrupted: its marker is left.
+        let started = start_rotation(&keystore, "docs", Some(&target), true).unwrap();
+        assert!(started.rotated);
+
+        let renamed = rename(&keystore, "docs", "team-docs").unwrap();
+        assert_eq!(renamed.versions[0].fingerprint, made.fingerprint);
+        assert!(!dir.path().join("config/rewrap-docs.json").exists());
+        // The same rotation under the new name finishes that rewrap instead of rotating again.
+        let again = start_rotation(&keystore, "team-docs", Some(&target), true).unwrap();
+        assert!(again.resumed && !again.rotated, "{again:?}");
+        assert_eq!(again.key.current_version, 2);
+    }
 }

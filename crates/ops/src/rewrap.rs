@@ -81,6 +81,26 @@ fn marker_path(keystore: &Keystore, name: &str) -> PathBuf {
     keystore.config_dir().join(format!("rewrap-{name}.json"))
 }
 
+/// Moves the marker of an interrupted rewrap of key `old` to its new name `new`, so that the
+/// same rotation under the new name finishes it. Best effort: left behind, the marker only
+/// makes the next `rotate --rewrap` of the renamed key rotate once more instead of resuming.
+pub(crate) fn rename_marker(keystore: &Keystore, old: &str, new: &str) {
+    let from = marker_path(keystore, old);
+    let Some(mut marker) = std::fs::read_to_string(&from)
+        .ok()
+        .and_then(|t| serde_json::from_str::<RewrapMarker>(&t).ok())
+    else {
+        return;
+    };
+    marker.name = new.to_owned();
+    let Ok(json) = serde_json::to_vec(&marker) else {
+        return;
+    };
+    if std::fs::write(marker_path(keystore, new), json).is_ok() {
+        let _ = std::fs::remove_file(from);
+    }
+}
+
 /// Rotates key `name` (unless `rotate` is false) ahead of a rewrap of `target`; if an earlier
 /// rewrap of the same target to the current version was interrupted, finishes that one instead.
 pub fn start_rotation(

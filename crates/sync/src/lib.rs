@@ -33,7 +33,7 @@ pub use engine::{
 };
 pub use error::{Error, Result};
 pub use index::{Index, IndexEntry};
-pub use pair::{Mode, NewPair, Pair, PairLock, PairStore};
+pub use pair::{Mode, NewPair, Pair, PairLock, PairStore, RenamedKey};
 pub use status::{notices, FileState, Notice, Overall, PairState, PairStatus};
 
 /// The folder (locally) and the prefix part (remotely) where replaced and deleted versions

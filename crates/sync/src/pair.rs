@@ -2,6 +2,7 @@
 //! config directory, and the lock that lets one process at a time sync a pair.
 
 use crate::error::{Error, Result};
+use ossvault_keystore::Keystore;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -184,6 +185,15 @@ fn name_of_folder(folder: &Path) -> String {
     name
 }
 
+/// What [`PairStore::rename_key`] did.
+#[derive(Debug, Clone)]
+pub struct RenamedKey {
+    /// The key under its new name.
+    pub key: ossvault_keystore::KeyInfo,
+    /// The pairs that encrypt with it, now bound to the new name.
+    pub pairs: Vec<String>,
+}
+
 /// The pairs file and the per-pair state directories under one sync directory
 /// (`<config dir>/sync`).
 #[derive(Debug, Clone)]
@@ -249,6 +259,51 @@ impl PairStore {
             .filter(|p| p.key.as_deref() == Some(key_name))
             .map(|p| p.name)
             .collect())
+    }
+
+    /// Points the pairs bound to keystore key `from` (all of them, or those in `only`) at key
+    /// `to`; returns the names of the pairs changed.
+    fn rebind_key(&self, from: &str, to: &str, only: Option<&[String]>) -> Result<Vec<String>> {
+        let mut pairs = self.list()?;
+        let mut changed = Vec::new();
+        for p in &mut pairs {
+            if p.key.as_deref() == Some(from) && only.is_none_or(|o| o.contains(&p.name)) {
+                p.key = Some(to.to_owned());
+                changed.push(p.name.clone());
+            }
+        }
+        if !changed.is_empty() {
+            self.save(pairs)?;
+        }
+        Ok(changed)
+    }
+
+    /// Renames keystore key `old` to `new` ([`ossvault_ops::keys::rename`]) and rebinds the
+    /// pairs that encrypt with it, which name their key by name. Objects name keys by
+    /// fingerprint, which a rename keeps: everything stored stays readable, and a pair that is
+    /// syncing now goes on with the key it resolved when it started.
+    ///
+    /// The refusals (no key `old`, `new` invalid or taken) come before any change. The pairs
+    /// are rebound first, then the key is renamed (if that fails, they are bound back): a
+    /// crash in between leaves pairs naming `new` and the key still called `old`, and running
+    /// the same rename again finishes it.
+    pub fn rename_key(&self, keystore: &Keystore, old: &str, new: &str) -> Result<RenamedKey> {
+        keystore.get(old).map_err(ossvault_ops::Error::from)?;
+        ossvault_keystore::validate_name(new).map_err(ossvault_ops::Error::from)?;
+        if keystore.get(new).is_ok() {
+            let taken = ossvault_keystore::Error::KeyExists { name: new.into() };
+            return Err(ossvault_ops::Error::from(taken).into());
+        }
+        let pairs = self.rebind_key(old, new, None)?;
+        match ossvault_ops::keys::rename(keystore, old, new) {
+            Ok(key) => Ok(RenamedKey { key, pairs }),
+            Err(e) => {
+                if !pairs.is_empty() {
+                    let _ = self.rebind_key(new, old, Some(&pairs));
+                }
+                Err(e.into())
+            }
+        }
     }
 
     /// The pair named `name`.
@@ -468,6 +523,74 @@ mod tests {
         assert!(store.using_key("kms:docs-key").unwrap().is_empty());
         store.remove("docs").unwrap();
         assert!(matches!(store.get("docs"), Err(Error::NoSuchPair(_))));
+    }
+
+    #[test]
+    fn a_key_rename_rebinds_the_pairs_that_name_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let keystore = Keystore::open(
+            dir.path().join("config"),
+            ossvault_keystore::Backend::PassphraseFile {
+                path: dir.path().join("keys.ossvault"),
+                passphrase: zeroize::Zeroizing::new("pw".into()),
+            },
+        )
+        .unwrap();
+        let key = keystore
+            .generate("docs-key", ossvault_keystore::KeyKind::Aes256)
+            .unwrap();
+        keystore
+            .generate("other", ossvault_keystore::KeyKind::Aes256)
+            .unwrap();
+        let store = PairStore::new(dir.path().join("sync"));
+        for (name, k) in [("a", "docs-key"), ("b", "kms:docs-key"), ("c", "other")] {
+            let mut p = Pair::new(name, dir.path().join(name), "b", "");
+            p.key = Some(k.into());
+            store.add(p).unwrap();
+        }
+        let keys_of = || -> Vec<Option<String>> {
+            store.list().unwrap().into_iter().map(|p| p.key).collect()
+        };
+        let before = keys_of();
+
+        // Refused before anything changes.
+        let code = |r: Result<RenamedKey>| r.unwrap_err().code().to_owned();
+        assert_eq!(
+            code(store.rename_key(&keystore, "docs-key", "other")),
+            "KeyExists"
+        );
+        assert_eq!(
+            code(store.rename_key(&keystore, "nope", "x")),
+            "KeyNotFound"
+        );
+        assert_eq!(
+            code(store.rename_key(&keystore, "docs-key", "a/b")),
+            "InvalidKeyName"
+        );
+        assert_eq!(keys_of(), before);
+
+        let renamed = store
+            .rename_key(&keystore, "docs-key", "team-docs")
+            .unwrap();
+        assert_eq!(renamed.pairs, ["a"]);
+        assert_eq!(renamed.key.fingerprint, key.fingerprint);
+        assert_eq!(
+            keys_of(),
+            [
+                Some("team-docs".into()),
+                Some("kms:docs-key".into()),
+                Some("other".into())
+            ]
+        );
+        assert!(store.using_key("docs-key").unwrap().is_empty());
+
+        // Stopped between the pairs and the key (pairs name the new name, the key has the
+        // old one): the same rename again finishes it.
+        store.update("c", |p| p.key = Some("main".into())).unwrap();
+        let again = store.rename_key(&keystore, "other", "main").unwrap();
+        assert!(again.pairs.is_empty());
+        assert_eq!(store.using_key("main").unwrap(), ["c"]);
+        assert!(keystore.get("main").is_ok() && keystore.get("other").is_err());
     }
 
     #[test]

@@ -163,6 +163,45 @@ pub async fn rotate_key(state: tauri::State<'_, AppState>, name: String) -> CmdR
     with_keystore(&state, move |ks| Ok(KeySummary::from(&ks.rotate(&name)?))).await
 }
 
+/// A renamed key and the sync folders that follow it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RenamedKey {
+    pub key: KeySummary,
+    pub sync_pairs: Vec<String>,
+}
+
+/// Renames key `name` to `new_name`: the fingerprint stays (every object stays readable) and
+/// the sync folders that encrypt with it follow. Refused while the key is being rewrapped.
+#[tauri::command]
+pub async fn rename_key(
+    state: tauri::State<'_, AppState>,
+    name: String,
+    new_name: String,
+) -> CmdResult<RenamedKey> {
+    key_name(&name)?;
+    key_name(&new_name)?;
+    if state
+        .rewraps
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .contains_key(&name)
+    {
+        return Err(CommandError::invalid(format!(
+            "key {name:?} is being rewrapped: rename it once the rewrap is done"
+        )));
+    }
+    let pairs = state.sync.store().clone();
+    with_keystore(&state, move |ks| {
+        let renamed = pairs.rename_key(ks, &name, &new_name)?;
+        Ok(RenamedKey {
+            key: KeySummary::from(&renamed.key),
+            sync_pairs: renamed.pairs,
+        })
+    })
+    .await
+}
+
 /// Deletes a key once its name was typed to confirm.
 #[tauri::command]
 pub async fn delete_key(

@@ -288,6 +288,12 @@ export interface KeySummary {
   lastExport: string | null;
 }
 
+/** A renamed key, and the sync folders that now name it. */
+export interface RenamedKey {
+  key: KeySummary;
+  syncPairs: string[];
+}
+
 export const KEY_KINDS = ["AES-256", "RSA-2048", "RSA-3072", "RSA-4096"] as const;
 
 export interface CmkRow {
@@ -419,6 +425,7 @@ export const api = {
   keyPublicPem: (name: string) => call<string>("key_public_pem", { name }),
   setDefaultKey: (name: string) => call<KeySummary>("set_default_key", { name }),
   rotateKey: (name: string) => call<KeySummary>("rotate_key", { name }),
+  renameKey: (name: string, newName: string) => call<RenamedKey>("rename_key", { name, newName }),
   rotateKeyRewrap: (
     name: string,
     connection: string,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { backupFileName, passphraseStrength, shortFingerprint, validDeletionDays } from "./keys";
+import { backupFileName, keyNameProblem, passphraseStrength, shortFingerprint, validDeletionDays } from "./keys";
 
 describe("keys formatting", () => {
   it("shortens a fingerprint to 16 grouped digits", () => {
@@ -28,5 +28,27 @@ describe("keys formatting", () => {
 
   it("names a backup after its key", () => {
     expect(backupFileName("photos")).toBe("photos.ossvault-key.age");
+  });
+});
+
+describe("key names", () => {
+  const existing = ["docs", "other"];
+  it("accepts what the keystore accepts", () => {
+    for (const ok of ["a", "prod-2024", "team.backup_key", "K9", "x".repeat(64)]) {
+      expect(keyNameProblem(ok, "docs", existing)).toBeNull();
+    }
+  });
+  it("names what is wrong", () => {
+    expect(keyNameProblem("", "docs", existing)).toBe("empty");
+    expect(keyNameProblem("x".repeat(65), "docs", existing)).toBe("tooLong");
+    expect(keyNameProblem("-x", "docs", existing)).toBe("start");
+    expect(keyNameProblem(".hidden", "docs", existing)).toBe("start");
+    expect(keyNameProblem("a/b", "docs", existing)).toBe("chars");
+    expect(keyNameProblem("a@v1", "docs", existing)).toBe("chars");
+    expect(keyNameProblem("sp ace", "docs", existing)).toBe("chars");
+    expect(keyNameProblem("é", "docs", existing)).toBe("start");
+    expect(keyNameProblem("aé", "docs", existing)).toBe("chars");
+    expect(keyNameProblem("docs", "docs", existing)).toBe("same");
+    expect(keyNameProblem("other", "docs", existing)).toBe("taken");
   });
 });

@@ -30,3 +30,20 @@ export function validDeletionDays(days: number): boolean {
 export function backupFileName(name: string): string {
   return `${name}.ossvault-key.age`;
 }
+
+/** Why a new key name is refused, as the keystore's rules say (`validate_name`), or null. */
+export type KeyNameProblem = "empty" | "tooLong" | "start" | "chars" | "same" | "taken";
+
+/**
+ * Checks `name` as a new name for key `current` among `existing` names: 1 to 64 ASCII letters,
+ * digits, `.`, `_`, `-`, starting with a letter or digit, and not a name already taken.
+ */
+export function keyNameProblem(name: string, current: string, existing: string[]): KeyNameProblem | null {
+  if (name === "") return "empty";
+  if (name.length > 64) return "tooLong";
+  if (!/^[A-Za-z0-9]/.test(name)) return "start";
+  if (!/^[A-Za-z0-9._-]+$/.test(name)) return "chars";
+  if (name === current) return "same";
+  if (existing.includes(name)) return "taken";
+  return null;
+}

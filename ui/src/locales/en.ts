@@ -472,6 +472,18 @@ export const en = {
   "settings.level.warn": "Warnings and errors",
   "settings.level.info": "Information (default)",
   "settings.level.debug": "Debug (verbose)",
+  "keys.rename": "Rename",
+  "keys.renameOf": "Rename key {name}",
+  "keys.renameTitle": "Rename key {name}",
+  "keys.newName": "New name",
+  "keys.renameHint": "The fingerprint stays the same, so every object encrypted with this key stays readable. Sync folders that use the key switch to the new name.",
+  "keys.renamed": "Key {from} is now {to}",
+  "keys.renamedPairs": "Key {from} is now {to}; sync folders updated: {pairs}",
+  "keys.nameProblem.empty": "Enter a name.",
+  "keys.nameProblem.tooLong": "At most 64 characters.",
+  "keys.nameProblem.start": "Start with a letter or digit.",
+  "keys.nameProblem.chars": "Only letters, digits, '.', '_' and '-' (no spaces).",
+  "keys.nameProblem.taken": "Another key has this name.",
 } as const;
 
 export type MessageKey = keyof typeof en;
