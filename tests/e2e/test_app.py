@@ -437,12 +437,20 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
+def set_upload_limit(s, limit: int | None) -> None:
+    saved = s.invoke("settings_get")["settings"]
+    s.invoke("settings_set", {"settings": {**saved, "transfers": {**saved["transfers"], "uploadLimit": limit}}})
+
+
 def test_restart_mid_transfer_resumes(ctx, screenshot):
     s = ctx.s
     big = ctx.files / "big.bin"
     with open(big, "wb") as f:
         for _ in range(384):
             f.write(os.urandom(1 << 20))
+    # Paced at 24 MiB/s (a setting that survives the restart): 12 MiB parts, 4 in flight, so
+    # 96 MiB done means whole parts are stored, and the rest takes ~12 s: time to restart.
+    set_upload_limit(s, 24 << 20)
     open_bucket(s)
     drop(s, [big])
     s.click('[data-testid="cse-none"]')
@@ -450,7 +458,7 @@ def test_restart_mid_transfer_resumes(ctx, screenshot):
 
     def running():
         rows = [t for t in s.invoke("list_transfers") if t["key"] == "big.bin"]
-        return rows[0] if rows and rows[0]["state"]["state"] == "running" and rows[0]["done"] > 0 else None
+        return rows[0] if rows and rows[0]["state"]["state"] == "running" and rows[0]["done"] >= 96 << 20 else None
 
     before = s.wait(running, 120, "big.bin running")
     go(s, "transfers")
@@ -461,7 +469,10 @@ def test_restart_mid_transfer_resumes(ctx, screenshot):
     s = ctx.s = ctx.driver.start_app()
     go(s, "transfers")
     s.find('[data-testid^="transfer-"]')
-    rows = wait_transfers_done(s, [before["id"]], timeout=300)
+    try:
+        rows = wait_transfers_done(s, [before["id"]], timeout=300)
+    finally:
+        set_upload_limit(s, None)
     assert rows[0]["parts_resumed"] > 0, rows[0]
     b = oss(ctx)
     assert b.head_object("big.bin").content_length == big.stat().st_size
