@@ -158,6 +158,17 @@ impl Exec<'_> {
         self.pair.local.join(rel_to_path(rel))
     }
 
+    /// The index entry of a file this pass uploaded (under this pair's key).
+    fn uploaded_entry(&self, rel: &str, up: Uploaded) -> IndexUpdate {
+        self.entry(
+            rel,
+            up.stamp,
+            up.hash,
+            up.etag,
+            self.key_fingerprint.to_owned(),
+        )
+    }
+
     fn entry(
         &self,
         rel: &str,
@@ -190,13 +201,7 @@ impl Exec<'_> {
                         parts_resumed: up.parts_resumed,
                         parts_sent: up.parts_sent,
                     },
-                    vec![self.entry(
-                        rel,
-                        up.stamp,
-                        up.hash,
-                        up.etag,
-                        self.key_fingerprint.to_owned(),
-                    )],
+                    vec![self.uploaded_entry(rel, up)],
                 ))
             }
             Action::Download { rel, etag, expect } => {
@@ -447,13 +452,7 @@ impl Exec<'_> {
                         parts_resumed: up.parts_resumed,
                         parts_sent: up.parts_sent,
                     },
-                    vec![self.entry(
-                        rel,
-                        up.stamp,
-                        up.hash,
-                        up.etag,
-                        self.key_fingerprint.to_owned(),
-                    )],
+                    vec![self.uploaded_entry(rel, up)],
                 ))
             }
             Mode::TwoWay => {
@@ -475,13 +474,7 @@ impl Exec<'_> {
                     .await?;
                 Ok((
                     Outcome::Conflict { copy },
-                    vec![self.entry(
-                        rel,
-                        up.stamp,
-                        up.hash,
-                        up.etag,
-                        self.key_fingerprint.to_owned(),
-                    )],
+                    vec![self.uploaded_entry(rel, up)],
                 ))
             }
             Mode::Download => {
