@@ -29,7 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from ossvault_harness import ACCESS_KEY_ID, ACCESS_KEY_SECRET, REGION, ServerProcess  # noqa: E402
+from ossvault_harness import ACCESS_KEY_ID, ACCESS_KEY_SECRET, REGION, ServerProcess, write_random  # noqa: E402
 
 import oss2  # noqa: E402
 
@@ -88,17 +88,6 @@ def run(cmd: list[str], env: dict | None = None) -> tuple[float, int]:
     if proc.returncode != 0:
         raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}")
     return elapsed, peak
-
-
-def write_random(path: Path, size: int) -> None:
-    with open(path, "wb") as f:
-        left = size
-        block = os.urandom(1 << 20)
-        while left > 0:
-            n = min(left, len(block))
-            f.write(block[:n])
-            left -= n
-            block = block[1:] + block[:1]
 
 
 def main() -> None:

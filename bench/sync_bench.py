@@ -37,7 +37,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from ossvault_harness import ACCESS_KEY_ID, ACCESS_KEY_SECRET, REGION, ServerProcess  # noqa: E402
+from ossvault_harness import ACCESS_KEY_ID, ACCESS_KEY_SECRET, REGION, ServerProcess, write_random  # noqa: E402
 
 import oss2  # noqa: E402
 
@@ -75,16 +75,6 @@ def make_tree(root: Path, files: int, size: int) -> None:
         d = root / f"d{i % 100:02}" / f"e{i % 7}"
         d.mkdir(parents=True, exist_ok=True)
         (d / f"f{i:06}.bin").write_bytes(block[i % 64:] + block[:i % 64])
-
-
-def write_random(path: Path, size: int) -> None:
-    with open(path, "wb") as f:
-        left, block = size, os.urandom(1 << 20)
-        while left > 0:
-            n = min(left, len(block))
-            f.write(block[:n])
-            left -= n
-            block = block[7:] + block[:7]
 
 
 def main() -> None:

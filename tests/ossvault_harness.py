@@ -195,3 +195,14 @@ class ServerProcess:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+def write_random(path: Path, size: int) -> None:
+    """Writes `size` incompressible bytes (1 MiB of randomness, rotated per block) to `path`."""
+    with open(path, "wb") as f:
+        left, block = size, os.urandom(1 << 20)
+        while left > 0:
+            n = min(left, len(block))
+            f.write(block[:n])
+            left -= n
+            block = block[7:] + block[:7]
