@@ -258,7 +258,7 @@ def test_an_upload_can_ask_for_server_side_encryption_over_the_bucket_default(ct
         s.click('[data-testid="cse-none"]')
         s.click(f'[data-testid="upload-sse-{choice}"]')
         if choice == "kms":
-            s.find('[data-testid="upload-sse-cmk"]')
+            s.find('[data-testid="upload-sse-kms-key"]')
             screenshot("en-06b-upload-dialog-sse-kms")
         s.click('[data-testid="upload-start"]')
         ids = s.wait(lambda: [t["id"] for t in s.invoke("list_transfers") if t["key"] == name], what=name)
