@@ -30,8 +30,12 @@ pub struct RunOptions {
     pub debounce: Duration,
     /// A file modified more recently than this is still being written: it waits.
     pub settle: Duration,
-    /// The full rescan (with a remote listing) that catches anything events missed.
+    /// The full rescan (with a remote listing) that catches anything file-system events
+    /// missed, while events arrive (a safety net: an overflow of the event queue already
+    /// forces a rescan).
     pub rescan_interval: Duration,
+    /// The full rescan's interval where no events can be had (the folder cannot be watched).
+    pub rescan_without_events: Duration,
     /// How often two-way and download pairs list the remote side while things change; a
     /// remote that stays quiet is listed less and less often, down to once every
     /// `remote_poll × IDLE_POLL_FACTOR`, until a change on either side brings the pace back.
@@ -88,7 +92,8 @@ impl Default for RunOptions {
         RunOptions {
             debounce: Duration::from_millis(200),
             settle: Duration::from_millis(150),
-            rescan_interval: Duration::from_secs(60),
+            rescan_interval: Duration::from_secs(15 * 60),
+            rescan_without_events: Duration::from_secs(60),
             remote_poll: Duration::from_secs(10),
             jobs: 32,
             part_size: 8 << 20,
@@ -195,6 +200,8 @@ pub struct PairSync {
     status_written: Mutex<Option<Instant>>,
     /// Event-queue overflows and watcher errors seen (each triggered a full rescan).
     overflows: Arc<AtomicU64>,
+    /// Walks of the folder (passes) so far.
+    walks: AtomicU64,
     _lock: PairLock,
 }
 
@@ -252,6 +259,7 @@ impl PairSync {
             cancel: CancellationToken::new(),
             status_written: Mutex::new(None),
             overflows: Arc::new(AtomicU64::new(0)),
+            walks: AtomicU64::new(0),
             _lock: lock,
         })
     }
@@ -296,6 +304,12 @@ impl PairSync {
     /// How many event-queue overflows (or watcher errors) forced a full rescan so far.
     pub fn overflows(&self) -> u64 {
         self.overflows.load(Ordering::Relaxed)
+    }
+
+    /// How many passes walked the folder so far (a remote poll that found nothing new does
+    /// not).
+    pub fn walks(&self) -> u64 {
+        self.walks.load(Ordering::Relaxed)
     }
 
     /// Forgets what the status says of a file (a conflict the person resolved).
@@ -415,9 +429,38 @@ impl PairSync {
         Ok((objects, skipped))
     }
 
+    /// A look at the remote side alone, for a pair whose folder has not changed (no events):
+    /// the listing is compared with the index, and only a difference costs a pass (scan,
+    /// plan, execute). An idle two-way pair thus never walks its folder to poll.
+    pub async fn poll_remote(&self, settle: Option<Duration>) -> Result<PassReport> {
+        let pair = self.pair();
+        let listed = self.list_remote(&pair).await?;
+        let index = self.index.clone();
+        let (listed, same) = tokio::task::spawn_blocking(move || {
+            let same = listing_matches_index(&index, &listed.0);
+            (listed, same)
+        })
+        .await
+        .map_err(|e| Error::Index(format!("the comparison failed: {e}")))?;
+        if same? {
+            self.publish(|s| s.last_sync_ms = Some(now_ms()));
+            return Ok(PassReport::default());
+        }
+        self.pass_with(Remote::Listed(listed), settle).await
+    }
+
     /// One pass: scan, list the remote side (when `list_remote`; else the index stands for
     /// it), plan, check deletions, execute. `settle`: files modified more recently wait.
     pub async fn pass(&self, list_remote: bool, settle: Option<Duration>) -> Result<PassReport> {
+        let remote = if list_remote {
+            Remote::List
+        } else {
+            Remote::Index
+        };
+        self.pass_with(remote, settle).await
+    }
+
+    async fn pass_with(&self, remote: Remote, settle: Option<Duration>) -> Result<PassReport> {
         let pair = {
             let mut p = self.pair.lock().unwrap_or_else(|p| p.into_inner());
             if let Ok(fresh) = self.store.get(&p.name) {
@@ -437,7 +480,11 @@ impl PairSync {
         });
         let started = Instant::now();
         let mut report = PassReport::default();
-        let mode_needs_listing = list_remote || self.index.is_empty()?;
+        let remote = match remote {
+            Remote::Index if self.index.is_empty()? => Remote::List,
+            r => r,
+        };
+        self.walks.fetch_add(1, Ordering::Relaxed);
         let scan = {
             let root = pair.local.clone();
             let index = self.index.clone();
@@ -451,13 +498,15 @@ impl PairSync {
             report.skipped.push((path.clone(), reason.clone()));
         }
         let scanned_at = Instant::now();
-        let remote = if mode_needs_listing {
-            let (objects, skipped) = self.list_remote(&pair).await?;
+        let remote = match remote {
+            Remote::Index => None,
+            Remote::List => Some(self.list_remote(&pair).await?),
+            Remote::Listed(listed) => Some(listed),
+        }
+        .map(|(objects, skipped)| {
             report.skipped.extend(skipped);
-            Some(objects)
-        } else {
-            None
-        };
+            objects
+        });
         let mut cursor = self.index.cursor()?;
         let listed_at = Instant::now();
         let mut actions = plan::plan(
@@ -753,8 +802,11 @@ impl PairSync {
     }
 
     /// Watches the folder until [`PairSync::stop`]: a pass after each burst of events (and
-    /// after an overflow of the event queue), a full rescan every `rescan_interval`, remote
-    /// polling for two-way and download pairs, backoff on transient failures.
+    /// after an overflow of the event queue), a full rescan every `rescan_interval`
+    /// (`rescan_without_events` where the folder cannot be watched), remote polling for
+    /// two-way and download pairs (a listing compared with the index: the folder is walked
+    /// only when the listing or an event says something changed), backoff on transient
+    /// failures.
     pub async fn watch(&self) -> Result<()> {
         let pair = self.pair();
         let (tx, mut rx) = mpsc::unbounded_channel::<bool>();
@@ -774,9 +826,10 @@ impl PairSync {
                             overflows.fetch_add(1, Ordering::Relaxed);
                         }
                         let relevant = rescan
-                            || events
-                                .iter()
-                                .any(|e| e.paths.iter().any(|p| relevant(&root_for_filter, p)));
+                            || events.iter().any(|e| {
+                                changes_content(&e.kind)
+                                    && e.paths.iter().any(|p| relevant(&root_for_filter, p))
+                            });
                         if relevant {
                             let _ = tx.send(rescan);
                         }
@@ -797,13 +850,21 @@ impl PairSync {
             _watcher = Some(debouncer);
             Ok(())
         };
-        if let Err(e) = watch_root() {
-            // No events (a missing folder, no inotify watches left): the periodic rescan
-            // still syncs.
-            tracing::warn!(pair = %pair.name, "{e}; falling back to periodic rescans");
-        }
+        let rescan_every = match watch_root() {
+            Ok(()) => self.options.rescan_interval,
+            Err(e) => {
+                // No events (a missing folder, no inotify watches left): the periodic rescan
+                // still syncs.
+                tracing::warn!(pair = %pair.name, "{e}; falling back to periodic rescans");
+                self.options.rescan_without_events
+            }
+        };
         let polls_remote = pair.mode != Mode::Upload;
         let mut next_list = Instant::now();
+        let mut next_rescan = Instant::now();
+        // Whether the folder may have changed since the last full pass (events, a retry, work
+        // left over): only then is it walked; a remote poll alone compares a listing.
+        let mut local_dirty = true;
         let mut pace = RemotePace::new(self.options.remote_poll);
         let mut backoff = Duration::from_secs(1);
         let mut next_purge = Instant::now();
@@ -827,13 +888,30 @@ impl PairSync {
                     _ = tokio::time::sleep(Duration::from_secs(2)) => {}
                     _ = self.cancel.cancelled() => return Ok(()),
                 }
+                local_dirty = true;
                 continue;
             }
-            while rx.try_recv().is_ok() {}
-            let list = Instant::now() >= next_list;
+            while let Ok(rescan) = rx.try_recv() {
+                local_dirty = true;
+                if rescan {
+                    next_rescan = Instant::now();
+                }
+            }
+            let now = Instant::now();
+            let rescan = now >= next_rescan;
+            let list = now >= next_list || rescan;
+            let outcome = if local_dirty || rescan {
+                Some(self.pass(list, Some(self.options.settle)).await)
+            } else if list && polls_remote {
+                Some(self.poll_remote(Some(self.options.settle)).await)
+            } else {
+                None
+            };
             let mut wait = None;
-            match self.pass(list, Some(self.options.settle)).await {
-                Ok(report) => {
+            match outcome {
+                None => {}
+                Some(Ok(report)) => {
+                    local_dirty = false;
                     pace.after_pass(list, report.changed());
                     if report.changed() {
                         next_list = next_list.min(Instant::now() + pace.every());
@@ -842,9 +920,12 @@ impl PairSync {
                         let every = if polls_remote {
                             pace.every()
                         } else {
-                            self.options.rescan_interval
+                            rescan_every
                         };
                         next_list = Instant::now() + every;
+                    }
+                    if rescan {
+                        next_rescan = Instant::now() + rescan_every;
                     }
                     if Instant::now() >= next_purge {
                         // Versions past the retention period leave the trash.
@@ -880,8 +961,8 @@ impl PairSync {
                         }
                     }
                 }
-                Err(Error::Cancelled) => return Ok(()),
-                Err(e) if e.is_transient() => {
+                Some(Err(Error::Cancelled)) => return Ok(()),
+                Some(Err(e)) if e.is_transient() => {
                     let reason = e.to_string();
                     let secs = backoff.as_secs();
                     self.publish(|s| {
@@ -901,17 +982,23 @@ impl PairSync {
                     backoff = (backoff * 2).min(self.options.max_backoff);
                     next_list = Instant::now();
                 }
-                Err(e) => {
+                Some(Err(e)) => {
                     let (code, reason) = (e.code().to_owned(), e.to_string());
                     self.publish(|s| s.state = PairState::Error { code, reason });
                     wait = Some(backoff);
                     backoff = (backoff * 2).min(self.options.max_backoff);
                 }
             }
+            // What comes after a wait (a retry, a file settling, another pass after changes)
+            // walks the folder again.
+            if wait.is_some() {
+                local_dirty = true;
+            }
             // Wait for events, the next listing or rescan, a retry, or a pause.
             let until = match wait {
                 Some(w) => Instant::now() + w,
-                None => next_list.min(Instant::now() + self.options.rescan_interval),
+                None if polls_remote => next_list.min(next_rescan),
+                None => next_rescan,
             };
             loop {
                 let now = Instant::now();
@@ -921,12 +1008,16 @@ impl PairSync {
                 let tick = (until - now).min(Duration::from_secs(2));
                 tokio::select! {
                     got = rx.recv() => {
-                        if got == Some(true) {
-                            next_list = Instant::now();
-                        } else if got.is_some() && polls_remote {
-                            // The folder is in use: the remote side is looked at often again.
-                            pace.reset();
-                            next_list = next_list.min(Instant::now() + pace.every());
+                        if let Some(overflow) = got {
+                            local_dirty = true;
+                            if overflow {
+                                next_rescan = Instant::now();
+                            } else if polls_remote {
+                                // The folder is in use: the remote side is looked at often
+                                // again.
+                                pace.reset();
+                                next_list = next_list.min(Instant::now() + pace.every());
+                            }
                         }
                         if wait.is_none() || got.is_some() {
                             break;
@@ -942,6 +1033,40 @@ impl PairSync {
                 }
             }
         }
+    }
+}
+
+/// Where a pass learns the remote side from.
+enum Remote {
+    /// The index stands for it (nothing listed).
+    Index,
+    /// A listing now.
+    List,
+    /// A listing already made (objects, skipped names).
+    Listed((Vec<RemoteObject>, Vec<(String, String)>)),
+}
+
+/// Whether `listing` shows the remote side exactly as the index last saw it (the same paths
+/// with the same ETags; both in path order).
+fn listing_matches_index(index: &Index, listing: &[RemoteObject]) -> Result<bool> {
+    let mut cursor = index.cursor()?;
+    for o in listing {
+        match cursor.next_entry()? {
+            Some((rel, e)) if rel == o.rel && e.etag == o.etag => {}
+            _ => return Ok(false),
+        }
+    }
+    Ok(cursor.next_entry()?.is_none())
+}
+
+/// Whether an event kind can mean a change: not a mere open or read (the sync's own walks
+/// and uploads open every folder and file it looks at, and would wake it again).
+fn changes_content(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode};
+    match kind {
+        notify::EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        notify::EventKind::Access(_) => false,
+        _ => true,
     }
 }
 
@@ -1207,8 +1332,10 @@ impl SyncEngine {
     }
 
     /// Calls `send` with every pair and its status now and after each change (pairs added,
-    /// removed, any status changed), at most once per `min_interval` and only when something
-    /// differs from what was sent; ends when `send` returns false.
+    /// removed, paused, resumed, any status changed), only when something differs from what
+    /// was sent; ends when `send` returns false. A change made by a command (pause, resume,
+    /// add, remove…) goes out at once, so a click is answered without waiting; the statuses of
+    /// busy pairs are coalesced to at most one update per `min_interval`.
     pub async fn watch_statuses(
         &self,
         min_interval: Duration,
@@ -1216,6 +1343,7 @@ impl SyncEngine {
     ) {
         let mut changes = self.changes.subscribe();
         let mut last: Option<Vec<PairOverview>> = None;
+        let mut sent_at: Option<Instant> = None;
         loop {
             changes.mark_unchanged();
             let mut receivers: Vec<watch::Receiver<PairStatus>> = self
@@ -1231,6 +1359,7 @@ impl SyncEngine {
                     return;
                 }
                 last = Some(now);
+                sent_at = Some(Instant::now());
             }
             let any_status = async {
                 if receivers.is_empty() {
@@ -1240,11 +1369,16 @@ impl SyncEngine {
                 let _ = futures_util::future::select_all(waits).await;
             };
             tokio::select! {
-                _ = changes.changed() => {}
+                _ = changes.changed() => continue,
                 _ = any_status => {}
             }
-            // Coalesce a burst of changes into one update.
-            tokio::time::sleep(min_interval).await;
+            // Coalesce a burst of status changes into one update, unless a command changes
+            // something meanwhile.
+            let due = sent_at.map_or_else(Instant::now, |t| t + min_interval);
+            tokio::select! {
+                _ = tokio::time::sleep_until(due.into()) => {}
+                _ = changes.changed() => {}
+            }
         }
     }
 

@@ -6,6 +6,8 @@ use ossvault_keystore::Keystore;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 /// Which way a pair syncs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -199,6 +201,33 @@ pub struct RenamedKey {
 #[derive(Debug, Clone)]
 pub struct PairStore {
     dir: PathBuf,
+    /// The pairs as last read, with the file's stamp then (shared by the clones): every pair's
+    /// loop asks for its pair every few seconds, and the file is parsed again only when
+    /// another save replaced it.
+    cache: Arc<Mutex<Option<(FileStamp, Vec<Pair>)>>>,
+}
+
+/// What tells one version of the pairs file from another: a save writes a new file and
+/// renames it over the old one (a new inode, size and times).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileStamp {
+    len: u64,
+    modified: Option<SystemTime>,
+    inode: u64,
+}
+
+impl FileStamp {
+    fn of(meta: &std::fs::Metadata) -> FileStamp {
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(meta);
+        #[cfg(not(unix))]
+        let inode = 0;
+        FileStamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            inode,
+        }
+    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -210,7 +239,10 @@ struct PairsFile {
 impl PairStore {
     /// The store in `dir` (created, owner-only, on first write).
     pub fn new(dir: PathBuf) -> PairStore {
-        PairStore { dir }
+        PairStore {
+            dir,
+            cache: Arc::default(),
+        }
     }
 
     /// `<config dir>/sync` (`$OSSVAULT_CONFIG_DIR/sync` when set).
@@ -236,6 +268,20 @@ impl PairStore {
     /// Every pair, in name order.
     pub fn list(&self) -> Result<Vec<Pair>> {
         let path = self.file();
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let stamp = match std::fs::metadata(&path) {
+            Ok(meta) => FileStamp::of(&meta),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                *cache = None;
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(Error::io(&path)(e)),
+        };
+        if let Some((seen, pairs)) = cache.as_ref() {
+            if *seen == stamp {
+                return Ok(pairs.clone());
+            }
+        }
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -247,6 +293,8 @@ impl PairStore {
         })?;
         let mut pairs = file.pairs;
         pairs.sort_by(|a, b| a.name.cmp(&b.name));
+        // Replaced between the stamp and the read: the next call reads it again.
+        *cache = Some((stamp, pairs.clone()));
         Ok(pairs)
     }
 
@@ -319,6 +367,7 @@ impl PairStore {
         let text = serde_json::to_string_pretty(&PairsFile { pairs })
             .map_err(|e| Error::InvalidInput(e.to_string()))?;
         let path = self.file();
+        *self.cache.lock().unwrap_or_else(|p| p.into_inner()) = None;
         ossvault_fs::write_durably(&path, text.as_bytes(), ossvault_fs::MODE_OWNER_ONLY)
             .map_err(Error::io(&path))
     }
@@ -485,6 +534,30 @@ pub struct PairLock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_store_sees_every_change_another_process_saves() {
+        let dir = tempfile::tempdir().unwrap();
+        let (app, cli) = (
+            PairStore::new(dir.path().join("sync")),
+            PairStore::new(dir.path().join("sync")),
+        );
+        assert!(app.list().unwrap().is_empty());
+        cli.add(Pair::new("docs", dir.path().join("f"), "b", "p/"))
+            .unwrap();
+        assert!(!app.get("docs").unwrap().paused);
+        // Quick saves of the same length one after the other: each one is seen.
+        for round in 0..20 {
+            let paused = round % 2 == 0;
+            cli.update("docs", |p| p.paused = paused).unwrap();
+            assert_eq!(app.get("docs").unwrap().paused, paused, "round {round}");
+            cli.update("docs", |p| p.bandwidth_limit = Some(1000 + round))
+                .unwrap();
+            assert_eq!(app.get("docs").unwrap().bandwidth_limit, Some(1000 + round));
+        }
+        cli.remove("docs").unwrap();
+        assert!(app.list().unwrap().is_empty());
+    }
 
     #[test]
     fn pairs_persist_owner_only_and_lock_once() {

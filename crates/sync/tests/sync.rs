@@ -414,11 +414,16 @@ async fn two_way_carries_changes_and_keeps_both_versions_of_a_conflict() {
     assert_eq!(r.downloaded, 2, "{r:?}");
     assert_eq!(local_tree(&a.local), local_tree(&b.local));
 
-    // A change on b reaches a.
+    // A poll of a quiet remote compares a listing with the index: the folder is not walked.
+    let r = sa.poll_remote(None).await.unwrap();
+    assert_eq!((r.scanned, r.downloaded, r.uploaded), (0, 0, 0), "{r:?}");
+
+    // A change on b reaches a, by a poll.
     write(&b.local, "notes/todo.txt", b"from b, v2");
     sb.pass(true, None).await.unwrap();
-    let r = sa.pass(true, None).await.unwrap();
+    let r = sa.poll_remote(None).await.unwrap();
     assert_eq!(r.downloaded, 1, "{r:?}");
+    assert!(r.scanned > 0, "a changed remote costs a pass: {r:?}");
     assert_eq!(
         std::fs::read(a.local.join("notes/todo.txt")).unwrap(),
         b"from b, v2"
@@ -454,6 +459,54 @@ async fn two_way_carries_changes_and_keeps_both_versions_of_a_conflict() {
     let r = sb.pass(true, None).await.unwrap();
     assert_eq!(r.deleted_local, 1, "{r:?}");
     assert!(!b.local.join("photo.jpg").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_two_way_pair_polls_the_remote_without_walking_its_folder() {
+    let fx = fixture().await;
+    // Plain: what is looked at does not depend on encryption, and it keeps the test short.
+    let pair = fx.add("idle", Mode::TwoWay, None, "idle/");
+    for i in 0..300 {
+        write(&pair.local, &format!("d{}/f{i}.txt", i % 7), &content(i, 1));
+    }
+    let sync = fx.open("idle", fast_options()).await;
+    let runner = {
+        let s = sync.clone();
+        tokio::spawn(async move { s.watch().await })
+    };
+    eventually(Duration::from_secs(60), "300 files synced", || async {
+        let s = sync.status();
+        s.state == PairState::Idle && s.indexed == 300
+    })
+    .await;
+    // Quiet on both sides: the remote is polled (every 0.5 s, then less often), the folder is
+    // not walked, not even after the walks the sync made itself (their directory opens are
+    // file-system events too).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (walks, polled) = (sync.walks(), sync.status().last_sync_ms);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(sync.walks(), walks, "an idle pair walked its folder");
+    assert!(
+        sync.status().last_sync_ms > polled,
+        "the remote was not polled"
+    );
+    // A change on the remote side is found by a poll and carried.
+    let mut other = Pair::new("other", fx.dir.path().join("other"), BUCKET, "idle/");
+    other.mode = Mode::TwoWay;
+    std::fs::create_dir_all(&other.local).unwrap();
+    fx.store.add(other.clone()).unwrap();
+    let so = fx.open("other", RunOptions::default()).await;
+    so.pass(true, None).await.unwrap();
+    write(&other.local, "d0/f0.txt", b"changed elsewhere");
+    so.pass(true, None).await.unwrap();
+    eventually(
+        Duration::from_secs(20),
+        "the remote change carried",
+        || async { std::fs::read(pair.local.join("d0/f0.txt")).unwrap() == b"changed elsewhere" },
+    )
+    .await;
+    sync.stop();
+    runner.await.unwrap().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1008,12 +1061,43 @@ async fn the_engine_adds_resolves_pauses_restores_and_removes() {
     );
     assert_eq!(rest.next, None);
 
-    // Pause: a file written meanwhile stays local until resume.
+    // Pause: a file written meanwhile stays local until resume. A command's change reaches a
+    // watcher at once, even one that coalesces statuses over 5 s.
+    let slow: Arc<std::sync::Mutex<Vec<Vec<ossvault_sync::PairOverview>>>> = Default::default();
+    let slow_watcher = {
+        let (engine, slow) = (engine.clone(), slow.clone());
+        tokio::spawn(async move {
+            engine
+                .watch_statuses(Duration::from_secs(5), |s| {
+                    slow.lock().unwrap().push(s.to_vec());
+                    true
+                })
+                .await
+        })
+    };
+    eventually(
+        Duration::from_secs(5),
+        "the slow watcher's first update",
+        || async { !slow.lock().unwrap().is_empty() },
+    )
+    .await;
+    let asked = std::time::Instant::now();
     engine.pause("docs").unwrap();
     eventually(Duration::from_secs(10), "paused", || async {
         engine.statuses()[0].state == PairState::Paused
     })
     .await;
+    eventually(Duration::from_secs(10), "the pause sent", || async {
+        let slow = slow.lock().unwrap();
+        slow.last().is_some_and(|l| l[0].pair.paused)
+    })
+    .await;
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "a pause waited for the coalescing interval: {:?}",
+        asked.elapsed()
+    );
+    slow_watcher.abort();
     assert!(fx.store.get("docs").unwrap().paused);
     write(&folder, "c.txt", b"three");
     tokio::time::sleep(Duration::from_secs(2)).await;
