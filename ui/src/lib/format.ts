@@ -39,19 +39,37 @@ export function formatDuration(secs: number, locale: Locale): string {
   return zh ? `${r}秒` : `${r} s`;
 }
 
+// Intl formatters are costly to make (a list row would make one per row and frame): one per
+// locale and time zone, made on first use.
+const dateFormats = new Map<string, Intl.DateTimeFormat>();
+const relativeFormats = new Map<string, Intl.RelativeTimeFormat>();
+const numberFormats = new Map<string, Intl.NumberFormat>();
+
+function memo<F>(cache: Map<string, F>, key: string, make: () => F): F {
+  let f = cache.get(key);
+  if (f === undefined) {
+    f = make();
+    cache.set(key, f);
+  }
+  return f;
+}
+
 /** A date and time in the locale's own order: "Dec 2, 2026, 04:35" / "2026年12月2日 04:35". */
 export function formatDate(value: string | number | Date, locale: Locale, timeZone?: string): string {
   const d = value instanceof Date ? value : new Date(value);
   if (Number.isNaN(d.getTime())) return "—";
-  return new Intl.DateTimeFormat(locale, {
-    year: "numeric",
-    month: locale === "zh-CN" ? "long" : "short",
-    day: "numeric",
-    hour: "2-digit",
-    minute: "2-digit",
-    hourCycle: "h23",
-    timeZone,
-  }).format(d);
+  const format = memo(dateFormats, `${locale}|${timeZone ?? ""}`, () =>
+    new Intl.DateTimeFormat(locale, {
+      year: "numeric",
+      month: locale === "zh-CN" ? "long" : "short",
+      day: "numeric",
+      hour: "2-digit",
+      minute: "2-digit",
+      hourCycle: "h23",
+      timeZone,
+    }),
+  );
+  return format.format(d);
 }
 
 /** Within the last day, relative ("3 min ago", "3分钟前"); older, the date. */
@@ -65,7 +83,7 @@ export function formatWhen(
   if (Number.isNaN(d.getTime())) return "—";
   const secs = Math.round((d.getTime() - now) / 1000);
   if (Math.abs(secs) >= 86400) return formatDate(d, locale, timeZone);
-  const rtf = new Intl.RelativeTimeFormat(locale, { numeric: "auto" });
+  const rtf = memo(relativeFormats, locale, () => new Intl.RelativeTimeFormat(locale, { numeric: "auto" }));
   if (Math.abs(secs) < 60) return rtf.format(secs, "second");
   if (Math.abs(secs) < 3600) return rtf.format(Math.round(secs / 60), "minute");
   return rtf.format(Math.round(secs / 3600), "hour");
@@ -73,7 +91,7 @@ export function formatWhen(
 
 /** A count of items with the locale's counter: "3 objects" is the catalogue's; here 1,234. */
 export function formatCount(n: number, locale: Locale): string {
-  return new Intl.NumberFormat(locale).format(n);
+  return memo(numberFormats, locale, () => new Intl.NumberFormat(locale)).format(n);
 }
 
 /** Progress in percent with no decimal, "—" when the total is unknown. */

@@ -67,6 +67,21 @@ describe("PagedListing", () => {
     expect(l.entryAt(5)?.name).toBe("000005.jpg");
   });
 
+  it("says when a view needs a fetch, and whether ensuring it changed anything", async () => {
+    const s = server(10_000, 1000);
+    const l = new PagedListing("photos/", s.fetch);
+    expect(l.needs(0, 40)).toBe(true);
+    expect(await l.ensure(0, 40)).toBe(true);
+    // Within the held page: nothing to fetch, nothing changes.
+    expect(l.needs(100, 140)).toBe(false);
+    expect(await l.ensure(100, 140)).toBe(false);
+    expect(s.calls).toEqual([null]);
+    // Past it: the next page.
+    expect(l.needs(990, 1030)).toBe(true);
+    expect(await l.ensure(990, 1030)).toBe(true);
+    expect(s.calls).toEqual([null, "1000"]);
+  });
+
   it("a small folder is held whole and sortable", async () => {
     const s = server(3, 1000);
     const l = new PagedListing("photos/", s.fetch);

@@ -119,11 +119,15 @@ export class PagedListing {
     return [first, Math.max(first, last)];
   }
 
-  private async load(i: number): Promise<void> {
+  /** Fetches page `i` unless it is held; resolves to whether it was fetched. */
+  private async load(i: number): Promise<boolean> {
     const page = this.pages[i];
-    if (page === undefined) return;
-    if (page.entries !== null) return;
-    if (page.loading) return page.loading;
+    if (page === undefined) return false;
+    if (page.entries !== null) return false;
+    if (page.loading) {
+      await page.loading;
+      return true;
+    }
     page.loading = (async () => {
       try {
         const result = await this.fetch(page.token);
@@ -143,25 +147,43 @@ export class PagedListing {
         page.loading = null;
       }
     })();
-    return page.loading;
+    await page.loading;
+    return true;
   }
 
-  /** Makes the rows `from..to` available (fetching their pages), and drops pages far away. */
-  async ensure(from: number, to: number): Promise<void> {
+  /** Whether some row of `from..to` is not held yet (showing it needs a fetch). */
+  needs(from: number, to: number): boolean {
     const [first, last] = this.pageRange(from, to);
-    for (let i = first; i <= last; i++) await this.load(i);
+    for (let i = first; i <= last; i++) if (this.pages[i]?.entries === null) return true;
+    return false;
+  }
+
+  /**
+   * Makes the rows `from..to` available (fetching their pages), and drops pages far away.
+   * Resolves to whether anything held changed (a page fetched or dropped).
+   */
+  async ensure(from: number, to: number): Promise<boolean> {
+    const before = this.pages.length;
+    const [first, last] = this.pageRange(from, to);
+    let changed = false;
+    for (let i = first; i <= last; i++) changed = (await this.load(i)) || changed;
     // Loading may have revealed that the view wants the page after.
     const [, lastNow] = this.pageRange(from, to);
-    if (lastNow > last) await this.load(lastNow);
-    this.evict(first, Math.max(last, lastNow));
+    if (lastNow > last) changed = (await this.load(lastNow)) || changed;
+    return this.evict(first, Math.max(last, lastNow)) || changed || this.pages.length !== before;
   }
 
-  private evict(first: number, last: number): void {
+  private evict(first: number, last: number): boolean {
     const keepFrom = first - Math.floor(this.spare / 2);
     const keepTo = last + Math.ceil(this.spare / 2);
+    let dropped = false;
     this.pages.forEach((p, i) => {
-      if ((i < keepFrom || i > keepTo) && p.entries !== null && !p.loading) p.entries = null;
+      if ((i < keepFrom || i > keepTo) && p.entries !== null && !p.loading) {
+        p.entries = null;
+        dropped = true;
+      }
     });
+    return dropped;
   }
 }
 
