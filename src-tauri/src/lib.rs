@@ -10,6 +10,7 @@
 pub mod commands;
 pub mod desktop;
 pub mod error;
+pub mod memory;
 pub mod opener;
 pub mod startup;
 pub mod state;
@@ -90,9 +91,11 @@ pub fn with_commands<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Bu
 /// Runs the app until it is quit (closing the window keeps it in the tray while sync folders
 /// exist).
 pub fn run() {
+    memory::limit_arenas();
     let setup = startup::prepare();
     let runtime = setup.runtime;
     tauri::async_runtime::set(runtime.handle().clone());
+    memory::start_trimming(runtime.handle());
     // The embedded server starts while the window and its webview come up; the state is in
     // place before the event loop runs, so before the page can call a command.
     let starting = runtime.spawn(startup::start(setup.dirs, setup.settings, setup.prepared));

@@ -8,6 +8,10 @@ use std::path::Path;
 
 const FILES: TableDefinition<&str, &[u8]> = TableDefinition::new("files");
 
+/// redb's page cache per index (its default is 1 GiB, which a pass would fill with the pages it
+/// streams through once): an app runs many pairs, and the OS caches the file anyway.
+const INDEX_CACHE_BYTES: usize = 4 << 20;
+
 /// What was true of a path when it was last in sync on both sides.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IndexEntry {
@@ -45,7 +49,9 @@ impl Index {
         if let Some(dir) = path.parent() {
             ossvault_fs::create_private_dir_all(dir).map_err(Error::io(dir))?;
         }
-        let db = Database::create(path)?;
+        let db = redb::Builder::new()
+            .set_cache_size(INDEX_CACHE_BYTES)
+            .create(path)?;
         let w = db.begin_write()?;
         w.open_table(FILES)?;
         w.commit()?;
