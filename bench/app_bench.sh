@@ -13,8 +13,9 @@
 #   BENCH_OBJECTS     objects in the listed and scrolled prefix (default 100000)
 #   BENCH_SCROLL_STEP pixels scrolled a frame (default 3600: 100 rows)
 #   BENCH_UPLOAD_MIB  size of the uploaded file (default 1024), BENCH_UPLOAD_RUNS (default 2)
-#   BENCH_PAIRS, BENCH_SYNC_FILES, BENCH_NEW_FILES, BENCH_IDLE_S  the sync part (default 10
-#                     pairs, 50000 files in all, 10000 new files in one pair, 60 s idle)
+#   BENCH_PAIRS, BENCH_SYNC_FILES, BENCH_NEW_FILES, BENCH_IDLE_S, BENCH_IDLE_SETTLE_S  the sync
+#                     part (default 10 pairs, 50000 files in all, 10000 new files in one pair,
+#                     60 s idle measured at once and again 180 s later)
 # Every figure is printed with the load average; compare the ratios to the references of the
 # same run, the absolute times move with what else runs on the machine.
 set -euo pipefail
