@@ -204,8 +204,11 @@ pub struct PairStore {
     /// The pairs as last read, with the file's stamp then (shared by the clones): every pair's
     /// loop asks for its pair every few seconds, and the file is parsed again only when
     /// another save replaced it.
-    cache: Arc<Mutex<Option<(FileStamp, Vec<Pair>)>>>,
+    cache: Arc<Mutex<Option<ReadPairs>>>,
 }
+
+/// The pairs read from the file, with the file's stamp at that time.
+type ReadPairs = (FileStamp, Vec<Pair>);
 
 /// What tells one version of the pairs file from another: a save writes a new file and
 /// renames it over the old one (a new inode, size and times).
