@@ -225,8 +225,13 @@ pub mod power {
         }
     }
 
-    pub(crate) fn skips(what: Skip) -> bool {
-        ledger().as_ref().is_some_and(|l| l.skip == what)
+    /// Whether the fsync `what` of `path` is to be skipped.
+    pub(crate) fn skips(what: Skip, path: &Path) -> bool {
+        let guard = ledger();
+        let Some(l) = guard.as_ref().filter(|l| l.skip == what) else {
+            return false;
+        };
+        path.canonicalize().is_ok_and(|p| p.starts_with(&l.root))
     }
 
     /// Whether `path` is inside the tracked directory.

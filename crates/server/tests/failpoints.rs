@@ -22,20 +22,22 @@
 mod common;
 
 use bytes::Bytes;
-use md5::{Digest, Md5};
+use md5::Md5;
 use ossvault_client::{
     Client, ClientConfig, Credentials, Error, ListRequest, PartInfo, PutOptions, RequestBody,
 };
-use ossvault_server::failpoints::Failpoint;
+use ossvault_server::failpoints::{power, Failpoint};
 use ossvault_server::sse::RootSecret;
 use ossvault_server::store::Store;
 use rand::{Rng, SeedableRng};
-use std::collections::BTreeSet;
+use sha2::Digest;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::{mpsc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Set in the environment of the child process that runs the server (its directory).
@@ -76,6 +78,11 @@ fn random_bytes(rng: &mut impl Rng, len: usize) -> Vec<u8> {
     let mut v = vec![0u8; len];
     rng.fill(&mut v[..]);
     v
+}
+
+fn bytes_between(rng: &mut impl Rng, low: usize, high: usize) -> Vec<u8> {
+    let len = rng.gen_range(low..high);
+    random_bytes(rng, len)
 }
 
 fn opts(header: Option<(&str, &str)>) -> PutOptions {
@@ -690,4 +697,387 @@ fn configure_refuses_unknown_failpoints() {
     for fp in Failpoint::ALL {
         ossvault_server::failpoints::configure(&format!("{}=off", fp.name())).unwrap();
     }
+}
+
+// ---- power loss ----
+
+/// One clock for sends, acknowledgements and crash images.
+static TICKS: AtomicU64 = AtomicU64::new(1);
+
+fn tick() -> u64 {
+    TICKS.fetch_add(1, Ordering::SeqCst)
+}
+
+/// A write of the power-loss workload: its key, the SHA-256 of the bytes it leaves (`None`: a
+/// delete), when it was sent and acknowledged (`u64::MAX`: never).
+struct Attempt {
+    key: String,
+    content: Option<[u8; 32]>,
+    sent: u64,
+    acked: u64,
+}
+
+/// A writer's appendable object: its appends in order, with their ticks.
+#[derive(Default)]
+struct AppendLog {
+    chunks: Vec<(Vec<u8>, u64, u64)>,
+}
+
+const POWER_KEYS: usize = 12;
+const POWER_WRITERS: usize = 8;
+const POWER_IMAGES: usize = 4;
+
+fn sha(data: &[u8]) -> [u8; 32] {
+    sha2::Sha256::digest(data).into()
+}
+
+fn seed_key(i: usize) -> String {
+    format!("seed/{i}")
+}
+
+/// One writer of the power-loss workload: PUT (small, streamed, SSE-OSS, SSE-KMS), multipart
+/// (2 parts), copy, delete, and appends to an object of its own, until `stop`.
+async fn power_writer(
+    c: Client,
+    seed: u64,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    attempts: Arc<Mutex<Vec<Attempt>>>,
+    appends: Arc<Mutex<AppendLog>>,
+    seeds: Arc<Vec<Vec<u8>>>,
+) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let append_key = format!("append/{seed}");
+    let mut appended = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        if rng.gen_bool(0.15) {
+            let data = bytes_between(&mut rng, 1, 20_000);
+            let sent = tick();
+            let i = {
+                let mut log = appends.lock().unwrap();
+                log.chunks.push((data.clone(), sent, u64::MAX));
+                log.chunks.len() - 1
+            };
+            let sse = (appended == 0 && rng.gen_bool(0.5)).then_some(AES256);
+            if c.append_object(BUCKET, &append_key, appended, body(&data), &opts(sse))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            appended += data.len() as u64;
+            appends.lock().unwrap().chunks[i].2 = tick();
+            continue;
+        }
+        let key = format!("k{}", rng.gen_range(0..POWER_KEYS));
+        let sse = [None, None, Some(AES256), Some(KMS)][rng.gen_range(0..4)];
+        let kind = rng.gen_range(0..6);
+        let data = match kind {
+            0 | 1 => bytes_between(&mut rng, 0, 100_000),
+            2 => random_bytes(&mut rng, 300_000),
+            3 => bytes_between(&mut rng, (100 << 10) + 1, (100 << 10) + 50_000),
+            4 => seeds[rng.gen_range(0..seeds.len())].clone(),
+            _ => Vec::new(),
+        };
+        let attempt = Attempt {
+            key: key.clone(),
+            content: (kind != 5).then(|| sha(&data)),
+            sent: tick(),
+            acked: u64::MAX,
+        };
+        let i = {
+            let mut attempts = attempts.lock().unwrap();
+            attempts.push(attempt);
+            attempts.len() - 1
+        };
+        let written = match kind {
+            0..=2 => c
+                .put_object(BUCKET, &key, body(&data), &opts(sse))
+                .await
+                .map(drop),
+            3 => {
+                async {
+                    let id = c.initiate_multipart(BUCKET, &key, &opts(sse)).await?;
+                    let one = c
+                        .upload_part(BUCKET, &key, &id, 1, body(&data[..100 << 10]))
+                        .await?;
+                    let two = c
+                        .upload_part(BUCKET, &key, &id, 2, body(&data[100 << 10..]))
+                        .await?;
+                    c.complete_multipart(BUCKET, &key, &id, &[one, two])
+                        .await
+                        .map(drop)
+                }
+                .await
+            }
+            4 => {
+                let source = seed_key(seeds.iter().position(|s| *s == data).unwrap());
+                c.copy_object(BUCKET, &source, BUCKET, &key, Some(&opts(sse)))
+                    .await
+                    .map(drop)
+            }
+            _ => c.delete_object(BUCKET, &key).await,
+        };
+        if written.is_err() {
+            return;
+        }
+        attempts.lock().unwrap()[i].acked = tick();
+    }
+}
+
+/// Checks a server started on a crash image taken at tick `at`: every key is a version some
+/// write sent before `at` left (or absent when none was acknowledged), none superseded by a
+/// later acknowledged write; appendable objects are whole appends covering the acknowledged
+/// ones; the listing agrees; seeds intact. Returns what is wrong.
+async fn check_image(
+    c: &Client,
+    at: u64,
+    attempts: &[Attempt],
+    appends: &BTreeMap<String, Vec<(Vec<u8>, u64, u64)>>,
+    seeds: &[Vec<u8>],
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut readable = BTreeSet::new();
+    for k in 0..POWER_KEYS {
+        let key = format!("k{k}");
+        let tries: Vec<&Attempt> = attempts
+            .iter()
+            .filter(|a| a.key == key && a.sent < at)
+            .collect();
+        let acked_before = |a: &Attempt| a.acked < at;
+        let state = match get(c, &key).await {
+            Ok(state) => state.map(|b| sha(&b)),
+            Err(e) => {
+                problems.push(format!("{key}: unreadable: {e}"));
+                continue;
+            }
+        };
+        if state.is_some() {
+            readable.insert(key.clone());
+        }
+        if state.is_none() && !tries.iter().any(|a| acked_before(a)) {
+            continue;
+        }
+        let matching: Vec<&&Attempt> = tries.iter().filter(|a| a.content == state).collect();
+        if matching.is_empty() {
+            problems.push(format!("{key}: a version no write left (torn or lost)"));
+            continue;
+        }
+        let latest_acked_sent = tries
+            .iter()
+            .filter(|a| acked_before(a))
+            .map(|a| a.sent)
+            .max()
+            .unwrap_or(0);
+        if !matching.iter().any(|a| a.acked >= latest_acked_sent) {
+            problems.push(format!("{key}: an acknowledged write was lost"));
+        }
+    }
+    for (key, chunks) in appends {
+        let state = match get(c, key).await {
+            Ok(state) => state,
+            Err(e) => {
+                problems.push(format!("{key}: unreadable: {e}"));
+                continue;
+            }
+        };
+        let must = chunks.iter().filter(|(_, _, acked)| *acked < at).count();
+        let mut prefix = Vec::new();
+        let mut whole = None;
+        for (i, (data, sent, _)) in chunks.iter().enumerate() {
+            if state.as_deref() == Some(&prefix[..]) && i > 0 {
+                whole = Some(i);
+            }
+            if *sent >= at {
+                break;
+            }
+            prefix.extend_from_slice(data);
+            if state.as_deref() == Some(&prefix[..]) {
+                whole = Some(i + 1);
+            }
+        }
+        match (&state, whole) {
+            (None, _) if must == 0 => {}
+            (Some(_), Some(n)) if n >= must => {
+                readable.insert(key.clone());
+            }
+            (Some(_), Some(n)) => problems.push(format!("{key}: {n} appends, {must} acknowledged")),
+            _ => problems.push(format!("{key}: not whole appends (torn or lost)")),
+        }
+    }
+    for (i, data) in seeds.iter().enumerate() {
+        match get(c, &seed_key(i)).await {
+            Ok(Some(got)) if got == *data => {
+                readable.insert(seed_key(i));
+            }
+            _ => problems.push(format!("{}: changed or lost", seed_key(i))),
+        }
+    }
+    match c.list_objects(BUCKET, &ListRequest::default()).await {
+        Ok(page) => {
+            let listed: BTreeSet<String> = page.objects.into_iter().map(|o| o.key).collect();
+            if listed != readable {
+                problems.push(format!(
+                    "listing disagrees: {:?}",
+                    listed.symmetric_difference(&readable).collect::<Vec<_>>()
+                ));
+            }
+        }
+        Err(e) => problems.push(format!("listing failed: {e}")),
+    }
+    problems
+}
+
+/// Serialises the power-loss tests: the simulation tracks one directory per process.
+static POWER: Mutex<()> = Mutex::new(());
+
+/// Writers of every kind against an in-process server on a tracked directory, crash images
+/// taken while they write; then each image is opened and checked. Returns each image's
+/// problems and how many writes were acknowledged before it.
+fn power_loss_run(skip: power::Skip) -> Vec<(usize, Vec<String>)> {
+    let _one = POWER.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    ossvault_fs::create_private_dir_all(&data).unwrap();
+    power::track(&data).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let attempts = Arc::new(Mutex::new(Vec::new()));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(99);
+    let seeds: Arc<Vec<Vec<u8>>> = Arc::new(
+        (0..3)
+            .map(|i| random_bytes(&mut rng, 50_000 + i * 40_000))
+            .collect(),
+    );
+    let logs: Vec<Arc<Mutex<AppendLog>>> = (0..POWER_WRITERS).map(|_| Arc::default()).collect();
+    let images: Vec<(u64, PathBuf)> = rt.block_on(async {
+        let server = ossvault_server::start(server_config(dir.path()))
+            .await
+            .unwrap();
+        let c = client(&server.endpoint());
+        c.create_bucket(BUCKET, None).await.unwrap();
+        for (i, s) in seeds.iter().enumerate() {
+            c.put_object(BUCKET, &seed_key(i), body(s), &opts(Some(KMS)))
+                .await
+                .unwrap();
+        }
+        power::set_skip(skip);
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writers: Vec<_> = (0..POWER_WRITERS)
+            .map(|i| {
+                tokio::spawn(power_writer(
+                    client(&server.endpoint()),
+                    i as u64,
+                    stop.clone(),
+                    attempts.clone(),
+                    logs[i].clone(),
+                    seeds.clone(),
+                ))
+            })
+            .collect();
+        let mut images = Vec::new();
+        for i in 0..POWER_IMAGES {
+            tokio::time::sleep(Duration::from_millis(rng.gen_range(200..600))).await;
+            let root = dir.path().join(format!("image{i}"));
+            std::fs::create_dir(&root).unwrap();
+            let at = tick();
+            let image = root.join("data");
+            tokio::task::spawn_blocking(move || power::crash_image(&image))
+                .await
+                .unwrap()
+                .unwrap();
+            images.push((at, root));
+        }
+        stop.store(true, Ordering::Relaxed);
+        for w in writers {
+            w.await.unwrap();
+        }
+        server.shutdown().await;
+        images
+    });
+    power::stop();
+    let attempts = std::mem::take(&mut *attempts.lock().unwrap());
+    let appends: BTreeMap<String, Vec<(Vec<u8>, u64, u64)>> = logs
+        .iter()
+        .enumerate()
+        .map(|(i, log)| {
+            let chunks = std::mem::take(&mut log.lock().unwrap().chunks);
+            (format!("append/{i}"), chunks)
+        })
+        .collect();
+    images
+        .into_iter()
+        .map(|(at, root)| {
+            let acked = attempts.iter().filter(|a| a.acked < at).count()
+                + appends
+                    .values()
+                    .flatten()
+                    .filter(|(_, _, acked)| *acked < at)
+                    .count();
+            let mut problems = rt.block_on(async {
+                let server = ossvault_server::start(server_config(&root)).await.unwrap();
+                let c = client(&server.endpoint());
+                let problems = check_image(&c, at, &attempts, &appends, &seeds).await;
+                abort_uploads(&c).await;
+                server.shutdown().await;
+                problems
+            });
+            if let Err(e) = check_files(&root.join("data")) {
+                problems.push(e);
+            }
+            (acked, problems)
+        })
+        .collect()
+}
+
+#[test]
+fn power_loss_keeps_every_acknowledged_write() {
+    let images = power_loss_run(power::Skip::Nothing);
+    for (i, (acked, problems)) in images.iter().enumerate() {
+        println!(
+            "image {i}: {acked} writes acknowledged before it, {} problems",
+            problems.len()
+        );
+    }
+    assert!(
+        images.iter().all(|(acked, _)| *acked > 0),
+        "no write acknowledged"
+    );
+    let problems: Vec<_> = images.into_iter().flat_map(|(_, p)| p).collect();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The checks above must be able to fail: with a fsync skipped, a power cut loses or tears
+/// acknowledged writes, and every image after the first acknowledged write shows it.
+fn power_loss_caught_without(skip: power::Skip) {
+    let images = power_loss_run(skip);
+    for (i, (acked, problems)) in images.iter().enumerate() {
+        println!(
+            "image {i} ({skip:?} skipped): {acked} writes acknowledged before it, {} problems, e.g. {:?}",
+            problems.len(),
+            problems.first()
+        );
+        if *acked > 0 {
+            assert!(
+                !problems.is_empty(),
+                "image {i}: the lost fsync went unnoticed"
+            );
+        }
+    }
+    assert!(
+        images.iter().any(|(acked, _)| *acked > 0),
+        "no write acknowledged"
+    );
+}
+
+#[test]
+fn power_loss_without_content_fsync_is_caught() {
+    power_loss_caught_without(power::Skip::FileData);
+}
+
+#[test]
+fn power_loss_without_directory_fsync_is_caught() {
+    power_loss_caught_without(power::Skip::Directories);
 }

@@ -333,7 +333,7 @@ pub(super) fn unlink(blobs_dir: &Path, ids: impl IntoIterator<Item = BlobId>) {
 /// the crash tests records it (or skips it, to show that the tests notice).
 fn sync_content(file: &File, path: &Path) -> io::Result<()> {
     #[cfg(feature = "failpoints")]
-    if crate::failpoints::power::skips(crate::failpoints::power::Skip::FileData) {
+    if crate::failpoints::power::skips(crate::failpoints::power::Skip::FileData, path) {
         return Ok(());
     }
     file.sync_data()?;
@@ -350,7 +350,7 @@ pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(feature = "failpoints")]
     {
         use crate::failpoints::power;
-        if power::skips(power::Skip::Directories) {
+        if power::skips(power::Skip::Directories, dir) {
             return Ok(());
         }
         let listing = power::list_dir(dir);
