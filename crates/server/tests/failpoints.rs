@@ -717,10 +717,13 @@ struct Attempt {
     acked: u64,
 }
 
-/// A writer's appendable object: its appends in order, with their ticks.
+/// Appends to one object in order: bytes, sent, acknowledged (`u64::MAX`: never).
+type Chunks = Vec<(Vec<u8>, u64, u64)>;
+
+/// A writer's appendable object.
 #[derive(Default)]
 struct AppendLog {
-    chunks: Vec<(Vec<u8>, u64, u64)>,
+    chunks: Chunks,
 }
 
 const POWER_KEYS: usize = 12;
@@ -832,7 +835,7 @@ async fn check_image(
     c: &Client,
     at: u64,
     attempts: &[Attempt],
-    appends: &BTreeMap<String, Vec<(Vec<u8>, u64, u64)>>,
+    appends: &BTreeMap<String, Chunks>,
     seeds: &[Vec<u8>],
 ) -> Vec<String> {
     let mut problems = Vec::new();
@@ -999,7 +1002,7 @@ fn power_loss_run(skip: power::Skip) -> Vec<(usize, Vec<String>)> {
     });
     power::stop();
     let attempts = std::mem::take(&mut *attempts.lock().unwrap());
-    let appends: BTreeMap<String, Vec<(Vec<u8>, u64, u64)>> = logs
+    let appends: BTreeMap<String, Chunks> = logs
         .iter()
         .enumerate()
         .map(|(i, log)| {
