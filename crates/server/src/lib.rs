@@ -20,6 +20,7 @@ macro_rules! failpoint {
     ($fp:ident) => {};
 }
 
+mod admin;
 mod api;
 mod auth;
 mod body;
