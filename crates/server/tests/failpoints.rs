@@ -660,8 +660,9 @@ fn every_failpoint(inject: Inject) {
     }
     let queue = Mutex::new(cases.into_iter().enumerate().collect::<Vec<_>>());
     let failures = Mutex::new(Vec::new());
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4));
     std::thread::scope(|s| {
-        for _ in 0..3 {
+        for _ in 0..threads {
             s.spawn(|| loop {
                 let Some((i, (fp, kind))) = queue.lock().unwrap().pop() else {
                     return;
