@@ -13,6 +13,7 @@
 //!   clean OSS error (5xx with a code), `tmp/` is empty at once, the server keeps serving, and
 //!   after a restart the same checks hold. (An error in the unlink of replaced content only
 //!   leaves a file for the next start to remove: that write succeeds.)
+//! * `failpoints_come_from_the_environment`: `FAILPOINTS` configures a starting server.
 //! * `power_loss_*`: writers of every kind against an in-process server whose data directory
 //!   the power-loss simulation tracks; crash images (only what was fsynced) taken while they
 //!   write must each open with no acknowledged write lost and nothing torn. With the fsync of
@@ -204,7 +205,17 @@ struct ServerChild {
 
 impl ServerChild {
     fn start(dir: &Path) -> ServerChild {
-        let mut child = Command::new(std::env::current_exe().unwrap())
+        Self::start_with(dir, None)
+    }
+
+    /// A server whose environment sets `FAILPOINTS` to `failpoints` (none when `None`).
+    fn start_with(dir: &Path, failpoints: Option<&str>) -> ServerChild {
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command.env_remove("FAILPOINTS");
+        if let Some(spec) = failpoints {
+            command.env("FAILPOINTS", spec);
+        }
+        let mut child = command
             .args([
                 "server_process",
                 "--exact",
@@ -212,7 +223,6 @@ impl ServerChild {
                 "--test-threads=1",
             ])
             .env(SERVER_ENV, dir)
-            .env_remove("FAILPOINTS")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -688,6 +698,25 @@ fn crash_at_every_failpoint() {
 #[test]
 fn io_error_at_every_failpoint() {
     every_failpoint(Inject::Eio);
+}
+
+#[test]
+fn failpoints_come_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    // One that starting the server does not reach (its metadata commits would).
+    let spec = format!("{}=return(eio)", Failpoint::BlobBeforeRename.name());
+    let server = ServerChild::start_with(dir.path(), Some(&spec));
+    let c = client(&server.endpoint);
+    let refused = runtime().block_on(async {
+        c.create_bucket(BUCKET, None).await.unwrap();
+        c.put_object(BUCKET, KEY, body(b"x"), &PutOptions::default())
+            .await
+    });
+    assert!(
+        matches!(&refused, Err(Error::Service(e)) if e.status == 500),
+        "{refused:?}"
+    );
+    server.stop();
 }
 
 #[test]
