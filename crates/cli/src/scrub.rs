@@ -19,10 +19,6 @@ pub struct ScrubArgs {
     /// locked). Without it, the server the connection reaches scrubs its own store (online).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    #[command(flatten)]
-    root: RootSecretArgs,
-    #[command(flatten)]
-    conn: ConnectionArgs,
     /// Most bytes read per second, e.g. `100MiB`; 0 is unbounded [default: offline 0, online
     /// the server's --scrub-rate]
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
@@ -30,6 +26,12 @@ pub struct ScrubArgs {
     /// Only report damage; do not mark the objects corrupt.
     #[arg(long)]
     no_quarantine: bool,
+    /// Offline: the keys to check encrypted objects with.
+    #[command(flatten)]
+    root: RootSecretArgs,
+    /// Online: the server to reach.
+    #[command(flatten)]
+    conn: ConnectionArgs,
 }
 
 pub async fn run(args: ScrubArgs, out: &Output) -> Result<()> {
