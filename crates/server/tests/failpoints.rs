@@ -670,7 +670,8 @@ fn every_failpoint(inject: Inject) {
     }
     let queue = Mutex::new(cases.into_iter().enumerate().collect::<Vec<_>>());
     let failures = Mutex::new(Vec::new());
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4));
+    // Mostly waiting for fsyncs and process starts: more cases than cores in flight.
+    let threads = 4;
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {
