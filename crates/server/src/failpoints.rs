@@ -15,62 +15,52 @@
 
 use std::io;
 
-/// A point in the store's write paths where a crash or an I/O error can be injected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Failpoint {
-    /// A content file was created in `tmp/`, nothing written yet.
-    BlobAfterCreate,
-    /// Before each `write(2)` of content into the temp file.
-    BlobBeforeWrite,
-    /// All content written, before the temp file's fsync.
-    BlobBeforeFsync,
-    /// The content is durable, the blob not yet published.
-    BlobAfterFsync,
-    /// Before the rename of the temp file into `blobs/`.
-    BlobBeforeRename,
-    /// Renamed, before the fsync of the `blobs/` fan-out directory.
-    BlobAfterRename,
-    /// The blob's name is durable, before the metadata commit that references it.
-    BlobAfterDirFsync,
-    /// Before the metadata transaction's commit (every write request has one).
-    MetaBeforeCommit,
-    /// Committed, before the requests in the batch are told.
-    MetaAfterCommit,
-    /// Before the unlink of a content file that a committed write dropped (an overwritten
-    /// or deleted object's, an aborted upload's parts).
-    BlobBeforeUnlink,
+/// Defines [`Failpoint`], [`Failpoint::ALL`] and [`Failpoint::name`] from one list, so that a
+/// failpoint added later cannot be missing from what the crash tests iterate over.
+macro_rules! failpoints {
+    ($($(#[$doc:meta])* $variant:ident => $name:literal,)*) => {
+        /// A point in the store's write paths where a crash or an I/O error can be injected.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Failpoint {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Failpoint {
+            /// Every failpoint: crash tests iterate over this list.
+            pub const ALL: &'static [Failpoint] = &[$(Failpoint::$variant,)*];
+
+            /// The name `FAILPOINTS` configures it by.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Failpoint::$variant => $name,)*
+                }
+            }
+        }
+    };
 }
 
-impl Failpoint {
-    /// Every failpoint: crash tests iterate over this list, so that none is forgotten.
-    pub const ALL: [Failpoint; 10] = [
-        Failpoint::BlobAfterCreate,
-        Failpoint::BlobBeforeWrite,
-        Failpoint::BlobBeforeFsync,
-        Failpoint::BlobAfterFsync,
-        Failpoint::BlobBeforeRename,
-        Failpoint::BlobAfterRename,
-        Failpoint::BlobAfterDirFsync,
-        Failpoint::MetaBeforeCommit,
-        Failpoint::MetaAfterCommit,
-        Failpoint::BlobBeforeUnlink,
-    ];
-
-    /// The name `FAILPOINTS` configures it by.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Failpoint::BlobAfterCreate => "store::blob::after_create",
-            Failpoint::BlobBeforeWrite => "store::blob::before_write",
-            Failpoint::BlobBeforeFsync => "store::blob::before_fsync",
-            Failpoint::BlobAfterFsync => "store::blob::after_fsync",
-            Failpoint::BlobBeforeRename => "store::blob::before_rename",
-            Failpoint::BlobAfterRename => "store::blob::after_rename",
-            Failpoint::BlobAfterDirFsync => "store::blob::after_dir_fsync",
-            Failpoint::MetaBeforeCommit => "store::meta::before_commit",
-            Failpoint::MetaAfterCommit => "store::meta::after_commit",
-            Failpoint::BlobBeforeUnlink => "store::blob::before_unlink",
-        }
-    }
+failpoints! {
+    /// A content file was created in `tmp/`, nothing written yet.
+    BlobAfterCreate => "store::blob::after_create",
+    /// Before each `write(2)` of content into the temp file.
+    BlobBeforeWrite => "store::blob::before_write",
+    /// All content written, before the temp file's fsync.
+    BlobBeforeFsync => "store::blob::before_fsync",
+    /// The content is durable, the blob not yet published.
+    BlobAfterFsync => "store::blob::after_fsync",
+    /// Before the rename of the temp file into `blobs/`.
+    BlobBeforeRename => "store::blob::before_rename",
+    /// Renamed, before the fsync of the `blobs/` fan-out directory.
+    BlobAfterRename => "store::blob::after_rename",
+    /// The blob's name is durable, before the metadata commit that references it.
+    BlobAfterDirFsync => "store::blob::after_dir_fsync",
+    /// Before the metadata transaction's commit (every write request has one).
+    MetaBeforeCommit => "store::meta::before_commit",
+    /// Committed, before the requests in the batch are told.
+    MetaAfterCommit => "store::meta::after_commit",
+    /// Before the unlink of a content file that a committed write dropped (an overwritten or
+    /// deleted object's, an aborted upload's parts).
+    BlobBeforeUnlink => "store::blob::before_unlink",
 }
 
 /// What an invalid failpoint configuration is.

@@ -661,7 +661,7 @@ fn every_failpoint(inject: Inject) {
         .flat_map(|&fp| Kind::ALL.iter().map(move |&k| (fp, k)))
         .filter(|&(fp, k)| reaches(fp, k))
         .collect();
-    for fp in Failpoint::ALL {
+    for &fp in Failpoint::ALL {
         assert!(
             cases.iter().any(|&(f, _)| f == fp),
             "{} is reached by no write kind",
@@ -725,7 +725,7 @@ fn configure_refuses_unknown_failpoints() {
     let e = ossvault_server::failpoints::configure("store::no_such_point=return(abort)");
     assert!(e.is_err());
     assert!(ossvault_server::failpoints::configure("no equals sign").is_err());
-    for fp in Failpoint::ALL {
+    for fp in Failpoint::ALL.iter() {
         ossvault_server::failpoints::configure(&format!("{}=off", fp.name())).unwrap();
     }
 }
