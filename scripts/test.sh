@@ -69,6 +69,13 @@ step "cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D war
 # Without a build nothing below can run: stop here if it fails.
 step "cargo build" cargo build --workspace --all-targets || finish
 step "cargo test" cargo test --workspace
+# Crashes, I/O errors and power cuts at the store's failpoints (crates/server/tests/failpoints.rs)
+# need the server's `failpoints` feature. `--workspace` keeps the feature resolution of the steps
+# above, so only `fail`, the server and this test are compiled again.
+step "cargo clippy -D warnings (server with failpoints)" \
+  cargo clippy --workspace --features ossvault-server/failpoints --test failpoints -- -D warnings
+step "store failpoints and power cuts" \
+  cargo test --workspace --features ossvault-server/failpoints --test failpoints
 step "keystore against a real Secret Service (gnome-keyring)" scripts/keychain-tests.sh
 step "python venv" setup_python || finish
 step "interop suite (oss2, alibabacloud-oss-v2)" pytest_suite tests/interop

@@ -80,7 +80,9 @@ struct Cli {
 enum Command {
     /// Run the embedded OSS-compatible server.
     Serve(serve::ServeArgs),
-    /// Check every stored object of a stopped server's data directory; quarantine the damaged.
+    /// Check every stored object and quarantine the damaged: of a stopped server's data
+    /// directory (--data-dir), or through a running server (the connection's).
+    #[command(after_help = CONNECTION_HELP)]
     Scrub(scrub::ScrubArgs),
     /// Copy a stopped server's data directory to a new one, consistently.
     Backup(backup::BackupArgs),
@@ -522,7 +524,7 @@ fn main() -> ExitCode {
 async fn run(command: Command, out: &Output) -> anyhow::Result<()> {
     match command {
         Command::Serve(_) => unreachable!("served above"),
-        Command::Scrub(a) => scrub::run(a, out),
+        Command::Scrub(a) => scrub::run(a, out).await,
         Command::Backup(a) => backup::backup(a, out),
         Command::Restore(a) => backup::restore(a, out),
         Command::Mb(a) => buckets::make(&connection::client(&a.conn)?, out, &a).await,

@@ -6,6 +6,7 @@
 //! resumable, parallel uploads and downloads with progress and cancellation on top of it.
 //! It works unchanged against the embedded server and against Alibaba Cloud OSS.
 
+mod admin;
 mod config;
 mod error;
 mod kms;
@@ -21,5 +22,6 @@ pub use kms::{
 };
 pub use ops::*;
 // The range a GET asks for, as `ossvault_proto::range` parses and prints it.
+pub use ossvault_proto::admin::{CorruptObject, ScrubReport, UncheckedObject};
 pub use ossvault_proto::range::RangeSpec;
 pub use request::{Client, RequestBody};

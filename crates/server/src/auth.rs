@@ -50,7 +50,8 @@ pub async fn authorize(ctx: &Ctx) -> Result<Authorized, ApiError> {
         query: &ctx.query.0,
         headers: &ctx.headers,
     };
-    if ctx.endpoint == crate::api::Endpoint::Kms {
+    // The KMS and admin APIs: every parameter and the body signed (V4, no presigned URLs).
+    if matches!(ctx.endpoint, Endpoint::Kms | Endpoint::Admin) {
         crate::kms::api::require_signed_body(&parts)?;
     }
     let credentials = &ctx.state.config.credentials;
@@ -80,8 +81,9 @@ pub async fn authorize(ctx: &Ctx) -> Result<Authorized, ApiError> {
             None => Err(anonymous_forbidden()),
         };
     };
-    // The KMS API: any signed request of a known key; no bucket, policy or ACL applies.
-    if ctx.endpoint == Endpoint::Kms {
+    // The KMS and admin APIs: any signed request of a known key (each acts as the owner of
+    // this single-tenant server); no bucket, policy or ACL applies.
+    if matches!(ctx.endpoint, Endpoint::Kms | Endpoint::Admin) {
         return match principal {
             Some(_) => Ok(Authorized {
                 principal,

@@ -60,6 +60,17 @@ pub async fn read_limited(body: RequestBody, limit: usize) -> Result<Bytes, ApiE
     Ok(buf.freeze())
 }
 
+/// An error answered before the request body was read to its end: the rest may still be on
+/// its way, so the connection closes after the answer (a client must not send its next request
+/// on it).
+fn unread_body(e: ApiError) -> ApiError {
+    if e.headers.iter().any(|(name, _)| *name == "connection") {
+        e
+    } else {
+        e.with_header("connection", "close")
+    }
+}
+
 fn client_body_error(e: BodyError) -> ApiError {
     let error = ApiError::msg(
         ErrorCode::RequestTimeout,
@@ -102,7 +113,8 @@ pub async fn receive(
         s.check_space(incoming)?;
         s.new_blob()
     })
-    .await?;
+    .await
+    .map_err(unread_body)?;
     let writer = ContentWriter::new(writer, seal);
     let (to_disk, from_net) = mpsc::channel::<Bytes>(PIPELINE_DEPTH);
     let (to_hash, for_hash) = mpsc::channel::<Bytes>(PIPELINE_DEPTH);
@@ -112,6 +124,7 @@ pub async fn receive(
     let mut stream = BodyStream::new(body);
     let mut len: u64 = 0;
     let mut failure = None;
+    let mut disk_failed = false;
     while let Some(frame) = stream.next().await {
         let data = match frame {
             Ok(frame) => match frame.into_data() {
@@ -129,7 +142,8 @@ pub async fn receive(
             break;
         }
         if to_hash.send(data.clone()).await.is_err() || to_disk.send(data).await.is_err() {
-            break; // the disk thread failed; its error is reported below
+            disk_failed = true; // its error is reported below
+            break;
         }
     }
     drop(to_disk);
@@ -139,7 +153,14 @@ pub async fn receive(
     if let Some(e) = failure {
         return Err(e); // the unfinished blob was removed when its writer dropped
     }
-    let blob = written.map_err(|e| ApiError::from(StoreError::Io(e)))?;
+    let blob = written.map_err(|e| {
+        let e = ApiError::from(StoreError::Io(e));
+        if disk_failed {
+            unread_body(e)
+        } else {
+            e
+        }
+    })?;
     // On a mismatch the blob is dropped here, unpublished, which removes it.
     crate::payload::check(sha256, received_sha256)?;
     if let Some(declared) = declared {

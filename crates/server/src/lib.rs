@@ -4,10 +4,29 @@
 //! objects, listings, multipart uploads, ACLs, with V1/V4 signatures. Storage is the
 //! crash-safe [`store::Store`].
 
+/// Evaluates a failpoint ([`failpoints`]) in a function whose error type takes an
+/// `io::Error`: returns the error it injects. Expands to nothing without the `failpoints`
+/// feature.
+#[cfg(feature = "failpoints")]
+macro_rules! failpoint {
+    ($fp:ident) => {
+        if let Some(e) = $crate::failpoints::eval($crate::failpoints::Failpoint::$fp) {
+            return Err(e.into());
+        }
+    };
+}
+#[cfg(not(feature = "failpoints"))]
+macro_rules! failpoint {
+    ($fp:ident) => {};
+}
+
+mod admin;
 mod api;
 mod auth;
 mod body;
 mod config;
+#[cfg(feature = "failpoints")]
+pub mod failpoints;
 pub mod integrity;
 pub mod kms;
 mod limits;

@@ -103,6 +103,11 @@ impl RunningServer {
 
 /// Opens the store (running crash recovery) and starts serving.
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+    // A server built for crash tests takes its failpoints from FAILPOINTS (a misspelt one is
+    // an error, not a test of nothing).
+    #[cfg(feature = "failpoints")]
+    crate::failpoints::configure_from_env()
+        .map_err(|e| StoreError::Io(std::io::Error::other(format!("FAILPOINTS: {e}"))))?;
     let dir = config.data_dir.clone();
     let store = tokio::task::spawn_blocking(move || Store::open(&dir))
         .await

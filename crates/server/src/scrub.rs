@@ -12,7 +12,7 @@ use crate::kms::LocalKms;
 use crate::sse::{KeyError, Kms, MasterKeys, Sse};
 use crate::store::{ObjectRecord, Store, StoreError};
 use crate::RootSecret;
-use serde::Serialize;
+use std::fmt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -31,6 +31,7 @@ pub struct ScrubOptions {
     pub quarantine: bool,
     /// Set to stop the scrub early (a server shutting down); the report covers what was done.
     pub cancel: Arc<AtomicBool>,
+    pub progress: Option<Progress>,
 }
 
 impl Default for ScrubOptions {
@@ -39,42 +40,22 @@ impl Default for ScrubOptions {
             max_bytes_per_sec: 50 << 20,
             quarantine: true,
             cancel: Arc::new(AtomicBool::new(false)),
+            progress: None,
         }
     }
 }
 
-/// An object a scrub found damaged (or already marked so).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CorruptObject {
-    pub bucket: String,
-    pub key: String,
-    /// What is wrong, e.g. `blob …: sealed chunk 3 fails authentication`.
-    pub detail: String,
-    /// It carried a corrupt mark before this scrub (found by an earlier read or scrub).
-    pub already_marked: bool,
-}
+pub use ossvault_proto::admin::{CorruptObject, ScrubReport, UncheckedObject};
 
-/// An object a scrub could not check (its data key does not open: no root secret given, or a
-/// KMS key deleted). Not counted as corrupt.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct UncheckedObject {
-    pub bucket: String,
-    pub key: String,
-    pub reason: String,
-}
+/// Told the report so far, about once a second while a scrub runs (the online scrub streams
+/// it to its client).
+#[derive(Clone)]
+pub struct Progress(pub Arc<dyn Fn(&ScrubReport) + Send + Sync>);
 
-/// What a scrub did.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct ScrubReport {
-    /// Objects checked.
-    pub objects: u64,
-    /// Plaintext bytes read and checked.
-    pub bytes: u64,
-    pub seconds: f64,
-    /// `bytes / seconds`.
-    pub bytes_per_sec: f64,
-    pub corrupt: Vec<CorruptObject>,
-    pub unchecked: Vec<UncheckedObject>,
+impl fmt::Debug for Progress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Progress(..)")
+    }
 }
 
 /// What can stop a scrub (damage found does not: it is reported).
@@ -139,6 +120,7 @@ pub fn scrub(
     let mut limit = RateLimit::new(options.max_bytes_per_sec);
     let mut report = ScrubReport::default();
     let mut after: Option<(String, String)> = None;
+    let mut told = Instant::now();
     loop {
         let page =
             store.scan_objects(after.as_ref().map(|(b, k)| (b.as_str(), k.as_str())), PAGE)?;
@@ -157,6 +139,7 @@ pub fn scrub(
                 bucket,
                 key,
                 record,
+                &mut told,
             )?;
         }
     }
@@ -183,6 +166,7 @@ fn check_object(
     bucket: String,
     key: String,
     record: ObjectRecord,
+    told: &mut Instant,
 ) -> Result<(), ScrubError> {
     if let Some(mark) = &record.corrupt {
         report.corrupt.push(CorruptObject {
@@ -222,6 +206,12 @@ fn check_object(
                     read_segment(&file, segment, data_key.as_ref(), 0, segment.len, |piece| {
                         limit.take(piece.len() as u64);
                         report.bytes += piece.len() as u64;
+                        if let Some(progress) = &options.progress {
+                            if told.elapsed() >= Duration::from_secs(1) {
+                                *told = Instant::now();
+                                (progress.0)(report);
+                            }
+                        }
                         !options.cancel.load(Ordering::Relaxed)
                     });
                 match checked {

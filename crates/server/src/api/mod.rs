@@ -279,6 +279,14 @@ async fn prepare(
             )));
         }
         Endpoint::Kms
+    } else if bucket.as_deref() == Some(ossvault_proto::admin::SEGMENT) {
+        if key.is_some() {
+            return Err(fail(ApiError::msg(
+                ErrorCode::InvalidArgument,
+                "The admin API is at /_admin/ (with ?Action=...); nothing lies below it.",
+            )));
+        }
+        Endpoint::Admin
     } else {
         if let Some(b) = &bucket {
             if !names::is_valid_bucket_name(b) {
@@ -397,6 +405,7 @@ async fn dispatch(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         AbortMultipartUpload => multipart::abort(ctx).await,
         ListParts => multipart::list_parts(ctx).await,
         Kms => crate::kms::api::handle(ctx).await,
+        Admin => crate::admin::handle(ctx).await,
     }
 }
 

@@ -60,6 +60,8 @@ endpoints! {
     ListParts,
     /// The local KMS's API at `/_kms/` (routed in `prepare`, never by [`Endpoint::route`]).
     Kms,
+    /// ossvault's admin API at `/_admin/` (scrub; routed in `prepare` too).
+    Admin,
 }
 
 /// Query parameters that are not sub-resources and never change which operation is meant.
@@ -194,7 +196,7 @@ impl Endpoint {
             CompleteMultipartUpload | AbortMultipartUpload | ListParts => &["uploadId"],
             AppendObject => &["append", "position"],
             ListBuckets | PutBucket | DeleteBucket | ListObjects | PutObject | CopyObject
-            | GetObject | HeadObject | DeleteObject | Kms => &[],
+            | GetObject | HeadObject | DeleteObject | Kms | Admin => &[],
         }
     }
 
@@ -233,6 +235,7 @@ impl Endpoint {
             AbortMultipartUpload => "oss:AbortMultipartUpload",
             ListParts => "oss:ListParts",
             Kms => "kms:Api",
+            Admin => "ossvault:Admin",
         }
     }
 
@@ -276,7 +279,8 @@ impl Endpoint {
             | CompleteMultipartUpload
             | AbortMultipartUpload
             | ListParts
-            | Kms => OtherResources::None,
+            | Kms
+            | Admin => OtherResources::None,
         }
     }
 

@@ -192,7 +192,7 @@ pub fn require_signed_body(req: &RequestParts<'_>) -> Result<(), ApiError> {
     let refuse = || {
         ApiError::msg(
             ErrorCode::AccessDenied,
-            "The KMS API needs a V4 Authorization header (OSS4-HMAC-SHA256) with a signed \
+            "The KMS and admin APIs need a V4 Authorization header (OSS4-HMAC-SHA256) with a signed \
              body hash: x-oss-content-sha256 set to the hex SHA-256 of the body. V1 \
              signatures, presigned URLs and UNSIGNED-PAYLOAD are refused here.",
         )

@@ -74,7 +74,7 @@ impl BlobWriter {
         let id = BlobId::random();
         let path = tmp_dir.join(id.to_hex());
         let file = ossvault_fs::create_new_private(&path)?;
-        Ok(BlobWriter {
+        let writer = BlobWriter {
             id,
             path,
             file,
@@ -83,7 +83,9 @@ impl BlobWriter {
             written_back: 0,
             armed: true,
             reserve,
-        })
+        };
+        failpoint!(BlobAfterCreate);
+        Ok(writer)
     }
 
     pub fn id(&self) -> BlobId {
@@ -97,7 +99,7 @@ impl BlobWriter {
         }
         if data.len() >= WRITE_BUFFER {
             // Copying a large chunk into the buffer first would only cost a memcpy.
-            self.file.write_all(data)?;
+            write_file(&mut self.file, data)?;
         } else {
             if self.buf.capacity() == 0 {
                 // Allocated lazily so that a writer that only ever sees large chunks (or none)
@@ -160,9 +162,11 @@ impl BlobWriter {
     /// result to a `Store` write, which publishes it.
     pub fn finish(mut self) -> std::io::Result<NewBlob> {
         self.flush_buffer()?;
+        failpoint!(BlobBeforeFsync);
         // Data and size must be on disk before any metadata can point at the file; the tmp/
         // directory entry need not be, the rename into blobs/ is what gets made durable.
-        self.file.sync_data()?;
+        sync_content(&self.file, &self.path)?;
+        failpoint!(BlobAfterFsync);
         self.armed = false;
         Ok(NewBlob {
             id: self.id,
@@ -174,11 +178,17 @@ impl BlobWriter {
 
     fn flush_buffer(&mut self) -> io::Result<()> {
         if !self.buf.is_empty() {
-            self.file.write_all(&self.buf)?;
+            write_file(&mut self.file, &self.buf)?;
             self.buf.clear();
         }
         Ok(())
     }
+}
+
+/// One `write(2)` (or a few) of content into a blob's temp file.
+fn write_file(file: &mut File, data: &[u8]) -> io::Result<()> {
+    failpoint!(BlobBeforeWrite);
+    file.write_all(data)
 }
 
 impl Drop for BlobWriter {
@@ -273,6 +283,7 @@ pub(super) fn publish(blobs_dir: &Path, mut blob: NewBlob) -> io::Result<Publish
         .parent()
         .expect("a blob path has a fan-out directory")
         .to_path_buf();
+    failpoint!(BlobBeforeRename);
     if let Err(e) = fs::rename(&blob.path, &dest) {
         // `Store::open` creates every fan-out directory (and makes them durable) before any
         // write can happen, so this is only a fallback for a directory removed behind our back;
@@ -290,8 +301,10 @@ pub(super) fn publish(blobs_dir: &Path, mut blob: NewBlob) -> io::Result<Publish
         path: dest,
         armed: true,
     };
+    failpoint!(BlobAfterRename);
     // fsync of the file persisted its content, not the new directory entry.
     sync_dir(&fanout)?;
+    failpoint!(BlobAfterDirFsync);
     Ok(published)
 }
 
@@ -307,12 +320,47 @@ pub(super) fn create_fanout(blobs_dir: &Path, fanout: &Path) -> io::Result<()> {
 /// worst case is an orphan, which the next `Store::open` removes.
 pub(super) fn unlink(blobs_dir: &Path, ids: impl IntoIterator<Item = BlobId>) {
     for id in ids {
+        #[cfg(feature = "failpoints")]
+        if let Some(e) = crate::failpoints::eval(crate::failpoints::Failpoint::BlobBeforeUnlink) {
+            tracing::warn!(blob = %id, error = %e, "could not remove blob file");
+            continue;
+        }
         remove_quietly(&blob_path(blobs_dir, id));
     }
 }
 
-/// fsyncs a directory so that the entries created or renamed in it survive a crash.
-pub(super) use ossvault_fs::sync_dir;
+/// fsyncs a content file's data. With the `failpoints` feature, the power-loss simulation of
+/// the crash tests records it (or skips it, to show that the tests notice).
+fn sync_content(file: &File, path: &Path) -> io::Result<()> {
+    #[cfg(feature = "failpoints")]
+    if crate::failpoints::power::skips(crate::failpoints::power::Skip::FileData, path) {
+        return Ok(());
+    }
+    file.sync_data()?;
+    #[cfg(feature = "failpoints")]
+    crate::failpoints::power::synced_file(path);
+    #[cfg(not(feature = "failpoints"))]
+    let _ = path;
+    Ok(())
+}
+
+/// fsyncs a directory so that the entries created or renamed in it survive a crash. With the
+/// `failpoints` feature, the power-loss simulation records it (or skips it).
+pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(feature = "failpoints")]
+    {
+        use crate::failpoints::power;
+        if power::skips(power::Skip::Directories, dir) {
+            return Ok(());
+        }
+        let listing = power::list_dir(dir);
+        ossvault_fs::sync_dir(dir)?;
+        power::synced_dir(listing);
+        Ok(())
+    }
+    #[cfg(not(feature = "failpoints"))]
+    ossvault_fs::sync_dir(dir)
+}
 
 fn remove_quietly(path: &Path) {
     match fs::remove_file(path) {

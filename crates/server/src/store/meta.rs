@@ -503,15 +503,36 @@ fn run_batch(db: &Database, pending: &mut VecDeque<Box<dyn Job>>, stats: &Writer
         }
         return;
     }
-    match txn.commit() {
+    // Failpoints: an error injected before the commit leaves nothing committed (as a failed
+    // operation does); one injected after it is a failed commit whose writes did reach the
+    // disk (the uncertain outcome).
+    #[cfg(feature = "failpoints")]
+    if let Some(e) = crate::failpoints::eval(crate::failpoints::Failpoint::MetaBeforeCommit) {
+        let why = e.to_string();
+        if let Err(e) = txn.abort() {
+            tracing::error!(error = %e, "aborting the metadata transaction failed");
+        }
+        for job in ran {
+            job.deliver(&Fate::Aborted(&why));
+        }
+        return;
+    }
+    let committed = txn.commit().map_err(|e| e.to_string());
+    #[cfg(feature = "failpoints")]
+    let committed = committed.and_then(|()| {
+        match crate::failpoints::eval(crate::failpoints::Failpoint::MetaAfterCommit) {
+            Some(e) => Err(e.to_string()),
+            None => Ok(()),
+        }
+    });
+    match committed {
         Ok(()) => {
             stats.commits.fetch_add(1, Ordering::Relaxed);
             for job in ran {
                 job.deliver(&Fate::Committed);
             }
         }
-        Err(e) => {
-            let why = e.to_string();
+        Err(why) => {
             tracing::error!(error = %why, "metadata commit failed");
             for job in ran {
                 job.deliver(&Fate::CommitFailed(&why));

@@ -262,10 +262,7 @@ impl Store {
         // go of the lock within moments: wait a little before calling the directory in use.
         let mut attempts = 0;
         let db = loop {
-            match redb::Builder::new()
-                .set_cache_size(DB_CACHE_BYTES)
-                .create(dir.join(DB_FILE))
-            {
+            match open_db(&dir.join(DB_FILE)) {
                 Ok(db) => break db,
                 Err(redb::DatabaseError::DatabaseAlreadyOpen) if attempts < 20 => {
                     attempts += 1;
@@ -278,6 +275,8 @@ impl Store {
             }
         };
         private::restrict_file(&dir.join(DB_FILE))?;
+        // A database made just now: its directory entry must be as durable as its content.
+        blobs::sync_dir(&dir)?;
         clear_dir(&tmp_dir)?;
         meta::create_tables(&db)?;
         remove_orphans(&db, &blobs_dir)?;
@@ -1208,6 +1207,18 @@ fn upload_parts(
         out.push((k.value().to_vec(), meta::decode(v.value(), k.value())?));
     }
     Ok(out)
+}
+
+/// Opens (creating) the metadata database. With the `failpoints` feature, a database in a
+/// directory the power-loss simulation tracks has its syncs recorded.
+fn open_db(path: &Path) -> Result<Database, redb::DatabaseError> {
+    let mut builder = redb::Builder::new();
+    builder.set_cache_size(DB_CACHE_BYTES);
+    #[cfg(feature = "failpoints")]
+    if crate::failpoints::power::tracks(path.parent().unwrap_or(path)) {
+        return builder.create_with_backend(crate::failpoints::power::TrackedFile::open(path)?);
+    }
+    builder.create(path)
 }
 
 /// Deletes everything inside `dir` (the previous run's unfinished temp files).
