@@ -20,6 +20,7 @@ pub enum ErrorCode {
     InvalidPartOrder,
     InvalidPolicyDocument,
     InvalidRange,
+    InvalidTag,
     KmsKeyNotFound,
     KmsServiceNotEnabled,
     MalformedXML,
@@ -28,9 +29,11 @@ pub enum ErrorCode {
     NoSuchBucket,
     NoSuchBucketPolicy,
     NoSuchKey,
+    NoSuchRegion,
     NoSuchServerSideEncryptionRule,
     NoSuchUpload,
     NotImplemented,
+    NotSymlink,
     ObjectNotAppendable,
     PositionNotEqualToLength,
     PreconditionFailed,
@@ -38,6 +41,7 @@ pub enum ErrorCode {
     RequestTimeout,
     ServiceUnavailable,
     SignatureDoesNotMatch,
+    SymlinkTargetNotExist,
     TooManyBuckets,
     /// 304: not an error on the wire (empty body) but handled as one.
     NotModified,
@@ -118,6 +122,7 @@ const TABLE: &[(ErrorCode, &str, u16, &str)] = {
             "The content of the policy document is invalid.",
         ),
         (InvalidRange, "InvalidRange", 416, "The requested range is not satisfiable."),
+        (InvalidTag, "InvalidTag", 400, "The tag key or value you provided is not valid."),
         (KmsKeyNotFound, "KmsKeyNotFound", 404, "The specified KMS key does not exist."),
         (
             KmsServiceNotEnabled,
@@ -147,6 +152,7 @@ const TABLE: &[(ErrorCode, &str, u16, &str)] = {
         (NoSuchBucket, "NoSuchBucket", 404, "The specified bucket does not exist."),
         (NoSuchBucketPolicy, "NoSuchBucketPolicy", 404, "The bucket policy does not exist."),
         (NoSuchKey, "NoSuchKey", 404, "The specified key does not exist."),
+        (NoSuchRegion, "NoSuchRegion", 404, "The specified region does not exist."),
         (
             NoSuchServerSideEncryptionRule,
             "NoSuchServerSideEncryptionRule",
@@ -166,6 +172,7 @@ const TABLE: &[(ErrorCode, &str, u16, &str)] = {
             501,
             "A header you provided implies functionality that is not implemented.",
         ),
+        (NotSymlink, "NotSymlink", 400, "The specified object is not a symlink."),
         (ObjectNotAppendable, "ObjectNotAppendable", 409, "The object is not appendable."),
         (
             PositionNotEqualToLength,
@@ -201,6 +208,12 @@ const TABLE: &[(ErrorCode, &str, u16, &str)] = {
              Check your key and signing method.",
         ),
         (
+            SymlinkTargetNotExist,
+            "SymlinkTargetNotExist",
+            404,
+            "The symlink target object does not exist.",
+        ),
+        (
             TooManyBuckets,
             "TooManyBuckets",
             400,
@@ -212,7 +225,7 @@ const TABLE: &[(ErrorCode, &str, u16, &str)] = {
 
 impl ErrorCode {
     /// Every code, in declaration order.
-    pub const ALL: [ErrorCode; 37] = {
+    pub const ALL: [ErrorCode; 41] = {
         use ErrorCode::*;
         [
             AccessDenied,
@@ -232,6 +245,7 @@ impl ErrorCode {
             InvalidPartOrder,
             InvalidPolicyDocument,
             InvalidRange,
+            InvalidTag,
             KmsKeyNotFound,
             KmsServiceNotEnabled,
             MalformedXML,
@@ -240,9 +254,11 @@ impl ErrorCode {
             NoSuchBucket,
             NoSuchBucketPolicy,
             NoSuchKey,
+            NoSuchRegion,
             NoSuchServerSideEncryptionRule,
             NoSuchUpload,
             NotImplemented,
+            NotSymlink,
             ObjectNotAppendable,
             PositionNotEqualToLength,
             PreconditionFailed,
@@ -250,6 +266,7 @@ impl ErrorCode {
             RequestTimeout,
             ServiceUnavailable,
             SignatureDoesNotMatch,
+            SymlinkTargetNotExist,
             TooManyBuckets,
             NotModified,
         ]
@@ -272,6 +289,16 @@ impl ErrorCode {
     /// The message OSS uses for this code (e.g. NoSuchKey: "The specified key does not exist.").
     pub fn default_message(self) -> &'static str {
         self.row().3
+    }
+
+    /// OSS's fine-grained error code (`x-oss-ec`, `<EC>`) for this code where one applies to
+    /// every occurrence of it (the SDKs' tests check these).
+    pub fn ec(self) -> Option<&'static str> {
+        match self {
+            ErrorCode::NoSuchKey => Some("0026-00000001"),
+            ErrorCode::NoSuchBucket => Some("0015-00000101"),
+            _ => None,
+        }
     }
 
     /// Parses a `<Code>` string.
@@ -333,6 +360,7 @@ mod tests {
             (InvalidPartOrder, 400),
             (InvalidPolicyDocument, 400),
             (InvalidRange, 416),
+            (InvalidTag, 400),
             (KmsKeyNotFound, 404),
             (KmsServiceNotEnabled, 403),
             (MalformedXML, 400),
@@ -341,9 +369,11 @@ mod tests {
             (NoSuchBucket, 404),
             (NoSuchBucketPolicy, 404),
             (NoSuchKey, 404),
+            (NoSuchRegion, 404),
             (NoSuchServerSideEncryptionRule, 404),
             (NoSuchUpload, 404),
             (NotImplemented, 501),
+            (NotSymlink, 400),
             (ObjectNotAppendable, 409),
             (PositionNotEqualToLength, 409),
             (PreconditionFailed, 412),
@@ -351,6 +381,7 @@ mod tests {
             (RequestTimeout, 400),
             (ServiceUnavailable, 503),
             (SignatureDoesNotMatch, 403),
+            (SymlinkTargetNotExist, 404),
             (TooManyBuckets, 400),
             (NotModified, 304),
         ];

@@ -65,6 +65,10 @@ pub enum AuthError {
     /// 400 InvalidArgument: a malformed Authorization header or signature parameters.
     #[error("{0}")]
     InvalidArgument(String),
+    /// 400 InvalidArgument: a V4 credential scoped to another region or product, with OSS's
+    /// fine-grained code (`x-oss-ec`).
+    #[error("{message}")]
+    InvalidScope { message: String, ec: &'static str },
 }
 
 impl AuthError {
@@ -74,7 +78,17 @@ impl AuthError {
             AuthError::SignatureDoesNotMatch { .. } => ErrorCode::SignatureDoesNotMatch,
             AuthError::AccessDenied(_) => ErrorCode::AccessDenied,
             AuthError::RequestTimeTooSkewed => ErrorCode::RequestTimeTooSkewed,
-            AuthError::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            AuthError::InvalidArgument(_) | AuthError::InvalidScope { .. } => {
+                ErrorCode::InvalidArgument
+            }
+        }
+    }
+
+    /// OSS's fine-grained error code (`x-oss-ec`), where this error has its own.
+    pub fn ec(&self) -> Option<&'static str> {
+        match self {
+            AuthError::InvalidScope { ec, .. } => Some(ec),
+            _ => self.code().ec(),
         }
     }
 }
@@ -331,19 +345,16 @@ fn parse_credential(credential: &str) -> Result<(String, Scope), AuthError> {
 /// 0002-00000227 for the product); `place` is where the scope came from.
 fn check_scope(scope: &Scope, region: &str, place: &str) -> Result<(), AuthError> {
     if scope.region != region {
-        return Err(invalid_argument(&format!(
-            "Invalid signing region in {place}: the credential is scoped to '{}', this server \
-             is in region '{region}'.",
-            scope.region
-        )));
+        return Err(AuthError::InvalidScope {
+            message: format!("Invalid signing region in {place}."),
+            ec: "0002-00000226",
+        });
     }
     if scope.product != v4::PRODUCT {
-        return Err(invalid_argument(&format!(
-            "Invalid signing product in {place}: the credential is scoped to '{}', expected \
-             '{}'.",
-            scope.product,
-            v4::PRODUCT
-        )));
+        return Err(AuthError::InvalidScope {
+            message: format!("Invalid signing product in {place}."),
+            ec: "0002-00000227",
+        });
     }
     Ok(())
 }

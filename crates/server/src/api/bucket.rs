@@ -147,10 +147,35 @@ pub async fn get_bucket_location(ctx: Ctx) -> Result<Response<Body>, ApiError> {
 pub async fn get_bucket_stat(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     let name = ctx.bucket().to_owned();
     let usage = blocking(ctx.store(), move |s| s.bucket_usage(&name)).await?;
+    let class = |name: &str| usage.by_class.get(name).copied().unwrap_or_default();
+    let (standard, ia, archive, cold, deep) = (
+        class("Standard"),
+        class("IA"),
+        class("Archive"),
+        class("ColdArchive"),
+        class("DeepColdArchive"),
+    );
+    // Stored bytes are billed bytes here: no minimum billable size, so "real" = stored.
     let stat = BucketStat {
         storage: usage.bytes,
         object_count: usage.objects,
         multipart_upload_count: usage.uploads,
+        live_channel_count: 0,
+        last_modified_time: usage.last_modified_ms / 1000,
+        standard_storage: standard.0,
+        standard_object_count: standard.1,
+        infrequent_access_storage: ia.0,
+        infrequent_access_real_storage: ia.0,
+        infrequent_access_object_count: ia.1,
+        archive_storage: archive.0,
+        archive_real_storage: archive.0,
+        archive_object_count: archive.1,
+        cold_archive_storage: cold.0,
+        cold_archive_real_storage: cold.0,
+        cold_archive_object_count: cold.1,
+        deep_cold_archive_storage: deep.0,
+        deep_cold_archive_real_storage: deep.0,
+        deep_cold_archive_object_count: deep.1,
     };
     Ok(xml_ok("BucketStat", &stat))
 }

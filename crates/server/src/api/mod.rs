@@ -363,6 +363,7 @@ async fn dispatch(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     }
     match ctx.endpoint {
         ListBuckets => service::list_buckets(ctx).await,
+        DescribeRegions => service::describe_regions(ctx).await,
         PutBucket => bucket::put_bucket(ctx).await,
         DeleteBucket => bucket::delete_bucket(ctx).await,
         GetBucketInfo => bucket::get_bucket_info(ctx).await,
@@ -424,8 +425,13 @@ fn error_response(
     if e.code.status() >= 500 {
         tracing::warn!(code = %e.code, message = %e.message, request_id, "server error");
     }
+    let ec = e.ec.or(e.code.ec());
+    if let Some(ec) = ec {
+        builder = builder.header(headers::OSS_EC, ec);
+    }
     let error = ErrorBody {
         code: e.code.as_str().to_owned(),
+        ec: ec.map(str::to_owned),
         message: e.message,
         request_id: request_id.to_owned(),
         host_id: state.public_host.clone(),

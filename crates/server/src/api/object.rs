@@ -43,7 +43,14 @@ pub fn stored_headers(request: &HeaderMap) -> Result<Vec<(String, String)>, ApiE
         if !is_meta && !STORED_HEADERS.contains(&name) {
             continue;
         }
-        let value = value.to_str().map_err(|_| {
+        // User metadata may be UTF-8 (OSS keeps and answers the bytes as sent); the standard
+        // headers must be visible ASCII.
+        let value = if is_meta {
+            std::str::from_utf8(value.as_bytes()).ok()
+        } else {
+            value.to_str().ok()
+        }
+        .ok_or_else(|| {
             ApiError::invalid_argument(format!("The header {name} is not valid text."))
         })?;
         if is_meta {
@@ -462,7 +469,11 @@ fn object_headers(
     }
     for (name, value) in &record.headers {
         if !overrides.iter().any(|(n, _)| n == name) {
-            b = b.header(name.as_str(), value);
+            // Bytes as stored: UTF-8 metadata goes out as the client sent it (it came in as a
+            // header value, so it is one).
+            if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
+                b = b.header(name.as_str(), v);
+            }
         }
     }
     for (name, value) in overrides {

@@ -3,6 +3,7 @@
 
 use super::{ApiError, Query};
 use http::{HeaderMap, Method};
+use ossvault_proto::sign::V1_SUBRESOURCES;
 use ossvault_proto::{headers, ErrorCode};
 
 /// Defines [`Endpoint`] and [`Endpoint::ALL`] from one list, so that anything enumerating the
@@ -25,6 +26,8 @@ macro_rules! endpoints {
 
 endpoints! {
     ListBuckets,
+    /// `GET /?regions`: this server's one region.
+    DescribeRegions,
     PutBucket,
     DeleteBucket,
     GetBucketInfo,
@@ -115,6 +118,7 @@ impl Endpoint {
         let has = |name: &str| query.has(name);
         let endpoint = match (bucket, key) {
             (None, _) => match *method {
+                Method::GET if has("regions") => DescribeRegions,
                 Method::GET => ListBuckets,
                 _ => return Err(method_not_allowed()),
             },
@@ -163,10 +167,14 @@ impl Endpoint {
                 _ => return Err(method_not_allowed()),
             },
         };
-        if let Some(unknown) = query
-            .names()
-            .find(|name| !PLAIN_PARAMS.contains(name) && !endpoint.sub_resources().contains(name))
-        {
+        // A sub-resource (one the SDKs sign: it names an operation) that this operation does not
+        // understand is refused; any other parameter is ignored, as OSS ignores it (a presigned
+        // URL may carry parameters of the application's own).
+        if let Some(unknown) = query.names().find(|name| {
+            V1_SUBRESOURCES.contains(name)
+                && !PLAIN_PARAMS.contains(name)
+                && !endpoint.sub_resources().contains(name)
+        }) {
             return Err(ApiError::msg(
                 ErrorCode::NotImplemented,
                 format!("The sub-resource '{unknown}' is not supported by this server."),
@@ -193,7 +201,9 @@ impl Endpoint {
             UploadPart | UploadPartCopy => &["uploadId", "partNumber"],
             CompleteMultipartUpload | AbortMultipartUpload | ListParts => &["uploadId"],
             AppendObject => &["append", "position"],
-            ListBuckets | PutBucket | DeleteBucket | ListObjects | PutObject | CopyObject
+            ListBuckets => &["regionList"],
+            DescribeRegions => &["regions"],
+            PutBucket | DeleteBucket | ListObjects | PutObject | CopyObject
             | GetObject | HeadObject | DeleteObject | Kms => &[],
         }
     }
@@ -203,6 +213,7 @@ impl Endpoint {
         use Endpoint::*;
         match self {
             ListBuckets => "oss:ListBuckets",
+            DescribeRegions => "oss:DescribeRegions",
             PutBucket => "oss:PutBucket",
             DeleteBucket => "oss:DeleteBucket",
             GetBucketInfo => "oss:GetBucketInfo",
@@ -246,6 +257,7 @@ impl Endpoint {
             CopyObject | UploadPartCopy => OtherResources::CopySource,
             DeleteMultipleObjects => OtherResources::EachListedKey,
             ListBuckets
+            | DescribeRegions
             | PutBucket
             | DeleteBucket
             | GetBucketInfo

@@ -357,6 +357,11 @@ fn sample(e: Endpoint, f: &Fixture) -> Sample {
     let upload: &[(&str, &str)] = &[("uploadId", &f.upload_id)];
     match e {
         ListBuckets => req(Method::GET, None, None),
+        DescribeRegions => {
+            let mut s = req(Method::GET, None, None);
+            s.query.push(("regions".into(), String::new()));
+            s
+        }
         PutBucket => bucket(Method::PUT, &[]),
         DeleteBucket => {
             // Refused while objects remain: 409 is the allowed outcome here, and it still
@@ -498,7 +503,10 @@ fn sample(e: Endpoint, f: &Fixture) -> Sample {
 /// The status `case` must produce for `e`.
 fn expected(e: Endpoint, case: Case, allowed: u16) -> (u16, Option<&'static str>) {
     let copies = matches!(e, Endpoint::CopyObject | Endpoint::UploadPartCopy);
-    let no_bucket_policy = matches!(e, Endpoint::ListBuckets | Endpoint::Kms);
+    let no_bucket_policy = matches!(
+        e,
+        Endpoint::ListBuckets | Endpoint::DescribeRegions | Endpoint::Kms
+    );
     match case {
         Case::Anonymous => (403, Some("AccessDenied")),
         Case::WrongSignature => (403, Some("SignatureDoesNotMatch")),

@@ -243,7 +243,8 @@ fn delete_bucket_refuses_objects_and_uploads() {
         BucketUsage {
             bytes: 0,
             objects: 0,
-            uploads: 1
+            uploads: 1,
+            ..Default::default()
         }
     );
     store.abort_upload("b", "u1").unwrap();
@@ -276,14 +277,19 @@ fn put_get_overwrite_delete() {
         matches!(store.open_blob(first_blob), Err(StoreError::BlobMissing(id)) if id == first_blob)
     );
     assert_eq!(blob_files(&store).len(), 1);
+    let usage = store.bucket_usage("b").unwrap();
     assert_eq!(
-        store.bucket_usage("b").unwrap(),
-        BucketUsage {
-            bytes: 7,
-            objects: 1,
-            uploads: 0
-        }
+        (usage.bytes, usage.objects, usage.uploads),
+        (7, 1, 0),
+        "{usage:?}"
     );
+    let record = store.object("b", "k").unwrap().unwrap();
+    assert_eq!(
+        usage.by_class.get(&record.storage_class),
+        Some(&(7, 1)),
+        "per storage class"
+    );
+    assert_eq!(usage.last_modified_ms, record.last_modified_ms);
 
     assert!(store.object("b", "nope").unwrap().is_none());
     assert!(matches!(
