@@ -11,6 +11,7 @@ mod router;
 #[cfg(test)]
 mod security_tests;
 mod service;
+mod tagging;
 
 pub use error::ApiError;
 pub use router::{AclNeed, Endpoint, OtherResources};
@@ -391,6 +392,9 @@ async fn dispatch(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         AppendObject => object::append_object(ctx).await,
         GetObjectAcl => object::get_object_acl(ctx).await,
         PutObjectAcl => object::put_object_acl(ctx).await,
+        GetObjectTagging => tagging::get_object_tagging(ctx).await,
+        PutObjectTagging => tagging::put_object_tagging(ctx).await,
+        DeleteObjectTagging => tagging::delete_object_tagging(ctx).await,
         InitiateMultipartUpload => multipart::initiate(ctx).await,
         UploadPart => multipart::upload_part(ctx).await,
         UploadPartCopy => object_copy::upload_part_copy(ctx).await,

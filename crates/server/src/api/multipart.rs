@@ -82,6 +82,7 @@ pub async fn initiate(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         acl: object_acl(&ctx)?,
         headers: stored_headers(&ctx.headers)?,
         sse: sse.clone(),
+        tags: super::tagging::from_header(&ctx)?,
     };
     blocking(ctx.store(), move |s| s.create_upload(record)).await?;
     let result = InitiateMultipartUploadResult {
@@ -201,6 +202,7 @@ pub async fn complete(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
             .collect(),
         sse: upload.sse.clone(),
         corrupt: None,
+        tags: upload.tags.clone(),
     };
     let (etag_value, crc_value) = (record.etag.clone(), record.crc64);
     let mode = conditional_put_mode(&ctx);

@@ -2,6 +2,7 @@
 
 use super::bucket::{acl_policy, load_bucket};
 use super::encryption;
+use super::tagging;
 use super::{empty, now_ms, parse_acl, time_of, xml_ok, ApiError, Ctx};
 use crate::auth;
 use crate::body::{self, blocking, plan_range, Body, Received};
@@ -159,6 +160,7 @@ pub async fn put_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
     let acl = object_acl(&ctx)?;
     let storage_class = storage_class(&ctx)?;
     let mode = conditional_put_mode(&ctx);
+    let tags = tagging::from_header(&ctx)?;
     let (key, sse) = encryption::choose(&ctx, &bucket)?.unzip();
     let received = receive_content(&mut ctx, key.as_ref()).await?;
     let record = ObjectRecord {
@@ -179,6 +181,7 @@ pub async fn put_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         }],
         sse,
         corrupt: None,
+        tags,
     };
     let response = write_response(&record);
     let (bucket, key) = (ctx.bucket().to_owned(), ctx.key().to_owned());
@@ -459,6 +462,9 @@ fn object_headers(
         )
         .header(headers::OBJECT_TYPE, record.object_type.as_str())
         .header(headers::STORAGE_CLASS, &record.storage_class);
+    if !record.tags.is_empty() {
+        b = b.header(tagging::TAGGING_COUNT, record.tags.len());
+    }
     if record.object_type == ObjectType::Normal {
         if let Some(md5) = &record.content_md5 {
             b = b.header(headers::CONTENT_MD5, md5);
@@ -613,6 +619,12 @@ pub async fn append_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         segments: Vec::new(),
         sse: sse.clone(),
         corrupt: None,
+        // Only the append that creates the object sets its tags; later ones ignore the header.
+        tags: if creates {
+            tagging::from_header(&ctx)?
+        } else {
+            Vec::new()
+        },
     };
     let received = receive_content(&mut ctx, key.as_ref()).await?;
     // Appendable objects have no whole-content MD5; the ETag only has to change with the

@@ -123,6 +123,7 @@ pub async fn copy_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
     };
     let acl = object_acl(&ctx)?;
     let class = storage_class(&ctx)?;
+    let tags = super::tagging::for_copy(&ctx, &source.tags)?;
     let mode = put_mode(&ctx);
     let (bucket, key) = (ctx.bucket().to_owned(), ctx.key().to_owned());
     let modified = now_ms();
@@ -138,6 +139,7 @@ pub async fn copy_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         blocking(ctx.store(), move |s| {
             s.update_object(&bucket, &key, move |o| {
                 o.headers = stored;
+                o.tags = tags;
                 o.acl = acl;
                 o.storage_class = class;
                 o.last_modified_ms = modified;
@@ -181,6 +183,7 @@ pub async fn copy_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
             }],
             sse,
             corrupt: None,
+            tags,
         };
         let r = record.clone();
         blocking(ctx.store(), move |s| {

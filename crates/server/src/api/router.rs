@@ -55,6 +55,9 @@ endpoints! {
     AppendObject,
     GetObjectAcl,
     PutObjectAcl,
+    GetObjectTagging,
+    PutObjectTagging,
+    DeleteObjectTagging,
     InitiateMultipartUpload,
     UploadPart,
     UploadPartCopy,
@@ -145,11 +148,13 @@ impl Endpoint {
             },
             (Some(_), Some(_)) => match *method {
                 Method::GET if has("acl") => GetObjectAcl,
+                Method::GET if has("tagging") => GetObjectTagging,
                 Method::GET if has("uploadId") => ListParts,
                 Method::GET => GetObject,
                 Method::HEAD if has("objectMeta") => GetObjectMeta,
                 Method::HEAD => HeadObject,
                 Method::PUT if has("acl") => PutObjectAcl,
+                Method::PUT if has("tagging") => PutObjectTagging,
                 Method::PUT if has("uploadId") && has("partNumber") => {
                     if request_headers.contains_key(headers::COPY_SOURCE) {
                         UploadPartCopy
@@ -163,6 +168,7 @@ impl Endpoint {
                 Method::POST if has("uploadId") => CompleteMultipartUpload,
                 Method::POST if has("append") => AppendObject,
                 Method::DELETE if has("uploadId") => AbortMultipartUpload,
+                Method::DELETE if has("tagging") => DeleteObjectTagging,
                 Method::DELETE => DeleteObject,
                 _ => return Err(method_not_allowed()),
             },
@@ -188,6 +194,7 @@ impl Endpoint {
         use Endpoint::*;
         match self {
             GetBucketAcl | PutBucketAcl | GetObjectAcl | PutObjectAcl => &["acl"],
+            GetObjectTagging | PutObjectTagging | DeleteObjectTagging => &["tagging"],
             GetBucketPolicy | PutBucketPolicy | DeleteBucketPolicy => &["policy"],
             GetBucketEncryption | PutBucketEncryption | DeleteBucketEncryption => &["encryption"],
             GetBucketInfo => &["bucketInfo"],
@@ -241,6 +248,9 @@ impl Endpoint {
             GetObject | HeadObject | GetObjectMeta => "oss:GetObject",
             GetObjectAcl => "oss:GetObjectAcl",
             PutObjectAcl => "oss:PutObjectAcl",
+            GetObjectTagging => "oss:GetObjectTagging",
+            PutObjectTagging => "oss:PutObjectTagging",
+            DeleteObjectTagging => "oss:DeleteObjectTagging",
             AbortMultipartUpload => "oss:AbortMultipartUpload",
             ListParts => "oss:ListParts",
             Kms => "kms:Api",
@@ -283,6 +293,9 @@ impl Endpoint {
             | AppendObject
             | GetObjectAcl
             | PutObjectAcl
+            | GetObjectTagging
+            | PutObjectTagging
+            | DeleteObjectTagging
             | InitiateMultipartUpload
             | UploadPart
             | CompleteMultipartUpload

@@ -462,6 +462,19 @@ fn sample(e: Endpoint, f: &Fixture) -> Sample {
                 .push(("x-oss-object-acl".into(), "public-read".into()));
             s
         }
+        GetObjectTagging => object(Method::GET, SECRET_KEY, &[("tagging", "")]),
+        PutObjectTagging => {
+            let mut s = object(Method::PUT, SECRET_KEY, &[("tagging", "")]);
+            s.body =
+                b"<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag></TagSet></Tagging>"
+                    .to_vec();
+            s
+        }
+        DeleteObjectTagging => {
+            let mut s = object(Method::DELETE, SECRET_KEY, &[("tagging", "")]);
+            s.ok = 204;
+            s
+        }
         InitiateMultipartUpload => object(Method::POST, "mp2", &[("uploads", "")]),
         UploadPart => {
             let mut s = object(

@@ -124,6 +124,9 @@ pub struct ObjectRecord {
     /// instead of data until the object is overwritten or deleted (a new record has none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub corrupt: Option<CorruptMark>,
+    /// Object tags (key, value), in the order given; at most 10.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<(String, String)>,
 }
 
 /// Where and how an object's stored content was found damaged.
@@ -155,6 +158,9 @@ pub struct UploadRecord {
     /// Server-side encryption chosen at Initiate: every part is sealed under this data key.
     #[serde(default)]
     pub sse: Option<SseRecord>,
+    /// Tags to give the object at Complete (`x-oss-tagging` on Initiate).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<(String, String)>,
 }
 
 /// An uploaded part.

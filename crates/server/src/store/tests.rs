@@ -50,6 +50,7 @@ fn object_record(size: u64, crc64: u64, segments: Vec<Segment>) -> ObjectRecord 
         segments,
         sse: None,
         corrupt: None,
+        tags: Vec::new(),
     }
 }
 
@@ -149,6 +150,7 @@ fn upload_record(bucket: &str, key: &str, id: &str) -> UploadRecord {
         acl: "default".into(),
         headers: vec![],
         sse: None,
+        tags: Vec::new(),
     }
 }
 
