@@ -168,11 +168,24 @@ pub fn authorize_key(
     key: &str,
     object: Option<&ObjectRecord>,
 ) -> Result<(), ApiError> {
+    authorize_as(ctx, Endpoint::DeleteObject, bucket, key, object)
+}
+
+/// Authorises the request's principal for `endpoint` on another key of the addressed bucket,
+/// as a request of its own would be (policy, and for anonymous requests `object`'s ACL): how
+/// a read through a symlink is checked against the link's target too.
+pub fn authorize_as(
+    ctx: &Ctx,
+    endpoint: Endpoint,
+    bucket: &BucketRecord,
+    key: &str,
+    object: Option<&ObjectRecord>,
+) -> Result<(), ApiError> {
     let access = Access {
         bucket: &bucket.name,
         key: Some(key),
-        action: Endpoint::DeleteObject.action(),
-        anonymous_need: Endpoint::DeleteObject.anonymous_access(),
+        action: endpoint.action(),
+        anonymous_need: endpoint.anonymous_access(),
     };
     decide(ctx, ctx.principal.as_deref(), &access, Some(bucket), object)
 }

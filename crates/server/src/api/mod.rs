@@ -11,6 +11,7 @@ mod router;
 #[cfg(test)]
 mod security_tests;
 mod service;
+mod symlink;
 mod tagging;
 
 pub use error::ApiError;
@@ -395,6 +396,8 @@ async fn dispatch(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         GetObjectTagging => tagging::get_object_tagging(ctx).await,
         PutObjectTagging => tagging::put_object_tagging(ctx).await,
         DeleteObjectTagging => tagging::delete_object_tagging(ctx).await,
+        PutSymlink => symlink::put_symlink(ctx).await,
+        GetSymlink => symlink::get_symlink(ctx).await,
         InitiateMultipartUpload => multipart::initiate(ctx).await,
         UploadPart => multipart::upload_part(ctx).await,
         UploadPartCopy => object_copy::upload_part_copy(ctx).await,

@@ -203,6 +203,7 @@ pub async fn complete(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         sse: upload.sse.clone(),
         corrupt: None,
         tags: upload.tags.clone(),
+        symlink_target: None,
     };
     let (etag_value, crc_value) = (record.etag.clone(), record.crc64);
     let mode = conditional_put_mode(&ctx);

@@ -2,7 +2,7 @@
 
 use super::bucket::{acl_policy, load_bucket};
 use super::encryption;
-use super::tagging;
+use super::{symlink, tagging};
 use super::{empty, now_ms, parse_acl, time_of, xml_ok, ApiError, Ctx};
 use crate::auth;
 use crate::body::{self, blocking, plan_range, Body, Received};
@@ -182,6 +182,7 @@ pub async fn put_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         sse,
         corrupt: None,
         tags,
+        symlink_target: None,
     };
     let response = write_response(&record);
     let (bucket, key) = (ctx.bucket().to_owned(), ctx.key().to_owned());
@@ -307,7 +308,8 @@ pub async fn get_object(ctx: Ctx, with_body: bool) -> Result<Response<Body>, Api
     let overrides = response_overrides(&ctx)?;
     let store = ctx.store();
     for attempt in 1..=READ_ATTEMPTS {
-        let record = load_object(&ctx).await?;
+        // Through a symlink: `read_key` is its target, whose content is served.
+        let (read_key, record) = symlink::resolve(&ctx, load_object(&ctx).await?).await?;
         check_conditions(
             &ctx.headers,
             [
@@ -341,7 +343,7 @@ pub async fn get_object(ctx: Ctx, with_body: bool) -> Result<Response<Body>, Api
             (true, Some((seg, offset, _))) => {
                 let (seg, offset, probe_key, store) =
                     (seg.clone(), *offset, key.clone(), store.clone());
-                let (bucket, object) = (ctx.bucket().to_owned(), ctx.key().to_owned());
+                let (bucket, object) = (ctx.bucket().to_owned(), read_key.clone());
                 let opened = tokio::task::spawn_blocking(move || {
                     let file = store.open_blob(seg.blob).map_err(|e| match e {
                         StoreError::BlobMissing(_) => ReadFailure::Missing,
@@ -406,7 +408,7 @@ pub async fn get_object(ctx: Ctx, with_body: bool) -> Result<Response<Body>, Api
         }
         b = object_headers(b, &record, &overrides);
         let body = if with_body && end > start {
-            let object = (ctx.bucket().to_owned(), ctx.key().to_owned());
+            let object = (ctx.bucket().to_owned(), read_key);
             body::content_stream(store.clone(), object, plan, first, key)
         } else {
             body::empty()
@@ -489,7 +491,7 @@ fn object_headers(
 }
 
 pub async fn get_object_meta(ctx: Ctx) -> Result<Response<Body>, ApiError> {
-    let record = load_object(&ctx).await?;
+    let (_, record) = symlink::resolve(&ctx, load_object(&ctx).await?).await?;
     if let Some(mark) = &record.corrupt {
         return Err(integrity::corrupt_error(mark));
     }
@@ -625,6 +627,7 @@ pub async fn append_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         } else {
             Vec::new()
         },
+        symlink_target: None,
     };
     let received = receive_content(&mut ctx, key.as_ref()).await?;
     // Appendable objects have no whole-content MD5; the ETag only has to change with the

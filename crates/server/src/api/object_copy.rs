@@ -184,6 +184,7 @@ pub async fn copy_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
             sse,
             corrupt: None,
             tags,
+            symlink_target: None,
         };
         let r = record.clone();
         blocking(ctx.store(), move |s| {

@@ -57,6 +57,8 @@ endpoints! {
     PutObjectAcl,
     GetObjectTagging,
     PutObjectTagging,
+    PutSymlink,
+    GetSymlink,
     DeleteObjectTagging,
     InitiateMultipartUpload,
     UploadPart,
@@ -149,12 +151,14 @@ impl Endpoint {
             (Some(_), Some(_)) => match *method {
                 Method::GET if has("acl") => GetObjectAcl,
                 Method::GET if has("tagging") => GetObjectTagging,
+                Method::GET if has("symlink") => GetSymlink,
                 Method::GET if has("uploadId") => ListParts,
                 Method::GET => GetObject,
                 Method::HEAD if has("objectMeta") => GetObjectMeta,
                 Method::HEAD => HeadObject,
                 Method::PUT if has("acl") => PutObjectAcl,
                 Method::PUT if has("tagging") => PutObjectTagging,
+                Method::PUT if has("symlink") => PutSymlink,
                 Method::PUT if has("uploadId") && has("partNumber") => {
                     if request_headers.contains_key(headers::COPY_SOURCE) {
                         UploadPartCopy
@@ -195,6 +199,7 @@ impl Endpoint {
         match self {
             GetBucketAcl | PutBucketAcl | GetObjectAcl | PutObjectAcl => &["acl"],
             GetObjectTagging | PutObjectTagging | DeleteObjectTagging => &["tagging"],
+            PutSymlink | GetSymlink => &["symlink"],
             GetBucketPolicy | PutBucketPolicy | DeleteBucketPolicy => &["policy"],
             GetBucketEncryption | PutBucketEncryption | DeleteBucketEncryption => &["encryption"],
             GetBucketInfo => &["bucketInfo"],
@@ -249,6 +254,9 @@ impl Endpoint {
             GetObjectAcl => "oss:GetObjectAcl",
             PutObjectAcl => "oss:PutObjectAcl",
             GetObjectTagging => "oss:GetObjectTagging",
+            // OSS authorises links as the reads and writes of objects they are.
+            PutSymlink => "oss:PutObject",
+            GetSymlink => "oss:GetObject",
             PutObjectTagging => "oss:PutObjectTagging",
             DeleteObjectTagging => "oss:DeleteObjectTagging",
             AbortMultipartUpload => "oss:AbortMultipartUpload",
@@ -296,6 +304,8 @@ impl Endpoint {
             | GetObjectTagging
             | PutObjectTagging
             | DeleteObjectTagging
+            | PutSymlink
+            | GetSymlink
             | InitiateMultipartUpload
             | UploadPart
             | CompleteMultipartUpload
@@ -309,8 +319,9 @@ impl Endpoint {
     pub fn anonymous_access(self) -> Option<AclNeed> {
         use Endpoint::*;
         match self {
-            GetObject | HeadObject | GetObjectMeta => Some(AclNeed::Read),
+            GetObject | HeadObject | GetObjectMeta | GetSymlink => Some(AclNeed::Read),
             PutObject
+            | PutSymlink
             | AppendObject
             | DeleteObject
             | DeleteMultipleObjects

@@ -475,6 +475,18 @@ fn sample(e: Endpoint, f: &Fixture) -> Sample {
             s.ok = 204;
             s
         }
+        PutSymlink => {
+            let mut s = object(Method::PUT, "link", &[("symlink", "")]);
+            s.headers
+                .push(("x-oss-symlink-target".into(), uri_encode(SECRET_KEY)));
+            s
+        }
+        GetSymlink => {
+            // The protected object is no link: allowed, the answer is 400 NotSymlink.
+            let mut s = object(Method::GET, SECRET_KEY, &[("symlink", "")]);
+            s.ok = 400;
+            s
+        }
         InitiateMultipartUpload => object(Method::POST, "mp2", &[("uploads", "")]),
         UploadPart => {
             let mut s = object(

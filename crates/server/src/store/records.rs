@@ -34,12 +34,13 @@ pub struct BucketEncryption {
     pub kms_data_encryption: Option<String>,
 }
 
-/// `Normal` (PutObject/CopyObject), `Multipart`, `Appendable`.
+/// `Normal` (PutObject/CopyObject), `Multipart`, `Appendable`, `Symlink` (PutSymlink).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ObjectType {
     Normal,
     Multipart,
     Appendable,
+    Symlink,
 }
 
 impl ObjectType {
@@ -48,6 +49,7 @@ impl ObjectType {
             ObjectType::Normal => "Normal",
             ObjectType::Multipart => "Multipart",
             ObjectType::Appendable => "Appendable",
+            ObjectType::Symlink => "Symlink",
         }
     }
 }
@@ -127,6 +129,9 @@ pub struct ObjectRecord {
     /// Object tags (key, value), in the order given; at most 10.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<(String, String)>,
+    /// For a `Symlink`: the key it points to, in the same bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symlink_target: Option<String>,
 }
 
 /// Where and how an object's stored content was found damaged.

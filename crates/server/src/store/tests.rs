@@ -51,6 +51,7 @@ fn object_record(size: u64, crc64: u64, segments: Vec<Segment>) -> ObjectRecord 
         sse: None,
         corrupt: None,
         tags: Vec::new(),
+        symlink_target: None,
     }
 }
 
