@@ -62,14 +62,9 @@ pub async fn put_bucket(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         },
         policy: None,
     };
-    if let Some(rule) = &record.encryption {
-        let sse = ctx.sse()?;
-        if rule.algorithm == "KMS" {
-            // As for PutBucketEncryption: the CMK must exist and be usable now.
-            drop(sse.new_key(&crate::sse::SseRequest::Kms {
-                key_id: rule.kms_master_key_id.clone(),
-            })?);
-        }
+    // As for PutBucketEncryption, a KMS key id need not name a usable CMK yet.
+    if record.encryption.is_some() {
+        ctx.sse()?;
     }
     match blocking(ctx.store(), move |s| s.create_bucket(record)).await {
         // The single owner re-creating its own bucket is a no-op, as on OSS.
