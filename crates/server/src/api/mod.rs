@@ -195,6 +195,14 @@ pub async fn serve(
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let is_head = method == Method::HEAD;
+    // A request with a body that fails may not have had its body read (a handler refusing it
+    // before reading): such a connection cannot carry another request, and the client must be
+    // told, or it sends its next request on a connection hyper is closing.
+    let has_body = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .is_some_and(|v| v.as_bytes() != b"0")
+        || req.headers().contains_key(header::TRANSFER_ENCODING);
     let mut action = "";
     let (resource, result) = match prepare(&state, req, conn, &request_id).await {
         Ok(ctx) => {
@@ -217,7 +225,14 @@ pub async fn serve(
         Err(e) if resource.0.as_deref() == Some(crate::kms::api::SEGMENT) => {
             crate::kms::api::error_from_api(e, &request_id)
         }
-        Err(e) => error_response(e, &request_id, &state, resource, is_head),
+        Err(e) => {
+            let e = if has_body && !e.headers.iter().any(|(n, _)| *n == "connection") {
+                e.with_header("connection", "close")
+            } else {
+                e
+            };
+            error_response(e, &request_id, &state, resource, is_head)
+        }
     };
     let h = response.headers_mut();
     h.insert(header::SERVER, HeaderValue::from_static("AliyunOSS"));

@@ -70,7 +70,7 @@ pub async fn get_symlink(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         .as_deref()
         .ok_or_else(|| ApiError::new(ErrorCode::NotSymlink))?;
     let mut b = Response::builder()
-        .header(SYMLINK_TARGET, encode::uri_encode(target))
+        .header(SYMLINK_TARGET, header_encode(target))
         .header(header::ETAG, &record.etag)
         .header(
             header::LAST_MODIFIED,
@@ -123,6 +123,31 @@ pub async fn resolve(ctx: &Ctx, record: ObjectRecord) -> Result<(String, ObjectR
     Ok((target_key, resolved))
 }
 
+/// The target as GetSymlink answers it: percent-encoded where a header value needs it (bytes
+/// outside visible ASCII, space, `%`), the rest as is. oss2 percent-decodes the header, v2
+/// reads it verbatim: both get the key back for any key that is ASCII without `%`.
+fn header_encode(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for &b in key.as_bytes() {
+        if b.is_ascii_graphic() && b != b'%' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 fn is_user_meta(name: &str) -> bool {
     name.starts_with(headers::META_PREFIX)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn target_header_keeps_ascii_and_encodes_the_rest() {
+        assert_eq!(super::header_encode("dir/a+b=c"), "dir/a+b=c");
+        assert_eq!(super::header_encode("a b%"), "a%20b%25");
+        assert_eq!(super::header_encode("中"), "%E4%B8%AD");
+    }
 }
