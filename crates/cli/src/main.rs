@@ -13,6 +13,7 @@ mod du;
 mod key;
 mod kms;
 mod ls;
+mod object_settings;
 mod output;
 mod profile;
 mod rm;
@@ -116,6 +117,15 @@ enum Command {
     /// Show or set a bucket's policy (--https-only refuses every plain-HTTP request).
     #[command(after_help = CONNECTION_HELP)]
     BucketPolicy(BucketPolicyArgs),
+    /// Show, set (--set KEY=VALUE ..., replacing them) or delete (--delete) an object's tags.
+    #[command(after_help = CONNECTION_HELP)]
+    ObjectTagging(ObjectTaggingArgs),
+    /// Make oss://bucket/LINK a symlink to oss://bucket/TARGET (which need not exist yet).
+    #[command(after_help = CONNECTION_HELP)]
+    CreateSymlink(CreateSymlinkArgs),
+    /// Print the object a symlink points to.
+    #[command(after_help = CONNECTION_HELP)]
+    ReadSymlink(ReadSymlinkArgs),
     /// The embedded server's KMS: customer master keys for SSE-KMS, BYOK import, and rotation
     /// of the SSE-OSS master key. Connection flags go before the action
     /// (`ossvault kms -e URL ls`), or come from the environment or a profile.
@@ -393,6 +403,38 @@ pub struct BucketEncryptionArgs {
 }
 
 #[derive(Args)]
+pub struct ObjectTaggingArgs {
+    /// oss://bucket/key
+    pub object: String,
+    /// Replace the object's tags with these (repeat for each; at most 10).
+    #[arg(long, value_name = "KEY=VALUE", value_parser = object_settings::parse_tag, conflicts_with = "delete")]
+    pub set: Vec<(String, String)>,
+    /// Remove every tag of the object.
+    #[arg(long)]
+    pub delete: bool,
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+}
+
+#[derive(Args)]
+pub struct CreateSymlinkArgs {
+    /// oss://bucket/link: the symlink to write
+    pub link: String,
+    /// oss://bucket/target: the object it points to, in the same bucket
+    pub target: String,
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+}
+
+#[derive(Args)]
+pub struct ReadSymlinkArgs {
+    /// oss://bucket/link
+    pub link: String,
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+}
+
+#[derive(Args)]
 pub struct BucketPolicyArgs {
     /// oss://bucket
     pub bucket: String,
@@ -538,6 +580,15 @@ async fn run(command: Command, out: &Output) -> anyhow::Result<()> {
         }
         Command::BucketPolicy(a) => {
             bucket_settings::policy(&connection::client(&a.conn)?, out, &a).await
+        }
+        Command::ObjectTagging(a) => {
+            object_settings::tagging(&connection::client(&a.conn)?, out, &a).await
+        }
+        Command::CreateSymlink(a) => {
+            object_settings::create_symlink(&connection::client(&a.conn)?, out, &a).await
+        }
+        Command::ReadSymlink(a) => {
+            object_settings::read_symlink(&connection::client(&a.conn)?, out, &a).await
         }
         Command::Kms(a) => kms::run(&connection::client(&a.conn)?, a.kms, out.json).await,
         Command::Profile(c) => profile::run(out, c),

@@ -770,6 +770,46 @@ fn piped_output_is_plain() {
 }
 
 #[test]
+fn object_tagging_and_symlinks() {
+    let env = Env::new();
+    let file = env.dir().join("doc.txt");
+    std::fs::write(&file, b"tagged content").unwrap();
+    env.ok(&["mb", "oss://objs"]);
+    env.ok(&["cp", s(&file), "oss://objs/doc.txt"]);
+
+    let none = env.json(&["object-tagging", "oss://objs/doc.txt"]);
+    assert_eq!(none["tags"], serde_json::json!({}));
+    let set = env.json(&[
+        "object-tagging",
+        "oss://objs/doc.txt",
+        "--set",
+        "project=中文",
+        "--set",
+        "empty=",
+    ]);
+    assert_eq!(set["tags"], serde_json::json!({"project": "中文", "empty": ""}));
+    let text = env.ok(&["object-tagging", "oss://objs/doc.txt"]);
+    assert!(text.contains("project=中文"), "{text}");
+    let (_, err) = env.fails(&["object-tagging", "oss://objs/doc.txt", "--set", "bad=%x"]);
+    assert!(err.contains("InvalidTag"), "{err}");
+    let cleared = env.json(&["object-tagging", "oss://objs/doc.txt", "--delete"]);
+    assert_eq!(cleared["tags"], serde_json::json!({}));
+
+    let link = env.json(&["create-symlink", "oss://objs/latest", "oss://objs/doc.txt"]);
+    assert_eq!(link["target"], "oss://objs/doc.txt");
+    let read = env.ok(&["read-symlink", "oss://objs/latest"]);
+    assert_eq!(read.trim(), "oss://objs/latest -> oss://objs/doc.txt");
+    // Downloading the link downloads the target's content.
+    let back = env.dir().join("back.txt");
+    env.ok(&["cp", "oss://objs/latest", s(&back)]);
+    assert_eq!(std::fs::read(&back).unwrap(), b"tagged content");
+    let (_, err) = env.fails(&["create-symlink", "oss://objs/x", "oss://other/doc.txt"]);
+    assert!(err.contains("its own bucket"), "{err}");
+    let (_, err) = env.fails(&["read-symlink", "oss://objs/doc.txt"]);
+    assert!(err.contains("NotSymlink"), "{err}");
+}
+
+#[test]
 fn bucket_encryption_sse_uploads_and_the_https_only_policy() {
     let env = Env::new();
     let file = env.dir().join("secret.txt");

@@ -8,7 +8,8 @@ use futures_util::{Stream, StreamExt};
 use http::{HeaderMap, Method};
 use md5::{Digest, Md5};
 use ossvault_proto::encode::percent_decode;
-use ossvault_proto::headers;
+use ossvault_proto::headers::{self, SYMLINK_TARGET};
+use ossvault_proto::encode;
 use ossvault_proto::limits::MAX_LIST_PAGE;
 use ossvault_proto::range::RangeSpec;
 use ossvault_proto::time::{parse_http_date, parse_iso8601};
@@ -543,6 +544,74 @@ impl Client {
             .header(headers::OBJECT_ACL, acl)?;
         self.send(op).await?;
         Ok(())
+    }
+
+    /// The object's tags (key, value), in the server's order; empty when it has none.
+    pub async fn object_tagging(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Vec<(String, String)>, Error> {
+        let op = Op::new(Method::GET, Some(bucket), Some(key)).query("tagging", "");
+        let tagging: xml::Tagging = read_xml(self.send(op).await?.response).await?;
+        Ok(tagging
+            .tag_set
+            .tag
+            .into_iter()
+            .map(|t| (t.key, t.value))
+            .collect())
+    }
+
+    /// PutObjectTagging: replaces the object's tags with `tags`.
+    pub async fn set_object_tagging(
+        &self,
+        bucket: &str,
+        key: &str,
+        tags: &[(String, String)],
+    ) -> Result<(), Error> {
+        let tagging = xml::Tagging {
+            tag_set: xml::TagSet {
+                tag: tags
+                    .iter()
+                    .map(|(k, v)| xml::Tag {
+                        key: k.clone(),
+                        value: v.clone(),
+                    })
+                    .collect(),
+            },
+        };
+        let op = Op::new(Method::PUT, Some(bucket), Some(key))
+            .query("tagging", "")
+            .header(headers::CONTENT_TYPE, "application/xml")?
+            .body(RequestBody::Bytes(Bytes::from(xml::to_xml(
+                "Tagging", &tagging,
+            ))));
+        self.send(op).await?;
+        Ok(())
+    }
+
+    pub async fn delete_object_tagging(&self, bucket: &str, key: &str) -> Result<(), Error> {
+        self.send(Op::new(Method::DELETE, Some(bucket), Some(key)).query("tagging", ""))
+            .await?;
+        Ok(())
+    }
+
+    /// PutSymlink: `key` becomes a symlink to `target` (a key of the same bucket, which need
+    /// not exist yet).
+    pub async fn put_symlink(&self, bucket: &str, key: &str, target: &str) -> Result<(), Error> {
+        let op = Op::new(Method::PUT, Some(bucket), Some(key))
+            .query("symlink", "")
+            .header(SYMLINK_TARGET, &encode::uri_encode(target))?;
+        self.send(op).await?;
+        Ok(())
+    }
+
+    /// GetSymlink: the key a symlink points to.
+    pub async fn symlink_target(&self, bucket: &str, key: &str) -> Result<String, Error> {
+        let op = Op::new(Method::GET, Some(bucket), Some(key)).query("symlink", "");
+        let sent = self.send(op).await?;
+        let raw = header_str(sent.response.headers(), SYMLINK_TARGET).unwrap_or_default();
+        Ok(encode::percent_decode(&raw).unwrap_or(raw))
     }
 
     // ---- listing ----

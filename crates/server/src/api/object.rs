@@ -465,7 +465,7 @@ fn object_headers(
         .header(headers::OBJECT_TYPE, record.object_type.as_str())
         .header(headers::STORAGE_CLASS, &record.storage_class);
     if !record.tags.is_empty() {
-        b = b.header(tagging::TAGGING_COUNT, record.tags.len());
+        b = b.header(headers::TAGGING_COUNT, record.tags.len());
     }
     if record.object_type == ObjectType::Normal {
         if let Some(md5) = &record.content_md5 {

@@ -19,10 +19,9 @@ use crate::store::{ObjectRecord, ObjectType};
 use http::{header, Response};
 use md5::{Digest, Md5};
 use ossvault_proto::time::http_date;
+use ossvault_proto::headers::SYMLINK_TARGET;
 use ossvault_proto::{encode, etag, headers, names, ErrorCode};
 
-/// Request (PutSymlink) and response (GetSymlink) header naming the target, percent-encoded.
-pub const SYMLINK_TARGET: &str = "x-oss-symlink-target";
 
 pub async fn put_symlink(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     load_bucket(&ctx).await?;

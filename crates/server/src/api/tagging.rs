@@ -9,12 +9,7 @@ use http::{Response, StatusCode};
 use ossvault_proto::xml::{self, Tag, TagSet, Tagging};
 use ossvault_proto::{encode, ErrorCode};
 
-/// The request header carrying tags as a query string (`k1=v1&k2=v2`, percent-encoded).
-pub const TAGGING: &str = "x-oss-tagging";
-/// CopyObject: `COPY` (default) keeps the source's tags, `REPLACE` takes `x-oss-tagging`.
-pub const TAGGING_DIRECTIVE: &str = "x-oss-tagging-directive";
-/// GET/HEAD: how many tags the object has (only when it has some).
-pub const TAGGING_COUNT: &str = "x-oss-tagging-count";
+use ossvault_proto::headers::{TAGGING, TAGGING_DIRECTIVE};
 
 /// OSS's limits: at most 10 tags per object, keys of 1–128 characters, values up to 256.
 const MAX_TAGS: usize = 10;
