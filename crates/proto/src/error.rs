@@ -15,6 +15,7 @@ pub enum ErrorCode {
     InvalidBucketName,
     InvalidDigest,
     InvalidEncryptionAlgorithmError,
+    InvalidObjectState,
     InvalidObjectName,
     InvalidPart,
     InvalidPartOrder,
@@ -35,10 +36,12 @@ pub enum ErrorCode {
     NotImplemented,
     NotSymlink,
     ObjectNotAppendable,
+    OperationNotSupported,
     PositionNotEqualToLength,
     PreconditionFailed,
     RequestTimeTooSkewed,
     RequestTimeout,
+    RestoreAlreadyInProgress,
     ServiceUnavailable,
     SignatureDoesNotMatch,
     SymlinkTargetNotExist,
@@ -99,6 +102,12 @@ const TABLE: &[(ErrorCode, &str, u16, &str)] = {
             "InvalidEncryptionAlgorithmError",
             400,
             "The Encryption request you specified is not valid. Supported value: AES256/KMS/SM4.",
+        ),
+        (
+            InvalidObjectState,
+            "InvalidObjectState",
+            403,
+            "The operation is not valid for the object's state.",
         ),
         (InvalidObjectName, "InvalidObjectName", 400, "The specified object is not valid."),
         (
@@ -175,6 +184,12 @@ const TABLE: &[(ErrorCode, &str, u16, &str)] = {
         (NotSymlink, "NotSymlink", 400, "The specified object is not a symlink."),
         (ObjectNotAppendable, "ObjectNotAppendable", 409, "The object is not appendable."),
         (
+            OperationNotSupported,
+            "OperationNotSupported",
+            400,
+            "The operation is not supported for this resource.",
+        ),
+        (
             PositionNotEqualToLength,
             "PositionNotEqualToLength",
             409,
@@ -198,6 +213,12 @@ const TABLE: &[(ErrorCode, &str, u16, &str)] = {
             400,
             "Your socket connection to the server was not read from or written to within the \
              timeout period.",
+        ),
+        (
+            RestoreAlreadyInProgress,
+            "RestoreAlreadyInProgress",
+            409,
+            "The restore operation is in progress.",
         ),
         (ServiceUnavailable, "ServiceUnavailable", 503, "Please reduce your request rate."),
         (
@@ -225,7 +246,7 @@ const TABLE: &[(ErrorCode, &str, u16, &str)] = {
 
 impl ErrorCode {
     /// Every code, in declaration order.
-    pub const ALL: [ErrorCode; 41] = {
+    pub const ALL: [ErrorCode; 44] = {
         use ErrorCode::*;
         [
             AccessDenied,
@@ -240,6 +261,7 @@ impl ErrorCode {
             InvalidBucketName,
             InvalidDigest,
             InvalidEncryptionAlgorithmError,
+            InvalidObjectState,
             InvalidObjectName,
             InvalidPart,
             InvalidPartOrder,
@@ -260,10 +282,12 @@ impl ErrorCode {
             NotImplemented,
             NotSymlink,
             ObjectNotAppendable,
+            OperationNotSupported,
             PositionNotEqualToLength,
             PreconditionFailed,
             RequestTimeTooSkewed,
             RequestTimeout,
+            RestoreAlreadyInProgress,
             ServiceUnavailable,
             SignatureDoesNotMatch,
             SymlinkTargetNotExist,
@@ -355,6 +379,7 @@ mod tests {
             (InvalidBucketName, 400),
             (InvalidDigest, 400),
             (InvalidEncryptionAlgorithmError, 400),
+            (InvalidObjectState, 403),
             (InvalidObjectName, 400),
             (InvalidPart, 400),
             (InvalidPartOrder, 400),
@@ -375,10 +400,12 @@ mod tests {
             (NotImplemented, 501),
             (NotSymlink, 400),
             (ObjectNotAppendable, 409),
+            (OperationNotSupported, 400),
             (PositionNotEqualToLength, 409),
             (PreconditionFailed, 412),
             (RequestTimeTooSkewed, 403),
             (RequestTimeout, 400),
+            (RestoreAlreadyInProgress, 409),
             (ServiceUnavailable, 503),
             (SignatureDoesNotMatch, 403),
             (SymlinkTargetNotExist, 404),

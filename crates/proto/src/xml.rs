@@ -326,6 +326,22 @@ pub struct RegionInfo {
     pub accelerate_endpoint: String,
 }
 
+/// Root `RestoreRequest` (RestoreObject's optional body).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RestoreRequest {
+    #[serde(default)]
+    pub days: Option<u64>,
+    #[serde(default)]
+    pub job_parameters: Option<JobParameters>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct JobParameters {
+    pub tier: String,
+}
+
 /// Root `Tagging` (Put/GetObjectTagging). Keys and values are plain text.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -396,6 +412,9 @@ pub struct ObjectSummary {
     pub storage_class: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub owner: Option<Owner>,
+    /// An archived object's restore state (`ongoing-request="true"`, …), when one was asked.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub restore_info: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

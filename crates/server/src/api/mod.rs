@@ -10,6 +10,7 @@ mod object_copy;
 mod router;
 #[cfg(test)]
 mod security_tests;
+mod restore;
 mod service;
 mod symlink;
 mod tagging;
@@ -413,6 +414,8 @@ async fn dispatch(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         DeleteObjectTagging => tagging::delete_object_tagging(ctx).await,
         PutSymlink => symlink::put_symlink(ctx).await,
         GetSymlink => symlink::get_symlink(ctx).await,
+        RestoreObject => restore::restore_object(ctx).await,
+        CleanRestoredObject => restore::clean_restored_object(ctx).await,
         InitiateMultipartUpload => multipart::initiate(ctx).await,
         UploadPart => multipart::upload_part(ctx).await,
         UploadPartCopy => object_copy::upload_part_copy(ctx).await,

@@ -78,7 +78,7 @@ pub async fn initiate(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         bucket: bucket.name.clone(),
         key: ctx.key().to_owned(),
         initiated_ms: now_ms(),
-        storage_class: storage_class(&ctx)?,
+        storage_class: storage_class(&ctx, &bucket)?,
         acl: object_acl(&ctx)?,
         headers: stored_headers(&ctx.headers)?,
         sse: sse.clone(),
@@ -204,6 +204,7 @@ pub async fn complete(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         corrupt: None,
         tags: upload.tags.clone(),
         symlink_target: None,
+        restore: None,
     };
     let (etag_value, crc_value) = (record.etag.clone(), record.crc64);
     let mode = conditional_put_mode(&ctx);

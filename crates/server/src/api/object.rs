@@ -2,14 +2,14 @@
 
 use super::bucket::{acl_policy, load_bucket};
 use super::encryption;
-use super::{symlink, tagging};
+use super::{restore, symlink, tagging};
 use super::{empty, now_ms, parse_acl, time_of, xml_ok, ApiError, Ctx};
 use crate::auth;
 use crate::body::{self, blocking, plan_range, Body, Received};
 use crate::integrity;
 use crate::sse::{self, DataKey};
 use crate::store::{
-    Append, Codec, ObjectRecord, ObjectType, PutMode, Segment, SseRecord, StoreError,
+    Append, BucketRecord, Codec, ObjectRecord, ObjectType, PutMode, Segment, SseRecord, StoreError,
 };
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
@@ -122,8 +122,11 @@ pub fn object_acl(ctx: &Ctx) -> Result<String, ApiError> {
     parse_acl(ctx.header(headers::OBJECT_ACL).unwrap_or("default"), true)
 }
 
-pub fn storage_class(ctx: &Ctx) -> Result<String, ApiError> {
-    let class = ctx.header(headers::STORAGE_CLASS).unwrap_or("Standard");
+/// A new object's storage class: `x-oss-storage-class`, else its bucket's (as on OSS).
+pub fn storage_class(ctx: &Ctx, bucket: &BucketRecord) -> Result<String, ApiError> {
+    let class = ctx
+        .header(headers::STORAGE_CLASS)
+        .unwrap_or(&bucket.storage_class);
     match class {
         "Standard" | "IA" | "Archive" | "ColdArchive" | "DeepColdArchive" => Ok(class.to_owned()),
         _ => Err(ApiError::invalid_argument(format!(
@@ -158,7 +161,7 @@ pub async fn put_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
     let bucket = load_bucket(&ctx).await?;
     let stored = stored_headers(&ctx.headers)?;
     let acl = object_acl(&ctx)?;
-    let storage_class = storage_class(&ctx)?;
+    let storage_class = storage_class(&ctx, &bucket)?;
     let mode = conditional_put_mode(&ctx);
     let tags = tagging::from_header(&ctx)?;
     let (key, sse) = encryption::choose(&ctx, &bucket)?.unzip();
@@ -183,6 +186,7 @@ pub async fn put_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         corrupt: None,
         tags,
         symlink_target: None,
+        restore: None,
     };
     let response = write_response(&record);
     let (bucket, key) = (ctx.bucket().to_owned(), ctx.key().to_owned());
@@ -335,6 +339,7 @@ pub async fn get_object(ctx: Ctx, with_body: bool) -> Result<Response<Body>, Api
             }
         }
         let key = if with_body {
+            restore::check_readable(&record)?;
             encryption::open(&ctx, record.sse.as_ref())?
         } else {
             None
@@ -466,6 +471,9 @@ fn object_headers(
         .header(headers::STORAGE_CLASS, &record.storage_class);
     if !record.tags.is_empty() {
         b = b.header(headers::TAGGING_COUNT, record.tags.len());
+    }
+    if let Some(info) = restore::restore_info(record) {
+        b = b.header(restore::RESTORE, info);
     }
     if record.object_type == ObjectType::Normal {
         if let Some(md5) = &record.content_md5 {
@@ -615,7 +623,7 @@ pub async fn append_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         content_md5: None,
         last_modified_ms: 0,
         object_type: ObjectType::Appendable,
-        storage_class: storage_class(&ctx)?,
+        storage_class: storage_class(&ctx, &bucket)?,
         acl: object_acl(&ctx)?,
         headers: stored_headers(&ctx.headers)?,
         segments: Vec::new(),
@@ -628,6 +636,7 @@ pub async fn append_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
             Vec::new()
         },
         symlink_target: None,
+        restore: None,
     };
     let received = receive_content(&mut ctx, key.as_ref()).await?;
     // Appendable objects have no whole-content MD5; the ETag only has to change with the

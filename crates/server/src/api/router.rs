@@ -59,6 +59,8 @@ endpoints! {
     PutObjectTagging,
     PutSymlink,
     GetSymlink,
+    RestoreObject,
+    CleanRestoredObject,
     DeleteObjectTagging,
     InitiateMultipartUpload,
     UploadPart,
@@ -171,6 +173,8 @@ impl Endpoint {
                 Method::POST if has("uploads") => InitiateMultipartUpload,
                 Method::POST if has("uploadId") => CompleteMultipartUpload,
                 Method::POST if has("append") => AppendObject,
+                Method::POST if has("restore") => RestoreObject,
+                Method::POST if has("cleanRestoredObject") => CleanRestoredObject,
                 Method::DELETE if has("uploadId") => AbortMultipartUpload,
                 Method::DELETE if has("tagging") => DeleteObjectTagging,
                 Method::DELETE => DeleteObject,
@@ -200,6 +204,8 @@ impl Endpoint {
             GetBucketAcl | PutBucketAcl | GetObjectAcl | PutObjectAcl => &["acl"],
             GetObjectTagging | PutObjectTagging | DeleteObjectTagging => &["tagging"],
             PutSymlink | GetSymlink => &["symlink"],
+            RestoreObject => &["restore"],
+            CleanRestoredObject => &["cleanRestoredObject"],
             GetBucketPolicy | PutBucketPolicy | DeleteBucketPolicy => &["policy"],
             GetBucketEncryption | PutBucketEncryption | DeleteBucketEncryption => &["encryption"],
             GetBucketInfo => &["bucketInfo"],
@@ -257,6 +263,8 @@ impl Endpoint {
             // OSS authorises links as the reads and writes of objects they are.
             PutSymlink => "oss:PutObject",
             GetSymlink => "oss:GetObject",
+            RestoreObject => "oss:RestoreObject",
+            CleanRestoredObject => "oss:CleanRestoredObject",
             PutObjectTagging => "oss:PutObjectTagging",
             DeleteObjectTagging => "oss:DeleteObjectTagging",
             AbortMultipartUpload => "oss:AbortMultipartUpload",
@@ -306,6 +314,8 @@ impl Endpoint {
             | DeleteObjectTagging
             | PutSymlink
             | GetSymlink
+            | RestoreObject
+            | CleanRestoredObject
             | InitiateMultipartUpload
             | UploadPart
             | CompleteMultipartUpload

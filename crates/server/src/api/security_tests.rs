@@ -487,6 +487,17 @@ fn sample(e: Endpoint, f: &Fixture) -> Sample {
             s.ok = 400;
             s
         }
+        // The protected object is Standard: allowed, the answer is 400 OperationNotSupported.
+        RestoreObject => {
+            let mut s = object(Method::POST, SECRET_KEY, &[("restore", "")]);
+            s.ok = 400;
+            s
+        }
+        CleanRestoredObject => {
+            let mut s = object(Method::POST, SECRET_KEY, &[("cleanRestoredObject", "")]);
+            s.ok = 400;
+            s
+        }
         InitiateMultipartUpload => object(Method::POST, "mp2", &[("uploads", "")]),
         UploadPart => {
             let mut s = object(

@@ -24,7 +24,7 @@ use ossvault_proto::{encode, etag, headers, names, ErrorCode};
 
 
 pub async fn put_symlink(ctx: Ctx) -> Result<Response<Body>, ApiError> {
-    load_bucket(&ctx).await?;
+    let bucket_record = load_bucket(&ctx).await?;
     let target = ctx
         .header(SYMLINK_TARGET)
         .and_then(encode::percent_decode)
@@ -42,7 +42,7 @@ pub async fn put_symlink(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         content_md5: None,
         last_modified_ms: now_ms(),
         object_type: ObjectType::Symlink,
-        storage_class: storage_class(&ctx)?,
+        storage_class: storage_class(&ctx, &bucket_record)?,
         acl: object_acl(&ctx)?,
         headers: stored_headers(&ctx.headers)?,
         segments: Vec::new(),
@@ -50,6 +50,7 @@ pub async fn put_symlink(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         corrupt: None,
         tags: tagging::from_header(&ctx)?,
         symlink_target: Some(target),
+        restore: None,
     };
     let mut response = write_response(&record);
     // A link has no content: no CRC or MD5 to announce.

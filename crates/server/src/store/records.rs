@@ -132,6 +132,21 @@ pub struct ObjectRecord {
     /// For a `Symlink`: the key it points to, in the same bucket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub symlink_target: Option<String>,
+    /// For an archived object: the restore asked for, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<RestoreRecord>,
+}
+
+/// A restore of an archived object (RestoreObject).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreRecord {
+    /// When the restored copy becomes readable (ms since the epoch).
+    pub ready_ms: u64,
+    /// When it is frozen again.
+    pub expires_ms: u64,
+    /// ColdArchive's tier (`Expedited`, `Standard`, `Bulk`).
+    #[serde(default)]
+    pub tier: Option<String>,
 }
 
 /// Where and how an object's stored content was found damaged.

@@ -52,6 +52,7 @@ fn object_record(size: u64, crc64: u64, segments: Vec<Segment>) -> ObjectRecord 
         corrupt: None,
         tags: Vec::new(),
         symlink_target: None,
+        restore: None,
     }
 }
 
