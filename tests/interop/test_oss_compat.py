@@ -265,8 +265,9 @@ RESTORE_DELAY_S = 2
 
 
 @pytest.fixture(scope="module")
-def slow_restore_endpoint(tmp_path_factory):
-    """A server of its own whose restores take RESTORE_DELAY_S (the default is a minute)."""
+def own_endpoint(tmp_path_factory):
+    """A server of its own (its restores take RESTORE_DELAY_S; the default is a minute), for
+    tests that change server-wide state or need that delay."""
     root = tmp_path_factory.mktemp("ossvault-restore")
     proc = ServerProcess(root / "data", root / "server.log",
                          extra_args=["--restore-delay", f"{RESTORE_DELAY_S}s"])
@@ -275,12 +276,12 @@ def slow_restore_endpoint(tmp_path_factory):
     assert proc.stop() == 0
 
 
-def test_restore_an_archive_object_with_oss2(slow_restore_endpoint):
+def test_restore_an_archive_object_with_oss2(own_endpoint):
     from oss2.models import RestoreConfiguration, RestoreJobParameters
 
-    service = oss2.Service(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), slow_restore_endpoint)
+    service = oss2.Service(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), own_endpoint)
     name = unique_bucket("restore")
-    b = oss2.Bucket(service.auth, slow_restore_endpoint, name)
+    b = oss2.Bucket(service.auth, own_endpoint, name)
     b.create_bucket(oss2.BUCKET_ACL_PRIVATE, oss2.models.BucketCreateConfig(oss2.BUCKET_STORAGE_CLASS_ARCHIVE))
     # An object takes its bucket's storage class unless the write names one.
     b.put_object("frozen", b"cold content")
@@ -323,11 +324,11 @@ def test_restore_an_archive_object_with_oss2(slow_restore_endpoint):
     b.delete_bucket()
 
 
-def test_restore_a_cold_archive_object_with_v2(slow_restore_endpoint):
+def test_restore_a_cold_archive_object_with_v2(own_endpoint):
     cfg = oss.config.load_default()
     cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(ACCESS_KEY_ID, ACCESS_KEY_SECRET)
     cfg.region = "cn-hangzhou"
-    cfg.endpoint = slow_restore_endpoint
+    cfg.endpoint = own_endpoint
     c = oss.Client(cfg)
     name = unique_bucket("restorev2")
     c.put_bucket(oss.PutBucketRequest(bucket=name))
@@ -352,3 +353,49 @@ def test_restore_a_cold_archive_object_with_v2(slow_restore_endpoint):
     assert err.code == "InvalidObjectState"
     c.delete_object(oss.DeleteObjectRequest(bucket=name, key="cold"))
     c.delete_bucket(oss.DeleteBucketRequest(bucket=name))
+
+
+# -- Block Public Access -------------------------------------------------------------------------
+
+
+def test_block_public_access(own_endpoint):
+    auth = oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET)
+    service = oss2.Service(auth, own_endpoint)
+    name = unique_bucket("pab")
+    b = oss2.Bucket(auth, own_endpoint, name)
+    b.create_bucket(oss2.BUCKET_ACL_PUBLIC_READ)
+    b.put_object("public", b"for everyone")
+    url = f"{own_endpoint}/{name}/public"
+    assert requests.get(url, timeout=10).status_code == 200
+    cfg = oss.config.load_default()
+    cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(ACCESS_KEY_ID, ACCESS_KEY_SECRET)
+    cfg.region = "cn-hangzhou"
+    cfg.endpoint = own_endpoint
+    c = oss.Client(cfg)
+    try:
+        # The bucket's switch, with alibabacloud-oss-v2.
+        got = c.get_bucket_public_access_block(oss.GetBucketPublicAccessBlockRequest(bucket=name))
+        assert got.public_access_block_configuration.block_public_access is False
+        c.put_bucket_public_access_block(oss.PutBucketPublicAccessBlockRequest(
+            bucket=name,
+            public_access_block_configuration=oss.PublicAccessBlockConfiguration(block_public_access=True)))
+        assert b.get_bucket_public_access_block().block_public_access is True
+        refused = requests.get(url, timeout=10)
+        assert refused.status_code == 403 and b"<Code>AccessDenied</Code>" in refused.content
+        assert b.get_object("public").read() == b"for everyone"  # the owner still reads
+        deleted = c.delete_bucket_public_access_block(oss.DeleteBucketPublicAccessBlockRequest(bucket=name))
+        assert deleted.status_code == 204
+        assert requests.get(url, timeout=10).status_code == 200
+
+        # The server-wide switch (OSS's account-level one), with oss2 ("True" as oss2 writes it).
+        assert service.put_public_access_block(True).status == 200
+        assert service.get_public_access_block().block_public_access is True
+        got = c.get_public_access_block(oss.GetPublicAccessBlockRequest())
+        assert got.public_access_block_configuration.block_public_access is True
+        assert requests.get(url, timeout=10).status_code == 403
+    finally:
+        assert service.delete_public_access_block().status == 204
+    assert service.get_public_access_block().block_public_access is False
+    assert requests.get(url, timeout=10).status_code == 200
+    b.delete_object("public")
+    b.delete_bucket()

@@ -326,6 +326,14 @@ pub struct RegionInfo {
     pub accelerate_endpoint: String,
 }
 
+/// Root `PublicAccessBlockConfiguration`. The flag is kept as text: oss2 writes `True`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PublicAccessBlockConfiguration {
+    #[serde(default)]
+    pub block_public_access: String,
+}
+
 /// Root `RestoreRequest` (RestoreObject's optional body).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]

@@ -220,6 +220,14 @@ fn decide(
     bucket: Option<&BucketRecord>,
     object: Option<&ObjectRecord>,
 ) -> Result<(), ApiError> {
+    // Block Public Access (server-wide or the bucket's): anonymous requests get nothing from
+    // public ACLs or policies.
+    let blocked = principal.is_none()
+        && (ctx
+            .state
+            .public_access_block
+            .load(std::sync::atomic::Ordering::Acquire)
+            || bucket.is_some_and(|b| b.public_access_block));
     if let Some(json) = bucket.and_then(|b| b.policy.as_deref()) {
         match evaluate_policy(ctx, json, principal, access) {
             Decision::Deny => {
@@ -232,7 +240,7 @@ fn decide(
                     },
                 ))
             }
-            Decision::Allow if principal.is_none() => return Ok(()),
+            Decision::Allow if principal.is_none() && !blocked => return Ok(()),
             _ => {}
         }
     }
@@ -242,6 +250,12 @@ fn decide(
     let Some(need) = access.anonymous_need else {
         return Err(anonymous_forbidden());
     };
+    if blocked {
+        return Err(ApiError::msg(
+            ErrorCode::AccessDenied,
+            "Public access is blocked (Block Public Access is on for this bucket or server).",
+        ));
+    }
     let Some(bucket) = bucket else {
         return Err(ApiError::new(ErrorCode::NoSuchBucket));
     };

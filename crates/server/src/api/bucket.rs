@@ -61,6 +61,7 @@ pub async fn put_bucket(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
             }),
         },
         policy: None,
+        public_access_block: false,
     };
     // As for PutBucketEncryption, a KMS key id need not name a usable CMK yet.
     if record.encryption.is_some() {

@@ -7,6 +7,7 @@ mod list;
 mod multipart;
 pub(crate) mod object;
 mod object_copy;
+mod public_access;
 mod router;
 #[cfg(test)]
 mod security_tests;
@@ -16,6 +17,7 @@ mod symlink;
 mod tagging;
 
 pub use error::ApiError;
+pub use public_access::SETTING as PUBLIC_ACCESS_BLOCK_SETTING;
 pub use router::{AclNeed, Endpoint, OtherResources};
 
 use crate::auth;
@@ -44,6 +46,9 @@ pub struct State {
     pub kms: Option<Arc<crate::kms::LocalKms>>,
     /// The endpoint clients reach us at, `host:port` (ExtranetEndpoint in listings).
     pub public_host: String,
+    /// The server-wide Block Public Access switch (kept in the store's settings; read here on
+    /// every anonymous request).
+    pub public_access_block: std::sync::atomic::AtomicBool,
 }
 
 impl State {
@@ -382,6 +387,12 @@ async fn dispatch(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     match ctx.endpoint {
         ListBuckets => service::list_buckets(ctx).await,
         DescribeRegions => service::describe_regions(ctx).await,
+        GetPublicAccessBlock => public_access::get(ctx).await,
+        PutPublicAccessBlock => public_access::put(ctx).await,
+        DeletePublicAccessBlock => public_access::delete(ctx).await,
+        GetBucketPublicAccessBlock => public_access::get_bucket(ctx).await,
+        PutBucketPublicAccessBlock => public_access::put_bucket(ctx).await,
+        DeleteBucketPublicAccessBlock => public_access::delete_bucket(ctx).await,
         PutBucket => bucket::put_bucket(ctx).await,
         DeleteBucket => bucket::delete_bucket(ctx).await,
         GetBucketInfo => bucket::get_bucket_info(ctx).await,

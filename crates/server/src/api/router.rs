@@ -28,6 +28,13 @@ endpoints! {
     ListBuckets,
     /// `GET /?regions`: this server's one region.
     DescribeRegions,
+    /// `/?publicAccessBlock`: the server-wide (OSS: account-level) Block Public Access.
+    GetPublicAccessBlock,
+    PutPublicAccessBlock,
+    DeletePublicAccessBlock,
+    GetBucketPublicAccessBlock,
+    PutBucketPublicAccessBlock,
+    DeleteBucketPublicAccessBlock,
     PutBucket,
     DeleteBucket,
     GetBucketInfo,
@@ -126,11 +133,17 @@ impl Endpoint {
         let endpoint = match (bucket, key) {
             (None, _) => match *method {
                 Method::GET if has("regions") => DescribeRegions,
+                Method::GET if has("publicAccessBlock") => GetPublicAccessBlock,
+                Method::PUT if has("publicAccessBlock") => PutPublicAccessBlock,
+                Method::DELETE if has("publicAccessBlock") => DeletePublicAccessBlock,
                 Method::GET => ListBuckets,
                 _ => return Err(method_not_allowed()),
             },
             (Some(_), None) => match *method {
                 Method::GET if has("acl") => GetBucketAcl,
+                Method::GET if has("publicAccessBlock") => GetBucketPublicAccessBlock,
+                Method::PUT if has("publicAccessBlock") => PutBucketPublicAccessBlock,
+                Method::DELETE if has("publicAccessBlock") => DeleteBucketPublicAccessBlock,
                 Method::GET if has("policy") => GetBucketPolicy,
                 Method::GET if has("encryption") => GetBucketEncryption,
                 Method::GET if has("bucketInfo") => GetBucketInfo,
@@ -221,6 +234,12 @@ impl Endpoint {
             AppendObject => &["append", "position"],
             ListBuckets => &["regionList"],
             DescribeRegions => &["regions"],
+            GetPublicAccessBlock
+            | PutPublicAccessBlock
+            | DeletePublicAccessBlock
+            | GetBucketPublicAccessBlock
+            | PutBucketPublicAccessBlock
+            | DeleteBucketPublicAccessBlock => &["publicAccessBlock"],
             PutBucket | DeleteBucket | ListObjects | PutObject | CopyObject
             | GetObject | HeadObject | DeleteObject | Kms => &[],
         }
@@ -232,6 +251,12 @@ impl Endpoint {
         match self {
             ListBuckets => "oss:ListBuckets",
             DescribeRegions => "oss:DescribeRegions",
+            GetPublicAccessBlock => "oss:GetPublicAccessBlock",
+            PutPublicAccessBlock => "oss:PutPublicAccessBlock",
+            DeletePublicAccessBlock => "oss:DeletePublicAccessBlock",
+            GetBucketPublicAccessBlock => "oss:GetBucketPublicAccessBlock",
+            PutBucketPublicAccessBlock => "oss:PutBucketPublicAccessBlock",
+            DeleteBucketPublicAccessBlock => "oss:DeleteBucketPublicAccessBlock",
             PutBucket => "oss:PutBucket",
             DeleteBucket => "oss:DeleteBucket",
             GetBucketInfo => "oss:GetBucketInfo",
@@ -284,6 +309,12 @@ impl Endpoint {
             DeleteMultipleObjects => OtherResources::EachListedKey,
             ListBuckets
             | DescribeRegions
+            | GetPublicAccessBlock
+            | PutPublicAccessBlock
+            | DeletePublicAccessBlock
+            | GetBucketPublicAccessBlock
+            | PutBucketPublicAccessBlock
+            | DeleteBucketPublicAccessBlock
             | PutBucket
             | DeleteBucket
             | GetBucketInfo

@@ -362,6 +362,26 @@ fn sample(e: Endpoint, f: &Fixture) -> Sample {
             s.query.push(("regions".into(), String::new()));
             s
         }
+        GetPublicAccessBlock | PutPublicAccessBlock | DeletePublicAccessBlock => {
+            let method = match e {
+                GetPublicAccessBlock => Method::GET,
+                PutPublicAccessBlock => Method::PUT,
+                _ => Method::DELETE,
+            };
+            let mut s = req(method, None, None);
+            s.query.push(("publicAccessBlock".into(), String::new()));
+            if e == DeletePublicAccessBlock {
+                s.ok = 204;
+            }
+            s
+        }
+        GetBucketPublicAccessBlock => bucket(Method::GET, &[("publicAccessBlock", "")]),
+        PutBucketPublicAccessBlock => bucket(Method::PUT, &[("publicAccessBlock", "")]),
+        DeleteBucketPublicAccessBlock => {
+            let mut s = bucket(Method::DELETE, &[("publicAccessBlock", "")]);
+            s.ok = 204;
+            s
+        }
         PutBucket => bucket(Method::PUT, &[]),
         DeleteBucket => {
             // Refused while objects remain: 409 is the allowed outcome here, and it still
@@ -541,7 +561,12 @@ fn expected(e: Endpoint, case: Case, allowed: u16) -> (u16, Option<&'static str>
     let copies = matches!(e, Endpoint::CopyObject | Endpoint::UploadPartCopy);
     let no_bucket_policy = matches!(
         e,
-        Endpoint::ListBuckets | Endpoint::DescribeRegions | Endpoint::Kms
+        Endpoint::ListBuckets
+            | Endpoint::DescribeRegions
+            | Endpoint::GetPublicAccessBlock
+            | Endpoint::PutPublicAccessBlock
+            | Endpoint::DeletePublicAccessBlock
+            | Endpoint::Kms
     );
     match case {
         Case::Anonymous => (403, Some("AccessDenied")),

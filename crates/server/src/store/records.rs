@@ -21,6 +21,9 @@ pub struct BucketRecord {
     /// The bucket policy JSON, verbatim.
     #[serde(default)]
     pub policy: Option<String>,
+    /// Block Public Access: public ACLs and policies grant anonymous requests nothing.
+    #[serde(default)]
+    pub public_access_block: bool,
 }
 
 /// A bucket's default server-side encryption rule.

@@ -27,6 +27,7 @@ fn bucket_record(name: &str) -> BucketRecord {
         data_redundancy_type: "LRS".into(),
         encryption: None,
         policy: None,
+        public_access_block: false,
     }
 }
 
