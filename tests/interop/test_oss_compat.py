@@ -399,3 +399,28 @@ def test_block_public_access(own_endpoint):
     assert requests.get(url, timeout=10).status_code == 200
     b.delete_object("public")
     b.delete_bucket()
+
+
+# -- gzip ----------------------------------------------------------------------------------------
+
+
+def test_gzip_as_oss_does(oss2_client, oss2_bucket, v2_client):
+    b = oss2_client.bucket(oss2_bucket)
+    text = b"line of text\n" * 2000  # 26 KB, text/plain
+    b.put_object("notes.txt", text)
+    got = b.get_object("notes.txt", headers={"Accept-Encoding": "gzip"})
+    assert got.headers["Content-Encoding"] == "gzip"
+    assert got.headers.get("Transfer-Encoding") == "chunked" and got.content_length is None
+    assert got.read() == text  # decoded by the client, its CRC-64 check on the plain bytes
+    # Not compressed: no gzip asked, a range, under 1 KB, a binary type.
+    plain = b.get_object("notes.txt")
+    assert "Content-Encoding" not in plain.headers and plain.content_length == len(text)
+    ranged = b.get_object("notes.txt", byte_range=(0, 99), headers={"Accept-Encoding": "gzip"})
+    assert "Content-Encoding" not in ranged.headers and ranged.read() == text[:100]
+    b.put_object("small.txt", b"x" * 1000)
+    assert "Content-Encoding" not in b.get_object("small.txt", headers={"Accept-Encoding": "gzip"}).headers
+    b.put_object("data.bin", text, headers={"Content-Type": "application/octet-stream"})
+    assert "Content-Encoding" not in b.get_object("data.bin", headers={"Accept-Encoding": "gzip"}).headers
+    # alibabacloud-oss-v2 reads the same object whole and intact, with its CRC-64 check on.
+    got = v2_client.client.get_object(oss.GetObjectRequest(bucket=oss2_bucket, key="notes.txt"))
+    assert got.body.read() == text

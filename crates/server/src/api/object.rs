@@ -394,14 +394,21 @@ pub async fn get_object(ctx: Ctx, with_body: bool) -> Result<Response<Body>, Api
             }
             _ => None,
         };
+        let gzip = with_body && range.is_none() && gzip_wanted(&ctx.headers, &record);
         let mut b = Response::builder()
             .status(if range.is_some() {
                 StatusCode::PARTIAL_CONTENT
             } else {
                 StatusCode::OK
             })
-            .header(header::CONTENT_LENGTH, end - start)
             .header(header::ACCEPT_RANGES, "bytes");
+        b = if gzip {
+            // Compressed as it streams: no length known, so the body goes chunked.
+            b.header(header::CONTENT_ENCODING, "gzip")
+                .header(header::VARY, "Accept-Encoding")
+        } else {
+            b.header(header::CONTENT_LENGTH, end - start)
+        };
         if range.is_some() {
             b = b.header(
                 header::CONTENT_RANGE,
@@ -414,7 +421,12 @@ pub async fn get_object(ctx: Ctx, with_body: bool) -> Result<Response<Body>, Api
         b = object_headers(b, &record, &overrides);
         let body = if with_body && end > start {
             let object = (ctx.bucket().to_owned(), read_key);
-            body::content_stream(store.clone(), object, plan, first, key)
+            let content = body::content_stream(store.clone(), object, plan, first, key);
+            if gzip {
+                body::gzip(content)
+            } else {
+                content
+            }
         } else {
             body::empty()
         };
@@ -425,6 +437,55 @@ pub async fn get_object(ctx: Ctx, with_body: bool) -> Result<Response<Body>, Api
     Err(ApiError::internal(
         "the object kept changing while being read",
     ))
+}
+
+/// Content types OSS compresses for a client that accepts gzip (besides every `text/*`).
+const COMPRESSIBLE: &[&str] = &[
+    "application/javascript",
+    "application/x-javascript",
+    "application/json",
+    "application/xml",
+    "application/xhtml+xml",
+    "image/svg+xml",
+];
+/// Smaller objects are sent as they are (OSS: 1 KB).
+const GZIP_MIN_SIZE: u64 = 1024;
+
+/// Whether a whole-object GET is answered gzip-compressed, as OSS does: the client accepts
+/// gzip, the object is at least 1 KB of a text-like type and carries no Content-Encoding of
+/// its own.
+fn gzip_wanted(request: &HeaderMap, record: &ObjectRecord) -> bool {
+    let accepts = request
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';');
+            let name = parts.next().unwrap_or_default().trim();
+            let refused = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            name.eq_ignore_ascii_case("gzip") && !refused
+        });
+    let stored = |n: &str| {
+        record
+            .headers
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.as_str())
+    };
+    let kind = stored("content-type")
+        .and_then(|t| t.split(';').next())
+        .map(|t| t.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    accepts
+        && record.size >= GZIP_MIN_SIZE
+        && stored("content-encoding").is_none()
+        && (kind.starts_with("text/") || COMPRESSIBLE.contains(&kind.as_str()))
 }
 
 /// The headers a GET may override with `response-<name>` query parameters.
