@@ -33,6 +33,7 @@ fn object(key: &str) -> ObjectSummary {
         size: 4308,
         storage_class: "Standard".into(),
         owner: Some(owner()),
+        restore_info: None,
     }
 }
 
