@@ -31,10 +31,7 @@ pub async fn tagging(client: &Client, out: &Output, args: &ObjectTaggingArgs) ->
     }
     let tags = client.object_tagging(&url.bucket, &url.key).await?;
     if out.json {
-        let map: serde_json::Map<_, _> = tags
-            .iter()
-            .map(|(k, v)| (k.clone(), json!(v)))
-            .collect();
+        let map: serde_json::Map<_, _> = tags.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
         return Ok(out.json(&json!({
             "object": format!("oss://{}/{}", url.bucket, url.key),
             "tags": map,
@@ -52,9 +49,14 @@ pub async fn tagging(client: &Client, out: &Output, args: &ObjectTaggingArgs) ->
 pub async fn create_symlink(client: &Client, out: &Output, args: &CreateSymlinkArgs) -> Result<()> {
     let (link, target) = (object_of(&args.link)?, object_of(&args.target)?);
     if link.bucket != target.bucket {
-        bail!("a symlink points into its own bucket: give oss://{}/KEY as the target", link.bucket);
+        bail!(
+            "a symlink points into its own bucket: give oss://{}/KEY as the target",
+            link.bucket
+        );
     }
-    client.put_symlink(&link.bucket, &link.key, &target.key).await?;
+    client
+        .put_symlink(&link.bucket, &link.key, &target.key)
+        .await?;
     report(out, &link, &target.key)
 }
 

@@ -787,7 +787,10 @@ fn object_tagging_and_symlinks() {
         "--set",
         "empty=",
     ]);
-    assert_eq!(set["tags"], serde_json::json!({"project": "中文", "empty": ""}));
+    assert_eq!(
+        set["tags"],
+        serde_json::json!({"project": "中文", "empty": ""})
+    );
     let text = env.ok(&["object-tagging", "oss://objs/doc.txt"]);
     assert!(text.contains("project=中文"), "{text}");
     let (_, err) = env.fails(&["object-tagging", "oss://objs/doc.txt", "--set", "bad=%x"]);

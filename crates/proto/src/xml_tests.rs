@@ -239,9 +239,18 @@ fn tagging_reads_what_the_sdks_write() {
     )
     .unwrap();
     assert_eq!(t.tag_set.tag.len(), 2);
-    assert_eq!((t.tag_set.tag[1].key.as_str(), t.tag_set.tag[1].value.as_str()), ("k2", ""));
+    assert_eq!(
+        (
+            t.tag_set.tag[1].key.as_str(),
+            t.tag_set.tag[1].value.as_str()
+        ),
+        ("k2", "")
+    );
     let xml = to_xml("Tagging", &t);
-    assert!(xml.contains("<TagSet><Tag><Key>k1</Key><Value>v1</Value></Tag>"), "{xml}");
+    assert!(
+        xml.contains("<TagSet><Tag><Key>k1</Key><Value>v1</Value></Tag>"),
+        "{xml}"
+    );
 }
 
 #[test]

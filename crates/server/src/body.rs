@@ -533,14 +533,15 @@ pub fn gzip(body: Body) -> Body {
     use std::io::Write as _;
     let encoder = Some(GzEncoder::new(Vec::new(), flate2::Compression::fast()));
     let frames = BodyStream::new(body);
-    let stream = futures_util::stream::unfold(
-        (frames, encoder),
-        |(mut frames, mut encoder)| async move {
+    let stream =
+        futures_util::stream::unfold((frames, encoder), |(mut frames, mut encoder)| async move {
             loop {
                 let enc = encoder.as_mut()?;
                 match frames.next().await {
                     Some(Ok(frame)) => {
-                        let Ok(data) = frame.into_data() else { continue };
+                        let Ok(data) = frame.into_data() else {
+                            continue;
+                        };
                         let out = enc
                             .write_all(&data)
                             .and_then(|()| enc.flush())
@@ -553,13 +554,15 @@ pub fn gzip(body: Body) -> Body {
                     }
                     Some(Err(e)) => return Some((Err(e), (frames, None))),
                     None => {
-                        let last = encoder.take()?.finish().map(|v| Frame::data(Bytes::from(v)));
+                        let last = encoder
+                            .take()?
+                            .finish()
+                            .map(|v| Frame::data(Bytes::from(v)));
                         return Some((last, (frames, None)));
                     }
                 }
             }
-        },
-    );
+        });
     BodyExt::boxed(StreamBody::new(stream))
 }
 

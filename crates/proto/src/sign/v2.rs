@@ -89,8 +89,8 @@ pub fn canonical_resource(req: &RequestParts<'_>) -> String {
 
 /// `base64(HMAC-SHA256(secret, string_to_sign))`.
 pub fn signature(secret: &str, string_to_sign: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
-        .expect("HMAC accepts keys of any length");
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
     mac.update(string_to_sign.as_bytes());
     BASE64.encode(mac.finalize().into_bytes())
 }
@@ -112,7 +112,10 @@ mod tests {
     #[test]
     fn oss2_vector() {
         let mut h = HeaderMap::new();
-        h.insert("date", HeaderValue::from_static("Wed, 02 Dec 2026 10:00:00 GMT"));
+        h.insert(
+            "date",
+            HeaderValue::from_static("Wed, 02 Dec 2026 10:00:00 GMT"),
+        );
         h.insert("content-type", HeaderValue::from_static("text/plain"));
         h.insert("x-oss-meta-k", HeaderValue::from_static("v"));
         h.insert("range", HeaderValue::from_static("bytes=0-1"));

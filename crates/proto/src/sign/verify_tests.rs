@@ -135,7 +135,10 @@ fn v2_header_and_presign() {
         Err(AuthError::RequestTimeTooSkewed)
     );
     // x-oss-date is signed among the x-oss-* headers and is the time checked.
-    h.insert("x-oss-date", HeaderValue::from_static("Tue, 01 Dec 2026 10:00:00 GMT"));
+    h.insert(
+        "x-oss-date",
+        HeaderValue::from_static("Tue, 01 Dec 2026 10:00:00 GMT"),
+    );
     assert!(matches!(
         verify(&req(&h, &q), REGION, secrets, now),
         Err(AuthError::SignatureDoesNotMatch { .. })
@@ -155,7 +158,10 @@ fn v2_header_and_presign() {
         query: &params,
         headers: &h,
     };
-    let sig = super::v2::signature("sk", &super::v2::string_to_sign(&unsigned, "1796209200", &[]));
+    let sig = super::v2::signature(
+        "sk",
+        &super::v2::string_to_sign(&unsigned, "1796209200", &[]),
+    );
     params.push(("x-oss-signature".to_owned(), sig));
     let presigned = RequestParts {
         method: "GET",
@@ -660,7 +666,10 @@ fn v4_scope_must_name_the_servers_region() {
     assert_eq!(verify(&req, "us-west-1", secrets, now), signed("ak"));
     let err = verify(&req, REGION, secrets, now).unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidArgument);
-    assert_eq!(err.to_string(), "Invalid signing region in x-oss-credential.");
+    assert_eq!(
+        err.to_string(),
+        "Invalid signing region in x-oss-credential."
+    );
 
     // Regions compare exactly: no case folding, no prefix match.
     for other in ["CN-HANGZHOU", "cn-hangzhou-1", "oss-cn-hangzhou", "cn-hang"] {

@@ -8,10 +8,10 @@ mod multipart;
 pub(crate) mod object;
 mod object_copy;
 mod public_access;
+mod restore;
 mod router;
 #[cfg(test)]
 mod security_tests;
-mod restore;
 mod service;
 mod symlink;
 mod tagging;

@@ -2,8 +2,8 @@
 
 use super::bucket::{acl_policy, load_bucket};
 use super::encryption;
-use super::{restore, symlink, tagging};
 use super::{empty, now_ms, parse_acl, time_of, xml_ok, ApiError, Ctx};
+use super::{restore, symlink, tagging};
 use crate::auth;
 use crate::body::{self, blocking, plan_range, Body, Received};
 use crate::integrity;

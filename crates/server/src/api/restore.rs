@@ -87,8 +87,7 @@ pub async fn restore_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
     let request: RestoreRequest = if raw.iter().all(u8::is_ascii_whitespace) {
         RestoreRequest::default()
     } else {
-        let text =
-            std::str::from_utf8(&raw).map_err(|_| ApiError::new(ErrorCode::MalformedXML))?;
+        let text = std::str::from_utf8(&raw).map_err(|_| ApiError::new(ErrorCode::MalformedXML))?;
         xml::from_xml(text).map_err(|e| ApiError::msg(ErrorCode::MalformedXML, e.to_string()))?
     };
     let cold = class != "Archive";
@@ -182,7 +181,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(state(&r, 5), State::Frozen);
-        assert_eq!(check_readable(&r).unwrap_err().code, ErrorCode::InvalidObjectState);
+        assert_eq!(
+            check_readable(&r).unwrap_err().code,
+            ErrorCode::InvalidObjectState
+        );
         r.restore = Some(RestoreRecord {
             ready_ms: 10,
             expires_ms: 20,

@@ -240,8 +240,8 @@ impl Endpoint {
             | GetBucketPublicAccessBlock
             | PutBucketPublicAccessBlock
             | DeleteBucketPublicAccessBlock => &["publicAccessBlock"],
-            PutBucket | DeleteBucket | ListObjects | PutObject | CopyObject
-            | GetObject | HeadObject | DeleteObject | Kms => &[],
+            PutBucket | DeleteBucket | ListObjects | PutObject | CopyObject | GetObject
+            | HeadObject | DeleteObject | Kms => &[],
         }
     }
 

@@ -485,9 +485,8 @@ fn sample(e: Endpoint, f: &Fixture) -> Sample {
         GetObjectTagging => object(Method::GET, SECRET_KEY, &[("tagging", "")]),
         PutObjectTagging => {
             let mut s = object(Method::PUT, SECRET_KEY, &[("tagging", "")]);
-            s.body =
-                b"<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag></TagSet></Tagging>"
-                    .to_vec();
+            s.body = b"<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag></TagSet></Tagging>"
+                .to_vec();
             s
         }
         DeleteObjectTagging => {

@@ -6,7 +6,9 @@ use crate::store::BucketRecord;
 use http::Response;
 use ossvault_proto::limits::MAX_LIST_PAGE;
 use ossvault_proto::time::iso8601;
-use ossvault_proto::xml::{BucketSummary, Buckets, ListAllMyBucketsResult, RegionInfo, RegionInfoList};
+use ossvault_proto::xml::{
+    BucketSummary, Buckets, ListAllMyBucketsResult, RegionInfo, RegionInfoList,
+};
 use ossvault_proto::ErrorCode;
 
 pub async fn list_buckets(ctx: Ctx) -> Result<Response<Body>, ApiError> {

@@ -18,10 +18,9 @@ use crate::body::{self, blocking, Body};
 use crate::store::{ObjectRecord, ObjectType};
 use http::{header, Response};
 use md5::{Digest, Md5};
-use ossvault_proto::time::http_date;
 use ossvault_proto::headers::SYMLINK_TARGET;
+use ossvault_proto::time::http_date;
 use ossvault_proto::{encode, etag, headers, names, ErrorCode};
-
 
 pub async fn put_symlink(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     let bucket_record = load_bucket(&ctx).await?;
@@ -55,7 +54,11 @@ pub async fn put_symlink(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     let mut response = write_response(&record);
     // A link has no content: no CRC or MD5 to announce.
     response.headers_mut().remove(headers::HASH_CRC64);
-    let (bucket, key, mode) = (ctx.bucket().to_owned(), ctx.key().to_owned(), put_mode(&ctx));
+    let (bucket, key, mode) = (
+        ctx.bucket().to_owned(),
+        ctx.key().to_owned(),
+        put_mode(&ctx),
+    );
     blocking(ctx.store(), move |s| {
         s.put_object(&bucket, &key, record, Vec::new(), mode)
     })
@@ -110,12 +113,9 @@ pub async fn resolve(ctx: &Ctx, record: ObjectRecord) -> Result<(String, ObjectR
         Some(&resolved),
     )?;
     resolved.headers.retain(|(n, _)| !is_user_meta(n));
-    resolved.headers.extend(
-        record
-            .headers
-            .into_iter()
-            .filter(|(n, _)| is_user_meta(n)),
-    );
+    resolved
+        .headers
+        .extend(record.headers.into_iter().filter(|(n, _)| is_user_meta(n)));
     resolved.object_type = ObjectType::Symlink;
     resolved.last_modified_ms = resolved.last_modified_ms.max(record.last_modified_ms);
     resolved.tags = record.tags;

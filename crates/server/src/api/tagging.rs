@@ -148,11 +148,22 @@ mod tests {
     #[test]
     fn oss_limits() {
         assert!(validate(&tags(&[(&"a".repeat(128), &"b".repeat(256))])).is_ok());
-        assert!(validate(&tags(&[("+-.:", "_/"), (" +/ ", "中文"), ("中文", "test++/")])).is_ok());
+        assert!(validate(&tags(&[
+            ("+-.:", "_/"),
+            (" +/ ", "中文"),
+            ("中文", "test++/")
+        ]))
+        .is_ok());
         assert!(validate(&tags(&[("k", "")])).is_ok());
         let code = |t: Tags| validate(&t).unwrap_err().code;
-        assert_eq!(code(tags(&[(&"a".repeat(129), "v")])), ErrorCode::InvalidTag);
-        assert_eq!(code(tags(&[("k", &"v".repeat(257))])), ErrorCode::InvalidTag);
+        assert_eq!(
+            code(tags(&[(&"a".repeat(129), "v")])),
+            ErrorCode::InvalidTag
+        );
+        assert_eq!(
+            code(tags(&[("k", &"v".repeat(257))])),
+            ErrorCode::InvalidTag
+        );
         assert_eq!(code(tags(&[("k", "%abc")])), ErrorCode::InvalidTag);
         assert_eq!(code(tags(&[("", "v")])), ErrorCode::InvalidTag);
         assert_eq!(code(tags(&[("k", "1"), ("k", "2")])), ErrorCode::InvalidTag);
