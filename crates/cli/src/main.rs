@@ -126,6 +126,12 @@ enum Command {
     /// Print the object a symlink points to.
     #[command(after_help = CONNECTION_HELP)]
     ReadSymlink(ReadSymlinkArgs),
+    /// Restore an archived object (Archive, ColdArchive) so that it can be read.
+    #[command(after_help = CONNECTION_HELP)]
+    RestoreObject(RestoreObjectArgs),
+    /// Show or switch Block Public Access, of a bucket or (without one) of the whole server.
+    #[command(after_help = CONNECTION_HELP)]
+    PublicAccessBlock(PublicAccessBlockArgs),
     /// The embedded server's KMS: customer master keys for SSE-KMS, BYOK import, and rotation
     /// of the SSE-OSS master key. Connection flags go before the action
     /// (`ossvault kms -e URL ls`), or come from the environment or a profile.
@@ -282,6 +288,9 @@ pub struct MbArgs {
     /// Access control of the new bucket.
     #[arg(long, value_parser = ["private", "public-read", "public-read-write"])]
     pub acl: Option<String>,
+    /// The storage class its objects take unless a write names one.
+    #[arg(long, value_parser = ["Standard", "IA", "Archive", "ColdArchive", "DeepColdArchive"])]
+    pub storage_class: Option<String>,
     #[command(flatten)]
     pub conn: ConnectionArgs,
 }
@@ -422,6 +431,34 @@ pub struct CreateSymlinkArgs {
     pub link: String,
     /// oss://bucket/target: the object it points to, in the same bucket
     pub target: String,
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+}
+
+#[derive(Args)]
+pub struct RestoreObjectArgs {
+    /// oss://bucket/key
+    pub object: String,
+    /// Days the restored copy stays readable (Archive 1–7, ColdArchive 1–365) [default: 1].
+    #[arg(long)]
+    pub days: Option<u64>,
+    /// ColdArchive's priority: Expedited, Standard or Bulk [default: Standard].
+    #[arg(long)]
+    pub tier: Option<String>,
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+}
+
+#[derive(Args)]
+pub struct PublicAccessBlockArgs {
+    /// oss://bucket (without one: the server-wide switch)
+    pub bucket: Option<String>,
+    /// Block public access (public ACLs and policies grant anonymous requests nothing).
+    #[arg(long, conflicts_with = "off")]
+    pub on: bool,
+    /// Stop blocking public access.
+    #[arg(long)]
+    pub off: bool,
     #[command(flatten)]
     pub conn: ConnectionArgs,
 }
@@ -589,6 +626,12 @@ async fn run(command: Command, out: &Output) -> anyhow::Result<()> {
         }
         Command::ReadSymlink(a) => {
             object_settings::read_symlink(&connection::client(&a.conn)?, out, &a).await
+        }
+        Command::RestoreObject(a) => {
+            object_settings::restore_object(&connection::client(&a.conn)?, out, &a).await
+        }
+        Command::PublicAccessBlock(a) => {
+            object_settings::public_access_block(&connection::client(&a.conn)?, out, &a).await
         }
         Command::Kms(a) => kms::run(&connection::client(&a.conn)?, a.kms, out.json).await,
         Command::Profile(c) => profile::run(out, c),

@@ -1,11 +1,14 @@
-//! `ossvault object-tagging`, `create-symlink` and `read-symlink` (ossutil's names): an
-//! object's tags, and symlinks to objects of the same bucket.
+//! `ossvault object-tagging`, `create-symlink`, `read-symlink`, `restore-object` and
+//! `public-access-block`: an object's tags, symlinks to objects of the same bucket, restores of
+//! archived objects, and Block Public Access.
 
 use crate::output::Output;
-use crate::{CreateSymlinkArgs, ObjectTaggingArgs, ReadSymlinkArgs};
+use crate::{
+    CreateSymlinkArgs, ObjectTaggingArgs, PublicAccessBlockArgs, ReadSymlinkArgs, RestoreObjectArgs,
+};
 use anyhow::{anyhow, bail, Result};
 use ossvault_client::Client;
-use ossvault_ops::location::{parse_object_url, OssUrl};
+use ossvault_ops::location::{parse_bucket_url, parse_object_url, OssUrl};
 use serde_json::json;
 
 fn object_of(url: &str) -> Result<OssUrl> {
@@ -64,6 +67,64 @@ pub async fn read_symlink(client: &Client, out: &Output, args: &ReadSymlinkArgs)
     let link = object_of(&args.link)?;
     let target = client.symlink_target(&link.bucket, &link.key).await?;
     report(out, &link, &target)
+}
+
+pub async fn restore_object(client: &Client, out: &Output, args: &RestoreObjectArgs) -> Result<()> {
+    let url = object_of(&args.object)?;
+    let started = client
+        .restore_object(&url.bucket, &url.key, args.days, args.tier.as_deref())
+        .await?;
+    let state = client.restore_state(&url.bucket, &url.key).await?;
+    let object = format!("oss://{}/{}", url.bucket, url.key);
+    if out.json {
+        return Ok(out.json(&json!({
+            "object": object,
+            "started": started,
+            "restore": state,
+        }))?);
+    }
+    let what = if started {
+        "restore started"
+    } else {
+        "already restored; its days start again"
+    };
+    Ok(out.line(format!(
+        "{object}: {what} ({})",
+        state.as_deref().unwrap_or("no restore state")
+    ))?)
+}
+
+pub async fn public_access_block(
+    client: &Client,
+    out: &Output,
+    args: &PublicAccessBlockArgs,
+) -> Result<()> {
+    let bucket = match &args.bucket {
+        Some(b) => {
+            let url = parse_bucket_url(b).map_err(|e| anyhow!(e))?;
+            if !url.key.is_empty() {
+                bail!("give a bucket (oss://bucket), not an object");
+            }
+            Some(url.bucket)
+        }
+        None => None,
+    };
+    if args.on || args.off {
+        client
+            .set_public_access_block(bucket.as_deref(), args.on)
+            .await?;
+    }
+    let on = client.public_access_block(bucket.as_deref()).await?;
+    let scope = bucket
+        .as_ref()
+        .map_or("the server".to_owned(), |b| format!("oss://{b}"));
+    if out.json {
+        return Ok(out.json(&json!({ "bucket": bucket, "block_public_access": on }))?);
+    }
+    Ok(out.line(format!(
+        "{scope}: public access {}",
+        if on { "blocked" } else { "not blocked" }
+    ))?)
 }
 
 fn report(out: &Output, link: &OssUrl, target: &str) -> Result<()> {

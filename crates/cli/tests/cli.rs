@@ -813,6 +813,33 @@ fn object_tagging_and_symlinks() {
 }
 
 #[test]
+fn archive_restore_and_block_public_access() {
+    let env = Env::new();
+    let file = env.dir().join("cold.txt");
+    std::fs::write(&file, b"frozen bytes").unwrap();
+    env.ok(&["mb", "oss://cold", "--storage-class", "Archive"]);
+    env.ok(&["cp", s(&file), "oss://cold/cold.txt"]);
+    // Frozen until restored (the server's restore takes a minute: it is only started here).
+    let (_, err) = env.fails(&["cp", "oss://cold/cold.txt", s(&env.dir().join("back"))]);
+    assert!(err.contains("InvalidObjectState"), "{err}");
+    let started = env.json(&["restore-object", "oss://cold/cold.txt", "--days", "2"]);
+    assert_eq!(started["started"], true);
+    assert_eq!(started["restore"], "ongoing-request=\"true\"");
+    let (_, err) = env.fails(&["restore-object", "oss://cold/cold.txt"]);
+    assert!(err.contains("RestoreAlreadyInProgress"), "{err}");
+
+    let shown = env.json(&["public-access-block", "oss://cold"]);
+    assert_eq!(shown["block_public_access"], false);
+    let on = env.json(&["public-access-block", "oss://cold", "--on"]);
+    assert_eq!(on["block_public_access"], true);
+    assert!(env
+        .ok(&["public-access-block"])
+        .contains("the server: public access not blocked"));
+    let off = env.json(&["public-access-block", "oss://cold", "--off"]);
+    assert_eq!(off["block_public_access"], false);
+}
+
+#[test]
 fn bucket_encryption_sse_uploads_and_the_https_only_policy() {
     let env = Env::new();
     let file = env.dir().join("secret.txt");

@@ -254,6 +254,20 @@ fn tagging_reads_what_the_sdks_write() {
 }
 
 #[test]
+fn restore_request_round_trips_without_job_parameters() {
+    let r = RestoreRequest {
+        days: Some(2),
+        job_parameters: None,
+    };
+    let xml = round_trip("RestoreRequest", &r);
+    assert!(!xml.contains("JobParameters"), "{xml}");
+    let t: RestoreRequest =
+        from_xml("<RestoreRequest><Days>5</Days><JobParameters><Tier>Bulk</Tier></JobParameters></RestoreRequest>")
+            .unwrap();
+    assert_eq!(t.job_parameters.unwrap().tier, "Bulk");
+}
+
+#[test]
 fn location_constraint() {
     assert_eq!(
         location_constraint_xml("oss-cn-hangzhou"),
