@@ -79,6 +79,9 @@ step "store failpoints and power cuts" \
 step "keystore against a real Secret Service (gnome-keyring)" scripts/keychain-tests.sh
 step "python venv" setup_python || finish
 step "interop suite (oss2, alibabacloud-oss-v2)" pytest_suite tests/interop
+# oss2's own integration suite from its pinned sdist (cached under /var/tmp), with the checked-in
+# exclusions and minimum pass rate of tests/sdk_suites/oss2.toml.
+step "oss2's own integration suite (tests/sdk_suites)" "$venv/bin/python" tests/sdk_suites/run_suite.py oss2
 step "crash suite" pytest_suite tests/crash
 step "folder sync two-way with oss2" pytest_suite tests/sync
 # The end-to-end suite drives the release build, the binary users get.

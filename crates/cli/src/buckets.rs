@@ -18,7 +18,11 @@ fn bucket_only(s: &str) -> Result<OssUrl> {
 pub async fn make(client: &Client, out: &Output, args: &MbArgs) -> Result<()> {
     let url = bucket_only(&args.bucket)?;
     client
-        .create_bucket(&url.bucket, args.acl.as_deref())
+        .create_bucket_of_class(
+            &url.bucket,
+            args.acl.as_deref(),
+            args.storage_class.as_deref(),
+        )
         .await?;
     if out.json {
         out.json(&json!({ "bucket": url.bucket, "created": true }))?;

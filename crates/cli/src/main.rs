@@ -13,6 +13,7 @@ mod du;
 mod key;
 mod kms;
 mod ls;
+mod object_settings;
 mod output;
 mod profile;
 mod rm;
@@ -118,6 +119,21 @@ enum Command {
     /// Show or set a bucket's policy (--https-only refuses every plain-HTTP request).
     #[command(after_help = CONNECTION_HELP)]
     BucketPolicy(BucketPolicyArgs),
+    /// Show, set (--set KEY=VALUE ..., replacing them) or delete (--delete) an object's tags.
+    #[command(after_help = CONNECTION_HELP)]
+    ObjectTagging(ObjectTaggingArgs),
+    /// Make oss://bucket/LINK a symlink to oss://bucket/TARGET (which need not exist yet).
+    #[command(after_help = CONNECTION_HELP)]
+    CreateSymlink(CreateSymlinkArgs),
+    /// Print the object a symlink points to.
+    #[command(after_help = CONNECTION_HELP)]
+    ReadSymlink(ReadSymlinkArgs),
+    /// Restore an archived object (Archive, ColdArchive) so that it can be read.
+    #[command(after_help = CONNECTION_HELP)]
+    RestoreObject(RestoreObjectArgs),
+    /// Show or switch Block Public Access, of a bucket or (without one) of the whole server.
+    #[command(after_help = CONNECTION_HELP)]
+    PublicAccessBlock(PublicAccessBlockArgs),
     /// The embedded server's KMS: customer master keys for SSE-KMS, BYOK import, and rotation
     /// of the SSE-OSS master key. Connection flags go before the action
     /// (`ossvault kms -e URL ls`), or come from the environment or a profile.
@@ -274,6 +290,9 @@ pub struct MbArgs {
     /// Access control of the new bucket.
     #[arg(long, value_parser = ["private", "public-read", "public-read-write"])]
     pub acl: Option<String>,
+    /// The storage class its objects take unless a write names one.
+    #[arg(long, value_parser = ["Standard", "IA", "Archive", "ColdArchive", "DeepColdArchive"])]
+    pub storage_class: Option<String>,
     #[command(flatten)]
     pub conn: ConnectionArgs,
 }
@@ -390,6 +409,66 @@ pub struct BucketEncryptionArgs {
     /// Remove the default encryption (existing objects stay as they are).
     #[arg(long)]
     pub delete: bool,
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+}
+
+#[derive(Args)]
+pub struct ObjectTaggingArgs {
+    /// oss://bucket/key
+    pub object: String,
+    /// Replace the object's tags with these (repeat for each; at most 10).
+    #[arg(long, value_name = "KEY=VALUE", value_parser = object_settings::parse_tag, conflicts_with = "delete")]
+    pub set: Vec<(String, String)>,
+    /// Remove every tag of the object.
+    #[arg(long)]
+    pub delete: bool,
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+}
+
+#[derive(Args)]
+pub struct CreateSymlinkArgs {
+    /// oss://bucket/link: the symlink to write
+    pub link: String,
+    /// oss://bucket/target: the object it points to, in the same bucket
+    pub target: String,
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+}
+
+#[derive(Args)]
+pub struct RestoreObjectArgs {
+    /// oss://bucket/key
+    pub object: String,
+    /// Days the restored copy stays readable (Archive 1–7, ColdArchive 1–365) [default: 1].
+    #[arg(long)]
+    pub days: Option<u64>,
+    /// ColdArchive's priority: Expedited, Standard or Bulk [default: Standard].
+    #[arg(long)]
+    pub tier: Option<String>,
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+}
+
+#[derive(Args)]
+pub struct PublicAccessBlockArgs {
+    /// oss://bucket (without one: the server-wide switch)
+    pub bucket: Option<String>,
+    /// Block public access (public ACLs and policies grant anonymous requests nothing).
+    #[arg(long, conflicts_with = "off")]
+    pub on: bool,
+    /// Stop blocking public access.
+    #[arg(long)]
+    pub off: bool,
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+}
+
+#[derive(Args)]
+pub struct ReadSymlinkArgs {
+    /// oss://bucket/link
+    pub link: String,
     #[command(flatten)]
     pub conn: ConnectionArgs,
 }
@@ -540,6 +619,21 @@ async fn run(command: Command, out: &Output) -> anyhow::Result<()> {
         }
         Command::BucketPolicy(a) => {
             bucket_settings::policy(&connection::client(&a.conn)?, out, &a).await
+        }
+        Command::ObjectTagging(a) => {
+            object_settings::tagging(&connection::client(&a.conn)?, out, &a).await
+        }
+        Command::CreateSymlink(a) => {
+            object_settings::create_symlink(&connection::client(&a.conn)?, out, &a).await
+        }
+        Command::ReadSymlink(a) => {
+            object_settings::read_symlink(&connection::client(&a.conn)?, out, &a).await
+        }
+        Command::RestoreObject(a) => {
+            object_settings::restore_object(&connection::client(&a.conn)?, out, &a).await
+        }
+        Command::PublicAccessBlock(a) => {
+            object_settings::public_access_block(&connection::client(&a.conn)?, out, &a).await
         }
         Command::Kms(a) => kms::run(&connection::client(&a.conn)?, a.kms, out.json).await,
         Command::Profile(c) => profile::run(out, c),

@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// Most bytes per second a periodic scrub reads.
     #[arg(long, value_name = "SIZE", default_value = "50MiB", value_parser = crate::units::parse_size)]
     scrub_rate: u64,
+    /// How long RestoreObject takes before an archived object (Archive, ColdArchive) is
+    /// readable, e.g. `1m`, `0s`.
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_delay)]
+    restore_delay: std::time::Duration,
     /// Days between automatic rotations of the SSE-OSS master key.
     #[arg(long, default_value_t = 90)]
     master_key_rotation_days: u64,
@@ -124,6 +128,14 @@ impl RootSecretArgs {
 }
 
 /// `90s`, `30m`, `24h`, `7d`, or plain seconds.
+/// A duration as [`parse_duration`] reads it, or zero (`0`, `0s`).
+fn parse_delay(s: &str) -> Result<std::time::Duration, String> {
+    match s.trim().trim_end_matches(['s', 'm', 'h', 'd']) {
+        zero if !zero.is_empty() && zero.bytes().all(|b| b == b'0') => Ok(Default::default()),
+        _ => parse_duration(s),
+    }
+}
+
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
@@ -181,6 +193,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
     config.scrub_interval = args.scrub_interval;
     config.scrub_rate = args.scrub_rate;
     config.min_free_space = args.min_free_space;
+    config.restore_delay = args.restore_delay;
     if let Some(n) = args.max_connections {
         config.max_connections = n;
     }

@@ -770,6 +770,76 @@ fn piped_output_is_plain() {
 }
 
 #[test]
+fn object_tagging_and_symlinks() {
+    let env = Env::new();
+    let file = env.dir().join("doc.txt");
+    std::fs::write(&file, b"tagged content").unwrap();
+    env.ok(&["mb", "oss://objs"]);
+    env.ok(&["cp", s(&file), "oss://objs/doc.txt"]);
+
+    let none = env.json(&["object-tagging", "oss://objs/doc.txt"]);
+    assert_eq!(none["tags"], serde_json::json!({}));
+    let set = env.json(&[
+        "object-tagging",
+        "oss://objs/doc.txt",
+        "--set",
+        "project=中文",
+        "--set",
+        "empty=",
+    ]);
+    assert_eq!(
+        set["tags"],
+        serde_json::json!({"project": "中文", "empty": ""})
+    );
+    let text = env.ok(&["object-tagging", "oss://objs/doc.txt"]);
+    assert!(text.contains("project=中文"), "{text}");
+    let (_, err) = env.fails(&["object-tagging", "oss://objs/doc.txt", "--set", "bad=%x"]);
+    assert!(err.contains("InvalidTag"), "{err}");
+    let cleared = env.json(&["object-tagging", "oss://objs/doc.txt", "--delete"]);
+    assert_eq!(cleared["tags"], serde_json::json!({}));
+
+    let link = env.json(&["create-symlink", "oss://objs/latest", "oss://objs/doc.txt"]);
+    assert_eq!(link["target"], "oss://objs/doc.txt");
+    let read = env.ok(&["read-symlink", "oss://objs/latest"]);
+    assert_eq!(read.trim(), "oss://objs/latest -> oss://objs/doc.txt");
+    // Downloading the link downloads the target's content.
+    let back = env.dir().join("back.txt");
+    env.ok(&["cp", "oss://objs/latest", s(&back)]);
+    assert_eq!(std::fs::read(&back).unwrap(), b"tagged content");
+    let (_, err) = env.fails(&["create-symlink", "oss://objs/x", "oss://other/doc.txt"]);
+    assert!(err.contains("its own bucket"), "{err}");
+    let (_, err) = env.fails(&["read-symlink", "oss://objs/doc.txt"]);
+    assert!(err.contains("NotSymlink"), "{err}");
+}
+
+#[test]
+fn archive_restore_and_block_public_access() {
+    let env = Env::new();
+    let file = env.dir().join("cold.txt");
+    std::fs::write(&file, b"frozen bytes").unwrap();
+    env.ok(&["mb", "oss://cold", "--storage-class", "Archive"]);
+    env.ok(&["cp", s(&file), "oss://cold/cold.txt"]);
+    // Frozen until restored (the server's restore takes a minute: it is only started here).
+    let (_, err) = env.fails(&["cp", "oss://cold/cold.txt", s(&env.dir().join("back"))]);
+    assert!(err.contains("InvalidObjectState"), "{err}");
+    let started = env.json(&["restore-object", "oss://cold/cold.txt", "--days", "2"]);
+    assert_eq!(started["started"], true);
+    assert_eq!(started["restore"], "ongoing-request=\"true\"");
+    let (_, err) = env.fails(&["restore-object", "oss://cold/cold.txt"]);
+    assert!(err.contains("RestoreAlreadyInProgress"), "{err}");
+
+    let shown = env.json(&["public-access-block", "oss://cold"]);
+    assert_eq!(shown["block_public_access"], false);
+    let on = env.json(&["public-access-block", "oss://cold", "--on"]);
+    assert_eq!(on["block_public_access"], true);
+    assert!(env
+        .ok(&["public-access-block"])
+        .contains("the server: public access not blocked"));
+    let off = env.json(&["public-access-block", "oss://cold", "--off"]);
+    assert_eq!(off["block_public_access"], false);
+}
+
+#[test]
 fn bucket_encryption_sse_uploads_and_the_https_only_policy() {
     let env = Env::new();
     let file = env.dir().join("secret.txt");

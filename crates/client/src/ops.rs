@@ -7,8 +7,9 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use http::{HeaderMap, Method};
 use md5::{Digest, Md5};
+use ossvault_proto::encode;
 use ossvault_proto::encode::percent_decode;
-use ossvault_proto::headers;
+use ossvault_proto::headers::{self, SYMLINK_TARGET};
 use ossvault_proto::limits::MAX_LIST_PAGE;
 use ossvault_proto::range::RangeSpec;
 use ossvault_proto::time::{parse_http_date, parse_iso8601};
@@ -238,9 +239,32 @@ impl Client {
 
     /// Creates a bucket (`acl`: private, public-read, public-read-write).
     pub async fn create_bucket(&self, bucket: &str, acl: Option<&str>) -> Result<(), Error> {
+        self.create_bucket_of_class(bucket, acl, None).await
+    }
+
+    /// Creates a bucket whose objects default to `storage_class` (Standard, IA, Archive,
+    /// ColdArchive, DeepColdArchive; `None`: Standard).
+    pub async fn create_bucket_of_class(
+        &self,
+        bucket: &str,
+        acl: Option<&str>,
+        storage_class: Option<&str>,
+    ) -> Result<(), Error> {
         let mut op = Op::new(Method::PUT, Some(bucket), None);
         if let Some(acl) = acl {
             op = op.header(headers::ACL, acl)?;
+        }
+        if let Some(class) = storage_class {
+            let config = xml::CreateBucketConfiguration {
+                storage_class: Some(class.to_owned()),
+                ..Default::default()
+            };
+            op = op
+                .header(headers::CONTENT_TYPE, "application/xml")?
+                .body(RequestBody::Bytes(Bytes::from(xml::to_xml(
+                    "CreateBucketConfiguration",
+                    &config,
+                ))));
         }
         self.send(op).await?;
         Ok(())
@@ -543,6 +567,134 @@ impl Client {
             .header(headers::OBJECT_ACL, acl)?;
         self.send(op).await?;
         Ok(())
+    }
+
+    /// The object's tags (key, value), in the server's order; empty when it has none.
+    pub async fn object_tagging(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Vec<(String, String)>, Error> {
+        let op = Op::new(Method::GET, Some(bucket), Some(key)).query("tagging", "");
+        let tagging: xml::Tagging = read_xml(self.send(op).await?.response).await?;
+        Ok(tagging
+            .tag_set
+            .tag
+            .into_iter()
+            .map(|t| (t.key, t.value))
+            .collect())
+    }
+
+    /// PutObjectTagging: replaces the object's tags with `tags`.
+    pub async fn set_object_tagging(
+        &self,
+        bucket: &str,
+        key: &str,
+        tags: &[(String, String)],
+    ) -> Result<(), Error> {
+        let tagging = xml::Tagging {
+            tag_set: xml::TagSet {
+                tag: tags
+                    .iter()
+                    .map(|(k, v)| xml::Tag {
+                        key: k.clone(),
+                        value: v.clone(),
+                    })
+                    .collect(),
+            },
+        };
+        let op = Op::new(Method::PUT, Some(bucket), Some(key))
+            .query("tagging", "")
+            .header(headers::CONTENT_TYPE, "application/xml")?
+            .body(RequestBody::Bytes(Bytes::from(xml::to_xml(
+                "Tagging", &tagging,
+            ))));
+        self.send(op).await?;
+        Ok(())
+    }
+
+    pub async fn delete_object_tagging(&self, bucket: &str, key: &str) -> Result<(), Error> {
+        self.send(Op::new(Method::DELETE, Some(bucket), Some(key)).query("tagging", ""))
+            .await?;
+        Ok(())
+    }
+
+    /// RestoreObject of an archived object: `days` readable once restored, `tier` for
+    /// ColdArchive (`Expedited`, `Standard`, `Bulk`). `Ok(true)`: a restore started (202);
+    /// `Ok(false)`: it was already restored and its days start again (200).
+    pub async fn restore_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        days: Option<u64>,
+        tier: Option<&str>,
+    ) -> Result<bool, Error> {
+        let request = xml::RestoreRequest {
+            days,
+            job_parameters: tier.map(|t| xml::JobParameters { tier: t.to_owned() }),
+        };
+        let op = Op::new(Method::POST, Some(bucket), Some(key))
+            .query("restore", "")
+            .header(headers::CONTENT_TYPE, "application/xml")?
+            .body(RequestBody::Bytes(Bytes::from(xml::to_xml(
+                "RestoreRequest",
+                &request,
+            ))));
+        let sent = self.send(op).await?;
+        Ok(sent.response.status() == http::StatusCode::ACCEPTED)
+    }
+
+    /// The restore state of an archived object (`x-oss-restore`), if one was asked.
+    pub async fn restore_state(&self, bucket: &str, key: &str) -> Result<Option<String>, Error> {
+        let sent = self
+            .send(Op::new(Method::HEAD, Some(bucket), Some(key)))
+            .await?;
+        Ok(header_str(sent.response.headers(), "x-oss-restore"))
+    }
+
+    /// Block Public Access: the bucket's, or the server's (OSS: the account's) when `None`.
+    pub async fn public_access_block(&self, bucket: Option<&str>) -> Result<bool, Error> {
+        let op = Op::new(Method::GET, bucket, None).query("publicAccessBlock", "");
+        let doc: xml::PublicAccessBlockConfiguration =
+            read_xml(self.send(op).await?.response).await?;
+        Ok(doc.block_public_access.eq_ignore_ascii_case("true"))
+    }
+
+    pub async fn set_public_access_block(
+        &self,
+        bucket: Option<&str>,
+        on: bool,
+    ) -> Result<(), Error> {
+        let doc = xml::PublicAccessBlockConfiguration {
+            block_public_access: on.to_string(),
+        };
+        let op = Op::new(Method::PUT, bucket, None)
+            .query("publicAccessBlock", "")
+            .header(headers::CONTENT_TYPE, "application/xml")?
+            .body(RequestBody::Bytes(Bytes::from(xml::to_xml(
+                "PublicAccessBlockConfiguration",
+                &doc,
+            ))));
+        self.send(op).await?;
+        Ok(())
+    }
+
+    /// PutSymlink: `key` becomes a symlink to `target` (a key of the same bucket, which need
+    /// not exist yet).
+    pub async fn put_symlink(&self, bucket: &str, key: &str, target: &str) -> Result<(), Error> {
+        let op = Op::new(Method::PUT, Some(bucket), Some(key))
+            .query("symlink", "")
+            .header(SYMLINK_TARGET, &encode::uri_encode(target))?;
+        self.send(op).await?;
+        Ok(())
+    }
+
+    /// GetSymlink: the key a symlink points to.
+    pub async fn symlink_target(&self, bucket: &str, key: &str) -> Result<String, Error> {
+        let op = Op::new(Method::GET, Some(bucket), Some(key)).query("symlink", "");
+        let sent = self.send(op).await?;
+        let raw = header_str(sent.response.headers(), SYMLINK_TARGET).unwrap_or_default();
+        Ok(encode::percent_decode(&raw).unwrap_or(raw))
     }
 
     // ---- listing ----

@@ -15,11 +15,13 @@ pub enum ErrorCode {
     InvalidBucketName,
     InvalidDigest,
     InvalidEncryptionAlgorithmError,
+    InvalidObjectState,
     InvalidObjectName,
     InvalidPart,
     InvalidPartOrder,
     InvalidPolicyDocument,
     InvalidRange,
+    InvalidTag,
     KmsKeyNotFound,
     KmsServiceNotEnabled,
     MalformedXML,
@@ -28,16 +30,21 @@ pub enum ErrorCode {
     NoSuchBucket,
     NoSuchBucketPolicy,
     NoSuchKey,
+    NoSuchRegion,
     NoSuchServerSideEncryptionRule,
     NoSuchUpload,
     NotImplemented,
+    NotSymlink,
     ObjectNotAppendable,
+    OperationNotSupported,
     PositionNotEqualToLength,
     PreconditionFailed,
     RequestTimeTooSkewed,
     RequestTimeout,
+    RestoreAlreadyInProgress,
     ServiceUnavailable,
     SignatureDoesNotMatch,
+    SymlinkTargetNotExist,
     TooManyBuckets,
     /// 304: not an error on the wire (empty body) but handled as one.
     NotModified,
@@ -96,6 +103,12 @@ const TABLE: &[(ErrorCode, &str, u16, &str)] = {
             400,
             "The Encryption request you specified is not valid. Supported value: AES256/KMS/SM4.",
         ),
+        (
+            InvalidObjectState,
+            "InvalidObjectState",
+            403,
+            "The operation is not valid for the object's state.",
+        ),
         (InvalidObjectName, "InvalidObjectName", 400, "The specified object is not valid."),
         (
             InvalidPart,
@@ -118,6 +131,7 @@ const TABLE: &[(ErrorCode, &str, u16, &str)] = {
             "The content of the policy document is invalid.",
         ),
         (InvalidRange, "InvalidRange", 416, "The requested range is not satisfiable."),
+        (InvalidTag, "InvalidTag", 400, "The tag key or value you provided is not valid."),
         (KmsKeyNotFound, "KmsKeyNotFound", 404, "The specified KMS key does not exist."),
         (
             KmsServiceNotEnabled,
@@ -147,6 +161,7 @@ const TABLE: &[(ErrorCode, &str, u16, &str)] = {
         (NoSuchBucket, "NoSuchBucket", 404, "The specified bucket does not exist."),
         (NoSuchBucketPolicy, "NoSuchBucketPolicy", 404, "The bucket policy does not exist."),
         (NoSuchKey, "NoSuchKey", 404, "The specified key does not exist."),
+        (NoSuchRegion, "NoSuchRegion", 404, "The specified region does not exist."),
         (
             NoSuchServerSideEncryptionRule,
             "NoSuchServerSideEncryptionRule",
@@ -166,7 +181,14 @@ const TABLE: &[(ErrorCode, &str, u16, &str)] = {
             501,
             "A header you provided implies functionality that is not implemented.",
         ),
+        (NotSymlink, "NotSymlink", 400, "The specified object is not a symlink."),
         (ObjectNotAppendable, "ObjectNotAppendable", 409, "The object is not appendable."),
+        (
+            OperationNotSupported,
+            "OperationNotSupported",
+            400,
+            "The operation is not supported for this resource.",
+        ),
         (
             PositionNotEqualToLength,
             "PositionNotEqualToLength",
@@ -192,6 +214,12 @@ const TABLE: &[(ErrorCode, &str, u16, &str)] = {
             "Your socket connection to the server was not read from or written to within the \
              timeout period.",
         ),
+        (
+            RestoreAlreadyInProgress,
+            "RestoreAlreadyInProgress",
+            409,
+            "The restore operation is in progress.",
+        ),
         (ServiceUnavailable, "ServiceUnavailable", 503, "Please reduce your request rate."),
         (
             SignatureDoesNotMatch,
@@ -199,6 +227,12 @@ const TABLE: &[(ErrorCode, &str, u16, &str)] = {
             403,
             "The request signature we calculated does not match the signature you provided. \
              Check your key and signing method.",
+        ),
+        (
+            SymlinkTargetNotExist,
+            "SymlinkTargetNotExist",
+            404,
+            "The symlink target object does not exist.",
         ),
         (
             TooManyBuckets,
@@ -212,7 +246,7 @@ const TABLE: &[(ErrorCode, &str, u16, &str)] = {
 
 impl ErrorCode {
     /// Every code, in declaration order.
-    pub const ALL: [ErrorCode; 37] = {
+    pub const ALL: [ErrorCode; 44] = {
         use ErrorCode::*;
         [
             AccessDenied,
@@ -227,11 +261,13 @@ impl ErrorCode {
             InvalidBucketName,
             InvalidDigest,
             InvalidEncryptionAlgorithmError,
+            InvalidObjectState,
             InvalidObjectName,
             InvalidPart,
             InvalidPartOrder,
             InvalidPolicyDocument,
             InvalidRange,
+            InvalidTag,
             KmsKeyNotFound,
             KmsServiceNotEnabled,
             MalformedXML,
@@ -240,16 +276,21 @@ impl ErrorCode {
             NoSuchBucket,
             NoSuchBucketPolicy,
             NoSuchKey,
+            NoSuchRegion,
             NoSuchServerSideEncryptionRule,
             NoSuchUpload,
             NotImplemented,
+            NotSymlink,
             ObjectNotAppendable,
+            OperationNotSupported,
             PositionNotEqualToLength,
             PreconditionFailed,
             RequestTimeTooSkewed,
             RequestTimeout,
+            RestoreAlreadyInProgress,
             ServiceUnavailable,
             SignatureDoesNotMatch,
+            SymlinkTargetNotExist,
             TooManyBuckets,
             NotModified,
         ]
@@ -272,6 +313,16 @@ impl ErrorCode {
     /// The message OSS uses for this code (e.g. NoSuchKey: "The specified key does not exist.").
     pub fn default_message(self) -> &'static str {
         self.row().3
+    }
+
+    /// OSS's fine-grained error code (`x-oss-ec`, `<EC>`) for this code where one applies to
+    /// every occurrence of it (the SDKs' tests check these).
+    pub fn ec(self) -> Option<&'static str> {
+        match self {
+            ErrorCode::NoSuchKey => Some("0026-00000001"),
+            ErrorCode::NoSuchBucket => Some("0015-00000101"),
+            _ => None,
+        }
     }
 
     /// Parses a `<Code>` string.
@@ -328,11 +379,13 @@ mod tests {
             (InvalidBucketName, 400),
             (InvalidDigest, 400),
             (InvalidEncryptionAlgorithmError, 400),
+            (InvalidObjectState, 403),
             (InvalidObjectName, 400),
             (InvalidPart, 400),
             (InvalidPartOrder, 400),
             (InvalidPolicyDocument, 400),
             (InvalidRange, 416),
+            (InvalidTag, 400),
             (KmsKeyNotFound, 404),
             (KmsServiceNotEnabled, 403),
             (MalformedXML, 400),
@@ -341,16 +394,21 @@ mod tests {
             (NoSuchBucket, 404),
             (NoSuchBucketPolicy, 404),
             (NoSuchKey, 404),
+            (NoSuchRegion, 404),
             (NoSuchServerSideEncryptionRule, 404),
             (NoSuchUpload, 404),
             (NotImplemented, 501),
+            (NotSymlink, 400),
             (ObjectNotAppendable, 409),
+            (OperationNotSupported, 400),
             (PositionNotEqualToLength, 409),
             (PreconditionFailed, 412),
             (RequestTimeTooSkewed, 403),
             (RequestTimeout, 400),
+            (RestoreAlreadyInProgress, 409),
             (ServiceUnavailable, 503),
             (SignatureDoesNotMatch, 403),
+            (SymlinkTargetNotExist, 404),
             (TooManyBuckets, 400),
             (NotModified, 304),
         ];

@@ -62,3 +62,11 @@ pub const SERVER_SIDE_ENCRYPTION_KEY_ID: &str = "x-oss-server-side-encryption-ke
 pub const SERVER_SIDE_DATA_ENCRYPTION: &str = "x-oss-server-side-data-encryption";
 /// When an object was last read (GetObjectMeta).
 pub const LAST_ACCESS_TIME: &str = "x-oss-last-access-time";
+/// Object tags on a write, as a query string (`k1=v1&k2=v2`, percent-encoded).
+pub const TAGGING: &str = "x-oss-tagging";
+/// CopyObject: `COPY` (default) keeps the source's tags, `REPLACE` takes `x-oss-tagging`.
+pub const TAGGING_DIRECTIVE: &str = "x-oss-tagging-directive";
+/// GET/HEAD: how many tags the object has (sent only when it has some).
+pub const TAGGING_COUNT: &str = "x-oss-tagging-count";
+/// PutSymlink's target (request) and GetSymlink's (response), percent-encoded.
+pub const SYMLINK_TARGET: &str = "x-oss-symlink-target";

@@ -273,6 +273,104 @@ pub struct BucketStat {
     pub storage: u64,
     pub object_count: u64,
     pub multipart_upload_count: u64,
+    #[serde(default)]
+    pub live_channel_count: u64,
+    /// Seconds since the epoch of the newest object write (0 for an empty bucket).
+    #[serde(default)]
+    pub last_modified_time: u64,
+    #[serde(default)]
+    pub standard_storage: u64,
+    #[serde(default)]
+    pub standard_object_count: u64,
+    #[serde(default)]
+    pub infrequent_access_storage: u64,
+    #[serde(default)]
+    pub infrequent_access_real_storage: u64,
+    #[serde(default)]
+    pub infrequent_access_object_count: u64,
+    #[serde(default)]
+    pub archive_storage: u64,
+    #[serde(default)]
+    pub archive_real_storage: u64,
+    #[serde(default)]
+    pub archive_object_count: u64,
+    #[serde(default)]
+    pub cold_archive_storage: u64,
+    #[serde(default)]
+    pub cold_archive_real_storage: u64,
+    #[serde(default)]
+    pub cold_archive_object_count: u64,
+    #[serde(default)]
+    pub deep_cold_archive_storage: u64,
+    #[serde(default)]
+    pub deep_cold_archive_real_storage: u64,
+    #[serde(default)]
+    pub deep_cold_archive_object_count: u64,
+}
+
+/// Root `RegionInfoList` (DescribeRegions).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RegionInfoList {
+    #[serde(default)]
+    pub region_info: Vec<RegionInfo>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RegionInfo {
+    /// e.g. `oss-cn-hangzhou`.
+    pub region: String,
+    pub internet_endpoint: String,
+    pub internal_endpoint: String,
+    pub accelerate_endpoint: String,
+}
+
+/// Root `PublicAccessBlockConfiguration`. The flag is kept as text: oss2 writes `True`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PublicAccessBlockConfiguration {
+    #[serde(default)]
+    pub block_public_access: String,
+}
+
+/// Root `RestoreRequest` (RestoreObject's optional body).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RestoreRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_parameters: Option<JobParameters>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct JobParameters {
+    pub tier: String,
+}
+
+/// Root `Tagging` (Put/GetObjectTagging). Keys and values are plain text.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Tagging {
+    #[serde(default)]
+    pub tag_set: TagSet,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TagSet {
+    #[serde(default)]
+    pub tag: Vec<Tag>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Tag {
+    pub key: String,
+    #[serde(default)]
+    pub value: String,
 }
 
 /// Root `LocationConstraint` is a text-only element: use [`location_constraint_xml`].
@@ -322,6 +420,9 @@ pub struct ObjectSummary {
     pub storage_class: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub owner: Option<Owner>,
+    /// An archived object's restore state (`ongoing-request="true"`, …), when one was asked.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub restore_info: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -33,6 +33,7 @@ fn object(key: &str) -> ObjectSummary {
         size: 4308,
         storage_class: "Standard".into(),
         owner: Some(owner()),
+        restore_info: None,
     }
 }
 
@@ -219,9 +220,51 @@ fn bucket_stat() {
             storage: 1600,
             object_count: 230,
             multipart_upload_count: 40,
+            standard_storage: 1600,
+            standard_object_count: 230,
+            ..Default::default()
         },
     );
     assert!(xml.contains("<Storage>1600</Storage><ObjectCount>230</ObjectCount>"));
+    assert!(xml.contains("<StandardStorage>1600</StandardStorage>"));
+    assert!(xml.contains("<ColdArchiveObjectCount>0</ColdArchiveObjectCount>"));
+}
+
+#[test]
+fn tagging_reads_what_the_sdks_write() {
+    // oss2's to_put_object_tagging: no Value element for an empty value is possible too.
+    let t: Tagging = from_xml(
+        "<Tagging><TagSet><Tag><Key>k1</Key><Value>v1</Value></Tag>\
+         <Tag><Key>k2</Key><Value></Value></Tag></TagSet></Tagging>",
+    )
+    .unwrap();
+    assert_eq!(t.tag_set.tag.len(), 2);
+    assert_eq!(
+        (
+            t.tag_set.tag[1].key.as_str(),
+            t.tag_set.tag[1].value.as_str()
+        ),
+        ("k2", "")
+    );
+    let xml = to_xml("Tagging", &t);
+    assert!(
+        xml.contains("<TagSet><Tag><Key>k1</Key><Value>v1</Value></Tag>"),
+        "{xml}"
+    );
+}
+
+#[test]
+fn restore_request_round_trips_without_job_parameters() {
+    let r = RestoreRequest {
+        days: Some(2),
+        job_parameters: None,
+    };
+    let xml = round_trip("RestoreRequest", &r);
+    assert!(!xml.contains("JobParameters"), "{xml}");
+    let t: RestoreRequest =
+        from_xml("<RestoreRequest><Days>5</Days><JobParameters><Tier>Bulk</Tier></JobParameters></RestoreRequest>")
+            .unwrap();
+    assert_eq!(t.job_parameters.unwrap().tier, "Bulk");
 }
 
 #[test]

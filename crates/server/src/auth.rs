@@ -170,11 +170,24 @@ pub fn authorize_key(
     key: &str,
     object: Option<&ObjectRecord>,
 ) -> Result<(), ApiError> {
+    authorize_as(ctx, Endpoint::DeleteObject, bucket, key, object)
+}
+
+/// Authorises the request's principal for `endpoint` on another key of the addressed bucket,
+/// as a request of its own would be (policy, and for anonymous requests `object`'s ACL): how
+/// a read through a symlink is checked against the link's target too.
+pub fn authorize_as(
+    ctx: &Ctx,
+    endpoint: Endpoint,
+    bucket: &BucketRecord,
+    key: &str,
+    object: Option<&ObjectRecord>,
+) -> Result<(), ApiError> {
     let access = Access {
         bucket: &bucket.name,
         key: Some(key),
-        action: Endpoint::DeleteObject.action(),
-        anonymous_need: Endpoint::DeleteObject.anonymous_access(),
+        action: endpoint.action(),
+        anonymous_need: endpoint.anonymous_access(),
     };
     decide(ctx, ctx.principal.as_deref(), &access, Some(bucket), object)
 }
@@ -209,6 +222,14 @@ fn decide(
     bucket: Option<&BucketRecord>,
     object: Option<&ObjectRecord>,
 ) -> Result<(), ApiError> {
+    // Block Public Access (server-wide or the bucket's): anonymous requests get nothing from
+    // public ACLs or policies.
+    let blocked = principal.is_none()
+        && (ctx
+            .state
+            .public_access_block
+            .load(std::sync::atomic::Ordering::Acquire)
+            || bucket.is_some_and(|b| b.public_access_block));
     if let Some(json) = bucket.and_then(|b| b.policy.as_deref()) {
         match evaluate_policy(ctx, json, principal, access) {
             Decision::Deny => {
@@ -221,7 +242,7 @@ fn decide(
                     },
                 ))
             }
-            Decision::Allow if principal.is_none() => return Ok(()),
+            Decision::Allow if principal.is_none() && !blocked => return Ok(()),
             _ => {}
         }
     }
@@ -231,6 +252,12 @@ fn decide(
     let Some(need) = access.anonymous_need else {
         return Err(anonymous_forbidden());
     };
+    if blocked {
+        return Err(ApiError::msg(
+            ErrorCode::AccessDenied,
+            "Public access is blocked (Block Public Access is on for this bucket or server).",
+        ));
+    }
     let Some(bucket) = bucket else {
         return Err(ApiError::new(ErrorCode::NoSuchBucket));
     };

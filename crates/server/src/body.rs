@@ -546,6 +546,47 @@ pub fn content_stream(
     BodyExt::boxed(StreamBody::new(tokio_stream_from(rx)))
 }
 
+/// `body` gzip-compressed as it streams (`Content-Encoding: gzip`, see `get_object`). Each
+/// piece of content is compressed and handed on at once with a sync flush, so a slow
+/// client's progress shows and memory stays at one piece; errors pass through.
+pub fn gzip(body: Body) -> Body {
+    use flate2::write::GzEncoder;
+    use std::io::Write as _;
+    let encoder = Some(GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+    let frames = BodyStream::new(body);
+    let stream =
+        futures_util::stream::unfold((frames, encoder), |(mut frames, mut encoder)| async move {
+            loop {
+                let enc = encoder.as_mut()?;
+                match frames.next().await {
+                    Some(Ok(frame)) => {
+                        let Ok(data) = frame.into_data() else {
+                            continue;
+                        };
+                        let out = enc
+                            .write_all(&data)
+                            .and_then(|()| enc.flush())
+                            .map(|()| Bytes::from(std::mem::take(enc.get_mut())));
+                        match out {
+                            Ok(b) if b.is_empty() => continue,
+                            Ok(b) => return Some((Ok(Frame::data(b)), (frames, encoder))),
+                            Err(e) => return Some((Err(e), (frames, None))),
+                        }
+                    }
+                    Some(Err(e)) => return Some((Err(e), (frames, None))),
+                    None => {
+                        let last = encoder
+                            .take()?
+                            .finish()
+                            .map(|v| Frame::data(Bytes::from(v)));
+                        return Some((last, (frames, None)));
+                    }
+                }
+            }
+        });
+    BodyExt::boxed(StreamBody::new(stream))
+}
+
 fn tokio_stream_from<T: Send + 'static>(
     mut rx: mpsc::Receiver<T>,
 ) -> impl futures_util::Stream<Item = T> + Send + Sync + 'static {

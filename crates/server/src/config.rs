@@ -72,6 +72,9 @@ pub struct Config {
     /// refused (503 ServiceUnavailable naming the cause) while metadata commits and deletes
     /// still succeed. 0: no reserve.
     pub min_free_space: u64,
+    /// How long RestoreObject takes before an archived object is readable (OSS: a minute for
+    /// Archive, hours for ColdArchive).
+    pub restore_delay: Duration,
 }
 
 impl Config {
@@ -118,6 +121,7 @@ impl Config {
             // A background chore: a fraction of the disk's ~430 MB/s.
             scrub_rate: 50 << 20,
             min_free_space: 256 << 20,
+            restore_delay: Duration::from_secs(60),
         }
     }
 }

@@ -154,10 +154,15 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         Some(address) => Some(bind(address).await?),
         None => None,
     };
+    let public_access_block = store
+        .setting(crate::api::PUBLIC_ACCESS_BLOCK_SETTING)
+        .map_err(StartError::Store)?
+        .is_some_and(|v| v == b"true");
     let state = Arc::new(State {
         sse,
         kms,
         store,
+        public_access_block: public_access_block.into(),
         public_host: local_addr.to_string(),
         config,
     });

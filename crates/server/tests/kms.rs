@@ -550,9 +550,18 @@ async fn the_default_cmk_multipart_and_bucket_rules() {
         parts_data.concat()
     );
 
-    // Bucket default rule: KMS with a named key must name an existing key.
+    // Bucket default rule: a KMS key id that names no key is kept (as OSS does), and the
+    // writes it governs fail until the key exists.
+    c.set_bucket_encryption("kms-default", &kms_rule(Some("no-such-key")))
+        .await
+        .unwrap();
     let e = c
-        .set_bucket_encryption("kms-default", &kms_rule(Some("no-such-key")))
+        .put_object(
+            "kms-default",
+            "unkeyed",
+            RequestBody::Bytes(b"u".to_vec().into()),
+            &PutOptions::default(),
+        )
         .await
         .unwrap_err();
     assert_eq!(code(&e), (404, "KmsKeyNotFound"));

@@ -7,6 +7,7 @@
 
 mod canon;
 pub mod v1;
+pub mod v2;
 pub mod v4;
 mod verify;
 

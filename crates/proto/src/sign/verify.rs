@@ -18,12 +18,11 @@
 //!    [`MAX_SKEW_SECS`] from `now` is `RequestTimeTooSkewed`. Presigned forms: outside the
 //!    validity window is `AccessDenied` ("Request has expired.").
 //!
-//! V2 (`OSS2`) signatures are not supported: such a request is refused with `InvalidArgument`
-//! rather than treated as anonymous.
+//! V2 (`OSS2`, oss2's `AuthV2`) is verified like V1, with its own string to sign (`v2.rs`).
 
 use super::canon::{header, query_value, unix_secs};
 use super::v4::{self, Scope};
-use super::{v1, RequestParts};
+use super::{v1, v2, RequestParts};
 use crate::headers::{AUTHORIZATION, OSS_DATE};
 use crate::ErrorCode;
 use std::time::SystemTime;
@@ -65,6 +64,10 @@ pub enum AuthError {
     /// 400 InvalidArgument: a malformed Authorization header or signature parameters.
     #[error("{0}")]
     InvalidArgument(String),
+    /// 400 InvalidArgument: a V4 credential scoped to another region or product, with OSS's
+    /// fine-grained code (`x-oss-ec`).
+    #[error("{message}")]
+    InvalidScope { message: String, ec: &'static str },
 }
 
 impl AuthError {
@@ -74,7 +77,17 @@ impl AuthError {
             AuthError::SignatureDoesNotMatch { .. } => ErrorCode::SignatureDoesNotMatch,
             AuthError::AccessDenied(_) => ErrorCode::AccessDenied,
             AuthError::RequestTimeTooSkewed => ErrorCode::RequestTimeTooSkewed,
-            AuthError::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            AuthError::InvalidArgument(_) | AuthError::InvalidScope { .. } => {
+                ErrorCode::InvalidArgument
+            }
+        }
+    }
+
+    /// OSS's fine-grained error code (`x-oss-ec`), where this error has its own.
+    pub fn ec(&self) -> Option<&'static str> {
+        match self {
+            AuthError::InvalidScope { ec, .. } => Some(ec),
+            _ => self.code().ec(),
         }
     }
 }
@@ -94,6 +107,10 @@ pub enum Scheme {
     V4Header,
     /// `?x-oss-signature-version=OSS4-HMAC-SHA256&…`.
     V4Presigned,
+    /// `Authorization: OSS2 AccessKeyId:…,Signature:…`.
+    V2Header,
+    /// `?x-oss-signature-version=OSS2&…`.
+    V2Presigned,
 }
 
 const V1_PREFIX: &str = "OSS ";
@@ -123,11 +140,17 @@ pub fn scheme(req: &RequestParts<'_>) -> Result<Scheme, AuthError> {
         if value.starts_with(V1_PREFIX) {
             return Ok(Scheme::V1Header);
         }
+        if value.starts_with(v2::AUTHORIZATION_PREFIX) {
+            return Ok(Scheme::V2Header);
+        }
         return Err(invalid_argument("Authorization header is invalid."));
     }
     if let Some(version) = query_value(req.query, v4::SIGNATURE_VERSION_PARAM) {
         if version == v4::ALGORITHM {
             return Ok(Scheme::V4Presigned);
+        }
+        if version == v2::VERSION {
+            return Ok(Scheme::V2Presigned);
         }
         return Err(invalid_argument(&format!(
             "Unsupported x-oss-signature-version: {version}"
@@ -162,6 +185,13 @@ pub fn verify(
         Scheme::V1Header => verify_v1_header(req, &header_items(V1_PREFIX)?, &secret_of, now),
         Scheme::V4Presigned => verify_v4_presign(req, region, &secret_of, now),
         Scheme::V1Presigned => verify_v1_presign(req, &secret_of, now),
+        Scheme::V2Header => verify_v2_header(
+            req,
+            &header_items(v2::AUTHORIZATION_PREFIX)?,
+            &secret_of,
+            now,
+        ),
+        Scheme::V2Presigned => verify_v2_presign(req, &secret_of, now),
         Scheme::Anonymous => Ok(Verified::Anonymous),
     }
 }
@@ -268,6 +298,80 @@ fn verify_v1_presign(
     })
 }
 
+/// `Authorization: OSS2 AccessKeyId:<ak>[,AdditionalHeaders:<h1;h2>],Signature:<sig>`.
+fn verify_v2_header(
+    req: &RequestParts<'_>,
+    items: &str,
+    secret_of: &impl Fn(&str) -> Option<String>,
+    now: SystemTime,
+) -> Result<Verified, AuthError> {
+    let (mut access_key_id, mut additional, mut provided) = (None, None, None);
+    for item in items.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (name, value) = item
+            .split_once(':')
+            .ok_or_else(|| invalid_argument("Authorization header is invalid."))?;
+        match name.trim() {
+            "AccessKeyId" => access_key_id = Some(value.trim()),
+            "AdditionalHeaders" => additional = Some(value.trim()),
+            "Signature" => provided = Some(value.trim()),
+            _ => {}
+        }
+    }
+    let (Some(access_key_id), Some(provided)) = (access_key_id, provided) else {
+        return Err(invalid_argument("Authorization header is invalid."));
+    };
+    let secret = lookup(secret_of, access_key_id)?;
+    let additional = lowercase(split_additional(additional));
+    let string_to_sign = v2::string_to_sign(req, &v2::signed_date(req), &additional);
+    let expected = v2::signature(&secret, &string_to_sign);
+    check_signature(&expected, provided, access_key_id, string_to_sign)?;
+
+    // The time checked is `x-oss-date` when sent, else `Date`.
+    let date = v1::request_date(req)
+        .as_deref()
+        .and_then(crate::time::parse_http_date)
+        .ok_or_else(|| access_denied("OSS authentication requires a valid Date."))?;
+    check_skew(date, now)?;
+    Ok(Verified::Signed {
+        access_key_id: access_key_id.to_owned(),
+    })
+}
+
+/// `?x-oss-signature-version=OSS2&x-oss-expires=…&x-oss-access-key-id=…&x-oss-signature=…`.
+fn verify_v2_presign(
+    req: &RequestParts<'_>,
+    secret_of: &impl Fn(&str) -> Option<String>,
+    now: SystemTime,
+) -> Result<Verified, AuthError> {
+    let access_key_id = query_value(req.query, v2::ACCESS_KEY_ID_PARAM).unwrap_or_default();
+    let provided = query_value(req.query, v2::SIGNATURE_PARAM).unwrap_or_default();
+    let expires_raw = query_value(req.query, v2::EXPIRES_PARAM)
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| access_denied("x-oss-expires is missing in the request."))?;
+    let expires: u64 = expires_raw
+        .parse()
+        .map_err(|_| access_denied("x-oss-expires is invalid."))?;
+    let secret = lookup(secret_of, access_key_id)?;
+    let additional = lowercase(split_additional(query_value(
+        req.query,
+        v2::ADDITIONAL_HEADERS_PARAM,
+    )));
+    let string_to_sign = v2::string_to_sign(req, expires_raw, &additional);
+    let expected = v2::signature(&secret, &string_to_sign);
+    check_signature(&expected, provided, access_key_id, string_to_sign)?;
+
+    if unix_secs(now) > i64::try_from(expires).unwrap_or(i64::MAX) {
+        return Err(access_denied("Request has expired."));
+    }
+    Ok(Verified::Signed {
+        access_key_id: access_key_id.to_owned(),
+    })
+}
+
+fn lowercase(names: Vec<String>) -> Vec<String> {
+    names.into_iter().map(|n| n.to_ascii_lowercase()).collect()
+}
+
 /// The comma-separated `key=value` items after `OSS4-HMAC-SHA256 `, in any order, with or
 /// without spaces after the commas (v2 writes none, oss2 one).
 struct V4Authorization<'a> {
@@ -330,20 +434,24 @@ fn parse_credential(credential: &str) -> Result<(String, Scope), AuthError> {
 /// answers 400 InvalidArgument with these messages (EC 0002-00000226 for the region,
 /// 0002-00000227 for the product); `place` is where the scope came from.
 fn check_scope(scope: &Scope, region: &str, place: &str) -> Result<(), AuthError> {
+    // A client that knows no region (oss2's AuthV4 without `region=`) signs an empty one.
+    if scope.region.is_empty() {
+        return Err(AuthError::InvalidScope {
+            message: "The signing region in credential is invalid.".to_owned(),
+            ec: "0002-00000226",
+        });
+    }
     if scope.region != region {
-        return Err(invalid_argument(&format!(
-            "Invalid signing region in {place}: the credential is scoped to '{}', this server \
-             is in region '{region}'.",
-            scope.region
-        )));
+        return Err(AuthError::InvalidScope {
+            message: format!("Invalid signing region in {place}."),
+            ec: "0002-00000226",
+        });
     }
     if scope.product != v4::PRODUCT {
-        return Err(invalid_argument(&format!(
-            "Invalid signing product in {place}: the credential is scoped to '{}', expected \
-             '{}'.",
-            scope.product,
-            v4::PRODUCT
-        )));
+        return Err(AuthError::InvalidScope {
+            message: format!("Invalid signing product in {place}."),
+            ec: "0002-00000227",
+        });
     }
     Ok(())
 }

@@ -61,15 +61,11 @@ pub async fn put_bucket(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
             }),
         },
         policy: None,
+        public_access_block: false,
     };
-    if let Some(rule) = &record.encryption {
-        let sse = ctx.sse()?;
-        if rule.algorithm == "KMS" {
-            // As for PutBucketEncryption: the CMK must exist and be usable now.
-            drop(sse.new_key(&crate::sse::SseRequest::Kms {
-                key_id: rule.kms_master_key_id.clone(),
-            })?);
-        }
+    // As for PutBucketEncryption, a KMS key id need not name a usable CMK yet.
+    if record.encryption.is_some() {
+        ctx.sse()?;
     }
     match blocking(ctx.store(), move |s| s.create_bucket(record)).await {
         // The single owner re-creating its own bucket is a no-op, as on OSS.
@@ -147,10 +143,35 @@ pub async fn get_bucket_location(ctx: Ctx) -> Result<Response<Body>, ApiError> {
 pub async fn get_bucket_stat(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     let name = ctx.bucket().to_owned();
     let usage = blocking(ctx.store(), move |s| s.bucket_usage(&name)).await?;
+    let class = |name: &str| usage.by_class.get(name).copied().unwrap_or_default();
+    let (standard, ia, archive, cold, deep) = (
+        class("Standard"),
+        class("IA"),
+        class("Archive"),
+        class("ColdArchive"),
+        class("DeepColdArchive"),
+    );
+    // Stored bytes are billed bytes here: no minimum billable size, so "real" = stored.
     let stat = BucketStat {
         storage: usage.bytes,
         object_count: usage.objects,
         multipart_upload_count: usage.uploads,
+        live_channel_count: 0,
+        last_modified_time: usage.last_modified_ms / 1000,
+        standard_storage: standard.0,
+        standard_object_count: standard.1,
+        infrequent_access_storage: ia.0,
+        infrequent_access_real_storage: ia.0,
+        infrequent_access_object_count: ia.1,
+        archive_storage: archive.0,
+        archive_real_storage: archive.0,
+        archive_object_count: archive.1,
+        cold_archive_storage: cold.0,
+        cold_archive_real_storage: cold.0,
+        cold_archive_object_count: cold.1,
+        deep_cold_archive_storage: deep.0,
+        deep_cold_archive_real_storage: deep.0,
+        deep_cold_archive_object_count: deep.1,
     };
     Ok(xml_ok("BucketStat", &stat))
 }

@@ -67,13 +67,8 @@ pub async fn put_bucket_encryption(mut ctx: Ctx) -> Result<Response<Body>, ApiEr
         xml::from_xml(text).map_err(|e| ApiError::msg(ErrorCode::MalformedXML, e.to_string()))?;
     let rule = rule_from_request(&request.apply_server_side_encryption_by_default)?;
     ctx.sse()?;
-    if rule.algorithm == "KMS" {
-        // Refuse a rule that could never encrypt: the CMK must exist and be usable now.
-        let (key, _) = ctx.sse()?.new_key(&SseRequest::Kms {
-            key_id: rule.kms_master_key_id.clone(),
-        })?;
-        drop(key);
-    }
+    // As on OSS, a KMS key id is taken as given: the CMK may not exist yet (or be disabled for
+    // now). Writes under the rule need it, and fail with its error until it is usable.
     let name = ctx.bucket().to_owned();
     blocking(ctx.store(), move |s| {
         s.update_bucket(&name, move |b| b.encryption = Some(rule))

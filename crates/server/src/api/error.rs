@@ -15,6 +15,9 @@ pub struct ApiError {
     /// SignatureDoesNotMatch details: what the server signed, and the presented key id.
     pub string_to_sign: Option<String>,
     pub access_key_id: Option<String>,
+    /// OSS's fine-grained code (`x-oss-ec`, `<EC>`) when this occurrence has its own; else the
+    /// code's usual one ([`ErrorCode::ec`]) is answered.
+    pub ec: Option<&'static str>,
 }
 
 impl ApiError {
@@ -30,6 +33,7 @@ impl ApiError {
             headers: Vec::new(),
             string_to_sign: None,
             access_key_id: None,
+            ec: None,
         }
     }
 
@@ -100,6 +104,7 @@ impl From<AuthError> for ApiError {
         let code = e.code();
         let message = e.to_string();
         let mut err = ApiError::msg(code, message);
+        err.ec = e.ec();
         match e {
             AuthError::SignatureDoesNotMatch {
                 access_key_id,

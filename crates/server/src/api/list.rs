@@ -85,6 +85,7 @@ impl Listing {
                         size: record.size,
                         storage_class: record.storage_class.clone(),
                         owner: with_owner.then(|| ctx.state.owner()),
+                        restore_info: super::restore::restore_info(record),
                     });
                     last = Some(key.clone());
                 }

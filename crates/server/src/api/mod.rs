@@ -7,12 +7,17 @@ mod list;
 mod multipart;
 pub(crate) mod object;
 mod object_copy;
+mod public_access;
+mod restore;
 mod router;
 #[cfg(test)]
 mod security_tests;
 mod service;
+mod symlink;
+mod tagging;
 
 pub use error::ApiError;
+pub use public_access::SETTING as PUBLIC_ACCESS_BLOCK_SETTING;
 pub use router::{AclNeed, Endpoint, OtherResources};
 
 use crate::auth;
@@ -41,6 +46,9 @@ pub struct State {
     pub kms: Option<Arc<crate::kms::LocalKms>>,
     /// The endpoint clients reach us at, `host:port` (ExtranetEndpoint in listings).
     pub public_host: String,
+    /// The server-wide Block Public Access switch (kept in the store's settings; read here on
+    /// every anonymous request).
+    pub public_access_block: std::sync::atomic::AtomicBool,
 }
 
 impl State {
@@ -193,6 +201,14 @@ pub async fn serve(
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let is_head = method == Method::HEAD;
+    // A request with a body that fails may not have had its body read (a handler refusing it
+    // before reading): such a connection cannot carry another request, and the client must be
+    // told, or it sends its next request on a connection hyper is closing.
+    let has_body = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .is_some_and(|v| v.as_bytes() != b"0")
+        || req.headers().contains_key(header::TRANSFER_ENCODING);
     let mut action = "";
     let (resource, result) = match prepare(&state, req, conn, &request_id).await {
         Ok(ctx) => {
@@ -215,7 +231,14 @@ pub async fn serve(
         Err(e) if resource.0.as_deref() == Some(crate::kms::api::SEGMENT) => {
             crate::kms::api::error_from_api(e, &request_id)
         }
-        Err(e) => error_response(e, &request_id, &state, resource, is_head),
+        Err(e) => {
+            let e = if has_body && !e.headers.iter().any(|(n, _)| *n == "connection") {
+                e.with_header("connection", "close")
+            } else {
+                e
+            };
+            error_response(e, &request_id, &state, resource, is_head)
+        }
     };
     let h = response.headers_mut();
     h.insert(header::SERVER, HeaderValue::from_static("AliyunOSS"));
@@ -371,6 +394,13 @@ async fn dispatch(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     }
     match ctx.endpoint {
         ListBuckets => service::list_buckets(ctx).await,
+        DescribeRegions => service::describe_regions(ctx).await,
+        GetPublicAccessBlock => public_access::get(ctx).await,
+        PutPublicAccessBlock => public_access::put(ctx).await,
+        DeletePublicAccessBlock => public_access::delete(ctx).await,
+        GetBucketPublicAccessBlock => public_access::get_bucket(ctx).await,
+        PutBucketPublicAccessBlock => public_access::put_bucket(ctx).await,
+        DeleteBucketPublicAccessBlock => public_access::delete_bucket(ctx).await,
         PutBucket => bucket::put_bucket(ctx).await,
         DeleteBucket => bucket::delete_bucket(ctx).await,
         GetBucketInfo => bucket::get_bucket_info(ctx).await,
@@ -398,6 +428,13 @@ async fn dispatch(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         AppendObject => object::append_object(ctx).await,
         GetObjectAcl => object::get_object_acl(ctx).await,
         PutObjectAcl => object::put_object_acl(ctx).await,
+        GetObjectTagging => tagging::get_object_tagging(ctx).await,
+        PutObjectTagging => tagging::put_object_tagging(ctx).await,
+        DeleteObjectTagging => tagging::delete_object_tagging(ctx).await,
+        PutSymlink => symlink::put_symlink(ctx).await,
+        GetSymlink => symlink::get_symlink(ctx).await,
+        RestoreObject => restore::restore_object(ctx).await,
+        CleanRestoredObject => restore::clean_restored_object(ctx).await,
         InitiateMultipartUpload => multipart::initiate(ctx).await,
         UploadPart => multipart::upload_part(ctx).await,
         UploadPartCopy => object_copy::upload_part_copy(ctx).await,
@@ -433,8 +470,13 @@ fn error_response(
     if e.code.status() >= 500 {
         tracing::warn!(code = %e.code, message = %e.message, request_id, "server error");
     }
+    let ec = e.ec.or(e.code.ec());
+    if let Some(ec) = ec {
+        builder = builder.header(headers::OSS_EC, ec);
+    }
     let error = ErrorBody {
         code: e.code.as_str().to_owned(),
+        ec: ec.map(str::to_owned),
         message: e.message,
         request_id: request_id.to_owned(),
         host_id: state.public_host.clone(),

@@ -78,10 +78,11 @@ pub async fn initiate(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         bucket: bucket.name.clone(),
         key: ctx.key().to_owned(),
         initiated_ms: now_ms(),
-        storage_class: storage_class(&ctx)?,
+        storage_class: storage_class(&ctx, &bucket)?,
         acl: object_acl(&ctx)?,
         headers: stored_headers(&ctx.headers)?,
         sse: sse.clone(),
+        tags: super::tagging::from_header(&ctx)?,
     };
     blocking(ctx.store(), move |s| s.create_upload(record)).await?;
     let result = InitiateMultipartUploadResult {
@@ -201,6 +202,9 @@ pub async fn complete(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
             .collect(),
         sse: upload.sse.clone(),
         corrupt: None,
+        tags: upload.tags.clone(),
+        symlink_target: None,
+        restore: None,
     };
     let (etag_value, crc_value) = (record.etag.clone(), record.crc64);
     let mode = conditional_put_mode(&ctx);

@@ -3,12 +3,13 @@
 use super::bucket::{acl_policy, load_bucket};
 use super::encryption;
 use super::{empty, now_ms, parse_acl, time_of, xml_ok, ApiError, Ctx};
+use super::{restore, symlink, tagging};
 use crate::auth;
 use crate::body::{self, blocking, plan_range, Body, Received};
 use crate::integrity;
 use crate::sse::{self, DataKey};
 use crate::store::{
-    Append, Codec, ObjectRecord, ObjectType, PutMode, Segment, SseRecord, StoreError,
+    Append, BucketRecord, Codec, ObjectRecord, ObjectType, PutMode, Segment, SseRecord, StoreError,
 };
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
@@ -43,7 +44,14 @@ pub fn stored_headers(request: &HeaderMap) -> Result<Vec<(String, String)>, ApiE
         if !is_meta && !STORED_HEADERS.contains(&name) {
             continue;
         }
-        let value = value.to_str().map_err(|_| {
+        // User metadata may be UTF-8 (OSS keeps and answers the bytes as sent); the standard
+        // headers must be visible ASCII.
+        let value = if is_meta {
+            std::str::from_utf8(value.as_bytes()).ok()
+        } else {
+            value.to_str().ok()
+        }
+        .ok_or_else(|| {
             ApiError::invalid_argument(format!("The header {name} is not valid text."))
         })?;
         if is_meta {
@@ -114,8 +122,11 @@ pub fn object_acl(ctx: &Ctx) -> Result<String, ApiError> {
     parse_acl(ctx.header(headers::OBJECT_ACL).unwrap_or("default"), true)
 }
 
-pub fn storage_class(ctx: &Ctx) -> Result<String, ApiError> {
-    let class = ctx.header(headers::STORAGE_CLASS).unwrap_or("Standard");
+/// A new object's storage class: `x-oss-storage-class`, else its bucket's (as on OSS).
+pub fn storage_class(ctx: &Ctx, bucket: &BucketRecord) -> Result<String, ApiError> {
+    let class = ctx
+        .header(headers::STORAGE_CLASS)
+        .unwrap_or(&bucket.storage_class);
     match class {
         "Standard" | "IA" | "Archive" | "ColdArchive" | "DeepColdArchive" => Ok(class.to_owned()),
         _ => Err(ApiError::invalid_argument(format!(
@@ -150,8 +161,9 @@ pub async fn put_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
     let bucket = load_bucket(&ctx).await?;
     let stored = stored_headers(&ctx.headers)?;
     let acl = object_acl(&ctx)?;
-    let storage_class = storage_class(&ctx)?;
+    let storage_class = storage_class(&ctx, &bucket)?;
     let mode = conditional_put_mode(&ctx);
+    let tags = tagging::from_header(&ctx)?;
     let (key, sse) = encryption::choose(&ctx, &bucket)?.unzip();
     let received = receive_content(&mut ctx, key.as_ref()).await?;
     let record = ObjectRecord {
@@ -172,6 +184,9 @@ pub async fn put_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         }],
         sse,
         corrupt: None,
+        tags,
+        symlink_target: None,
+        restore: None,
     };
     let response = write_response(&record);
     let (bucket, key) = (ctx.bucket().to_owned(), ctx.key().to_owned());
@@ -297,7 +312,8 @@ pub async fn get_object(ctx: Ctx, with_body: bool) -> Result<Response<Body>, Api
     let overrides = response_overrides(&ctx)?;
     let store = ctx.store();
     for attempt in 1..=READ_ATTEMPTS {
-        let record = load_object(&ctx).await?;
+        // Through a symlink: `read_key` is its target, whose content is served.
+        let (read_key, record) = symlink::resolve(&ctx, load_object(&ctx).await?).await?;
         check_conditions(
             &ctx.headers,
             [
@@ -323,6 +339,7 @@ pub async fn get_object(ctx: Ctx, with_body: bool) -> Result<Response<Body>, Api
             }
         }
         let key = if with_body {
+            restore::check_readable(&record)?;
             encryption::open(&ctx, record.sse.as_ref())?
         } else {
             None
@@ -331,7 +348,7 @@ pub async fn get_object(ctx: Ctx, with_body: bool) -> Result<Response<Body>, Api
             (true, Some((seg, offset, _))) => {
                 let (seg, offset, probe_key, store) =
                     (seg.clone(), *offset, key.clone(), store.clone());
-                let (bucket, object) = (ctx.bucket().to_owned(), ctx.key().to_owned());
+                let (bucket, object) = (ctx.bucket().to_owned(), read_key.clone());
                 let opened = tokio::task::spawn_blocking(move || {
                     let file = store.open_blob(seg.blob).map_err(|e| match e {
                         StoreError::BlobMissing(_) => ReadFailure::Missing,
@@ -377,14 +394,21 @@ pub async fn get_object(ctx: Ctx, with_body: bool) -> Result<Response<Body>, Api
             }
             _ => None,
         };
+        let gzip = with_body && range.is_none() && gzip_wanted(&ctx.headers, &record);
         let mut b = Response::builder()
             .status(if range.is_some() {
                 StatusCode::PARTIAL_CONTENT
             } else {
                 StatusCode::OK
             })
-            .header(header::CONTENT_LENGTH, end - start)
             .header(header::ACCEPT_RANGES, "bytes");
+        b = if gzip {
+            // Compressed as it streams: no length known, so the body goes chunked.
+            b.header(header::CONTENT_ENCODING, "gzip")
+                .header(header::VARY, "Accept-Encoding")
+        } else {
+            b.header(header::CONTENT_LENGTH, end - start)
+        };
         if range.is_some() {
             b = b.header(
                 header::CONTENT_RANGE,
@@ -396,8 +420,13 @@ pub async fn get_object(ctx: Ctx, with_body: bool) -> Result<Response<Body>, Api
         }
         b = object_headers(b, &record, &overrides);
         let body = if with_body && end > start {
-            let object = (ctx.bucket().to_owned(), ctx.key().to_owned());
-            body::content_stream(store.clone(), object, plan, first, key)
+            let object = (ctx.bucket().to_owned(), read_key);
+            let content = body::content_stream(store.clone(), object, plan, first, key);
+            if gzip {
+                body::gzip(content)
+            } else {
+                content
+            }
         } else {
             body::empty()
         };
@@ -408,6 +437,55 @@ pub async fn get_object(ctx: Ctx, with_body: bool) -> Result<Response<Body>, Api
     Err(ApiError::internal(
         "the object kept changing while being read",
     ))
+}
+
+/// Content types OSS compresses for a client that accepts gzip (besides every `text/*`).
+const COMPRESSIBLE: &[&str] = &[
+    "application/javascript",
+    "application/x-javascript",
+    "application/json",
+    "application/xml",
+    "application/xhtml+xml",
+    "image/svg+xml",
+];
+/// Smaller objects are sent as they are (OSS: 1 KB).
+const GZIP_MIN_SIZE: u64 = 1024;
+
+/// Whether a whole-object GET is answered gzip-compressed, as OSS does: the client accepts
+/// gzip, the object is at least 1 KB of a text-like type and carries no Content-Encoding of
+/// its own.
+fn gzip_wanted(request: &HeaderMap, record: &ObjectRecord) -> bool {
+    let accepts = request
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';');
+            let name = parts.next().unwrap_or_default().trim();
+            let refused = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            name.eq_ignore_ascii_case("gzip") && !refused
+        });
+    let stored = |n: &str| {
+        record
+            .headers
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.as_str())
+    };
+    let kind = stored("content-type")
+        .and_then(|t| t.split(';').next())
+        .map(|t| t.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    accepts
+        && record.size >= GZIP_MIN_SIZE
+        && stored("content-encoding").is_none()
+        && (kind.starts_with("text/") || COMPRESSIBLE.contains(&kind.as_str()))
 }
 
 /// The headers a GET may override with `response-<name>` query parameters.
@@ -452,6 +530,12 @@ fn object_headers(
         )
         .header(headers::OBJECT_TYPE, record.object_type.as_str())
         .header(headers::STORAGE_CLASS, &record.storage_class);
+    if !record.tags.is_empty() {
+        b = b.header(headers::TAGGING_COUNT, record.tags.len());
+    }
+    if let Some(info) = restore::restore_info(record) {
+        b = b.header(restore::RESTORE, info);
+    }
     if record.object_type == ObjectType::Normal {
         if let Some(md5) = &record.content_md5 {
             b = b.header(headers::CONTENT_MD5, md5);
@@ -462,7 +546,11 @@ fn object_headers(
     }
     for (name, value) in &record.headers {
         if !overrides.iter().any(|(n, _)| n == name) {
-            b = b.header(name.as_str(), value);
+            // Bytes as stored: UTF-8 metadata goes out as the client sent it (it came in as a
+            // header value, so it is one).
+            if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
+                b = b.header(name.as_str(), v);
+            }
         }
     }
     for (name, value) in overrides {
@@ -472,7 +560,7 @@ fn object_headers(
 }
 
 pub async fn get_object_meta(ctx: Ctx) -> Result<Response<Body>, ApiError> {
-    let record = load_object(&ctx).await?;
+    let (_, record) = symlink::resolve(&ctx, load_object(&ctx).await?).await?;
     if let Some(mark) = &record.corrupt {
         return Err(integrity::corrupt_error(mark));
     }
@@ -596,12 +684,20 @@ pub async fn append_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         content_md5: None,
         last_modified_ms: 0,
         object_type: ObjectType::Appendable,
-        storage_class: storage_class(&ctx)?,
+        storage_class: storage_class(&ctx, &bucket)?,
         acl: object_acl(&ctx)?,
         headers: stored_headers(&ctx.headers)?,
         segments: Vec::new(),
         sse: sse.clone(),
         corrupt: None,
+        // Only the append that creates the object sets its tags; later ones ignore the header.
+        tags: if creates {
+            tagging::from_header(&ctx)?
+        } else {
+            Vec::new()
+        },
+        symlink_target: None,
+        restore: None,
     };
     let received = receive_content(&mut ctx, key.as_ref()).await?;
     // Appendable objects have no whole-content MD5; the ETag only has to change with the

@@ -31,6 +31,8 @@ fn take_source(ctx: &mut Ctx) -> Result<(CopySource, Option<DataKey>), ApiError>
     if let Some(mark) = &source.record.corrupt {
         return Err(crate::integrity::corrupt_error(mark));
     }
+    // Nor is a frozen archive: its content must be restored first, as for a GET.
+    super::restore::check_readable(&source.record)?;
     check_conditions(
         &ctx.headers,
         [
@@ -122,7 +124,8 @@ pub async fn copy_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         source.headers.clone()
     };
     let acl = object_acl(&ctx)?;
-    let class = storage_class(&ctx)?;
+    let class = storage_class(&ctx, &target_bucket)?;
+    let tags = super::tagging::for_copy(&ctx, &source.tags)?;
     let mode = put_mode(&ctx);
     let (bucket, key) = (ctx.bucket().to_owned(), ctx.key().to_owned());
     let modified = now_ms();
@@ -138,6 +141,7 @@ pub async fn copy_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         blocking(ctx.store(), move |s| {
             s.update_object(&bucket, &key, move |o| {
                 o.headers = stored;
+                o.tags = tags;
                 o.acl = acl;
                 o.storage_class = class;
                 o.last_modified_ms = modified;
@@ -181,6 +185,9 @@ pub async fn copy_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
             }],
             sse,
             corrupt: None,
+            tags,
+            symlink_target: None,
+            restore: None,
         };
         let r = record.clone();
         blocking(ctx.store(), move |s| {

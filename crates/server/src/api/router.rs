@@ -3,6 +3,7 @@
 
 use super::{ApiError, Query};
 use http::{HeaderMap, Method};
+use ossvault_proto::sign::V1_SUBRESOURCES;
 use ossvault_proto::{headers, ErrorCode};
 
 /// Defines [`Endpoint`] and [`Endpoint::ALL`] from one list, so that anything enumerating the
@@ -25,6 +26,15 @@ macro_rules! endpoints {
 
 endpoints! {
     ListBuckets,
+    /// `GET /?regions`: this server's one region.
+    DescribeRegions,
+    /// `/?publicAccessBlock`: the server-wide (OSS: account-level) Block Public Access.
+    GetPublicAccessBlock,
+    PutPublicAccessBlock,
+    DeletePublicAccessBlock,
+    GetBucketPublicAccessBlock,
+    PutBucketPublicAccessBlock,
+    DeleteBucketPublicAccessBlock,
     PutBucket,
     DeleteBucket,
     GetBucketInfo,
@@ -52,6 +62,13 @@ endpoints! {
     AppendObject,
     GetObjectAcl,
     PutObjectAcl,
+    GetObjectTagging,
+    PutObjectTagging,
+    PutSymlink,
+    GetSymlink,
+    RestoreObject,
+    CleanRestoredObject,
+    DeleteObjectTagging,
     InitiateMultipartUpload,
     UploadPart,
     UploadPartCopy,
@@ -117,11 +134,18 @@ impl Endpoint {
         let has = |name: &str| query.has(name);
         let endpoint = match (bucket, key) {
             (None, _) => match *method {
+                Method::GET if has("regions") => DescribeRegions,
+                Method::GET if has("publicAccessBlock") => GetPublicAccessBlock,
+                Method::PUT if has("publicAccessBlock") => PutPublicAccessBlock,
+                Method::DELETE if has("publicAccessBlock") => DeletePublicAccessBlock,
                 Method::GET => ListBuckets,
                 _ => return Err(method_not_allowed()),
             },
             (Some(_), None) => match *method {
                 Method::GET if has("acl") => GetBucketAcl,
+                Method::GET if has("publicAccessBlock") => GetBucketPublicAccessBlock,
+                Method::PUT if has("publicAccessBlock") => PutBucketPublicAccessBlock,
+                Method::DELETE if has("publicAccessBlock") => DeleteBucketPublicAccessBlock,
                 Method::GET if has("policy") => GetBucketPolicy,
                 Method::GET if has("encryption") => GetBucketEncryption,
                 Method::GET if has("bucketInfo") => GetBucketInfo,
@@ -143,11 +167,15 @@ impl Endpoint {
             },
             (Some(_), Some(_)) => match *method {
                 Method::GET if has("acl") => GetObjectAcl,
+                Method::GET if has("tagging") => GetObjectTagging,
+                Method::GET if has("symlink") => GetSymlink,
                 Method::GET if has("uploadId") => ListParts,
                 Method::GET => GetObject,
                 Method::HEAD if has("objectMeta") => GetObjectMeta,
                 Method::HEAD => HeadObject,
                 Method::PUT if has("acl") => PutObjectAcl,
+                Method::PUT if has("tagging") => PutObjectTagging,
+                Method::PUT if has("symlink") => PutSymlink,
                 Method::PUT if has("uploadId") && has("partNumber") => {
                     if request_headers.contains_key(headers::COPY_SOURCE) {
                         UploadPartCopy
@@ -160,15 +188,22 @@ impl Endpoint {
                 Method::POST if has("uploads") => InitiateMultipartUpload,
                 Method::POST if has("uploadId") => CompleteMultipartUpload,
                 Method::POST if has("append") => AppendObject,
+                Method::POST if has("restore") => RestoreObject,
+                Method::POST if has("cleanRestoredObject") => CleanRestoredObject,
                 Method::DELETE if has("uploadId") => AbortMultipartUpload,
+                Method::DELETE if has("tagging") => DeleteObjectTagging,
                 Method::DELETE => DeleteObject,
                 _ => return Err(method_not_allowed()),
             },
         };
-        if let Some(unknown) = query
-            .names()
-            .find(|name| !PLAIN_PARAMS.contains(name) && !endpoint.sub_resources().contains(name))
-        {
+        // A sub-resource (one the SDKs sign: it names an operation) that this operation does not
+        // understand is refused; any other parameter is ignored, as OSS ignores it (a presigned
+        // URL may carry parameters of the application's own).
+        if let Some(unknown) = query.names().find(|name| {
+            V1_SUBRESOURCES.contains(name)
+                && !PLAIN_PARAMS.contains(name)
+                && !endpoint.sub_resources().contains(name)
+        }) {
             return Err(ApiError::msg(
                 ErrorCode::NotImplemented,
                 format!("The sub-resource '{unknown}' is not supported by this server."),
@@ -182,6 +217,10 @@ impl Endpoint {
         use Endpoint::*;
         match self {
             GetBucketAcl | PutBucketAcl | GetObjectAcl | PutObjectAcl => &["acl"],
+            GetObjectTagging | PutObjectTagging | DeleteObjectTagging => &["tagging"],
+            PutSymlink | GetSymlink => &["symlink"],
+            RestoreObject => &["restore"],
+            CleanRestoredObject => &["cleanRestoredObject"],
             GetBucketPolicy | PutBucketPolicy | DeleteBucketPolicy => &["policy"],
             GetBucketEncryption | PutBucketEncryption | DeleteBucketEncryption => &["encryption"],
             GetBucketInfo => &["bucketInfo"],
@@ -195,8 +234,16 @@ impl Endpoint {
             UploadPart | UploadPartCopy => &["uploadId", "partNumber"],
             CompleteMultipartUpload | AbortMultipartUpload | ListParts => &["uploadId"],
             AppendObject => &["append", "position"],
-            ListBuckets | PutBucket | DeleteBucket | ListObjects | PutObject | CopyObject
-            | GetObject | HeadObject | DeleteObject | Kms | Admin => &[],
+            ListBuckets => &["regionList"],
+            DescribeRegions => &["regions"],
+            GetPublicAccessBlock
+            | PutPublicAccessBlock
+            | DeletePublicAccessBlock
+            | GetBucketPublicAccessBlock
+            | PutBucketPublicAccessBlock
+            | DeleteBucketPublicAccessBlock => &["publicAccessBlock"],
+            PutBucket | DeleteBucket | ListObjects | PutObject | CopyObject | GetObject
+            | HeadObject | DeleteObject | Kms | Admin => &[],
         }
     }
 
@@ -205,6 +252,13 @@ impl Endpoint {
         use Endpoint::*;
         match self {
             ListBuckets => "oss:ListBuckets",
+            DescribeRegions => "oss:DescribeRegions",
+            GetPublicAccessBlock => "oss:GetPublicAccessBlock",
+            PutPublicAccessBlock => "oss:PutPublicAccessBlock",
+            DeletePublicAccessBlock => "oss:DeletePublicAccessBlock",
+            GetBucketPublicAccessBlock => "oss:GetBucketPublicAccessBlock",
+            PutBucketPublicAccessBlock => "oss:PutBucketPublicAccessBlock",
+            DeleteBucketPublicAccessBlock => "oss:DeleteBucketPublicAccessBlock",
             PutBucket => "oss:PutBucket",
             DeleteBucket => "oss:DeleteBucket",
             GetBucketInfo => "oss:GetBucketInfo",
@@ -232,6 +286,14 @@ impl Endpoint {
             GetObject | HeadObject | GetObjectMeta => "oss:GetObject",
             GetObjectAcl => "oss:GetObjectAcl",
             PutObjectAcl => "oss:PutObjectAcl",
+            GetObjectTagging => "oss:GetObjectTagging",
+            // OSS authorises links as the reads and writes of objects they are.
+            PutSymlink => "oss:PutObject",
+            GetSymlink => "oss:GetObject",
+            RestoreObject => "oss:RestoreObject",
+            CleanRestoredObject => "oss:CleanRestoredObject",
+            PutObjectTagging => "oss:PutObjectTagging",
+            DeleteObjectTagging => "oss:DeleteObjectTagging",
             AbortMultipartUpload => "oss:AbortMultipartUpload",
             ListParts => "oss:ListParts",
             Kms => "kms:Api",
@@ -249,6 +311,13 @@ impl Endpoint {
             CopyObject | UploadPartCopy => OtherResources::CopySource,
             DeleteMultipleObjects => OtherResources::EachListedKey,
             ListBuckets
+            | DescribeRegions
+            | GetPublicAccessBlock
+            | PutPublicAccessBlock
+            | DeletePublicAccessBlock
+            | GetBucketPublicAccessBlock
+            | PutBucketPublicAccessBlock
+            | DeleteBucketPublicAccessBlock
             | PutBucket
             | DeleteBucket
             | GetBucketInfo
@@ -274,6 +343,13 @@ impl Endpoint {
             | AppendObject
             | GetObjectAcl
             | PutObjectAcl
+            | GetObjectTagging
+            | PutObjectTagging
+            | DeleteObjectTagging
+            | PutSymlink
+            | GetSymlink
+            | RestoreObject
+            | CleanRestoredObject
             | InitiateMultipartUpload
             | UploadPart
             | CompleteMultipartUpload
@@ -288,8 +364,9 @@ impl Endpoint {
     pub fn anonymous_access(self) -> Option<AclNeed> {
         use Endpoint::*;
         match self {
-            GetObject | HeadObject | GetObjectMeta => Some(AclNeed::Read),
+            GetObject | HeadObject | GetObjectMeta | GetSymlink => Some(AclNeed::Read),
             PutObject
+            | PutSymlink
             | AppendObject
             | DeleteObject
             | DeleteMultipleObjects

@@ -357,6 +357,31 @@ fn sample(e: Endpoint, f: &Fixture) -> Sample {
     let upload: &[(&str, &str)] = &[("uploadId", &f.upload_id)];
     match e {
         ListBuckets => req(Method::GET, None, None),
+        DescribeRegions => {
+            let mut s = req(Method::GET, None, None);
+            s.query.push(("regions".into(), String::new()));
+            s
+        }
+        GetPublicAccessBlock | PutPublicAccessBlock | DeletePublicAccessBlock => {
+            let method = match e {
+                GetPublicAccessBlock => Method::GET,
+                PutPublicAccessBlock => Method::PUT,
+                _ => Method::DELETE,
+            };
+            let mut s = req(method, None, None);
+            s.query.push(("publicAccessBlock".into(), String::new()));
+            if e == DeletePublicAccessBlock {
+                s.ok = 204;
+            }
+            s
+        }
+        GetBucketPublicAccessBlock => bucket(Method::GET, &[("publicAccessBlock", "")]),
+        PutBucketPublicAccessBlock => bucket(Method::PUT, &[("publicAccessBlock", "")]),
+        DeleteBucketPublicAccessBlock => {
+            let mut s = bucket(Method::DELETE, &[("publicAccessBlock", "")]);
+            s.ok = 204;
+            s
+        }
         PutBucket => bucket(Method::PUT, &[]),
         DeleteBucket => {
             // Refused while objects remain: 409 is the allowed outcome here, and it still
@@ -457,6 +482,41 @@ fn sample(e: Endpoint, f: &Fixture) -> Sample {
                 .push(("x-oss-object-acl".into(), "public-read".into()));
             s
         }
+        GetObjectTagging => object(Method::GET, SECRET_KEY, &[("tagging", "")]),
+        PutObjectTagging => {
+            let mut s = object(Method::PUT, SECRET_KEY, &[("tagging", "")]);
+            s.body = b"<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag></TagSet></Tagging>"
+                .to_vec();
+            s
+        }
+        DeleteObjectTagging => {
+            let mut s = object(Method::DELETE, SECRET_KEY, &[("tagging", "")]);
+            s.ok = 204;
+            s
+        }
+        PutSymlink => {
+            let mut s = object(Method::PUT, "link", &[("symlink", "")]);
+            s.headers
+                .push(("x-oss-symlink-target".into(), uri_encode(SECRET_KEY)));
+            s
+        }
+        GetSymlink => {
+            // The protected object is no link: allowed, the answer is 400 NotSymlink.
+            let mut s = object(Method::GET, SECRET_KEY, &[("symlink", "")]);
+            s.ok = 400;
+            s
+        }
+        // The protected object is Standard: allowed, the answer is 400 OperationNotSupported.
+        RestoreObject => {
+            let mut s = object(Method::POST, SECRET_KEY, &[("restore", "")]);
+            s.ok = 400;
+            s
+        }
+        CleanRestoredObject => {
+            let mut s = object(Method::POST, SECRET_KEY, &[("cleanRestoredObject", "")]);
+            s.ok = 400;
+            s
+        }
         InitiateMultipartUpload => object(Method::POST, "mp2", &[("uploads", "")]),
         UploadPart => {
             let mut s = object(
@@ -504,7 +564,16 @@ fn sample(e: Endpoint, f: &Fixture) -> Sample {
 /// The status `case` must produce for `e`.
 fn expected(e: Endpoint, case: Case, allowed: u16) -> (u16, Option<&'static str>) {
     let copies = matches!(e, Endpoint::CopyObject | Endpoint::UploadPartCopy);
-    let no_bucket_policy = matches!(e, Endpoint::ListBuckets | Endpoint::Kms | Endpoint::Admin);
+    let no_bucket_policy = matches!(
+        e,
+        Endpoint::ListBuckets
+            | Endpoint::DescribeRegions
+            | Endpoint::GetPublicAccessBlock
+            | Endpoint::PutPublicAccessBlock
+            | Endpoint::DeletePublicAccessBlock
+            | Endpoint::Kms
+            | Endpoint::Admin
+    );
     match case {
         Case::Anonymous => (403, Some("AccessDenied")),
         Case::WrongSignature => (403, Some("SignatureDoesNotMatch")),

@@ -1,4 +1,4 @@
-//! Service-level operations: ListBuckets.
+//! Service-level operations: ListBuckets, DescribeRegions.
 
 use super::{time_of, xml_ok, ApiError, Ctx};
 use crate::body::{blocking, Body};
@@ -6,7 +6,10 @@ use crate::store::BucketRecord;
 use http::Response;
 use ossvault_proto::limits::MAX_LIST_PAGE;
 use ossvault_proto::time::iso8601;
-use ossvault_proto::xml::{BucketSummary, Buckets, ListAllMyBucketsResult};
+use ossvault_proto::xml::{
+    BucketSummary, Buckets, ListAllMyBucketsResult, RegionInfo, RegionInfoList,
+};
+use ossvault_proto::ErrorCode;
 
 pub async fn list_buckets(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     let prefix = ctx.query.non_empty("prefix").unwrap_or_default().to_owned();
@@ -55,4 +58,25 @@ pub fn summary(ctx: &Ctx, b: &BucketRecord) -> BucketSummary {
         region: b.region.clone(),
         storage_class: b.storage_class.clone(),
     }
+}
+
+/// DescribeRegions: this server has one region, reached at its own endpoint. `?regions=NAME`
+/// names one (`oss-` + region): this one, or NoSuchRegion.
+pub async fn describe_regions(ctx: Ctx) -> Result<Response<Body>, ApiError> {
+    let region = format!("oss-{}", ctx.state.config.region);
+    if let Some(asked) = ctx.query.non_empty("regions") {
+        if asked != region {
+            return Err(ApiError::new(ErrorCode::NoSuchRegion));
+        }
+    }
+    let host = ctx.state.public_host.clone();
+    let list = RegionInfoList {
+        region_info: vec![RegionInfo {
+            region,
+            internet_endpoint: host.clone(),
+            internal_endpoint: host.clone(),
+            accelerate_endpoint: host,
+        }],
+    };
+    Ok(xml_ok("RegionInfoList", &list))
 }

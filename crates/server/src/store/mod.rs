@@ -165,11 +165,15 @@ pub struct Append {
 }
 
 /// Usage figures of a bucket (GetBucketStat).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BucketUsage {
     pub bytes: u64,
     pub objects: u64,
     pub uploads: u64,
+    /// Bytes and objects per storage class (`Standard`, `IA`, …).
+    pub by_class: std::collections::BTreeMap<String, (u64, u64)>,
+    /// The newest object's last modification (ms since the epoch; 0 when empty).
+    pub last_modified_ms: u64,
 }
 
 // redb's error types all become `Meta`: handlers only need to know it is an internal error.
@@ -481,10 +485,12 @@ impl Store {
 
     /// Bytes, objects and in-progress uploads of a bucket (a scan; fine for a local server).
     pub fn bucket_usage(&self, name: &str) -> Result<BucketUsage, StoreError> {
-        /// Only the size of an object record is needed; serde skips the rest cheaply.
+        /// Only these fields of an object record are needed; serde skips the rest cheaply.
         #[derive(serde::Deserialize)]
         struct Size {
             size: u64,
+            storage_class: String,
+            last_modified_ms: u64,
         }
         let rtx = self.read()?;
         if !rtx.open_table(BUCKETS)?.contains(name.as_bytes())? {
@@ -496,9 +502,17 @@ impl Store {
         let objects = rtx.open_table(OBJECTS)?;
         for item in objects.range::<&[u8]>(base.as_slice()..end.as_slice())? {
             let (k, v) = item?;
-            let Size { size } = meta::decode(v.value(), k.value())?;
+            let Size {
+                size,
+                storage_class,
+                last_modified_ms,
+            } = meta::decode(v.value(), k.value())?;
             usage.bytes += size;
             usage.objects += 1;
+            let class = usage.by_class.entry(storage_class).or_default();
+            class.0 += size;
+            class.1 += 1;
+            usage.last_modified_ms = usage.last_modified_ms.max(last_modified_ms);
         }
         let uploads = rtx.open_table(UPLOADS)?;
         for item in uploads.range::<&[u8]>(base.as_slice()..end.as_slice())? {

@@ -21,6 +21,9 @@ pub struct BucketRecord {
     /// The bucket policy JSON, verbatim.
     #[serde(default)]
     pub policy: Option<String>,
+    /// Block Public Access: public ACLs and policies grant anonymous requests nothing.
+    #[serde(default)]
+    pub public_access_block: bool,
 }
 
 /// A bucket's default server-side encryption rule.
@@ -34,12 +37,13 @@ pub struct BucketEncryption {
     pub kms_data_encryption: Option<String>,
 }
 
-/// `Normal` (PutObject/CopyObject), `Multipart`, `Appendable`.
+/// `Normal` (PutObject/CopyObject), `Multipart`, `Appendable`, `Symlink` (PutSymlink).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ObjectType {
     Normal,
     Multipart,
     Appendable,
+    Symlink,
 }
 
 impl ObjectType {
@@ -48,6 +52,7 @@ impl ObjectType {
             ObjectType::Normal => "Normal",
             ObjectType::Multipart => "Multipart",
             ObjectType::Appendable => "Appendable",
+            ObjectType::Symlink => "Symlink",
         }
     }
 }
@@ -124,6 +129,27 @@ pub struct ObjectRecord {
     /// instead of data until the object is overwritten or deleted (a new record has none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub corrupt: Option<CorruptMark>,
+    /// Object tags (key, value), in the order given; at most 10.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<(String, String)>,
+    /// For a `Symlink`: the key it points to, in the same bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symlink_target: Option<String>,
+    /// For an archived object: the restore asked for, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<RestoreRecord>,
+}
+
+/// A restore of an archived object (RestoreObject).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreRecord {
+    /// When the restored copy becomes readable (ms since the epoch).
+    pub ready_ms: u64,
+    /// When it is frozen again.
+    pub expires_ms: u64,
+    /// ColdArchive's tier (`Expedited`, `Standard`, `Bulk`).
+    #[serde(default)]
+    pub tier: Option<String>,
 }
 
 /// Where and how an object's stored content was found damaged.
@@ -155,6 +181,9 @@ pub struct UploadRecord {
     /// Server-side encryption chosen at Initiate: every part is sealed under this data key.
     #[serde(default)]
     pub sse: Option<SseRecord>,
+    /// Tags to give the object at Complete (`x-oss-tagging` on Initiate).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<(String, String)>,
 }
 
 /// An uploaded part.

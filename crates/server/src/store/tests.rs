@@ -27,6 +27,7 @@ fn bucket_record(name: &str) -> BucketRecord {
         data_redundancy_type: "LRS".into(),
         encryption: None,
         policy: None,
+        public_access_block: false,
     }
 }
 
@@ -50,6 +51,9 @@ fn object_record(size: u64, crc64: u64, segments: Vec<Segment>) -> ObjectRecord 
         segments,
         sse: None,
         corrupt: None,
+        tags: Vec::new(),
+        symlink_target: None,
+        restore: None,
     }
 }
 
@@ -149,6 +153,7 @@ fn upload_record(bucket: &str, key: &str, id: &str) -> UploadRecord {
         acl: "default".into(),
         headers: vec![],
         sse: None,
+        tags: Vec::new(),
     }
 }
 
@@ -243,7 +248,8 @@ fn delete_bucket_refuses_objects_and_uploads() {
         BucketUsage {
             bytes: 0,
             objects: 0,
-            uploads: 1
+            uploads: 1,
+            ..Default::default()
         }
     );
     store.abort_upload("b", "u1").unwrap();
@@ -276,14 +282,19 @@ fn put_get_overwrite_delete() {
         matches!(store.open_blob(first_blob), Err(StoreError::BlobMissing(id)) if id == first_blob)
     );
     assert_eq!(blob_files(&store).len(), 1);
+    let usage = store.bucket_usage("b").unwrap();
     assert_eq!(
-        store.bucket_usage("b").unwrap(),
-        BucketUsage {
-            bytes: 7,
-            objects: 1,
-            uploads: 0
-        }
+        (usage.bytes, usage.objects, usage.uploads),
+        (7, 1, 0),
+        "{usage:?}"
     );
+    let record = store.object("b", "k").unwrap().unwrap();
+    assert_eq!(
+        usage.by_class.get(&record.storage_class),
+        Some(&(7, 1)),
+        "per storage class"
+    );
+    assert_eq!(usage.last_modified_ms, record.last_modified_ms);
 
     assert!(store.object("b", "nope").unwrap().is_none());
     assert!(matches!(
