@@ -26,7 +26,8 @@ use tokio::sync::{mpsc, watch};
 /// How pairs are run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// Quiet time after the last file-system event before a pass.
+    /// Quiet time after the last file-system event before a pass (a burst of events that
+    /// goes on is looked at after ten times this at the latest).
     pub debounce: Duration,
     /// A file modified more recently than this is still being written: it waits.
     pub settle: Duration,
@@ -809,45 +810,44 @@ impl PairSync {
     /// failures.
     pub async fn watch(&self) -> Result<()> {
         let pair = self.pair();
+        // Events (`true`: the queue overflowed, rescan) from notify's thread, then debounced
+        // into `rx`: one wake-up per burst, and none at all while nothing happens.
+        let (raw_tx, raw_rx) = mpsc::unbounded_channel::<bool>();
         let (tx, mut rx) = mpsc::unbounded_channel::<bool>();
+        tokio::spawn(debounce(raw_rx, tx, self.options.debounce));
         let root = pair.local.clone();
         let mut _watcher = None;
         let mut watch_root = || -> Result<()> {
             let root_for_filter = root.clone();
-            let tx = tx.clone();
+            let tx = raw_tx.clone();
             let overflows = self.overflows.clone();
-            let mut debouncer = notify_debouncer_full::new_debouncer(
-                self.options.debounce,
-                None,
-                move |res: notify_debouncer_full::DebounceEventResult| match res {
-                    Ok(events) => {
-                        let rescan = events.iter().any(|e| e.need_rescan());
+            let mut watcher = notify::recommended_watcher(
+                move |res: notify::Result<notify::Event>| match res {
+                    Ok(event) => {
+                        let rescan = event.need_rescan();
                         if rescan {
                             overflows.fetch_add(1, Ordering::Relaxed);
                         }
-                        let relevant = rescan
-                            || events.iter().any(|e| {
-                                changes_content(&e.kind)
-                                    && e.paths.iter().any(|p| relevant(&root_for_filter, p))
-                            });
-                        if relevant {
+                        if rescan
+                            || (changes_content(&event.kind)
+                                && event.paths.iter().any(|p| relevant(&root_for_filter, p)))
+                        {
                             let _ = tx.send(rescan);
                         }
                     }
-                    Err(errors) => {
-                        tracing::debug!("watch errors: {errors:?}; rescanning");
+                    Err(error) => {
+                        tracing::debug!("watch error: {error}; rescanning");
                         overflows.fetch_add(1, Ordering::Relaxed);
                         let _ = tx.send(true);
                     }
                 },
             )
             .map_err(|e| Error::InvalidInput(format!("cannot watch {}: {e}", root.display())))?;
-            debouncer
-                .watch(&root, notify::RecursiveMode::Recursive)
+            notify::Watcher::watch(&mut watcher, &root, notify::RecursiveMode::Recursive)
                 .map_err(|e| {
                     Error::InvalidInput(format!("cannot watch {}: {e}", root.display()))
                 })?;
-            _watcher = Some(debouncer);
+            _watcher = Some(watcher);
             Ok(())
         };
         let rescan_every = match watch_root() {
@@ -1032,6 +1032,34 @@ impl PairSync {
                     _ = self.cancel.cancelled() => return Ok(()),
                 }
             }
+        }
+    }
+}
+
+/// Forwards each burst of events from `events` to `out` once it has been quiet for `quiet`
+/// (at most `10 × quiet` after its first event, so that a file written for minutes is still
+/// looked at); `true` when any event of the burst asked for a rescan. Ends with the watcher.
+async fn debounce(
+    mut events: mpsc::UnboundedReceiver<bool>,
+    out: mpsc::UnboundedSender<bool>,
+    quiet: Duration,
+) {
+    while let Some(first) = events.recv().await {
+        let mut rescan = first;
+        let latest = tokio::time::Instant::now() + quiet * 10;
+        loop {
+            let until = (tokio::time::Instant::now() + quiet).min(latest);
+            match tokio::time::timeout_at(until, events.recv()).await {
+                Ok(Some(more)) => rescan |= more,
+                Ok(None) => {
+                    let _ = out.send(rescan);
+                    return;
+                }
+                Err(_) => break,
+            }
+        }
+        if out.send(rescan).is_err() {
+            return;
         }
     }
 }
