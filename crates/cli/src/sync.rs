@@ -362,9 +362,14 @@ async fn watch_pairs(engine: &SyncEngine, names: &[String], out: &Output) -> Res
     let live = std::io::stderr().is_terminal() && !out.json;
     let mut ticker = tokio::time::interval(std::time::Duration::from_millis(250));
     let mut last = String::new();
+    // A pause, a resume or a removal made elsewhere (the app, another `sync` command) reaches
+    // the running pairs at once.
+    let follow = engine.follow_store(ossvault_sync::Follow::Started);
+    let mut follow = std::pin::pin!(follow);
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
+            _ = &mut follow => {}
             _ = ticker.tick() => {
                 let line = syncs
                     .iter()
