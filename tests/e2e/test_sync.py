@@ -193,6 +193,9 @@ def test_sync_screens_in_chinese_and_dark(ctx, screenshot):
     s.find('[data-testid="settings-notifications"]')
     s.select('[data-testid="language-select"]', "zh-CN")
     s.wait(lambda: s.script("return document.documentElement.lang") == "zh-CN", what="zh-CN")
+    # The core is told: its tray menu and notifications speak the UI's language (the tray itself
+    # cannot be read under Xvfb without a status-notifier host).
+    s.wait(lambda: s.invoke("settings_get")["settings"].get("language") == "zh-CN", what="the core told zh-CN")
     screenshot("zh-28-settings-notifications")
     go(s, "sync")
     s.find(f'[data-testid="sync-pair-{ctx.name}"]')
@@ -217,6 +220,7 @@ def test_sync_screens_in_chinese_and_dark(ctx, screenshot):
     screenshot("zh-25-sync-detail-dark")
     go(s, "settings")
     s.select('[data-testid="language-select"]', "en")
+    s.wait(lambda: s.invoke("settings_get")["settings"].get("language") == "en", what="the core told en")
     go(s, "sync")
     screenshot("en-28-sync-list-dark")
     go(s, "settings")
