@@ -1112,6 +1112,8 @@ pub struct SyncEngine {
     /// Held while a pair starts, and while [`SyncEngine::remove`] stops and forgets one, so that
     /// following the store never starts a pair twice nor one being removed.
     starting: tokio::sync::Mutex<()>,
+    /// Set by [`SyncEngine::stop_all`]: no pair starts afterwards.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 /// Which pairs [`SyncEngine::follow_store`] looks after.
@@ -1173,6 +1175,7 @@ impl SyncEngine {
             failed: Mutex::new(HashMap::new()),
             changes: watch::Sender::new(0),
             starting: tokio::sync::Mutex::new(()),
+            closed: Default::default(),
         }
     }
 
@@ -1203,6 +1206,9 @@ impl SyncEngine {
     /// Starts watching a pair in the background; returns its handle.
     pub async fn start(&self, name: &str) -> Result<Arc<PairSync>> {
         let _starting = self.starting.lock().await;
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(Error::Cancelled);
+        }
         if let Some((p, _)) = self
             .running
             .lock()
@@ -1294,8 +1300,12 @@ impl SyncEngine {
         Ok(())
     }
 
-    /// Stops every pair.
+    /// Stops every pair, for good (the process is exiting): none starts afterwards, and
+    /// [`SyncEngine::follow_store`] ends.
     pub async fn stop_all(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+        // A start under way finishes first (and is stopped below).
+        drop(self.starting.lock().await);
         let names: Vec<String> = self
             .running
             .lock()
@@ -1351,21 +1361,23 @@ impl SyncEngine {
     /// a pause or a limit reaches the running pair at once. A pair another process syncs is
     /// shown stopped and tried again every few seconds, so it is taken over once that process
     /// lets go. The file is watched (`notify`); where it cannot be, it is read every 2 s.
+    /// Ends after [`SyncEngine::stop_all`] (at its next wake-up).
     pub async fn follow_store(&self, scope: Follow) {
         let (tx, mut rx) = mpsc::unbounded_channel::<()>();
         let watcher = self.watch_pairs_file(tx);
         if let Err(e) = &watcher {
             tracing::warn!("{e}; reading the pairs every {STORE_POLL:?}");
         }
-        loop {
+        while !self.closed.load(Ordering::Relaxed) {
             let held = self.follow_once(scope).await;
             let retry = if watcher.is_err() {
                 Some(STORE_POLL)
             } else {
                 held.then_some(HELD_RETRY)
             };
+            // Without a watch the channel is closed: only the timer wakes.
             tokio::select! {
-                _ = rx.recv() => {}
+                _ = rx.recv(), if watcher.is_ok() => {}
                 _ = tokio::time::sleep(retry.unwrap_or(Duration::MAX)), if retry.is_some() => {}
             }
             while rx.try_recv().is_ok() {}
