@@ -1,37 +1,51 @@
 //! The app beside its window: the tray icon (the overall sync state; open, pause all, resume
 //! all, quit), closing the window into the tray while pairs exist, and desktop notifications
 //! (sync conflicts, sync errors, finished large transfers; each kind can be turned off in
-//! the settings). The decisions are small functions tested below; the state comes from the
-//! sync engine and the transfer queue.
+//! the settings), all in the UI's language. The decisions are small functions tested below;
+//! the state comes from the sync engine and the transfer queue.
 
 use crate::state::AppState;
+use ossvault_ops::app_settings::UiLanguage;
 use ossvault_ops::transfers::{TransferEvent, TransferInfo, TransferState};
 use ossvault_sync::{notices, Notice, Overall, PairStatus};
 use std::time::Duration;
 use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
-use tauri::tray::TrayIconBuilder;
+use tauri::tray::{TrayIcon, TrayIconBuilder};
 use tauri::{AppHandle, Manager, Runtime};
 use tauri_plugin_notification::NotificationExt;
 
 /// A finished transfer this big or bigger is worth a notification.
 pub const LARGE_TRANSFER: u64 = 100 << 20;
 
-/// The few words the tray and the notifications say, in the OS's language (the window's own
-/// language lives in the web view).
+/// The few words the tray and the notifications say, in the UI's language (the UI tells the
+/// core: [`crate::commands::settings::set_ui_language`]), the OS's until it has.
 struct Words {
     zh: bool,
 }
 
+/// The OS's language, as the UI would pick it.
+fn os_language() -> UiLanguage {
+    let lang = ["LC_ALL", "LC_MESSAGES", "LANG"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|v| !v.is_empty())
+        .unwrap_or_default();
+    UiLanguage::of_locale(&lang)
+}
+
 impl Words {
-    fn of_os() -> Words {
-        let lang = ["LC_ALL", "LC_MESSAGES", "LANG"]
-            .iter()
-            .filter_map(|v| std::env::var(v).ok())
-            .find(|v| !v.is_empty())
-            .unwrap_or_default();
+    fn of(language: UiLanguage) -> Words {
         Words {
-            zh: lang.starts_with("zh"),
+            zh: language == UiLanguage::SimplifiedChinese,
         }
+    }
+
+    /// In the language the UI last told (kept in the settings), else the OS's.
+    fn of_app<R: Runtime>(app: &AppHandle<R>) -> Words {
+        let told = app
+            .try_state::<AppState>()
+            .and_then(|s| s.settings.current().language);
+        Words::of(told.unwrap_or_else(os_language))
     }
 
     fn pick(&self, en: &'static str, zh: &'static str) -> &'static str {
@@ -150,7 +164,7 @@ pub fn close_requested<R: Runtime>(window: &tauri::Window<R>, api: &tauri::Close
             api.prevent_close();
             let _ = window.hide();
             if tell {
-                let w = Words::of_os();
+                let w = Words::of_app(window.app_handle());
                 notify(
                     window.app_handle(),
                     "ossvault",
@@ -167,59 +181,117 @@ pub fn close_requested<R: Runtime>(window: &tauri::Window<R>, api: &tauri::Close
     }
 }
 
+/// The tray menu's words (they follow the UI's language, live) and the sync state it shows.
+pub struct TrayMenu<R: Runtime> {
+    line: MenuItem<R>,
+    open: MenuItem<R>,
+    pause: MenuItem<R>,
+    resume: MenuItem<R>,
+    quit: MenuItem<R>,
+    overall: std::sync::Mutex<Overall>,
+    icon: std::sync::OnceLock<TrayIcon<R>>,
+}
+
+impl<R: Runtime> TrayMenu<R> {
+    fn new(app: &AppHandle<R>) -> tauri::Result<TrayMenu<R>> {
+        let item = |id: &str, enabled: bool| MenuItem::with_id(app, id, "", enabled, None::<&str>);
+        let menu = TrayMenu {
+            line: item("sync-state", false)?,
+            open: item("open", true)?,
+            pause: item("pause-all", true)?,
+            resume: item("resume-all", true)?,
+            quit: item("quit", true)?,
+            overall: std::sync::Mutex::new(Overall::None),
+            icon: std::sync::OnceLock::new(),
+        };
+        menu.say(&Words::of_app(app));
+        Ok(menu)
+    }
+
+    fn menu(&self, app: &AppHandle<R>) -> tauri::Result<Menu<R>> {
+        Menu::with_items(
+            app,
+            &[
+                &self.line,
+                &PredefinedMenuItem::separator(app)?,
+                &self.open,
+                &self.pause,
+                &self.resume,
+                &PredefinedMenuItem::separator(app)?,
+                &self.quit,
+            ],
+        )
+    }
+
+    /// Says the menu, and the tooltip, in `w`.
+    fn say(&self, w: &Words) {
+        let state = w.overall(&self.overall.lock().unwrap_or_else(|p| p.into_inner()));
+        let texts = [
+            (&self.line, state.as_str()),
+            (&self.open, w.pick("Open ossvault", "打开 ossvault")),
+            (&self.pause, w.pick("Pause all sync", "全部暂停同步")),
+            (&self.resume, w.pick("Resume all sync", "全部继续同步")),
+            (&self.quit, w.pick("Quit ossvault", "退出 ossvault")),
+        ];
+        for (item, text) in texts {
+            if let Err(e) = item.set_text(text) {
+                tracing::debug!(error = %e, "tray menu text");
+            }
+        }
+        if let Some(icon) = self.icon.get() {
+            let _ = icon.set_tooltip(Some(format!("ossvault — {state}")));
+        }
+    }
+
+    /// The menu's lines as they read now (the separators left out).
+    pub fn texts(&self) -> tauri::Result<Vec<String>> {
+        [
+            &self.line,
+            &self.open,
+            &self.pause,
+            &self.resume,
+            &self.quit,
+        ]
+        .iter()
+        .map(|item| item.text())
+        .collect()
+    }
+
+    /// Shows another overall sync state (nothing to do when it is the same).
+    fn show(&self, overall: Overall, w: &Words) {
+        {
+            let mut shown = self.overall.lock().unwrap_or_else(|p| p.into_inner());
+            if *shown == overall {
+                return;
+            }
+            *shown = overall;
+        }
+        self.say(w);
+    }
+}
+
+/// The UI's language changed: the tray menu and tooltip say their words in it at once.
+pub fn language_changed<R: Runtime>(app: &AppHandle<R>) {
+    if let Some(menu) = app.try_state::<TrayMenu<R>>() {
+        menu.say(&Words::of_app(app));
+    }
+}
+
+/// The tray's menu (kept in the app's state, so its words can change): what
+/// [`install_tray`] shows.
+pub fn install_tray_menu<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
+    let menu = TrayMenu::new(app)?;
+    app.manage(menu);
+    Ok(())
+}
+
 /// The tray icon: the overall sync state (tooltip and first menu line, live), open the
-/// window, pause all, resume all, quit.
+/// window, pause all, resume all, quit; in the UI's language.
 pub fn install_tray<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
-    let w = Words::of_os();
-    let line = MenuItem::with_id(
-        app,
-        "sync-state",
-        w.overall(&Overall::None),
-        false,
-        None::<&str>,
-    )?;
-    let open = MenuItem::with_id(
-        app,
-        "open",
-        w.pick("Open ossvault", "打开 ossvault"),
-        true,
-        None::<&str>,
-    )?;
-    let pause = MenuItem::with_id(
-        app,
-        "pause-all",
-        w.pick("Pause all sync", "全部暂停同步"),
-        true,
-        None::<&str>,
-    )?;
-    let resume = MenuItem::with_id(
-        app,
-        "resume-all",
-        w.pick("Resume all sync", "全部继续同步"),
-        true,
-        None::<&str>,
-    )?;
-    let quit = MenuItem::with_id(
-        app,
-        "quit",
-        w.pick("Quit ossvault", "退出 ossvault"),
-        true,
-        None::<&str>,
-    )?;
-    let menu = Menu::with_items(
-        app,
-        &[
-            &line,
-            &PredefinedMenuItem::separator(app)?,
-            &open,
-            &pause,
-            &resume,
-            &PredefinedMenuItem::separator(app)?,
-            &quit,
-        ],
-    )?;
+    install_tray_menu(app)?;
+    let tray_menu = app.state::<TrayMenu<R>>();
     let mut builder = TrayIconBuilder::with_id("main")
-        .menu(&menu)
+        .menu(&tray_menu.menu(app)?)
         .tooltip("ossvault")
         .on_menu_event(|app, event| {
             let sync = &app.state::<AppState>().sync;
@@ -238,20 +310,17 @@ pub fn install_tray<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
     if let Some(icon) = app.default_window_icon() {
         builder = builder.icon(icon.clone());
     }
-    let tray = builder.build(app)?;
+    let _ = tray_menu.icon.set(builder.build(app)?);
+    tray_menu.say(&Words::of_app(app));
     let engine = app.state::<AppState>().sync.clone();
+    let handle = app.clone();
     tauri::async_runtime::spawn(async move {
-        let mut last = None;
         engine
             .watch_statuses(Duration::from_millis(500), |all| {
                 let statuses: Vec<PairStatus> = all.iter().map(|o| o.status.clone()).collect();
-                let overall = Overall::of(&statuses);
-                if last.as_ref() != Some(&overall) {
-                    let text = w.overall(&overall);
-                    let _ = tray.set_tooltip(Some(format!("ossvault — {text}")));
-                    let _ = line.set_text(text);
-                    last = Some(overall);
-                }
+                handle
+                    .state::<TrayMenu<R>>()
+                    .show(Overall::of(&statuses), &Words::of_app(&handle));
                 true
             })
             .await;
@@ -266,7 +335,6 @@ pub fn start_notifications<R: Runtime>(app: &AppHandle<R>) {
     let engine = state.sync.clone();
     let handle = app.clone();
     tauri::async_runtime::spawn(async move {
-        let w = Words::of_os();
         let mut before: Option<Vec<PairStatus>> = None;
         engine
             .watch_statuses(Duration::from_millis(250), |all| {
@@ -279,7 +347,7 @@ pub fn start_notifications<R: Runtime>(app: &AppHandle<R>) {
                             Notice::Error { .. } => on.sync_errors,
                         };
                         if wanted {
-                            let (title, body) = w.notice(&n);
+                            let (title, body) = Words::of_app(&handle).notice(&n);
                             notify(&handle, &title, &body);
                         }
                     }
@@ -293,7 +361,6 @@ pub fn start_notifications<R: Runtime>(app: &AppHandle<R>) {
         let mut events = queue.subscribe();
         let handle = app.clone();
         tauri::async_runtime::spawn(async move {
-            let w = Words::of_os();
             let mut told = std::collections::HashSet::new();
             loop {
                 match events.recv().await {
@@ -303,7 +370,7 @@ pub fn start_notifications<R: Runtime>(app: &AppHandle<R>) {
                         };
                         let on = handle.state::<AppState>().settings.current().notifications;
                         if on.large_transfers && told.insert(t.id) {
-                            let (title, body) = w.transfer(t);
+                            let (title, body) = Words::of_app(&handle).transfer(t);
                             notify(&handle, &title, &body);
                         }
                     }
@@ -318,6 +385,61 @@ pub fn start_notifications<R: Runtime>(app: &AppHandle<R>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_tray_menu_says_the_sync_state_and_changes_language_live() {
+        let app = tauri::test::mock_app();
+        let menu = TrayMenu::new(app.handle()).unwrap();
+        let en = Words::of(UiLanguage::English);
+        let zh = Words::of(UiLanguage::SimplifiedChinese);
+        menu.say(&en);
+        assert_eq!(
+            menu.texts().unwrap(),
+            [
+                "No sync folders",
+                "Open ossvault",
+                "Pause all sync",
+                "Resume all sync",
+                "Quit ossvault"
+            ]
+        );
+        menu.show(Overall::Syncing { done: 2, total: 5 }, &en);
+        assert_eq!(menu.texts().unwrap()[0], "Syncing 2 of 5");
+        // The language changes: every line, the state included, says it in the new one.
+        menu.say(&zh);
+        assert_eq!(
+            menu.texts().unwrap(),
+            [
+                "正在同步 2/5",
+                "打开 ossvault",
+                "全部暂停同步",
+                "全部继续同步",
+                "退出 ossvault"
+            ]
+        );
+        menu.show(Overall::Paused, &zh);
+        assert_eq!(menu.texts().unwrap()[0], "同步已暂停");
+    }
+
+    #[test]
+    fn a_locale_name_is_chinese_or_english_as_the_ui_decides() {
+        for (name, language) in [
+            ("zh_CN.UTF-8", UiLanguage::SimplifiedChinese),
+            ("zh-TW", UiLanguage::SimplifiedChinese),
+            ("ZH", UiLanguage::SimplifiedChinese),
+            ("en_US.UTF-8", UiLanguage::English),
+            ("de_DE", UiLanguage::English),
+            ("", UiLanguage::English),
+        ] {
+            assert_eq!(UiLanguage::of_locale(name), language, "{name}");
+        }
+        let (title, body) = Words::of(UiLanguage::SimplifiedChinese).notice(&Notice::Conflict {
+            pair: "docs".into(),
+            path: "a.txt".into(),
+        });
+        assert_eq!(title, "docs 同步冲突");
+        assert!(body.starts_with("a.txt 在两端"), "{body}");
+    }
 
     #[test]
     fn closing_hides_to_the_tray_while_pairs_exist_and_tells_once() {

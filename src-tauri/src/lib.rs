@@ -85,6 +85,7 @@ pub fn with_commands<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Bu
         sync::set_sync_ignore_rules,
         settings::notification_settings,
         settings::set_notification_settings,
+        settings::set_ui_language,
     ])
 }
 

@@ -6,7 +6,7 @@ use ossvault_ops::local_server::{self, LocalServerOptions, Prepared, RootSecretS
 use ossvault_ops::profiles::{self, Profiles};
 use ossvault_ops::registry::ConnectionRegistry;
 use ossvault_ops::transfers::{self, QueueSettings, TransferQueue};
-use ossvault_sync::{PairStore, RunOptions, SyncEngine};
+use ossvault_sync::{Follow, PairStore, RunOptions, SyncEngine};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -259,8 +259,9 @@ pub fn sync_engine(
     SyncEngine::new(store, connector, keystore, RunOptions::default())
 }
 
-/// Starts every pair (in the background: the window does not wait); a pair that cannot start
-/// shows why on the Sync screen.
+/// Starts every pair (in the background: the window does not wait), then follows the pairs
+/// file: pairs `ossvault sync` adds, removes, pauses or resumes while the app runs start, stop,
+/// pause and resume here too. A pair that cannot start shows why on the Sync screen.
 pub fn start_sync(engine: Arc<SyncEngine>) {
     tauri::async_runtime::spawn(async move {
         match engine.start_all().await {
@@ -271,6 +272,7 @@ pub fn start_sync(engine: Arc<SyncEngine>) {
             }
             Err(e) => tracing::error!(error = %e, "sync pairs not read"),
         }
+        engine.follow_store(Follow::All).await;
     });
 }
 

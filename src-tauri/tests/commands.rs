@@ -797,3 +797,45 @@ fn settings_are_validated_saved_and_applied_to_the_transfer_queue() {
     // The server keeps the port it started with until a restart.
     assert_eq!(view["serverAtStart"]["httpPort"], json!(0));
 }
+
+/// The UI tells the core its language: kept in the settings (a screen's older copy of the
+/// settings does not undo it), and the tray menu says its words in it at once.
+#[test]
+fn the_ui_language_is_kept_and_the_tray_menu_follows_it() {
+    use ossvault_app::desktop::TrayMenu;
+    use ossvault_ops::app_settings::UiLanguage;
+    use tauri::Manager;
+    let f = fixture();
+    ossvault_app::desktop::install_tray_menu(f.app.handle()).unwrap();
+    let texts = || f.app.state::<TrayMenu<MockRuntime>>().texts().unwrap();
+    let older = f.ok("settings_get", json!({}))["settings"].clone();
+    f.ok("set_ui_language", json!({"language": "zh-CN"}));
+    assert_eq!(
+        f.app.state::<AppState>().settings.current().language,
+        Some(UiLanguage::SimplifiedChinese)
+    );
+    assert_eq!(
+        texts(),
+        [
+            "没有同步文件夹",
+            "打开 ossvault",
+            "全部暂停同步",
+            "全部继续同步",
+            "退出 ossvault"
+        ]
+    );
+    f.ok("settings_set", json!({ "settings": older }));
+    let saved: Value = serde_json::from_str(
+        &std::fs::read_to_string(f.dir.path().join("settings").join("settings.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(saved["language"], json!("zh-CN"));
+    f.ok("set_ui_language", json!({"language": "en"}));
+    assert_eq!(texts()[1], "Open ossvault");
+    let e = f.err("set_ui_language", json!({"language": "fr"}));
+    assert!(e.to_string().contains("unknown variant"), "{e}");
+    assert_eq!(
+        f.app.state::<AppState>().settings.current().language,
+        Some(UiLanguage::English)
+    );
+}

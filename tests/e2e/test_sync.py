@@ -2,7 +2,7 @@
 event feeds (the dialog it opens, filled in), files written from the test synced to the
 embedded server and read back with the `ossvault` CLI, shown as synced; pause and resume; a
 conflict made on both sides and resolved in the UI; the pair seen by `ossvault sync ls` (one
-store for app and CLI). Screenshots of the screen in both languages and in the dark theme.
+store for app and CLI), and a pair added and removed with `ossvault sync` while the app runs. Screenshots of the screen in both languages and in the dark theme.
 
 The tests run in order on one app (module-scoped state); each step builds on the previous."""
 
@@ -46,10 +46,10 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(cli_binary()), *args], capture_output=True, text=True, timeout=60, env=env)
 
 
-def remote(ctx, rel: str) -> bytes | None:
+def remote(ctx, rel: str, prefix: str = PREFIX) -> bytes | None:
     """The object decrypted by the CLI (through the profile `local` the app saved), or None."""
     target = ctx.out / f"{rel.replace('/', '_')}.{time.monotonic_ns()}"
-    r = cli("cp", "--profile", "local", f"oss://{BUCKET}/{PREFIX}{rel}", str(target))
+    r = cli("cp", "--profile", "local", f"oss://{BUCKET}/{prefix}{rel}", str(target))
     if r.returncode != 0:
         return None
     data = target.read_bytes()
@@ -193,6 +193,9 @@ def test_sync_screens_in_chinese_and_dark(ctx, screenshot):
     s.find('[data-testid="settings-notifications"]')
     s.select('[data-testid="language-select"]', "zh-CN")
     s.wait(lambda: s.script("return document.documentElement.lang") == "zh-CN", what="zh-CN")
+    # The core is told: its tray menu and notifications speak the UI's language (the tray itself
+    # cannot be read under Xvfb without a status-notifier host).
+    s.wait(lambda: s.invoke("settings_get")["settings"].get("language") == "zh-CN", what="the core told zh-CN")
     screenshot("zh-28-settings-notifications")
     go(s, "sync")
     s.find(f'[data-testid="sync-pair-{ctx.name}"]')
@@ -217,6 +220,7 @@ def test_sync_screens_in_chinese_and_dark(ctx, screenshot):
     screenshot("zh-25-sync-detail-dark")
     go(s, "settings")
     s.select('[data-testid="language-select"]', "en")
+    s.wait(lambda: s.invoke("settings_get")["settings"].get("language") == "en", what="the core told en")
     go(s, "sync")
     screenshot("en-28-sync-list-dark")
     go(s, "settings")
@@ -245,3 +249,33 @@ def test_remove_keeps_the_folder_and_the_objects(ctx, screenshot):
     assert (ctx.folder / "b.txt").read_bytes() == b"bee"
     assert remote(ctx, "b.txt") == b"bee"
     assert ctx.name not in cli("--json", "sync", "ls").stdout
+
+
+def test_a_pair_the_cli_adds_or_removes_while_the_app_runs_follows_at_once(ctx, tmp_path_factory, screenshot):
+    s = ctx.s
+    go(s, "sync")
+    s.find('[data-testid="sync-empty"]')
+    folder = tmp_path_factory.mktemp("cli-added")
+    (folder / "from-cli.txt").write_bytes(b"added by the CLI")
+    add = cli("sync", "add", str(folder), f"oss://{BUCKET}/cli/", "--key", KEY, "--mode", "two-way",
+              "--name", "from-cli", "--profile", "local")
+    assert add.returncode == 0, add.stderr
+    # The app follows the pairs file: the pair shows up and syncs, without a restart.
+    s.find('[data-testid="sync-pair-from-cli"]', timeout=15)
+    s.wait(lambda: remote(ctx, "from-cli.txt", "cli/") == b"added by the CLI", 40, "the CLI's pair synced")
+    s.wait(lambda: card_state(s, "from-cli") == "idle", 30, "idle")
+    screenshot("en-30-sync-pair-added-by-cli")
+    # `sync pause` from the CLI reaches the running pair.
+    assert cli("sync", "pause", "from-cli").returncode == 0
+    s.wait(lambda: card_state(s, "from-cli") == "paused", 15, "paused by the CLI")
+    assert cli("sync", "resume", "from-cli").returncode == 0
+    s.wait(lambda: card_state(s, "from-cli") == "idle", 30, "resumed by the CLI")
+    # Removed by the CLI while the app syncs it: it stops and disappears; both sides stay.
+    rm = cli("sync", "rm", "from-cli")
+    assert rm.returncode == 0, rm.stderr
+    s.find('[data-testid="sync-empty"]', timeout=15)
+    assert "from-cli" not in json.dumps(s.invoke("list_sync_pairs"))
+    (folder / "after-rm.txt").write_bytes(b"not synced")
+    time.sleep(3)
+    assert remote(ctx, "after-rm.txt", "cli/") is None
+    assert remote(ctx, "from-cli.txt", "cli/") == b"added by the CLI"

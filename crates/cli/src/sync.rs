@@ -362,10 +362,19 @@ async fn watch_pairs(engine: &SyncEngine, names: &[String], out: &Output) -> Res
     let live = std::io::stderr().is_terminal() && !out.json;
     let mut ticker = tokio::time::interval(std::time::Duration::from_millis(250));
     let mut last = String::new();
+    // A pause, a resume or a removal made elsewhere (the app, another `sync` command) reaches
+    // the running pairs at once.
+    let follow = engine.follow_store(ossvault_sync::Follow::Started);
+    let mut follow = std::pin::pin!(follow);
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
+            _ = &mut follow => {}
             _ = ticker.tick() => {
+                if syncs.iter().all(|s| engine.get(&s.pair().name).is_none()) {
+                    out.warn("the pairs were removed (`sync rm`): nothing left to watch");
+                    break;
+                }
                 let line = syncs
                     .iter()
                     .map(|s| { let st = s.status(); format!("{}: {}", st.pair, st.summary()) })
@@ -393,6 +402,13 @@ async fn watch_pairs(engine: &SyncEngine, names: &[String], out: &Output) -> Res
     if live {
         eprintln!();
     }
+    drop(syncs);
     engine.stop_all().await;
+    // A pair removed meanwhile: its index and checkpoints go now that this process lets go.
+    for n in names {
+        if engine.store().get(n).is_err() {
+            engine.store().clear_state(n)?;
+        }
+    }
     Ok(())
 }

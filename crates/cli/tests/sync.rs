@@ -375,3 +375,68 @@ fn a_renamed_key_still_opens_its_objects_and_its_sync_folder_follows() {
     env.ok(&["cp", "oss://ren/sync/b.txt", s(&back)]);
     assert_eq!(std::fs::read(&back).unwrap(), b"synced after");
 }
+
+/// A watching `sync run --watch` follows what other commands (or the app) change in the pairs
+/// file: a pause and a resume reach it at once, a removal stops it (it exits, the pair's state
+/// goes, and the name can be used again).
+#[test]
+fn a_watching_process_pauses_resumes_and_stops_as_other_commands_say() {
+    let env = Env::new();
+    env.ok(&["mb", "oss://watched"]);
+    let folder = env.dir().join("Watched");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("a.txt"), b"one").unwrap();
+    let add = ["sync", "add", s(&folder), "oss://watched/w/", "--name", "w"];
+    env.ok(&add);
+    let mut watcher = Killed(
+        env.cmd(&["sync", "run", "w", "--watch"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let wait_state = |state: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let status = env.json(&["sync", "status", "w"]);
+            if status["state"] == state {
+                return;
+            }
+            assert!(Instant::now() < deadline, "not {state}: {status}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_state("idle");
+    let paused_at = Instant::now();
+    env.ok(&["sync", "pause", "w"]);
+    wait_state("paused");
+    assert!(
+        paused_at.elapsed() < Duration::from_secs(2),
+        "the pause took {:?}",
+        paused_at.elapsed()
+    );
+    std::fs::write(folder.join("b.txt"), b"two").unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(!env.ok(&["ls", "oss://watched/w/"]).contains("b.txt"));
+    env.ok(&["sync", "resume", "w"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !env.ok(&["ls", "oss://watched/w/"]).contains("b.txt") {
+        assert!(Instant::now() < deadline, "b.txt not synced after resume");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    env.ok(&["sync", "rm", "w"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exit = loop {
+        if let Some(exit) = watcher.0.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "the watcher did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit}");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(watcher.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("removed"), "{stderr}");
+    assert!(!env.dir().join("config/sync/pairs/w").exists());
+    env.ok(&add);
+}

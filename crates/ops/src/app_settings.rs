@@ -23,6 +23,30 @@ pub struct AppSettings {
     pub start_at_login: bool,
     /// The first-run offer to create a master key was dismissed (or taken): not shown again.
     pub key_prompt_done: bool,
+    /// The language the window shows (the UI picks and keeps it, and tells the core, whose tray
+    /// and notifications say their words in it); `None`: not told yet, the OS's.
+    pub language: Option<UiLanguage>,
+}
+
+/// The languages of the UI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UiLanguage {
+    #[serde(rename = "en")]
+    English,
+    #[serde(rename = "zh-CN")]
+    SimplifiedChinese,
+}
+
+impl UiLanguage {
+    /// The language of a locale name (`LANG`'s `zh_CN.UTF-8`, a browser's `zh-TW`): Chinese of
+    /// any region is Simplified Chinese, anything else English (as the UI decides).
+    pub fn of_locale(name: &str) -> UiLanguage {
+        if name.to_ascii_lowercase().starts_with("zh") {
+            UiLanguage::SimplifiedChinese
+        } else {
+            UiLanguage::English
+        }
+    }
 }
 
 /// Lowest port a setting may name (0 aside): lower ones need privileges.
@@ -308,6 +332,7 @@ mod tests {
             log_level: LogLevel::Debug,
             start_at_login: true,
             key_prompt_done: true,
+            language: Some(UiLanguage::SimplifiedChinese),
             ..Default::default()
         };
         store.save_valid(&s).unwrap();
@@ -319,6 +344,7 @@ mod tests {
             "uploadLimit",
             "\"logLevel\": \"debug\"",
             "keyPromptDone",
+            "\"language\": \"zh-CN\"",
         ] {
             assert!(text.contains(field), "{field} in {text}");
         }

@@ -873,19 +873,10 @@ impl PairSync {
             if self.cancel.is_cancelled() {
                 return Ok(());
             }
-            let stored_paused = self
-                .store
-                .get(&pair.name)
-                .map(|p| p.paused)
-                .unwrap_or(false);
-            if stored_paused != *self.paused.borrow() {
-                self.paused.send_replace(stored_paused);
-            }
-            if *self.paused.borrow() {
+            if *paused_rx.borrow_and_update() {
                 self.publish(|s| s.state = PairState::Paused);
                 tokio::select! {
                     _ = paused_rx.changed() => {}
-                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
                     _ = self.cancel.cancelled() => return Ok(()),
                 }
                 local_dirty = true;
@@ -1001,11 +992,9 @@ impl PairSync {
                 None => next_rescan,
             };
             loop {
-                let now = Instant::now();
-                if now >= until {
+                if Instant::now() >= until {
                     break;
                 }
-                let tick = (until - now).min(Duration::from_secs(2));
                 tokio::select! {
                     got = rx.recv() => {
                         if let Some(overflow) = got {
@@ -1023,11 +1012,7 @@ impl PairSync {
                             break;
                         }
                     }
-                    _ = tokio::time::sleep(tick) => {
-                        if self.store.get(&pair.name).map(|p| p.paused).unwrap_or(false) {
-                            break;
-                        }
-                    }
+                    _ = tokio::time::sleep_until(until.into()) => break,
                     _ = paused_rx.changed() => break,
                     _ = self.cancel.cancelled() => return Ok(()),
                 }
@@ -1152,7 +1137,27 @@ pub struct SyncEngine {
     failed: Mutex<HashMap<String, PairStatus>>,
     /// Bumped whenever pairs start, stop, fail or change: status watchers look again.
     changes: watch::Sender<u64>,
+    /// Held while a pair starts, and while [`SyncEngine::remove`] stops and forgets one, so that
+    /// following the store never starts a pair twice nor one being removed.
+    starting: tokio::sync::Mutex<()>,
+    /// Set by [`SyncEngine::stop_all`]: no pair starts afterwards.
+    closed: std::sync::atomic::AtomicBool,
 }
+
+/// Which pairs [`SyncEngine::follow_store`] looks after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Follow {
+    /// Every pair of the store: new ones start (the app).
+    All,
+    /// Only the pairs this engine runs already (`ossvault sync run --watch PAIR`): they pause,
+    /// resume and stop as the store says; no other starts.
+    Started,
+}
+
+/// How often pairs that another process syncs are tried again (taken over once it lets go).
+const HELD_RETRY: Duration = Duration::from_secs(5);
+/// How often the pairs file is read where it cannot be watched.
+const STORE_POLL: Duration = Duration::from_secs(2);
 
 /// A pair and its status, as the Sync screen lists them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -1197,6 +1202,8 @@ impl SyncEngine {
             running: Mutex::new(HashMap::new()),
             failed: Mutex::new(HashMap::new()),
             changes: watch::Sender::new(0),
+            starting: tokio::sync::Mutex::new(()),
+            closed: Default::default(),
         }
     }
 
@@ -1226,6 +1233,10 @@ impl SyncEngine {
 
     /// Starts watching a pair in the background; returns its handle.
     pub async fn start(&self, name: &str) -> Result<Arc<PairSync>> {
+        let _starting = self.starting.lock().await;
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(Error::Cancelled);
+        }
         if let Some((p, _)) = self
             .running
             .lock()
@@ -1236,6 +1247,15 @@ impl SyncEngine {
         }
         let sync = match self.open(name).await {
             Ok(s) => s,
+            Err(e @ Error::Locked(_)) => {
+                // Another process syncs it: shown as not running here.
+                self.failed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(name);
+                self.changed();
+                return Err(e);
+            }
             Err(e) => {
                 let status = PairStatus {
                     pair: name.to_owned(),
@@ -1308,8 +1328,12 @@ impl SyncEngine {
         Ok(())
     }
 
-    /// Stops every pair.
+    /// Stops every pair, for good (the process is exiting): none starts afterwards, and
+    /// [`SyncEngine::follow_store`] ends.
     pub async fn stop_all(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+        // A start under way finishes first (and is stopped below).
+        drop(self.starting.lock().await);
         let names: Vec<String> = self
             .running
             .lock()
@@ -1357,6 +1381,136 @@ impl SyncEngine {
                 PairOverview { pair, status }
             })
             .collect()
+    }
+
+    /// Follows the pairs file as other processes change it (`ossvault sync add`, `rm`,
+    /// `pause`, `resume`, a bandwidth limit), until the returned future is dropped: a new pair
+    /// starts (with [`Follow::All`]), a removed one stops (and its index and checkpoints go),
+    /// a pause or a limit reaches the running pair at once. A pair another process syncs is
+    /// shown stopped and tried again every few seconds, so it is taken over once that process
+    /// lets go. The file is watched (`notify`); where it cannot be, it is read every 2 s.
+    /// Ends after [`SyncEngine::stop_all`] (at its next wake-up).
+    pub async fn follow_store(&self, scope: Follow) {
+        let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+        let watcher = self.watch_pairs_file(tx);
+        if let Err(e) = &watcher {
+            tracing::warn!("{e}; reading the pairs every {STORE_POLL:?}");
+        }
+        while !self.closed.load(Ordering::Relaxed) {
+            let held = self.follow_once(scope).await;
+            let retry = if watcher.is_err() {
+                Some(STORE_POLL)
+            } else {
+                held.then_some(HELD_RETRY)
+            };
+            // Without a watch the channel is closed: only the timer wakes.
+            tokio::select! {
+                _ = rx.recv(), if watcher.is_ok() => {}
+                _ = tokio::time::sleep(retry.unwrap_or(Duration::MAX)), if retry.is_some() => {}
+            }
+            while rx.try_recv().is_ok() {}
+        }
+    }
+
+    /// A watch of the sync directory that sends on every change of the pairs file.
+    fn watch_pairs_file(
+        &self,
+        tx: mpsc::UnboundedSender<()>,
+    ) -> Result<
+        notify_debouncer_full::Debouncer<
+            notify::RecommendedWatcher,
+            notify_debouncer_full::RecommendedCache,
+        >,
+    > {
+        let dir = self.store.dir().to_owned();
+        ossvault_fs::create_private_dir_all(&dir).map_err(Error::io(&dir))?;
+        let cannot =
+            |e: notify::Error| Error::InvalidInput(format!("cannot watch {}: {e}", dir.display()));
+        let mut debouncer = notify_debouncer_full::new_debouncer(
+            Duration::from_millis(100),
+            None,
+            move |res: notify_debouncer_full::DebounceEventResult| {
+                let relevant = match res {
+                    Ok(events) => events.iter().any(|e| {
+                        e.need_rescan()
+                            || e.paths.iter().any(|p| {
+                                p.file_name().is_some_and(|n| n == crate::pair::PAIRS_FILE)
+                            })
+                    }),
+                    Err(_) => true,
+                };
+                if relevant {
+                    let _ = tx.send(());
+                }
+            },
+        )
+        .map_err(cannot)?;
+        debouncer
+            .watch(&dir, notify::RecursiveMode::NonRecursive)
+            .map_err(cannot)?;
+        Ok(debouncer)
+    }
+
+    /// Brings the running pairs in line with the store once; returns whether a pair is left
+    /// to another process (worth trying again later).
+    async fn follow_once(&self, scope: Follow) -> bool {
+        let pairs = match self.store.list() {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "the sync pairs cannot be read");
+                return false;
+            }
+        };
+        let listed = |name: &str| pairs.iter().any(|p| p.name == name);
+        let running: Vec<String> = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        for name in running.iter().filter(|n| !listed(n)) {
+            tracing::info!(pair = %name, "removed by another process: stopping");
+            if let Err(e) = self.stop(name).await {
+                tracing::warn!(pair = %name, error = %e, "the removed pair stopped badly");
+            }
+            if let Err(e) = self.store.clear_state(name) {
+                tracing::warn!(pair = %name, error = %e, "the removed pair's state stays");
+            }
+        }
+        self.failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|name, _| listed(name));
+        let mut held = false;
+        for p in &pairs {
+            if let Some(sync) = self.get(&p.name) {
+                if sync.is_paused() != p.paused {
+                    if p.paused {
+                        sync.pause();
+                    } else {
+                        sync.resume();
+                    }
+                }
+                sync.set_bandwidth_limit(p.bandwidth_limit);
+                continue;
+            }
+            let failed = self
+                .failed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(&p.name);
+            if scope == Follow::All && !failed {
+                match self.start(&p.name).await {
+                    Ok(_) => tracing::info!(pair = %p.name, "added by another process: started"),
+                    Err(Error::Locked(_)) => held = true,
+                    Err(e) => tracing::warn!(pair = %p.name, error = %e, "sync pair not started"),
+                }
+            }
+        }
+        // Paused flags and limits are part of what watchers are sent.
+        self.changed();
+        held
     }
 
     /// Calls `send` with every pair and its status now and after each change (pairs added,
@@ -1461,6 +1615,7 @@ impl SyncEngine {
     /// Stops a pair and forgets it (its index and checkpoints): the local folder and the
     /// remote objects stay as they are.
     pub async fn remove(&self, name: &str) -> Result<()> {
+        let _starting = self.starting.lock().await;
         self.store.get(name)?;
         self.stop(name).await?;
         self.store.remove(name)?;

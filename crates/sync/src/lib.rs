@@ -28,8 +28,8 @@ pub mod upload;
 
 pub use conflict::{OpenConflict, Resolution};
 pub use engine::{
-    conflicts, read_status, ConflictRecord, Connector, FileRow, FilesPage, PairOverview, PairSync,
-    PassReport, RunOptions, SyncEngine,
+    conflicts, read_status, ConflictRecord, Connector, FileRow, FilesPage, Follow, PairOverview,
+    PairSync, PassReport, RunOptions, SyncEngine,
 };
 pub use error::{Error, Result};
 pub use index::{Index, IndexEntry};

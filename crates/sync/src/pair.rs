@@ -196,6 +196,9 @@ pub struct RenamedKey {
     pub pairs: Vec<String>,
 }
 
+/// The name of the pairs file in the sync directory.
+pub(crate) const PAIRS_FILE: &str = "pairs.json";
+
 /// The pairs file and the per-pair state directories under one sync directory
 /// (`<config dir>/sync`).
 #[derive(Debug, Clone)]
@@ -260,7 +263,7 @@ impl PairStore {
     }
 
     fn file(&self) -> PathBuf {
-        self.dir.join("pairs.json")
+        self.dir.join(PAIRS_FILE)
     }
 
     /// The directory of a pair's index, checkpoints and logs.
@@ -386,6 +389,11 @@ impl PairStore {
                 pair.name
             )));
         }
+        // A removed pair of that name whose process has not let go yet: its index must not
+        // be taken for the new pair's.
+        if self.state_dir(&pair.name).exists() && !self.clear_state(&pair.name)? {
+            return Err(Error::Locked(pair.name));
+        }
         if let Some(p) = pairs
             .iter()
             .find(|p| p.local == pair.local && p.bucket == pair.bucket && p.prefix == pair.prefix)
@@ -477,7 +485,8 @@ impl PairStore {
     }
 
     /// Removes a pair and its local state (index, checkpoints); the folder and the objects
-    /// stay. Refused while another process syncs it.
+    /// stay. While another process syncs the pair, that process stops it (it follows the
+    /// store: [`crate::SyncEngine::follow_store`]) and deletes its state.
     pub fn remove(&self, name: &str) -> Result<()> {
         let mut pairs = self.list()?;
         let before = pairs.len();
@@ -485,8 +494,23 @@ impl PairStore {
         if pairs.len() == before {
             return Err(Error::NoSuchPair(name.to_owned()));
         }
-        let lock = self.lock(name)?;
         self.save(pairs)?;
+        self.clear_state(name)?;
+        Ok(())
+    }
+
+    /// Deletes the state (index, checkpoints, lock file) of a pair that is no longer in the
+    /// store, unless a process still syncs it; whether it was deleted.
+    pub fn clear_state(&self, name: &str) -> Result<bool> {
+        let lock = match self.lock(name) {
+            Ok(lock) => lock,
+            Err(Error::Locked(_)) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        // Added again meanwhile: the state is the new pair's.
+        if self.get(name).is_ok() {
+            return Ok(false);
+        }
         let state = self.state_dir(name);
         match std::fs::remove_dir_all(&state) {
             Ok(()) => {}
@@ -495,7 +519,7 @@ impl PairStore {
         }
         drop(lock);
         let _ = std::fs::remove_file(self.lock_path(name));
-        Ok(())
+        Ok(true)
     }
 
     fn lock_path(&self, name: &str) -> PathBuf {
@@ -587,8 +611,6 @@ mod tests {
         }
         let held = store.lock("docs").unwrap();
         assert!(matches!(store.lock("docs"), Err(Error::Locked(_))));
-        assert!(matches!(store.remove("docs"), Err(Error::Locked(_))));
-        drop(held);
         store.update("docs", |p| p.paused = true).unwrap();
         assert!(store.get("docs").unwrap().paused);
         assert!(store.using_key("docs-key").unwrap().is_empty());
@@ -597,8 +619,22 @@ mod tests {
             .unwrap();
         assert_eq!(store.using_key("docs-key").unwrap(), ["docs"]);
         assert!(store.using_key("kms:docs-key").unwrap().is_empty());
+        // Removed while a process syncs it: the pair goes, its state stays for that process,
+        // and the name cannot be reused until the state is gone.
+        std::fs::create_dir_all(store.state_dir("docs")).unwrap();
         store.remove("docs").unwrap();
         assert!(matches!(store.get("docs"), Err(Error::NoSuchPair(_))));
+        assert!(store.state_dir("docs").exists());
+        assert!(matches!(
+            store.add(Pair::new("docs", dir.path().join("g"), "b", "p/")),
+            Err(Error::Locked(_))
+        ));
+        drop(held);
+        assert!(store.clear_state("docs").unwrap());
+        assert!(!store.state_dir("docs").exists());
+        store
+            .add(Pair::new("docs", dir.path().join("g"), "b", "p/"))
+            .unwrap();
     }
 
     #[test]

@@ -1251,3 +1251,117 @@ async fn the_engine_adds_resolves_pauses_restores_and_removes() {
     .await;
     watcher.abort();
 }
+
+/// The app's engine follows the pairs file as another process (the CLI) changes it: a pair
+/// added there starts and syncs, a pause there pauses the running pair, a removal stops it,
+/// and a pair another process holds is left to it, then taken over once it lets go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_follows_pairs_added_paused_and_removed_by_another_process() {
+    let fx = fixture().await;
+    let engine = engine_of(&fx, fast_options());
+    let follower = {
+        let engine = engine.clone();
+        tokio::spawn(async move { engine.follow_store(ossvault_sync::Follow::All).await })
+    };
+    let seen: Arc<std::sync::Mutex<Vec<ossvault_sync::PairOverview>>> = Default::default();
+    let watcher = {
+        let (engine, seen) = (engine.clone(), seen.clone());
+        tokio::spawn(async move {
+            engine
+                .watch_statuses(Duration::from_millis(100), |s| {
+                    *seen.lock().unwrap() = s.to_vec();
+                    true
+                })
+                .await
+        })
+    };
+    let last = || seen.lock().unwrap().clone();
+    // The CLI: its own store on the same directory.
+    let cli = PairStore::new(fx.store.dir().to_owned());
+    let folder = fx.dir.path().join("docs");
+    write(&folder, "a.txt", b"one");
+    cli.create(new_pair(&folder, Mode::Upload, Some(KEY), "docs/"), |_| {
+        Ok(())
+    })
+    .unwrap();
+    let master = fx.master().await;
+    let fxr = &fx;
+    eventually(
+        Duration::from_secs(20),
+        "the new pair's file up",
+        || async {
+            fxr.remote_tree("docs/", Some(&master)).await
+                == BTreeMap::from([("a.txt".to_owned(), b"one".to_vec())])
+        },
+    )
+    .await;
+    assert!(engine.get("docs").is_some(), "the engine runs the pair");
+    eventually(
+        Duration::from_secs(10),
+        "the watcher sent it idle",
+        || async {
+            let l = last();
+            l.len() == 1 && l[0].pair.name == "docs" && l[0].status.state == PairState::Idle
+        },
+    )
+    .await;
+
+    // Paused elsewhere: the running pair pauses (a file written meanwhile stays local).
+    cli.update("docs", |p| p.paused = true).unwrap();
+    eventually(Duration::from_secs(5), "paused", || async {
+        let l = last();
+        l.len() == 1 && l[0].pair.paused && l[0].status.state == PairState::Paused
+    })
+    .await;
+    assert!(engine.get("docs").unwrap().is_paused());
+    write(&folder, "b.txt", b"two");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!fx
+        .remote_tree("docs/", Some(&master))
+        .await
+        .contains_key("b.txt"));
+    cli.update("docs", |p| p.paused = false).unwrap();
+    eventually(Duration::from_secs(20), "resumed and synced", || async {
+        fxr.remote_tree("docs/", Some(&master))
+            .await
+            .contains_key("b.txt")
+    })
+    .await;
+
+    // Removed elsewhere: the engine stops it (its lock and state go), both sides stay.
+    cli.remove("docs").unwrap();
+    eventually(Duration::from_secs(10), "stopped and gone", || async {
+        engine.get("docs").is_none() && last().is_empty()
+    })
+    .await;
+    eventually(Duration::from_secs(5), "its state deleted", || async {
+        !fxr.store.state_dir("docs").exists()
+    })
+    .await;
+    assert!(!cli.is_locked("docs"));
+    assert!(folder.join("a.txt").exists());
+
+    // Held by another process (`sync run --watch`): shown stopped, taken over once free.
+    let other = fx.dir.path().join("other");
+    write(&other, "c.txt", b"three");
+    let held = cli.lock("other").unwrap();
+    cli.create(new_pair(&other, Mode::Upload, None, "other/"), |_| Ok(()))
+        .unwrap();
+    eventually(Duration::from_secs(5), "the held pair listed", || async {
+        last().len() == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(engine.get("other").is_none());
+    assert_eq!(last()[0].status.state, PairState::Stopped);
+    drop(held);
+    eventually(Duration::from_secs(20), "taken over and synced", || async {
+        fxr.remote_tree("other/", None).await.contains_key("c.txt")
+    })
+    .await;
+    assert!(engine.get("other").is_some());
+
+    follower.abort();
+    watcher.abort();
+    engine.stop_all().await;
+}

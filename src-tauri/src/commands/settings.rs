@@ -5,7 +5,7 @@
 use crate::error::{CmdResult, CommandError};
 use crate::startup::{ENV_ADDRESS, ENV_DATA_DIR, ENV_HTTPS_ADDRESS};
 use crate::state::AppState;
-use ossvault_ops::app_settings::{AppSettings, NotificationSettings, ServerSettings};
+use ossvault_ops::app_settings::{AppSettings, NotificationSettings, ServerSettings, UiLanguage};
 use serde::Serialize;
 use tauri::Manager;
 
@@ -80,6 +80,7 @@ pub fn settings_set<R: tauri::Runtime>(
     let before = state.settings.current();
     settings.notifications = before.notifications.clone();
     settings.told_about_tray = before.told_about_tray;
+    settings.language = before.language;
     if settings.start_at_login != before.start_at_login {
         // Only the real app has the plugin (not the mock runtime of the command tests).
         if let Some(autostart) = app.try_state::<tauri_plugin_autostart::AutoLaunchManager>() {
@@ -131,5 +132,20 @@ pub fn set_notification_settings(
     notifications: NotificationSettings,
 ) -> CmdResult<()> {
     state.settings.update(|s| s.notifications = notifications)?;
+    Ok(())
+}
+
+/// The language the window shows, as the UI picks it (at start and on each change): the tray
+/// menu and tooltip switch to it at once, and notifications are said in it.
+#[tauri::command]
+pub fn set_ui_language<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
+    state: tauri::State<'_, AppState>,
+    language: UiLanguage,
+) -> CmdResult<()> {
+    if state.settings.current().language != Some(language) {
+        state.settings.update(|s| s.language = Some(language))?;
+    }
+    crate::desktop::language_changed(&app);
     Ok(())
 }

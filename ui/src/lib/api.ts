@@ -1,5 +1,6 @@
 // Typed calls of the app's commands. Every command fails with an AppError.
 import { invoke, Channel } from "@tauri-apps/api/core";
+import type { Locale } from "./i18n";
 
 export interface AppError {
   code: string;
@@ -480,4 +481,6 @@ export const api = {
   notificationSettings: () => call<NotificationSettings>("notification_settings"),
   setNotificationSettings: (notifications: NotificationSettings) =>
     call<void>("set_notification_settings", { notifications }),
+  /** The tray and the notifications speak the UI's language. */
+  setUiLanguage: (language: Locale) => call<void>("set_ui_language", { language }),
 };
