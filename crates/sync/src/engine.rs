@@ -821,8 +821,8 @@ impl PairSync {
             let root_for_filter = root.clone();
             let tx = raw_tx.clone();
             let overflows = self.overflows.clone();
-            let mut watcher = notify::recommended_watcher(
-                move |res: notify::Result<notify::Event>| match res {
+            let mut watcher =
+                notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
                     Ok(event) => {
                         let rescan = event.need_rescan();
                         if rescan {
@@ -840,13 +840,13 @@ impl PairSync {
                         overflows.fetch_add(1, Ordering::Relaxed);
                         let _ = tx.send(true);
                     }
-                },
-            )
-            .map_err(|e| Error::InvalidInput(format!("cannot watch {}: {e}", root.display())))?;
-            notify::Watcher::watch(&mut watcher, &root, notify::RecursiveMode::Recursive)
+                })
                 .map_err(|e| {
                     Error::InvalidInput(format!("cannot watch {}: {e}", root.display()))
                 })?;
+            notify::Watcher::watch(&mut watcher, &root, notify::RecursiveMode::Recursive).map_err(
+                |e| Error::InvalidInput(format!("cannot watch {}: {e}", root.display())),
+            )?;
             _watcher = Some(watcher);
             Ok(())
         };
@@ -1371,7 +1371,12 @@ impl SyncEngine {
         let mut statuses = self.statuses().into_iter();
         pairs
             .into_iter()
-            .map(|pair| {
+            .map(|mut pair| {
+                // A running pair's own state is the truth (a pause is applied before the
+                // file records it).
+                if let Some(s) = self.get(&pair.name) {
+                    pair.paused = s.is_paused();
+                }
                 let status = statuses
                     .find(|s| s.pair == pair.name)
                     .unwrap_or_else(|| PairStatus {
@@ -1405,50 +1410,45 @@ impl SyncEngine {
             };
             // Without a watch the channel is closed: only the timer wakes.
             tokio::select! {
-                _ = rx.recv(), if watcher.is_ok() => {}
+                _ = rx.recv(), if watcher.is_ok() => {
+                    // The rest of the save's events.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
                 _ = tokio::time::sleep(retry.unwrap_or(Duration::MAX)), if retry.is_some() => {}
             }
             while rx.try_recv().is_ok() {}
         }
     }
 
-    /// A watch of the sync directory that sends on every change of the pairs file.
+    /// A watch of the sync directory that sends on every change of the pairs file (a save
+    /// is a few events: the loop takes them together).
     fn watch_pairs_file(
         &self,
         tx: mpsc::UnboundedSender<()>,
-    ) -> Result<
-        notify_debouncer_full::Debouncer<
-            notify::RecommendedWatcher,
-            notify_debouncer_full::RecommendedCache,
-        >,
-    > {
+    ) -> Result<notify::RecommendedWatcher> {
         let dir = self.store.dir().to_owned();
         ossvault_fs::create_private_dir_all(&dir).map_err(Error::io(&dir))?;
         let cannot =
             |e: notify::Error| Error::InvalidInput(format!("cannot watch {}: {e}", dir.display()));
-        let mut debouncer = notify_debouncer_full::new_debouncer(
-            Duration::from_millis(100),
-            None,
-            move |res: notify_debouncer_full::DebounceEventResult| {
-                let relevant = match res {
-                    Ok(events) => events.iter().any(|e| {
-                        e.need_rescan()
-                            || e.paths.iter().any(|p| {
+        let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            let relevant = match res {
+                Ok(e) => {
+                    e.need_rescan()
+                        || (changes_content(&e.kind)
+                            && e.paths.iter().any(|p| {
                                 p.file_name().is_some_and(|n| n == crate::pair::PAIRS_FILE)
-                            })
-                    }),
-                    Err(_) => true,
-                };
-                if relevant {
-                    let _ = tx.send(());
+                            }))
                 }
-            },
-        )
+                Err(_) => true,
+            };
+            if relevant {
+                let _ = tx.send(());
+            }
+        })
         .map_err(cannot)?;
-        debouncer
-            .watch(&dir, notify::RecursiveMode::NonRecursive)
+        notify::Watcher::watch(&mut watcher, &dir, notify::RecursiveMode::NonRecursive)
             .map_err(cannot)?;
-        Ok(debouncer)
+        Ok(watcher)
     }
 
     /// Brings the running pairs in line with the store once; returns whether a pair is left
@@ -1583,21 +1583,36 @@ impl SyncEngine {
     /// Pauses a pair (remembered across restarts): transfers in flight finish, no new one
     /// starts.
     pub fn pause(&self, name: &str) -> Result<()> {
-        self.store.update(name, |p| p.paused = true)?;
-        if let Some(s) = self.get(name) {
-            s.pause();
-        }
-        self.changed();
-        Ok(())
+        self.set_paused(name, true)
     }
 
     pub fn resume(&self, name: &str) -> Result<()> {
-        self.store.update(name, |p| p.paused = false)?;
-        if let Some(s) = self.get(name) {
-            s.resume();
+        self.set_paused(name, false)
+    }
+
+    /// A running pair is paused or resumed, and watchers told, before the pairs file records
+    /// it (a durable write that can take a while on a busy disk): a click is answered at once.
+    /// If the file cannot record it, the pair goes back as it was and the error is returned.
+    fn set_paused(&self, name: &str, paused: bool) -> Result<()> {
+        let set = |s: &PairSync, paused: bool| {
+            if paused {
+                s.pause()
+            } else {
+                s.resume()
+            }
+        };
+        let running = self.get(name);
+        let was = running.as_ref().map(|s| s.is_paused());
+        if let Some(s) = &running {
+            set(s, paused);
+            self.changed();
+        }
+        let recorded = self.store.update(name, |p| p.paused = paused);
+        if let (Err(_), Some(s), Some(was)) = (&recorded, &running, was) {
+            set(s, was);
         }
         self.changed();
-        Ok(())
+        recorded.map(|_| ())
     }
 
     /// Pauses (or resumes) every pair.
