@@ -1,4 +1,5 @@
-"""SSE-OSS at rest, checked from outside the server: what is in the data directory, and what a
+"""SSE at rest (SSE-OSS with AES256 or SM4, SSE-KMS with SM4 data encryption), checked from
+outside the server: what is in the data directory, and what a
 GET does when the stored ciphertext was changed behind the server's back.
 
 * Plaintext never reaches the disk: objects written under SSE (simple, bucket default,
@@ -36,7 +37,15 @@ from ossvault_harness import ACCESS_KEY_ID, ACCESS_KEY_SECRET, REGION, ServerPro
 CHUNK = 64 * 1024  # plaintext bytes per sealed chunk (crates/server/src/sse/seal.rs)
 TAG = 16  # GCM tag after each chunk
 SEALED = CHUNK + TAG
-AES256 = {"x-oss-server-side-encryption": "AES256"}
+SSE = "x-oss-server-side-encryption"
+DATA_ENC = "x-oss-server-side-data-encryption"
+AES256 = {SSE: "AES256"}
+# name: (object headers, bucket default rule, the response's x-oss-server-side-encryption)
+KINDS = {
+    "AES256": (AES256, {"sse_algorithm": "AES256"}, "AES256"),
+    "SM4": ({SSE: "SM4"}, {"sse_algorithm": "SM4"}, "SM4"),
+    "KMS+SM4": ({SSE: "KMS", DATA_ENC: "SM4"}, {"sse_algorithm": "KMS", "kms_data_encryption": "SM4"}, "KMS"),
+}
 
 
 def _marker() -> bytes:
@@ -77,38 +86,42 @@ def server(tmp_path):
         assert code == 0, f"exit status {code} after SIGTERM; log tail:\n{proc.log_tail()}"
 
 
-def test_plaintext_and_root_secret_never_reach_the_data_dir(server):
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_plaintext_and_root_secret_never_reach_the_data_dir(server, kind):
+    sse_headers, rule, algorithm = KINDS[kind]
     marker, control = _marker(), _marker()
     ep = server.endpoint
     enc = _bucket(ep, "at-rest-enc")
     enc.create_bucket()
     dflt = _bucket(ep, "at-rest-default")
     dflt.create_bucket()
-    dflt.put_bucket_encryption(oss2.models.ServerSideEncryptionRule(sse_algorithm="AES256"))
+    dflt.put_bucket_encryption(oss2.models.ServerSideEncryptionRule(**rule))
 
     expected: dict[tuple[str, str], bytes] = {}
 
     def put(bucket, key, data, headers=None):
         r = bucket.put_object(key, data, headers=headers)
-        assert r.headers.get("x-oss-server-side-encryption") == "AES256", f"{key} was not encrypted"
+        assert r.headers.get(SSE) == algorithm, f"{key} was not encrypted"
+        if kind == "KMS+SM4":
+            assert r.headers.get(DATA_ENC) == "SM4", f"{key} was not encrypted with SM4"
         expected[(bucket.bucket_name, key)] = data
 
     # Simple objects: tiny, around the chunk size, several chunks.
-    put(enc, "simple/tiny", _content(marker, 40, 1), AES256)
-    put(enc, "simple/one-chunk", _content(marker, CHUNK, 2), AES256)
-    put(enc, "simple/many", _content(marker, 5 * CHUNK + 123, 3), AES256)
+    put(enc, "simple/tiny", _content(marker, 40, 1), sse_headers)
+    put(enc, "simple/one-chunk", _content(marker, CHUNK, 2), sse_headers)
+    put(enc, "simple/many", _content(marker, 5 * CHUNK + 123, 3), sse_headers)
     # Under the bucket default, without a header.
     put(dflt, "default/obj", _content(marker, 3 * CHUNK - 7, 4))
 
     # Multipart, completed.
     parts = [_content(marker, 100 * 1024 + 11, 5), _content(marker, 30 * 1024, 6)]
-    uid = enc.init_multipart_upload("mp/done", headers=AES256).upload_id
+    uid = enc.init_multipart_upload("mp/done", headers=sse_headers).upload_id
     infos = [oss2.models.PartInfo(n, enc.upload_part("mp/done", uid, n, p).etag) for n, p in enumerate(parts, 1)]
     done = enc.complete_multipart_upload("mp/done", uid, infos)
-    assert done.headers.get("x-oss-server-side-encryption") == "AES256"
+    assert done.headers.get(SSE) == algorithm
     expected[("at-rest-enc", "mp/done")] = b"".join(parts)
     # Multipart, still in progress: its parts are on disk too.
-    pending = enc.init_multipart_upload("mp/pending", headers=AES256).upload_id
+    pending = enc.init_multipart_upload("mp/pending", headers=sse_headers).upload_id
     enc.upload_part("mp/pending", pending, 1, _content(marker, 2 * CHUNK + 5, 7))
     # A part copied from an encrypted object into the pending upload.
     enc.upload_part_copy("at-rest-enc", "simple/many", (10, CHUNK * 2), "mp/pending", pending, 2)
@@ -117,18 +130,18 @@ def test_plaintext_and_root_secret_never_reach_the_data_dir(server):
     appended, pos = b"", 0
     for i, size in enumerate([100, CHUNK + 1, 3000]):
         piece = _content(marker, size, 10 + i)
-        r = enc.append_object("appended", pos, piece, headers=AES256 if i == 0 else None)
-        assert r.headers.get("x-oss-server-side-encryption") == "AES256"
+        r = enc.append_object("appended", pos, piece, headers=sse_headers if i == 0 else None)
+        assert r.headers.get(SSE) == algorithm
         appended += piece
         pos = r.next_position
     expected[("at-rest-enc", "appended")] = appended
 
     # Copied, encrypted -> encrypted (same bucket with the header; other bucket by its default).
-    r = enc.copy_object("at-rest-enc", "simple/many", "copied/with-header", headers=AES256)
-    assert r.headers.get("x-oss-server-side-encryption") == "AES256"
+    r = enc.copy_object("at-rest-enc", "simple/many", "copied/with-header", headers=sse_headers)
+    assert r.headers.get(SSE) == algorithm
     expected[("at-rest-enc", "copied/with-header")] = expected[("at-rest-enc", "simple/many")]
     r = dflt.copy_object("at-rest-enc", "mp/done", "copied/by-default")
-    assert r.headers.get("x-oss-server-side-encryption") == "AES256"
+    assert r.headers.get(SSE) == algorithm
     expected[("at-rest-default", "copied/by-default")] = expected[("at-rest-enc", "mp/done")]
 
     # The control: written without SSE, so its marker is on disk in the clear.
@@ -239,13 +252,14 @@ def _read_pieces(bucket: oss2.Bucket, key: str, headers=None):
 
 
 @pytest.mark.parametrize("case", list(TAMPERING))
-def test_tampered_ciphertext_is_never_served(server, case):
+@pytest.mark.parametrize("kind", ["AES256", "SM4"])
+def test_tampered_ciphertext_is_never_served(server, case, kind):
     mutate, broken = TAMPERING[case]
     bucket = _bucket(server.endpoint, "tamper")
     bucket.create_bucket()
     original = random.Random(case).randbytes(SIZE)
     before = _blob_files(server.data_dir)
-    bucket.put_object("victim", original, headers=AES256)
+    assert bucket.put_object("victim", original, headers=KINDS[kind][0]).headers.get(SSE) == kind
     new = _blob_files(server.data_dir) - before
     assert len(new) == 1, f"expected one new content file under blobs/ for the PUT, found {sorted(new)}"
     blob = new.pop()

@@ -166,6 +166,8 @@ class Oss2Client:
             "extranet_endpoint": info.extranet_endpoint,
             "owner_id": info.owner.id,
             "sse_algorithm": info.bucket_encryption_rule.sse_algorithm if info.bucket_encryption_rule else None,
+            "kms_data_encryption": (info.bucket_encryption_rule.kms_data_encryption
+                                    if info.bucket_encryption_rule else None),
         }
 
     def bucket_location(self, bucket):
@@ -186,8 +188,9 @@ class Oss2Client:
     def delete_bucket_policy(self, bucket):
         return self._reply(self.bucket(bucket).delete_bucket_policy())
 
-    def put_bucket_encryption(self, bucket, algorithm, kms_key_id=None):
-        rule = oss2.models.ServerSideEncryptionRule(sse_algorithm=algorithm, kms_master_keyid=kms_key_id)
+    def put_bucket_encryption(self, bucket, algorithm, kms_key_id=None, kms_data_encryption=None):
+        rule = oss2.models.ServerSideEncryptionRule(sse_algorithm=algorithm, kms_master_keyid=kms_key_id,
+                                                    kms_data_encryption=kms_data_encryption)
         return self._reply(self.bucket(bucket).put_bucket_encryption(rule))
 
     def get_bucket_encryption(self, bucket):
@@ -417,6 +420,7 @@ class V2Client:
             "extranet_endpoint": info.extranet_endpoint,
             "owner_id": info.owner.id if info.owner else None,
             "sse_algorithm": info.sse_rule.sse_algorithm if info.sse_rule else None,
+            "kms_data_encryption": info.sse_rule.kms_data_encryption if info.sse_rule else None,
         }
 
     def bucket_location(self, bucket):
@@ -437,9 +441,9 @@ class V2Client:
     def delete_bucket_policy(self, bucket):
         return self._reply(self.client.delete_bucket_policy(oss.DeleteBucketPolicyRequest(bucket=bucket)))
 
-    def put_bucket_encryption(self, bucket, algorithm, kms_key_id=None):
+    def put_bucket_encryption(self, bucket, algorithm, kms_key_id=None, kms_data_encryption=None):
         rule = oss.ServerSideEncryptionRule(apply_server_side_encryption_by_default=oss.ApplyServerSideEncryptionByDefault(
-            sse_algorithm=algorithm, kms_master_key_id=kms_key_id))
+            sse_algorithm=algorithm, kms_master_key_id=kms_key_id, kms_data_encryption=kms_data_encryption))
         return self._reply(self.client.put_bucket_encryption(oss.PutBucketEncryptionRequest(
             bucket=bucket, server_side_encryption_rule=rule)))
 

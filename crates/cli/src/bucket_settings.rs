@@ -24,6 +24,7 @@ pub async fn encryption(client: &Client, out: &Output, args: &BucketEncryptionAr
     let wanted = match (args.delete, args.sse) {
         (true, _) => Some(DefaultEncryption::None),
         (false, Some(SseArg::Aes256)) => Some(DefaultEncryption::Aes256),
+        (false, Some(SseArg::Sm4)) => Some(DefaultEncryption::Sm4),
         (false, Some(SseArg::Kms)) => Some(DefaultEncryption::Kms {
             key_id: args.kms_key_id.clone(),
         }),
@@ -118,6 +119,7 @@ impl SseArg {
     pub fn object_sse(self, kms_key_id: Option<&str>) -> ObjectSse {
         match self {
             SseArg::Aes256 => ObjectSse::Aes256,
+            SseArg::Sm4 => ObjectSse::Sm4,
             SseArg::Kms => ObjectSse::Kms {
                 key_id: kms_key_id.map(str::to_owned),
             },

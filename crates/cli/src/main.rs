@@ -391,6 +391,9 @@ pub enum SseArg {
     /// SSE-OSS: keys fully managed by the server.
     #[value(name = "AES256")]
     Aes256,
+    /// SSE-OSS with SM4 (国密): SM4-GCM instead of AES-256-GCM, keys managed by the server.
+    #[value(name = "SM4")]
+    Sm4,
     /// SSE-KMS: data keys from the KMS (the default CMK, or --kms-key-id).
     #[value(name = "KMS")]
     Kms,

@@ -861,6 +861,19 @@ fn bucket_encryption_sse_uploads_and_the_https_only_policy() {
         std::fs::read(env.dir().join("back.txt")).unwrap(),
         b"classified"
     );
+
+    // SM4, per object and as the default.
+    env.ok(&["cp", s(&file), "oss://enc/sm4", "--sse", "SM4"]);
+    assert!(env.ok(&["stat", "oss://enc/sm4"]).contains("SM4"));
+    let set = env.json(&["bucket-encryption", "oss://enc", "--sse", "sm4"]);
+    assert_eq!(set["sse_algorithm"], "SM4");
+    env.ok(&["cp", s(&file), "oss://enc/sm4-default"]);
+    assert!(env.ok(&["stat", "oss://enc/sm4-default"]).contains("SM4"));
+    env.ok(&["cp", "oss://enc/sm4-default", s(&env.dir().join("sm4.txt"))]);
+    assert_eq!(
+        std::fs::read(env.dir().join("sm4.txt")).unwrap(),
+        b"classified"
+    );
     let deleted = env.json(&["bucket-encryption", "oss://enc", "--delete"]);
     assert_eq!(deleted["sse_algorithm"], Value::Null);
 

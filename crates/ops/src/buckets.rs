@@ -1,5 +1,5 @@
 //! A bucket's settings as a person switches them: its default server-side encryption (none,
-//! SSE-OSS `AES256`, or SSE-KMS with an optional CMK) and whether it is HTTPS-only (a bucket
+//! SSE-OSS `AES256` or `SM4`, or SSE-KMS with an optional CMK) and whether it is HTTPS-only (a bucket
 //! policy denying every request not made over TLS).
 
 use crate::error::{Error, Result};
@@ -13,6 +13,8 @@ pub enum DefaultEncryption {
     None,
     /// SSE-OSS: data keys wrapped by the service's master key.
     Aes256,
+    /// SSE-OSS with SM4 (国密) instead of AES-256.
+    Sm4,
     /// SSE-KMS: data keys from a CMK (the region's default one when `None`).
     Kms {
         key_id: Option<String>,
@@ -25,6 +27,7 @@ impl DefaultEncryption {
         let (algorithm, key_id) = match self {
             DefaultEncryption::None => return None,
             DefaultEncryption::Aes256 => ("AES256", None),
+            DefaultEncryption::Sm4 => ("SM4", None),
             DefaultEncryption::Kms { key_id } => ("KMS", key_id.clone()),
         };
         Some(ServerSideEncryptionRule {
@@ -44,6 +47,7 @@ impl DefaultEncryption {
         let r = &rule.apply_server_side_encryption_by_default;
         match r.sse_algorithm.as_str() {
             "AES256" => Ok(DefaultEncryption::Aes256),
+            "SM4" => Ok(DefaultEncryption::Sm4),
             "KMS" => Ok(DefaultEncryption::Kms {
                 key_id: r.kms_master_key_id.clone(),
             }),
@@ -123,7 +127,7 @@ pub struct BucketOverview {
     pub badge_error: Option<String>,
 }
 
-/// [`DefaultEncryption`] as front ends exchange it: `{"algorithm": "none" | "AES256" | "KMS",
+/// [`DefaultEncryption`] as front ends exchange it: `{"algorithm": "none" | "AES256" | "SM4" | "KMS",
 /// "keyId": …}`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -138,6 +142,7 @@ impl From<&DefaultEncryption> for EncryptionView {
         let (algorithm, key_id) = match e {
             DefaultEncryption::None => ("none", None),
             DefaultEncryption::Aes256 => ("AES256", None),
+            DefaultEncryption::Sm4 => ("SM4", None),
             DefaultEncryption::Kms { key_id } => ("KMS", key_id.clone()),
         };
         EncryptionView {
@@ -155,6 +160,7 @@ impl TryFrom<&EncryptionView> for DefaultEncryption {
         match (v.algorithm.as_str(), key_id) {
             ("none", None) => Ok(DefaultEncryption::None),
             ("AES256", None) => Ok(DefaultEncryption::Aes256),
+            ("SM4", None) => Ok(DefaultEncryption::Sm4),
             ("KMS", key_id) => {
                 if let Some(k) = key_id {
                     if k.len() > 256 || k.chars().any(|c| c.is_control() || c.is_whitespace()) {
@@ -169,7 +175,7 @@ impl TryFrom<&EncryptionView> for DefaultEncryption {
                 "only KMS encryption takes a key id".into(),
             )),
             (other, None) => Err(Error::InvalidInput(format!(
-                "unknown encryption {other:?}: none, AES256 or KMS"
+                "unknown encryption {other:?}: none, AES256, SM4 or KMS"
             ))),
         }
     }
@@ -285,6 +291,7 @@ mod tests {
         for e in [
             DefaultEncryption::None,
             DefaultEncryption::Aes256,
+            DefaultEncryption::Sm4,
             DefaultEncryption::Kms { key_id: None },
             DefaultEncryption::Kms {
                 key_id: Some("cmk-1".into()),
@@ -302,6 +309,7 @@ mod tests {
         for e in [
             DefaultEncryption::None,
             DefaultEncryption::Aes256,
+            DefaultEncryption::Sm4,
             DefaultEncryption::Kms { key_id: None },
             DefaultEncryption::Kms {
                 key_id: Some("cmk-1".into()),
@@ -313,7 +321,8 @@ mod tests {
         for (algorithm, key_id) in [
             ("AES256", Some("k")),
             ("none", Some("k")),
-            ("SM4", None),
+            ("SM4", Some("k")),
+            ("SM2", None),
             ("KMS", Some("a b")),
         ] {
             let view = EncryptionView {

@@ -1,5 +1,5 @@
 //! Server-side encryption asked for on one upload, overriding the bucket's default: SSE-OSS
-//! (`AES256`) or SSE-KMS with a CMK (the region's default CMK when none is named).
+//! (`AES256`, or `SM4` for 国密 SM4) or SSE-KMS with a CMK (the region's default CMK when none is named).
 
 use serde::{Deserialize, Serialize};
 
@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 pub enum ObjectSse {
     #[serde(rename = "AES256")]
     Aes256,
+    #[serde(rename = "SM4")]
+    Sm4,
     #[serde(rename = "KMS", rename_all = "camelCase")]
     Kms {
         #[serde(default)]
@@ -21,6 +23,7 @@ impl ObjectSse {
     pub fn headers(&self) -> Vec<(String, String)> {
         let (algorithm, key_id) = match self {
             ObjectSse::Aes256 => ("AES256", None),
+            ObjectSse::Sm4 => ("SM4", None),
             ObjectSse::Kms { key_id } => ("KMS", key_id.as_deref()),
         };
         let mut h = vec![(
@@ -46,6 +49,14 @@ mod tests {
         assert_eq!(
             ObjectSse::Aes256.headers(),
             [("x-oss-server-side-encryption".into(), "AES256".into())]
+        );
+        assert_eq!(
+            ObjectSse::Sm4.headers(),
+            [("x-oss-server-side-encryption".into(), "SM4".into())]
+        );
+        assert_eq!(
+            serde_json::from_str::<ObjectSse>(r#"{"algorithm":"SM4"}"#).unwrap(),
+            ObjectSse::Sm4
         );
         assert_eq!(ObjectSse::Kms { key_id: None }.headers().len(), 1);
         let kms = ObjectSse::Kms {

@@ -1,5 +1,5 @@
 //! Backup while writers run, through the real server on 127.0.0.1: 8 writers PUT new objects
-//! (plain and SSE-OSS) and overwrite a few hot keys (so that blobs of the snapshot are unlinked
+//! (plain, SSE-OSS AES256 and SSE-OSS SM4) and overwrite a few hot keys (so that blobs of the snapshot are unlinked
 //! while it is copied) during `RunningServer::backup`; a second server started on the copy
 //! (same root secret) serves every object acknowledged before the backup started byte-exact, and
 //! every hot key as one of its acknowledged versions no older than the last one acknowledged
@@ -42,12 +42,13 @@ fn client(endpoint: String) -> Client {
     .unwrap()
 }
 
-fn options(sse: bool) -> PutOptions {
+/// Plain, AES256 or SM4 by `n`.
+fn options(n: u64) -> PutOptions {
     PutOptions {
-        headers: if sse {
-            vec![("x-oss-server-side-encryption".into(), "AES256".into())]
-        } else {
-            Vec::new()
+        headers: match n % 3 {
+            0 => Vec::new(),
+            1 => vec![("x-oss-server-side-encryption".into(), "AES256".into())],
+            _ => vec![("x-oss-server-side-encryption".into(), "SM4".into())],
         },
         ..Default::default()
     }
@@ -92,7 +93,7 @@ async fn a_backup_taken_under_writers_restores_every_acknowledged_object() {
                 };
                 let data = content(&key, version, size_of(&key, version));
                 let body = ossvault_client::RequestBody::Bytes(data.into());
-                c.put_object("backup", &key, body, &options((w + n).is_multiple_of(2)))
+                c.put_object("backup", &key, body, &options(w + n))
                     .await
                     .unwrap();
                 acked.lock().unwrap().entry(key).or_default().push(version);

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 const SSE: (&str, &str) = ("x-oss-server-side-encryption", "AES256");
+const SM4: (&str, &str) = ("x-oss-server-side-encryption", "SM4");
 const ROOT: [u8; 32] = [0x42; 32];
 const BUCKET: &str = "integrity";
 
@@ -349,7 +350,12 @@ async fn offline_scrub_names_exactly_the_damaged_objects_and_refuses_a_running_s
     for i in 0..12u64 {
         let key = format!("o{i:02}");
         let data = content(10_000 + i as usize * 7_000, i);
-        let sse: &[(&str, &str)] = if i % 2 == 0 { &[SSE] } else { &[] };
+        // Plain, AES256 and SM4 objects; damaged ones of each kind (0, 3 and 6).
+        let sse: &[(&str, &str)] = match i % 4 {
+            0 => &[SSE],
+            2 => &[SM4],
+            _ => &[],
+        };
         let blob = put_tracked(&s, &data_dir, &key, &data, sse).await;
         if i % 3 == 0 {
             flip_bit(&blob, 6_000 + i * 13, (i % 8) as u8);

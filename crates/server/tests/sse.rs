@@ -19,6 +19,7 @@ const AK: &str = "sse-ak";
 const SK: &str = "sse-secret";
 const SSE: &str = "x-oss-server-side-encryption";
 const AES256: (&str, &str) = (SSE, "AES256");
+const SM4: (&str, &str) = (SSE, "SM4");
 const SECRET_A: [u8; 32] = [0xA5; 32];
 const SECRET_B: [u8; 32] = [0x5A; 32];
 const SIZES: [usize; 6] = [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, (1 << 20) + 3];
@@ -492,7 +493,9 @@ async fn rotation_and_rewrap_keep_everything_readable() {
             i + 7,
         );
         let key = format!("k{i:02}");
-        s.put("rot", &key, &data, &[AES256]).await;
+        // Odd ones SM4: 128-bit data keys are re-wrapped alike.
+        s.put("rot", &key, &data, &[if i % 2 == 0 { AES256 } else { SM4 }])
+            .await;
         objects.push((key, data));
     }
     s.put("rot", "plain", b"not encrypted", &[]).await;
@@ -551,14 +554,22 @@ async fn rotation_and_rewrap_keep_everything_readable() {
                 continue;
             };
             let data_key = master.unwrap(*version, blob).unwrap();
-            let raw: [u8; 32] = *data_key.0;
+            let raw = data_key.bytes().to_vec();
+            let (label, key_len): (&[u8], usize) = match sse.algorithm.as_str() {
+                "SM4" => (b"ossvault-sm4-v1 segment key", 16),
+                _ => (b"ossvault-sse-v1 segment key", 32),
+            };
+            assert_eq!(raw.len(), key_len, "{key}: {}", sse.algorithm);
             secrets.push((format!("data key of {key}"), raw.to_vec()));
             let prf = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &raw);
             for seg in &record.segments {
-                let mut info = b"ossvault-sse-v1 segment key".to_vec();
+                let mut info = label.to_vec();
                 info.extend_from_slice(&seg.blob.0.to_be_bytes());
                 let derived = ring::hmac::sign(&prf, &info);
-                secrets.push((format!("blob key of {key}"), derived.as_ref().to_vec()));
+                secrets.push((
+                    format!("blob key of {key}"),
+                    derived.as_ref()[..key_len].to_vec(),
+                ));
             }
         }
         assert_eq!(secrets.len(), 80);

@@ -57,7 +57,7 @@ export interface ConnectionForm {
   signVersion: SignVersion;
 }
 
-export type Algorithm = "none" | "AES256" | "KMS";
+export type Algorithm = "none" | "AES256" | "SM4" | "KMS";
 
 export interface EncryptionView {
   algorithm: Algorithm;

@@ -47,19 +47,8 @@ pub async fn put_bucket(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
             .data_redundancy_type
             .unwrap_or_else(|| "LRS".to_owned()),
         // SSE headers on PutBucket set the bucket's default rule.
-        encryption: match crate::sse::SseRequest::from_headers(&ctx.headers)? {
-            None => None,
-            Some(crate::sse::SseRequest::Aes256) => Some(crate::store::BucketEncryption {
-                algorithm: "AES256".into(),
-                kms_master_key_id: None,
-                kms_data_encryption: None,
-            }),
-            Some(crate::sse::SseRequest::Kms { key_id }) => Some(crate::store::BucketEncryption {
-                algorithm: "KMS".into(),
-                kms_master_key_id: key_id,
-                kms_data_encryption: None,
-            }),
-        },
+        encryption: crate::sse::SseRequest::from_headers(&ctx.headers)?
+            .map(|request| request.to_rule()),
         policy: None,
         public_access_block: false,
     };

@@ -3,7 +3,7 @@
 use super::bucket::load_bucket;
 use super::{empty, xml_ok, ApiError, Ctx};
 use crate::body::{blocking, Body};
-use crate::sse::{DataKey, SseRequest};
+use crate::sse::{unsupported, DataKey, SseRequest};
 use crate::store::{BucketEncryption, BucketRecord, SseRecord};
 use http::{Response, StatusCode};
 use ossvault_proto::xml::{self, ApplyServerSideEncryptionByDefault, ServerSideEncryptionRule};
@@ -23,24 +23,32 @@ pub fn open(ctx: &Ctx, record: Option<&SseRecord>) -> Result<Option<DataKey>, Ap
     record.map(|r| ctx.sse()?.open(r)).transpose()
 }
 
-/// A rule as stored, validated (`SSEAlgorithm` AES256 or KMS; a key id only with KMS).
+/// A rule as stored, validated (`SSEAlgorithm` AES256, SM4 or KMS; a key id only with KMS).
+/// `KMSDataEncryption` (only `SM4`) is kept with KMS and dropped otherwise, as OSS does: a rule
+/// of AES256 or SM4 with it reads back without it.
 pub fn rule_from_request(
     rule: &ApplyServerSideEncryptionByDefault,
 ) -> Result<BucketEncryption, ApiError> {
     let key_id = rule.kms_master_key_id.clone().filter(|k| !k.is_empty());
+    let data = rule.kms_data_encryption.clone().filter(|d| !d.is_empty());
     match rule.sse_algorithm.as_str() {
-        "AES256" if key_id.is_some() => Err(ApiError::invalid_argument(
+        "AES256" | "SM4" if key_id.is_some() => Err(ApiError::invalid_argument(
             "KMSMasterKeyID is only valid with SSEAlgorithm KMS.",
         )),
-        "AES256" | "KMS" => Ok(BucketEncryption {
+        "AES256" | "SM4" => Ok(BucketEncryption {
             algorithm: rule.sse_algorithm.clone(),
-            kms_master_key_id: key_id,
+            kms_master_key_id: None,
             kms_data_encryption: None,
         }),
-        other => Err(ApiError::msg(
-            ErrorCode::InvalidEncryptionAlgorithmError,
-            format!("The encryption method '{other}' is not supported here (use AES256 or KMS)."),
-        )),
+        "KMS" => match data.as_deref() {
+            None | Some("SM4") => Ok(BucketEncryption {
+                algorithm: "KMS".to_owned(),
+                kms_master_key_id: key_id,
+                kms_data_encryption: data,
+            }),
+            Some(other) => Err(unsupported(true, other)),
+        },
+        other => Err(unsupported(false, other)),
     }
 }
 

@@ -755,10 +755,11 @@ fn same_data_key(
         (None, None, _) => Ok(true),
         (Some(a), Some(b), _) if a == b => Ok(true),
         (Some(a), Some(b), Some(key))
-            if (&a.algorithm, &a.kms_key_id) == (&b.algorithm, &b.kms_key_id) =>
+            if (&a.algorithm, &a.kms_key_id, &a.data_encryption)
+                == (&b.algorithm, &b.kms_key_id, &b.data_encryption) =>
         {
             let current = encryption::open(ctx, Some(a))?;
-            Ok(current.is_some_and(|c| c.0[..] == key.0[..]))
+            Ok(current.is_some_and(|c| c.bytes() == key.bytes()))
         }
         _ => Ok(false),
     }

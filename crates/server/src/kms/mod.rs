@@ -18,7 +18,7 @@ pub mod blob;
 pub mod import;
 pub mod records;
 
-use crate::sse::{DataKey, Kms, KmsError, RootSecret};
+use crate::sse::{Cipher, DataKey, Kms, KmsError, RootSecret};
 use crate::store::{Store, StoreError};
 use records::{CmkRecord, KeyState, Origin};
 use ring::aead::{LessSafeKey, UnboundKey, AES_256_GCM};
@@ -550,10 +550,11 @@ impl Kms for LocalKms {
     fn generate_data_key(
         &self,
         key_id: Option<&str>,
+        cipher: Cipher,
     ) -> Result<(DataKey, Vec<u8>, String), KmsError> {
-        let key = DataKey::random();
+        let key = DataKey::random(cipher);
         let sealed = self
-            .encrypt(key_id, key.0.as_slice(), &[])
+            .encrypt(key_id, key.bytes(), &[])
             .map_err(|e| match e {
                 OpError::Key(k) => k,
                 other => KmsError::Internal(other.to_string()),
@@ -563,10 +564,9 @@ impl Kms for LocalKms {
 
     fn decrypt_data_key(&self, wrapped: &[u8]) -> Result<DataKey, KmsError> {
         let opened = self.decrypt(wrapped, &[])?;
-        let bytes: [u8; 32] = opened.plaintext.as_slice().try_into().map_err(|_| {
-            KmsError::InvalidCiphertext("it does not hold a 256-bit data key".to_owned())
-        })?;
-        Ok(DataKey(Zeroizing::new(bytes)))
+        DataKey::from_bytes(&opened.plaintext).ok_or_else(|| {
+            KmsError::InvalidCiphertext("it does not hold a 128- or 256-bit data key".to_owned())
+        })
     }
 }
 

@@ -50,23 +50,35 @@ fn created_keys_encrypt_and_their_states_gate_decryption() {
         format!("acs:kms:cn-hangzhou:acct:key/{}", r.id)
     );
 
-    let (key, blob, id) = kms.generate_data_key(Some(&r.id)).unwrap();
+    let (key, blob, id) = kms
+        .generate_data_key(Some(&r.id), Cipher::Aes256Gcm)
+        .unwrap();
     assert_eq!(id, r.id);
-    assert_eq!(kms.decrypt_data_key(&blob).unwrap().0, key.0);
+    assert_eq!(kms.decrypt_data_key(&blob).unwrap().bytes(), key.bytes());
     // An ARN names the key as well.
-    let (_, _, by_arn) = kms.generate_data_key(Some(&kms.arn(&r.id))).unwrap();
+    let (_, _, by_arn) = kms
+        .generate_data_key(Some(&kms.arn(&r.id)), Cipher::Aes256Gcm)
+        .unwrap();
+    // SM4 data encryption: a 128-bit data key, which unwraps as an SM4 key.
+    let (sm4, sm4_blob, _) = kms.generate_data_key(Some(&r.id), Cipher::Sm4Gcm).unwrap();
+    let opened = kms.decrypt_data_key(&sm4_blob).unwrap();
+    assert_eq!(
+        (opened.cipher(), opened.bytes()),
+        (Cipher::Sm4Gcm, sm4.bytes())
+    );
+    assert_eq!(sm4.bytes().len(), 16);
     assert_eq!(by_arn, r.id);
 
     kms.disable_key(&r.id).unwrap();
     assert_eq!(state(&kms, &r.id), KeyState::Disabled);
     assert!(matches!(kms.decrypt_data_key(&blob), Err(KmsError::Disabled(k)) if k == r.id));
     assert!(matches!(
-        kms.generate_data_key(Some(&r.id)),
+        kms.generate_data_key(Some(&r.id), Cipher::Aes256Gcm),
         Err(KmsError::Disabled(_))
     ));
     kms.disable_key(&r.id).unwrap(); // idempotent
     kms.enable_key(&r.id).unwrap();
-    assert_eq!(kms.decrypt_data_key(&blob).unwrap().0, key.0);
+    assert_eq!(kms.decrypt_data_key(&blob).unwrap().bytes(), key.bytes());
 
     kms.schedule_key_deletion(&r.id, 7).unwrap();
     let pending = kms.describe_key(&r.id).unwrap();
@@ -91,7 +103,7 @@ fn created_keys_encrypt_and_their_states_gate_decryption() {
         kms.cancel_key_deletion(&r.id),
         Err(OpError::UnexpectedState(_))
     ));
-    assert_eq!(kms.decrypt_data_key(&blob).unwrap().0, key.0);
+    assert_eq!(kms.decrypt_data_key(&blob).unwrap().bytes(), key.bytes());
 
     // A disabled key scheduled for deletion and cancelled is disabled again.
     kms.disable_key(&r.id).unwrap();
@@ -117,7 +129,9 @@ fn a_key_is_gone_when_its_pending_window_ends() {
     let kms = load(&store);
     let r = kms.create_key("", Origin::Kms, "acct").unwrap();
     let keep = kms.create_key("keep", Origin::Kms, "acct").unwrap();
-    let (_, blob, _) = kms.generate_data_key(Some(&r.id)).unwrap();
+    let (_, blob, _) = kms
+        .generate_data_key(Some(&r.id), Cipher::Aes256Gcm)
+        .unwrap();
     kms.schedule_key_deletion(&r.id, 7).unwrap();
     advance(7 * DAY - 1);
     assert!(matches!(
@@ -159,8 +173,8 @@ fn the_default_key_is_made_once_and_is_service_managed() {
     let (_dir, store) = open_store();
     let kms = load(&store);
     assert!(kms.list_keys().is_empty());
-    let (key, blob, id) = kms.generate_data_key(None).unwrap();
-    let (_, _, again) = kms.generate_data_key(None).unwrap();
+    let (key, blob, id) = kms.generate_data_key(None, Cipher::Aes256Gcm).unwrap();
+    let (_, _, again) = kms.generate_data_key(None, Cipher::Aes256Gcm).unwrap();
     assert_eq!(id, again);
     assert_eq!(kms.default_key_id().unwrap(), id);
     let r = kms.describe_key(&id).unwrap();
@@ -181,11 +195,11 @@ fn the_default_key_is_made_once_and_is_service_managed() {
     drop(kms);
     let kms = load(&store);
     assert_eq!(kms.default_key_id().unwrap(), id);
-    assert_eq!(kms.decrypt_data_key(&blob).unwrap().0, key.0);
+    assert_eq!(kms.decrypt_data_key(&blob).unwrap().bytes(), key.bytes());
     // Another region gets its own default key; the old one still decrypts.
     let other = LocalKms::load_with_clock(&store, &root(1), "cn-beijing", "acct", clock).unwrap();
     assert_ne!(other.default_key_id().unwrap(), id);
-    assert_eq!(other.decrypt_data_key(&blob).unwrap().0, key.0);
+    assert_eq!(other.decrypt_data_key(&blob).unwrap().bytes(), key.bytes());
 }
 
 #[test]
@@ -194,14 +208,16 @@ fn state_and_material_survive_a_reload_and_need_the_root_secret() {
     let kms = load(&store);
     let a = kms.create_key("a", Origin::Kms, "acct").unwrap();
     let b = kms.create_key("b", Origin::Kms, "acct").unwrap();
-    let (key, blob, _) = kms.generate_data_key(Some(&a.id)).unwrap();
+    let (key, blob, _) = kms
+        .generate_data_key(Some(&a.id), Cipher::Aes256Gcm)
+        .unwrap();
     kms.disable_key(&b.id).unwrap();
     drop(kms);
 
     let kms = load(&store);
     assert_eq!(state(&kms, &a.id), KeyState::Enabled);
     assert_eq!(state(&kms, &b.id), KeyState::Disabled);
-    assert_eq!(kms.decrypt_data_key(&blob).unwrap().0, key.0);
+    assert_eq!(kms.decrypt_data_key(&blob).unwrap().bytes(), key.bytes());
     // The stored material is wrapped: the raw record does not contain a usable key, and
     // another root secret cannot load it.
     let raw = store
@@ -255,7 +271,7 @@ fn byok_keys_wait_for_their_material() {
     assert_eq!(r.state, KeyState::PendingImport);
     assert!(r.wrapped_material.is_none());
     assert!(matches!(
-        kms.generate_data_key(Some(&r.id)),
+        kms.generate_data_key(Some(&r.id), Cipher::Aes256Gcm),
         Err(KmsError::PendingImport(_))
     ));
     assert!(matches!(

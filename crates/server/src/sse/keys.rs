@@ -190,14 +190,11 @@ impl MasterKeys {
             .map_or(0, |k| k.created_ms)
     }
 
-    /// Wraps a data key under the current version.
+    /// Wraps a data key (AES-256 or SM4) under the current version.
     pub fn wrap(&self, key: &DataKey) -> (u32, Vec<u8>) {
         let map = self.keys.read().expect("lock");
         let (version, master) = map.iter().next_back().expect("at least one version");
-        (
-            *version,
-            wrap(&master.cipher, DATA_KEY_AAD, key.0.as_slice()),
-        )
+        (*version, wrap(&master.cipher, DATA_KEY_AAD, key.bytes()))
     }
 
     /// Unwraps a data key wrapped by `version`.
@@ -205,7 +202,6 @@ impl MasterKeys {
         let map = self.keys.read().expect("lock");
         let master = map.get(&version).ok_or(KeyError::UnknownVersion(version))?;
         let raw = unwrap(&master.cipher, DATA_KEY_AAD, blob).ok_or(KeyError::Unwrap)?;
-        let bytes: [u8; 32] = raw.as_slice().try_into().map_err(|_| KeyError::Unwrap)?;
-        Ok(DataKey(Zeroizing::new(bytes)))
+        DataKey::from_bytes(&raw).ok_or(KeyError::Unwrap)
     }
 }

@@ -8,7 +8,7 @@ pub mod seal;
 pub(crate) use keys::{unwrap as unwrap_key, wrap as wrap_key};
 pub use keys::{KeyError, MasterKeys, RootSecret};
 pub use rewrap::rewrap_all;
-pub use seal::DataKey;
+pub use seal::{Cipher, DataKey};
 
 use crate::api::ApiError;
 use crate::store::{BucketEncryption, SseRecord, WrappedKey};
@@ -35,11 +35,12 @@ pub enum KmsError {
 
 /// The key management service SSE-KMS uses: in-process, so one call per request at most.
 pub trait Kms: Send + Sync {
-    /// A fresh data key under `key_id`, or the default CMK when `None`; returns the key, its
-    /// wrapped form and the id of the CMK that wrapped it.
+    /// A fresh data key for `cipher` under `key_id`, or the default CMK when `None`; returns
+    /// the key, its wrapped form and the id of the CMK that wrapped it.
     fn generate_data_key(
         &self,
         key_id: Option<&str>,
+        cipher: Cipher,
     ) -> Result<(DataKey, Vec<u8>, String), KmsError>;
     /// Unwraps a data key made by `generate_data_key` (the blob names its CMK).
     fn decrypt_data_key(&self, wrapped: &[u8]) -> Result<DataKey, KmsError>;
@@ -60,28 +61,52 @@ impl From<KmsError> for ApiError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SseRequest {
     Aes256,
-    Kms { key_id: Option<String> },
+    /// SSE-OSS with SM4 (国密).
+    Sm4,
+    /// SSE-KMS; `sm4` when the data is to be encrypted with SM4 (KMSDataEncryption).
+    Kms {
+        key_id: Option<String>,
+        sm4: bool,
+    },
+}
+
+/// The one value OSS takes for `KMSDataEncryption` / `x-oss-server-side-data-encryption`.
+const DATA_SM4: &str = "SM4";
+
+/// `400 InvalidEncryptionAlgorithmError` for an encryption method (`data` false: AES256, KMS or
+/// SM4) or a KMS data encryption method (`data` true: SM4 only) this server does not take.
+pub(crate) fn unsupported(data: bool, value: &str) -> ApiError {
+    let (what, choices) = if data {
+        ("data encryption method", "SM4")
+    } else {
+        ("encryption method", "AES256, KMS or SM4")
+    };
+    ApiError::msg(
+        ErrorCode::InvalidEncryptionAlgorithmError,
+        format!("The {what} '{value}' is not supported here (use {choices})."),
+    )
 }
 
 impl SseRequest {
-    /// What the request headers ask for; invalid values are refused as OSS does.
+    /// What the request headers ask for; invalid values are refused as OSS does. The data
+    /// encryption header counts only with KMS (OSS ignores it with AES256, SM4 or no SSE).
     pub fn from_headers(h: &HeaderMap) -> Result<Option<SseRequest>, ApiError> {
         let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::trim);
         let key_id = get(headers::SERVER_SIDE_ENCRYPTION_KEY_ID).filter(|v| !v.is_empty());
+        let data = get(headers::SERVER_SIDE_DATA_ENCRYPTION).filter(|v| !v.is_empty());
         let request = match get(headers::SERVER_SIDE_ENCRYPTION) {
             None => None,
             Some("AES256") => Some(SseRequest::Aes256),
+            Some("SM4") => Some(SseRequest::Sm4),
             Some("KMS") => Some(SseRequest::Kms {
                 key_id: key_id.map(str::to_owned),
+                sm4: match data {
+                    None => false,
+                    Some(DATA_SM4) => true,
+                    Some(other) => return Err(unsupported(true, other)),
+                },
             }),
-            Some(other) => {
-                return Err(ApiError::msg(
-                    ErrorCode::InvalidEncryptionAlgorithmError,
-                    format!(
-                    "The encryption method '{other}' is not supported here (use AES256 or KMS)."
-                ),
-                ))
-            }
+            Some(other) => return Err(unsupported(false, other)),
         };
         if key_id.is_some() && !matches!(request, Some(SseRequest::Kms { .. })) {
             return Err(ApiError::invalid_argument(
@@ -95,10 +120,28 @@ impl SseRequest {
     pub fn from_rule(rule: &BucketEncryption) -> Option<SseRequest> {
         match rule.algorithm.as_str() {
             "AES256" => Some(SseRequest::Aes256),
+            "SM4" => Some(SseRequest::Sm4),
             "KMS" => Some(SseRequest::Kms {
                 key_id: rule.kms_master_key_id.clone(),
+                sm4: rule.kms_data_encryption.as_deref() == Some(DATA_SM4),
             }),
             _ => None,
+        }
+    }
+
+    /// This request as a bucket's default rule (SSE headers on PutBucket).
+    pub fn to_rule(&self) -> BucketEncryption {
+        let (algorithm, key_id, data) = match self {
+            SseRequest::Aes256 => ("AES256", None, None),
+            SseRequest::Sm4 => ("SM4", None, None),
+            SseRequest::Kms { key_id, sm4 } => {
+                ("KMS", key_id.clone(), sm4.then(|| DATA_SM4.to_owned()))
+            }
+        };
+        BucketEncryption {
+            algorithm: algorithm.to_owned(),
+            kms_master_key_id: key_id,
+            kms_data_encryption: data,
         }
     }
 
@@ -115,8 +158,11 @@ impl SseRequest {
         match (this, record) {
             (None, None) => true,
             (Some(SseRequest::Aes256), Some(r)) => r.algorithm == "AES256",
-            (Some(SseRequest::Kms { key_id }), Some(r)) => {
-                r.algorithm == "KMS" && (key_id.is_none() || key_id == &r.kms_key_id)
+            (Some(SseRequest::Sm4), Some(r)) => r.algorithm == "SM4",
+            (Some(SseRequest::Kms { key_id, sm4 }), Some(r)) => {
+                r.algorithm == "KMS"
+                    && (key_id.is_none() || key_id == &r.kms_key_id)
+                    && *sm4 == (r.data_encryption.as_deref() == Some(DATA_SM4))
             }
             _ => false,
         }
@@ -130,25 +176,37 @@ pub struct Sse {
 }
 
 impl Sse {
-    /// A fresh data key for a new object or upload, and its record.
+    /// A fresh data key for a new object or upload, and its record: 256 bits for AES-256-GCM,
+    /// 128 for SM4-GCM.
     pub fn new_key(&self, request: &SseRequest) -> Result<(DataKey, SseRecord), ApiError> {
         match request {
-            SseRequest::Aes256 => {
-                let key = DataKey::random();
+            SseRequest::Aes256 | SseRequest::Sm4 => {
+                let (cipher, algorithm) = match request {
+                    SseRequest::Sm4 => (Cipher::Sm4Gcm, "SM4"),
+                    _ => (Cipher::Aes256Gcm, "AES256"),
+                };
+                let key = DataKey::random(cipher);
                 let (version, blob) = self.master.wrap(&key);
                 let record = SseRecord {
-                    algorithm: "AES256".into(),
+                    algorithm: algorithm.into(),
                     kms_key_id: None,
+                    data_encryption: None,
                     wrapped: WrappedKey::Master { version, blob },
                 };
                 Ok((key, record))
             }
-            SseRequest::Kms { key_id } => {
+            SseRequest::Kms { key_id, sm4 } => {
                 let kms = self.kms.as_ref().ok_or_else(kms_unavailable)?;
-                let (key, blob, id) = kms.generate_data_key(key_id.as_deref())?;
+                let cipher = if *sm4 {
+                    Cipher::Sm4Gcm
+                } else {
+                    Cipher::Aes256Gcm
+                };
+                let (key, blob, id) = kms.generate_data_key(key_id.as_deref(), cipher)?;
                 let record = SseRecord {
                     algorithm: "KMS".into(),
                     kms_key_id: Some(id),
+                    data_encryption: sm4.then(|| DATA_SM4.to_owned()),
                     wrapped: WrappedKey::Kms { blob },
                 };
                 Ok((key, record))
@@ -156,21 +214,30 @@ impl Sse {
         }
     }
 
-    /// The data key of an encrypted object or upload.
+    /// The data key of an encrypted object or upload; it must be a key of the cipher the
+    /// record names.
     pub fn open(&self, record: &SseRecord) -> Result<DataKey, ApiError> {
-        match &record.wrapped {
+        let key = match &record.wrapped {
             WrappedKey::Master { version, blob } => {
                 self.master.unwrap(*version, blob).map_err(|e| {
                     tracing::error!(error = %e, "an SSE-OSS data key does not unwrap");
                     ApiError::internal(format!("the object's data key cannot be unwrapped: {e}"))
-                })
+                })?
             }
-            WrappedKey::Kms { blob } => Ok(self
+            WrappedKey::Kms { blob } => self
                 .kms
                 .as_ref()
                 .ok_or_else(kms_unavailable)?
-                .decrypt_data_key(blob)?),
+                .decrypt_data_key(blob)?,
+        };
+        if key.cipher() != record.cipher() {
+            return Err(ApiError::internal(format!(
+                "the object's data key is a {:?} key, its record says {:?}",
+                key.cipher(),
+                record.cipher()
+            )));
         }
+        Ok(key)
     }
 }
 
@@ -186,6 +253,9 @@ fn kms_unavailable() -> ApiError {
 pub fn response_headers(record: Option<&SseRecord>) -> Vec<(&'static str, String)> {
     let Some(r) = record else { return Vec::new() };
     let mut h = vec![(headers::SERVER_SIDE_ENCRYPTION, r.algorithm.clone())];
+    if let Some(data) = &r.data_encryption {
+        h.push((headers::SERVER_SIDE_DATA_ENCRYPTION, data.clone()));
+    }
     if let Some(id) = &r.kms_key_id {
         h.push((headers::SERVER_SIDE_ENCRYPTION_KEY_ID, id.clone()));
     }

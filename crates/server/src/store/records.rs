@@ -63,21 +63,36 @@ impl ObjectType {
 pub enum Codec {
     #[default]
     Plain,
-    /// Server-side encrypted: chunked AES-256-GCM under a key derived from the object's data
-    /// key for this blob (`crates/server/FORMAT.md`).
+    /// Server-side encrypted: chunked AES-256-GCM or SM4-GCM (as the object's `SseRecord` says)
+    /// under a key derived from the object's data key for this blob (`crates/server/FORMAT.md`).
     Sealed,
 }
 
 /// How an object (or an upload's parts) is encrypted at rest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SseRecord {
-    /// `AES256` (SSE-OSS) or `KMS` (SSE-KMS).
+    /// `AES256` or `SM4` (SSE-OSS), or `KMS` (SSE-KMS).
     pub algorithm: String,
     /// The CMK, for SSE-KMS.
     #[serde(default)]
     pub kms_key_id: Option<String>,
+    /// `SM4` for SSE-KMS with SM4 data encryption (`x-oss-server-side-data-encryption`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_encryption: Option<String>,
     /// The object's data key, wrapped.
     pub wrapped: WrappedKey,
+}
+
+impl SseRecord {
+    /// The cipher the object's content is sealed with: SM4-GCM for `SM4` and KMS with SM4 data
+    /// encryption, AES-256-GCM otherwise (every record written before SM4 existed).
+    pub fn cipher(&self) -> crate::sse::seal::Cipher {
+        if self.algorithm == "SM4" || self.data_encryption.as_deref() == Some("SM4") {
+            crate::sse::seal::Cipher::Sm4Gcm
+        } else {
+            crate::sse::seal::Cipher::Aes256Gcm
+        }
+    }
 }
 
 /// A data key wrapped by a master key. Never the key itself.
