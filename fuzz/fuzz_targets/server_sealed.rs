@@ -41,7 +41,7 @@ struct Input {
 const BLOB: u128 = 0x0123456789abcdef0011223344556677;
 
 fn key() -> DataKey {
-    DataKey(Zeroizing::new([7u8; 32]))
+    DataKey::Aes256(Zeroizing::new([7u8; 32]))
 }
 
 /// One in-memory file per process, rewritten for every input.
@@ -140,7 +140,7 @@ fuzz_target!(|input: Input| {
     let wrong = input.wrong % 4;
     let (key, blob, declared) = match wrong {
         1 => (key(), BLOB ^ 1, len as u64),
-        2 => (DataKey(Zeroizing::new([8u8; 32])), BLOB, len as u64),
+        2 => (DataKey::Aes256(Zeroizing::new([8u8; 32])), BLOB, len as u64),
         3 => {
             let delta = i64::from(input.declared_delta % (2 * CHUNK as i32));
             let declared = (len as i64 + delta).clamp(0, 4 * CHUNK as i64) as u64;
