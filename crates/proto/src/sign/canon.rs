@@ -40,6 +40,22 @@ pub(crate) fn canonical_headers(headers: &HeaderMap, signed: impl Fn(&str) -> bo
     out
 }
 
+/// Appends `?name=value&name…` (a parameter without a value as its bare name) to a canonical
+/// resource, in the order given.
+pub(crate) fn push_query<N: AsRef<str>, V: AsRef<str>>(
+    resource: &mut String,
+    params: impl IntoIterator<Item = (N, V)>,
+) {
+    for (i, (name, value)) in params.into_iter().enumerate() {
+        resource.push(if i == 0 { '?' } else { '&' });
+        resource.push_str(name.as_ref());
+        if !value.as_ref().is_empty() {
+            resource.push('=');
+            resource.push_str(value.as_ref());
+        }
+    }
+}
+
 /// The first value of query parameter `name`.
 pub(crate) fn query_value<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
     query

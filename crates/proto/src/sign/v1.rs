@@ -8,7 +8,7 @@
 //! Only the sub-resources in [`V1_SUBRESOURCES`](super::V1_SUBRESOURCES) are signed; listing
 //! parameters such as `prefix` or `max-keys` are not, as in every SDK.
 
-use super::canon::{canonical_headers, header};
+use super::canon::{canonical_headers, header, push_query};
 use super::RequestParts;
 use crate::headers::{CONTENT_MD5, CONTENT_TYPE, DATE, OSS_DATE};
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -51,14 +51,7 @@ pub fn canonical_resource(req: &RequestParts<'_>) -> String {
         .collect();
     // By name, as the SDKs sort; a repeated name keeps a deterministic order by value.
     subresources.sort();
-    for (i, (name, value)) in subresources.into_iter().enumerate() {
-        resource.push(if i == 0 { '?' } else { '&' });
-        resource.push_str(name);
-        if !value.is_empty() {
-            resource.push('=');
-            resource.push_str(value);
-        }
-    }
+    push_query(&mut resource, subresources.into_iter().map(|(n, v)| (n, v)));
     resource
 }
 

@@ -14,7 +14,7 @@
 //! `ProviderAuthV2`, `v2_uri_encode`). `Date` is the `Date` header (the expiry for a presigned
 //! URL); the headers named as additional are signed beside every `x-oss-*`.
 
-use super::canon::{canonical_headers, header};
+use super::canon::{canonical_headers, header, push_query};
 use super::RequestParts;
 use crate::headers::{CONTENT_MD5, CONTENT_TYPE, DATE};
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -76,14 +76,7 @@ pub fn canonical_resource(req: &RequestParts<'_>) -> String {
         .map(|(name, value)| (uri_encode(name), uri_encode(value)))
         .collect();
     params.sort();
-    for (i, (name, value)) in params.iter().enumerate() {
-        resource.push(if i == 0 { '?' } else { '&' });
-        resource.push_str(name);
-        if !value.is_empty() {
-            resource.push('=');
-            resource.push_str(value);
-        }
-    }
+    push_query(&mut resource, params);
     resource
 }
 

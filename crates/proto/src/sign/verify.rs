@@ -260,14 +260,8 @@ fn verify_v1_header(
     let expected = v1::signature(&secret, &string_to_sign);
     check_signature(&expected, provided, access_key_id, string_to_sign)?;
 
-    let date = date
-        .as_deref()
-        .and_then(crate::time::parse_http_date)
-        .ok_or_else(|| access_denied("OSS authentication requires a valid Date."))?;
-    check_skew(date, now)?;
-    Ok(Verified::Signed {
-        access_key_id: access_key_id.to_owned(),
-    })
+    check_date(date.as_deref(), now)?;
+    Ok(signed(access_key_id))
 }
 
 /// `?OSSAccessKeyId=…&Expires=…&Signature=…`.
@@ -278,24 +272,15 @@ fn verify_v1_presign(
 ) -> Result<Verified, AuthError> {
     let access_key_id = query_value(req.query, "OSSAccessKeyId").unwrap_or_default();
     let provided = query_value(req.query, "Signature").unwrap_or_default();
-    let expires_raw = query_value(req.query, "Expires")
-        .filter(|e| !e.is_empty())
-        .ok_or_else(|| access_denied("Expires is missing in the request."))?;
-    let expires: u64 = expires_raw
-        .parse()
-        .map_err(|_| access_denied("Expires is invalid."))?;
+    let (expires_raw, expires) = expires_param(req, "Expires")?;
     let secret = lookup(secret_of, access_key_id)?;
 
     let string_to_sign = v1::string_to_sign(req, expires_raw);
     let expected = v1::signature(&secret, &string_to_sign);
     check_signature(&expected, provided, access_key_id, string_to_sign)?;
 
-    if unix_secs(now) > i64::try_from(expires).unwrap_or(i64::MAX) {
-        return Err(access_denied("Request has expired."));
-    }
-    Ok(Verified::Signed {
-        access_key_id: access_key_id.to_owned(),
-    })
+    check_expiry(expires, now)?;
+    Ok(signed(access_key_id))
 }
 
 /// `Authorization: OSS2 AccessKeyId:<ak>[,AdditionalHeaders:<h1;h2>],Signature:<sig>`.
@@ -327,14 +312,8 @@ fn verify_v2_header(
     check_signature(&expected, provided, access_key_id, string_to_sign)?;
 
     // The time checked is `x-oss-date` when sent, else `Date`.
-    let date = v1::request_date(req)
-        .as_deref()
-        .and_then(crate::time::parse_http_date)
-        .ok_or_else(|| access_denied("OSS authentication requires a valid Date."))?;
-    check_skew(date, now)?;
-    Ok(Verified::Signed {
-        access_key_id: access_key_id.to_owned(),
-    })
+    check_date(v1::request_date(req).as_deref(), now)?;
+    Ok(signed(access_key_id))
 }
 
 /// `?x-oss-signature-version=OSS2&x-oss-expires=…&x-oss-access-key-id=…&x-oss-signature=…`.
@@ -345,12 +324,7 @@ fn verify_v2_presign(
 ) -> Result<Verified, AuthError> {
     let access_key_id = query_value(req.query, v2::ACCESS_KEY_ID_PARAM).unwrap_or_default();
     let provided = query_value(req.query, v2::SIGNATURE_PARAM).unwrap_or_default();
-    let expires_raw = query_value(req.query, v2::EXPIRES_PARAM)
-        .filter(|e| !e.is_empty())
-        .ok_or_else(|| access_denied("x-oss-expires is missing in the request."))?;
-    let expires: u64 = expires_raw
-        .parse()
-        .map_err(|_| access_denied("x-oss-expires is invalid."))?;
+    let (expires_raw, expires) = expires_param(req, v2::EXPIRES_PARAM)?;
     let secret = lookup(secret_of, access_key_id)?;
     let additional = lowercase(split_additional(query_value(
         req.query,
@@ -360,12 +334,40 @@ fn verify_v2_presign(
     let expected = v2::signature(&secret, &string_to_sign);
     check_signature(&expected, provided, access_key_id, string_to_sign)?;
 
+    check_expiry(expires, now)?;
+    Ok(signed(access_key_id))
+}
+
+fn signed(access_key_id: &str) -> Verified {
+    Verified::Signed {
+        access_key_id: access_key_id.to_owned(),
+    }
+}
+
+/// The request's `Date` (or `x-oss-date`) parsed and within the allowed clock skew.
+fn check_date(date: Option<&str>, now: SystemTime) -> Result<(), AuthError> {
+    let date = date
+        .and_then(crate::time::parse_http_date)
+        .ok_or_else(|| access_denied("OSS authentication requires a valid Date."))?;
+    check_skew(date, now)
+}
+
+/// A presigned URL's expiry parameter `name`: as sent (it is signed) and as a number.
+fn expires_param<'a>(req: &'a RequestParts<'_>, name: &str) -> Result<(&'a str, u64), AuthError> {
+    let raw = query_value(req.query, name)
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| access_denied(&format!("{name} is missing in the request.")))?;
+    let expires = raw
+        .parse()
+        .map_err(|_| access_denied(&format!("{name} is invalid.")))?;
+    Ok((raw, expires))
+}
+
+fn check_expiry(expires: u64, now: SystemTime) -> Result<(), AuthError> {
     if unix_secs(now) > i64::try_from(expires).unwrap_or(i64::MAX) {
         return Err(access_denied("Request has expired."));
     }
-    Ok(Verified::Signed {
-        access_key_id: access_key_id.to_owned(),
-    })
+    Ok(())
 }
 
 fn lowercase(names: Vec<String>) -> Vec<String> {
