@@ -281,11 +281,15 @@ impl PairSync {
 
     /// Pauses the pair: transfers in flight finish, no new one starts.
     pub fn pause(&self) {
-        self.paused.send_replace(true);
+        self.set_paused(true);
     }
 
     pub fn resume(&self) {
-        self.paused.send_replace(false);
+        self.set_paused(false);
+    }
+
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.send_replace(paused);
     }
 
     pub fn is_paused(&self) -> bool {
@@ -1302,6 +1306,16 @@ impl SyncEngine {
     }
 
     /// The handle of a running pair.
+    /// The names of the pairs running now.
+    fn running_names(&self) -> Vec<String> {
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect()
+    }
+
     pub fn get(&self, name: &str) -> Option<Arc<PairSync>> {
         self.running
             .lock()
@@ -1334,14 +1348,7 @@ impl SyncEngine {
         self.closed.store(true, Ordering::Relaxed);
         // A start under way finishes first (and is stopped below).
         drop(self.starting.lock().await);
-        let names: Vec<String> = self
-            .running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .keys()
-            .cloned()
-            .collect();
-        for n in names {
+        for n in self.running_names() {
             let _ = self.stop(&n).await;
         }
     }
@@ -1462,13 +1469,7 @@ impl SyncEngine {
             }
         };
         let listed = |name: &str| pairs.iter().any(|p| p.name == name);
-        let running: Vec<String> = self
-            .running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .keys()
-            .cloned()
-            .collect();
+        let running = self.running_names();
         for name in running.iter().filter(|n| !listed(n)) {
             tracing::info!(pair = %name, "removed by another process: stopping");
             if let Err(e) = self.stop(name).await {
@@ -1486,11 +1487,7 @@ impl SyncEngine {
         for p in &pairs {
             if let Some(sync) = self.get(&p.name) {
                 if sync.is_paused() != p.paused {
-                    if p.paused {
-                        sync.pause();
-                    } else {
-                        sync.resume();
-                    }
+                    sync.set_paused(p.paused);
                 }
                 sync.set_bandwidth_limit(p.bandwidth_limit);
                 continue;
@@ -1594,22 +1591,15 @@ impl SyncEngine {
     /// it (a durable write that can take a while on a busy disk): a click is answered at once.
     /// If the file cannot record it, the pair goes back as it was and the error is returned.
     fn set_paused(&self, name: &str, paused: bool) -> Result<()> {
-        let set = |s: &PairSync, paused: bool| {
-            if paused {
-                s.pause()
-            } else {
-                s.resume()
-            }
-        };
         let running = self.get(name);
         let was = running.as_ref().map(|s| s.is_paused());
         if let Some(s) = &running {
-            set(s, paused);
+            s.set_paused(paused);
             self.changed();
         }
         let recorded = self.store.update(name, |p| p.paused = paused);
         if let (Err(_), Some(s), Some(was)) = (&recorded, &running, was) {
-            set(s, was);
+            s.set_paused(was);
         }
         self.changed();
         recorded.map(|_| ())
@@ -1777,6 +1767,43 @@ impl SyncEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_of_events_is_one_wake_up_and_a_stream_of_them_is_not_held_forever() {
+        let quiet = Duration::from_millis(200);
+        let (events, raw) = mpsc::unbounded_channel();
+        let (out, mut woken) = mpsc::unbounded_channel();
+        tokio::spawn(debounce(raw, out, quiet));
+        // A burst (an editor's save: several events in a few ms), one of them an overflow.
+        let start = tokio::time::Instant::now();
+        for overflow in [false, true, false] {
+            events.send(overflow).unwrap();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(woken.recv().await, Some(true));
+        let after = start.elapsed();
+        assert!(after >= quiet && after < quiet * 2, "{after:?}");
+        assert!(woken.try_recv().is_err(), "one wake-up per burst");
+        // A file written on and on (an event every 50 ms): looked at after 10 × quiet.
+        let start = tokio::time::Instant::now();
+        let writer = tokio::spawn(async move {
+            loop {
+                if events.send(false).is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        let got = tokio::time::timeout(quiet * 20, woken.recv()).await;
+        assert_eq!(
+            got,
+            Ok(Some(false)),
+            "a stream of events held the wake-up back"
+        );
+        let after = start.elapsed();
+        assert!(after >= quiet * 10 && after < quiet * 11, "{after:?}");
+        writer.abort();
+    }
 
     #[test]
     fn an_idle_remote_is_listed_less_often_until_something_changes() {
