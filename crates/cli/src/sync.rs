@@ -329,9 +329,10 @@ fn print_report(out: &Output, name: &str, r: &PassReport) -> Result<()> {
         return Ok(());
     }
     out.line(format!(
-        "{name}: {} uploaded, {} downloaded, {} deleted remotely, {} deleted locally, {} conflicts, {} failed",
+        "{name}: {} uploaded, {} downloaded, {} moved, {} deleted remotely, {} deleted locally, {} conflicts, {} failed",
         r.uploaded,
         r.downloaded,
+        r.renamed,
         r.deleted_remote,
         r.deleted_local,
         r.conflicts.len(),

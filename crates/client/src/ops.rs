@@ -174,6 +174,20 @@ pub struct CompleteResult {
     pub crc64: Option<u64>,
 }
 
+/// A CopyObject request of `src_bucket/src_key` onto `bucket/key`.
+fn copy_op<'a>(
+    src_bucket: &str,
+    src_key: &str,
+    bucket: &'a str,
+    key: &'a str,
+) -> Result<Op<'a>, Error> {
+    let source = format!(
+        "/{src_bucket}/{}",
+        ossvault_proto::encode::uri_encode(src_key)
+    );
+    Op::new(Method::PUT, Some(bucket), Some(key)).header(headers::COPY_SOURCE, &source)
+}
+
 fn header_str(h: &HeaderMap, name: &str) -> Option<String> {
     h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
@@ -509,15 +523,30 @@ impl Client {
         key: &str,
         replace: Option<&PutOptions>,
     ) -> Result<PutResult, Error> {
-        let source = format!(
-            "/{src_bucket}/{}",
-            ossvault_proto::encode::uri_encode(src_key)
-        );
-        let mut op =
-            Op::new(Method::PUT, Some(bucket), Some(key)).header(headers::COPY_SOURCE, &source)?;
+        let mut op = copy_op(src_bucket, src_key, bucket, key)?;
         if let Some(opts) = replace {
             op = opts.apply(op.header(headers::METADATA_DIRECTIVE, "REPLACE")?)?;
         }
+        self.send_copy(op).await
+    }
+
+    /// CopyObject within `bucket`, metadata copied, only while the source still has
+    /// `source_etag` (else `PreconditionFailed`) and onto a key that does not exist yet (else
+    /// `FileAlreadyExists`): a move that never replaces anything.
+    pub async fn copy_object_guarded(
+        &self,
+        bucket: &str,
+        src_key: &str,
+        key: &str,
+        source_etag: &str,
+    ) -> Result<PutResult, Error> {
+        let op = copy_op(bucket, src_key, bucket, key)?
+            .header(headers::COPY_SOURCE_IF_MATCH, source_etag)?
+            .header(headers::FORBID_OVERWRITE, "true")?;
+        self.send_copy(op).await
+    }
+
+    async fn send_copy(&self, op: Op<'_>) -> Result<PutResult, Error> {
         let sent = self.send(op).await?;
         let h = sent.response.headers().clone();
         let result: CopyObjectResult = read_xml(sent.response).await?;

@@ -7,7 +7,7 @@ use crate::exec::{Exec, Outcome};
 use crate::index::{Index, IndexUpdate};
 use crate::pair::{Mode, Pair, PairLock, PairStore};
 use crate::plan::{self, Action, RemoteObject};
-use crate::scan::{self, builtin_ignored, Skipped};
+use crate::scan::{self, builtin_ignored, is_folder, Skipped};
 use crate::status::{FileState, PairState, PairStatus, MAX_FILES};
 use futures_util::{StreamExt, TryStreamExt};
 use ossvault_client::transfer::CancellationToken;
@@ -112,6 +112,8 @@ pub struct PassReport {
     pub downloaded: u64,
     pub deleted_remote: u64,
     pub deleted_local: u64,
+    /// Local moves carried out on the server (copied, not uploaded).
+    pub renamed: u64,
     /// Conflict copies made (relative paths).
     pub conflicts: Vec<String>,
     /// Paths found identical on both sides and indexed.
@@ -144,6 +146,7 @@ impl PassReport {
         self.downloaded += later.downloaded;
         self.deleted_remote += later.deleted_remote;
         self.deleted_local += later.deleted_local;
+        self.renamed += later.renamed;
         self.conflicts.extend(later.conflicts);
         self.same += later.same;
         self.touched += later.touched;
@@ -160,7 +163,8 @@ impl PassReport {
 
     /// Whether the pass changed anything on either side.
     pub fn changed(&self) -> bool {
-        self.uploaded + self.downloaded + self.deleted_remote + self.deleted_local > 0
+        self.uploaded + self.downloaded + self.deleted_remote + self.deleted_local + self.renamed
+            > 0
             || !self.conflicts.is_empty()
     }
 }
@@ -412,10 +416,11 @@ impl PairSync {
         let mut pages = std::pin::pin!(self.client.list_pages(&pair.bucket, request));
         while let Some(page) = pages.try_next().await? {
             for o in page.objects {
-                if o.key.starts_with(&trash) || o.key.ends_with('/') {
+                let rel = o.key[pair.prefix.len()..].to_owned();
+                // Folders come as `name/` objects; the pair's own prefix is its root.
+                if o.key.starts_with(&trash) || rel.is_empty() {
                     continue;
                 }
-                let rel = o.key[pair.prefix.len()..].to_owned();
                 if let Err(e) = ossvault_ops::location::safe_relative_path(&rel) {
                     skipped.push((o.key.clone(), format!("cannot be a local file: {e}")));
                     continue;
@@ -497,7 +502,7 @@ impl PairSync {
                 .await
                 .map_err(|e| Error::Index(format!("the scan failed: {e}")))??
         };
-        report.scanned = scan.files.len() as u64;
+        report.scanned = scan.files.iter().filter(|f| !is_folder(&f.rel)).count() as u64;
         report.hashed = scan.hashed;
         for Skipped { path, reason } in &scan.skipped {
             report.skipped.push((path.clone(), reason.clone()));
@@ -634,18 +639,28 @@ impl PairSync {
             index: &self.index,
         };
         let exec = &exec;
-        let mut results = futures_util::stream::iter(actions)
-            .map(|action| async move {
-                if let Err(e) = self.wait_unpaused().await {
-                    return (action, Err(e));
-                }
-                if action.transfers() {
-                    self.set_file(action.rel(), Some(FileState::Transferring { percent: 0 }));
-                }
-                let r = exec.run(&action).await;
-                (action, r)
-            })
-            .buffer_unordered(self.options.jobs.max(1));
+        let run = |action: Action| async move {
+            if let Err(e) = self.wait_unpaused().await {
+                return (action, Err(e));
+            }
+            if action.transfers() {
+                self.set_file(action.rel(), Some(FileState::Transferring { percent: 0 }));
+            }
+            let r = exec.run(&action).await;
+            (action, r)
+        };
+        // Folder removals start once everything else is done: a folder whose files leave in
+        // this pass is empty by then.
+        let (last, first): (Vec<_>, Vec<_>) = actions.into_iter().partition(Action::removes_folder);
+        let jobs = self.options.jobs.max(1);
+        let mut results = futures_util::stream::iter(first)
+            .map(run)
+            .buffer_unordered(jobs)
+            .chain(
+                futures_util::stream::iter(last)
+                    .map(run)
+                    .buffer_unordered(jobs),
+            );
         // Index commits run beside the transfers (a commit fsyncs: the transfers must not wait
         // for it).
         let (batches, mut batch_rx) = mpsc::unbounded_channel::<Vec<IndexUpdate>>();
@@ -676,6 +691,7 @@ impl PairSync {
                         Outcome::Downloaded => report.downloaded += 1,
                         Outcome::DeletedRemote => report.deleted_remote += 1,
                         Outcome::DeletedLocal => report.deleted_local += 1,
+                        Outcome::Renamed => report.renamed += 1,
                         Outcome::Conflict { copy } => {
                             report.conflicts.push(copy.clone());
                             conflicts.push(ConflictRecord {

@@ -9,8 +9,8 @@ use crate::error::{Error, Result};
 use crate::index::{IndexEntry, IndexUpdate};
 use crate::pair::{Mode, Pair};
 use crate::plan::{Action, Stamp, Write};
-use crate::scan::{content_hash, inode, mtime_ns, rel_to_path};
-use crate::upload::{Uploaded, Uploader};
+use crate::scan::{content_hash, inode, is_folder, mtime_ns, rel_to_path};
+use crate::upload::{condition_headers, lost_race, Uploaded, Uploader};
 use ossvault_client::transfer::CancellationToken;
 use ossvault_client::transfer::RateLimiter;
 use ossvault_client::Client;
@@ -29,6 +29,8 @@ pub enum Outcome {
     Downloaded,
     DeletedRemote,
     DeletedLocal,
+    /// A local move copied to its new key on the server.
+    Renamed,
     /// Both versions kept: the other one is `copy` (a relative path).
     Conflict {
         copy: String,
@@ -193,6 +195,11 @@ impl Exec<'_> {
 
     /// Carries out `action`; returns what it did and the index changes to record.
     pub async fn run(&self, action: &Action) -> Result<(Outcome, Vec<IndexUpdate>)> {
+        if is_folder(action.rel()) {
+            if let Some(done) = self.run_folder(action).await {
+                return done;
+            }
+        }
         match action {
             Action::Upload { rel, write } => {
                 let up = self.upload(rel, write).await?;
@@ -220,21 +227,26 @@ impl Exec<'_> {
                 }
             }
             Action::DeleteRemote { rel, etag } => {
-                self.trash_remote(rel, etag).await?;
-                self.client
-                    .delete_object(&self.pair.bucket, &self.key_of(rel))
-                    .await?;
+                self.delete_remote(rel, etag).await?;
                 Ok((
                     Outcome::DeletedRemote,
                     vec![IndexUpdate::Remove(rel.clone())],
                 ))
             }
+            Action::Rename {
+                rel,
+                from,
+                etag,
+                hash,
+                expect,
+            } => self.rename(rel, from, etag, hash, *expect).await,
             Action::DeleteLocal { rel, expect } => {
                 let path = self.local_path(rel);
                 if !still(&path, Some(*expect)) {
                     return Ok((Outcome::Deferred, vec![]));
                 }
                 move_to_local_trash(&self.pair.local, rel)?;
+                self.prune_parents(rel);
                 Ok((
                     Outcome::DeletedLocal,
                     vec![IndexUpdate::Remove(rel.clone())],
@@ -260,6 +272,91 @@ impl Exec<'_> {
                 remote_etag,
                 expect,
             } => self.conflict(rel, remote_etag, *expect, true).await,
+        }
+    }
+
+    /// A folder's actions (`None`: as for a file). Its `name/` object is empty and plain: it
+    /// tells only that the folder exists, which its key already says.
+    async fn run_folder(&self, action: &Action) -> Option<Result<(Outcome, Vec<IndexUpdate>)>> {
+        let indexed = |rel: &str, etag: String| {
+            self.entry(rel, Stamp::FOLDER, String::new(), etag, String::new())
+        };
+        let bucket = &self.pair.bucket;
+        let done = match action {
+            Action::Upload { rel, write } => {
+                let key = self.key_of(rel);
+                let mut put = ossvault_client::PutOptions::default();
+                put.headers.extend(condition_headers(write));
+                let body = ossvault_client::RequestBody::Bytes(Default::default());
+                match self.client.put_object(bucket, &key, body, &put).await {
+                    Ok(r) => Ok((
+                        Outcome::Uploaded {
+                            parts_resumed: 0,
+                            parts_sent: 1,
+                        },
+                        vec![indexed(rel, r.etag)],
+                    )),
+                    Err(e) if lost_race(&e) => Err(Error::Changed(key)),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Action::Download { rel, etag, .. } => {
+                let path = self.local_path(rel);
+                std::fs::create_dir_all(&path)
+                    .map_err(Error::io(&path))
+                    .map(|()| (Outcome::Downloaded, vec![indexed(rel, etag.clone())]))
+            }
+            Action::Reconcile {
+                rel, remote_etag, ..
+            }
+            | Action::Conflict {
+                rel, remote_etag, ..
+            } => Ok((Outcome::Same, vec![indexed(rel, remote_etag.clone())])),
+            Action::DeleteRemote { rel, .. } => self
+                .client
+                .delete_object(bucket, &self.key_of(rel))
+                .await
+                .map_err(Error::from)
+                .map(|()| {
+                    (
+                        Outcome::DeletedRemote,
+                        vec![IndexUpdate::Remove(rel.clone())],
+                    )
+                }),
+            Action::DeleteLocal { rel, .. } => {
+                // Only an empty folder goes (the engine runs folder removals after the
+                // files'); one that holds something now stays, no longer tracked.
+                let path = self.local_path(rel);
+                let forget = vec![IndexUpdate::Remove(rel.clone())];
+                match std::fs::remove_dir(&path) {
+                    Ok(()) => {
+                        self.prune_parents(rel.trim_end_matches('/'));
+                        Ok((Outcome::DeletedLocal, forget))
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        Ok((Outcome::Forgot, forget))
+                    }
+                    Err(_) if path.is_dir() => Ok((Outcome::Forgot, forget)),
+                    Err(e) => Err(Error::io(&path)(e)),
+                }
+            }
+            Action::Touch { .. } | Action::Forget { .. } | Action::Rename { .. } => return None,
+        };
+        Some(done)
+    }
+
+    /// Removes the folders that the local deletion of `rel` left empty, up to the pair's root:
+    /// they were there for what the other side deleted (a folder kept for itself has its own
+    /// index entry, and stays).
+    fn prune_parents(&self, rel: &str) {
+        let mut rel = rel;
+        while let Some((parent, _)) = rel.rsplit_once('/') {
+            if self.index_entry_hint(&format!("{parent}/")).is_some()
+                || std::fs::remove_dir(self.local_path(parent)).is_err()
+            {
+                break;
+            }
+            rel = parent;
         }
     }
 
@@ -292,6 +389,87 @@ impl Exec<'_> {
                 write,
             )
             .await
+    }
+
+    /// Moves the object (which must have `etag`) to the trash.
+    async fn delete_remote(&self, rel: &str, etag: &str) -> Result<()> {
+        self.trash_remote(rel, etag).await?;
+        self.client
+            .delete_object(&self.pair.bucket, &self.key_of(rel))
+            .await?;
+        Ok(())
+    }
+
+    /// A local move (`from` → `rel`) carried out on the server when the file still holds the
+    /// content indexed for `from`: the object is copied (only while it still has `etag`, onto
+    /// a key nobody wrote meanwhile: the content and its encryption are unchanged, nothing is
+    /// re-read or re-sent) and `from` deleted. Otherwise (other content, the object changed,
+    /// the service cannot copy it) an upload of `rel` and a deletion of `from`, as without the
+    /// move.
+    async fn rename(
+        &self,
+        rel: &str,
+        from: &str,
+        etag: &str,
+        hash: &str,
+        expect: Stamp,
+    ) -> Result<(Outcome, Vec<IndexUpdate>)> {
+        let path = self.local_path(rel);
+        let hashed = path.clone();
+        let now = tokio::task::spawn_blocking(move || content_hash(&hashed))
+            .await
+            .map_err(|e| Error::Index(e.to_string()))??;
+        if !still(&path, Some(expect)) {
+            return Ok((Outcome::Deferred, vec![]));
+        }
+        if now == hash {
+            let bucket = &self.pair.bucket;
+            let copied = self
+                .client
+                .copy_object_guarded(bucket, &self.key_of(from), &self.key_of(rel), etag)
+                .await;
+            match copied {
+                Ok(put) => {
+                    let fp = self
+                        .index_entry_hint(from)
+                        .map(|e| e.key_fingerprint)
+                        .unwrap_or_default();
+                    let mut updates = vec![self.entry(rel, expect, now, put.etag, fp)];
+                    // The old key goes only while it holds what was copied; changed
+                    // meanwhile, it is planned again next pass.
+                    let old = match self.client.head_object(bucket, &self.key_of(from)).await {
+                        Ok(m) => Some(m.etag),
+                        Err(e) if e.code() == Some("NoSuchKey") => None,
+                        Err(e) => return Err(e.into()),
+                    };
+                    match old {
+                        Some(old) if old.trim_matches('"') == etag.trim_matches('"') => {
+                            self.client
+                                .delete_object(bucket, &self.key_of(from))
+                                .await?;
+                            updates.push(IndexUpdate::Remove(from.to_owned()));
+                        }
+                        Some(_) => {}
+                        None => updates.push(IndexUpdate::Remove(from.to_owned())),
+                    }
+                    return Ok((Outcome::Renamed, updates));
+                }
+                // Refused (not a failure of the service or the network): a plain upload.
+                Err(ossvault_client::Error::Service(e)) if e.status < 500 && e.status != 429 => {
+                    tracing::debug!(from, to = rel, "moved as an upload: {e}");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let up = self.upload(rel, &Write::Create).await?;
+        let outcome = Outcome::Uploaded {
+            parts_resumed: up.parts_resumed,
+            parts_sent: up.parts_sent,
+        };
+        let mut updates = vec![self.uploaded_entry(rel, up)];
+        self.delete_remote(from, etag).await?;
+        updates.push(IndexUpdate::Remove(from.to_owned()));
+        Ok((outcome, updates))
     }
 
     /// Copies the object's current version (which must have `etag`) under the trash prefix.

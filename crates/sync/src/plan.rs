@@ -70,6 +70,17 @@ pub enum Action {
     Forget {
         rel: String,
     },
+    /// A local move: `rel` is new here, `from` gone, with the same size, mtime and inode. If
+    /// the file still has the content indexed for `from` (`hash`), the object is copied on the
+    /// server (if it still has `etag`) and the old key deleted: no upload; else it is uploaded
+    /// and `from` deleted, as without the move.
+    Rename {
+        rel: String,
+        from: String,
+        etag: String,
+        hash: String,
+        expect: Stamp,
+    },
 }
 
 impl Action {
@@ -82,7 +93,8 @@ impl Action {
             | Action::Conflict { rel, .. }
             | Action::Reconcile { rel, .. }
             | Action::Touch { rel, .. }
-            | Action::Forget { rel } => rel,
+            | Action::Forget { rel }
+            | Action::Rename { rel, .. } => rel,
         }
     }
 
@@ -91,6 +103,16 @@ impl Action {
         matches!(
             self,
             Action::DeleteRemote { .. } | Action::DeleteLocal { .. }
+        )
+    }
+
+    /// Whether the action removes a folder (run once the pass's other actions are done, so
+    /// that the folder is empty by then).
+    pub fn removes_folder(&self) -> bool {
+        matches!(
+            self,
+            Action::DeleteRemote { rel, .. } | Action::DeleteLocal { rel, .. }
+                if crate::scan::is_folder(rel)
         )
     }
 
@@ -109,6 +131,13 @@ pub struct Stamp {
 }
 
 impl Stamp {
+    /// Every folder's.
+    pub const FOLDER: Stamp = Stamp {
+        size: 0,
+        mtime_ns: 0,
+        inode: 0,
+    };
+
     pub fn of(f: &LocalFile) -> Stamp {
         Stamp {
             size: f.size,
@@ -170,6 +199,13 @@ pub fn plan_path(
     remote: Option<&RemoteObject>,
 ) -> Option<Action> {
     use Side::*;
+    // A folder holding files needs no object of its own: only an empty one is made one.
+    if local.is_some_and(|l| crate::scan::is_folder(&l.rel) && !l.empty)
+        && index.is_none()
+        && remote.is_none()
+    {
+        return None;
+    }
     let l = local_side(local, index);
     let r = remote_side(remote, index);
     let rel = rel.to_owned();
@@ -291,6 +327,7 @@ pub fn plan<E>(
     remote: Option<&[RemoteObject]>,
 ) -> Result<Vec<Action>, E> {
     let mut actions = Vec::new();
+    let mut moves = Moves::default();
     let mut li = local.iter().peekable();
     let mut ri = remote.map(|r| r.iter().peekable());
     let mut next_index = index()?;
@@ -323,10 +360,79 @@ pub fn plan<E>(
             }),
         };
         if let Some(a) = plan_path(mode, &rel, l, i.as_ref(), r.as_ref()) {
+            moves.note(&a, l, i, actions.len());
             actions.push(a);
         }
     }
-    Ok(actions)
+    Ok(moves.pair_up(actions))
+}
+
+/// The file identity a move keeps: size, mtime and inode (renames keep all three).
+type Identity = (u64, i64, u64);
+
+/// Creations and deletions of one pass that may be the two halves of a move.
+#[derive(Default)]
+struct Moves {
+    /// Deleted remote objects still as indexed: identity → (action index, index entry).
+    gone: std::collections::HashMap<Identity, (usize, IndexEntry)>,
+    /// New local files to create: (action index, stamp).
+    new: Vec<(usize, Stamp)>,
+}
+
+impl Moves {
+    fn note(
+        &mut self,
+        a: &Action,
+        local: Option<&LocalFile>,
+        index: Option<IndexEntry>,
+        at: usize,
+    ) {
+        match (a, local, index) {
+            // Without an inode (not Unix) a move cannot be told from a copy: none is paired.
+            (Action::DeleteRemote { etag, .. }, None, Some(i))
+                if i.inode != 0 && *etag == i.etag =>
+            {
+                self.gone.insert((i.size, i.mtime_ns, i.inode), (at, i));
+            }
+            (
+                Action::Upload {
+                    write: Write::Create,
+                    ..
+                },
+                Some(l),
+                None,
+            ) if l.inode != 0 => self.new.push((at, Stamp::of(l))),
+            _ => {}
+        }
+    }
+
+    /// Each creation whose identity a deletion had becomes one rename.
+    fn pair_up(mut self, mut actions: Vec<Action>) -> Vec<Action> {
+        if self.gone.is_empty() || self.new.is_empty() {
+            return actions;
+        }
+        let mut dropped = vec![false; actions.len()];
+        for (at, stamp) in self.new {
+            let Some((gone_at, entry)) =
+                self.gone.remove(&(stamp.size, stamp.mtime_ns, stamp.inode))
+            else {
+                continue;
+            };
+            let from = actions[gone_at].rel().to_owned();
+            let rel = actions[at].rel().to_owned();
+            actions[at] = Action::Rename {
+                rel,
+                from,
+                etag: entry.etag,
+                hash: entry.hash,
+                expect: stamp,
+            };
+            dropped[gone_at] = true;
+        }
+        let mut keep = dropped.into_iter().map(|d| !d);
+        actions.retain(|_| keep.next().unwrap_or(true));
+        actions
+    }
 }
 
 /// The deletion safety check: refuses a pass that deletes more than `max_share` of the
@@ -391,6 +497,7 @@ mod tests {
             mtime_ns: 100,
             inode: 7,
             hash: None,
+            empty: false,
         };
         match l {
             L::None => None,
@@ -446,6 +553,7 @@ mod tests {
             Some(Action::Reconcile { .. }) => "reconcile",
             Some(Action::Touch { .. }) => "touch",
             Some(Action::Forget { .. }) => "forget",
+            Some(Action::Rename { .. }) => "rename",
         }
     }
 
@@ -579,13 +687,19 @@ mod tests {
         assert_eq!(kind(&got), "replace@index");
     }
 
+    /// A file's inode in these tables: one per name.
+    fn ino(rel: &str) -> u64 {
+        rel.bytes().map(u64::from).sum()
+    }
+
     fn lf(rel: &str) -> LocalFile {
         LocalFile {
             rel: rel.into(),
             size: 1,
             mtime_ns: 1,
-            inode: 1,
+            inode: ino(rel),
             hash: None,
+            empty: false,
         }
     }
 
@@ -595,7 +709,7 @@ mod tests {
             IndexEntry {
                 size: 1,
                 mtime_ns: 1,
-                inode: 1,
+                inode: ino(rel),
                 hash: "h".into(),
                 key: rel.into(),
                 etag: format!("E-{rel}"),
@@ -654,6 +768,71 @@ mod tests {
             .map(|a| (a.rel(), kind(&Some(a.clone()))))
             .collect();
         assert_eq!(got, [("a", "create"), ("c", "delete-remote")]);
+    }
+
+    #[test]
+    fn a_move_is_one_rename_when_the_identity_matches_and_the_object_is_as_indexed() {
+        // "a" moved to "z/a" (same size, mtime and inode), "b" deleted, "c" new: one rename.
+        let moved = LocalFile {
+            rel: "z/a".into(),
+            ..lf("a")
+        };
+        let local = vec![lf("c"), moved];
+        let remote = vec![ro("a", "E-a"), ro("b", "E-b")];
+        for mode in [Mode::Upload, Mode::TwoWay] {
+            let mut index = vec![ie("a"), ie("b")].into_iter();
+            let actions = plan(mode, &local, || Ok::<_, ()>(index.next()), Some(&remote)).unwrap();
+            let got: Vec<(&str, &str)> = actions
+                .iter()
+                .map(|a| (a.rel(), kind(&Some(a.clone()))))
+                .collect();
+            assert_eq!(
+                got,
+                [("b", "delete-remote"), ("c", "create"), ("z/a", "rename")],
+                "{mode}"
+            );
+            let Some(Action::Rename {
+                from, etag, hash, ..
+            }) = actions.last()
+            else {
+                unreachable!()
+            };
+            assert_eq!(
+                (from.as_str(), etag.as_str(), hash.as_str()),
+                ("a", "E-a", "h")
+            );
+            assert!(
+                check_deletions(&actions, 2, 0.1, 1000).is_ok(),
+                "a move deletes nothing"
+            );
+        }
+        // The object changed on the server since it was indexed: no move (what the remote
+        // holds is not what the file holds).
+        let remote = vec![ro("a", "other"), ro("b", "E-b")];
+        let mut index = vec![ie("a"), ie("b")].into_iter();
+        let actions = plan(
+            Mode::Upload,
+            &local,
+            || Ok::<_, ()>(index.next()),
+            Some(&remote),
+        )
+        .unwrap();
+        assert!(!actions.iter().any(|a| matches!(a, Action::Rename { .. })));
+        // Without inodes (not Unix) nothing is paired.
+        let local = vec![LocalFile {
+            inode: 0,
+            ..local[1].clone()
+        }];
+        let mut index = vec![(
+            "a".to_string(),
+            IndexEntry {
+                inode: 0,
+                ..ie("a").1
+            },
+        )]
+        .into_iter();
+        let actions = plan(Mode::Upload, &local, || Ok::<_, ()>(index.next()), None).unwrap();
+        assert_eq!(actions.len(), 2);
     }
 
     #[test]

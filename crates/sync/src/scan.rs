@@ -16,7 +16,8 @@ pub const HASH_BLOCK: u64 = 4 << 20;
 /// Longest object key OSS takes.
 const MAX_KEY: usize = 1023;
 
-/// A regular file of the folder.
+/// A regular file of the folder, or a sub-folder ([`is_folder`]: `rel` ends with `/`; its size,
+/// mtime and inode are 0, so a folder stays the same folder while it exists).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalFile {
     /// The `/`-separated path relative to the folder.
@@ -27,6 +28,15 @@ pub struct LocalFile {
     /// The content hash, when the scan had to read the file (metadata differs from the index
     /// but the size does not): tells an mtime-only change from an edit.
     pub hash: Option<String>,
+    /// A sub-folder holding nothing the sync keeps. Such a folder is kept on the remote side as
+    /// a `name/` object (as the OSS console makes folders); other sub-folders are listed too,
+    /// so that an object of theirs stays while they exist.
+    pub empty: bool,
+}
+
+/// Whether a relative path names a folder (its `name/` object).
+pub fn is_folder(rel: &str) -> bool {
+    rel.ends_with('/')
 }
 
 /// A path the walk could not sync, and why (reported, never silently dropped).
@@ -200,15 +210,18 @@ pub fn set_ignore_rules(root: &Path, rules: &str) -> Result<()> {
         .map_err(Error::io(path))
 }
 
-/// Walks `root`: every regular file that the ignore rules keep, symbolic links not followed
-/// (reported), names an object key cannot hold reported. Files whose size matches the index
-/// but whose mtime or inode does not are hashed (the only content the scan reads).
+/// Walks `root`: every regular file and sub-folder that the ignore rules keep, symbolic links
+/// not followed (reported), names an object key cannot hold reported. Files whose size matches
+/// the index but whose mtime or inode does not are hashed (the only content the scan reads).
 pub fn scan(root: &Path, index: Option<&Index>) -> Result<Scan> {
     let meta = std::fs::metadata(root).map_err(|_| Error::LocalRootMissing(root.to_owned()))?;
     if !meta.is_dir() {
         return Err(Error::LocalRootMissing(root.to_owned()));
     }
     let mut out = Scan::default();
+    // Sub-folders, and those holding anything (the rest are empty).
+    let mut folders = Vec::new();
+    let mut occupied = std::collections::HashSet::new();
     let walker = ignore::WalkBuilder::new(root)
         .standard_filters(false)
         .hidden(false)
@@ -235,11 +248,13 @@ pub fn scan(root: &Path, index: Option<&Index>) -> Result<Scan> {
         let Some(kind) = entry.file_type() else {
             continue;
         };
-        if kind.is_dir() {
-            continue;
-        }
         let path = entry.path();
         let rel_path = path.strip_prefix(root).unwrap_or(path);
+        if entry.depth() > 1 {
+            if let Some(parent) = rel_path.parent().and_then(rel_to_key) {
+                occupied.insert(parent);
+            }
+        }
         let Some(rel) = rel_to_key(rel_path) else {
             out.skipped.push(Skipped {
                 path: path.display().to_string(),
@@ -247,6 +262,12 @@ pub fn scan(root: &Path, index: Option<&Index>) -> Result<Scan> {
             });
             continue;
         };
+        if kind.is_dir() {
+            if unrepresentable(&rel).is_none() {
+                folders.push(rel);
+            }
+            continue;
+        }
         if kind.is_symlink() {
             out.skipped.push(Skipped {
                 path: rel,
@@ -274,6 +295,17 @@ pub fn scan(root: &Path, index: Option<&Index>) -> Result<Scan> {
             size: meta.len(),
             mtime_ns: mtime_ns(&meta),
             inode: inode(&meta),
+            hash: None,
+            empty: false,
+        });
+    }
+    for rel in folders {
+        out.files.push(LocalFile {
+            empty: !occupied.contains(&rel),
+            rel: rel + "/",
+            size: 0,
+            mtime_ns: 0,
+            inode: 0,
             hash: None,
         });
     }
@@ -436,7 +468,7 @@ mod tests {
             .collect();
         assert_eq!(read, ["b/d.txt"]);
         assert_eq!(again.hashed, 1);
-        assert_eq!(again.files.len(), 5);
+        assert_eq!(again.files.iter().filter(|f| !is_folder(&f.rel)).count(), 5);
     }
 
     fn entry_of(size: u64, mtime_ns: i64) -> crate::index::IndexEntry {
@@ -466,8 +498,40 @@ mod tests {
         std::os::unix::fs::symlink(root.join("a"), root.join("link")).unwrap();
         let s = scan(root, None).unwrap();
         let rels: Vec<&str> = s.files.iter().map(|f| f.rel.as_str()).collect();
-        assert_eq!(rels, [IGNORE_FILE, "a/keep.txt"]);
+        assert_eq!(rels, [IGNORE_FILE, "a/", "a/keep.txt"]);
         #[cfg(unix)]
         assert!(s.skipped.iter().any(|k| k.path == "link"));
+    }
+
+    #[test]
+    fn folders_are_listed_and_the_empty_ones_marked() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for d in ["empty", "outer/inner", "litter", "full/sub"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        std::fs::write(root.join("litter/.DS_Store"), b"x").unwrap();
+        std::fs::write(root.join("full/sub/f.txt"), b"f").unwrap();
+        let s = scan(root, None).unwrap();
+        let folders: Vec<(&str, bool)> = s
+            .files
+            .iter()
+            .filter(|f| is_folder(&f.rel))
+            .map(|f| {
+                assert_eq!((f.size, f.mtime_ns, f.inode), (0, 0, 0));
+                (f.rel.as_str(), f.empty)
+            })
+            .collect();
+        assert_eq!(
+            folders,
+            [
+                ("empty/", true),
+                ("full/", false),
+                ("full/sub/", false),
+                ("litter/", true),
+                ("outer/", false),
+                ("outer/inner/", true),
+            ]
+        );
     }
 }

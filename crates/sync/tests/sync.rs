@@ -144,7 +144,8 @@ impl Fx {
                 .unwrap();
             for o in page.objects {
                 let rel = o.key[prefix.len()..].to_owned();
-                if rel.starts_with(".ossvault-trash/") {
+                // Folder objects (`name/`, empty) are looked at by `remote_folders`.
+                if rel.starts_with(".ossvault-trash/") || rel.ends_with('/') {
                     continue;
                 }
                 // Deleted since the listing (the sync is at work): seen on the next look.
@@ -186,6 +187,30 @@ impl Fx {
             }
         }
         out
+    }
+
+    /// The folder objects (`name/`) under `prefix`, relative to it; checks that they are
+    /// empty.
+    async fn remote_folders(&self, prefix: &str) -> Vec<String> {
+        let page = self
+            .client
+            .list_objects(
+                BUCKET,
+                &ListRequest {
+                    prefix: prefix.into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        page.objects
+            .into_iter()
+            .filter(|o| o.key.ends_with('/') && !o.key.contains(".ossvault-trash/"))
+            .map(|o| {
+                assert_eq!(o.size, 0, "{} holds bytes", o.key);
+                o.key[prefix.len()..].to_owned()
+            })
+            .collect()
     }
 }
 
@@ -579,6 +604,116 @@ async fn mass_deletion_is_refused_and_old_versions_restore() {
         .await
         .unwrap();
     assert_ne!(body.bytes().await.unwrap().to_vec(), content(2, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_folder_is_copied_on_the_server_not_uploaded_nor_refused_as_a_mass_deletion() {
+    let fx = fixture().await;
+    let pair = fx.add("mv", Mode::Upload, Some(KEY), "mv/");
+    for i in 0..30 {
+        write(&pair.local, &format!("old/f{i}.txt"), &content(i, 1));
+    }
+    for i in 0..5 {
+        write(&pair.local, &format!("keep/k{i}.txt"), &content(i, 2));
+    }
+    let sync = fx.open("mv", RunOptions::default()).await;
+    sync.pass(true, None).await.unwrap();
+
+    // The folder moves (86 % of the files: as deletions, the safety check would refuse), and
+    // one moved file is edited in place with its size and mtime put back: only its content
+    // tells, so it is uploaded, not copied.
+    std::fs::rename(pair.local.join("old"), pair.local.join("new")).unwrap();
+    let edited = pair.local.join("new/f3.txt");
+    let mtime = std::fs::metadata(&edited).unwrap().modified().unwrap();
+    let mut bytes = std::fs::read(&edited).unwrap();
+    bytes[0] ^= 1;
+    std::fs::write(&edited, &bytes).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&edited)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let r = sync.pass(true, None).await.unwrap();
+    assert!(
+        r.refused_deletions.is_none() && r.failed.is_empty(),
+        "{r:?}"
+    );
+    assert_eq!((r.renamed, r.uploaded), (29, 1), "{r:?}");
+    let master = fx.master().await;
+    assert_eq!(
+        fx.remote_tree("mv/", Some(&master)).await,
+        local_tree(&pair.local)
+    );
+    // The index follows the move: the next pass has nothing to do.
+    let r = sync.pass(true, None).await.unwrap();
+    assert!(!r.changed() && r.hashed == 0, "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_folders_are_kept_on_both_sides_and_their_removal_follows() {
+    let fx = fixture().await;
+    let a = fx.add("fa", Mode::TwoWay, Some(KEY), "folders/");
+    let b = fx.add("fb", Mode::TwoWay, Some(KEY), "folders/");
+    let sa = fx.open("fa", RunOptions::default()).await;
+    let sb = fx.open("fb", RunOptions::default()).await;
+    // Empty folders (one holding only OS litter), a folder holding an empty one, and folders
+    // holding files (no object of their own).
+    for d in ["empty", "outer/inner", "litter", "full/sub"] {
+        std::fs::create_dir_all(a.local.join(d)).unwrap();
+    }
+    write(&a.local, "litter/.DS_Store", b"finder state");
+    write(&a.local, "full/sub/f.txt", b"a file");
+    sa.pass(true, None).await.unwrap();
+    assert_eq!(
+        fx.remote_folders("folders/").await,
+        ["empty/", "litter/", "outer/inner/"]
+    );
+    // A folder made on the server (as the OSS console makes one) reaches both sides.
+    fx.client
+        .put_object(
+            BUCKET,
+            "folders/console/",
+            ossvault_client::RequestBody::Bytes(Default::default()),
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+    sa.pass(true, None).await.unwrap();
+    let r = sb.pass(true, None).await.unwrap();
+    assert!(r.failed.is_empty(), "{r:?}");
+    for d in ["empty", "outer/inner", "litter", "console", "full/sub"] {
+        assert!(b.local.join(d).is_dir(), "{d} on b");
+    }
+    assert!(a.local.join("console").is_dir());
+    assert_eq!(local_tree(&a.local), local_tree(&b.local));
+
+    // An empty folder removed on b goes from the server and from a; a whole folder removed
+    // with its files (and its folder object) on b goes from a too, files into a's trash.
+    std::fs::remove_dir(b.local.join("empty")).unwrap();
+    write(&b.local, "gone/f.txt", b"soon gone");
+    sb.pass(true, None).await.unwrap();
+    sa.pass(true, None).await.unwrap();
+    assert!(a.local.join("gone/f.txt").is_file());
+    std::fs::remove_dir_all(b.local.join("gone")).unwrap();
+    std::fs::remove_dir_all(b.local.join("full")).unwrap();
+    sb.pass(true, None).await.unwrap();
+    let r = sa.pass(true, None).await.unwrap();
+    assert!(r.failed.is_empty(), "{r:?}");
+    for d in ["empty", "gone", "full"] {
+        assert!(!a.local.join(d).exists(), "{d} still on a: {r:?}");
+    }
+    assert_eq!(
+        fx.remote_folders("folders/").await,
+        ["console/", "litter/", "outer/inner/"]
+    );
+    // A folder that receives a file keeps its object; nothing is left to do.
+    write(&a.local, "console/now-a-file.txt", b"content");
+    sa.pass(true, None).await.unwrap();
+    sb.pass(true, None).await.unwrap();
+    assert_eq!(local_tree(&a.local), local_tree(&b.local));
+    let r = sa.pass(true, None).await.unwrap();
+    assert!(!r.changed(), "{r:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
