@@ -434,14 +434,16 @@ impl Client {
         Ok((ObjectMeta::from_headers(response.headers()), response))
     }
 
-    /// Downloads an object (or a range) into `out`, calling `progress` with each chunk's
-    /// length. A whole-object download is checked against the object's CRC-64.
+    /// Downloads an object (or a range) into `out`, paced by `limiter` chunk by chunk if given,
+    /// calling `progress` with each chunk's length. A whole-object download is checked against
+    /// the object's CRC-64.
     pub async fn download<W: AsyncWrite + Unpin>(
         &self,
         bucket: &str,
         key: &str,
         range: Option<RangeSpec>,
         out: &mut W,
+        limiter: Option<&crate::transfer::RateLimiter>,
         mut progress: impl FnMut(u64),
     ) -> Result<ObjectMeta, Error> {
         let (meta, response) = self.get_object(bucket, key, range).await?;
@@ -450,6 +452,9 @@ impl Client {
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk?;
+            if let Some(limiter) = limiter {
+                limiter.acquire(chunk.len() as u64).await;
+            }
             crc.update(&chunk);
             out.write_all(&chunk)
                 .await

@@ -38,7 +38,7 @@ async fn object_round_trips_with_both_signatures() {
         assert_eq!(meta.content_type.as_deref(), Some("text/plain"));
 
         let mut out = Vec::new();
-        c.download(&bucket, key, None, &mut out, |_| {})
+        c.download(&bucket, key, None, &mut out, None, |_| {})
             .await
             .unwrap();
         assert_eq!(out, b"hello world");
@@ -48,7 +48,7 @@ async fn object_round_trips_with_both_signatures() {
             end: None,
         });
         let m = c
-            .download(&bucket, key, range, &mut part, |_| {})
+            .download(&bucket, key, range, &mut part, None, |_| {})
             .await
             .unwrap();
         assert_eq!((part.as_slice(), m.size), (&b"world"[..], 11));

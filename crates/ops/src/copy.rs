@@ -471,12 +471,17 @@ impl Copier<'_> {
         let copy = durable.file().try_clone().map_err(Error::io(&temp))?;
         let mut file = tokio::io::BufWriter::new(tokio::fs::File::from_std(copy));
         let mut written = 0u64;
-        let download = self
-            .client
-            .download(&url.bucket, &url.key, Some(range), &mut file, |n| {
+        let download = self.client.download(
+            &url.bucket,
+            &url.key,
+            Some(range),
+            &mut file,
+            self.settings.download_limiter.as_deref(),
+            |n| {
                 written += n;
                 on_bytes(n);
-            });
+            },
+        );
         let meta = tokio::select! {
             r = download => r?,
             _ = self.cancel.cancelled() => return Err(Error::Cancelled),

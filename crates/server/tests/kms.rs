@@ -106,7 +106,9 @@ fn data(len: usize, seed: u8) -> Vec<u8> {
 
 async fn get(client: &Client, bucket: &str, key: &str) -> Result<Vec<u8>, Error> {
     let mut out = Vec::new();
-    client.download(bucket, key, None, &mut out, |_| {}).await?;
+    client
+        .download(bucket, key, None, &mut out, None, |_| {})
+        .await?;
     Ok(out)
 }
 

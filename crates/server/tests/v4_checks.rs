@@ -167,7 +167,8 @@ fn code(xml: &str) -> &str {
 
 async fn get(c: &Client, bucket: &str, key: &str) -> Result<Vec<u8>, Error> {
     let mut out = Vec::new();
-    c.download(bucket, key, None, &mut out, |_| {}).await?;
+    c.download(bucket, key, None, &mut out, None, |_| {})
+        .await?;
     Ok(out)
 }
 

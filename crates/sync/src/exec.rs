@@ -533,7 +533,6 @@ impl Exec<'_> {
                     .map(|f| f.to_hex())
                     .unwrap_or_default(),
             };
-            self.limiter.acquire(meta.size).await;
             let work = ossvault_ops::encrypted::download(
                 self.client,
                 &self.pair.bucket,
@@ -542,7 +541,7 @@ impl Exec<'_> {
                 &opened.envelope,
                 &fetched.temp,
                 None,
-                None,
+                Some(self.limiter),
                 on_bytes,
             );
             tokio::select! {
@@ -550,13 +549,17 @@ impl Exec<'_> {
                 _ = self.cancel.cancelled() => return Err(Error::Cancelled),
             }
         } else {
-            self.limiter.acquire(meta.size).await;
             let mut file = tokio::fs::File::create(&fetched.temp)
                 .await
                 .map_err(Error::io(&fetched.temp))?;
-            let work = self
-                .client
-                .download(&self.pair.bucket, &key, None, &mut file, on_bytes);
+            let work = self.client.download(
+                &self.pair.bucket,
+                &key,
+                None,
+                &mut file,
+                Some(self.limiter),
+                on_bytes,
+            );
             let got = tokio::select! {
                 r = work => r?,
                 _ = self.cancel.cancelled() => return Err(Error::Cancelled),

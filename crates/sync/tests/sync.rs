@@ -717,6 +717,48 @@ async fn empty_folders_are_kept_on_both_sides_and_their_removal_follows() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_under_a_bandwidth_limit_starts_at_once_and_keeps_to_the_rate() {
+    let fx = fixture().await;
+    let pair = fx.add("pace", Mode::Download, None, "pace/");
+    const RATE: u64 = 256 * 1024;
+    fx.store
+        .update("pace", |p| p.bandwidth_limit = Some(RATE))
+        .unwrap();
+    let body = content(5, 1).repeat(1 + (1536 * 1024) / content(5, 1).len());
+    fx.client
+        .put_object(
+            BUCKET,
+            "pace/big.bin",
+            ossvault_client::RequestBody::Bytes(body.clone().into()),
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+    let sync = fx.open("pace", RunOptions::default()).await;
+    let started = Instant::now();
+    let pass = {
+        let s = sync.clone();
+        tokio::spawn(async move { s.pass(true, None).await })
+    };
+    // Paced chunk by chunk: bytes arrive from the start (not after waiting out the whole
+    // file's worth of the rate, then all at once).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let midway = sync.status().bytes_done;
+    assert!(
+        midway > 0 && midway < body.len() as u64,
+        "{midway} of {} bytes after 1.5 s",
+        body.len()
+    );
+    let r = pass.await.unwrap().unwrap();
+    assert_eq!(r.downloaded, 1, "{r:?}");
+    let took = started.elapsed().as_secs_f64();
+    // A second's burst, then the rate.
+    let floor = (body.len() as u64 - RATE) as f64 / RATE as f64 * 0.9;
+    assert!(took >= floor, "{took:.2} s, at least {floor:.2} s expected");
+    assert_eq!(std::fs::read(pair.local.join("big.bin")).unwrap(), body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_encrypted_upload_resumes() {
     let fx = fixture().await;
     let pair = fx.add("big", Mode::Upload, Some(KEY), "big/");
