@@ -579,16 +579,21 @@ impl PairSync {
                 })
                 .unwrap_or(0)
         };
-        let bytes_total: u64 = actions
-            .iter()
-            .map(|a| match a {
-                Action::Upload { rel, .. } => local_size(rel),
-                Action::Download { rel, .. }
-                | Action::Conflict { rel, .. }
-                | Action::Reconcile { rel, .. } => remote_size(rel),
-                _ => 0,
+        // Each action with the bytes it moves (for the pass's and the file's progress).
+        let actions: Vec<(Action, u64)> = actions
+            .into_iter()
+            .map(|a| {
+                let size = match &a {
+                    Action::Upload { rel, .. } => local_size(rel),
+                    Action::Download { rel, .. }
+                    | Action::Conflict { rel, .. }
+                    | Action::Reconcile { rel, .. } => remote_size(rel),
+                    _ => 0,
+                };
+                (a, size)
             })
-            .sum();
+            .collect();
+        let bytes_total: u64 = actions.iter().map(|(_, size)| size).sum();
         let files_total = actions.len() as u64;
         // The actions carry what execution needs: the walk and the listing (memory in
         // proportion to the folder) go before the transfers start.
@@ -602,7 +607,11 @@ impl PairSync {
             };
             s.files_total = files_total;
             s.bytes_total = bytes_total;
-            for a in actions.iter().filter(|a| a.transfers()).take(MAX_FILES / 2) {
+            for (a, _) in actions
+                .iter()
+                .filter(|(a, _)| a.transfers())
+                .take(MAX_FILES / 2)
+            {
                 s.files.insert(a.rel().to_owned(), FileState::Pending);
             }
             for (path, reason) in &report.skipped {
@@ -639,19 +648,36 @@ impl PairSync {
             index: &self.index,
         };
         let exec = &exec;
-        let run = |action: Action| async move {
+        let run = |(action, size): (Action, u64)| async move {
             if let Err(e) = self.wait_unpaused().await {
                 return (action, Err(e));
             }
             if action.transfers() {
                 self.set_file(action.rel(), Some(FileState::Transferring { percent: 0 }));
             }
+            // The file's percentage, published when it moves (at most a hundred times).
+            let (moved, shown) = (AtomicU64::new(0), std::sync::atomic::AtomicU8::new(0));
+            let on_file = |n: u64| {
+                on_bytes(n);
+                let done = moved.fetch_add(n, Ordering::Relaxed) + n;
+                if let Some(percent) = (done.min(size) * 100).checked_div(size) {
+                    let percent = percent as u8;
+                    if shown.fetch_max(percent, Ordering::Relaxed) < percent {
+                        self.set_file(action.rel(), Some(FileState::Transferring { percent }));
+                    }
+                }
+            };
+            let exec = Exec {
+                on_bytes: &on_file,
+                ..exec.clone()
+            };
             let r = exec.run(&action).await;
             (action, r)
         };
         // Folder removals start once everything else is done: a folder whose files leave in
         // this pass is empty by then.
-        let (last, first): (Vec<_>, Vec<_>) = actions.into_iter().partition(Action::removes_folder);
+        let (last, first): (Vec<_>, Vec<_>) =
+            actions.into_iter().partition(|(a, _)| a.removes_folder());
         let jobs = self.options.jobs.max(1);
         let mut results = futures_util::stream::iter(first)
             .map(run)

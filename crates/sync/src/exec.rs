@@ -44,6 +44,7 @@ pub enum Outcome {
 }
 
 /// Everything an action needs.
+#[derive(Clone)]
 pub struct Exec<'a> {
     pub pair: &'a Pair,
     pub client: &'a Client,

@@ -5,7 +5,7 @@ use ossvault_client::{Client, ClientConfig, Credentials, ListRequest};
 use ossvault_crypto::{MasterKey, ObjectHeaders};
 use ossvault_keystore::{Backend, KeyKind, Keystore};
 use ossvault_ops::copy::KeystoreOpener;
-use ossvault_sync::{Mode, Pair, PairState, PairStore, PairSync, RunOptions};
+use ossvault_sync::{FileState, Mode, Pair, PairState, PairStore, PairSync, RunOptions};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -743,11 +743,18 @@ async fn a_download_under_a_bandwidth_limit_starts_at_once_and_keeps_to_the_rate
     // Paced chunk by chunk: bytes arrive from the start (not after waiting out the whole
     // file's worth of the rate, then all at once).
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let midway = sync.status().bytes_done;
+    let status = sync.status();
+    let midway = status.bytes_done;
     assert!(
         midway > 0 && midway < body.len() as u64,
         "{midway} of {} bytes after 1.5 s",
         body.len()
+    );
+    // The file shows its own percentage.
+    assert!(
+        matches!(status.files.get("big.bin"), Some(FileState::Transferring { percent }) if (1..100).contains(percent)),
+        "{:?}",
+        status.files
     );
     let r = pass.await.unwrap().unwrap();
     assert_eq!(r.downloaded, 1, "{r:?}");
