@@ -1,11 +1,13 @@
 """Runs an official OSS SDK's own integration suite against a fresh `ossvault serve`.
 
-    python tests/sdk_suites/run_suite.py [oss2] [--report FILE] [-- PYTEST-ARGS...]
+    python tests/sdk_suites/run_suite.py [oss2|oss2v2] [--report FILE] [-- PYTEST-ARGS...]
 
 What it does, for the suite described by tests/sdk_suites/<suite>.toml:
 1. takes the pinned sdist from the cache ($OSSVAULT_SDK_CACHE, default /var/tmp/ossvault-sdk-suites),
    downloading it with pip from PyPI only when missing, and checks its SHA-256;
-2. extracts its test directories into a fresh temporary directory;
+2. extracts its test directories into a fresh temporary directory; a suite whose TOML names
+   `tests_dir_env` (its tests are not on PyPI) copies instead the `tests/` directory that
+   environment variable points at, and stops with a message when it is not set;
 3. starts `ossvault serve` ($OSSVAULT_BIN, else $CARGO_TARGET_DIR/debug/ossvault) on a free port
    with its own data directory, and points the suite at it through the suite's environment
    variables;
@@ -23,8 +25,10 @@ from __future__ import annotations
 import argparse
 import collections
 import hashlib
+import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -68,6 +72,24 @@ def extract(sdist: Path, dirs: list[str], into: Path) -> None:
         tar.extractall(into, members=members, filter="data")
 
 
+def fetch_tests(config: dict, into: Path) -> None:
+    """Puts the suite's test directories into `into`: from the local `tests/` directory named by
+    $<tests_dir_env> when the TOML gives one, else from the pinned sdist."""
+    variable = config.get("tests_dir_env")
+    if variable is None:
+        extract(cached_sdist(config), config["test_dirs"], into)
+        return
+    value = os.environ.get(variable)
+    if not value or not Path(value).is_dir():
+        raise SystemExit(f"run_suite: this suite's tests are not on PyPI: set {variable} to the tests/ "
+                         f"directory of {config['tests_origin']}")
+    source = Path(value)
+    shutil.copytree(source, into / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    for d in config["test_dirs"]:
+        if not (into / d).is_dir():
+            raise SystemExit(f"run_suite: {source} has no {d.removeprefix('tests/')}/: is it a tests/ directory?")
+
+
 def split_ids(table: dict) -> dict[str, str]:
     """`{reason: [ids]}` or `{id: reason}` tables, as `{id: reason}`."""
     out = {}
@@ -89,25 +111,30 @@ def main() -> int:
     excluded = split_ids(config.get("excluded", {}))
     failing = split_ids(config.get("failing", {}))
     started = time.monotonic()
+    missing = [m for m in config.get("requires", []) if importlib.util.find_spec(m) is None]
+    if missing:
+        raise SystemExit(f"run_suite: the suite imports {', '.join(missing)}, which this Python lacks "
+                         f"(`pip install {' '.join(missing)}` into the venv, or a directory on PYTHONPATH)")
 
-    sdist = cached_sdist(config)
     with tempfile.TemporaryDirectory(prefix=f"ossvault-{args.suite}-suite-") as tmp:
         work = Path(tmp) / "suite"
         work.mkdir()
-        extract(sdist, config["test_dirs"], work)
+        fetch_tests(config, work)
         server = ServerProcess(Path(tmp) / "data", Path(tmp) / "server.log")
         endpoint = server.start()
         results_path = Path(tmp) / "results.json"
+        patches = config.get("patches", {})
         env = {
             **os.environ,
-            "OSS_TEST_ENDPOINT": endpoint,
+            "OSS_TEST_ENDPOINT": endpoint.removeprefix("http://") if patches.get("plain_http") else endpoint,
             "OSS_TEST_ACCESS_KEY_ID": ACCESS_KEY_ID,
             "OSS_TEST_ACCESS_KEY_SECRET": ACCESS_KEY_SECRET,
             "OSS_TEST_REGION": REGION,
             "OSS_TEST_BUCKET": "oss2-suite-",
             "OSSVAULT_SUITE_EXCLUDED": json.dumps(sorted(excluded)),
             "OSSVAULT_SUITE_RESULTS": str(results_path),
-            "OSSVAULT_SUITE_KMS_AS_RSA": "1" if config.get("patches", {}).get("kms_crypto_bucket_as_rsa") else "0",
+            "OSSVAULT_SUITE_KMS_AS_RSA": "1" if patches.get("kms_crypto_bucket_as_rsa") else "0",
+            "OSSVAULT_SUITE_PLAIN_HTTP": "1" if patches.get("plain_http") else "0",
             "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
             "PYTHONDONTWRITEBYTECODE": "1",
         }
@@ -144,7 +171,7 @@ def main() -> int:
           f"(minimum {config['min_pass_rate']:.1%}); {elapsed:.0f} s")
     reasons = collections.Counter()
     for nodeid in by_outcome["excluded"]:
-        reasons[next(r for i, r in excluded.items() if nodeid == i or nodeid.startswith(i + "::"))] += 1
+        reasons[next(r for i, r in excluded.items() if nodeid == i or nodeid.startswith((i + "::", i + "/")))] += 1
     print("\nexcluded, by reason:")
     for reason, n in reasons.most_common():
         print(f"  {n:4d}  {reason}")
@@ -156,7 +183,8 @@ def main() -> int:
         print(f"  {len(ids):4d}  {feature}")
         for nodeid in ids:
             message = results[nodeid].get("message", "")
-            print(f"          {nodeid}" + (f"  [{message[:140]}]" if feature.startswith("NOT") else ""))
+            cleanup = " (in its class's cleanup)" if results[nodeid].get("phase") == "teardown" else ""
+            print(f"          {nodeid}{cleanup}" + (f"  [{message[:140]}]" if feature.startswith("NOT") else ""))
     now_passing = [i for i in failing if results.get(i, {}).get("outcome") == "passed"]
     if now_passing:
         print("\nlisted as failing but passed (update the list):")
