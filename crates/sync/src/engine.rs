@@ -7,7 +7,7 @@ use crate::exec::{Exec, Outcome};
 use crate::index::{Index, IndexUpdate};
 use crate::pair::{Mode, Pair, PairLock, PairStore};
 use crate::plan::{self, Action, RemoteObject};
-use crate::scan::{self, builtin_ignored, is_folder, Skipped};
+use crate::scan::{self, builtin_ignored, Skipped};
 use crate::status::{FileState, PairState, PairStatus, MAX_FILES};
 use futures_util::{StreamExt, TryStreamExt};
 use ossvault_client::transfer::CancellationToken;
@@ -184,6 +184,18 @@ fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The remote objects of a pair as they are listed, in key order.
+type Listing = mpsc::Receiver<Result<RemoteObject>>;
+/// Paths not synced, with the reason.
+type Skips = Vec<(String, String)>;
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
         .unwrap_or(0)
 }
 
@@ -404,39 +416,59 @@ impl PairSync {
         }
     }
 
-    /// Lists the objects under the prefix (the trash and directory markers left out).
-    async fn list_remote(&self, pair: &Pair) -> Result<(Vec<RemoteObject>, Vec<(String, String)>)> {
-        let trash = pair.trash_prefix();
-        let mut objects = Vec::new();
-        let mut skipped = Vec::new();
-        let request = ListRequest {
-            prefix: pair.prefix.clone(),
-            ..Default::default()
-        };
-        let mut pages = std::pin::pin!(self.client.list_pages(&pair.bucket, request));
-        while let Some(page) = pages.try_next().await? {
-            for o in page.objects {
-                let rel = o.key[pair.prefix.len()..].to_owned();
-                // Folders come as `name/` objects; the pair's own prefix is its root.
-                if o.key.starts_with(&trash) || rel.is_empty() {
-                    continue;
+    /// Lists the objects under the prefix as they come, in key order (the trash left out;
+    /// folders as `name/` objects), into a bounded channel: a listing is never held whole. The
+    /// task ends with the keys that cannot be local files.
+    fn stream_remote(&self, pair: &Pair) -> (Listing, tokio::task::JoinHandle<Skips>) {
+        let (tx, rx) = mpsc::channel(1024);
+        let client = self.client.clone();
+        let (bucket, prefix, trash) = (
+            pair.bucket.clone(),
+            pair.prefix.clone(),
+            pair.trash_prefix(),
+        );
+        let task = tokio::spawn(async move {
+            let mut skipped = Vec::new();
+            let request = ListRequest {
+                prefix: prefix.clone(),
+                ..Default::default()
+            };
+            let mut pages = std::pin::pin!(client.list_pages(&bucket, request));
+            loop {
+                let page = match pages.try_next().await {
+                    Ok(Some(page)) => page,
+                    Ok(None) => break,
+                    Err(e) => {
+                        let _ = tx.send(Err(e.into())).await;
+                        break;
+                    }
+                };
+                for o in page.objects {
+                    let rel = o.key[prefix.len()..].to_owned();
+                    // The pair's own prefix is its root.
+                    if o.key.starts_with(&trash) || rel.is_empty() {
+                        continue;
+                    }
+                    if let Err(e) = ossvault_ops::location::safe_relative_path(&rel) {
+                        skipped.push((o.key.clone(), format!("cannot be a local file: {e}")));
+                        continue;
+                    }
+                    if rel.split('/').any(builtin_ignored) {
+                        continue;
+                    }
+                    let object = RemoteObject {
+                        rel,
+                        etag: o.etag,
+                        size: o.size,
+                    };
+                    if tx.send(Ok(object)).await.is_err() {
+                        return skipped; // the pass stopped
+                    }
                 }
-                if let Err(e) = ossvault_ops::location::safe_relative_path(&rel) {
-                    skipped.push((o.key.clone(), format!("cannot be a local file: {e}")));
-                    continue;
-                }
-                if rel.split('/').any(builtin_ignored) {
-                    continue;
-                }
-                objects.push(RemoteObject {
-                    rel,
-                    etag: o.etag,
-                    size: o.size,
-                });
             }
-        }
-        objects.sort_by(|a, b| a.rel.cmp(&b.rel));
-        Ok((objects, skipped))
+            skipped
+        });
+        (rx, task)
     }
 
     /// A look at the remote side alone, for a pair whose folder has not changed (no events):
@@ -444,19 +476,17 @@ impl PairSync {
     /// plan, execute). An idle two-way pair thus never walks its folder to poll.
     pub async fn poll_remote(&self, settle: Option<Duration>) -> Result<PassReport> {
         let pair = self.pair();
-        let listed = self.list_remote(&pair).await?;
+        let (listing, lister) = self.stream_remote(&pair);
         let index = self.index.clone();
-        let (listed, same) = tokio::task::spawn_blocking(move || {
-            let same = listing_matches_index(&index, &listed.0);
-            (listed, same)
-        })
-        .await
-        .map_err(|e| Error::Index(format!("the comparison failed: {e}")))?;
+        let same = tokio::task::spawn_blocking(move || listing_matches_index(&index, listing))
+            .await
+            .map_err(|e| Error::Index(format!("the comparison failed: {e}")))?;
+        lister.abort();
         if same? {
             self.publish(|s| s.last_sync_ms = Some(now_ms()));
             return Ok(PassReport::default());
         }
-        self.pass_with(Remote::Listed(listed), settle).await
+        self.pass_with(Remote::List, settle).await
     }
 
     /// One pass: scan, list the remote side (when `list_remote`; else the index stands for
@@ -495,63 +525,69 @@ impl PairSync {
             r => r,
         };
         self.walks.fetch_add(1, Ordering::Relaxed);
-        let scan = {
+        let (listing, lister) = match remote {
+            Remote::Index => None,
+            Remote::List => Some(self.stream_remote(&pair)),
+        }
+        .unzip();
+        let recent_after = settle.map(|settle| now_ns() - settle.as_nanos() as i64);
+        // The walk, the index and the listing meet in one streamed merge on a blocking thread:
+        // memory follows the changes, not the size of the folder.
+        let (mut planned, walked) = {
             let root = pair.local.clone();
             let index = self.index.clone();
-            tokio::task::spawn_blocking(move || scan::scan(&root, Some(&index)))
-                .await
-                .map_err(|e| Error::Index(format!("the scan failed: {e}")))??
+            let mode = pair.mode;
+            tokio::task::spawn_blocking(move || -> Result<_> {
+                let mut walk = scan::walk(&root, Some(&index))?;
+                let mut cursor = index.cursor()?;
+                let remote = listing.map(|mut listing| {
+                    let mut last: Option<String> = None;
+                    move || -> Result<Option<RemoteObject>> {
+                        let next = listing.blocking_recv().transpose()?;
+                        if let Some(o) = &next {
+                            if last.as_ref().is_some_and(|l| *l >= o.rel) {
+                                return Err(Error::Index(format!(
+                                    "the listing is out of key order at {}",
+                                    o.rel
+                                )));
+                            }
+                            last = Some(o.rel.clone());
+                        }
+                        Ok(next)
+                    }
+                });
+                let planned = plan::plan(
+                    mode,
+                    || walk.next_file(),
+                    || cursor.next_entry(),
+                    remote,
+                    recent_after,
+                )?;
+                Ok((planned, (walk.files, walk.hashed, walk.skipped)))
+            })
+            .await
+            .map_err(|e| Error::Index(format!("the scan failed: {e}")))??
         };
-        report.scanned = scan.files.iter().filter(|f| !is_folder(&f.rel)).count() as u64;
-        report.hashed = scan.hashed;
-        for Skipped { path, reason } in &scan.skipped {
-            report.skipped.push((path.clone(), reason.clone()));
+        let planned_at = Instant::now();
+        let (files, hashed, skipped) = walked;
+        report.scanned = files;
+        report.hashed = hashed;
+        report.deferred += planned.deferred;
+        for Skipped { path, reason } in skipped {
+            report.skipped.push((path, reason));
         }
-        let scanned_at = Instant::now();
-        let remote = match remote {
-            Remote::Index => None,
-            Remote::List => Some(self.list_remote(&pair).await?),
-            Remote::Listed(listed) => Some(listed),
-        }
-        .map(|(objects, skipped)| {
-            report.skipped.extend(skipped);
-            objects
-        });
-        let mut cursor = self.index.cursor()?;
-        let listed_at = Instant::now();
-        let mut actions = plan::plan(
-            pair.mode,
-            &scan.files,
-            || cursor.next_entry(),
-            remote.as_deref(),
-        )?;
-        drop(cursor);
-
-        // Files still being written wait until they settle.
-        if let Some(settle) = settle {
-            let now = SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as i64)
-                .unwrap_or(0);
-            let recent: std::collections::HashSet<&str> = scan
-                .files
-                .iter()
-                .filter(|f| now - f.mtime_ns < settle.as_nanos() as i64)
-                .map(|f| f.rel.as_str())
-                .collect();
-            let before = actions.len();
-            actions.retain(|a| !recent.contains(a.rel()));
-            report.deferred += (before - actions.len()) as u64;
+        if let Some(lister) = lister {
+            report.skipped.extend(lister.await.unwrap_or_default());
         }
 
-        let total = self.index.len()?.max(scan.files.len() as u64);
+        let total = self.index.len()?.max(files);
         if let Err((deletes, limit)) = plan::check_deletions(
-            &actions,
+            planned.actions.iter().map(|(a, _)| a),
             total,
             pair.max_delete_share,
             pair.max_delete_count,
         ) {
-            actions.retain(|a| !a.deletes());
+            planned.actions.retain(|(a, _)| !a.deletes());
             let e = Error::DeletionRefused {
                 deletes,
                 total,
@@ -561,44 +597,9 @@ impl PairSync {
             report.refused_deletions = Some(e.to_string());
         }
 
-        // Both lists are sorted by path: sizes are found by binary search (no map of every
-        // file).
-        let local_size = |rel: &str| {
-            scan.files
-                .binary_search_by(|f| f.rel.as_str().cmp(rel))
-                .map(|i| scan.files[i].size)
-                .unwrap_or(0)
-        };
-        let remote_size = |rel: &str| {
-            remote
-                .as_deref()
-                .and_then(|r| {
-                    r.binary_search_by(|o| o.rel.as_str().cmp(rel))
-                        .ok()
-                        .map(|i| r[i].size)
-                })
-                .unwrap_or(0)
-        };
-        // Each action with the bytes it moves (for the pass's and the file's progress).
-        let actions: Vec<(Action, u64)> = actions
-            .into_iter()
-            .map(|a| {
-                let size = match &a {
-                    Action::Upload { rel, .. } => local_size(rel),
-                    Action::Download { rel, .. }
-                    | Action::Conflict { rel, .. }
-                    | Action::Reconcile { rel, .. } => remote_size(rel),
-                    _ => 0,
-                };
-                (a, size)
-            })
-            .collect();
+        let actions = planned.actions;
         let bytes_total: u64 = actions.iter().map(|(_, size)| size).sum();
         let files_total = actions.len() as u64;
-        // The actions carry what execution needs: the walk and the listing (memory in
-        // proportion to the folder) go before the transfers start.
-        drop(remote);
-        drop(scan);
         self.publish(|s| {
             s.state = if files_total > 0 {
                 PairState::Syncing
@@ -772,9 +773,8 @@ impl PairSync {
         report.transient_failures = !report.failed.is_empty() && all_transient;
         tracing::debug!(
             pair = %pair.name,
-            scan_ms = (scanned_at - started).as_millis() as u64,
-            list_ms = (listed_at - scanned_at).as_millis() as u64,
-            execute_ms = listed_at.elapsed().as_millis() as u64,
+            plan_ms = (planned_at - started).as_millis() as u64,
+            execute_ms = planned_at.elapsed().as_millis() as u64,
             "pass done"
         );
         let indexed = self.index.len()?;
@@ -1101,15 +1101,13 @@ enum Remote {
     Index,
     /// A listing now.
     List,
-    /// A listing already made (objects, skipped names).
-    Listed((Vec<RemoteObject>, Vec<(String, String)>)),
 }
 
 /// Whether `listing` shows the remote side exactly as the index last saw it (the same paths
 /// with the same ETags; both in path order).
-fn listing_matches_index(index: &Index, listing: &[RemoteObject]) -> Result<bool> {
+fn listing_matches_index(index: &Index, mut listing: Listing) -> Result<bool> {
     let mut cursor = index.cursor()?;
-    for o in listing {
+    while let Some(o) = listing.blocking_recv().transpose()? {
         match cursor.next_entry()? {
             Some((rel, e)) if rel == o.rel && e.etag == o.etag => {}
             _ => return Ok(false),

@@ -317,54 +317,91 @@ pub fn plan_path(
     }
 }
 
-/// Merges the sorted local files, the sorted index entries and the sorted remote objects
-/// (`None` for `remote`: not listed this pass; the index stands for the remote side) into the
-/// pass's actions.
+/// What a pass is to do.
+#[derive(Debug, Default)]
+pub struct Planned {
+    /// Each action with the bytes it moves (0: none, or not known before it runs).
+    pub actions: Vec<(Action, u64)>,
+    /// Paths left for a later pass: their file was modified too recently (still being
+    /// written).
+    pub deferred: u64,
+}
+
+/// One side of the merge, pulled one entry at a time (`Ok(None)`: no more).
+pub trait Source<T, E>: FnMut() -> Result<Option<T>, E> {}
+impl<T, E, F: FnMut() -> Result<Option<T>, E>> Source<T, E> for F {}
+
+/// Merges the local files, the index entries and the remote objects, each pulled in key order
+/// (`None` for `remote`: not listed this pass; the index stands for the remote side), into
+/// the pass's actions: nothing of the folder or the listing is held beyond the entry at hand.
+/// A file modified after `recent_after` (ns since the epoch) waits for a later pass.
 pub fn plan<E>(
     mode: Mode,
-    local: &[LocalFile],
-    mut index: impl FnMut() -> Result<Option<(String, IndexEntry)>, E>,
-    remote: Option<&[RemoteObject]>,
-) -> Result<Vec<Action>, E> {
-    let mut actions = Vec::new();
+    mut local: impl Source<LocalFile, E>,
+    mut index: impl Source<(String, IndexEntry), E>,
+    mut remote: Option<impl Source<RemoteObject, E>>,
+    recent_after: Option<i64>,
+) -> Result<Planned, E> {
+    let mut planned = Planned::default();
     let mut moves = Moves::default();
-    let mut li = local.iter().peekable();
-    let mut ri = remote.map(|r| r.iter().peekable());
+    let mut next_local = local()?;
     let mut next_index = index()?;
+    let mut next_remote = match remote.as_mut() {
+        Some(r) => r()?,
+        None => None,
+    };
     loop {
         let candidates = [
-            li.peek().map(|l| l.rel.as_str()),
+            next_local.as_ref().map(|l| l.rel.as_str()),
             next_index.as_ref().map(|(k, _)| k.as_str()),
-            ri.as_mut().and_then(|r| r.peek().map(|o| o.rel.as_str())),
+            next_remote.as_ref().map(|o| o.rel.as_str()),
         ];
         let Some(rel) = candidates.iter().flatten().min().map(|s| s.to_string()) else {
             break;
         };
-        let l = li.next_if(|l| l.rel == rel);
-        let i = if next_index.as_ref().is_some_and(|(k, _)| *k == rel) {
-            let taken = next_index.take().map(|(_, e)| e);
-            next_index = index()?;
-            taken
+        let l = if next_local.as_ref().is_some_and(|l| l.rel == rel) {
+            std::mem::replace(&mut next_local, local()?)
         } else {
             None
         };
-        let r_listed = ri
-            .as_mut()
-            .and_then(|r| r.next_if(|o| o.rel == rel).cloned());
-        let r = match remote {
-            Some(_) => r_listed,
+        let i = if next_index.as_ref().is_some_and(|(k, _)| *k == rel) {
+            std::mem::replace(&mut next_index, index()?).map(|(_, e)| e)
+        } else {
+            None
+        };
+        let r = match remote.as_mut() {
+            Some(pull) if next_remote.as_ref().is_some_and(|o| o.rel == rel) => {
+                std::mem::replace(&mut next_remote, pull()?)
+            }
+            Some(_) => None,
             None => i.as_ref().map(|e| RemoteObject {
                 rel: rel.clone(),
                 etag: e.etag.clone(),
                 size: 0,
             }),
         };
-        if let Some(a) = plan_path(mode, &rel, l, i.as_ref(), r.as_ref()) {
-            moves.note(&a, l, i, actions.len());
-            actions.push(a);
+        let Some(a) = plan_path(mode, &rel, l.as_ref(), i.as_ref(), r.as_ref()) else {
+            continue;
+        };
+        if l.as_ref()
+            .zip(recent_after)
+            .is_some_and(|(l, after)| l.mtime_ns > after)
+        {
+            planned.deferred += 1;
+            continue;
         }
+        let size = match &a {
+            Action::Upload { .. } => l.as_ref().map_or(0, |l| l.size),
+            Action::Download { .. } | Action::Conflict { .. } | Action::Reconcile { .. } => {
+                r.as_ref().map_or(0, |r| r.size)
+            }
+            _ => 0,
+        };
+        moves.note(&a, l.as_ref(), i, planned.actions.len());
+        planned.actions.push((a, size));
     }
-    Ok(moves.pair_up(actions))
+    planned.actions = moves.pair_up(planned.actions);
+    Ok(planned)
 }
 
 /// The file identity a move keeps: size, mtime and inode (renames keep all three).
@@ -407,7 +444,7 @@ impl Moves {
     }
 
     /// Each creation whose identity a deletion had becomes one rename.
-    fn pair_up(mut self, mut actions: Vec<Action>) -> Vec<Action> {
+    fn pair_up(mut self, mut actions: Vec<(Action, u64)>) -> Vec<(Action, u64)> {
         if self.gone.is_empty() || self.new.is_empty() {
             return actions;
         }
@@ -418,15 +455,18 @@ impl Moves {
             else {
                 continue;
             };
-            let from = actions[gone_at].rel().to_owned();
-            let rel = actions[at].rel().to_owned();
-            actions[at] = Action::Rename {
-                rel,
-                from,
-                etag: entry.etag,
-                hash: entry.hash,
-                expect: stamp,
-            };
+            let from = actions[gone_at].0.rel().to_owned();
+            let rel = actions[at].0.rel().to_owned();
+            actions[at] = (
+                Action::Rename {
+                    rel,
+                    from,
+                    etag: entry.etag,
+                    hash: entry.hash,
+                    expect: stamp,
+                },
+                0,
+            );
             dropped[gone_at] = true;
         }
         let mut keep = dropped.into_iter().map(|d| !d);
@@ -437,13 +477,13 @@ impl Moves {
 
 /// The deletion safety check: refuses a pass that deletes more than `max_share` of the
 /// `total` indexed files (above a handful) or more than `max_count`.
-pub fn check_deletions(
-    actions: &[Action],
+pub fn check_deletions<'a>(
+    actions: impl IntoIterator<Item = &'a Action>,
     total: u64,
     max_share: f64,
     max_count: u64,
 ) -> Result<(), (u64, String)> {
-    let deletes = actions.iter().filter(|a| a.deletes()).count() as u64;
+    let deletes = actions.into_iter().filter(|a| a.deletes()).count() as u64;
     if deletes == 0 {
         return Ok(());
     }
@@ -718,6 +758,27 @@ mod tests {
         )
     }
 
+    /// `plan` over in-memory sides.
+    fn plan_of(
+        mode: Mode,
+        local: &[LocalFile],
+        index: Vec<(String, IndexEntry)>,
+        remote: Option<&[RemoteObject]>,
+    ) -> Vec<Action> {
+        let mut local = local.iter().cloned();
+        let mut index = index.into_iter();
+        let remote = remote.map(|r| {
+            let mut r = r.iter().cloned();
+            move || Ok::<_, ()>(r.next())
+        });
+        plan(mode, || Ok(local.next()), || Ok(index.next()), remote, None)
+            .unwrap()
+            .actions
+            .into_iter()
+            .map(|(a, _)| a)
+            .collect()
+    }
+
     fn ro(rel: &str, etag: &str) -> RemoteObject {
         RemoteObject {
             rel: rel.into(),
@@ -729,20 +790,14 @@ mod tests {
     #[test]
     fn merge_of_three_sorted_sides() {
         let local = vec![lf("a"), lf("b"), lf("d")];
-        let mut index = vec![ie("b"), ie("c"), ie("d")].into_iter();
+        let index = vec![ie("b"), ie("c"), ie("d")];
         let remote = vec![
             ro("b", "E-b"),
             ro("c", "E-c"),
             ro("d", "other"),
             ro("e", "E-e"),
         ];
-        let actions = plan(
-            Mode::TwoWay,
-            &local,
-            || Ok::<_, ()>(index.next()),
-            Some(&remote),
-        )
-        .unwrap();
+        let actions = plan_of(Mode::TwoWay, &local, index, Some(&remote));
         let got: Vec<(&str, &str)> = actions
             .iter()
             .map(|a| (a.rel(), kind(&Some(a.clone()))))
@@ -761,8 +816,7 @@ mod tests {
     #[test]
     fn without_a_listing_the_index_stands_for_the_remote() {
         let local = vec![lf("a"), lf("b")];
-        let mut index = vec![ie("b"), ie("c")].into_iter();
-        let actions = plan(Mode::Upload, &local, || Ok::<_, ()>(index.next()), None).unwrap();
+        let actions = plan_of(Mode::Upload, &local, vec![ie("b"), ie("c")], None);
         let got: Vec<(&str, &str)> = actions
             .iter()
             .map(|a| (a.rel(), kind(&Some(a.clone()))))
@@ -780,8 +834,7 @@ mod tests {
         let local = vec![lf("c"), moved];
         let remote = vec![ro("a", "E-a"), ro("b", "E-b")];
         for mode in [Mode::Upload, Mode::TwoWay] {
-            let mut index = vec![ie("a"), ie("b")].into_iter();
-            let actions = plan(mode, &local, || Ok::<_, ()>(index.next()), Some(&remote)).unwrap();
+            let actions = plan_of(mode, &local, vec![ie("a"), ie("b")], Some(&remote));
             let got: Vec<(&str, &str)> = actions
                 .iter()
                 .map(|a| (a.rel(), kind(&Some(a.clone()))))
@@ -809,30 +862,59 @@ mod tests {
         // The object changed on the server since it was indexed: no move (what the remote
         // holds is not what the file holds).
         let remote = vec![ro("a", "other"), ro("b", "E-b")];
-        let mut index = vec![ie("a"), ie("b")].into_iter();
-        let actions = plan(
-            Mode::Upload,
-            &local,
-            || Ok::<_, ()>(index.next()),
-            Some(&remote),
-        )
-        .unwrap();
+        let actions = plan_of(Mode::Upload, &local, vec![ie("a"), ie("b")], Some(&remote));
         assert!(!actions.iter().any(|a| matches!(a, Action::Rename { .. })));
         // Without inodes (not Unix) nothing is paired.
         let local = vec![LocalFile {
             inode: 0,
             ..local[1].clone()
         }];
-        let mut index = vec![(
+        let index = vec![(
             "a".to_string(),
             IndexEntry {
                 inode: 0,
                 ..ie("a").1
             },
-        )]
-        .into_iter();
-        let actions = plan(Mode::Upload, &local, || Ok::<_, ()>(index.next()), None).unwrap();
+        )];
+        let actions = plan_of(Mode::Upload, &local, index, None);
         assert_eq!(actions.len(), 2);
+    }
+
+    #[test]
+    fn actions_carry_their_sizes_and_recent_files_wait() {
+        let local = vec![
+            LocalFile {
+                size: 300,
+                mtime_ns: 50,
+                ..lf("new")
+            },
+            LocalFile {
+                size: 7,
+                mtime_ns: 500,
+                ..lf("still-written")
+            },
+        ];
+        let remote = [RemoteObject {
+            rel: "there".into(),
+            etag: "E".into(),
+            size: 4096,
+        }];
+        let (mut l, mut r) = (local.into_iter(), remote.into_iter());
+        let planned = plan(
+            Mode::TwoWay,
+            || Ok::<_, ()>(l.next()),
+            || Ok(None),
+            Some(|| Ok(r.next())),
+            Some(100),
+        )
+        .unwrap();
+        let got: Vec<(&str, &str, u64)> = planned
+            .actions
+            .iter()
+            .map(|(a, size)| (a.rel(), kind(&Some(a.clone())), *size))
+            .collect();
+        assert_eq!(got, [("new", "create", 300), ("there", "download", 4096)]);
+        assert_eq!(planned.deferred, 1);
     }
 
     #[test]

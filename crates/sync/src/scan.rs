@@ -3,7 +3,7 @@
 //! the content hash of files whose metadata no longer matches the index.
 
 use crate::error::{Error, Result};
-use crate::index::Index;
+use crate::index::{Index, IndexCursor};
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -210,19 +210,31 @@ pub fn set_ignore_rules(root: &Path, rules: &str) -> Result<()> {
         .map_err(Error::io(path))
 }
 
-/// Walks `root`: every regular file and sub-folder that the ignore rules keep, symbolic links
-/// not followed (reported), names an object key cannot hold reported. Files whose size matches
-/// the index but whose mtime or inode does not are hashed (the only content the scan reads).
-pub fn scan(root: &Path, index: Option<&Index>) -> Result<Scan> {
+/// The folder walked in object-key order (the order of the index and of a listing), one entry
+/// at a time, so that a pass holds no list of the folder: every regular file and sub-folder the
+/// ignore rules keep, symbolic links not followed (reported), names an object key cannot hold
+/// reported. A file whose size matches the index but whose mtime or inode does not is hashed
+/// (the only content a walk reads).
+pub struct Walk {
+    root: PathBuf,
+    entries: std::iter::Peekable<ignore::Walk>,
+    index: Option<IndexCursor>,
+    last: Option<String>,
+    /// Paths not synced, and why (reported, never silently dropped).
+    pub skipped: Vec<Skipped>,
+    /// Files whose content the walk read (to tell an mtime-only change from an edit).
+    pub hashed: u64,
+    /// Files walked (folders not counted).
+    pub files: u64,
+}
+
+/// Starts a walk of `root` (compared with `index` as it goes, when given).
+pub fn walk(root: &Path, index: Option<&Index>) -> Result<Walk> {
     let meta = std::fs::metadata(root).map_err(|_| Error::LocalRootMissing(root.to_owned()))?;
     if !meta.is_dir() {
         return Err(Error::LocalRootMissing(root.to_owned()));
     }
-    let mut out = Scan::default();
-    // Sub-folders, and those holding anything (the rest are empty).
-    let mut folders = Vec::new();
-    let mut occupied = std::collections::HashSet::new();
-    let walker = ignore::WalkBuilder::new(root)
+    let entries = ignore::WalkBuilder::new(root)
         .standard_filters(false)
         .hidden(false)
         .follow_links(false)
@@ -230,119 +242,183 @@ pub fn scan(root: &Path, index: Option<&Index>) -> Result<Scan> {
         .filter_entry(|e| {
             e.depth() == 0 || e.file_name().to_str().is_none_or(|n| !builtin_ignored(n))
         })
-        .build();
-    for entry in walker {
-        let entry = match entry {
-            Ok(e) => e,
-            Err(e) => {
-                out.skipped.push(Skipped {
-                    path: root.display().to_string(),
-                    reason: e.to_string(),
-                });
+        .sort_by_file_path(key_order)
+        .build()
+        .peekable();
+    Ok(Walk {
+        root: root.to_owned(),
+        entries,
+        index: index.map(Index::cursor).transpose()?,
+        last: None,
+        skipped: Vec::new(),
+        hashed: 0,
+        files: 0,
+    })
+}
+
+/// Orders the entries of one folder as their object keys sort: a sub-folder's name as if it
+/// ended with `/` (the file `a.txt` comes before the folder `a`, whose keys are `a/…`). Only
+/// when one name starts with the other does that `/` matter, and only then is the type read.
+fn key_order(a: &Path, b: &Path) -> std::cmp::Ordering {
+    let name = |p: &Path| {
+        p.file_name()
+            .unwrap_or_default()
+            .as_encoded_bytes()
+            .to_vec()
+    };
+    let (mut na, mut nb) = (name(a), name(b));
+    let n = na.len().min(nb.len());
+    if na[..n] != nb[..n] {
+        return na.cmp(&nb);
+    }
+    for (name, path) in [(&mut na, a), (&mut nb, b)] {
+        if path.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+            name.push(b'/');
+        }
+    }
+    na.cmp(&nb)
+}
+
+impl Walk {
+    /// The next file or folder in key order (`None`: the walk is done).
+    pub fn next_file(&mut self) -> Result<Option<LocalFile>> {
+        while let Some(entry) = self.entries.next() {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    self.skipped.push(Skipped {
+                        path: self.root.display().to_string(),
+                        reason: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            if entry.depth() == 0 {
                 continue;
             }
-        };
-        if entry.depth() == 0 {
-            continue;
+            let Some(kind) = entry.file_type() else {
+                continue;
+            };
+            let path = entry.path();
+            let rel_path = path.strip_prefix(&self.root).unwrap_or(path);
+            let Some(rel) = rel_to_key(rel_path) else {
+                self.skipped.push(Skipped {
+                    path: path.display().to_string(),
+                    reason: "the name is not valid UTF-8, which an object key must be".into(),
+                });
+                continue;
+            };
+            let file = if kind.is_dir() {
+                if unrepresentable(&rel).is_some() {
+                    continue;
+                }
+                // Anything the walk yields next inside it makes it a folder that holds something.
+                let empty = !self.entries.peek().is_some_and(|next| {
+                    next.as_ref()
+                        .is_ok_and(|n| n.depth() > entry.depth() && n.path().starts_with(path))
+                });
+                LocalFile {
+                    rel: rel + "/",
+                    size: 0,
+                    mtime_ns: 0,
+                    inode: 0,
+                    hash: None,
+                    empty,
+                }
+            } else {
+                if kind.is_symlink() {
+                    self.skipped.push(Skipped {
+                        path: rel,
+                        reason: "a symbolic link (not followed)".into(),
+                    });
+                    continue;
+                }
+                if !kind.is_file() {
+                    self.skipped.push(Skipped {
+                        path: rel,
+                        reason: "not a regular file".into(),
+                    });
+                    continue;
+                }
+                if let Some(reason) = unrepresentable(&rel) {
+                    self.skipped.push(Skipped { path: rel, reason });
+                    continue;
+                }
+                let Ok(meta) = entry.metadata() else {
+                    continue; // gone since the folder was read
+                };
+                let mut file = LocalFile {
+                    rel,
+                    size: meta.len(),
+                    mtime_ns: mtime_ns(&meta),
+                    inode: inode(&meta),
+                    hash: None,
+                    empty: false,
+                };
+                self.hash_if_needed(&mut file)?;
+                self.files += 1;
+                file
+            };
+            // The merges that follow rely on the order: a walk out of it stops the pass rather
+            // than plan deletions that are not.
+            if self.last.as_ref().is_some_and(|last| *last >= file.rel) {
+                return Err(Error::Index(format!(
+                    "the walk of {} is out of key order at {}",
+                    self.root.display(),
+                    file.rel
+                )));
+            }
+            self.last = Some(file.rel.clone());
+            return Ok(Some(file));
         }
-        let Some(kind) = entry.file_type() else {
-            continue;
+        Ok(None)
+    }
+
+    /// Hashes `file` when the index has it with the same size but other metadata.
+    fn hash_if_needed(&mut self, file: &mut LocalFile) -> Result<()> {
+        let Some(cursor) = self.index.as_mut() else {
+            return Ok(());
         };
-        let path = entry.path();
-        let rel_path = path.strip_prefix(root).unwrap_or(path);
-        if entry.depth() > 1 {
-            if let Some(parent) = rel_path.parent().and_then(rel_to_key) {
-                occupied.insert(parent);
+        let mut found = None;
+        while let Some((rel, _)) = cursor.peek()? {
+            match rel.as_str().cmp(file.rel.as_str()) {
+                std::cmp::Ordering::Less => {
+                    cursor.next_entry()?;
+                }
+                std::cmp::Ordering::Equal => {
+                    found = cursor.next_entry()?.map(|(_, e)| e);
+                    break;
+                }
+                std::cmp::Ordering::Greater => break,
             }
         }
-        let Some(rel) = rel_to_key(rel_path) else {
-            out.skipped.push(Skipped {
-                path: path.display().to_string(),
-                reason: "the name is not valid UTF-8, which an object key must be".into(),
-            });
-            continue;
-        };
-        if kind.is_dir() {
-            if unrepresentable(&rel).is_none() {
-                folders.push(rel);
-            }
-            continue;
-        }
-        if kind.is_symlink() {
-            out.skipped.push(Skipped {
-                path: rel,
-                reason: "a symbolic link (not followed)".into(),
-            });
-            continue;
-        }
-        if !kind.is_file() {
-            out.skipped.push(Skipped {
-                path: rel,
-                reason: "not a regular file".into(),
-            });
-            continue;
-        }
-        if let Some(reason) = unrepresentable(&rel) {
-            out.skipped.push(Skipped { path: rel, reason });
-            continue;
-        }
-        let meta = match entry.metadata() {
-            Ok(m) => m,
-            Err(_) => continue, // gone since the directory was read
-        };
-        out.files.push(LocalFile {
-            rel,
-            size: meta.len(),
-            mtime_ns: mtime_ns(&meta),
-            inode: inode(&meta),
-            hash: None,
-            empty: false,
-        });
-    }
-    for rel in folders {
-        out.files.push(LocalFile {
-            empty: !occupied.contains(&rel),
-            rel: rel + "/",
-            size: 0,
-            mtime_ns: 0,
-            inode: 0,
-            hash: None,
-        });
-    }
-    out.files.sort_by(|a, b| a.rel.cmp(&b.rel));
-    if let Some(index) = index {
-        // Both sides in path order: one streamed merge (one read transaction), not a lookup
-        // per file.
-        let mut cursor = index.cursor()?;
-        for f in &mut out.files {
-            let mut found = None;
-            while let Some((rel, _)) = cursor.peek()? {
-                match rel.as_str().cmp(f.rel.as_str()) {
-                    std::cmp::Ordering::Less => {
-                        cursor.next_entry()?;
-                    }
-                    std::cmp::Ordering::Equal => {
-                        found = cursor.next_entry()?.map(|(_, e)| e);
-                        break;
-                    }
-                    std::cmp::Ordering::Greater => break,
+        if let Some(e) = found {
+            let same_meta =
+                e.size == file.size && e.mtime_ns == file.mtime_ns && e.inode == file.inode;
+            if !same_meta && e.size == file.size {
+                // Gone or unreadable: judged on metadata.
+                if let Ok(h) = content_hash(&self.root.join(rel_to_path(&file.rel))) {
+                    file.hash = Some(h);
+                    self.hashed += 1;
                 }
             }
-            if let Some(e) = found {
-                let same_meta = e.size == f.size && e.mtime_ns == f.mtime_ns && e.inode == f.inode;
-                if !same_meta && e.size == f.size {
-                    match content_hash(&root.join(rel_to_path(&f.rel))) {
-                        Ok(h) => {
-                            f.hash = Some(h);
-                            out.hashed += 1;
-                        }
-                        Err(_) => continue, // gone or unreadable: judged on metadata
-                    }
-                }
-            }
         }
+        Ok(())
     }
-    Ok(out)
+}
+
+/// The whole walk of `root` at once (for tests and small folders; a pass streams [`walk`]).
+pub fn scan(root: &Path, index: Option<&Index>) -> Result<Scan> {
+    let mut walk = walk(root, index)?;
+    let mut files = Vec::new();
+    while let Some(f) = walk.next_file()? {
+        files.push(f);
+    }
+    Ok(Scan {
+        files,
+        skipped: walk.skipped,
+        hashed: walk.hashed,
+    })
 }
 
 /// A relative path as a `/`-joined key suffix (`None`: not UTF-8).
@@ -501,6 +577,26 @@ mod tests {
         assert_eq!(rels, [IGNORE_FILE, "a/", "a/keep.txt"]);
         #[cfg(unix)]
         assert!(s.skipped.iter().any(|k| k.path == "link"));
+    }
+
+    #[test]
+    fn the_walk_comes_in_object_key_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        // Names where a folder's `/` decides the order: `a.txt` < `a/…` < `a0`.
+        for f in [
+            "a/x", "a.txt", "a!", "a b/y", "a0", "a/b/c", "a/b.c", "a/b-c/d", "ab", "b", "é", "Z",
+        ] {
+            let p = root.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, b"x").unwrap();
+        }
+        let s = scan(root, None).unwrap();
+        let rels: Vec<&str> = s.files.iter().map(|f| f.rel.as_str()).collect();
+        let mut sorted = rels.clone();
+        sorted.sort();
+        assert_eq!(rels, sorted);
+        assert_eq!(rels.len(), 12 + 4, "{rels:?}"); // the files, and a/, a b/, a/b/, a/b-c/
     }
 
     #[test]
