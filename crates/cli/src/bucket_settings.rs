@@ -2,12 +2,12 @@
 //! encryption and its policy (HTTPS-only in one flag).
 
 use crate::output::Output;
-use crate::{BucketEncryptionArgs, BucketPolicyArgs, SseArg};
+use crate::{BucketEncryptionArgs, BucketPolicyArgs, DataEncryptionArg, SseArg};
 use anyhow::{anyhow, bail, Context, Result};
 use ossvault_client::Client;
 use ossvault_ops::buckets::{self, DefaultEncryption};
 use ossvault_ops::location::parse_bucket_url;
-use ossvault_ops::sse::ObjectSse;
+use ossvault_ops::sse::{DataEncryption, ObjectSse};
 use ossvault_proto::xml::ApplyServerSideEncryptionByDefault;
 use serde_json::json;
 
@@ -23,16 +23,27 @@ pub async fn encryption(client: &Client, out: &Output, args: &BucketEncryptionAr
     let bucket = bucket_of(&args.bucket)?;
     let wanted = match (args.delete, args.sse) {
         (true, _) => Some(DefaultEncryption::None),
-        (false, Some(SseArg::Aes256)) => Some(DefaultEncryption::Aes256),
-        (false, Some(SseArg::Sm4)) => Some(DefaultEncryption::Sm4),
-        (false, Some(SseArg::Kms)) => Some(DefaultEncryption::Kms {
-            key_id: args.kms_key_id.clone(),
-        }),
+        (false, Some(sse)) => Some(
+            match sse.object_sse(args.kms_key_id.as_deref(), args.sse_data_encryption)? {
+                ObjectSse::Aes256 => DefaultEncryption::Aes256,
+                ObjectSse::Sm4 => DefaultEncryption::Sm4,
+                ObjectSse::Kms {
+                    key_id,
+                    data_encryption,
+                } => DefaultEncryption::Kms {
+                    key_id,
+                    data_encryption,
+                },
+            },
+        ),
         (false, None) => None,
     };
     let current = match wanted {
         Some(w) => {
-            buckets::set_default_encryption(client, &bucket, &w).await?;
+            let warning = buckets::set_default_encryption(client, &bucket, &w).await?;
+            if let Some(warning) = warning {
+                out.warn(format!("warning: {warning}"));
+            }
             // After a removal there is nothing to read back.
             if w == DefaultEncryption::None {
                 return report(out, &bucket, None);
@@ -60,23 +71,21 @@ fn report(
             "bucket": bucket,
             "sse_algorithm": rule.as_ref().map(|r| r.sse_algorithm.clone()),
             "kms_master_key_id": rule.as_ref().and_then(|r| r.kms_master_key_id.clone()),
+            "kms_data_encryption": rule.as_ref().and_then(|r| r.kms_data_encryption.clone()),
         }))?;
         return Ok(());
     }
-    match rule {
-        None => out.line(format!("oss://{bucket}: no default encryption"))?,
-        Some(r) => match r.kms_master_key_id {
-            Some(id) => out.line(format!(
-                "oss://{bucket}: default encryption {} with CMK {id}",
-                r.sse_algorithm
-            ))?,
-            None => out.line(format!(
-                "oss://{bucket}: default encryption {}",
-                r.sse_algorithm
-            ))?,
-        },
+    let Some(r) = rule else {
+        return Ok(out.line(format!("oss://{bucket}: no default encryption"))?);
+    };
+    let mut line = format!("oss://{bucket}: default encryption {}", r.sse_algorithm);
+    if let Some(data) = r.kms_data_encryption {
+        line.push_str(&format!(" (data {data})"));
     }
-    Ok(())
+    if let Some(id) = r.kms_master_key_id {
+        line.push_str(&format!(" with CMK {id}"));
+    }
+    Ok(out.line(line)?)
 }
 
 pub async fn policy(client: &Client, out: &Output, args: &BucketPolicyArgs) -> Result<()> {
@@ -115,14 +124,23 @@ pub async fn policy(client: &Client, out: &Output, args: &BucketPolicyArgs) -> R
 }
 
 impl SseArg {
-    /// The encryption asked for on new objects (`--kms-key-id` names the CMK of KMS).
-    pub fn object_sse(self, kms_key_id: Option<&str>) -> ObjectSse {
-        match self {
+    /// The encryption asked for on new objects (`--kms-key-id` names the CMK of KMS,
+    /// `--sse-data-encryption` its data encryption, which only KMS takes).
+    pub fn object_sse(
+        self,
+        kms_key_id: Option<&str>,
+        data: Option<DataEncryptionArg>,
+    ) -> Result<ObjectSse> {
+        if data.is_some() && self != SseArg::Kms {
+            bail!("--sse-data-encryption goes with --sse KMS (for SSE-OSS with SM4: --sse SM4)");
+        }
+        Ok(match self {
             SseArg::Aes256 => ObjectSse::Aes256,
             SseArg::Sm4 => ObjectSse::Sm4,
             SseArg::Kms => ObjectSse::Kms {
                 key_id: kms_key_id.map(str::to_owned),
+                data_encryption: data.map(|DataEncryptionArg::Sm4| DataEncryption::Sm4),
             },
-        }
+        })
     }
 }

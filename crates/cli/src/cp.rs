@@ -58,6 +58,12 @@ pub async fn run(client: &Client, out: &Output, args: &CpArgs) -> Result<()> {
     if !matdesc.is_empty() && format != Format::Compat {
         bail!("--matdesc applies to --format compat (the OSS SDKs' format)");
     }
+    let sse_headers = match args.sse {
+        Some(sse) => sse
+            .object_sse(args.kms_key_id.as_deref(), args.sse_data_encryption)?
+            .headers(),
+        None => Vec::new(),
+    };
     let cancel = CancellationToken::new();
     watch_interrupt(cancel.clone())?;
     let keystore_args = args.keystore.clone();
@@ -71,10 +77,7 @@ pub async fn run(client: &Client, out: &Output, args: &CpArgs) -> Result<()> {
                 bigfile_threshold: args.bigfile_threshold,
                 jobs: args.jobs.map(|j| j as usize),
                 checkpoint_dir: checkpoint_dir(args, out),
-                sse_headers: args
-                    .sse
-                    .map(|s| s.object_sse(args.kms_key_id.as_deref()).headers())
-                    .unwrap_or_default(),
+                sse_headers,
                 encrypt: encrypt.map(|master| Encryption {
                     master,
                     format,

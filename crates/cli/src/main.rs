@@ -355,6 +355,9 @@ pub struct CpArgs {
     /// The CMK for --sse KMS.
     #[arg(long, value_name = "ID", requires = "sse")]
     pub kms_key_id: Option<String>,
+    /// --sse KMS: encrypt the data with SM4 (国密) instead of AES-256.
+    #[arg(long, value_enum, ignore_case = true, requires = "sse")]
+    pub sse_data_encryption: Option<DataEncryptionArg>,
     /// Client-side encryption of uploads: the name of a keystore key (`ossvault key ls`), or
     /// `kms:CMK_ID` for a data key of the endpoint's KMS. Encrypted uploads are not resumable
     /// (an interrupted one starts over). Downloads need no flag: encrypted objects are detected
@@ -399,6 +402,14 @@ pub enum SseArg {
     Kms,
 }
 
+/// The data encryption of SSE-KMS other than the default AES-256.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DataEncryptionArg {
+    /// SM4 (国密), sealed as SM4-GCM.
+    #[value(name = "SM4")]
+    Sm4,
+}
+
 #[derive(Args)]
 pub struct BucketEncryptionArgs {
     /// oss://bucket
@@ -409,6 +420,9 @@ pub struct BucketEncryptionArgs {
     /// The CMK for --sse KMS (default: the region's default CMK).
     #[arg(long, value_name = "ID", requires = "sse")]
     pub kms_key_id: Option<String>,
+    /// --sse KMS: encrypt the data of new objects with SM4 (国密) instead of AES-256.
+    #[arg(long, value_enum, ignore_case = true, requires = "sse")]
+    pub sse_data_encryption: Option<DataEncryptionArg>,
     /// Remove the default encryption (existing objects stay as they are).
     #[arg(long)]
     pub delete: bool,

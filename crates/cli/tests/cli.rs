@@ -903,6 +903,107 @@ fn bucket_encryption_sse_uploads_and_the_https_only_policy() {
     assert!(env.ok(&["ls", "oss://enc"]).contains("oss://enc/explicit"));
 }
 
+/// SSE-KMS with SM4 data encryption, as a bucket's default and per upload; a rule naming a
+/// CMK the server's KMS does not have is saved with a warning on stderr.
+#[test]
+fn kms_with_sm4_data_and_a_warning_for_a_missing_cmk() {
+    let env = Env::new();
+    let file = env.dir().join("f.txt");
+    std::fs::write(&file, b"guomi").unwrap();
+    env.ok(&["mb", "oss://kms-sm4"]);
+    let cmk = env.json(&["kms", "create"])["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let args = [
+        "--json",
+        "bucket-encryption",
+        "oss://kms-sm4",
+        "--sse",
+        "KMS",
+        "--kms-key-id",
+        &cmk,
+        "--sse-data-encryption",
+        "SM4",
+    ];
+    let out = env.cmd(&args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let set: Value = serde_json::from_str(expect_ok(out, &args).trim()).unwrap();
+    assert_eq!(set["sse_algorithm"], "KMS");
+    assert_eq!(set["kms_master_key_id"], cmk.as_str());
+    assert_eq!(set["kms_data_encryption"], "SM4");
+    assert!(!stderr.contains("warning"), "an existing CMK: {stderr}");
+    env.ok(&["cp", s(&file), "oss://kms-sm4/by-default"]);
+    let sse = &env.json(&["stat", "oss://kms-sm4/by-default"])["server_side_encryption"];
+    assert_eq!(sse["x-oss-server-side-encryption"], "KMS");
+    assert_eq!(sse["x-oss-server-side-data-encryption"], "SM4");
+
+    // Per upload, into a bucket without a default.
+    env.ok(&["mb", "oss://plain"]);
+    env.ok(&[
+        "cp",
+        s(&file),
+        "oss://plain/explicit",
+        "--sse",
+        "kms",
+        "--kms-key-id",
+        &cmk,
+        "--sse-data-encryption",
+        "sm4",
+    ]);
+    let sse = &env.json(&["stat", "oss://plain/explicit"])["server_side_encryption"];
+    assert_eq!(sse["x-oss-server-side-data-encryption"], "SM4");
+    assert_eq!(sse["x-oss-server-side-encryption-key-id"], cmk.as_str());
+    env.ok(&["cp", "oss://plain/explicit", s(&env.dir().join("back"))]);
+    assert_eq!(std::fs::read(env.dir().join("back")).unwrap(), b"guomi");
+    let (_, err) = env.fails(&[
+        "cp",
+        s(&file),
+        "oss://plain/x",
+        "--sse",
+        "AES256",
+        "--sse-data-encryption",
+        "SM4",
+    ]);
+    assert!(err.contains("--sse KMS"), "{err}");
+
+    // A CMK that does not exist: the rule is saved, the warning says writes fail until it does.
+    let args = [
+        "bucket-encryption",
+        "oss://kms-sm4",
+        "--sse",
+        "KMS",
+        "--kms-key-id",
+        "not-yet-made",
+    ];
+    let out = env.cmd(&args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let stdout = expect_ok(out, &args);
+    assert!(stdout.contains("with CMK not-yet-made"), "{stdout}");
+    assert!(
+        stderr.contains("warning: the CMK not-yet-made is not in this server's KMS")
+            && stderr.contains("KmsKeyNotFound"),
+        "{stderr}"
+    );
+    let (_, err) = env.fails(&["cp", s(&file), "oss://kms-sm4/fails"]);
+    assert!(err.contains("KmsKeyNotFound"), "{err}");
+    // A disabled CMK is named with its state.
+    env.ok(&["kms", "disable", &cmk]);
+    let args = [
+        "bucket-encryption",
+        "oss://kms-sm4",
+        "--sse",
+        "KMS",
+        "--kms-key-id",
+        &cmk,
+    ];
+    let out = env.cmd(&args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    expect_ok(out, &args);
+    assert!(stderr.contains("is Disabled"), "{stderr}");
+}
+
 #[test]
 fn serve_saves_a_local_profile_that_reaches_it() {
     let home = tempfile::tempdir().unwrap();

@@ -1,8 +1,9 @@
 //! A bucket's settings as a person switches them: its default server-side encryption (none,
-//! SSE-OSS `AES256` or `SM4`, or SSE-KMS with an optional CMK) and whether it is HTTPS-only (a bucket
-//! policy denying every request not made over TLS).
+//! SSE-OSS `AES256` or `SM4`, or SSE-KMS with an optional CMK and optional SM4 data encryption)
+//! and whether it is HTTPS-only (a bucket policy denying every request not made over TLS).
 
 use crate::error::{Error, Result};
+use crate::sse::DataEncryption;
 use ossvault_client::Client;
 use ossvault_proto::policy::https_only;
 use ossvault_proto::xml::{ApplyServerSideEncryptionByDefault, ServerSideEncryptionRule};
@@ -15,26 +16,31 @@ pub enum DefaultEncryption {
     Aes256,
     /// SSE-OSS with SM4 (国密) instead of AES-256.
     Sm4,
-    /// SSE-KMS: data keys from a CMK (the region's default one when `None`).
+    /// SSE-KMS: data keys from a CMK (the region's default one when `None`), the data encrypted
+    /// with AES-256 or `data_encryption`.
     Kms {
         key_id: Option<String>,
+        data_encryption: Option<DataEncryption>,
     },
 }
 
 impl DefaultEncryption {
     /// The rule as OSS states it; `None` for no default encryption.
     pub fn to_rule(&self) -> Option<ServerSideEncryptionRule> {
-        let (algorithm, key_id) = match self {
+        let (algorithm, key_id, data) = match self {
             DefaultEncryption::None => return None,
-            DefaultEncryption::Aes256 => ("AES256", None),
-            DefaultEncryption::Sm4 => ("SM4", None),
-            DefaultEncryption::Kms { key_id } => ("KMS", key_id.clone()),
+            DefaultEncryption::Aes256 => ("AES256", None, None),
+            DefaultEncryption::Sm4 => ("SM4", None, None),
+            DefaultEncryption::Kms {
+                key_id,
+                data_encryption,
+            } => ("KMS", key_id.clone(), *data_encryption),
         };
         Some(ServerSideEncryptionRule {
             apply_server_side_encryption_by_default: ApplyServerSideEncryptionByDefault {
                 sse_algorithm: algorithm.to_owned(),
                 kms_master_key_id: key_id,
-                kms_data_encryption: None,
+                kms_data_encryption: data.map(|d| d.as_str().to_owned()),
             },
         })
     }
@@ -49,7 +55,9 @@ impl DefaultEncryption {
             "AES256" => Ok(DefaultEncryption::Aes256),
             "SM4" => Ok(DefaultEncryption::Sm4),
             "KMS" => Ok(DefaultEncryption::Kms {
-                key_id: r.kms_master_key_id.clone(),
+                key_id: r.kms_master_key_id.clone().filter(|k| !k.is_empty()),
+                data_encryption: DataEncryption::parse(r.kms_data_encryption.as_deref())
+                    .map_err(Error::InvalidInput)?,
             }),
             "" | "None" => Ok(DefaultEncryption::None),
             other => Err(Error::InvalidInput(format!(
@@ -65,17 +73,79 @@ pub async fn default_encryption(client: &Client, bucket: &str) -> Result<Default
 }
 
 /// Sets (or, with [`DefaultEncryption::None`], removes) the bucket's default encryption.
-/// Existing objects keep theirs.
+/// Existing objects keep theirs. A rule naming a CMK is saved even when the CMK does not exist
+/// (as OSS does: writes then fail with `KmsKeyNotFound`); what the endpoint's KMS says of that
+/// CMK comes back as a warning (see [`cmk_warning`]).
 pub async fn set_default_encryption(
     client: &Client,
     bucket: &str,
     encryption: &DefaultEncryption,
-) -> Result<()> {
+) -> Result<Option<CmkWarning>> {
     match encryption.to_rule() {
         Some(rule) => client.set_bucket_encryption(bucket, &rule).await?,
         None => client.delete_bucket_encryption(bucket).await?,
     }
-    Ok(())
+    Ok(match encryption {
+        DefaultEncryption::Kms {
+            key_id: Some(id), ..
+        } => cmk_warning(client, id).await,
+        _ => None,
+    })
+}
+
+/// A CMK that SSE-KMS writes cannot use (yet): writes under a rule naming it fail until it
+/// exists and is enabled.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CmkWarning {
+    pub key_id: String,
+    /// `None`: the KMS has no such key; else the key's state (`Disabled`, `PendingDeletion`,
+    /// `PendingImport`).
+    pub key_state: Option<String>,
+}
+
+impl std::fmt::Display for CmkWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.key_state {
+            None => write!(
+                f,
+                "the CMK {} is not in this server's KMS: writes to the bucket fail \
+                 (KmsKeyNotFound) until it exists",
+                self.key_id
+            ),
+            Some(state) => write!(
+                f,
+                "the CMK {} is {state}: writes to the bucket fail until it is enabled",
+                self.key_id
+            ),
+        }
+    }
+}
+
+/// What the endpoint's KMS says of CMK `id_or_arn` (an id or `acs:kms:…:key/<id>`), when it
+/// makes SSE-KMS writes fail: not there, or not enabled. The embedded server's local KMS can
+/// be asked; another endpoint (OSS itself, whose KMS is a separate service) cannot, and then
+/// nothing is said.
+pub async fn cmk_warning(client: &Client, id_or_arn: &str) -> Option<CmkWarning> {
+    let id = id_or_arn.trim();
+    let id = match id.strip_prefix("acs:kms:") {
+        Some(rest) => rest.rsplit_once(":key/").map_or(id, |(_, id)| id),
+        None => id,
+    };
+    let keys = client.all_keys().await.ok()?;
+    let warning = |key_state| {
+        Some(CmkWarning {
+            key_id: id_or_arn.trim().to_owned(),
+            key_state,
+        })
+    };
+    if !keys.iter().any(|k| k.key_id == id) {
+        return warning(None);
+    }
+    match client.describe_key(id).await {
+        Ok(meta) if meta.key_state != "Enabled" => warning(Some(meta.key_state)),
+        _ => None,
+    }
 }
 
 /// `policy` is exactly the HTTPS-only policy of `bucket` (compared as JSON documents).
@@ -128,26 +198,32 @@ pub struct BucketOverview {
 }
 
 /// [`DefaultEncryption`] as front ends exchange it: `{"algorithm": "none" | "AES256" | "SM4" | "KMS",
-/// "keyId": …}`.
+/// "keyId": …, "dataEncryption": "SM4"}` (the last two with KMS only).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EncryptionView {
     pub algorithm: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_encryption: Option<DataEncryption>,
 }
 
 impl From<&DefaultEncryption> for EncryptionView {
     fn from(e: &DefaultEncryption) -> Self {
-        let (algorithm, key_id) = match e {
-            DefaultEncryption::None => ("none", None),
-            DefaultEncryption::Aes256 => ("AES256", None),
-            DefaultEncryption::Sm4 => ("SM4", None),
-            DefaultEncryption::Kms { key_id } => ("KMS", key_id.clone()),
+        let (algorithm, key_id, data_encryption) = match e {
+            DefaultEncryption::None => ("none", None, None),
+            DefaultEncryption::Aes256 => ("AES256", None, None),
+            DefaultEncryption::Sm4 => ("SM4", None, None),
+            DefaultEncryption::Kms {
+                key_id,
+                data_encryption,
+            } => ("KMS", key_id.clone(), *data_encryption),
         };
         EncryptionView {
             algorithm: algorithm.to_owned(),
             key_id,
+            data_encryption,
         }
     }
 }
@@ -157,6 +233,11 @@ impl TryFrom<&EncryptionView> for DefaultEncryption {
 
     fn try_from(v: &EncryptionView) -> Result<DefaultEncryption> {
         let key_id = v.key_id.as_deref().map(str::trim).filter(|k| !k.is_empty());
+        if v.data_encryption.is_some() && v.algorithm != "KMS" {
+            return Err(Error::InvalidInput(
+                "only KMS encryption takes a data encryption (SM4)".into(),
+            ));
+        }
         match (v.algorithm.as_str(), key_id) {
             ("none", None) => Ok(DefaultEncryption::None),
             ("AES256", None) => Ok(DefaultEncryption::Aes256),
@@ -169,6 +250,7 @@ impl TryFrom<&EncryptionView> for DefaultEncryption {
                 }
                 Ok(DefaultEncryption::Kms {
                     key_id: key_id.map(str::to_owned),
+                    data_encryption: v.data_encryption,
                 })
             }
             (_, Some(_)) => Err(Error::InvalidInput(
@@ -292,9 +374,17 @@ mod tests {
             DefaultEncryption::None,
             DefaultEncryption::Aes256,
             DefaultEncryption::Sm4,
-            DefaultEncryption::Kms { key_id: None },
+            DefaultEncryption::Kms {
+                key_id: None,
+                data_encryption: None,
+            },
             DefaultEncryption::Kms {
                 key_id: Some("cmk-1".into()),
+                data_encryption: None,
+            },
+            DefaultEncryption::Kms {
+                key_id: Some("cmk-1".into()),
+                data_encryption: Some(DataEncryption::Sm4),
             },
         ] {
             assert_eq!(
@@ -310,9 +400,17 @@ mod tests {
             DefaultEncryption::None,
             DefaultEncryption::Aes256,
             DefaultEncryption::Sm4,
-            DefaultEncryption::Kms { key_id: None },
+            DefaultEncryption::Kms {
+                key_id: None,
+                data_encryption: None,
+            },
             DefaultEncryption::Kms {
                 key_id: Some("cmk-1".into()),
+                data_encryption: None,
+            },
+            DefaultEncryption::Kms {
+                key_id: Some("cmk-1".into()),
+                data_encryption: Some(DataEncryption::Sm4),
             },
         ] {
             let view = EncryptionView::from(&e);
@@ -328,12 +426,19 @@ mod tests {
             let view = EncryptionView {
                 algorithm: algorithm.into(),
                 key_id: key_id.map(Into::into),
+                data_encryption: None,
             };
             assert_eq!(
                 DefaultEncryption::try_from(&view).unwrap_err().code(),
                 "InvalidInput"
             );
         }
+        let sm4_without_kms = EncryptionView {
+            algorithm: "SM4".into(),
+            key_id: None,
+            data_encryption: Some(DataEncryption::Sm4),
+        };
+        assert!(DefaultEncryption::try_from(&sm4_without_kms).is_err());
         assert!(check_acl("public-read").is_ok());
         assert!(check_acl("public").is_err());
     }

@@ -505,9 +505,10 @@ async fn a_prefix_is_deleted_in_batches_and_refused_keys_are_counted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bucket_encryption_and_https_only_switch_on_and_off() {
     use ossvault_ops::buckets::{
-        default_encryption, https_only_status, set_default_encryption, set_https_only,
+        cmk_warning, default_encryption, https_only_status, set_default_encryption, set_https_only,
         DefaultEncryption,
     };
+    use ossvault_ops::sse::DataEncryption;
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path(), true).await;
     let http = client_of(&server, server.endpoint());
@@ -521,16 +522,63 @@ async fn bucket_encryption_and_https_only_switch_on_and_off() {
     let cmk = http.create_key(&Default::default()).await.unwrap().key_id;
     for wanted in [
         DefaultEncryption::Aes256,
+        DefaultEncryption::Sm4,
         DefaultEncryption::Kms {
             key_id: Some(cmk.clone()),
+            data_encryption: None,
+        },
+        DefaultEncryption::Kms {
+            key_id: Some(cmk.clone()),
+            data_encryption: Some(DataEncryption::Sm4),
         },
         DefaultEncryption::None,
     ] {
-        set_default_encryption(&http, "settings", &wanted)
+        let warning = set_default_encryption(&http, "settings", &wanted)
             .await
             .unwrap();
+        assert_eq!(warning, None, "{wanted:?}");
         assert_eq!(default_encryption(&http, "settings").await.unwrap(), wanted);
     }
+
+    // A CMK the KMS does not have: saved (as OSS does), with a warning; writes then fail.
+    let missing = DefaultEncryption::Kms {
+        key_id: Some("no-such-cmk".into()),
+        data_encryption: None,
+    };
+    let warning = set_default_encryption(&http, "settings", &missing)
+        .await
+        .unwrap()
+        .expect("a warning for a missing CMK");
+    assert_eq!(warning.key_id, "no-such-cmk");
+    assert_eq!(warning.key_state, None);
+    assert!(warning.to_string().contains("KmsKeyNotFound"), "{warning}");
+    assert_eq!(
+        default_encryption(&http, "settings").await.unwrap(),
+        missing
+    );
+    let refused = http
+        .put_object(
+            "settings",
+            "x",
+            ossvault_client::RequestBody::Bytes(bytes_of(b"data")),
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some("KmsKeyNotFound"));
+    // Named by its ARN, an existing CMK is found; a disabled one is named with its state.
+    let arn = http.describe_key(&cmk).await.unwrap().arn;
+    assert_eq!(cmk_warning(&http, &arn).await, None);
+    http.disable_key(&cmk).await.unwrap();
+    let disabled = cmk_warning(&http, &cmk).await.unwrap();
+    assert_eq!(disabled.key_state.as_deref(), Some("Disabled"));
+    http.enable_key(&cmk).await.unwrap();
+    // An endpoint without this KMS (as OSS itself): nothing can be said, so nothing is.
+    let elsewhere = client_of(&server, "http://127.0.0.1:9".into());
+    assert_eq!(cmk_warning(&elsewhere, "no-such-cmk").await, None);
+    set_default_encryption(&http, "settings", &DefaultEncryption::None)
+        .await
+        .unwrap();
 
     assert!(!https_only_status(&http, "settings").await.unwrap());
     set_https_only(&http, "settings", true).await.unwrap();

@@ -4,7 +4,7 @@ use crate::error::{CmdResult, CommandError};
 use crate::state::AppState;
 use crate::validate;
 use ossvault_ops::buckets::{
-    self, BucketOverview, BucketSettings, DefaultEncryption, EncryptionView,
+    self, BucketOverview, BucketSettings, CmkWarning, DefaultEncryption, EncryptionView,
 };
 use serde::Serialize;
 
@@ -64,14 +64,16 @@ pub async fn bucket_settings(
     Ok(buckets::settings(&client, &bucket).await?)
 }
 
-/// Sets the default server-side encryption: `{algorithm: "none" | "AES256" | "KMS", keyId?}`.
+/// Sets the default server-side encryption: `{algorithm: "none" | "AES256" | "SM4" | "KMS",
+/// keyId?, dataEncryption?: "SM4"}`. The rule is saved even when its CMK is not in the
+/// server's KMS (as OSS does); that comes back as a warning.
 #[tauri::command]
 pub async fn set_bucket_encryption(
     state: tauri::State<'_, AppState>,
     connection: String,
     bucket: String,
     encryption: EncryptionView,
-) -> CmdResult<()> {
+) -> CmdResult<Option<CmkWarning>> {
     validate::connection(&connection)?;
     validate::bucket(&bucket)?;
     let encryption = DefaultEncryption::try_from(&encryption)?;

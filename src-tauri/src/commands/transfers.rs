@@ -53,7 +53,10 @@ pub async fn upload_paths(
             return Err(CommandError::invalid("the encryption key name is empty"));
         }
     }
-    if let Some(ObjectSse::Kms { key_id: Some(id) }) = &server_side {
+    if let Some(ObjectSse::Kms {
+        key_id: Some(id), ..
+    }) = &server_side
+    {
         if id.trim().is_empty() || id.chars().any(char::is_control) {
             return Err(CommandError::invalid(format!("not a CMK id: {id:?}")));
         }
