@@ -1,5 +1,6 @@
-//! What an object's metadata says of its encryption, for the properties a front end shows:
-//! the server-side encryption headers, and the client-side envelope with where its key is.
+//! What an object's metadata says, for the properties a front end shows: its storage class
+//! and restore state, its tags, the server-side encryption headers, and the client-side
+//! envelope with where its key is.
 
 use ossvault_crypto::ObjectHeaders;
 use ossvault_keystore::Keystore;
@@ -72,13 +73,63 @@ pub struct ObjectProperties {
     pub content_type: Option<String>,
     /// RFC 3339.
     pub last_modified: Option<String>,
+    /// `Standard`, `IA`, `Archive`, `ColdArchive` or `DeepColdArchive`.
     pub storage_class: Option<String>,
+    /// Of an archived object a restore was asked for (`x-oss-restore`).
+    pub restore: Option<RestoreState>,
+    /// The object's tags (GetObjectTagging, asked only when HEAD counts some).
+    pub tags: Vec<(String, String)>,
+    /// Why the tags could not be read (e.g. `AccessDenied`), when they could not.
+    pub tags_error: Option<String>,
     /// User metadata without the client-side encryption envelope (shown apart).
     pub metadata: Vec<(String, String)>,
-    /// `AES256`, `KMS`, or none.
+    /// `AES256`, `SM4`, `KMS`, or none.
     pub sse: Option<String>,
     pub sse_key_id: Option<String>,
+    /// `SM4` for SSE-KMS with SM4 data encryption.
+    pub sse_data_encryption: Option<String>,
     pub cse: Option<CseView>,
+}
+
+/// Where the restore of an archived object stands.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreState {
+    /// Still being restored (not readable yet).
+    pub ongoing: bool,
+    /// Readable until then (RFC 3339), once restored.
+    pub expiry: Option<String>,
+}
+
+impl RestoreState {
+    /// Reads `x-oss-restore`: `ongoing-request="true"`, or `ongoing-request="false",
+    /// expiry-date="Sun, 16 Apr 2017 08:12:33 GMT"`.
+    pub fn parse(header: &str) -> Option<RestoreState> {
+        let mut ongoing = None;
+        let mut expiry = None;
+        // `name="value"` pairs, separated by commas (the date holds one too, inside quotes).
+        let mut rest = header;
+        while let Some((name, after)) = rest.split_once("=\"") {
+            let Some((value, after)) = after.split_once('"') else {
+                break;
+            };
+            match name.trim_start_matches([',', ' ']) {
+                "ongoing-request" => ongoing = Some(value.eq_ignore_ascii_case("true")),
+                "expiry-date" => {
+                    expiry = Some(
+                        ossvault_proto::time::parse_http_date(value)
+                            .map_or_else(|| value.to_owned(), rfc3339),
+                    )
+                }
+                _ => {}
+            }
+            rest = after;
+        }
+        Some(RestoreState {
+            ongoing: ongoing?,
+            expiry,
+        })
+    }
 }
 
 /// The client-side encryption of an object, as a properties panel shows it.
@@ -149,6 +200,17 @@ pub async fn object_properties(
             })
         }
     };
+    let tag_count = header(ossvault_proto::headers::TAGGING_COUNT)
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    let (tags, tags_error) = if tag_count == 0 {
+        (Vec::new(), None)
+    } else {
+        match client.object_tagging(bucket, key).await {
+            Ok(tags) => (tags, None),
+            Err(e) => (Vec::new(), Some(e.to_string())),
+        }
+    };
     let metadata = meta
         .user_metadata()
         .map(|(k, v)| (k.strip_prefix("x-oss-meta-").unwrap_or(k), v))
@@ -165,9 +227,13 @@ pub async fn object_properties(
         content_type: meta.content_type.clone(),
         last_modified: meta.last_modified.map(rfc3339),
         storage_class: meta.storage_class.clone(),
+        restore: header("x-oss-restore").and_then(|h| RestoreState::parse(&h)),
+        tags,
+        tags_error,
         metadata,
         sse: header(SSE_HEADERS[0]),
         sse_key_id: header(SSE_HEADERS[1]),
+        sse_data_encryption: header(SSE_HEADERS[2]),
         cse,
     })
 }
@@ -305,5 +371,26 @@ mod tests {
             rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400 + 3_723)),
             "2000-02-29T01:02:03Z"
         );
+    }
+
+    #[test]
+    fn restore_states_as_oss_writes_them() {
+        assert_eq!(
+            RestoreState::parse(r#"ongoing-request="true""#),
+            Some(RestoreState {
+                ongoing: true,
+                expiry: None
+            })
+        );
+        assert_eq!(
+            RestoreState::parse(
+                r#"ongoing-request="false", expiry-date="Sun, 16 Apr 2017 08:12:33 GMT""#
+            ),
+            Some(RestoreState {
+                ongoing: false,
+                expiry: Some("2017-04-16T08:12:33Z".into())
+            })
+        );
+        assert_eq!(RestoreState::parse("nonsense"), None);
     }
 }

@@ -696,3 +696,82 @@ async fn single_downloads_take_ranges_and_are_all_or_nothing() {
     assert!(left.iter().all(|n| !n.starts_with('.')), "{left:?}");
     f.server.shutdown().await;
 }
+
+/// The properties a panel shows: tags (asked only when HEAD counts some), the storage class,
+/// and the restore state of an archived object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn properties_show_tags_storage_class_and_restore_state() {
+    use ossvault_client::RequestBody;
+    use ossvault_ops::properties::{object_properties, RestoreState};
+    let f = fixture().await;
+    let put = |key: &'static str, class: &'static str| {
+        let opts = PutOptions {
+            headers: vec![("x-oss-storage-class".into(), class.into())],
+            ..PutOptions::default()
+        };
+        let client = f.client.clone();
+        async move {
+            client
+                .put_object("ops", key, RequestBody::Bytes(bytes_of(b"p")), &opts)
+                .await
+                .unwrap();
+        }
+    };
+    put("tagged", "Standard").await;
+    put("ia", "IA").await;
+    put("cold", "Archive").await;
+    f.client
+        .set_object_tagging(
+            "ops",
+            "tagged",
+            &[
+                ("project".into(), "易".into()),
+                ("tier".into(), "gold".into()),
+            ],
+        )
+        .await
+        .unwrap();
+    let no_keystore = || Err(ossvault_ops::Error::InvalidInput("none here".into()));
+
+    let tagged = object_properties(&f.client, "ops", "tagged", no_keystore)
+        .await
+        .unwrap();
+    assert_eq!(
+        tagged.tags,
+        [
+            ("project".to_owned(), "易".to_owned()),
+            ("tier".to_owned(), "gold".to_owned())
+        ]
+    );
+    assert_eq!(tagged.tags_error, None);
+    assert_eq!(tagged.storage_class.as_deref(), Some("Standard"));
+    assert_eq!(tagged.restore, None);
+
+    let ia = object_properties(&f.client, "ops", "ia", no_keystore)
+        .await
+        .unwrap();
+    assert_eq!(ia.storage_class.as_deref(), Some("IA"));
+    assert!(ia.tags.is_empty());
+
+    let cold = object_properties(&f.client, "ops", "cold", no_keystore)
+        .await
+        .unwrap();
+    assert_eq!(cold.storage_class.as_deref(), Some("Archive"));
+    assert_eq!(cold.restore, None, "no restore asked yet");
+    assert!(f
+        .client
+        .restore_object("ops", "cold", Some(1), None)
+        .await
+        .unwrap());
+    let restoring = object_properties(&f.client, "ops", "cold", no_keystore)
+        .await
+        .unwrap();
+    assert_eq!(
+        restoring.restore,
+        Some(RestoreState {
+            ongoing: true,
+            expiry: None
+        })
+    );
+    f.server.shutdown().await;
+}
