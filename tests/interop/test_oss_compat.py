@@ -401,7 +401,74 @@ def test_block_public_access(own_endpoint):
     b.delete_bucket()
 
 
+def test_block_public_access_refuses_new_public_grants(own_endpoint):
+    """While Block Public Access is on (the bucket's or the server's), no public ACL or policy
+    is taken ("you cannot configure public access permissions", PutPublicAccessBlock's doc):
+    403 AccessDenied, with oss2 and alibabacloud-oss-v2; private grants still are."""
+    auth = oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET)
+    service = oss2.Service(auth, own_endpoint)
+    name = unique_bucket("pab-grants")
+    b = oss2.Bucket(auth, own_endpoint, name)
+    b.create_bucket(oss2.BUCKET_ACL_PRIVATE)
+    b.put_object("o", b"x")
+    cfg = oss.config.load_default()
+    cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(ACCESS_KEY_ID, ACCESS_KEY_SECRET)
+    cfg.region = "cn-hangzhou"
+    cfg.endpoint = own_endpoint
+    c = oss.Client(cfg)
+    public_policy = ('{"Version":"1","Statement":[{"Effect":"Allow","Action":["oss:GetObject"],'
+                     f'"Principal":["*"],"Resource":["acs:oss:*:*:{name}/*"]}}]}}')
+    named_policy = public_policy.replace('"Principal":["*"]', '"Principal":["20000"]')
+
+    def refused_by_both():
+        with pytest.raises(oss2.exceptions.AccessDenied) as e:
+            b.put_bucket_acl(oss2.BUCKET_ACL_PUBLIC_READ)
+        assert e.value.status == 403 and "Block Public Access" in e.value.message
+        with pytest.raises(oss2.exceptions.AccessDenied):
+            b.put_object_acl("o", oss2.OBJECT_ACL_PUBLIC_READ_WRITE)
+        with pytest.raises(oss2.exceptions.AccessDenied):
+            b.put_bucket_policy(public_policy)
+        for call, request in [
+            (c.put_bucket_acl, oss.PutBucketAclRequest(bucket=name, acl="public-read-write")),
+            (c.put_object_acl, oss.PutObjectAclRequest(bucket=name, key="o", acl="public-read")),
+            (c.put_bucket_policy, oss.PutBucketPolicyRequest(bucket=name, body=public_policy)),
+        ]:
+            err = _v2_failure(call, request)
+            assert (err.status_code, err.code) == (403, "AccessDenied"), err
+        # Nothing was granted; private grants and non-public policies are still taken.
+        assert b.get_bucket_acl().acl == oss2.BUCKET_ACL_PRIVATE
+        assert b.get_object_acl("o").acl in (oss2.OBJECT_ACL_DEFAULT, oss2.OBJECT_ACL_PRIVATE)
+        with pytest.raises(oss2.exceptions.NoSuchBucketPolicy):
+            b.get_bucket_policy()
+        b.put_bucket_acl(oss2.BUCKET_ACL_PRIVATE)
+        c.put_object_acl(oss.PutObjectAclRequest(bucket=name, key="o", acl="private"))
+        b.put_bucket_policy(named_policy)
+        b.delete_bucket_policy()
+
+    try:
+        # The bucket's switch.
+        c.put_bucket_public_access_block(oss.PutBucketPublicAccessBlockRequest(
+            bucket=name,
+            public_access_block_configuration=oss.PublicAccessBlockConfiguration(block_public_access=True)))
+        refused_by_both()
+        b.delete_bucket_public_access_block()
+        # The server's switch.
+        assert service.put_public_access_block(True).status == 200
+        refused_by_both()
+    finally:
+        assert service.delete_public_access_block().status == 204
+    # Lifted: public grants are taken again.
+    b.put_bucket_acl(oss2.BUCKET_ACL_PUBLIC_READ)
+    c.put_object_acl(oss.PutObjectAclRequest(bucket=name, key="o", acl="public-read-write"))
+    c.put_bucket_policy(oss.PutBucketPolicyRequest(bucket=name, body=public_policy))
+    assert requests.get(f"{own_endpoint}/{name}/o", timeout=10).status_code == 200
+    b.delete_bucket_policy()
+    b.delete_object("o")
+    b.delete_bucket()
+
+
 # -- gzip ----------------------------------------------------------------------------------------
+
 
 
 def test_gzip_as_oss_does(oss2_client, oss2_bucket, v2_client):

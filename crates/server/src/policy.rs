@@ -134,6 +134,29 @@ impl Policy {
         })
     }
 
+    /// The policy grants something to anyone, as OSS judges it (GetBucketPolicyStatus's
+    /// `IsPublic`): an `Allow` statement whose principal is everyone (`*` or none) and whose
+    /// conditions do not narrow who can use it to given source addresses. A `Deny`, a named
+    /// principal, or an `IpAddress` condition without a catch-all range is not public.
+    pub fn is_public(&self) -> bool {
+        self.statements.iter().any(|st| {
+            let principals = st
+                .principal
+                .as_ref()
+                .map(OneOrMany::values)
+                .unwrap_or_default();
+            let everyone = principals.is_empty() || principals.iter().any(|p| p.contains('*'));
+            let narrowed = st.condition.get("IpAddress").is_some_and(|keys| {
+                keys.values().all(|v| {
+                    !v.values()
+                        .iter()
+                        .any(|c| parse_cidr(c).is_some_and(|c| c.bits == 0))
+                })
+            });
+            st.effect == Effect::Allow && everyone && !narrowed
+        })
+    }
+
     /// Deny-first: any applicable Deny wins, then any applicable Allow.
     pub fn evaluate(&self, req: &PolicyRequest<'_>) -> Decision {
         let mut allowed = false;
@@ -384,5 +407,37 @@ mod tests {
         assert!(glob("oss:get*", "oss:getobject"));
         assert!(glob("a?c", "abc") && !glob("a?c", "ac"));
         assert!(glob("*", "") && glob("**x", "x"));
+    }
+
+    #[test]
+    fn public_policies_are_told_apart() {
+        let public = |st: &str| {
+            Policy::parse(&format!(r#"{{"Version":"1","Statement":[{st}]}}"#))
+                .unwrap()
+                .is_public()
+        };
+        let res = r#""Resource":["acs:oss:*:*:b/*"]"#;
+        assert!(public(&format!(
+            r#"{{"Effect":"Allow","Action":["oss:GetObject"],"Principal":["*"],{res}}}"#
+        )));
+        // No principal is everyone too (the v2 SDK's test policy).
+        assert!(public(&format!(
+            r#"{{"Effect":"Allow","Action":["oss:PutObject"],{res}}}"#
+        )));
+        assert!(public(&format!(
+            r#"{{"Effect":"Allow","Action":["oss:GetObject"],"Principal":["*"],{res},
+                "Condition":{{"IpAddress":{{"acs:SourceIp":["0.0.0.0/0"]}}}}}}"#
+        )));
+        assert!(!public(&format!(
+            r#"{{"Effect":"Allow","Action":["oss:GetObject"],"Principal":["*"],{res},
+                "Condition":{{"IpAddress":{{"acs:SourceIp":["10.0.0.0/8"]}}}}}}"#
+        )));
+        assert!(!public(&format!(
+            r#"{{"Effect":"Allow","Action":["oss:GetObject"],"Principal":["2000"],{res}}}"#
+        )));
+        assert!(!public(&format!(
+            r#"{{"Effect":"Deny","Action":["oss:*"],"Principal":["*"],{res},
+                "Condition":{{"Bool":{{"acs:SecureTransport":["false"]}}}}}}"#
+        )));
     }
 }

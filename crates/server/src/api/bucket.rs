@@ -183,6 +183,10 @@ pub async fn put_bucket_acl(ctx: Ctx) -> Result<Response<Body>, ApiError> {
             .ok_or_else(|| ApiError::invalid_argument("The x-oss-acl header is required."))?,
         false,
     )?;
+    if super::public_access::is_public_acl(&acl) {
+        let bucket = load_bucket(&ctx).await?;
+        super::public_access::refuse_public_grant(&ctx, &bucket, "a public ACL")?;
+    }
     let name = ctx.bucket().to_owned();
     blocking(ctx.store(), move |s| {
         s.update_bucket(&name, move |b| b.acl = acl)
@@ -235,8 +239,12 @@ pub async fn put_bucket_policy(mut ctx: Ctx) -> Result<Response<Body>, ApiError>
     }
     let text = String::from_utf8(raw.to_vec())
         .map_err(|_| ApiError::msg(ErrorCode::InvalidPolicyDocument, "The policy is not UTF-8."))?;
-    crate::policy::Policy::parse(&text)
+    let policy = crate::policy::Policy::parse(&text)
         .map_err(|e| ApiError::msg(ErrorCode::InvalidPolicyDocument, e))?;
+    if policy.is_public() {
+        let bucket = load_bucket(&ctx).await?;
+        super::public_access::refuse_public_grant(&ctx, &bucket, "a public bucket policy")?;
+    }
     let name = ctx.bucket().to_owned();
     blocking(ctx.store(), move |s| {
         s.update_bucket(&name, move |b| b.policy = Some(text))

@@ -777,6 +777,10 @@ pub async fn put_object_acl(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         })?,
         true,
     )?;
+    if super::public_access::is_public_acl(&acl) {
+        let bucket = super::bucket::load_bucket(&ctx).await?;
+        super::public_access::refuse_public_grant(&ctx, &bucket, "a public ACL")?;
+    }
     let (bucket, key) = (ctx.bucket().to_owned(), ctx.key().to_owned());
     blocking(ctx.store(), move |s| {
         s.update_object(&bucket, &key, move |o| o.acl = acl)

@@ -1,11 +1,16 @@
 //! Block Public Access (`?publicAccessBlock`), for the whole server (`/`, OSS's account-level
 //! setting) and per bucket. While either is on, anonymous requests get nothing from public
 //! ACLs (`public-read`, `public-read-write` on a bucket or object) nor from bucket policies
-//! that allow anonymous access: `403 AccessDenied` (checked in `auth.rs`).
+//! that allow anonymous access: `403 AccessDenied` (checked in `auth.rs`). And, as OSS
+//! documents it ("existing public access permissions are ignored and you cannot configure
+//! public access permissions"), no new public grant is taken: PutBucketAcl and PutObjectAcl
+//! with a public ACL and PutBucketPolicy with a public policy are refused, `403 AccessDenied`
+//! ([`refuse_public_grant`]).
 
 use super::bucket::load_bucket;
 use super::{empty, xml_ok, ApiError, Ctx};
 use crate::body::{blocking, Body};
+use crate::store::BucketRecord;
 use http::{Response, StatusCode};
 use ossvault_proto::xml::{self, PublicAccessBlockConfiguration};
 use ossvault_proto::ErrorCode;
@@ -93,4 +98,34 @@ async fn set_bucket(ctx: &Ctx, on: bool) -> Result<(), ApiError> {
     })
     .await?;
     Ok(())
+}
+
+/// Block Public Access is on for `bucket`, by its own switch or the server's.
+pub fn blocks(ctx: &Ctx, bucket: &BucketRecord) -> bool {
+    bucket.public_access_block || ctx.state.public_access_block.load(Ordering::Acquire)
+}
+
+/// `403 AccessDenied` for a public grant (`what`: "a public ACL", "a public bucket policy")
+/// while Block Public Access is on for `bucket`.
+pub fn refuse_public_grant(ctx: &Ctx, bucket: &BucketRecord, what: &str) -> Result<(), ApiError> {
+    if !blocks(ctx, bucket) {
+        return Ok(());
+    }
+    let scope = if bucket.public_access_block {
+        "this bucket"
+    } else {
+        "this server"
+    };
+    Err(ApiError::msg(
+        ErrorCode::AccessDenied,
+        format!(
+            "Block Public Access is on for {scope}: {what} cannot be set. \
+             Turn Block Public Access off first."
+        ),
+    ))
+}
+
+/// An ACL that grants access to everyone.
+pub fn is_public_acl(acl: &str) -> bool {
+    matches!(acl, "public-read" | "public-read-write")
 }
