@@ -156,6 +156,50 @@ def test_default_encryption_badge_agrees_with_get_bucket_encryption(ctx, screens
         oss(ctx).get_bucket_encryption()
 
 
+def test_sm4_in_bucket_settings_and_a_warning_for_a_missing_cmk(ctx, screenshot):
+    s = ctx.s
+    # SSE-OSS with SM4 (国密).
+    set_encryption(s, "sse-sm4")
+    assert badge(s, BUCKET, "SM4") == "SM4"
+    assert oss(ctx).get_bucket_encryption().sse_algorithm == "SM4"
+
+    # SSE-KMS with SM4 data encryption, under the CMK made above.
+    cmk = s.invoke("list_kms_keys", {"connection": "local"})[0]["keyId"]
+    open_settings(s)
+    s.click('[data-testid="sse-kms"]')
+    s.type('[data-testid="sse-kms-key"]', cmk)
+    s.click('[data-testid="sse-kms-sm4"]')
+    s.click('[data-testid="sse-save"]')
+    s.find('[data-testid="toast-success"]')
+    close_toasts(s)
+    assert not s.exists('[data-testid="sse-cmk-warning"]'), "the CMK exists: no warning"
+    s.click('[data-testid="bucket-settings-close"]')
+    rule = oss(ctx).get_bucket_encryption()
+    assert (rule.sse_algorithm, rule.kms_master_keyid, rule.kms_data_encryption) == ("KMS", cmk, "SM4")
+    assert badge(s, BUCKET, "KMS") == "KMS"
+    assert "SM4" in s.text(f'[data-testid="badge-encryption-{BUCKET}"]')
+    # Reopened, the settings show the choice as saved.
+    open_settings(s)
+    s.wait(lambda: s.script('return document.querySelector(\'[data-testid="sse-kms-sm4"]\').checked'), what="SM4 data box")
+
+    # A CMK the local KMS does not have: saved all the same (as OSS does), with a warning.
+    s.type('[data-testid="sse-kms-key"]', "no-such-cmk")
+    s.click('[data-testid="sse-save"]')
+    s.find('[data-testid="toast-success"]')
+    close_toasts(s)
+    warning = s.text('[data-testid="sse-cmk-warning"]')
+    assert "no-such-cmk" in warning and "KmsKeyNotFound" in warning, warning
+    screenshot("en-04b-bucket-settings-cmk-warning")
+    s.click('[data-testid="bucket-settings-close"]')
+    assert oss(ctx).get_bucket_encryption().kms_master_keyid == "no-such-cmk"
+    with pytest.raises(oss2.exceptions.OssError) as refused:
+        oss(ctx).put_object("refused.txt", b"no key yet")
+    assert refused.value.code == "KmsKeyNotFound"
+
+    set_encryption(s, "sse-none")
+    assert badge(s, BUCKET, "none") == "none"
+
+
 def test_https_only_refuses_plain_http(ctx, screenshot):
     s = ctx.s
     open_settings(s)
@@ -250,7 +294,8 @@ def test_an_upload_can_ask_for_server_side_encryption_over_the_bucket_default(ct
     s = ctx.s
     b = oss(ctx)
     # The bucket's default encryption is off by now (the badge test switched it off).
-    for name, choice in (("sse-aes.txt", "aes256"), ("sse-kms.txt", "kms")):
+    expected = {"aes256": "AES256", "sm4": "SM4", "kms": "KMS"}
+    for name, choice in (("sse-aes.txt", "aes256"), ("sse-sm4.txt", "sm4"), ("sse-kms.txt", "kms")):
         path = ctx.files / name
         path.write_bytes(os.urandom(10_000))
         open_bucket(s)
@@ -266,11 +311,11 @@ def test_an_upload_can_ask_for_server_side_encryption_over_the_bucket_default(ct
         # The row shows the server-side encryption too.
         open_bucket(s)
         shown = s.wait(lambda: s.attr(f'[data-testid="badge-sse-{name}"]', "data-value"), what=f"badge of {name}")
-        assert shown == ("AES256" if choice == "aes256" else "KMS"), shown
+        assert shown == expected[choice], shown
         if choice == "kms":
             screenshot("en-06c-browser-sse-badges")
         head = b.head_object(name)
-        assert head.headers.get("x-oss-server-side-encryption") == ("AES256" if choice == "aes256" else "KMS"), head.headers
+        assert head.headers.get("x-oss-server-side-encryption") == expected[choice], head.headers
         assert b.get_object(name).read() == path.read_bytes()
         b.delete_object(name)
     # Nothing asked: the bucket's default (none).
@@ -309,6 +354,45 @@ def test_browse_folders_and_see_the_encryption_in_properties(ctx, screenshot):
     assert cse == "sealed"
     assert s.text('[data-testid="props-cse-key"]').startswith("e2e-key@v")
     screenshot("en-09-properties")
+    s.click('[data-testid="properties-close"]')
+
+
+def put_props_objects(ctx) -> None:
+    """Objects whose properties the panel shows: tagged, Infrequent Access, Archive."""
+    b = oss(ctx)
+    b.put_object("props/tagged.txt", b"t", headers={"x-oss-tagging": "project=%E6%98%93&tier=gold"})
+    b.put_object("props/ia.txt", b"i", headers={"x-oss-storage-class": "IA"})
+    b.put_object("props/cold.txt", b"c", headers={"x-oss-storage-class": "Archive"})
+
+
+def show_properties(s, name: str) -> None:
+    s.click(f'[data-testid="row-{name}"]')
+    s.click('[data-testid="properties"]')
+    s.wait(lambda: s.exists('[data-testid="props-key"]') and s.text('[data-testid="props-key"]').endswith(name), what=f"properties of {name}")
+
+
+def test_properties_show_tags_and_storage_class(ctx, screenshot):
+    s = ctx.s
+    put_props_objects(ctx)
+    open_bucket(s, ["props/"])
+    show_properties(s, "tagged.txt")
+    tags = dict(zip(s.script("return [...document.querySelectorAll('[data-testid=\"props-tag-key\"]')].map(e => e.textContent)"),
+                    s.script("return [...document.querySelectorAll('[data-testid=\"props-tag-value\"]')].map(e => e.textContent)")))
+    assert tags == {"project": "易", "tier": "gold"}, tags
+    assert s.attr('[data-testid="props-storage-class"]', "data-value") == "Standard"
+    assert not s.exists('[data-testid="props-restore"]')
+    screenshot("en-09b-properties-tags")
+    show_properties(s, "ia.txt")
+    s.wait(lambda: s.attr('[data-testid="props-storage-class"]', "data-value") == "IA", what="IA class")
+    assert "Infrequent Access" in s.text('[data-testid="props-storage-class"]')
+    s.find('[data-testid="props-tags-none"]')
+    show_properties(s, "cold.txt")
+    s.wait(lambda: s.attr('[data-testid="props-restore"]', "data-value") == "frozen", what="archived, not restored")
+    oss(ctx).restore_object("props/cold.txt")
+    s.click('[data-testid="properties-close"]')
+    show_properties(s, "cold.txt")
+    s.wait(lambda: s.attr('[data-testid="props-restore"]', "data-value") == "ongoing", what="restore ongoing")
+    screenshot("en-09c-properties-archive")
     s.click('[data-testid="properties-close"]')
 
 
@@ -394,8 +478,19 @@ def test_switch_language_and_theme_and_every_screen_in_chinese(ctx, screenshot):
     screenshot("zh-03-create-bucket-invalid")
     s.script("document.querySelector('[data-testid=\"create-bucket-dialog\"] button.close').click()")
     open_settings(s)
+    s.click('[data-testid="sse-kms"]')
+    s.click('[data-testid="sse-kms-sm4"]')
     screenshot("zh-04-bucket-settings")
     s.click('[data-testid="bucket-settings-close"]')
+    open_bucket(s, ["props/"])
+    show_properties(s, "tagged.txt")
+    s.find('[data-testid="props-tags"]')
+    screenshot("zh-09b-properties-tags")
+    show_properties(s, "cold.txt")
+    s.wait(lambda: s.attr('[data-testid="props-restore"]', "data-value"), what="restore state")
+    assert "归档" in s.text('[data-testid="props-storage-class"]')
+    screenshot("zh-09c-properties-archive")
+    s.click('[data-testid="properties-close"]')
     open_bucket(s, ["album/"])
     s.find('[data-testid="row-cover.jpg"]')
     screenshot("zh-08-browser-folder")
@@ -420,6 +515,25 @@ def test_switch_language_and_theme_and_every_screen_in_chinese(ctx, screenshot):
     screenshot("zh-12-buckets-dark")
     open_bucket(s)
     screenshot("zh-13-browser-dark")
+    # The CMK warning and the properties panel, dark.
+    open_settings(s)
+    s.click('[data-testid="sse-kms"]')
+    s.type('[data-testid="sse-kms-key"]', "no-such-cmk")
+    s.click('[data-testid="sse-kms-sm4"]')
+    s.click('[data-testid="sse-save"]')
+    s.find('[data-testid="sse-cmk-warning"]')
+    close_toasts(s)
+    screenshot("zh-14-bucket-settings-cmk-warning-dark")
+    s.click('[data-testid="sse-none"]')
+    s.click('[data-testid="sse-save"]')
+    s.wait(lambda: not s.exists('[data-testid="sse-cmk-warning"]'), what="warning gone")
+    close_toasts(s)
+    s.click('[data-testid="bucket-settings-close"]')
+    open_bucket(s, ["props/"])
+    show_properties(s, "tagged.txt")
+    s.find('[data-testid="props-tags"]')
+    screenshot("zh-15-properties-tags-dark")
+    s.click('[data-testid="properties-close"]')
     go(s, "settings")
     s.select('[data-testid="language-select"]', "en")
     s.wait(lambda: s.text('[data-testid="nav-buckets"]') == "Buckets", what="English navigation")

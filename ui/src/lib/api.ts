@@ -62,6 +62,15 @@ export type Algorithm = "none" | "AES256" | "SM4" | "KMS";
 export interface EncryptionView {
   algorithm: Algorithm;
   keyId?: string | null;
+  /** With KMS: "SM4" to encrypt the data with SM4 instead of AES-256. */
+  dataEncryption?: "SM4" | null;
+}
+
+/** A CMK that writes under a bucket's new KMS rule cannot use (yet): not in the KMS, or not enabled. */
+export interface CmkWarning {
+  keyId: string;
+  /** null: no such key; else its state ("Disabled", "PendingDeletion", "PendingImport"). */
+  keyState: string | null;
 }
 
 export interface BucketOverview {
@@ -122,14 +131,22 @@ export interface ObjectProperties {
   contentType: string | null;
   lastModified: string | null;
   storageClass: string | null;
+  /** Of an archived object a restore was asked for. */
+  restore: { ongoing: boolean; expiry: string | null } | null;
+  tags: [string, string][];
+  tagsError: string | null;
   metadata: [string, string][];
   sse: string | null;
   sseKeyId: string | null;
+  sseDataEncryption: string | null;
   cse: CseView | null;
 }
 
 /** Server-side encryption asked for on an upload instead of the bucket's default. */
-export type ObjectSse = { algorithm: "AES256" } | { algorithm: "KMS"; keyId: string | null };
+export type ObjectSse =
+  | { algorithm: "AES256" }
+  | { algorithm: "SM4" }
+  | { algorithm: "KMS"; keyId: string | null; dataEncryption?: "SM4" | null };
 
 /** Client-side encryption of an upload: a keystore key's name (or `kms:CMK_ID`) and format. */
 export interface ClientSideEncryption {
@@ -370,7 +387,7 @@ export const api = {
   bucketSettings: (connection: string, bucket: string) =>
     call<BucketSettings>("bucket_settings", { connection, bucket }),
   setBucketEncryption: (connection: string, bucket: string, encryption: EncryptionView) =>
-    call<void>("set_bucket_encryption", { connection, bucket, encryption }),
+    call<CmkWarning | null>("set_bucket_encryption", { connection, bucket, encryption }),
   setHttpsOnly: (connection: string, bucket: string, on: boolean) =>
     call<void>("set_https_only", { connection, bucket, on }),
   setBucketAcl: (connection: string, bucket: string, acl: string) =>
