@@ -24,17 +24,8 @@ pub async fn encryption(client: &Client, out: &Output, args: &BucketEncryptionAr
     let wanted = match (args.delete, args.sse) {
         (true, _) => Some(DefaultEncryption::None),
         (false, Some(sse)) => Some(
-            match sse.object_sse(args.kms_key_id.as_deref(), args.sse_data_encryption)? {
-                ObjectSse::Aes256 => DefaultEncryption::Aes256,
-                ObjectSse::Sm4 => DefaultEncryption::Sm4,
-                ObjectSse::Kms {
-                    key_id,
-                    data_encryption,
-                } => DefaultEncryption::Kms {
-                    key_id,
-                    data_encryption,
-                },
-            },
+            sse.object_sse(args.kms_key_id.as_deref(), args.sse_data_encryption)?
+                .into(),
         ),
         (false, None) => None,
     };

@@ -67,6 +67,24 @@ impl DefaultEncryption {
     }
 }
 
+/// The rule that gives new objects what one upload would ask for.
+impl From<crate::sse::ObjectSse> for DefaultEncryption {
+    fn from(sse: crate::sse::ObjectSse) -> Self {
+        use crate::sse::ObjectSse;
+        match sse {
+            ObjectSse::Aes256 => DefaultEncryption::Aes256,
+            ObjectSse::Sm4 => DefaultEncryption::Sm4,
+            ObjectSse::Kms {
+                key_id,
+                data_encryption,
+            } => DefaultEncryption::Kms {
+                key_id,
+                data_encryption,
+            },
+        }
+    }
+}
+
 /// The bucket's default encryption.
 pub async fn default_encryption(client: &Client, bucket: &str) -> Result<DefaultEncryption> {
     DefaultEncryption::from_rule(client.bucket_encryption(bucket).await?.as_ref())
