@@ -562,6 +562,28 @@ async fn malformed_requests_get_clear_errors_and_change_nothing() {
         "an unknown sub-resource never falls through to PutObject"
     );
     assert_eq!(s.get_object("bad", "keep").await.body, b"original");
+    // Bucket overwrite protection is not implemented: neither PutBucket nor ListObjects.
+    for method in [Method::PUT, Method::GET, Method::DELETE] {
+        let q = [("overwriteConfig", "")];
+        let r = s
+            .signed(
+                method.clone(),
+                Some("bad"),
+                "/bad/",
+                None,
+                &q,
+                &[],
+                Vec::new(),
+                SK,
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (StatusCode::NOT_IMPLEMENTED, "NotImplemented"),
+            "{method} ?overwriteConfig"
+        );
+    }
+    assert_eq!(s.get_object("bad", "keep").await.body, b"original");
     // Nor does one it knows: PutObjectTagging sets tags and leaves the content.
     let q = [("tagging", "")];
     let r = s

@@ -175,6 +175,15 @@ mod tests {
         req.key = Some("k");
         req.query = &q;
         assert_eq!(canonical_resource(&req), "/b/k?partNumber=3&uploadId=a/b+c");
+        // alibabacloud-oss-v2 signs the sub-resource of each of its operations
+        // (CleanRestoredObject, SealAppendObject, Put/GetBucketOverwriteConfig, ...).
+        let q = query(&[("cleanRestoredObject", "")]);
+        req.query = &q;
+        assert_eq!(canonical_resource(&req), "/b/k?cleanRestoredObject");
+        let q = query(&[("overwriteConfig", "")]);
+        req.key = None;
+        req.query = &q;
+        assert_eq!(canonical_resource(&req), "/b/?overwriteConfig");
     }
 
     #[test]
