@@ -81,6 +81,21 @@ fn report(
 
 pub async fn policy(client: &Client, out: &Output, args: &BucketPolicyArgs) -> Result<()> {
     let bucket = bucket_of(&args.bucket)?;
+    if args.status {
+        let public = client.bucket_policy_is_public(&bucket).await?;
+        if out.json {
+            out.json(&json!({ "bucket": bucket, "is_public": public }))?;
+        } else if public {
+            out.line(format!(
+                "oss://{bucket}: the bucket policy grants public access"
+            ))?;
+        } else {
+            out.line(format!(
+                "oss://{bucket}: the bucket policy grants no public access"
+            ))?;
+        }
+        return Ok(());
+    }
     // What was set is echoed rather than read back: after --https-only a plain-HTTP client
     // may no longer read it.
     let policy = if args.delete {

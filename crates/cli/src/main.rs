@@ -503,6 +503,9 @@ pub struct BucketPolicyArgs {
     /// Remove the policy.
     #[arg(long)]
     pub delete: bool,
+    /// Say whether the policy grants public access (GetBucketPolicyStatus).
+    #[arg(long, conflicts_with_all = ["https_only", "file", "delete"])]
+    pub status: bool,
     #[command(flatten)]
     pub conn: ConnectionArgs,
 }

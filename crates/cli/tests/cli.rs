@@ -877,6 +877,10 @@ fn bucket_encryption_sse_uploads_and_the_https_only_policy() {
     let deleted = env.json(&["bucket-encryption", "oss://enc", "--delete"]);
     assert_eq!(deleted["sse_algorithm"], Value::Null);
 
+    // GetBucketPolicyStatus: no policy is no public access.
+    let status = env.json(&["bucket-policy", "oss://enc", "--status"]);
+    assert_eq!(status["is_public"], Value::Bool(false));
+
     // HTTPS-only: plain HTTP is refused, HTTPS with the pinned certificate works.
     env.ok(&["bucket-policy", "oss://enc", "--https-only"]);
     let (_, err) = env.fails(&["ls", "oss://enc"]);
@@ -901,6 +905,18 @@ fn bucket_encryption_sse_uploads_and_the_https_only_policy() {
     delete.extend_from_slice(&https);
     env.ok(&delete);
     assert!(env.ok(&["ls", "oss://enc"]).contains("oss://enc/explicit"));
+
+    // A policy that lets anyone read is public.
+    let public = env.dir().join("public.json");
+    std::fs::write(
+        &public,
+        r#"{"Version":"1","Statement":[{"Effect":"Allow","Principal":["*"],"Action":["oss:GetObject"],"Resource":["acs:oss:*:*:enc/*"]}]}"#,
+    )
+    .unwrap();
+    env.ok(&["bucket-policy", "oss://enc", "--file", s(&public)]);
+    assert!(env
+        .ok(&["bucket-policy", "oss://enc", "--status"])
+        .contains("grants public access"));
 }
 
 /// SSE-KMS with SM4 data encryption, as a bucket's default and per upload; a rule naming a

@@ -378,6 +378,18 @@ impl Client {
         }
     }
 
+    /// GetBucketPolicyStatus: whether the bucket policy grants public access (`false` without
+    /// a policy).
+    pub async fn bucket_policy_is_public(&self, bucket: &str) -> Result<bool, Error> {
+        let status: xml::PolicyStatus = read_xml(
+            self.send(Op::new(Method::GET, Some(bucket), None).query("policyStatus", ""))
+                .await?
+                .response,
+        )
+        .await?;
+        Ok(status.is_public)
+    }
+
     pub async fn set_bucket_policy(&self, bucket: &str, policy_json: &str) -> Result<(), Error> {
         let body = Bytes::from(policy_json.to_owned());
         let md5 = base64::engine::general_purpose::STANDARD.encode(Md5::digest(&body));

@@ -257,6 +257,9 @@ pub struct BucketInfoBucket {
     pub comment: String,
     pub data_redundancy_type: String,
     pub server_side_encryption_rule: BucketInfoSseRule,
+    /// The bucket's own Block Public Access switch (PutBucketPublicAccessBlock).
+    #[serde(default)]
+    pub block_public_access: bool,
 }
 
 /// Root `BucketInfo`.
@@ -324,6 +327,14 @@ pub struct RegionInfo {
     pub internet_endpoint: String,
     pub internal_endpoint: String,
     pub accelerate_endpoint: String,
+}
+
+/// Root `PolicyStatus` (GetBucketPolicyStatus): whether the bucket policy grants public access
+/// (`false` without a policy).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PolicyStatus {
+    pub is_public: bool,
 }
 
 /// Root `PublicAccessBlockConfiguration`. The flag is kept as text: oss2 writes `True`.

@@ -145,6 +145,15 @@ fn access_control_policy() {
 }
 
 #[test]
+fn policy_status() {
+    let xml = round_trip("PolicyStatus", &PolicyStatus { is_public: true });
+    assert!(
+        xml.ends_with("<PolicyStatus><IsPublic>true</IsPublic></PolicyStatus>"),
+        "{xml}"
+    );
+}
+
+#[test]
 fn bucket_info() {
     let value = BucketInfo {
         bucket: BucketInfoBucket {
@@ -169,10 +178,15 @@ fn bucket_info() {
                 kms_master_key_id: Some("key-1".into()),
                 kms_data_encryption: Some("SM4".into()),
             },
+            block_public_access: true,
         },
     };
     let xml = round_trip("BucketInfo", &value);
     assert!(xml.contains("<Comment></Comment>"), "{xml}");
+    assert!(
+        xml.ends_with("<BlockPublicAccess>true</BlockPublicAccess></Bucket></BucketInfo>"),
+        "{xml}"
+    );
     assert!(xml.contains(
         "<ServerSideEncryptionRule><SSEAlgorithm>KMS</SSEAlgorithm>\
          <KMSMasterKeyID>key-1</KMSMasterKeyID><KMSDataEncryption>SM4</KMSDataEncryption>\

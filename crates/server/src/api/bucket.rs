@@ -114,6 +114,7 @@ pub async fn get_bucket_info(ctx: Ctx) -> Result<Response<Body>, ApiError> {
             comment: String::new(),
             data_redundancy_type: b.data_redundancy_type.clone(),
             server_side_encryption_rule: sse,
+            block_public_access: b.public_access_block,
         },
     };
     Ok(xml_ok("BucketInfo", &info))
@@ -224,6 +225,19 @@ pub async fn get_bucket_policy(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         .header(header::CONTENT_LENGTH, policy.len())
         .body(crate::body::full(policy))
         .expect("valid response"))
+}
+
+/// `IsPublic` as [`crate::policy::Policy::is_public`] judges the stored policy; `false` without
+/// one, as OSS answers.
+pub async fn get_bucket_policy_status(ctx: Ctx) -> Result<Response<Body>, ApiError> {
+    let b = load_bucket(&ctx).await?;
+    let is_public = match &b.policy {
+        Some(text) => crate::policy::Policy::parse(text)
+            .map_err(|e| ApiError::internal(format!("stored bucket policy: {e}")))?
+            .is_public(),
+        None => false,
+    };
+    Ok(xml_ok("PolicyStatus", &xml::PolicyStatus { is_public }))
 }
 
 pub async fn put_bucket_policy(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {

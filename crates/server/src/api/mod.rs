@@ -412,6 +412,7 @@ async fn dispatch(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         PutBucketEncryption => encryption::put_bucket_encryption(ctx).await,
         DeleteBucketEncryption => encryption::delete_bucket_encryption(ctx).await,
         GetBucketPolicy => bucket::get_bucket_policy(ctx).await,
+        GetBucketPolicyStatus => bucket::get_bucket_policy_status(ctx).await,
         PutBucketPolicy => bucket::put_bucket_policy(ctx).await,
         DeleteBucketPolicy => bucket::delete_bucket_policy(ctx).await,
         ListLiveChannels => bucket::list_live_channels(ctx).await,

@@ -43,6 +43,8 @@ endpoints! {
     GetBucketAcl,
     PutBucketAcl,
     GetBucketPolicy,
+    /// `GET /?policyStatus`: whether the bucket policy is public.
+    GetBucketPolicyStatus,
     PutBucketPolicy,
     DeleteBucketPolicy,
     GetBucketEncryption,
@@ -147,6 +149,7 @@ impl Endpoint {
                 Method::PUT if has("publicAccessBlock") => PutBucketPublicAccessBlock,
                 Method::DELETE if has("publicAccessBlock") => DeleteBucketPublicAccessBlock,
                 Method::GET if has("policy") => GetBucketPolicy,
+                Method::GET if has("policyStatus") => GetBucketPolicyStatus,
                 Method::GET if has("encryption") => GetBucketEncryption,
                 Method::GET if has("bucketInfo") => GetBucketInfo,
                 Method::GET if has("location") => GetBucketLocation,
@@ -222,6 +225,7 @@ impl Endpoint {
             RestoreObject => &["restore"],
             CleanRestoredObject => &["cleanRestoredObject"],
             GetBucketPolicy | PutBucketPolicy | DeleteBucketPolicy => &["policy"],
+            GetBucketPolicyStatus => &["policyStatus"],
             GetBucketEncryption | PutBucketEncryption | DeleteBucketEncryption => &["encryption"],
             GetBucketInfo => &["bucketInfo"],
             GetBucketLocation => &["location"],
@@ -267,6 +271,7 @@ impl Endpoint {
             GetBucketAcl => "oss:GetBucketAcl",
             PutBucketAcl => "oss:PutBucketAcl",
             GetBucketPolicy => "oss:GetBucketPolicy",
+            GetBucketPolicyStatus => "oss:GetBucketPolicyStatus",
             PutBucketPolicy => "oss:PutBucketPolicy",
             DeleteBucketPolicy => "oss:DeleteBucketPolicy",
             GetBucketEncryption => "oss:GetBucketEncryption",
@@ -326,6 +331,7 @@ impl Endpoint {
             | GetBucketAcl
             | PutBucketAcl
             | GetBucketPolicy
+            | GetBucketPolicyStatus
             | PutBucketPolicy
             | DeleteBucketPolicy
             | GetBucketEncryption

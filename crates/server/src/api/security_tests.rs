@@ -399,6 +399,7 @@ fn sample(e: Endpoint, f: &Fixture) -> Sample {
             s.headers.push(("x-oss-acl".into(), "private".into()));
             s
         }
+        GetBucketPolicyStatus => bucket(Method::GET, &[("policyStatus", "")]),
         GetBucketPolicy => {
             // No policy on the allowed case's bucket: 404 NoSuchBucketPolicy once past auth.
             let mut s = bucket(Method::GET, &[("policy", "")]);
