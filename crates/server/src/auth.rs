@@ -55,7 +55,7 @@ pub async fn authorize(ctx: &Ctx) -> Result<Authorized, ApiError> {
         crate::kms::api::require_signed_body(&parts)?;
     }
     let credentials = &ctx.state.config.credentials;
-    let verified = sign::verify(
+    let verified = match sign::verify(
         &parts,
         &ctx.state.config.region,
         |id| {
@@ -65,7 +65,13 @@ pub async fn authorize(ctx: &Ctx) -> Result<Authorized, ApiError> {
                 .map(|c| c.access_key_secret.clone())
         },
         SystemTime::now(),
-    )?;
+    ) {
+        Ok(verified) => verified,
+        Err(e @ sign::AuthError::InvalidAccessKeyId { .. }) => {
+            return Err(missing_bucket_first(ctx).await.unwrap_or_else(|| e.into()))
+        }
+        Err(e) => return Err(e.into()),
+    };
     // A single-tenant server: every known key acts as the owner of every bucket.
     let principal = match verified {
         Verified::Signed { access_key_id } => Some(access_key_id),
@@ -115,6 +121,27 @@ pub async fn authorize(ctx: &Ctx) -> Result<Authorized, ApiError> {
         bucket: record,
         copy_source,
     })
+}
+
+/// OSS answers a read (GET/HEAD) of a bucket that does not exist with 404 NoSuchBucket before
+/// it looks at an unknown AccessKeyId (alibabacloud-oss-v2's `is_bucket_exist` relies on it;
+/// writes still get 403 InvalidAccessKeyId). Only while an anonymous request could learn the
+/// same from a GetObject (no server-wide Block Public Access): an unknown key is told nothing
+/// an anonymous client is not.
+async fn missing_bucket_first(ctx: &Ctx) -> Option<ApiError> {
+    let name = ctx.bucket.clone()?;
+    let read = matches!(ctx.method, http::Method::GET | http::Method::HEAD);
+    let blocked = ctx
+        .state
+        .public_access_block
+        .load(std::sync::atomic::Ordering::Acquire);
+    if !read || blocked || matches!(ctx.endpoint, Endpoint::Kms | Endpoint::Admin) {
+        return None;
+    }
+    match blocking(ctx.store(), move |s| s.bucket(&name)).await {
+        Ok(None) => Some(ApiError::new(ErrorCode::NoSuchBucket)),
+        _ => None,
+    }
 }
 
 /// Authorises reading a copy's source as a GET of it would be authorised: the source bucket's
