@@ -9,6 +9,7 @@ tests/sdk_suites), never read back from the server under test.
 
 from __future__ import annotations
 
+import json
 import time
 import urllib.parse
 
@@ -20,6 +21,7 @@ from oss2.headers import OSS_OBJECT_TAGGING, OSS_OBJECT_TAGGING_COPY_DIRECTIVE
 
 from ossvault_harness import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ServerProcess
 from oss_rules import etag_of, unique_bucket
+from sdk_clients import make_client
 
 NO_SUCH_KEY_EC = "0026-00000001"
 
@@ -305,6 +307,7 @@ def test_restore_an_archive_object_with_oss2(own_endpoint):
     with pytest.raises(oss2.exceptions.OssError) as e:
         b.restore_object("frozen")
     assert (e.value.status, e.value.code) == (409, "RestoreAlreadyInProgress")
+    assert e.value.message == "The restore operation is in progress."  # OSS's words
 
     time.sleep(RESTORE_DELAY_S + 0.5)
     restored = b.head_object("frozen").headers["x-oss-restore"]
@@ -345,10 +348,17 @@ def test_restore_a_cold_archive_object_with_v2(own_endpoint):
     assert (started.status_code, started.restore_priority) == (202, "Expedited")
     head = c.head_object(oss.HeadObjectRequest(bucket=name, key="cold"))
     assert head.restore == 'ongoing-request="true"'
+    err = _v2_failure(c.restore_object, oss.RestoreObjectRequest(bucket=name, key="cold"))
+    assert (err.status_code, err.code, err.message) == (
+        409, "RestoreAlreadyInProgress", "The restore operation is in progress.")
     time.sleep(RESTORE_DELAY_S + 0.5)
     got = c.get_object(oss.GetObjectRequest(bucket=name, key="cold"))
     assert got.body.read() == b"very cold"
-    c.clean_restored_object(oss.CleanRestoredObjectRequest(bucket=name, key="cold"))
+    # Signature V1 too: the SDK signs the cleanRestoredObject sub-resource.
+    cfg_v1 = oss.config.load_default()
+    cfg_v1.credentials_provider = cfg.credentials_provider
+    cfg_v1.region, cfg_v1.endpoint, cfg_v1.signature_version = "cn-hangzhou", own_endpoint, "v1"
+    oss.Client(cfg_v1).clean_restored_object(oss.CleanRestoredObjectRequest(bucket=name, key="cold"))
     err = _v2_failure(c.get_object, oss.GetObjectRequest(bucket=name, key="cold"))
     assert err.code == "InvalidObjectState"
     c.delete_object(oss.DeleteObjectRequest(bucket=name, key="cold"))
@@ -519,3 +529,159 @@ def test_signature_v2_with_oss2(endpoint):
         b.delete_object(key)
     finally:
         b.delete_bucket()
+
+
+# -- what alibabacloud-oss-v2's own suite (written against OSS) checks ----------------------------
+
+
+def _public_read_policy(bucket: str, principal: str = "*") -> str:
+    return json.dumps({"Version": "1", "Statement": [{
+        "Effect": "Allow", "Principal": [principal], "Action": ["oss:GetObject"],
+        "Resource": [f"acs:oss:*:*:{bucket}/*"]}]})
+
+
+def test_bucket_policy_status(oss2_client, oss2_bucket, v2_client):
+    """GetBucketPolicyStatus: IsPublic, false without a policy. oss2 has no such call: a raw
+    request, signed V4 (oss2's V1 signer does not sign the policyStatus sub-resource)."""
+    b = oss2_client.bucket(oss2_bucket)
+    req = oss.GetBucketPolicyStatusRequest(bucket=oss2_bucket)
+
+    def oss2_status(public: bool) -> bool:
+        if oss2_client.name != "oss2-v4":
+            return True
+        body = b._Bucket__do_bucket("GET", params={"policyStatus": ""}).read()
+        return body.endswith(f"<PolicyStatus><IsPublic>{str(public).lower()}</IsPublic></PolicyStatus>".encode())
+
+    assert v2_client.client.get_bucket_policy_status(req).policy_status.is_public is False
+    assert oss2_status(False)
+    b.put_bucket_policy(_public_read_policy(oss2_bucket))
+    assert v2_client.client.get_bucket_policy_status(req).policy_status.is_public is True
+    assert oss2_status(True)
+    # Granted to one named account only: not public.
+    b.put_bucket_policy(_public_read_policy(oss2_bucket, principal="1234567890"))
+    assert v2_client.client.get_bucket_policy_status(req).policy_status.is_public is False
+    b.delete_bucket_policy()
+
+
+def test_bucket_info_says_block_public_access(oss2_client, oss2_bucket, v2_client):
+    b = oss2_client.bucket(oss2_bucket)
+    c = v2_client.client
+    info = oss.GetBucketInfoRequest(bucket=oss2_bucket)
+    assert c.get_bucket_info(info).bucket_info.block_public_access is False
+    b.put_bucket_public_access_block(True)
+    assert c.get_bucket_info(info).bucket_info.block_public_access is True
+    raw = b._Bucket__do_bucket("GET", params={"bucketInfo": ""}).read()
+    assert b"<BlockPublicAccess>true</BlockPublicAccess>" in raw
+    b.delete_bucket_public_access_block()
+    assert c.get_bucket_info(info).bucket_info.block_public_access is False
+
+
+def test_list_uploads_names_the_last_one_on_the_last_page(oss2_client, oss2_bucket, v2_client):
+    """OSS writes NextKeyMarker / NextUploadIdMarker even when IsTruncated is false."""
+    b = oss2_client.bucket(oss2_bucket)
+    ids = [b.init_multipart_upload(key).upload_id for key in ("a/1", "b/名")]
+    r = b.list_multipart_uploads()
+    assert r.is_truncated is False
+    assert (r.next_key_marker, r.next_upload_id_marker) == ("b/名", ids[1])
+    v = v2_client.client.list_multipart_uploads(oss.ListMultipartUploadsRequest(bucket=oss2_bucket))
+    assert v.is_truncated is False
+    assert (v.next_key_marker, v.next_upload_id_marker) == ("b/名", ids[1])
+    for key, upload_id in zip(("a/1", "b/名"), ids):
+        b.abort_multipart_upload(key, upload_id)
+
+
+def test_copy_replace_keeps_type_and_client_side_encryption_meta(client, bucket):
+    """REPLACE takes the request's metadata, but keeps the source's Content-Type when the
+    request names none and the envelope of client-side encryption (OSS, per v2's suite)."""
+    cse = {
+        "client-side-encryption-key": "d3JhcHBlZCBrZXk=",
+        "client-side-encryption-start": "aXYgYnl0ZXM=",
+        "client-side-encryption-cek-alg": "AES/CTR/NoPadding",
+        "client-side-encryption-wrap-alg": "RSA/NONE/PKCS1Padding",
+    }
+    client.put_object(bucket, "src", b"ciphertext", content_type="text/plain", cache_control="no-cache",
+                      metadata={**cse, "old": "1"})
+    client.copy_object(bucket, "dst", bucket, "src", directive="REPLACE", metadata={"new": "2"})
+    head = client.head_object(bucket, "dst")
+    assert head.headers["content-type"] == "text/plain"
+    assert head.meta() == {**cse, "new": "2"}
+    assert "cache-control" not in head.headers
+    # What the request names wins.
+    client.copy_object(bucket, "dst2", bucket, "src", directive="REPLACE", content_type="application/json",
+                       metadata={"client-side-encryption-start": "bmV3IGl2"})
+    head = client.head_object(bucket, "dst2")
+    assert head.headers["content-type"] == "application/json"
+    assert head.meta() == {**cse, "client-side-encryption-start": "bmV3IGl2"}
+
+
+def test_overwrite_config_is_refused_not_taken_for_another_operation(oss2_client, oss2_bucket, v2_client):
+    """Bucket overwrite protection is not implemented: 501, and neither PutBucket nor a listing."""
+    b = oss2_client.bucket(oss2_bucket)
+    b.put_object("kept", b"as it was")
+    c = v2_client.client
+    rule = oss.OverwriteRule(id="r", action="forbid", prefix="a/", suffix=".txt")
+    calls = [
+        (c.put_bucket_overwrite_config, oss.PutBucketOverwriteConfigRequest(
+            bucket=oss2_bucket, overwrite_configuration=oss.OverwriteConfiguration(rules=[rule]))),
+        (c.get_bucket_overwrite_config, oss.GetBucketOverwriteConfigRequest(bucket=oss2_bucket)),
+        (c.delete_bucket_overwrite_config, oss.DeleteBucketOverwriteConfigRequest(bucket=oss2_bucket)),
+    ]
+    for fn, req in calls:
+        err = _v2_failure(fn, req)
+        assert (err.status_code, err.code) == (501, "NotImplemented")
+    # oss2 has no such calls, and only its V4 signer signs the overwriteConfig sub-resource.
+    for method in ("PUT", "GET", "DELETE") if oss2_client.name == "oss2-v4" else ():
+        with pytest.raises(oss2.exceptions.OssError) as e:
+            b._Bucket__do_bucket(method, data=b"<OverwriteConfiguration/>" if method == "PUT" else None,
+                                 params={"overwriteConfig": ""})
+        assert (e.value.status, e.value.code) == (501, "NotImplemented")
+    assert b.get_object("kept").read() == b"as it was"
+
+
+def test_unknown_key_on_a_missing_bucket(own_endpoint):
+    """OSS answers reads of a missing bucket with NoSuchBucket before it looks at an unknown
+    AccessKeyId (writes: InvalidAccessKeyId). An anonymous GetObject learns as much, so the
+    server follows, except while server-wide Block Public Access hides it from anonymous ones."""
+    gone = unique_bucket("gone")
+    strangers = [make_client(f, own_endpoint, "no-such-access-key", ACCESS_KEY_SECRET)
+                 for f in ("oss2-v1", "oss2-v4", "v2-v4", "v2-v1")]
+
+    def reads(s):
+        if s.sdk == "oss2":
+            b = s.bucket(gone)
+            return [b.get_bucket_acl, b.get_bucket_info, b.get_bucket_location, b.get_bucket_stat,
+                    b.list_objects_v2, lambda: b.get_object_meta("k")]
+        c = s.client
+        return [lambda: c.get_bucket_acl(oss.GetBucketAclRequest(bucket=gone)),
+                lambda: c.get_bucket_info(oss.GetBucketInfoRequest(bucket=gone)),
+                lambda: c.get_bucket_location(oss.GetBucketLocationRequest(bucket=gone)),
+                lambda: c.get_bucket_stat(oss.GetBucketStatRequest(bucket=gone)),
+                lambda: c.list_objects_v2(oss.ListObjectsV2Request(bucket=gone)),
+                lambda: c.get_object_meta(oss.GetObjectMetaRequest(bucket=gone, key="k"))]
+
+    def failure(call):
+        try:
+            call()
+        except oss2.exceptions.OssError as e:
+            return e.status, e.code
+        except oss.exceptions.OperationError as e:
+            err = e.unwrap()
+            return err.status_code, err.code
+        raise AssertionError("succeeded with an unknown AccessKeyId")
+
+    for s in strangers:
+        for call in reads(s):
+            assert failure(call) == (404, "NoSuchBucket"), s.name
+        put_acl = ((lambda: s.bucket(gone).put_bucket_acl(oss2.BUCKET_ACL_PRIVATE)) if s.sdk == "oss2" else
+                   (lambda: s.client.put_bucket_acl(oss.PutBucketAclRequest(bucket=gone, acl="private"))))
+        assert failure(put_acl) == (403, "InvalidAccessKeyId"), s.name
+    assert strangers[2].client.is_bucket_exist(gone) is False
+    service = oss2.Service(oss2.Auth(ACCESS_KEY_ID, ACCESS_KEY_SECRET), own_endpoint)
+    service.put_public_access_block(True)
+    try:
+        assert requests.get(f"{own_endpoint}/{gone}/k", timeout=10).status_code == 403
+        for s in strangers:
+            for call in reads(s):
+                assert failure(call) == (403, "InvalidAccessKeyId"), s.name
+    finally:
+        service.delete_public_access_block()

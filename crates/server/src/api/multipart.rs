@@ -363,17 +363,17 @@ pub async fn list_uploads(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     })
     .await?;
     // The next page starts after this page's last entry: an upload, or a common prefix (then
-    // with no upload id, so the store skips everything under it).
+    // with no upload id, so the store skips everything under it). OSS writes them even on the
+    // last page (empty only when nothing is listed).
     let last_upload = page
         .uploads
         .last()
         .map(|u| (u.key.clone(), u.upload_id.clone()));
     let last_prefix = page.prefixes.last().map(|p| (p.clone(), String::new()));
-    let (next_key, next_id) = match (page.truncated, last_upload, last_prefix) {
-        (false, _, _) => (String::new(), String::new()),
-        (true, Some(u), Some(p)) => std::cmp::max_by(u, p, |a, b| a.0.cmp(&b.0)),
-        (true, Some(last), None) | (true, None, Some(last)) => last,
-        (true, None, None) => (String::new(), String::new()),
+    let (next_key, next_id) = match (last_upload, last_prefix) {
+        (Some(u), Some(p)) => std::cmp::max_by(u, p, |a, b| a.0.cmp(&b.0)),
+        (Some(last), None) | (None, Some(last)) => last,
+        (None, None) => (String::new(), String::new()),
     };
     let result = ListMultipartUploadsResult {
         encoding_type: ctx.query.url_encoded().then(|| "url".to_owned()),

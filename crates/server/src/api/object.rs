@@ -71,6 +71,34 @@ pub fn stored_headers(request: &HeaderMap) -> Result<Vec<(String, String)>, ApiE
     Ok(kept)
 }
 
+/// The headers a CopyObject with `x-oss-metadata-directive: REPLACE` stores: the request's, as
+/// [`stored_headers`] keeps them, but, as OSS does (alibabacloud-oss-v2's suite, written against
+/// OSS, checks both), the source's Content-Type when the request names none, and the source's
+/// client-side encryption metadata (`x-oss-meta-client-side-encryption-*`: the wrapped key and
+/// IV the copied ciphertext cannot be read without) unless the request sets that name itself.
+pub fn replaced_headers(
+    request: &HeaderMap,
+    source: &[(String, String)],
+) -> Result<Vec<(String, String)>, ApiError> {
+    let mut kept = stored_headers(request)?;
+    if !request.contains_key(http::header::CONTENT_TYPE) {
+        if let Some((_, source_type)) = source.iter().find(|(n, _)| n == "content-type") {
+            if let Some(slot) = kept.iter_mut().find(|(n, _)| n == "content-type") {
+                slot.1 = source_type.clone();
+            }
+        }
+    }
+    for (name, value) in source {
+        if name.starts_with(CSE_META_PREFIX) && !kept.iter().any(|(n, _)| n == name) {
+            kept.push((name.clone(), value.clone()));
+        }
+    }
+    Ok(kept)
+}
+
+/// The metadata of client-side encryption (the SDKs' envelope: wrapped key, IV, algorithms).
+const CSE_META_PREFIX: &str = "x-oss-meta-client-side-encryption-";
+
 /// The `Content-MD5` a request promises, if any; malformed is InvalidDigest.
 pub fn expected_md5(ctx: &Ctx) -> Result<Option<[u8; 16]>, ApiError> {
     let Some(v) = ctx.header(headers::CONTENT_MD5) else {

@@ -3,7 +3,7 @@
 
 use super::multipart::{load_upload, part_number};
 use super::object::{
-    check_conditions, codec_for, object_acl, put_mode, storage_class, stored_headers,
+    check_conditions, codec_for, object_acl, put_mode, replaced_headers, storage_class,
 };
 use super::{encryption, now_ms, time_of, with_sse, xml_ok_with_etag, ApiError, Ctx};
 use crate::auth::CopySource;
@@ -119,7 +119,7 @@ pub async fn copy_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         }
     };
     let stored = if replace {
-        stored_headers(&ctx.headers)?
+        replaced_headers(&ctx.headers, &source.headers)?
     } else {
         source.headers.clone()
     };

@@ -5,8 +5,8 @@
 //! work, reading its content (GET, a copy from it) is 403 InvalidObjectState. RestoreObject
 //! starts a restore (202): for the server's restore delay (`Config::restore_delay`, a minute
 //! by default; OSS takes minutes to hours) it is in progress (`x-oss-restore:
-//! ongoing-request="true"`, a second request is 409 RestoreAlreadyInProgress), then readable
-//! for the days asked (`ongoing-request="false", expiry-date="…"`; a request then extends the
+//! ongoing-request="true"`, a second request is 409 RestoreAlreadyInProgress, "The restore
+//! operation is in progress." as OSS words it), then readable for the days asked (`ongoing-request="false", expiry-date="…"`; a request then extends the
 //! days, 200), then frozen again. CleanRestoredObject freezes it at once.
 
 use super::object::load_object;
@@ -122,7 +122,7 @@ pub async fn restore_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         State::Restoring => {
             return Err(ApiError::msg(
                 ErrorCode::RestoreAlreadyInProgress,
-                "The restore of this object is already in progress.",
+                "The restore operation is in progress.",
             ))
         }
         // A restored copy: its days start again from now.
