@@ -629,6 +629,10 @@ def test_overwrite_config_is_refused_not_taken_for_another_operation(oss2_client
     for fn, req in calls:
         err = _v2_failure(fn, req)
         assert (err.status_code, err.code) == (501, "NotImplemented")
+    # Authenticated first, as on OSS: an unknown AccessKeyId is told so.
+    stranger = make_client(v2_client.name, v2_client.endpoint, "no-such-access-key", ACCESS_KEY_SECRET)
+    err = _v2_failure(stranger.client.get_bucket_overwrite_config, calls[1][1])
+    assert (err.status_code, err.code) == (403, "InvalidAccessKeyId")
     # oss2 has no such calls, and only its V4 signer signs the overwriteConfig sub-resource.
     for method in ("PUT", "GET", "DELETE") if oss2_client.name == "oss2-v4" else ():
         with pytest.raises(oss2.exceptions.OssError) as e:

@@ -54,18 +54,7 @@ pub async fn authorize(ctx: &Ctx) -> Result<Authorized, ApiError> {
     if matches!(ctx.endpoint, Endpoint::Kms | Endpoint::Admin) {
         crate::kms::api::require_signed_body(&parts)?;
     }
-    let credentials = &ctx.state.config.credentials;
-    let verified = match sign::verify(
-        &parts,
-        &ctx.state.config.region,
-        |id| {
-            credentials
-                .iter()
-                .find(|c| c.access_key_id == id)
-                .map(|c| c.access_key_secret.clone())
-        },
-        SystemTime::now(),
-    ) {
+    let verified = match verify_signature(&ctx.state, &parts) {
         Ok(verified) => verified,
         Err(e @ sign::AuthError::InvalidAccessKeyId { .. }) => {
             return Err(missing_bucket_first(ctx).await.unwrap_or_else(|| e.into()))
@@ -121,6 +110,42 @@ pub async fn authorize(ctx: &Ctx) -> Result<Authorized, ApiError> {
         bucket: record,
         copy_source,
     })
+}
+
+/// The signature (or its absence) checked against the server's key pairs.
+fn verify_signature(
+    state: &crate::api::State,
+    parts: &RequestParts<'_>,
+) -> Result<Verified, sign::AuthError> {
+    let credentials = &state.config.credentials;
+    sign::verify(
+        parts,
+        &state.config.region,
+        |id| {
+            credentials
+                .iter()
+                .find(|c| c.access_key_id == id)
+                .map(|c| c.access_key_secret.clone())
+        },
+        SystemTime::now(),
+    )
+}
+
+/// A request refused while routing with NotImplemented (a sub-resource this server does not
+/// implement, such as `?overwriteConfig`) is still authenticated first, as OSS does: a bad
+/// signature or an unknown AccessKeyId is reported as such.
+pub fn authenticate_refusal(
+    state: &crate::api::State,
+    parts: &RequestParts<'_>,
+    refusal: ApiError,
+) -> ApiError {
+    if refusal.code != ErrorCode::NotImplemented {
+        return refusal;
+    }
+    match verify_signature(state, parts) {
+        Ok(_) => refusal,
+        Err(e) => e.into(),
+    }
 }
 
 /// OSS answers a read (GET/HEAD) of a bucket that does not exist with 404 NoSuchBucket before

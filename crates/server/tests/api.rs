@@ -583,6 +583,24 @@ async fn malformed_requests_get_clear_errors_and_change_nothing() {
             "{method} ?overwriteConfig"
         );
     }
+    // ... once the request is authenticated, as OSS authenticates first.
+    let q = [("overwriteConfig", "")];
+    let r = s
+        .signed(
+            Method::PUT,
+            Some("bad"),
+            "/bad/",
+            None,
+            &q,
+            &[],
+            Vec::new(),
+            "not-the-secret",
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (StatusCode::FORBIDDEN, "SignatureDoesNotMatch")
+    );
     assert_eq!(s.get_object("bad", "keep").await.body, b"original");
     // Nor does one it knows: PutObjectTagging sets tags and leaves the content.
     let q = [("tagging", "")];

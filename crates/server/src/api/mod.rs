@@ -328,7 +328,16 @@ async fn prepare(
             &query,
             &parts.headers,
         )
-        .map_err(fail)?
+        .map_err(|refusal| {
+            let request = ossvault_proto::sign::RequestParts {
+                method: parts.method.as_str(),
+                bucket: bucket.as_deref(),
+                key: key.as_deref(),
+                query: &query.0,
+                headers: &parts.headers,
+            };
+            fail(crate::auth::authenticate_refusal(state, &request, refusal))
+        })?
     };
     let mut ctx = Ctx {
         state: state.clone(),
