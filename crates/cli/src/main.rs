@@ -306,7 +306,8 @@ pub struct MbArgs {
 pub struct RbArgs {
     /// oss://bucket
     pub bucket: String,
-    /// Delete every object and abort every unfinished multipart upload first.
+    /// Delete every object (on a versioned bucket: every version and delete marker) and abort
+    /// every unfinished multipart upload first.
     #[arg(short, long)]
     pub force: bool,
     #[command(flatten)]
