@@ -226,6 +226,9 @@ impl Endpoint {
             GetBucketAcl | PutBucketAcl | GetObjectAcl | PutObjectAcl => &["acl"],
             GetObjectTagging | PutObjectTagging | DeleteObjectTagging => &["tagging"],
             PutSymlink | GetSymlink => &["symlink"],
+            // A link is an object: OSS deletes it whether or not the request says `?symlink`
+            // (oss2's get_symlink leaves `symlink` in a params dict its callers reuse).
+            DeleteObject => &["symlink"],
             RestoreObject => &["restore"],
             CleanRestoredObject => &["cleanRestoredObject"],
             GetBucketPolicy | PutBucketPolicy | DeleteBucketPolicy => &["policy"],
@@ -252,7 +255,7 @@ impl Endpoint {
             | PutBucketPublicAccessBlock
             | DeleteBucketPublicAccessBlock => &["publicAccessBlock"],
             PutBucket | DeleteBucket | ListObjects | PutObject | CopyObject | GetObject
-            | HeadObject | DeleteObject | Kms | Admin => &[],
+            | HeadObject | Kms | Admin => &[],
         }
     }
 
