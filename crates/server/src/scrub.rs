@@ -150,11 +150,17 @@ pub fn scrub(
             break;
         }
         let page = store.scan_versions(after.as_deref(), PAGE)?;
-        let Some((position, ..)) = page.last() else {
+        let Some(last) = page.last() else {
             break;
         };
-        after = Some(position.clone());
-        for (_, bucket, key, record) in page {
+        after = Some(last.position.clone());
+        for crate::store::StoredVersion {
+            bucket,
+            key,
+            record,
+            ..
+        } in page
+        {
             if options.cancel.load(Ordering::Relaxed) {
                 break;
             }

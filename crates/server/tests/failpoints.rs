@@ -146,8 +146,8 @@ fn check_files(data: &Path) -> Result<(), String> {
         referenced.extend(record.segments.iter().map(|s| s.blob.to_hex()));
     }
     // Noncurrent versions keep their content too.
-    for (.., record) in store.scan_versions(None, usize::MAX).unwrap() {
-        referenced.extend(record.segments.iter().map(|s| s.blob.to_hex()));
+    for version in store.scan_versions(None, usize::MAX).unwrap() {
+        referenced.extend(version.record.segments.iter().map(|s| s.blob.to_hex()));
     }
     if !store.all_uploads().unwrap().is_empty() {
         return Err("uploads left after aborting them all".into());

@@ -942,13 +942,13 @@ impl Store {
     }
 
     /// Noncurrent object versions of every bucket in (bucket, key, newest first) order, after
-    /// `after` (a `versions` table key this returned), at most `limit`: for the scrub, which
-    /// checks every stored version. Each comes with its position, to pass back as `after`.
+    /// `after` (the `position` of one this returned), at most `limit`: for the scrub, which
+    /// checks every stored version.
     pub fn scan_versions(
         &self,
         after: Option<&[u8]>,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, String, String, ObjectRecord)>, StoreError> {
+    ) -> Result<Vec<StoredVersion>, StoreError> {
         let rtx = self.read()?;
         let table = rtx.open_table(VERSIONS)?;
         let start = after.map(|a| meta::concat(a, &[0])).unwrap_or_default();
@@ -968,7 +968,12 @@ impl Store {
             let split = okey.iter().position(|&b| b == 0).ok_or_else(bad)?;
             let bucket = String::from_utf8(okey[..split].to_vec()).map_err(|_| bad())?;
             let key = String::from_utf8(okey[split + 1..].to_vec()).map_err(|_| bad())?;
-            out.push((full.to_vec(), bucket, key, *record));
+            out.push(StoredVersion {
+                position: full.to_vec(),
+                bucket,
+                key,
+                record: *record,
+            });
         }
         Ok(out)
     }
@@ -1383,6 +1388,16 @@ fn bucket_versioning(t: &meta::Tables<'_>, bucket: &str) -> Result<Option<Versio
         .get_json(bucket.as_bytes())?
         .ok_or(StoreError::NoSuchBucket)?;
     Ok(record.versioning)
+}
+
+/// A noncurrent object version, as [`Store::scan_versions`] finds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredVersion {
+    /// Where the scan is: pass back as `after` to go on from here.
+    pub position: Vec<u8>,
+    pub bucket: String,
+    pub key: String,
+    pub record: ObjectRecord,
 }
 
 /// What a write made: the new version's stamp and the object it replaced as current.
