@@ -241,17 +241,6 @@ pub async fn load_object(ctx: &Ctx) -> Result<ObjectRecord, ApiError> {
     versioning::load(ctx).await
 }
 
-/// The version header a read answers with: on a bucket that shows versions, or when the
-/// request named a version.
-fn read_version(ctx: &Ctx, record: &ObjectRecord) -> Option<String> {
-    let shown = ctx
-        .bucket_record
-        .as_ref()
-        .is_some_and(versioning::shows_versions)
-        || ctx.query.has("versionId");
-    shown.then(|| record.version.shown().to_owned())
-}
-
 /// Resolves a `Range` header. `Ok(None)` means serve the whole object: no range, or (as OSS
 /// does without `x-oss-range-behavior: standard`) an invalid or unsatisfiable one. With
 /// `standard`, an end past EOF is clamped and a start past EOF is 416 InvalidRange; a
@@ -337,7 +326,7 @@ pub async fn get_object(ctx: Ctx, with_body: bool) -> Result<Response<Body>, Api
         // Through a symlink: `read_key` is its target, whose content is served; the version
         // answered is the link's.
         let addressed = load_object(&ctx).await?;
-        let version = read_version(&ctx, &addressed);
+        let version = versioning::answered(&ctx, &addressed);
         let (read_key, record) = symlink::resolve(&ctx, addressed).await?;
         check_conditions(
             &ctx.headers,
@@ -589,7 +578,7 @@ fn object_headers(
 
 pub async fn get_object_meta(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     let addressed = load_object(&ctx).await?;
-    let version = read_version(&ctx, &addressed);
+    let version = versioning::answered(&ctx, &addressed);
     let (_, record) = symlink::resolve(&ctx, addressed).await?;
     if let Some(mark) = &record.corrupt {
         return Err(integrity::corrupt_error(mark));
@@ -852,12 +841,8 @@ fn same_data_key(
 
 pub async fn get_object_acl(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     let record = load_object(&ctx).await?;
-    let version = read_version(&ctx, &record);
-    let response = xml_ok("AccessControlPolicy", &acl_policy(&ctx, record.acl));
-    Ok(match version {
-        Some(v) => versioning::with_version(response, &v),
-        None => response,
-    })
+    let response = xml_ok("AccessControlPolicy", &acl_policy(&ctx, record.acl.clone()));
+    Ok(versioning::with_answered(&ctx, response, &record))
 }
 
 pub async fn put_object_acl(ctx: Ctx) -> Result<Response<Body>, ApiError> {
@@ -874,11 +859,11 @@ pub async fn put_object_acl(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         s.update_version(&bucket, &key, v.as_deref(), move |o| o.acl = acl)
     })
     .await?;
-    let response = empty(StatusCode::OK);
-    Ok(match read_version(&ctx, &record) {
-        Some(v) => versioning::with_version(response, &v),
-        None => response,
-    })
+    Ok(versioning::with_answered(
+        &ctx,
+        empty(StatusCode::OK),
+        &record,
+    ))
 }
 
 #[cfg(test)]

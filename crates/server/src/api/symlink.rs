@@ -85,13 +85,8 @@ pub async fn get_symlink(ctx: Ctx) -> Result<Response<Body>, ApiError> {
             http_date(time_of(record.last_modified_ms)),
         )
         .header(header::CONTENT_LENGTH, 0);
-    let shown = ctx
-        .bucket_record
-        .as_ref()
-        .is_some_and(super::versioning::shows_versions)
-        || ctx.query.has("versionId");
-    if shown {
-        b = b.header(headers::VERSION_ID, record.version.shown());
+    if let Some(v) = super::versioning::answered(&ctx, &record) {
+        b = b.header(headers::VERSION_ID, v);
     }
     for (name, value) in record.headers.iter().filter(|(n, _)| is_user_meta(n)) {
         if let Ok(v) = http::HeaderValue::from_bytes(value.as_bytes()) {

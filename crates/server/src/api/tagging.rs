@@ -89,7 +89,7 @@ pub fn for_copy(ctx: &Ctx, source: &Tags) -> Result<Tags, ApiError> {
 pub async fn get_object_tagging(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     let record = load_object(&ctx).await?;
     let response = xml_ok("Tagging", &to_xml_model(&record.tags));
-    Ok(answer_version(&ctx, response, &record))
+    Ok(versioning::with_answered(&ctx, response, &record))
 }
 
 pub async fn put_object_tagging(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
@@ -105,12 +105,20 @@ pub async fn put_object_tagging(mut ctx: Ctx) -> Result<Response<Body>, ApiError
         .collect();
     validate(&tags)?;
     let record = set(&ctx, tags).await?;
-    Ok(answer_version(&ctx, empty(StatusCode::OK), &record))
+    Ok(versioning::with_answered(
+        &ctx,
+        empty(StatusCode::OK),
+        &record,
+    ))
 }
 
 pub async fn delete_object_tagging(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     let record = set(&ctx, Vec::new()).await?;
-    Ok(answer_version(&ctx, empty(StatusCode::NO_CONTENT), &record))
+    Ok(versioning::with_answered(
+        &ctx,
+        empty(StatusCode::NO_CONTENT),
+        &record,
+    ))
 }
 
 /// Sets the tags of the current object, or of the version `versionId` names.
@@ -121,16 +129,6 @@ async fn set(ctx: &Ctx, tags: Tags) -> Result<ObjectRecord, ApiError> {
         s.update_version(&bucket, &key, version.as_deref(), move |o| o.tags = tags)
     })
     .await
-}
-
-/// Tagging answers name the version they acted on, on a versioned bucket.
-fn answer_version(ctx: &Ctx, response: Response<Body>, record: &ObjectRecord) -> Response<Body> {
-    match &ctx.bucket_record {
-        Some(bucket) => {
-            versioning::with_record_version(response, bucket, ctx.query.has("versionId"), record)
-        }
-        None => response,
-    }
 }
 
 fn to_xml_model(tags: &Tags) -> Tagging {

@@ -83,17 +83,19 @@ pub fn with_version(mut response: Response<Body>, id: &str) -> Response<Body> {
     response
 }
 
-/// Adds the version header of `record` when the bucket shows versions or the request named one.
-pub fn with_record_version(
-    response: Response<Body>,
-    bucket: &BucketRecord,
-    named: bool,
-    record: &ObjectRecord,
-) -> Response<Body> {
-    if shows_versions(bucket) || named {
-        with_version(response, record.version.shown())
-    } else {
-        response
+/// The `x-oss-version-id` an answer about `record` carries: on a bucket that shows versions,
+/// or when the request named a version.
+pub fn answered(ctx: &Ctx, record: &ObjectRecord) -> Option<String> {
+    let shown =
+        ctx.bucket_record.as_ref().is_some_and(shows_versions) || ctx.query.has("versionId");
+    shown.then(|| record.version.shown().to_owned())
+}
+
+/// `response` with [`answered`]'s header for `record`.
+pub fn with_answered(ctx: &Ctx, response: Response<Body>, record: &ObjectRecord) -> Response<Body> {
+    match answered(ctx, record) {
+        Some(v) => with_version(response, &v),
+        None => response,
     }
 }
 

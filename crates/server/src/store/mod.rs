@@ -12,6 +12,10 @@
 //! blobs are unlinked after the commit that drops them (a crash in between leaves an orphan,
 //! again removed at startup). Metadata commits from concurrent requests are grouped into one
 //! redb transaction (group commit), so many small PUTs share one fsync.
+//!
+//! On a versioned bucket an overwrite or a delete keeps the replaced object as a noncurrent
+//! version in the same commit that writes the new one, so its blobs are never unlinked: the
+//! same durability steps cover every version ([`versions`]).
 
 mod backup;
 mod blobs;

@@ -179,7 +179,7 @@ pub struct ObjectRecord {
     /// The version: its id (`None`: the `null` version, which every object of a bucket never
     /// versioned is) and its place in the key's history. Set by the store when it writes the
     /// record; what a caller puts here is replaced.
-    #[serde(flatten)]
+    #[serde(default, skip_serializing_if = "VersionStamp::is_unset")]
     pub version: VersionStamp,
 }
 
@@ -187,19 +187,20 @@ pub struct ObjectRecord {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VersionStamp {
     /// `None` for the `null` version.
-    #[serde(
-        default,
-        rename = "version_id",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// Orders a key's versions, newest highest; 0 for records written before versioning
     /// existed (the oldest).
-    #[serde(default, rename = "version_seq", skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub seq: u64,
 }
 
 impl VersionStamp {
+    /// A record written before versioning existed: nothing to store.
+    fn is_unset(&self) -> bool {
+        self.id.is_none() && self.seq == 0
+    }
+
     /// The id as OSS shows it: `null` for the null version.
     pub fn shown(&self) -> &str {
         self.id.as_deref().unwrap_or("null")
