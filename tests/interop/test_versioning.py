@@ -270,6 +270,11 @@ def test_acl_and_tags_of_a_version_with_oss2(oss2_client, oss2_bucket):
     b.put_object_acl("k", oss2.OBJECT_ACL_PUBLIC_READ, params={"versionId": v1})
     assert b.get_object_acl("k", params={"versionId": v1}).acl == oss2.OBJECT_ACL_PUBLIC_READ
     assert b.get_object_acl("k").acl == oss2.OBJECT_ACL_DEFAULT
+    # Anonymous reads are decided by the addressed version's ACL (the bucket is private).
+    url = f"{b.endpoint}/{oss2_bucket}/k"
+    assert requests.get(url, params={"versionId": v1}, verify=False).content == b"one"
+    assert requests.get(url, verify=False).status_code == 403
+    assert requests.get(url, params={"versionId": v2}, verify=False).status_code == 403
     for bad in (MALFORMED_ID, ""):
         with pytest.raises(oss2.exceptions.InvalidArgument):
             b.get_object_acl("k", params={"versionId": bad})

@@ -246,12 +246,22 @@ async fn read_resource(
     read_object: bool,
 ) -> Result<(Option<BucketRecord>, Option<ObjectRecord>), ApiError> {
     let (bucket, key) = (bucket.to_owned(), key.map(str::to_owned));
+    let version = ctx
+        .query
+        .non_empty("versionId")
+        .filter(|v| crate::store::versions::is_valid_id(v))
+        .map(str::to_owned);
     blocking(ctx.store(), move |store| {
         let Some(b) = store.bucket(&bucket)? else {
             return Ok((None, None));
         };
+        // The ACL that decides is the addressed version's (`versionId`), else the current
+        // object's; a malformed id finds nothing here and is refused by the handler.
         let object = match (&key, read_object) {
-            (Some(k), true) => store.object(&bucket, k)?,
+            (Some(k), true) => match store.object_version(&bucket, k, version.as_deref())? {
+                Some(VersionEntry::Object(o)) => Some(*o),
+                _ => None,
+            },
             _ => None,
         };
         Ok((Some(b), object))
