@@ -986,14 +986,15 @@ fn versioning_commands() {
     env.ok(&["cp", "oss://vers/doc.txt", s(&back)]);
     assert_eq!(std::fs::read(&back).unwrap(), b"first");
     let listed = env.json_lines(&["ls", "oss://vers", "--all-versions"]);
+    // Newest first, the delete marker in its place between the versions.
+    let kinds: Vec<_> = listed.iter().map(|v| v["type"].as_str().unwrap()).collect();
     assert_eq!(
-        listed.len(),
-        4,
-        "restored, marker, second, first: {listed:?}"
+        kinds,
+        ["version", "delete_marker", "version", "version"],
+        "{listed:?}"
     );
-    assert!(listed
-        .iter()
-        .any(|v| v["version_id"] == marker.as_str() && v["type"] == "delete_marker"));
+    assert_eq!(listed[1]["version_id"], marker.as_str());
+    assert_eq!(listed[3]["version_id"], old.as_str());
 
     // A versioned bucket is not empty until every version is gone.
     let (_, err) = env.fails(&["rb", "oss://vers"]);

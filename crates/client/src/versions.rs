@@ -14,7 +14,8 @@ use ossvault_proto::headers;
 use ossvault_proto::limits::MAX_LIST_PAGE;
 use ossvault_proto::time::parse_iso8601;
 use ossvault_proto::xml::{
-    self, Delete, DeleteObjectEntry, DeleteResult, ListVersionsResult, VersioningConfiguration,
+    self, Delete, DeleteObjectEntry, DeleteResult, ListVersionsResult, VersionListing,
+    VersioningConfiguration,
 };
 use std::time::SystemTime;
 
@@ -74,8 +75,8 @@ pub struct VersionListRequest {
     pub max_keys: Option<u32>,
 }
 
-/// One page of ListObjectVersions, decoded: each key's versions newest first, versions and
-/// delete markers in one list as OSS orders them.
+/// One page of ListObjectVersions, decoded: keys ascending, each key's versions newest first,
+/// versions and delete markers in one list as OSS orders them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VersionPage {
     pub versions: Vec<ObjectVersionEntry>,
@@ -143,41 +144,33 @@ impl Client {
         }
         let result: ListVersionsResult = read_xml(self.send(op).await?.response).await?;
         let url = result.encoding_type.as_deref() == Some("url");
-        let mut versions = Vec::with_capacity(result.version.len() + result.delete_marker.len());
-        for v in result.version {
-            versions.push(ObjectVersionEntry {
-                key: decode(&v.key, url)?,
-                version_id: v.version_id,
-                is_latest: v.is_latest,
-                delete_marker: false,
-                size: v.size,
-                etag: v.etag,
-                last_modified: parse_iso8601(&v.last_modified),
-                storage_class: v.storage_class,
+        // In listing order (keys ascending, each key's versions newest first), versions and
+        // delete markers interleaved as the service writes them.
+        let mut versions = Vec::with_capacity(result.entries.len());
+        for entry in result.entries {
+            versions.push(match entry {
+                VersionListing::Version(v) => ObjectVersionEntry {
+                    key: decode(&v.key, url)?,
+                    version_id: v.version_id,
+                    is_latest: v.is_latest,
+                    delete_marker: false,
+                    size: v.size,
+                    etag: v.etag,
+                    last_modified: parse_iso8601(&v.last_modified),
+                    storage_class: v.storage_class,
+                },
+                VersionListing::DeleteMarker(m) => ObjectVersionEntry {
+                    key: decode(&m.key, url)?,
+                    version_id: m.version_id,
+                    is_latest: m.is_latest,
+                    delete_marker: true,
+                    size: 0,
+                    etag: String::new(),
+                    last_modified: parse_iso8601(&m.last_modified),
+                    storage_class: String::new(),
+                },
             });
         }
-        for m in result.delete_marker {
-            versions.push(ObjectVersionEntry {
-                key: decode(&m.key, url)?,
-                version_id: m.version_id,
-                is_latest: m.is_latest,
-                delete_marker: true,
-                size: 0,
-                etag: String::new(),
-                last_modified: parse_iso8601(&m.last_modified),
-                storage_class: String::new(),
-            });
-        }
-        // OSS may send versions and delete markers as two lists: put them back in listing
-        // order (keys ascending, each key's versions newest first). The sort is stable and
-        // each list is in order already.
-        versions.sort_by(|a, b| {
-            a.key.cmp(&b.key).then_with(|| {
-                b.is_latest
-                    .cmp(&a.is_latest)
-                    .then(b.last_modified.cmp(&a.last_modified))
-            })
-        });
         let next = if result.is_truncated {
             match result.next_key_marker {
                 Some(k) => Some((

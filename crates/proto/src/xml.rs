@@ -846,10 +846,17 @@ pub struct ListVersionsResult {
         deserialize_with = "empty_as_none"
     )]
     pub next_version_id_marker: Option<String>,
-    #[serde(default)]
-    pub version: Vec<ObjectVersion>,
-    #[serde(default)]
-    pub delete_marker: Vec<DeleteMarkerEntry>,
+    /// `<Version>` and `<DeleteMarker>` elements in listing order (keys ascending, each key's
+    /// versions newest first), interleaved as OSS writes them.
+    #[serde(rename = "$value", default)]
+    pub entries: Vec<VersionListing>,
     #[serde(default)]
     pub common_prefixes: Vec<CommonPrefix>,
+}
+
+/// One entry of `ListVersionsResult`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum VersionListing {
+    Version(ObjectVersion),
+    DeleteMarker(DeleteMarkerEntry),
 }

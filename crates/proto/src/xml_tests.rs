@@ -837,25 +837,39 @@ fn versioning_configuration_and_version_listing() {
         is_truncated: true,
         next_key_marker: Some("p/b".into()),
         next_version_id_marker: Some("null".into()),
-        version: vec![ObjectVersion {
-            key: "p/a".into(),
-            version_id: "0000018c5f2f3a1b0c2d3e4f".into(),
-            is_latest: true,
-            last_modified: "2024-01-02T03:04:05.000Z".into(),
-            etag: "\"5EB63BBBE01EEED093CB22BB8F5ACDC3\"".into(),
-            object_type: "Normal".into(),
-            size: 11,
-            storage_class: "Standard".into(),
-            restore_info: None,
-            owner: owner(),
-        }],
-        delete_marker: vec![DeleteMarkerEntry {
-            key: "p/b".into(),
-            version_id: "null".into(),
-            is_latest: true,
-            last_modified: "2024-01-02T03:04:05.000Z".into(),
-            owner: owner(),
-        }],
+        entries: vec![
+            VersionListing::Version(ObjectVersion {
+                key: "p/a".into(),
+                version_id: "0000018c5f2f3a1b0c2d3e4f".into(),
+                is_latest: true,
+                last_modified: "2024-01-02T03:04:05.000Z".into(),
+                etag: "\"5EB63BBBE01EEED093CB22BB8F5ACDC3\"".into(),
+                object_type: "Normal".into(),
+                size: 11,
+                storage_class: "Standard".into(),
+                restore_info: None,
+                owner: owner(),
+            }),
+            VersionListing::DeleteMarker(DeleteMarkerEntry {
+                key: "p/b".into(),
+                version_id: "null".into(),
+                is_latest: true,
+                last_modified: "2024-01-02T03:04:05.000Z".into(),
+                owner: owner(),
+            }),
+            VersionListing::Version(ObjectVersion {
+                key: "p/b".into(),
+                version_id: "0000018c5f2f3a1b0c2d3e50".into(),
+                is_latest: false,
+                last_modified: "2024-01-02T03:04:05.000Z".into(),
+                etag: "\"5EB63BBBE01EEED093CB22BB8F5ACDC3\"".into(),
+                object_type: "Normal".into(),
+                size: 3,
+                storage_class: "Standard".into(),
+                restore_info: None,
+                owner: owner(),
+            }),
+        ],
         common_prefixes: vec![CommonPrefix {
             prefix: "p/c/".into(),
         }],
@@ -872,4 +886,9 @@ fn versioning_configuration_and_version_listing() {
     assert!(xml.contains(
         "<DeleteMarker><Key>p/b</Key><VersionId>null</VersionId><IsLatest>true</IsLatest>"
     ));
+    // Interleaved in listing order: p/a's version, p/b's marker, then p/b's older version.
+    let a = xml.find("<Key>p/a</Key>").unwrap();
+    let marker = xml.find("<DeleteMarker>").unwrap();
+    let older = xml.find("0000018c5f2f3a1b0c2d3e50").unwrap();
+    assert!(a < marker && marker < older, "{xml}");
 }

@@ -12,7 +12,7 @@ use ossvault_proto::encode::uri_encode;
 use ossvault_proto::limits::{DEFAULT_LIST_KEYS, MAX_LIST_PAGE};
 use ossvault_proto::time::iso8601;
 use ossvault_proto::xml::{
-    self, CommonPrefix, DeleteMarkerEntry, ListVersionsResult, ObjectVersion,
+    self, CommonPrefix, DeleteMarkerEntry, ListVersionsResult, ObjectVersion, VersionListing,
     VersioningConfiguration,
 };
 use ossvault_proto::{headers, ErrorCode};
@@ -203,25 +203,31 @@ pub async fn list_object_versions(ctx: Ctx) -> Result<Response<Body>, ApiError> 
                 entry,
                 is_latest,
             } => match entry {
-                VersionEntry::Object(o) => result.version.push(ObjectVersion {
-                    key: enc(&key),
-                    version_id: o.version.shown().to_owned(),
-                    is_latest,
-                    last_modified: iso8601(time_of(o.last_modified_ms)),
-                    etag: o.etag.clone(),
-                    object_type: o.object_type.as_str().to_owned(),
-                    size: o.size,
-                    storage_class: o.storage_class.clone(),
-                    restore_info: super::restore::restore_info(&o),
-                    owner: owner.clone(),
-                }),
-                VersionEntry::DeleteMarker(m) => result.delete_marker.push(DeleteMarkerEntry {
-                    key: enc(&key),
-                    version_id: m.version.shown().to_owned(),
-                    is_latest,
-                    last_modified: iso8601(time_of(m.last_modified_ms)),
-                    owner: owner.clone(),
-                }),
+                VersionEntry::Object(o) => {
+                    result.entries.push(VersionListing::Version(ObjectVersion {
+                        key: enc(&key),
+                        version_id: o.version.shown().to_owned(),
+                        is_latest,
+                        last_modified: iso8601(time_of(o.last_modified_ms)),
+                        etag: o.etag.clone(),
+                        object_type: o.object_type.as_str().to_owned(),
+                        size: o.size,
+                        storage_class: o.storage_class.clone(),
+                        restore_info: super::restore::restore_info(&o),
+                        owner: owner.clone(),
+                    }))
+                }
+                VersionEntry::DeleteMarker(m) => {
+                    result
+                        .entries
+                        .push(VersionListing::DeleteMarker(DeleteMarkerEntry {
+                            key: enc(&key),
+                            version_id: m.version.shown().to_owned(),
+                            is_latest,
+                            last_modified: iso8601(time_of(m.last_modified_ms)),
+                            owner: owner.clone(),
+                        }))
+                }
             },
         }
     }
