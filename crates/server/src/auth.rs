@@ -37,6 +37,14 @@ pub struct CopySource {
     pub versioned: bool,
 }
 
+impl CopySource {
+    /// The `x-oss-copy-source-version-id` a copy answers with: the version copied, when the
+    /// source bucket shows versions or the request named one.
+    pub fn shown_version(&self) -> Option<String> {
+        (self.versioned || self.version.is_some()).then(|| self.record.version.shown().to_owned())
+    }
+}
+
 /// One resource of a request and what the request does to it.
 struct Access<'a> {
     bucket: &'a str,

@@ -48,6 +48,16 @@ fn take_source(ctx: &mut Ctx) -> Result<(CopySource, Option<DataKey>), ApiError>
     Ok((source, key))
 }
 
+/// Adds `x-oss-copy-source-version-id` (see [`CopySource::shown_version`]).
+fn with_source_version(mut response: Response<Body>, shown: Option<String>) -> Response<Body> {
+    if let Some(v) = shown.and_then(|v| v.parse().ok()) {
+        response
+            .headers_mut()
+            .insert(headers::COPY_SOURCE_VERSION_ID, v);
+    }
+    response
+}
+
 /// What a copy wrote: a durable blob with the bytes' MD5 and CRC.
 struct Copied {
     blob: NewBlob,
@@ -97,16 +107,15 @@ fn copy_range(
 }
 
 pub async fn copy_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
-    let (
-        CopySource {
-            bucket: src_bucket,
-            key: src_key,
-            version: src_version,
-            record: source,
-            versioned: src_versioned,
-        },
-        source_key,
-    ) = take_source(&mut ctx)?;
+    let (copy_source, source_key) = take_source(&mut ctx)?;
+    let src_shown = copy_source.shown_version();
+    let CopySource {
+        bucket: src_bucket,
+        key: src_key,
+        version: src_version,
+        record: source,
+        ..
+    } = copy_source;
     let target_bucket = super::bucket::load_bucket(&ctx).await?;
     // The copy's encryption is the request's, else the target bucket's default: never the
     // source's (as on OSS).
@@ -210,14 +219,8 @@ pub async fn copy_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         etag: record.etag.clone(),
         last_modified: iso8601(time_of(record.last_modified_ms)),
     };
-    let mut response = xml_ok_with_etag("CopyObjectResult", &result, &record.etag, record.crc64)?;
-    if src_versioned || src_version.is_some() {
-        if let Ok(v) = source.version.shown().parse() {
-            response
-                .headers_mut()
-                .insert(headers::COPY_SOURCE_VERSION_ID, v);
-        }
-    }
+    let response = xml_ok_with_etag("CopyObjectResult", &result, &record.etag, record.crc64)?;
+    let response = with_source_version(response, src_shown);
     let response = super::object::written_version(response, &target_bucket, &record.version);
     Ok(with_sse(response, record.sse.as_ref()))
 }
@@ -256,17 +259,9 @@ fn copy_range_header(ctx: &Ctx, size: u64) -> Result<ByteRange, ApiError> {
 pub async fn upload_part_copy(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
     let number = part_number(&ctx)?;
     let upload = load_upload(&ctx).await?;
-    let (
-        CopySource {
-            record: source,
-            version: src_version,
-            versioned: src_versioned,
-            ..
-        },
-        source_key,
-    ) = take_source(&mut ctx)?;
-    let src_shown =
-        (src_versioned || src_version.is_some()).then(|| source.version.shown().to_owned());
+    let (copy_source, source_key) = take_source(&mut ctx)?;
+    let src_shown = copy_source.shown_version();
+    let source = copy_source.record;
     let range = copy_range_header(&ctx, source.size)?;
     let target_key = encryption::open(&ctx, upload.sse.as_ref())?;
     let copied = blocking(ctx.store(), move |s| {
@@ -297,11 +292,9 @@ pub async fn upload_part_copy(mut ctx: Ctx) -> Result<Response<Body>, ApiError> 
     })
     .await?;
     // Like UploadPart, the part's answer echoes the upload's encryption.
-    let mut response = xml_ok_with_etag("CopyPartResult", &result, &etag_value, crc)?;
-    if let Some(v) = src_shown.and_then(|v| v.parse().ok()) {
-        response
-            .headers_mut()
-            .insert(headers::COPY_SOURCE_VERSION_ID, v);
-    }
-    Ok(with_sse(response, sse.as_ref()))
+    let response = xml_ok_with_etag("CopyPartResult", &result, &etag_value, crc)?;
+    Ok(with_sse(
+        with_source_version(response, src_shown),
+        sse.as_ref(),
+    ))
 }
