@@ -39,8 +39,8 @@ pub async fn remove(client: &Client, out: &Output, args: &RbArgs) -> Result<()> 
         let mut deleted = rm::delete_prefix(client, out, &url.bucket, "").await?;
         // A versioned bucket keeps noncurrent versions and the delete markers just added.
         if client.bucket_versioning(&url.bucket).await?.is_some() {
-            let everything = ossvault_ops::location::OssUrl::new(&url.bucket, "");
-            deleted += crate::versioning::remove_all_versions(client, &everything, false).await?;
+            deleted +=
+                ossvault_ops::delete::delete_all_versions(client, &url.bucket, "", false).await?;
         }
         let aborted = ossvault_ops::delete::abort_uploads(client, &url.bucket, "").await?;
         emptied = Some((deleted, aborted));

@@ -20,7 +20,9 @@ pub async fn run(client: &Client, out: &Output, args: &RmArgs) -> Result<()> {
             );
         }
         if args.all_versions {
-            let removed = crate::versioning::remove_all_versions(client, &url, true).await?;
+            let removed =
+                ossvault_ops::delete::delete_all_versions(client, &url.bucket, &url.key, true)
+                    .await?;
             return report_versions(out, &url, removed);
         }
         let deleted = client
@@ -44,7 +46,8 @@ pub async fn run(client: &Client, out: &Output, args: &RmArgs) -> Result<()> {
         {
             bail!("not confirmed: nothing deleted");
         }
-        let removed = crate::versioning::remove_all_versions(client, &url, false).await?;
+        let removed =
+            ossvault_ops::delete::delete_all_versions(client, &url.bucket, &url.key, false).await?;
         return report_versions(out, &url, removed);
     }
     if !args.force && !confirm(&format!("delete every object under {url}?"))? {

@@ -10,7 +10,7 @@ use ossvault_client::{
     Client, DeletedVersion, ObjectVersionEntry, VersionListRequest, VersioningStatus,
 };
 use ossvault_ops::location::{parse_bucket_url, OssUrl};
-use ossvault_proto::limits::{MAX_DELETE_KEYS, MAX_LIST_PAGE};
+use ossvault_proto::limits::MAX_LIST_PAGE;
 use serde_json::json;
 
 pub async fn bucket_versioning(
@@ -133,39 +133,6 @@ fn print_version(out: &Output, url: &OssUrl, v: &ObjectVersionEntry) -> Result<(
         ))?;
     }
     Ok(())
-}
-
-/// Removes every version and delete marker of the keys under `url` (`exact`: of its key only),
-/// in batches; returns how many went.
-pub async fn remove_all_versions(client: &Client, url: &OssUrl, exact: bool) -> Result<u64> {
-    let mut removed = 0u64;
-    loop {
-        // Listing again from the start after each batch: what was deleted is gone from it.
-        let page = client
-            .list_object_versions(
-                &url.bucket,
-                &VersionListRequest {
-                    prefix: url.key.clone(),
-                    max_keys: Some(MAX_DELETE_KEYS as u32),
-                    ..Default::default()
-                },
-            )
-            .await?;
-        let batch: Vec<(String, Option<String>)> = page
-            .versions
-            .into_iter()
-            .filter(|v| !exact || v.key == url.key)
-            .map(|v| (v.key, Some(v.version_id)))
-            .collect();
-        if batch.is_empty() {
-            return Ok(removed);
-        }
-        let done = client.delete_object_versions(&url.bucket, &batch).await?;
-        removed += done.len() as u64;
-        if page.next.is_none() && (exact || batch.len() < MAX_DELETE_KEYS) {
-            return Ok(removed);
-        }
-    }
 }
 
 /// Prints what a versioned delete did.
