@@ -381,6 +381,8 @@ def test_properties_show_tags_and_storage_class(ctx, screenshot):
     assert tags == {"project": "易", "tier": "gold"}, tags
     assert s.attr('[data-testid="props-storage-class"]', "data-value") == "Standard"
     assert not s.exists('[data-testid="props-restore"]')
+    # The bucket was never versioned: the one (null) version.
+    assert s.text('[data-testid="props-versions"]') == "1"
     screenshot("en-09b-properties-tags")
     show_properties(s, "ia.txt")
     s.wait(lambda: s.attr('[data-testid="props-storage-class"]', "data-value") == "IA", what="IA class")

@@ -66,9 +66,17 @@ def _empty_and_delete(admin, bucket):
     b = admin.bucket(bucket)
     for upload in oss2.MultipartUploadIterator(b):
         b.abort_multipart_upload(upload.key, upload.upload_id)
-    keys = [o.key for o in oss2.ObjectIterator(b)]
-    for i in range(0, len(keys), 500):
-        b.batch_delete_objects(keys[i : i + 500])
+    # Every version and delete marker (a bucket never versioned lists its objects as null
+    # versions), so that versioned buckets are emptied too.
+    while True:
+        page = b.list_object_versions(max_keys=1000)
+        found = [(v.key, v.versionid) for v in page.versions] + [(m.key, m.versionid) for m in page.delete_marker]
+        if not found:
+            break
+        batch = oss2.models.BatchDeleteObjectVersionList()
+        for key, version in found:
+            batch.append(oss2.models.BatchDeleteObjectVersion(key, version))
+        b.delete_object_versions(batch)
     b.delete_bucket()
 
 

@@ -36,7 +36,12 @@ pub async fn remove(client: &Client, out: &Output, args: &RbArgs) -> Result<()> 
     let url = bucket_only(&args.bucket)?;
     let mut emptied = None;
     if args.force {
-        let deleted = rm::delete_prefix(client, out, &url.bucket, "").await?;
+        let mut deleted = rm::delete_prefix(client, out, &url.bucket, "").await?;
+        // A versioned bucket keeps noncurrent versions and the delete markers just added.
+        if client.bucket_versioning(&url.bucket).await?.is_some() {
+            deleted +=
+                ossvault_ops::delete::delete_all_versions(client, &url.bucket, "", false).await?;
+        }
         let aborted = ossvault_ops::delete::abort_uploads(client, &url.bucket, "").await?;
         emptied = Some((deleted, aborted));
     }

@@ -92,6 +92,9 @@ pub async fn run(client: &Client, out: &Output, args: &CpArgs) -> Result<()> {
             }),
         },
     };
+    if let Some(version) = &args.version_id {
+        return copy_version(client, out, args, version, src, dst).await;
+    }
     let result = match (src, dst) {
         (Location::Local(_), Location::Local(_)) => {
             bail!("one of SRC and DST must be an oss:// URL (use your shell's cp for local copies)")
@@ -122,6 +125,140 @@ pub async fn run(client: &Client, out: &Output, args: &CpArgs) -> Result<()> {
         return Err(Cancelled.into());
     }
     result
+}
+
+/// `cp --version-id`: one version of an object, downloaded (whole or a range, CRC-checked,
+/// written beside the target and renamed once complete) or copied server-side (CopyObject
+/// with `?versionId=` in its source; onto its own key this restores the version).
+async fn copy_version(
+    client: &Client,
+    out: &Output,
+    args: &CpArgs,
+    version: &str,
+    src: Location,
+    dst: Location,
+) -> Result<()> {
+    let Location::Oss(src) = src else {
+        bail!("--version-id names a version of the source object: give oss://bucket/key as SRC");
+    };
+    if into_prefix(&src.key) {
+        bail!("{src} is not an object");
+    }
+    match dst {
+        Location::Local(path) => {
+            let meta = client
+                .head_object_version(&src.bucket, &src.key, Some(version))
+                .await
+                .with_context(|| format!("{src} version {version}"))?;
+            if meta
+                .header("x-oss-meta-client-side-encryption-key")
+                .is_some()
+            {
+                bail!(
+                    "{src} version {version} is client-side encrypted: restore it first \
+                     (ossvault cp --version-id {version} {src} {src}), then download it"
+                );
+            }
+            let target = if path.is_dir() || args.destination.ends_with('/') {
+                path.join(key_file_name(&src.key).map_err(|e| anyhow!("refused {src}: {e}"))?)
+            } else {
+                path
+            };
+            let range = args.range.as_deref().map(parse_range).transpose()?;
+            let partial = target.with_file_name(format!(
+                ".{}.ossvault-part",
+                target
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("download")
+            ));
+            let mut file = tokio::fs::File::create(&partial)
+                .await
+                .with_context(|| format!("cannot create {}", partial.display()))?;
+            let bar = out.bar(Some(meta.size), src.to_string());
+            let mut written = 0u64;
+            let done = client
+                .download_version(
+                    &src.bucket,
+                    &src.key,
+                    Some(version),
+                    range,
+                    &mut file,
+                    None,
+                    |n| {
+                        written += n;
+                        bar.inc(n);
+                    },
+                )
+                .await;
+            bar.finish_and_clear();
+            let synced = file.sync_all().await;
+            drop(file);
+            if let Err(e) = done
+                .map_err(anyhow::Error::from)
+                .and(synced.map_err(Into::into))
+            {
+                let _ = fs::remove_file(&partial);
+                return Err(e.context(format!("download {src} version {version}")));
+            }
+            fs::rename(&partial, &target)
+                .with_context(|| format!("cannot move the download to {}", target.display()))?;
+            if out.json {
+                out.json(&json!({
+                    "operation": "download",
+                    "source": src.to_string(),
+                    "version_id": version,
+                    "destination": target.display().to_string(),
+                    "size": written,
+                }))?;
+            } else {
+                out.line(format!(
+                    "download: {src} (version {version}) -> {} ({})",
+                    target.display(),
+                    human_bytes(written)
+                ))?;
+            }
+        }
+        Location::Oss(to) => {
+            let key = if into_prefix(&to.key) {
+                let name = src.key.rsplit('/').next().unwrap_or(&src.key);
+                format!("{}{name}", to.key)
+            } else {
+                to.key.clone()
+            };
+            let to = to.with_key(key);
+            let copied = client
+                .copy_object_version(
+                    &src.bucket,
+                    &src.key,
+                    Some(version),
+                    &to.bucket,
+                    &to.key,
+                    None,
+                )
+                .await
+                .with_context(|| format!("copy {src} version {version} to {to}"))?;
+            if out.json {
+                out.json(&json!({
+                    "operation": "copy",
+                    "source": src.to_string(),
+                    "source_version_id": version,
+                    "destination": to.to_string(),
+                    "version_id": copied.version_id,
+                    "etag": copied.etag.trim_matches('"'),
+                }))?;
+            } else {
+                out.line(format!(
+                    "copy: {src} (version {version}) -> {to}{}",
+                    copied
+                        .version_id
+                        .map(|v| format!(" (version {v})"))
+                        .unwrap_or_default()
+                ))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The first SIGINT cancels the transfers (they stop and keep their checkpoints); a second

@@ -16,7 +16,14 @@ pub async fn run(client: &Client, out: &Output, args: &LsArgs) -> Result<()> {
         None => OssUrl::new("", ""),
     };
     if url.bucket.is_empty() {
+        if args.all_versions {
+            anyhow::bail!(
+                "--all-versions lists the versions in a bucket: give oss://bucket[/prefix]"
+            );
+        }
         list_buckets(client, out, args.limit).await
+    } else if args.all_versions {
+        crate::versioning::list_versions(client, out, &url, args.directory, args.limit).await
     } else {
         list_objects(client, out, &url, args.directory, args.limit).await
     }

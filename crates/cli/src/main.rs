@@ -24,6 +24,7 @@ mod stat;
 mod sync;
 mod transfers;
 mod units;
+mod versioning;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use connection::ConnectionArgs;
@@ -119,6 +120,10 @@ enum Command {
     /// Show or set a bucket's policy (--https-only refuses every plain-HTTP request).
     #[command(after_help = CONNECTION_HELP)]
     BucketPolicy(BucketPolicyArgs),
+    /// Show or set a bucket's versioning: `ossvault bucket-versioning oss://bucket
+    /// [enabled|suspended]`.
+    #[command(after_help = CONNECTION_HELP)]
+    BucketVersioning(BucketVersioningArgs),
     /// Show, set (--set KEY=VALUE ..., replacing them) or delete (--delete) an object's tags.
     #[command(after_help = CONNECTION_HELP)]
     ObjectTagging(ObjectTaggingArgs),
@@ -301,7 +306,8 @@ pub struct MbArgs {
 pub struct RbArgs {
     /// oss://bucket
     pub bucket: String,
-    /// Delete every object and abort every unfinished multipart upload first.
+    /// Delete every object (on a versioned bucket: every version and delete marker) and abort
+    /// every unfinished multipart upload first.
     #[arg(short, long)]
     pub force: bool,
     #[command(flatten)]
@@ -318,8 +324,30 @@ pub struct LsArgs {
     /// Stop after N entries.
     #[arg(long, value_name = "N")]
     pub limit: Option<u64>,
+    /// Every version and delete marker, with version ids (ListObjectVersions).
+    #[arg(long)]
+    pub all_versions: bool,
     #[command(flatten)]
     pub conn: ConnectionArgs,
+}
+
+#[derive(Args)]
+pub struct BucketVersioningArgs {
+    /// oss://bucket
+    pub bucket: String,
+    /// Turn versioning on, or suspend it (without one: show it). A bucket once versioned can
+    /// be suspended but never returns to unversioned.
+    #[arg(value_enum, ignore_case = true)]
+    pub status: Option<VersioningArg>,
+    #[command(flatten)]
+    pub conn: ConnectionArgs,
+}
+
+/// A bucket's versioning state, as `bucket-versioning` takes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum VersioningArg {
+    Enabled,
+    Suspended,
 }
 
 #[derive(Args)]
@@ -349,6 +377,10 @@ pub struct CpArgs {
     /// Download only bytes a-b (inclusive; also `a-` and `-n` for the last n bytes).
     #[arg(long, value_name = "a-b", allow_hyphen_values = true)]
     pub range: Option<String>,
+    /// Copy this version of the source object (`null` for the null version) rather than its
+    /// current one: a download, or oss→oss (onto its own key, it restores that version).
+    #[arg(long, value_name = "ID", conflicts_with = "recursive")]
+    pub version_id: Option<String>,
     /// Server-side encryption of the uploaded or copied objects (else the bucket's default).
     #[arg(long, value_enum, ignore_case = true)]
     pub sse: Option<SseArg>,
@@ -528,6 +560,14 @@ pub struct RmArgs {
     /// Do not ask for confirmation (required with -r when stdin is not a terminal).
     #[arg(short, long)]
     pub force: bool,
+    /// Delete this version (or delete marker) for good, instead of adding a delete marker on
+    /// a versioned bucket.
+    #[arg(long, value_name = "ID", conflicts_with_all = ["recursive", "all_versions"])]
+    pub version_id: Option<String>,
+    /// Delete every version and delete marker of the object (with -r: of every object under
+    /// the prefix), for good.
+    #[arg(long)]
+    pub all_versions: bool,
     #[command(flatten)]
     pub conn: ConnectionArgs,
 }
@@ -536,6 +576,9 @@ pub struct RmArgs {
 pub struct StatArgs {
     /// oss://bucket/key, or oss://bucket for the bucket's information.
     pub url: String,
+    /// The metadata of this version of the object (`null` for the null version).
+    #[arg(long, value_name = "ID")]
+    pub version_id: Option<String>,
     #[command(flatten)]
     pub keystore: KeystoreArgs,
     #[command(flatten)]
@@ -639,6 +682,9 @@ async fn run(command: Command, out: &Output) -> anyhow::Result<()> {
         }
         Command::BucketPolicy(a) => {
             bucket_settings::policy(&connection::client(&a.conn)?, out, &a).await
+        }
+        Command::BucketVersioning(a) => {
+            versioning::bucket_versioning(&connection::client(&a.conn)?, out, &a).await
         }
         Command::ObjectTagging(a) => {
             object_settings::tagging(&connection::client(&a.conn)?, out, &a).await

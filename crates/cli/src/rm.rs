@@ -19,13 +19,36 @@ pub async fn run(client: &Client, out: &Output, args: &RmArgs) -> Result<()> {
                 args.url
             );
         }
-        client.delete_object(&url.bucket, &url.key).await?;
+        if args.all_versions {
+            let removed =
+                ossvault_ops::delete::delete_all_versions(client, &url.bucket, &url.key, true)
+                    .await?;
+            return report_versions(out, &url, removed);
+        }
+        let deleted = client
+            .delete_object_version(&url.bucket, &url.key, args.version_id.as_deref())
+            .await?;
+        if deleted.version_id.is_some() {
+            return crate::versioning::report_delete(out, &url, &deleted);
+        }
         if out.json {
             out.json(&json!({ "url": url.to_string(), "deleted": 1 }))?;
         } else {
             out.line(format!("deleted {url}"))?;
         }
         return Ok(());
+    }
+    if args.all_versions {
+        if !args.force
+            && !confirm(&format!(
+                "delete every version of every object under {url}?"
+            ))?
+        {
+            bail!("not confirmed: nothing deleted");
+        }
+        let removed =
+            ossvault_ops::delete::delete_all_versions(client, &url.bucket, &url.key, false).await?;
+        return report_versions(out, &url, removed);
     }
     if !args.force && !confirm(&format!("delete every object under {url}?"))? {
         bail!("not confirmed: nothing deleted");
@@ -37,6 +60,16 @@ pub async fn run(client: &Client, out: &Output, args: &RmArgs) -> Result<()> {
         out.line(format!("deleted {deleted} objects under {url}"))?;
     }
     Ok(())
+}
+
+fn report_versions(out: &Output, url: &ossvault_ops::location::OssUrl, removed: u64) -> Result<()> {
+    if out.json {
+        Ok(out.json(&json!({ "url": url.to_string(), "versions_deleted": removed }))?)
+    } else {
+        Ok(out.line(format!(
+            "deleted {removed} versions and delete markers of {url}"
+        ))?)
+    }
 }
 
 /// Asks on the terminal; refuses when stdin is not one.

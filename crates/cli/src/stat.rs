@@ -19,7 +19,12 @@ pub async fn run(client: &Client, out: &Output, args: &StatArgs) -> Result<()> {
 }
 
 async fn object(client: &Client, out: &Output, url: &OssUrl, args: &StatArgs) -> Result<()> {
-    let meta = client.head_object(&url.bucket, &url.key).await?;
+    let meta = client
+        .head_object_version(&url.bucket, &url.key, args.version_id.as_deref())
+        .await?;
+    let version = meta
+        .header(ossvault_proto::headers::VERSION_ID)
+        .map(str::to_owned);
     let cse = client_side(&meta.headers, meta.size, || {
         crate::cse::open_keystore(&args.keystore)
             .map_err(|e| ossvault_ops::Error::InvalidInput(e.to_string()))
@@ -47,6 +52,7 @@ async fn object(client: &Client, out: &Output, url: &OssUrl, args: &StatArgs) ->
             "last_modified": time_json(meta.last_modified),
             "object_type": meta.object_type,
             "storage_class": meta.storage_class,
+            "version_id": version,
             "user_metadata": user,
             "server_side_encryption": sse,
             "client_side_encryption": cse_json(&cse),
@@ -63,6 +69,9 @@ async fn object(client: &Client, out: &Output, url: &OssUrl, args: &StatArgs) ->
         ("Object-Type", dash(meta.object_type.as_deref())),
         ("Storage-Class", dash(meta.storage_class.as_deref())),
     ];
+    if let Some(v) = &version {
+        rows.push(("Version-Id", v.clone()));
+    }
     let owned: Vec<(String, String)> = meta
         .user_metadata()
         .chain(

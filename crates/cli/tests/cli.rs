@@ -1046,3 +1046,100 @@ fn serve_saves_a_local_profile_that_reaches_it() {
     );
     assert!(ls.contains("oss://via-local"), "{ls}");
 }
+
+#[test]
+fn versioning_commands() {
+    let env = Env::new();
+    env.ok(&["mb", "oss://vers"]);
+    let never = env.json(&["bucket-versioning", "oss://vers"]);
+    assert_eq!(never["versioning"], Value::Null);
+    assert!(env
+        .ok(&["bucket-versioning", "oss://vers"])
+        .contains("never enabled"));
+    assert_eq!(
+        env.json(&["bucket-versioning", "oss://vers", "enabled"])["versioning"],
+        "Enabled"
+    );
+    let file = env.dir().join("v.txt");
+    for text in ["first", "second!"] {
+        std::fs::write(&file, text).unwrap();
+        env.ok(&["cp", s(&file), "oss://vers/doc.txt"]);
+    }
+    let versions = env.json_lines(&["ls", "oss://vers", "--all-versions"]);
+    assert_eq!(versions.len(), 2, "{versions:?}");
+    assert_eq!(versions[0]["is_latest"], true);
+    assert_eq!(versions[1]["is_latest"], false);
+    assert_eq!(versions[1]["size"], 5);
+    let old = versions[1]["version_id"].as_str().unwrap().to_owned();
+    let text = env.ok(&["ls", "oss://vers", "--all-versions"]);
+    assert!(
+        text.contains(&old) && text.contains("Version Number is: 2"),
+        "{text}"
+    );
+
+    // stat and cp of the old version.
+    let stat = env.json(&["stat", "oss://vers/doc.txt", "--version-id", &old]);
+    assert_eq!(
+        (stat["size"].clone(), stat["version_id"].clone()),
+        (5.into(), old.clone().into())
+    );
+    let got = env.dir().join("old.txt");
+    env.ok(&["cp", "oss://vers/doc.txt", s(&got), "--version-id", &old]);
+    assert_eq!(std::fs::read(&got).unwrap(), b"first");
+
+    // rm adds a delete marker; the old version comes back by a copy onto its own key.
+    let deleted = env.json(&["rm", "oss://vers/doc.txt"]);
+    assert_eq!(deleted["delete_marker"], true);
+    let marker = deleted["version_id"].as_str().unwrap().to_owned();
+    assert!(env.json_lines(&["ls", "oss://vers"]).is_empty());
+    env.ok(&[
+        "cp",
+        "oss://vers/doc.txt",
+        "oss://vers/doc.txt",
+        "--version-id",
+        &old,
+    ]);
+    let back = env.dir().join("back.txt");
+    env.ok(&["cp", "oss://vers/doc.txt", s(&back)]);
+    assert_eq!(std::fs::read(&back).unwrap(), b"first");
+    let listed = env.json_lines(&["ls", "oss://vers", "--all-versions"]);
+    // Newest first, the delete marker in its place between the versions.
+    let kinds: Vec<_> = listed.iter().map(|v| v["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["version", "delete_marker", "version", "version"],
+        "{listed:?}"
+    );
+    assert_eq!(listed[1]["version_id"], marker.as_str());
+    assert_eq!(listed[3]["version_id"], old.as_str());
+
+    // A versioned bucket is not empty until every version is gone.
+    let (_, err) = env.fails(&["rb", "oss://vers"]);
+    assert!(err.contains("BucketNotEmpty"), "{err}");
+    let gone = env.json(&["rm", "oss://vers/doc.txt", "--version-id", &old]);
+    assert_eq!(gone["version_id"], old.as_str());
+    let removed = env.json(&["rm", "oss://vers/doc.txt", "--all-versions"]);
+    assert_eq!(removed["versions_deleted"], 3);
+    assert!(env
+        .json_lines(&["ls", "oss://vers", "--all-versions"])
+        .is_empty());
+    assert_eq!(
+        env.json(&["bucket-versioning", "oss://vers", "suspended"])["versioning"],
+        "Suspended"
+    );
+    env.ok(&["rb", "oss://vers"]);
+
+    // rb -f empties a versioned bucket of every version and delete marker.
+    env.ok(&["mb", "oss://vers2"]);
+    env.ok(&["bucket-versioning", "oss://vers2", "enabled"]);
+    for _ in 0..3 {
+        env.ok(&["cp", s(&file), "oss://vers2/a/b.txt"]);
+    }
+    env.ok(&["rm", "oss://vers2/a/b.txt"]);
+    let removed = env.json(&["rb", "-f", "oss://vers2"]);
+    assert_eq!(removed["removed"], true);
+    assert_eq!(
+        removed["objects_deleted"], 4,
+        "3 versions and 1 delete marker"
+    );
+}

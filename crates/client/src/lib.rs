@@ -13,6 +13,7 @@ mod kms;
 mod ops;
 mod request;
 pub mod transfer;
+mod versions;
 
 pub use config::{AddressStyle, ClientConfig, Credentials, RetryPolicy, SignVersion};
 pub use error::{Error, ServiceError};
@@ -25,3 +26,4 @@ pub use ops::*;
 pub use ossvault_proto::admin::{CorruptObject, ScrubReport, UncheckedObject};
 pub use ossvault_proto::range::RangeSpec;
 pub use request::{Client, RequestBody};
+pub use versions::{ObjectVersionEntry, VersionListRequest, VersionPage, VersioningStatus};

@@ -69,6 +69,9 @@ pub struct PutResult {
     pub server_side_encryption: Option<String>,
     /// `x-oss-server-side-encryption-key-id`: the CMK of an SSE-KMS object.
     pub sse_key_id: Option<String>,
+    /// `x-oss-version-id`: the version written, on a versioned bucket (`null` on a Suspended
+    /// one); `None` on a bucket never versioned.
+    pub version_id: Option<String>,
 }
 
 /// An object's metadata, from HEAD or GET.
@@ -174,17 +177,23 @@ pub struct CompleteResult {
     pub crc64: Option<u64>,
 }
 
-/// A CopyObject request of `src_bucket/src_key` onto `bucket/key`.
+/// A CopyObject request of `src_bucket/src_key` (that version of it, if given) onto
+/// `bucket/key`.
 fn copy_op<'a>(
     src_bucket: &str,
     src_key: &str,
+    src_version_id: Option<&str>,
     bucket: &'a str,
     key: &'a str,
 ) -> Result<Op<'a>, Error> {
-    let source = format!(
+    let mut source = format!(
         "/{src_bucket}/{}",
         ossvault_proto::encode::uri_encode(src_key)
     );
+    if let Some(v) = src_version_id {
+        source.push_str("?versionId=");
+        source.push_str(&ossvault_proto::encode::uri_encode(v));
+    }
     Op::new(Method::PUT, Some(bucket), Some(key)).header(headers::COPY_SOURCE, &source)
 }
 
@@ -208,7 +217,26 @@ fn check_upload_crc(what: &str, h: &HeaderMap, sent: u64) -> Result<Option<u64>,
     }
 }
 
-fn decode(s: &str, url: bool) -> Result<String, Error> {
+/// Adds `versionId` to a request when one is given.
+pub(crate) fn with_version<'a>(op: Op<'a>, version_id: Option<&str>) -> Op<'a> {
+    match version_id {
+        Some(v) => op.query("versionId", v),
+        None => op,
+    }
+}
+
+/// What a DeleteObject (or one entry of a multiple delete) did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeletedVersion {
+    pub key: String,
+    /// The version removed, or the delete marker added (`x-oss-version-id`); `None` for a
+    /// plain delete on a bucket never versioned.
+    pub version_id: Option<String>,
+    /// A delete marker was added or removed.
+    pub delete_marker: bool,
+}
+
+pub(crate) fn decode(s: &str, url: bool) -> Result<String, Error> {
     if url {
         percent_decode(s)
             .ok_or_else(|| Error::InvalidResponse(format!("bad URL encoding in {s:?}")))
@@ -426,6 +454,7 @@ impl Client {
             request_id: header_str(h, headers::REQUEST_ID).unwrap_or_default(),
             server_side_encryption: header_str(h, headers::SERVER_SIDE_ENCRYPTION),
             sse_key_id: header_str(h, headers::SERVER_SIDE_ENCRYPTION_KEY_ID),
+            version_id: header_str(h, headers::VERSION_ID),
         })
     }
 
@@ -436,7 +465,19 @@ impl Client {
         key: &str,
         range: Option<RangeSpec>,
     ) -> Result<(ObjectMeta, reqwest::Response), Error> {
-        let mut op = Op::new(Method::GET, Some(bucket), Some(key));
+        self.get_object_version(bucket, key, None, range).await
+    }
+
+    /// [`Client::get_object`] of one version (`None`: the current one; `"null"`: the null
+    /// version).
+    pub async fn get_object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        range: Option<RangeSpec>,
+    ) -> Result<(ObjectMeta, reqwest::Response), Error> {
+        let mut op = with_version(Op::new(Method::GET, Some(bucket), Some(key)), version_id);
         if let Some(r) = range {
             op = op
                 .header("range", &r.to_string())?
@@ -456,9 +497,27 @@ impl Client {
         range: Option<RangeSpec>,
         out: &mut W,
         limiter: Option<&crate::transfer::RateLimiter>,
+        progress: impl FnMut(u64),
+    ) -> Result<ObjectMeta, Error> {
+        self.download_version(bucket, key, None, range, out, limiter, progress)
+            .await
+    }
+
+    /// [`Client::download`] of one version (`None`: the current one).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn download_version<W: AsyncWrite + Unpin>(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        range: Option<RangeSpec>,
+        out: &mut W,
+        limiter: Option<&crate::transfer::RateLimiter>,
         mut progress: impl FnMut(u64),
     ) -> Result<ObjectMeta, Error> {
-        let (meta, response) = self.get_object(bucket, key, range).await?;
+        let (meta, response) = self
+            .get_object_version(bucket, key, version_id, range)
+            .await?;
         let whole = response.status() == reqwest::StatusCode::OK;
         let mut crc = ossvault_proto::crc64::Crc64::new();
         let mut stream = response.bytes_stream();
@@ -489,16 +548,42 @@ impl Client {
     }
 
     pub async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectMeta, Error> {
-        let sent = self
-            .send(Op::new(Method::HEAD, Some(bucket), Some(key)))
-            .await?;
+        self.head_object_version(bucket, key, None).await
+    }
+
+    /// HeadObject of one version (`None`: the current one).
+    pub async fn head_object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<ObjectMeta, Error> {
+        let op = with_version(Op::new(Method::HEAD, Some(bucket), Some(key)), version_id);
+        let sent = self.send(op).await?;
         Ok(ObjectMeta::from_headers(sent.response.headers()))
     }
 
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), Error> {
-        self.send(Op::new(Method::DELETE, Some(bucket), Some(key)))
-            .await?;
+        self.delete_object_version(bucket, key, None).await?;
         Ok(())
+    }
+
+    /// DeleteObject with or without a version id: without one, a versioned bucket adds a
+    /// delete marker; with one, that version (or delete marker) goes for good.
+    pub async fn delete_object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<DeletedVersion, Error> {
+        let op = with_version(Op::new(Method::DELETE, Some(bucket), Some(key)), version_id);
+        let sent = self.send(op).await?;
+        let h = sent.response.headers();
+        Ok(DeletedVersion {
+            key: key.to_owned(),
+            version_id: header_str(h, headers::VERSION_ID),
+            delete_marker: header_str(h, headers::DELETE_MARKER).as_deref() == Some("true"),
+        })
     }
 
     /// Deletes up to [`ossvault_proto::limits::MAX_DELETE_KEYS`] keys in one request; returns the keys reported deleted.
@@ -540,7 +625,22 @@ impl Client {
         key: &str,
         replace: Option<&PutOptions>,
     ) -> Result<PutResult, Error> {
-        let mut op = copy_op(src_bucket, src_key, bucket, key)?;
+        self.copy_object_version(src_bucket, src_key, None, bucket, key, replace)
+            .await
+    }
+
+    /// [`Client::copy_object`] from one version of the source (`None`: its current one);
+    /// copying an old version onto its own key is how a previous version is restored.
+    pub async fn copy_object_version(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        src_version_id: Option<&str>,
+        bucket: &str,
+        key: &str,
+        replace: Option<&PutOptions>,
+    ) -> Result<PutResult, Error> {
+        let mut op = copy_op(src_bucket, src_key, src_version_id, bucket, key)?;
         if let Some(opts) = replace {
             op = opts.apply(op.header(headers::METADATA_DIRECTIVE, "REPLACE")?)?;
         }
@@ -557,7 +657,7 @@ impl Client {
         key: &str,
         source_etag: &str,
     ) -> Result<PutResult, Error> {
-        let op = copy_op(bucket, src_key, bucket, key)?
+        let op = copy_op(bucket, src_key, None, bucket, key)?
             .header(headers::COPY_SOURCE_IF_MATCH, source_etag)?
             .header(headers::FORBID_OVERWRITE, "true")?;
         self.send_copy(op).await
@@ -573,6 +673,7 @@ impl Client {
             request_id: header_str(&h, headers::REQUEST_ID).unwrap_or_default(),
             server_side_encryption: header_str(&h, headers::SERVER_SIDE_ENCRYPTION),
             sse_key_id: header_str(&h, headers::SERVER_SIDE_ENCRYPTION_KEY_ID),
+            version_id: header_str(&h, headers::VERSION_ID),
         })
     }
 

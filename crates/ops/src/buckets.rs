@@ -376,6 +376,10 @@ pub async fn remove(client: &Client, bucket: &str, empty_first: bool) -> Result<
         deleted = crate::delete::delete_prefix(client, bucket, "", &|_| {}, &never)
             .await?
             .deleted;
+        // A versioned bucket keeps noncurrent versions and the delete markers just added.
+        if client.bucket_versioning(bucket).await?.is_some() {
+            deleted += crate::delete::delete_all_versions(client, bucket, "", false).await?;
+        }
         crate::delete::abort_uploads(client, bucket, "").await?;
     }
     client.delete_bucket(bucket).await?;

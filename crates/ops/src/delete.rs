@@ -5,7 +5,7 @@
 use crate::error::Result;
 use futures_util::StreamExt;
 use ossvault_client::transfer::CancellationToken;
-use ossvault_client::{Client, ListRequest};
+use ossvault_client::{Client, ListRequest, VersionListRequest};
 use ossvault_proto::limits::MAX_DELETE_KEYS;
 
 /// What a prefix deletion did.
@@ -69,6 +69,45 @@ pub async fn delete_selection(
         summary.not_deleted += s.not_deleted;
     }
     Ok(summary)
+}
+
+/// Deletes every version and delete marker of the keys under `prefix` (of the key `prefix`
+/// alone when `exact`), in batches of 1000; returns how many went. What a versioned bucket
+/// keeps after its objects are deleted.
+pub async fn delete_all_versions(
+    client: &Client,
+    bucket: &str,
+    prefix: &str,
+    exact: bool,
+) -> Result<u64> {
+    let mut removed = 0u64;
+    loop {
+        // Listed again from the start after each batch: what was deleted is gone from it.
+        let page = client
+            .list_object_versions(
+                bucket,
+                &VersionListRequest {
+                    prefix: prefix.to_owned(),
+                    max_keys: Some(MAX_DELETE_KEYS as u32),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let batch: Vec<(String, Option<String>)> = page
+            .versions
+            .into_iter()
+            .filter(|v| !exact || v.key == prefix)
+            .map(|v| (v.key, Some(v.version_id)))
+            .collect();
+        if batch.is_empty() {
+            return Ok(removed);
+        }
+        let done = client.delete_object_versions(bucket, &batch).await?;
+        removed += done.len() as u64;
+        if page.next.is_none() && (exact || batch.len() < MAX_DELETE_KEYS) {
+            return Ok(removed);
+        }
+    }
 }
 
 /// Aborts every unfinished multipart upload under `prefix`; returns how many.

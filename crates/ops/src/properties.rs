@@ -77,6 +77,10 @@ pub struct ObjectProperties {
     pub storage_class: Option<String>,
     /// Of an archived object a restore was asked for (`x-oss-restore`).
     pub restore: Option<RestoreState>,
+    /// How many versions the bucket keeps of this key, the current one included (delete
+    /// markers not counted; 1 where versioning was never enabled); `None`: the versions
+    /// could not be listed.
+    pub versions: Option<u64>,
     /// The object's tags (GetObjectTagging, asked only when HEAD counts some).
     pub tags: Vec<(String, String)>,
     /// Why the tags could not be read (e.g. `AccessDenied`), when they could not.
@@ -211,6 +215,13 @@ pub async fn object_properties(
             Err(e) => (Vec::new(), Some(e.to_string())),
         }
     };
+    let versions = match client.key_versions(bucket, key).await {
+        Ok(v) => Some(v.iter().filter(|v| !v.delete_marker).count() as u64),
+        Err(e) => {
+            tracing::debug!(bucket, key, "versions not listed: {e}");
+            None
+        }
+    };
     let metadata = meta
         .user_metadata()
         .map(|(k, v)| (k.strip_prefix("x-oss-meta-").unwrap_or(k), v))
@@ -228,6 +239,7 @@ pub async fn object_properties(
         last_modified: meta.last_modified.map(rfc3339),
         storage_class: meta.storage_class.clone(),
         restore: header("x-oss-restore").and_then(|h| RestoreState::parse(&h)),
+        versions,
         tags,
         tags_error,
         metadata,

@@ -503,6 +503,48 @@ async fn a_prefix_is_deleted_in_batches_and_refused_keys_are_counted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_versioned_bucket_is_emptied_of_every_version_and_removed() {
+    use ossvault_client::{RequestBody, VersioningStatus};
+    let f = fixture().await;
+    f.client.create_bucket("kept", None).await.unwrap();
+    f.client
+        .set_bucket_versioning("kept", VersioningStatus::Enabled)
+        .await
+        .unwrap();
+    for i in 0..3 {
+        for key in ["a.txt", "d/b.txt"] {
+            f.client
+                .put_object(
+                    "kept",
+                    key,
+                    RequestBody::Bytes(bytes::Bytes::from(vec![b'0' + i])),
+                    &PutOptions::default(),
+                )
+                .await
+                .unwrap();
+        }
+    }
+    f.client.delete_object("kept", "a.txt").await.unwrap();
+    // With its objects deleted, the bucket still holds their versions.
+    let never = CancellationToken::new();
+    let current = ossvault_ops::delete::delete_prefix(&f.client, "kept", "", &|_| {}, &never)
+        .await
+        .unwrap();
+    assert_eq!(current.deleted, 1);
+    assert_eq!(
+        f.client.delete_bucket("kept").await.unwrap_err().code(),
+        Some("BucketNotEmpty")
+    );
+    // The app's "empty and delete": 6 versions and 2 delete markers go, then the bucket.
+    let deleted = ossvault_ops::buckets::remove(&f.client, "kept", true)
+        .await
+        .unwrap();
+    assert_eq!(deleted, 8);
+    assert!(f.client.bucket_info("kept").await.is_err());
+    f.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bucket_encryption_and_https_only_switch_on_and_off() {
     use ossvault_ops::buckets::{
         cmk_warning, default_encryption, https_only_status, set_default_encryption, set_https_only,
@@ -746,6 +788,29 @@ async fn properties_show_tags_storage_class_and_restore_state() {
     assert_eq!(tagged.tags_error, None);
     assert_eq!(tagged.storage_class.as_deref(), Some("Standard"));
     assert_eq!(tagged.restore, None);
+    assert_eq!(
+        tagged.versions,
+        Some(1),
+        "never versioned: one (null) version"
+    );
+    // With versioning on, each write is a version; a deletion's marker is not one.
+    f.client
+        .set_bucket_versioning("ops", ossvault_client::VersioningStatus::Enabled)
+        .await
+        .unwrap();
+    put("tagged", "Standard").await;
+    put("tagged", "Standard").await;
+    put("tagged-not", "Standard").await;
+    let versioned = object_properties(&f.client, "ops", "tagged", no_keystore)
+        .await
+        .unwrap();
+    assert_eq!(versioned.versions, Some(3));
+    f.client.delete_object("ops", "tagged-not").await.unwrap();
+    put("tagged-not", "Standard").await;
+    let after_marker = object_properties(&f.client, "ops", "tagged-not", no_keystore)
+        .await
+        .unwrap();
+    assert_eq!(after_marker.versions, Some(2));
 
     let ia = object_properties(&f.client, "ops", "ia", no_keystore)
         .await

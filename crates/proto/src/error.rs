@@ -33,6 +33,7 @@ pub enum ErrorCode {
     NoSuchRegion,
     NoSuchServerSideEncryptionRule,
     NoSuchUpload,
+    NoSuchVersion,
     NotImplemented,
     NotSymlink,
     ObjectNotAppendable,
@@ -175,6 +176,7 @@ const TABLE: &[(ErrorCode, &str, u16, &str)] = {
             "The specified upload does not exist. The upload ID may be invalid, or the upload \
              may have been aborted or completed.",
         ),
+        (NoSuchVersion, "NoSuchVersion", 404, "The specified version does not exist."),
         (
             NotImplemented,
             "NotImplemented",
@@ -246,7 +248,7 @@ const TABLE: &[(ErrorCode, &str, u16, &str)] = {
 
 impl ErrorCode {
     /// Every code, in declaration order.
-    pub const ALL: [ErrorCode; 44] = {
+    pub const ALL: [ErrorCode; 45] = {
         use ErrorCode::*;
         [
             AccessDenied,
@@ -279,6 +281,7 @@ impl ErrorCode {
             NoSuchRegion,
             NoSuchServerSideEncryptionRule,
             NoSuchUpload,
+            NoSuchVersion,
             NotImplemented,
             NotSymlink,
             ObjectNotAppendable,
@@ -397,6 +400,7 @@ mod tests {
             (NoSuchRegion, 404),
             (NoSuchServerSideEncryptionRule, 404),
             (NoSuchUpload, 404),
+            (NoSuchVersion, 404),
             (NotImplemented, 501),
             (NotSymlink, 400),
             (ObjectNotAppendable, 409),

@@ -70,3 +70,9 @@ pub const TAGGING_DIRECTIVE: &str = "x-oss-tagging-directive";
 pub const TAGGING_COUNT: &str = "x-oss-tagging-count";
 /// PutSymlink's target (request) and GetSymlink's (response), percent-encoded.
 pub const SYMLINK_TARGET: &str = "x-oss-symlink-target";
+/// The version a write made or a read, delete or copy addressed (`null` for the null version).
+pub const VERSION_ID: &str = "x-oss-version-id";
+/// `true` when a delete added or removed a delete marker, or a read found one.
+pub const DELETE_MARKER: &str = "x-oss-delete-marker";
+/// The version of a copy's source that was copied.
+pub const COPY_SOURCE_VERSION_ID: &str = "x-oss-copy-source-version-id";

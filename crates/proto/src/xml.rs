@@ -257,6 +257,13 @@ pub struct BucketInfoBucket {
     pub comment: String,
     pub data_redundancy_type: String,
     pub server_side_encryption_rule: BucketInfoSseRule,
+    /// `Enabled` or `Suspended`; absent for a bucket never versioned.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "empty_as_none"
+    )]
+    pub versioning: Option<String>,
     /// The bucket's own Block Public Access switch (PutBucketPublicAccessBlock).
     #[serde(default)]
     pub block_public_access: bool,
@@ -536,6 +543,23 @@ pub struct Delete {
 #[serde(rename_all = "PascalCase")]
 pub struct DeletedEntry {
     pub key: String,
+    /// The version removed (a delete naming one), or the delete marker's on a versioned bucket.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "empty_as_none"
+    )]
+    pub version_id: Option<String>,
+    /// A delete marker was added or removed.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub delete_marker: Option<bool>,
+    /// The delete marker added by a delete without a version id.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "empty_as_none"
+    )]
+    pub delete_marker_version_id: Option<String>,
 }
 
 /// A key a multiple delete did not delete, with the reason (`AccessDenied`, …).
@@ -758,3 +782,92 @@ pub struct ServerSideEncryptionRule {
 #[cfg(test)]
 #[path = "xml_tests.rs"]
 mod tests;
+
+/// Root `VersioningConfiguration` (PutBucketVersioning's body, GetBucketVersioning's answer;
+/// no `<Status>` for a bucket never versioned).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VersioningConfiguration {
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "empty_as_none"
+    )]
+    pub status: Option<String>,
+}
+
+/// One `<Version>` of `ListVersionsResult`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ObjectVersion {
+    pub key: String,
+    pub version_id: String,
+    pub is_latest: bool,
+    pub last_modified: String,
+    #[serde(rename = "ETag")]
+    pub etag: String,
+    #[serde(rename = "Type")]
+    pub object_type: String,
+    pub size: u64,
+    pub storage_class: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub restore_info: Option<String>,
+    #[serde(default)]
+    pub owner: Owner,
+}
+
+/// One `<DeleteMarker>` of `ListVersionsResult`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteMarkerEntry {
+    pub key: String,
+    pub version_id: String,
+    pub is_latest: bool,
+    pub last_modified: String,
+    #[serde(default)]
+    pub owner: Owner,
+}
+
+/// Root `ListVersionsResult` (ListObjectVersions).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListVersionsResult {
+    pub name: String,
+    pub prefix: String,
+    pub key_marker: String,
+    pub version_id_marker: String,
+    pub max_keys: u32,
+    pub delimiter: String,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "empty_as_none"
+    )]
+    pub encoding_type: Option<String>,
+    pub is_truncated: bool,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "empty_as_none"
+    )]
+    pub next_key_marker: Option<String>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        default,
+        deserialize_with = "empty_as_none"
+    )]
+    pub next_version_id_marker: Option<String>,
+    /// `<Version>` and `<DeleteMarker>` elements in listing order (keys ascending, each key's
+    /// versions newest first), interleaved as OSS writes them.
+    #[serde(rename = "$value", default)]
+    pub entries: Vec<VersionListing>,
+    #[serde(default)]
+    pub common_prefixes: Vec<CommonPrefix>,
+}
+
+/// One entry of `ListVersionsResult`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum VersionListing {
+    Version(ObjectVersion),
+    DeleteMarker(DeleteMarkerEntry),
+}

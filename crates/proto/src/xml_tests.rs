@@ -178,6 +178,7 @@ fn bucket_info() {
                 kms_master_key_id: Some("key-1".into()),
                 kms_data_encryption: Some("SM4".into()),
             },
+            versioning: Some("Enabled".into()),
             block_public_access: true,
         },
     };
@@ -193,10 +194,10 @@ fn bucket_info() {
          </ServerSideEncryptionRule>"
     ));
 
-    // Real OSS adds elements the model does not know (Versioning, BucketPolicy): ignored.
+    // Elements the model does not know (OSS's BucketPolicy, any it adds later): ignored.
     let mut with_extras = xml.replace(
         "<DataRedundancyType>",
-        "<Versioning>Enabled</Versioning><DataRedundancyType>",
+        "<SomeLaterElement>x</SomeLaterElement><DataRedundancyType>",
     );
     with_extras = with_extras.replace(
         "</Bucket></BucketInfo>",
@@ -467,8 +468,14 @@ fn delete_result() {
         deleted: vec![
             DeletedEntry {
                 key: "a%26b".into(),
+                ..Default::default()
             },
-            DeletedEntry { key: "c".into() },
+            DeletedEntry {
+                key: "c".into(),
+                version_id: Some("0000018c5f2f3a1b0c2d3e4f".into()),
+                delete_marker: Some(true),
+                delete_marker_version_id: Some("0000018c5f2f3a1b0c2d3e4f".into()),
+            },
         ],
         error: vec![DeleteError {
             key: "p/x".into(),
@@ -481,18 +488,28 @@ fn delete_result() {
         "<Error><Key>p/x</Key><Code>AccessDenied</Code><Message>denied</Message></Error>"
     ));
     assert!(xml.contains(
-        "<EncodingType>url</EncodingType><Deleted><Key>a%26b</Key></Deleted><Deleted><Key>c</Key></Deleted>"
+        "<EncodingType>url</EncodingType><Deleted><Key>a%26b</Key></Deleted><Deleted><Key>c</Key>\
+         <VersionId>0000018c5f2f3a1b0c2d3e4f</VersionId><DeleteMarker>true</DeleteMarker>\
+         <DeleteMarkerVersionId>0000018c5f2f3a1b0c2d3e4f</DeleteMarkerVersionId></Deleted>"
     ));
     // Quiet mode: no entries.
     let xml = round_trip("DeleteResult", &DeleteResult::default());
     assert_eq!(xml, format!("{DECL}<DeleteResult></DeleteResult>"));
-    // Extra elements real OSS may add are ignored.
+    // A versioned delete's answer, as OSS writes it; unknown elements are ignored.
     let parsed: DeleteResult = from_xml(
         "<DeleteResult><Deleted><Key>k</Key><DeleteMarker>true</DeleteMarker>\
-         <DeleteMarkerVersionId>v</DeleteMarkerVersionId></Deleted></DeleteResult>",
+         <DeleteMarkerVersionId>v</DeleteMarkerVersionId><Extra/></Deleted></DeleteResult>",
     )
     .unwrap();
-    assert_eq!(parsed.deleted, vec![DeletedEntry { key: "k".into() }]);
+    assert_eq!(
+        parsed.deleted,
+        vec![DeletedEntry {
+            key: "k".into(),
+            delete_marker: Some(true),
+            delete_marker_version_id: Some("v".into()),
+            ..Default::default()
+        }]
+    );
 }
 
 #[test]
@@ -806,4 +823,86 @@ fn text_is_escaped() {
     let xml = round_trip("Owner", &value);
     assert!(xml.contains("<ID>&lt;&amp;&gt;"), "{xml}");
     assert!(!xml.contains("<&"), "{xml}");
+}
+
+#[test]
+fn versioning_configuration_and_version_listing() {
+    let on = VersioningConfiguration {
+        status: Some("Enabled".into()),
+    };
+    let xml = round_trip("VersioningConfiguration", &on);
+    assert!(xml
+        .ends_with("<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>"));
+    // A bucket never versioned: no Status at all (oss2 reads its absence as None).
+    let never = round_trip(
+        "VersioningConfiguration",
+        &VersioningConfiguration::default(),
+    );
+    assert!(!never.contains("Status"), "{never}");
+
+    let value = ListVersionsResult {
+        name: "bkt".into(),
+        prefix: "p/".into(),
+        key_marker: String::new(),
+        version_id_marker: String::new(),
+        max_keys: 2,
+        delimiter: "/".into(),
+        encoding_type: Some("url".into()),
+        is_truncated: true,
+        next_key_marker: Some("p/b".into()),
+        next_version_id_marker: Some("null".into()),
+        entries: vec![
+            VersionListing::Version(ObjectVersion {
+                key: "p/a".into(),
+                version_id: "0000018c5f2f3a1b0c2d3e4f".into(),
+                is_latest: true,
+                last_modified: "2024-01-02T03:04:05.000Z".into(),
+                etag: "\"5EB63BBBE01EEED093CB22BB8F5ACDC3\"".into(),
+                object_type: "Normal".into(),
+                size: 11,
+                storage_class: "Standard".into(),
+                restore_info: None,
+                owner: owner(),
+            }),
+            VersionListing::DeleteMarker(DeleteMarkerEntry {
+                key: "p/b".into(),
+                version_id: "null".into(),
+                is_latest: true,
+                last_modified: "2024-01-02T03:04:05.000Z".into(),
+                owner: owner(),
+            }),
+            VersionListing::Version(ObjectVersion {
+                key: "p/b".into(),
+                version_id: "0000018c5f2f3a1b0c2d3e50".into(),
+                is_latest: false,
+                last_modified: "2024-01-02T03:04:05.000Z".into(),
+                etag: "\"5EB63BBBE01EEED093CB22BB8F5ACDC3\"".into(),
+                object_type: "Normal".into(),
+                size: 3,
+                storage_class: "Standard".into(),
+                restore_info: None,
+                owner: owner(),
+            }),
+        ],
+        common_prefixes: vec![CommonPrefix {
+            prefix: "p/c/".into(),
+        }],
+    };
+    let xml = round_trip("ListVersionsResult", &value);
+    assert!(
+        xml.contains("<KeyMarker></KeyMarker><VersionIdMarker></VersionIdMarker>"),
+        "{xml}"
+    );
+    assert!(xml.contains(
+        "<NextKeyMarker>p/b</NextKeyMarker><NextVersionIdMarker>null</NextVersionIdMarker>"
+    ));
+    assert!(xml.contains("<Version><Key>p/a</Key><VersionId>0000018c5f2f3a1b0c2d3e4f</VersionId><IsLatest>true</IsLatest>"));
+    assert!(xml.contains(
+        "<DeleteMarker><Key>p/b</Key><VersionId>null</VersionId><IsLatest>true</IsLatest>"
+    ));
+    // Interleaved in listing order: p/a's version, p/b's marker, then p/b's older version.
+    let a = xml.find("<Key>p/a</Key>").unwrap();
+    let marker = xml.find("<DeleteMarker>").unwrap();
+    let older = xml.find("0000018c5f2f3a1b0c2d3e50").unwrap();
+    assert!(a < marker && marker < older, "{xml}");
 }

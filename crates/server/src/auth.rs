@@ -7,7 +7,7 @@
 use crate::api::{AclNeed, ApiError, Ctx, Endpoint, OtherResources};
 use crate::body::blocking;
 use crate::policy::{Decision, Policy, PolicyRequest};
-use crate::store::{BucketRecord, ObjectRecord};
+use crate::store::{BucketRecord, ObjectRecord, VersionEntry};
 use ossvault_proto::sign::{self, RequestParts, Verified};
 use ossvault_proto::{encode, headers, names, ErrorCode};
 use std::time::SystemTime;
@@ -29,7 +29,20 @@ pub struct Authorized {
 pub struct CopySource {
     pub bucket: String,
     pub key: String,
+    /// The version `?versionId=` named in the header, if any.
+    pub version: Option<String>,
+    /// The version copied: the current object, or the one named.
     pub record: ObjectRecord,
+    /// The source bucket shows versions (it was versioned at some point).
+    pub versioned: bool,
+}
+
+impl CopySource {
+    /// The `x-oss-copy-source-version-id` a copy answers with: the version copied, when the
+    /// source bucket shows versions or the request named one.
+    pub fn shown_version(&self) -> Option<String> {
+        (self.versioned || self.version.is_some()).then(|| self.record.version.shown().to_owned())
+    }
 }
 
 /// One resource of a request and what the request does to it.
@@ -172,9 +185,21 @@ async fn missing_bucket_first(ctx: &Ctx) -> Option<ApiError> {
 /// Authorises reading a copy's source as a GET of it would be authorised: the source bucket's
 /// policy (with its conditions) and, for anonymous requests, its ACLs.
 async fn authorize_copy_source(ctx: &Ctx, principal: Option<&str>) -> Result<CopySource, ApiError> {
-    let (bucket, key) = parse_copy_source(ctx)?;
-    // Always read the object: the handler needs it.
-    let (record, object) = read_resource(ctx, &bucket, Some(&key), true).await?;
+    let (bucket, key, version) = parse_copy_source(ctx)?;
+    // Always read the object (the version named): the handler needs it.
+    let (b, k, v) = (bucket.clone(), key.clone(), version.clone());
+    let (record, entry) = blocking(ctx.store(), move |store| {
+        let Some(record) = store.bucket(&b)? else {
+            return Ok((None, None));
+        };
+        let entry = store.object_version(&b, &k, v.as_deref())?;
+        Ok((Some(record), entry))
+    })
+    .await?;
+    let object = match &entry {
+        Some(VersionEntry::Object(o)) => Some(o.as_ref().clone()),
+        _ => None,
+    };
     let access = Access {
         bucket: &bucket,
         key: Some(&key),
@@ -182,24 +207,53 @@ async fn authorize_copy_source(ctx: &Ctx, principal: Option<&str>) -> Result<Cop
         anonymous_need: Endpoint::GetObject.anonymous_access(),
     };
     decide(ctx, principal, &access, record.as_ref(), object.as_ref())?;
-    if record.is_none() {
+    let Some(bucket_record) = record else {
         return Err(ApiError::new(ErrorCode::NoSuchBucket));
-    }
-    let record = object.ok_or_else(|| ApiError::new(ErrorCode::NoSuchKey))?;
+    };
+    let record = match (entry, &version) {
+        (Some(VersionEntry::Object(o)), _) => *o,
+        // OSS refuses a delete marker as a copy source (EC 0016-00000307).
+        (Some(VersionEntry::DeleteMarker(_)), Some(_)) => {
+            return Err(ApiError::invalid_argument(
+                "The copy source version is a delete marker.",
+            ))
+        }
+        (None, Some(_)) => return Err(ApiError::new(ErrorCode::NoSuchVersion)),
+        _ => return Err(ApiError::new(ErrorCode::NoSuchKey)),
+    };
     Ok(CopySource {
         bucket,
         key,
+        version,
         record,
+        versioned: bucket_record.versioning.is_some(),
     })
 }
 
 /// The source named by `x-oss-copy-source: /bucket/url-encoded-key[?versionId=…]`.
-fn parse_copy_source(ctx: &Ctx) -> Result<(String, String), ApiError> {
+fn parse_copy_source(ctx: &Ctx) -> Result<(String, String, Option<String>), ApiError> {
     let raw = ctx
         .header(headers::COPY_SOURCE)
         .ok_or_else(|| ApiError::invalid_argument("x-oss-copy-source is required."))?;
     let bad = || ApiError::invalid_argument("x-oss-copy-source is not /bucket/key.");
-    let path = raw.split('?').next().unwrap_or_default();
+    let (path, query) = match raw.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (raw, None),
+    };
+    let version = match query {
+        None => None,
+        Some(q) => {
+            let id = q
+                .strip_prefix("versionId=")
+                .and_then(encode::percent_decode)
+                .ok_or_else(|| {
+                    ApiError::invalid_argument(
+                        "x-oss-copy-source takes only ?versionId=<id> after the key.",
+                    )
+                })?;
+            Some(crate::api::versioning::checked_id(&id)?)
+        }
+    };
     let path = path.strip_prefix('/').unwrap_or(path);
     let (bucket, key) = path.split_once('/').ok_or_else(bad)?;
     let bucket = encode::percent_decode(bucket).ok_or_else(bad)?;
@@ -210,7 +264,7 @@ fn parse_copy_source(ctx: &Ctx) -> Result<(String, String), ApiError> {
     if !names::is_valid_object_key(&key) {
         return Err(ApiError::new(ErrorCode::InvalidObjectName));
     }
-    Ok((bucket, key))
+    Ok((bucket, key, version))
 }
 
 /// Authorises deleting one key of a multiple delete as a DELETE of it would be authorised.
@@ -252,12 +306,22 @@ async fn read_resource(
     read_object: bool,
 ) -> Result<(Option<BucketRecord>, Option<ObjectRecord>), ApiError> {
     let (bucket, key) = (bucket.to_owned(), key.map(str::to_owned));
+    let version = ctx
+        .query
+        .non_empty("versionId")
+        .filter(|v| crate::store::versions::is_valid_id(v))
+        .map(str::to_owned);
     blocking(ctx.store(), move |store| {
         let Some(b) = store.bucket(&bucket)? else {
             return Ok((None, None));
         };
+        // The ACL that decides is the addressed version's (`versionId`), else the current
+        // object's; a malformed id finds nothing here and is refused by the handler.
         let object = match (&key, read_object) {
-            (Some(k), true) => store.object(&bucket, k)?,
+            (Some(k), true) => match store.object_version(&bucket, k, version.as_deref())? {
+                Some(VersionEntry::Object(o)) => Some(*o),
+                _ => None,
+            },
             _ => None,
         };
         Ok((Some(b), object))

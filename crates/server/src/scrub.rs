@@ -143,6 +143,40 @@ pub fn scrub(
             )?;
         }
     }
+    // Then every noncurrent version: its content is as much the store's to keep.
+    let mut after: Option<Vec<u8>> = None;
+    loop {
+        if options.cancel.load(Ordering::Relaxed) {
+            break;
+        }
+        let page = store.scan_versions(after.as_deref(), PAGE)?;
+        let Some(last) = page.last() else {
+            break;
+        };
+        after = Some(last.position.clone());
+        for crate::store::StoredVersion {
+            bucket,
+            key,
+            record,
+            ..
+        } in page
+        {
+            if options.cancel.load(Ordering::Relaxed) {
+                break;
+            }
+            check_object(
+                store,
+                keys,
+                options,
+                &mut limit,
+                &mut report,
+                bucket,
+                key,
+                record,
+                &mut told,
+            )?;
+        }
+    }
     report.seconds = started.elapsed().as_secs_f64();
     report.bytes_per_sec = report.bytes as f64 / report.seconds.max(1e-9);
     tracing::info!(
@@ -230,10 +264,10 @@ fn check_object(
             Err(StoreError::BlobMissing(blob)) => {
                 // Overwritten or deleted since the page was read? Only damage if the object
                 // still references the blob.
-                let current = store.object(&bucket, &key).ok().flatten();
-                current
-                    .filter(|r| r.segments.iter().any(|s| s.blob == blob))
-                    .map(|_| Damage::Missing { blob })
+                store
+                    .references_blob(&bucket, &key, blob)
+                    .unwrap_or(false)
+                    .then_some(Damage::Missing { blob })
             }
             Err(e) => return Err(e.into()),
         };

@@ -26,6 +26,7 @@ use bytes::Bytes;
 use md5::Md5;
 use ossvault_client::{
     Client, ClientConfig, Credentials, Error, ListRequest, PartInfo, PutOptions, RequestBody,
+    VersioningStatus,
 };
 use ossvault_server::failpoints::{power, Failpoint};
 use ossvault_server::sse::RootSecret;
@@ -143,6 +144,10 @@ fn check_files(data: &Path) -> Result<(), String> {
     let mut referenced = BTreeSet::new();
     for (_, _, record) in store.scan_objects(None, usize::MAX).unwrap() {
         referenced.extend(record.segments.iter().map(|s| s.blob.to_hex()));
+    }
+    // Noncurrent versions keep their content too.
+    for version in store.scan_versions(None, usize::MAX).unwrap() {
+        referenced.extend(version.record.segments.iter().map(|s| s.blob.to_hex()));
     }
     if !store.all_uploads().unwrap().is_empty() {
         return Err("uploads left after aborting them all".into());
@@ -316,10 +321,13 @@ enum Kind {
     Append,
     Copy,
     Delete,
+    /// An overwrite on a versioning-enabled bucket: the old version must survive as a
+    /// noncurrent one, whatever happens to the new.
+    PutVersioned,
 }
 
 impl Kind {
-    const ALL: [Kind; 9] = [
+    const ALL: [Kind; 10] = [
         Kind::PutSmall,
         Kind::PutStreamed,
         Kind::PutSseOss,
@@ -329,6 +337,7 @@ impl Kind {
         Kind::Append,
         Kind::Copy,
         Kind::Delete,
+        Kind::PutVersioned,
     ];
 
     fn writes_content(self) -> bool {
@@ -338,7 +347,7 @@ impl Kind {
     /// Whether a committed write of this kind drops content files (of the version it
     /// replaces).
     fn drops_content(self) -> bool {
-        !matches!(self, Kind::UploadPart | Kind::Append)
+        !matches!(self, Kind::UploadPart | Kind::Append | Kind::PutVersioned)
     }
 
     fn sse(self) -> Option<(&'static str, &'static str)> {
@@ -375,6 +384,8 @@ struct Case {
     upload: Option<(String, Vec<PartInfo>)>,
     /// The parts' bytes of the upload, in order.
     parts: Vec<Vec<u8>>,
+    /// The old object's version id, on a versioned bucket.
+    old_version: Option<String>,
 }
 
 impl Case {
@@ -391,6 +402,7 @@ impl Case {
             Kind::PutSseOss => 300_000,
             Kind::PutSseKms => 10_000,
             Kind::UploadPart | Kind::Append => 50_000,
+            Kind::PutVersioned => 20_000,
             Kind::CompleteUpload | Kind::Copy | Kind::Delete => 0,
         };
         let new = random_bytes(rng, new_len);
@@ -401,15 +413,23 @@ impl Case {
             source,
             upload: None,
             parts: Vec::new(),
+            old_version: None,
         };
+        if kind == Kind::PutVersioned {
+            c.set_bucket_versioning(BUCKET, VersioningStatus::Enabled)
+                .await
+                .unwrap();
+        }
         if kind == Kind::Append {
             c.append_object(BUCKET, KEY, 0, body(&case.old), &PutOptions::default())
                 .await
                 .unwrap();
         } else {
-            c.put_object(BUCKET, KEY, body(&case.old), &opts(kind.sse()))
+            let put = c
+                .put_object(BUCKET, KEY, body(&case.old), &opts(kind.sse()))
                 .await
                 .unwrap();
+            case.old_version = put.version_id;
         }
         if matches!(kind, Kind::UploadPart | Kind::CompleteUpload) {
             let id = c
@@ -442,7 +462,11 @@ impl Case {
     /// The write under test.
     async fn write(&self, c: &Client) -> Result<(), Error> {
         match self.kind {
-            Kind::PutSmall | Kind::PutStreamed | Kind::PutSseOss | Kind::PutSseKms => c
+            Kind::PutSmall
+            | Kind::PutStreamed
+            | Kind::PutSseOss
+            | Kind::PutSseKms
+            | Kind::PutVersioned => c
                 .put_object(BUCKET, KEY, body(&self.new), &opts(self.kind.sse()))
                 .await
                 .map(drop),
@@ -496,6 +520,7 @@ impl Case {
         if acked && !is_new {
             return Err(format!("{KEY}: an acknowledged write was lost"));
         }
+        self.check_old_version(c).await?;
         if let Some((id, _)) = &self.upload {
             let completed = self.kind == Kind::CompleteUpload && is_new && !is_old;
             if completed {
@@ -635,6 +660,21 @@ fn run_case(fp: Failpoint, kind: Kind, inject: Inject, seed: u64) -> Result<(), 
 }
 
 impl Case {
+    /// On a versioned bucket the old version stays readable by its id, current or not.
+    async fn check_old_version(&self, c: &Client) -> Result<(), String> {
+        let Some(id) = &self.old_version else {
+            return Ok(());
+        };
+        let mut out = Vec::new();
+        c.download_version(BUCKET, KEY, Some(id), None, &mut out, None, |_| {})
+            .await
+            .map_err(|e| format!("{KEY} version {id}: {e}"))?;
+        if out != self.old {
+            return Err(format!("{KEY} version {id} is not the old content"));
+        }
+        Ok(())
+    }
+
     /// The object's state alone (no upload finished, nothing changed).
     async fn check_state_only(&self, c: &Client, acked: bool) -> Result<(), String> {
         let state = get(c, KEY).await.map_err(|e| format!("{KEY}: {e}"))?;

@@ -133,6 +133,8 @@ export interface ObjectProperties {
   storageClass: string | null;
   /** Of an archived object a restore was asked for. */
   restore: { ongoing: boolean; expiry: string | null } | null;
+  /** Versions the bucket keeps of this key (delete markers not counted); null: unknown. */
+  versions: number | null;
   tags: [string, string][];
   tagsError: string | null;
   metadata: [string, string][];

@@ -161,6 +161,7 @@ export const en = {
   "props.sse": "Server-side encryption",
   "props.sseData": "data {algorithm}",
   "props.storageClass": "Storage class",
+  "props.versions": "Versions",
   "props.tags": "Tags",
   "props.tagsError": "The tags could not be read: {why}",
   "settings.cliProfile": "Command-line profile",

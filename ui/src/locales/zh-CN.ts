@@ -164,6 +164,7 @@ export const zhCN: Record<MessageKey, string> = {
   "props.sse": "服务端加密",
   "props.sseData": "数据 {algorithm}",
   "props.storageClass": "存储类型",
+  "props.versions": "版本数",
   "props.tags": "标签",
   "props.tagsError": "无法读取标签：{why}",
   "settings.cliProfile": "命令行配置",

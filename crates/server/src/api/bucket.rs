@@ -51,6 +51,7 @@ pub async fn put_bucket(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
             .map(|request| request.to_rule()),
         policy: None,
         public_access_block: false,
+        versioning: None,
     };
     // As for PutBucketEncryption, a KMS key id need not name a usable CMK yet.
     if record.encryption.is_some() {
@@ -114,6 +115,7 @@ pub async fn get_bucket_info(ctx: Ctx) -> Result<Response<Body>, ApiError> {
             comment: String::new(),
             data_redundancy_type: b.data_redundancy_type.clone(),
             server_side_encryption_rule: sse,
+            versioning: b.versioning.map(|v| v.as_str().to_owned()),
             block_public_access: b.public_access_block,
         },
     };

@@ -62,6 +62,13 @@ impl From<StoreError> for ApiError {
             StoreError::BucketNotEmpty => ApiError::new(ErrorCode::BucketNotEmpty),
             StoreError::NoSuchKey => ApiError::new(ErrorCode::NoSuchKey),
             StoreError::NoSuchUpload => ApiError::new(ErrorCode::NoSuchUpload),
+            StoreError::NoSuchVersion => ApiError::new(ErrorCode::NoSuchVersion),
+            StoreError::DeleteMarker(id) => ApiError::msg(
+                ErrorCode::MethodNotAllowed,
+                "The specified version is a delete marker, which this operation does not apply to.",
+            )
+            .with_header(ossvault_proto::headers::DELETE_MARKER, "true".to_owned())
+            .with_header(ossvault_proto::headers::VERSION_ID, id),
             StoreError::FileAlreadyExists => ApiError::new(ErrorCode::FileAlreadyExists),
             StoreError::PreconditionFailed => ApiError::new(ErrorCode::PreconditionFailed),
             StoreError::PositionNotEqualToLength { next_position } => {

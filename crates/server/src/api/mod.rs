@@ -15,6 +15,7 @@ mod security_tests;
 mod service;
 mod symlink;
 mod tagging;
+pub(crate) mod versioning;
 
 pub use error::ApiError;
 pub use public_access::SETTING as PUBLIC_ACCESS_BLOCK_SETTING;
@@ -424,6 +425,9 @@ async fn dispatch(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         GetBucketPolicyStatus => bucket::get_bucket_policy_status(ctx).await,
         PutBucketPolicy => bucket::put_bucket_policy(ctx).await,
         DeleteBucketPolicy => bucket::delete_bucket_policy(ctx).await,
+        GetBucketVersioning => versioning::get_bucket_versioning(ctx).await,
+        PutBucketVersioning => versioning::put_bucket_versioning(ctx).await,
+        ListObjectVersions => versioning::list_object_versions(ctx).await,
         ListLiveChannels => bucket::list_live_channels(ctx).await,
         ListObjects => list::list_objects_v1(ctx).await,
         ListObjectsV2 => list::list_objects_v2(ctx).await,

@@ -205,11 +205,12 @@ pub async fn complete(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         tags: upload.tags.clone(),
         symlink_target: None,
         restore: None,
+        version: Default::default(),
     };
     let (etag_value, crc_value) = (record.etag.clone(), record.crc64);
     let mode = conditional_put_mode(&ctx);
     let (bucket, id) = (ctx.bucket().to_owned(), upload.upload_id.clone());
-    blocking(ctx.store(), move |s| {
+    let written = blocking(ctx.store(), move |s| {
         s.complete_upload(&bucket, &id, &used, record, mode)
     })
     .await?;
@@ -231,6 +232,8 @@ pub async fn complete(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         &etag_value,
         crc_value,
     )?;
+    let bucket = load_bucket(&ctx).await?;
+    let response = super::object::written_version(response, &bucket, &written.version);
     Ok(with_sse(response, upload.sse.as_ref()))
 }
 

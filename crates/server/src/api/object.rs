@@ -3,7 +3,7 @@
 use super::bucket::{acl_policy, load_bucket};
 use super::encryption;
 use super::{empty, now_ms, parse_acl, time_of, xml_ok, ApiError, Ctx};
-use super::{restore, symlink, tagging};
+use super::{restore, symlink, tagging, versioning};
 use crate::auth;
 use crate::body::{self, blocking, plan_range, Body, Received};
 use crate::integrity;
@@ -215,14 +215,28 @@ pub async fn put_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         tags,
         symlink_target: None,
         restore: None,
+        version: Default::default(),
     };
     let response = write_response(&record);
-    let (bucket, key) = (ctx.bucket().to_owned(), ctx.key().to_owned());
-    blocking(ctx.store(), move |s| {
-        s.put_object(&bucket, &key, record, vec![received.blob], mode)
+    let (name, key) = (ctx.bucket().to_owned(), ctx.key().to_owned());
+    let written = blocking(ctx.store(), move |s| {
+        s.put_object(&name, &key, record, vec![received.blob], mode)
     })
     .await?;
-    Ok(response)
+    Ok(written_version(response, &bucket, &written.version))
+}
+
+/// Adds `x-oss-version-id` to a write's answer on a bucket that shows versions.
+pub fn written_version(
+    response: Response<Body>,
+    bucket: &BucketRecord,
+    version: &crate::store::VersionStamp,
+) -> Response<Body> {
+    if versioning::shows_versions(bucket) {
+        versioning::with_version(response, version.shown())
+    } else {
+        response
+    }
 }
 
 /// How a segment of an object with this encryption is stored.
@@ -249,13 +263,10 @@ pub fn write_response(record: &ObjectRecord) -> Response<Body> {
     b.body(body::empty()).expect("valid response")
 }
 
-/// An object's record, or NoSuchKey.
+/// The object the request addresses: its current version, or the one `versionId` names
+/// (see [`versioning::load`] for the errors).
 pub async fn load_object(ctx: &Ctx) -> Result<ObjectRecord, ApiError> {
-    let (bucket, key) = (ctx.bucket().to_owned(), ctx.key().to_owned());
-    blocking(ctx.store(), move |s| {
-        s.object(&bucket, &key)?.ok_or(StoreError::NoSuchKey)
-    })
-    .await
+    versioning::load(ctx).await
 }
 
 /// Resolves a `Range` header. `Ok(None)` means serve the whole object: no range, or (as OSS
@@ -340,8 +351,11 @@ pub async fn get_object(ctx: Ctx, with_body: bool) -> Result<Response<Body>, Api
     let overrides = response_overrides(&ctx)?;
     let store = ctx.store();
     for attempt in 1..=READ_ATTEMPTS {
-        // Through a symlink: `read_key` is its target, whose content is served.
-        let (read_key, record) = symlink::resolve(&ctx, load_object(&ctx).await?).await?;
+        // Through a symlink: `read_key` is its target, whose content is served; the version
+        // answered is the link's.
+        let addressed = load_object(&ctx).await?;
+        let version = versioning::answered(&ctx, &addressed);
+        let (read_key, record) = symlink::resolve(&ctx, addressed).await?;
         check_conditions(
             &ctx.headers,
             [
@@ -447,6 +461,9 @@ pub async fn get_object(ctx: Ctx, with_body: bool) -> Result<Response<Body>, Api
             b = b.header(headers::HASH_CRC64, record.crc64.to_string());
         }
         b = object_headers(b, &record, &overrides);
+        if let Some(v) = &version {
+            b = b.header(headers::VERSION_ID, v);
+        }
         let body = if with_body && end > start {
             let object = (ctx.bucket().to_owned(), read_key);
             let content = body::content_stream(store.clone(), object, plan, first, key);
@@ -588,13 +605,18 @@ fn object_headers(
 }
 
 pub async fn get_object_meta(ctx: Ctx) -> Result<Response<Body>, ApiError> {
-    let (_, record) = symlink::resolve(&ctx, load_object(&ctx).await?).await?;
+    let addressed = load_object(&ctx).await?;
+    let version = versioning::answered(&ctx, &addressed);
+    let (_, record) = symlink::resolve(&ctx, addressed).await?;
     if let Some(mark) = &record.corrupt {
         return Err(integrity::corrupt_error(mark));
     }
     let modified = http_date(time_of(record.last_modified_ms));
-    Ok(Response::builder()
-        .header(header::ETAG, &record.etag)
+    let mut b = Response::builder();
+    if let Some(v) = &version {
+        b = b.header(headers::VERSION_ID, v);
+    }
+    Ok(b.header(header::ETAG, &record.etag)
         .header(header::CONTENT_LENGTH, record.size)
         .header(header::LAST_MODIFIED, &modified)
         .header(headers::HASH_CRC64, record.crc64.to_string())
@@ -604,9 +626,22 @@ pub async fn get_object_meta(ctx: Ctx) -> Result<Response<Body>, ApiError> {
 }
 
 pub async fn delete_object(ctx: Ctx) -> Result<Response<Body>, ApiError> {
+    let version = versioning::requested(&ctx)?;
     let (bucket, key) = (ctx.bucket().to_owned(), ctx.key().to_owned());
-    blocking(ctx.store(), move |s| s.delete_object(&bucket, &key)).await?;
-    Ok(empty(StatusCode::NO_CONTENT))
+    let deleted = blocking(ctx.store(), move |s| {
+        s.delete_version(&bucket, &key, version.as_deref())
+    })
+    .await?;
+    let mut response = empty(StatusCode::NO_CONTENT);
+    if deleted.delete_marker {
+        response
+            .headers_mut()
+            .insert(headers::DELETE_MARKER, HeaderValue::from_static("true"));
+    }
+    if let Some(id) = &deleted.version_id {
+        response = versioning::with_version(response, id);
+    }
+    Ok(response)
 }
 
 pub async fn delete_multiple(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
@@ -629,12 +664,22 @@ pub async fn delete_multiple(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
             "Delete takes between 1 and 1000 keys.",
         ));
     }
-    let keys: Vec<String> = request.object.into_iter().map(|o| o.key).collect();
-    if let Some(bad) = keys.iter().find(|k| !names::is_valid_object_key(k)) {
-        return Err(ApiError::msg(
-            ErrorCode::InvalidObjectName,
-            format!("The key '{bad}' is not valid."),
-        ));
+    let mut keys = Vec::with_capacity(request.object.len());
+    let mut versions = Vec::with_capacity(request.object.len());
+    for o in request.object {
+        if !names::is_valid_object_key(&o.key) {
+            return Err(ApiError::msg(
+                ErrorCode::InvalidObjectName,
+                format!("The key '{}' is not valid.", o.key),
+            ));
+        }
+        versions.push(
+            o.version_id
+                .as_deref()
+                .map(versioning::checked_id)
+                .transpose()?,
+        );
+        keys.push(o.key);
     }
     let bucket = load_bucket(&ctx).await?;
     // Each key is authorised as its own DELETE would be; a refused key is reported and the
@@ -650,14 +695,14 @@ pub async fn delete_multiple(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
     };
     let mut allowed = Vec::with_capacity(keys.len());
     let mut refused = Vec::new();
-    for (key, record) in keys.into_iter().zip(&records) {
+    for ((key, version), record) in keys.into_iter().zip(versions).zip(&records) {
         match auth::authorize_key(&ctx, &bucket, &key, record.as_ref()) {
-            Ok(()) => allowed.push(key),
+            Ok(()) => allowed.push((key, version)),
             Err(e) => refused.push((key, e)),
         }
     }
-    let (name, deleted) = (bucket.name.clone(), allowed.clone());
-    blocking(ctx.store(), move |s| s.delete_objects(&name, &deleted)).await?;
+    let (name, items) = (bucket.name.clone(), allowed.clone());
+    let done = blocking(ctx.store(), move |s| s.delete_objects(&name, &items)).await?;
     let url = ctx.query.url_encoded();
     let shown = |k: &str| {
         if url {
@@ -673,7 +718,8 @@ pub async fn delete_multiple(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         } else {
             allowed
                 .iter()
-                .map(|k| DeletedEntry { key: shown(k) })
+                .zip(&done)
+                .map(|((k, asked), d)| deleted_entry(shown(k), asked.is_some(), d))
                 .collect()
         },
         error: refused
@@ -688,7 +734,31 @@ pub async fn delete_multiple(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
     Ok(xml_ok("DeleteResult", &result))
 }
 
+/// A multiple delete's `<Deleted>` entry, as OSS writes it: with a version id asked, that
+/// version (and `DeleteMarker` if it was one); without, on a versioned bucket, the delete
+/// marker added.
+fn deleted_entry(key: String, asked_version: bool, d: &crate::store::Deleted) -> DeletedEntry {
+    let mut entry = DeletedEntry {
+        key,
+        ..Default::default()
+    };
+    if asked_version {
+        entry.version_id = d.version_id.clone();
+        entry.delete_marker = d.delete_marker.then_some(true);
+    } else if d.delete_marker {
+        entry.delete_marker = Some(true);
+        entry.delete_marker_version_id = d.version_id.clone();
+    }
+    entry
+}
+
 pub async fn append_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
+    if ctx.query.has("versionId") {
+        // OSS appends only to the current version (EC 0016-00000504).
+        return Err(ApiError::invalid_argument(
+            "AppendObject does not take a versionId: it appends to the current version.",
+        ));
+    }
     let position: u64 = ctx
         .query
         .non_empty("position")
@@ -726,6 +796,7 @@ pub async fn append_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         },
         symlink_target: None,
         restore: None,
+        version: Default::default(),
     };
     let received = receive_content(&mut ctx, key.as_ref()).await?;
     // Appendable objects have no whole-content MD5; the ETag only has to change with the
@@ -747,9 +818,9 @@ pub async fn append_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         last_modified_ms: now_ms(),
         creates,
     };
-    let (bucket, name) = (ctx.bucket().to_owned(), ctx.key().to_owned());
+    let (bucket_name, name) = (ctx.bucket().to_owned(), ctx.key().to_owned());
     let record = blocking(ctx.store(), move |s| {
-        s.append_object(&bucket, &name, append)
+        s.append_object(&bucket_name, &name, append)
     })
     .await?;
     if !same_data_key(&ctx, record.sse.as_ref(), sse.as_ref(), key.as_ref())? {
@@ -761,6 +832,9 @@ pub async fn append_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
     let mut b = Response::builder();
     for (name, value) in sse::response_headers(record.sse.as_ref()) {
         b = b.header(name, value);
+    }
+    if versioning::shows_versions(&bucket) {
+        b = b.header(headers::VERSION_ID, record.version.shown());
     }
     Ok(b.header(header::ETAG, &record.etag)
         .header(headers::HASH_CRC64, record.crc64.to_string())
@@ -795,7 +869,8 @@ fn same_data_key(
 
 pub async fn get_object_acl(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     let record = load_object(&ctx).await?;
-    Ok(xml_ok("AccessControlPolicy", &acl_policy(&ctx, record.acl)))
+    let response = xml_ok("AccessControlPolicy", &acl_policy(&ctx, record.acl.clone()));
+    Ok(versioning::with_answered(&ctx, response, &record))
 }
 
 pub async fn put_object_acl(ctx: Ctx) -> Result<Response<Body>, ApiError> {
@@ -809,12 +884,18 @@ pub async fn put_object_acl(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         let bucket = super::bucket::load_bucket(&ctx).await?;
         super::public_access::refuse_public_grant(&ctx, &bucket, "a public ACL")?;
     }
+    let version = versioning::requested(&ctx)?;
     let (bucket, key) = (ctx.bucket().to_owned(), ctx.key().to_owned());
-    blocking(ctx.store(), move |s| {
-        s.update_object(&bucket, &key, move |o| o.acl = acl)
+    let v = version.clone();
+    let record = blocking(ctx.store(), move |s| {
+        s.update_version(&bucket, &key, v.as_deref(), move |o| o.acl = acl)
     })
     .await?;
-    Ok(empty(StatusCode::OK))
+    Ok(versioning::with_answered(
+        &ctx,
+        empty(StatusCode::OK),
+        &record,
+    ))
 }
 
 #[cfg(test)]

@@ -48,6 +48,16 @@ fn take_source(ctx: &mut Ctx) -> Result<(CopySource, Option<DataKey>), ApiError>
     Ok((source, key))
 }
 
+/// Adds `x-oss-copy-source-version-id` (see [`CopySource::shown_version`]).
+fn with_source_version(mut response: Response<Body>, shown: Option<String>) -> Response<Body> {
+    if let Some(v) = shown.and_then(|v| v.parse().ok()) {
+        response
+            .headers_mut()
+            .insert(headers::COPY_SOURCE_VERSION_ID, v);
+    }
+    response
+}
+
 /// What a copy wrote: a durable blob with the bytes' MD5 and CRC.
 struct Copied {
     blob: NewBlob,
@@ -97,14 +107,15 @@ fn copy_range(
 }
 
 pub async fn copy_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
-    let (
-        CopySource {
-            bucket: src_bucket,
-            key: src_key,
-            record: source,
-        },
-        source_key,
-    ) = take_source(&mut ctx)?;
+    let (copy_source, source_key) = take_source(&mut ctx)?;
+    let src_shown = copy_source.shown_version();
+    let CopySource {
+        bucket: src_bucket,
+        key: src_key,
+        version: src_version,
+        record: source,
+        ..
+    } = copy_source;
     let target_bucket = super::bucket::load_bucket(&ctx).await?;
     // The copy's encryption is the request's, else the target bucket's default: never the
     // source's (as on OSS).
@@ -130,16 +141,20 @@ pub async fn copy_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
     let (bucket, key) = (ctx.bucket().to_owned(), ctx.key().to_owned());
     let modified = now_ms();
 
-    let onto_itself = (src_bucket.as_str(), src_key.as_str()) == (bucket.as_str(), key.as_str());
+    // Onto itself and from the current version (a named older version is a real copy: that
+    // is how a previous version is restored).
+    let onto_itself = (src_bucket.as_str(), src_key.as_str()) == (bucket.as_str(), key.as_str())
+        && src_version.is_none();
     // Onto itself without an SSE header (oss2's update_object_meta) keeps the content and its
     // encryption: a metadata update must never quietly decrypt an object.
     let asked = SseRequest::from_headers(&ctx.headers)?;
     let keeps_encryption =
         asked.is_none() || SseRequest::satisfied_by(asked.as_ref(), source.sse.as_ref());
     let record = if onto_itself && keeps_encryption {
-        // The content stays, only metadata changes.
+        // The content stays, only metadata changes (a new version of the same bytes on a
+        // versioned bucket).
         blocking(ctx.store(), move |s| {
-            s.update_object(&bucket, &key, move |o| {
+            s.renew_object(&bucket, &key, move |o| {
                 o.headers = stored;
                 o.tags = tags;
                 o.acl = acl;
@@ -188,19 +203,25 @@ pub async fn copy_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
             tags,
             symlink_target: None,
             restore: None,
+            version: Default::default(),
         };
         let r = record.clone();
-        blocking(ctx.store(), move |s| {
+        let written = blocking(ctx.store(), move |s| {
             s.put_object(&bucket, &key, r, vec![copied.blob], mode)
         })
         .await?;
-        record
+        ObjectRecord {
+            version: written.version,
+            ..record
+        }
     };
     let result = CopyObjectResult {
         etag: record.etag.clone(),
         last_modified: iso8601(time_of(record.last_modified_ms)),
     };
     let response = xml_ok_with_etag("CopyObjectResult", &result, &record.etag, record.crc64)?;
+    let response = with_source_version(response, src_shown);
+    let response = super::object::written_version(response, &target_bucket, &record.version);
     Ok(with_sse(response, record.sse.as_ref()))
 }
 
@@ -238,7 +259,9 @@ fn copy_range_header(ctx: &Ctx, size: u64) -> Result<ByteRange, ApiError> {
 pub async fn upload_part_copy(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
     let number = part_number(&ctx)?;
     let upload = load_upload(&ctx).await?;
-    let (CopySource { record: source, .. }, source_key) = take_source(&mut ctx)?;
+    let (copy_source, source_key) = take_source(&mut ctx)?;
+    let src_shown = copy_source.shown_version();
+    let source = copy_source.record;
     let range = copy_range_header(&ctx, source.size)?;
     let target_key = encryption::open(&ctx, upload.sse.as_ref())?;
     let copied = blocking(ctx.store(), move |s| {
@@ -270,5 +293,8 @@ pub async fn upload_part_copy(mut ctx: Ctx) -> Result<Response<Body>, ApiError> 
     .await?;
     // Like UploadPart, the part's answer echoes the upload's encryption.
     let response = xml_ok_with_etag("CopyPartResult", &result, &etag_value, crc)?;
-    Ok(with_sse(response, sse.as_ref()))
+    Ok(with_sse(
+        with_source_version(response, src_shown),
+        sse.as_ref(),
+    ))
 }

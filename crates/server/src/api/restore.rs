@@ -139,9 +139,12 @@ pub async fn restore_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
         expires_ms: ready_ms + days * DAY_MS,
         tier: tier.clone(),
     };
+    let version = super::versioning::requested(&ctx)?;
     let (bucket, key) = (ctx.bucket().to_owned(), ctx.key().to_owned());
     blocking(ctx.store(), move |s| {
-        s.update_object(&bucket, &key, move |o| o.restore = Some(restore))
+        s.update_version(&bucket, &key, version.as_deref(), move |o| {
+            o.restore = Some(restore)
+        })
     })
     .await?;
     let mut response = empty(status);
@@ -161,9 +164,10 @@ pub async fn clean_restored_object(ctx: Ctx) -> Result<Response<Body>, ApiError>
             "Only archived objects have restored copies to clean.",
         ));
     }
+    let version = super::versioning::requested(&ctx)?;
     let (bucket, key) = (ctx.bucket().to_owned(), ctx.key().to_owned());
     blocking(ctx.store(), move |s| {
-        s.update_object(&bucket, &key, |o| o.restore = None)
+        s.update_version(&bucket, &key, version.as_deref(), |o| o.restore = None)
     })
     .await?;
     Ok(empty(StatusCode::OK))

@@ -50,6 +50,10 @@ endpoints! {
     GetBucketEncryption,
     PutBucketEncryption,
     DeleteBucketEncryption,
+    GetBucketVersioning,
+    PutBucketVersioning,
+    /// `GET /?versions`: every version and delete marker.
+    ListObjectVersions,
     ListLiveChannels,
     ListObjects,
     ListObjectsV2,
@@ -151,6 +155,8 @@ impl Endpoint {
                 Method::GET if has("policy") => GetBucketPolicy,
                 Method::GET if has("policyStatus") => GetBucketPolicyStatus,
                 Method::GET if has("encryption") => GetBucketEncryption,
+                Method::GET if has("versioning") => GetBucketVersioning,
+                Method::GET if has("versions") => ListObjectVersions,
                 Method::GET if has("bucketInfo") => GetBucketInfo,
                 Method::GET if has("location") => GetBucketLocation,
                 Method::GET if has("stat") => GetBucketStat,
@@ -161,6 +167,7 @@ impl Endpoint {
                 Method::PUT if has("acl") => PutBucketAcl,
                 Method::PUT if has("policy") => PutBucketPolicy,
                 Method::PUT if has("encryption") => PutBucketEncryption,
+                Method::PUT if has("versioning") => PutBucketVersioning,
                 Method::PUT => PutBucket,
                 Method::DELETE if has("policy") => DeleteBucketPolicy,
                 Method::DELETE if has("encryption") => DeleteBucketEncryption,
@@ -222,12 +229,17 @@ impl Endpoint {
             GetBucketAcl | PutBucketAcl | GetObjectAcl | PutObjectAcl => &["acl"],
             GetObjectTagging | PutObjectTagging | DeleteObjectTagging => &["tagging"],
             PutSymlink | GetSymlink => &["symlink"],
+            // A link is an object: OSS deletes it whether or not the request says `?symlink`
+            // (oss2's get_symlink leaves `symlink` in a params dict its callers reuse).
+            DeleteObject => &["symlink"],
             RestoreObject => &["restore"],
             CleanRestoredObject => &["cleanRestoredObject"],
             GetBucketPolicy | PutBucketPolicy | DeleteBucketPolicy => &["policy"],
             GetBucketPolicyStatus => &["policyStatus"],
             GetBucketEncryption | PutBucketEncryption | DeleteBucketEncryption => &["encryption"],
             GetBucketInfo => &["bucketInfo"],
+            GetBucketVersioning | PutBucketVersioning => &["versioning"],
+            ListObjectVersions => &["versions"],
             GetBucketLocation => &["location"],
             GetBucketStat => &["stat"],
             ListLiveChannels => &["live"],
@@ -247,7 +259,7 @@ impl Endpoint {
             | PutBucketPublicAccessBlock
             | DeleteBucketPublicAccessBlock => &["publicAccessBlock"],
             PutBucket | DeleteBucket | ListObjects | PutObject | CopyObject | GetObject
-            | HeadObject | DeleteObject | Kms | Admin => &[],
+            | HeadObject | Kms | Admin => &[],
         }
     }
 
@@ -277,6 +289,9 @@ impl Endpoint {
             GetBucketEncryption => "oss:GetBucketEncryption",
             PutBucketEncryption => "oss:PutBucketEncryption",
             DeleteBucketEncryption => "oss:DeleteBucketEncryption",
+            GetBucketVersioning => "oss:GetBucketVersioning",
+            PutBucketVersioning => "oss:PutBucketVersioning",
+            ListObjectVersions => "oss:ListObjectVersions",
             ListLiveChannels => "oss:ListLiveChannel",
             ListObjects | ListObjectsV2 => "oss:ListObjects",
             ListMultipartUploads => "oss:ListMultipartUploads",
@@ -337,6 +352,9 @@ impl Endpoint {
             | GetBucketEncryption
             | PutBucketEncryption
             | DeleteBucketEncryption
+            | GetBucketVersioning
+            | PutBucketVersioning
+            | ListObjectVersions
             | ListLiveChannels
             | ListObjects
             | ListObjectsV2

@@ -391,6 +391,18 @@ fn sample(e: Endpoint, f: &Fixture) -> Sample {
             s
         }
         GetBucketInfo => bucket(Method::GET, &[("bucketInfo", "")]),
+        GetBucketVersioning => bucket(Method::GET, &[("versioning", "")]),
+        PutBucketVersioning => {
+            // A status OSS does not know: 400 MalformedXML once past authorisation, and the
+            // fixture's bucket stays unversioned for the other samples.
+            let mut s = bucket(Method::PUT, &[("versioning", "")]);
+            s.body =
+                b"<VersioningConfiguration><Status>Disabled</Status></VersioningConfiguration>"
+                    .to_vec();
+            s.ok = 400;
+            s
+        }
+        ListObjectVersions => bucket(Method::GET, &[("versions", "")]),
         GetBucketLocation => bucket(Method::GET, &[("location", "")]),
         GetBucketStat => bucket(Method::GET, &[("stat", "")]),
         GetBucketAcl => bucket(Method::GET, &[("acl", "")]),

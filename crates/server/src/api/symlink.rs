@@ -50,6 +50,7 @@ pub async fn put_symlink(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         tags: tagging::from_header(&ctx)?,
         symlink_target: Some(target),
         restore: None,
+        version: Default::default(),
     };
     let mut response = write_response(&record);
     // A link has no content: no CRC or MD5 to announce.
@@ -59,11 +60,15 @@ pub async fn put_symlink(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         ctx.key().to_owned(),
         put_mode(&ctx),
     );
-    blocking(ctx.store(), move |s| {
+    let written = blocking(ctx.store(), move |s| {
         s.put_object(&bucket, &key, record, Vec::new(), mode)
     })
     .await?;
-    Ok(response)
+    Ok(super::object::written_version(
+        response,
+        &bucket_record,
+        &written.version,
+    ))
 }
 
 pub async fn get_symlink(ctx: Ctx) -> Result<Response<Body>, ApiError> {
@@ -80,6 +85,9 @@ pub async fn get_symlink(ctx: Ctx) -> Result<Response<Body>, ApiError> {
             http_date(time_of(record.last_modified_ms)),
         )
         .header(header::CONTENT_LENGTH, 0);
+    if let Some(v) = super::versioning::answered(&ctx, &record) {
+        b = b.header(headers::VERSION_ID, v);
+    }
     for (name, value) in record.headers.iter().filter(|(n, _)| is_user_meta(n)) {
         if let Ok(v) = http::HeaderValue::from_bytes(value.as_bytes()) {
             b = b.header(name.as_str(), v);

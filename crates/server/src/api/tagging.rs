@@ -3,8 +3,9 @@
 //! `x-oss-tagging-directive`, PutSymlink).
 
 use super::object::load_object;
-use super::{empty, xml_ok, ApiError, Ctx};
+use super::{empty, versioning, xml_ok, ApiError, Ctx};
 use crate::body::{blocking, Body};
+use crate::store::ObjectRecord;
 use http::{Response, StatusCode};
 use ossvault_proto::xml::{self, Tag, TagSet, Tagging};
 use ossvault_proto::{encode, ErrorCode};
@@ -87,7 +88,8 @@ pub fn for_copy(ctx: &Ctx, source: &Tags) -> Result<Tags, ApiError> {
 
 pub async fn get_object_tagging(ctx: Ctx) -> Result<Response<Body>, ApiError> {
     let record = load_object(&ctx).await?;
-    Ok(xml_ok("Tagging", &to_xml_model(&record.tags)))
+    let response = xml_ok("Tagging", &to_xml_model(&record.tags));
+    Ok(versioning::with_answered(&ctx, response, &record))
 }
 
 pub async fn put_object_tagging(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
@@ -102,22 +104,31 @@ pub async fn put_object_tagging(mut ctx: Ctx) -> Result<Response<Body>, ApiError
         .map(|t| (t.key, t.value))
         .collect();
     validate(&tags)?;
-    set(&ctx, tags).await?;
-    Ok(empty(StatusCode::OK))
+    let record = set(&ctx, tags).await?;
+    Ok(versioning::with_answered(
+        &ctx,
+        empty(StatusCode::OK),
+        &record,
+    ))
 }
 
 pub async fn delete_object_tagging(ctx: Ctx) -> Result<Response<Body>, ApiError> {
-    set(&ctx, Vec::new()).await?;
-    Ok(empty(StatusCode::NO_CONTENT))
+    let record = set(&ctx, Vec::new()).await?;
+    Ok(versioning::with_answered(
+        &ctx,
+        empty(StatusCode::NO_CONTENT),
+        &record,
+    ))
 }
 
-async fn set(ctx: &Ctx, tags: Tags) -> Result<(), ApiError> {
+/// Sets the tags of the current object, or of the version `versionId` names.
+async fn set(ctx: &Ctx, tags: Tags) -> Result<ObjectRecord, ApiError> {
+    let version = versioning::requested(ctx)?;
     let (bucket, key) = (ctx.bucket().to_owned(), ctx.key().to_owned());
     blocking(ctx.store(), move |s| {
-        s.update_object(&bucket, &key, move |o| o.tags = tags)
+        s.update_version(&bucket, &key, version.as_deref(), move |o| o.tags = tags)
     })
-    .await?;
-    Ok(())
+    .await
 }
 
 fn to_xml_model(tags: &Tags) -> Tagging {

@@ -12,7 +12,7 @@
 //! and the plaintext secrets a server keeps beside its data (`credentials.json`, `tls/`), which
 //! a restored server makes anew unless they are given.
 
-use super::meta::{BLOBS, BUCKETS, OBJECTS, PARTS, SETTINGS, UPLOADS, UPLOAD_IDS};
+use super::meta::{BLOBS, BUCKETS, OBJECTS, PARTS, SETTINGS, UPLOADS, UPLOAD_IDS, VERSIONS};
 use super::{blobs, private, BlobId, Store, StoreError, DB_FILE};
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle};
 use serde::Serialize;
@@ -24,6 +24,8 @@ use std::path::Path;
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct BackupReport {
     pub objects: u64,
+    /// Noncurrent versions and delete markers.
+    pub versions: u64,
     pub blobs: u64,
     pub blob_bytes: u64,
 }
@@ -47,8 +49,9 @@ impl Pins {
     }
 }
 
-const BYTE_TABLES: [TableDefinition<'static, &'static [u8], &'static [u8]>; 6] =
-    [BUCKETS, OBJECTS, UPLOADS, UPLOAD_IDS, PARTS, SETTINGS];
+const BYTE_TABLES: [TableDefinition<'static, &'static [u8], &'static [u8]>; 7] = [
+    BUCKETS, OBJECTS, UPLOADS, UPLOAD_IDS, PARTS, SETTINGS, VERSIONS,
+];
 
 impl Store {
     /// Copies a consistent snapshot of this store (metadata and every referenced blob, fsynced)
@@ -110,6 +113,9 @@ impl Store {
             let mut to = wtx.open_table(def)?;
             if def.name() == OBJECTS.name() {
                 report.objects = from.len()?;
+            }
+            if def.name() == VERSIONS.name() {
+                report.versions = from.len()?;
             }
             for item in from.iter()? {
                 let (k, v) = item?;

@@ -24,7 +24,7 @@ pub(super) fn rollup<'k>(prefix: &str, delimiter: &str, key: &'k str) -> Option<
 /// Where to start scanning a bucket-scoped table (`bucket 0x00 key …`) for keys that start
 /// with `prefix` and come after a marker. `marker_skip` is the first table key after the
 /// marker when the marker is not inside a rolled-up prefix.
-fn scan_start(
+pub(super) fn scan_start(
     base: &[u8],
     prefix: &str,
     delimiter: &str,

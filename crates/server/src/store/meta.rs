@@ -7,6 +7,8 @@
 //! uploads     bucket 0x00 key 0x00 upload_id        → UploadRecord
 //! upload_ids  upload_id                             → the uploads key above
 //! parts       upload_id 0x00 part_number (u32 BE)   → PartRecord
+//! versions    bucket 0x00 key 0x00 !seq (u64 BE)    → VersionEntry (noncurrent versions and
+//!                                                     delete markers, newest first per key)
 //! blobs       blob id (u128)                        → ()
 //! ```
 //! Bucket names and upload ids never contain 0x00, so byte order of the composite keys is
@@ -42,6 +44,8 @@ pub(super) const OBJECTS: TableDefinition<Bytes, Bytes> = TableDefinition::new("
 pub(super) const UPLOADS: TableDefinition<Bytes, Bytes> = TableDefinition::new("uploads");
 pub(super) const UPLOAD_IDS: TableDefinition<Bytes, Bytes> = TableDefinition::new("upload_ids");
 pub(super) const PARTS: TableDefinition<Bytes, Bytes> = TableDefinition::new("parts");
+/// Every version of a key that is not its current object: see `super::versions`.
+pub(super) const VERSIONS: TableDefinition<Bytes, Bytes> = TableDefinition::new("versions");
 pub(super) const BLOBS: TableDefinition<u128, ()> = TableDefinition::new("blobs");
 /// Server-wide values by name (e.g. the wrapped SSE master keys).
 pub(super) const SETTINGS: TableDefinition<Bytes, Bytes> = TableDefinition::new("settings");
@@ -215,6 +219,7 @@ pub(super) struct Tables<'t> {
     pub uploads: WTable<'t, Bytes, Bytes>,
     pub upload_ids: WTable<'t, Bytes, Bytes>,
     pub parts: WTable<'t, Bytes, Bytes>,
+    pub versions: WTable<'t, Bytes, Bytes>,
     pub blobs: WTable<'t, u128, ()>,
     pub settings: WTable<'t, Bytes, Bytes>,
 }
@@ -238,6 +243,7 @@ impl<'t> Tables<'t> {
             uploads: open(txn, UPLOADS, dirty)?,
             upload_ids: open(txn, UPLOAD_IDS, dirty)?,
             parts: open(txn, PARTS, dirty)?,
+            versions: open(txn, VERSIONS, dirty)?,
             blobs: open(txn, BLOBS, dirty)?,
             settings: open(txn, SETTINGS, dirty)?,
         })

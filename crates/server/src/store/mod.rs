@@ -12,6 +12,10 @@
 //! blobs are unlinked after the commit that drops them (a crash in between leaves an orphan,
 //! again removed at startup). Metadata commits from concurrent requests are grouped into one
 //! redb transaction (group commit), so many small PUTs share one fsync.
+//!
+//! On a versioned bucket an overwrite or a delete keeps the replaced object as a noncurrent
+//! version in the same commit that writes the new one, so its blobs are never unlinked: the
+//! same durability steps cover every version ([`versions`]).
 
 mod backup;
 mod blobs;
@@ -22,15 +26,17 @@ pub mod records;
 mod space;
 #[cfg(test)]
 mod tests;
+pub mod versions;
 
 pub use backup::BackupReport;
 pub use blobs::{BlobId, BlobWriter, NewBlob};
 pub use records::*;
+pub use versions::{Deleted, VersionItem, VersionPage};
 
 use blobs::Published;
 use meta::{
     bucket_base, object_key, part_base, part_key, successor_scoped, upload_key, JsonTable, Outcome,
-    Writer, BLOBS, BUCKETS, OBJECTS, PARTS, UPLOADS, UPLOAD_IDS,
+    Writer, BLOBS, BUCKETS, OBJECTS, PARTS, UPLOADS, UPLOAD_IDS, VERSIONS,
 };
 use redb::{Database, ReadableTable};
 use std::collections::BTreeSet;
@@ -54,6 +60,13 @@ pub enum StoreError {
     NoSuchKey,
     #[error("the specified upload does not exist")]
     NoSuchUpload,
+    /// A version id that names no version of the key.
+    #[error("the specified version does not exist")]
+    NoSuchVersion,
+    /// The version addressed is a delete marker (carries its id), which has no content, ACL
+    /// or tags.
+    #[error("the version {0} is a delete marker")]
+    DeleteMarker(String),
     /// `PutMode::ForbidOverwrite` and the key exists.
     #[error("the object already exists")]
     FileAlreadyExists,
@@ -167,8 +180,12 @@ pub struct Append {
 /// Usage figures of a bucket (GetBucketStat).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BucketUsage {
+    /// Bytes of every version, current or not.
     pub bytes: u64,
+    /// Current objects.
     pub objects: u64,
+    pub noncurrent_versions: u64,
+    pub delete_markers: u64,
     pub uploads: u64,
     /// Bytes and objects per storage class (`Standard`, `IA`, …).
     pub by_class: std::collections::BTreeMap<String, (u64, u64)>,
@@ -454,7 +471,8 @@ impl Store {
         })
     }
 
-    /// Deletes an empty bucket: `BucketNotEmpty` if it holds objects or in-progress uploads.
+    /// Deletes an empty bucket: `BucketNotEmpty` if it holds objects, noncurrent versions or
+    /// delete markers, or in-progress uploads.
     pub fn delete_bucket(&self, name: &str) -> Result<(), StoreError> {
         let name = name.to_owned();
         self.write_meta(move |t| {
@@ -463,7 +481,10 @@ impl Store {
             }
             // One seek each, whatever the bucket holds.
             let base = bucket_base(&name);
-            if t.objects.any_with_prefix(&base)? || t.uploads.any_with_prefix(&base)? {
+            if t.objects.any_with_prefix(&base)?
+                || t.versions.any_with_prefix(&base)?
+                || t.uploads.any_with_prefix(&base)?
+            {
                 return Err(StoreError::BucketNotEmpty);
             }
             t.buckets.remove(name.as_bytes())?;
@@ -513,6 +534,19 @@ impl Store {
             class.0 += size;
             class.1 += 1;
             usage.last_modified_ms = usage.last_modified_ms.max(last_modified_ms);
+        }
+        // Noncurrent versions take space too (delete markers take none).
+        let versions = rtx.open_table(VERSIONS)?;
+        for item in versions.range::<&[u8]>(base.as_slice()..end.as_slice())? {
+            let (k, v) = item?;
+            match meta::decode::<VersionEntry>(v.value(), k.value())? {
+                VersionEntry::Object(o) => {
+                    usage.bytes += o.size;
+                    usage.noncurrent_versions += 1;
+                    usage.by_class.entry(o.storage_class).or_default().0 += o.size;
+                }
+                VersionEntry::DeleteMarker(_) => usage.delete_markers += 1,
+            }
         }
         let uploads = rtx.open_table(UPLOADS)?;
         for item in uploads.range::<&[u8]>(base.as_slice()..end.as_slice())? {
@@ -575,9 +609,33 @@ impl Store {
         rtx.open_table(OBJECTS)?.get_json(&object_key(bucket, key))
     }
 
+    /// A version of an object: `version` `None` for the newest (the current object, or a
+    /// delete marker on top), `"null"` for the null version, else an id. `NoSuchBucket` if the
+    /// bucket is absent, `Ok(None)` if there is no such version.
+    pub fn object_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> Result<Option<VersionEntry>, StoreError> {
+        let rtx = self.read()?;
+        if !rtx.open_table(BUCKETS)?.contains(bucket.as_bytes())? {
+            return Err(StoreError::NoSuchBucket);
+        }
+        let found = versions::find(
+            &rtx.open_table(OBJECTS)?,
+            &rtx.open_table(VERSIONS)?,
+            &object_key(bucket, key),
+            version,
+        )?;
+        Ok(found.map(|(_, entry)| entry))
+    }
+
     /// Publishes `blobs` (the blobs `record.segments` refer to) and makes `record` the object at
-    /// `key`, atomically; unlinks the blobs of the version it replaced. Returns the replaced
-    /// record, if any.
+    /// `key`, atomically, as the bucket's versioning says: on a bucket never versioned the
+    /// object it replaces goes (its blobs unlinked); on a versioned one it stays as a noncurrent
+    /// version (a Suspended bucket replaces the null version). Returns the new version's stamp
+    /// and the object it replaced as current, if any.
     ///
     /// `record.segments` must refer to exactly the blobs in `blobs` (a blob belongs to one
     /// object: sharing would let one object's overwrite unlink another's content); anything
@@ -589,35 +647,63 @@ impl Store {
         record: ObjectRecord,
         blobs: Vec<NewBlob>,
         mode: PutMode,
-    ) -> Result<Option<ObjectRecord>, StoreError> {
+    ) -> Result<Written, StoreError> {
         let new_ids: Vec<BlobId> = blobs.iter().map(NewBlob::id).collect();
         check_segments(&record.segments, &new_ids)?;
         let published = self.publish_all(blobs)?;
         let okey = object_key(bucket, key);
         let bucket = bucket.to_owned();
+        let mut record = record;
         let outcome = self.inner.writer.run(move |t| {
-            if !t.buckets.contains(bucket.as_bytes())? {
-                return Err(StoreError::NoSuchBucket);
-            }
+            let state = bucket_versioning(t, &bucket)?;
             let old: Option<ObjectRecord> = t.objects.get_json(&okey)?;
             mode.check(old.as_ref())?;
-            // Checks done; writes from here on.
-            t.objects.put_json(&okey, &record)?;
+            // Checks done; writes from here on. The new blobs enter the index before the
+            // replaced version's are weighed (they are never among them).
             for id in new_ids {
                 t.blobs.add(id)?;
             }
-            let dropped = old
-                .as_ref()
-                .map(|o| dropped_blobs(o, Some(&record)))
-                .unwrap_or_default();
-            for &id in &dropped {
-                t.blobs.remove(id)?;
-            }
-            Ok((old, dropped))
+            let dropped = versions::install(t, &okey, state, old.as_ref(), &mut record)?;
+            Ok((
+                Written {
+                    version: record.version,
+                    replaced: old,
+                },
+                dropped,
+            ))
         });
-        let (old, dropped) = self.settle(outcome, published)?;
+        let (written, dropped) = self.settle(outcome, published)?;
         self.unlink(dropped);
-        Ok(old)
+        Ok(written)
+    }
+
+    /// Makes a changed copy of the current object at `key` its newest version, sharing its
+    /// content (CopyObject onto itself: new metadata, same bytes): on a versioned bucket the
+    /// object before the change stays as a noncurrent version, on one never versioned it is
+    /// changed in place. `NoSuchKey` if there is no current object. Returns the new record.
+    pub fn renew_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        change: impl FnOnce(&mut ObjectRecord) + Send + 'static,
+    ) -> Result<ObjectRecord, StoreError> {
+        let okey = object_key(bucket, key);
+        let bucket = bucket.to_owned();
+        let (record, dropped) = self.write_meta(move |t| {
+            let state = bucket_versioning(t, &bucket)?;
+            let old: ObjectRecord = t.objects.get_json(&okey)?.ok_or(StoreError::NoSuchKey)?;
+            let mut record = old.clone();
+            change(&mut record);
+            record.segments = old.segments.clone();
+            if state.is_none() {
+                t.objects.put_json(&okey, &record)?;
+                return Ok((record, Vec::new()));
+            }
+            let dropped = versions::install(t, &okey, state, Some(&old), &mut record)?;
+            Ok((record, dropped))
+        })?;
+        self.unlink(dropped);
+        Ok(record)
     }
 
     /// AppendObject: atomically checks that `key` is absent (then `append.position` must be 0
@@ -645,10 +731,10 @@ impl Store {
         let okey = object_key(bucket, key);
         let bucket = bucket.to_owned();
         let outcome = self.inner.writer.run(move |t| {
-            if !t.buckets.contains(bucket.as_bytes())? {
-                return Err(StoreError::NoSuchBucket);
-            }
-            let mut record = match t.objects.get_json::<ObjectRecord>(&okey)? {
+            let state = bucket_versioning(t, &bucket)?;
+            let current = t.objects.get_json::<ObjectRecord>(&okey)?;
+            let is_new = current.is_none();
+            let mut record = match current {
                 None if position != 0 => {
                     return Err(StoreError::PositionNotEqualToLength { next_position: 0 })
                 }
@@ -680,11 +766,20 @@ impl Store {
             record.segments.push(segment);
             record.etag = etag;
             record.last_modified_ms = last_modified_ms;
-            t.objects.put_json(&okey, &record)?;
             t.blobs.add(id)?;
-            Ok(record)
+            // Appending changes the current version in place (OSS keeps no version per
+            // append); only the append that creates the object makes a new version.
+            let dropped = if is_new {
+                versions::install(t, &okey, state, None, &mut record)?
+            } else {
+                t.objects.put_json(&okey, &record)?;
+                Vec::new()
+            };
+            Ok((record, dropped))
         });
-        self.settle(outcome, published)
+        let (record, dropped) = self.settle(outcome, published)?;
+        self.unlink(dropped);
+        Ok(record)
     }
 
     /// Changes an existing object's metadata (not its content) atomically; `NoSuchKey` if
@@ -698,23 +793,27 @@ impl Store {
         key: &str,
         change: impl FnOnce(&mut ObjectRecord) + Send + 'static,
     ) -> Result<ObjectRecord, StoreError> {
+        self.update_version(bucket, key, None, change)
+    }
+
+    /// [`Store::update_object`] of one version (`None`: the current object) in place, as
+    /// OSS changes ACLs, tags and restores of a version without making a new one.
+    /// `NoSuchVersion` if the version is not there, `DeleteMarker` if it is one.
+    pub fn update_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        change: impl FnOnce(&mut ObjectRecord) + Send + 'static,
+    ) -> Result<ObjectRecord, StoreError> {
         let okey = object_key(bucket, key);
         let bucket = bucket.to_owned();
+        let version = version.map(str::to_owned);
         self.write_meta(move |t| {
             if !t.buckets.contains(bucket.as_bytes())? {
                 return Err(StoreError::NoSuchBucket);
             }
-            let mut record: ObjectRecord =
-                t.objects.get_json(&okey)?.ok_or(StoreError::NoSuchKey)?;
-            let segments = record.segments.clone();
-            change(&mut record);
-            debug_assert_eq!(
-                record.segments, segments,
-                "update_object must not change content"
-            );
-            record.segments = segments;
-            t.objects.put_json(&okey, &record)?;
-            Ok(record)
+            versions::update(t, &okey, version.as_deref(), change)
         })
     }
 
@@ -730,52 +829,181 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let okey = object_key(bucket, key);
         self.write_meta(move |t| {
-            let Some(mut record) = t.objects.get_json::<ObjectRecord>(&okey)? else {
-                return Ok(false);
-            };
-            if record.corrupt.is_some() || !record.segments.iter().any(|s| s.blob == mark.blob) {
-                return Ok(false);
+            // The damaged blob may be any version's (a noncurrent one read by version id).
+            let mut holders = Vec::new();
+            if let Some(current) = t.objects.get_json::<ObjectRecord>(&okey)? {
+                holders.push((None, current));
             }
-            record.corrupt = Some(mark);
-            t.objects.put_json(&okey, &record)?;
-            Ok(true)
+            for (k, entry) in versions::noncurrent(&*t.versions, &okey)? {
+                if let VersionEntry::Object(o) = entry {
+                    holders.push((Some(k), *o));
+                }
+            }
+            let mut marked = false;
+            for (place, mut record) in holders {
+                if record.corrupt.is_some() || !record.segments.iter().any(|s| s.blob == mark.blob)
+                {
+                    continue;
+                }
+                record.corrupt = Some(mark.clone());
+                match place {
+                    None => t.objects.put_json(&okey, &record)?,
+                    Some(k) => t
+                        .versions
+                        .put_json(&k, &VersionEntry::Object(Box::new(record)))?,
+                }
+                marked = true;
+            }
+            Ok(marked)
         })
     }
 
     /// Deletes an object (no error if absent) and unlinks its blobs; `NoSuchBucket` if the
     /// bucket is absent. Returns whether something was deleted.
     pub fn delete_object(&self, bucket: &str, key: &str) -> Result<bool, StoreError> {
-        let okey = object_key(bucket, key);
-        let bucket = bucket.to_owned();
-        let dropped = self.write_meta(move |t| {
-            if !t.buckets.contains(bucket.as_bytes())? {
-                return Err(StoreError::NoSuchBucket);
-            }
-            delete_in(t, &okey)
-        })?;
-        let deleted = dropped.is_some();
-        self.unlink(dropped.unwrap_or_default());
-        Ok(deleted)
+        Ok(self.delete_version(bucket, key, None)?.existed)
     }
 
-    /// Deletes many objects in one transaction (absent keys are fine).
+    /// DeleteObject, with or without a version id: without one, the object goes (a bucket never
+    /// versioned) or a delete marker becomes its newest version (a versioned bucket); with one
+    /// (`"null"` for the null version), that version (object or delete marker) goes for good
+    /// and its blobs are unlinked. `NoSuchBucket` if the bucket is absent.
+    pub fn delete_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> Result<Deleted, StoreError> {
+        let item = vec![(key.to_owned(), version.map(str::to_owned))];
+        let mut done = self.delete_objects(bucket, &item)?;
+        Ok(done.pop().unwrap_or_default())
+    }
+
+    /// Deletes many objects or versions (key, version id) in one transaction, each as
+    /// [`Store::delete_version`] would (absent keys and versions are fine).
     ///
     /// `NoSuchBucket` if the bucket is absent.
-    pub fn delete_objects(&self, bucket: &str, keys: &[String]) -> Result<(), StoreError> {
-        let okeys: Vec<Vec<u8>> = keys.iter().map(|k| object_key(bucket, k)).collect();
+    pub fn delete_objects(
+        &self,
+        bucket: &str,
+        items: &[(String, Option<String>)],
+    ) -> Result<Vec<Deleted>, StoreError> {
+        let items: Vec<(Vec<u8>, Option<String>)> = items
+            .iter()
+            .map(|(k, v)| (object_key(bucket, k), v.clone()))
+            .collect();
         let bucket = bucket.to_owned();
-        let dropped = self.write_meta(move |t| {
-            if !t.buckets.contains(bucket.as_bytes())? {
-                return Err(StoreError::NoSuchBucket);
-            }
+        let (done, dropped) = self.write_meta(move |t| {
+            let state = bucket_versioning(t, &bucket)?;
+            let mut done = Vec::with_capacity(items.len());
             let mut dropped = Vec::new();
-            for okey in &okeys {
-                dropped.extend(delete_in(t, okey)?.unwrap_or_default());
+            for (okey, version) in &items {
+                let (deleted, gone) = match version {
+                    None => versions::delete_latest(t, okey, state)?,
+                    Some(id) => versions::delete_version(t, okey, id)?,
+                };
+                done.push(deleted);
+                dropped.extend(gone);
             }
-            Ok(dropped)
+            Ok((done, dropped))
         })?;
         self.unlink(dropped);
-        Ok(())
+        Ok(done)
+    }
+
+    /// One page of ListObjectVersions: every version and delete marker of the keys starting
+    /// with `prefix`, keys in byte order and each key's versions newest first, with delimiter
+    /// rollup as in [`Store::list_objects`]. Starts after `key_marker` or, with
+    /// `version_id_marker`, at that key's versions older than that one. `NoSuchBucket` if the
+    /// bucket is absent.
+    pub fn list_versions(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: &str,
+        key_marker: &str,
+        version_id_marker: Option<&str>,
+        max: usize,
+    ) -> Result<VersionPage, StoreError> {
+        let rtx = self.read()?;
+        if !rtx.open_table(BUCKETS)?.contains(bucket.as_bytes())? {
+            return Err(StoreError::NoSuchBucket);
+        }
+        let objects = rtx.open_table(OBJECTS)?;
+        let versions = rtx.open_table(VERSIONS)?;
+        let marker_seq = match version_id_marker {
+            Some(id) => Some(versions::marker_seq(
+                &objects,
+                &versions,
+                &object_key(bucket, key_marker),
+                id,
+            )?),
+            None => None,
+        };
+        versions::list(
+            &objects, &versions, bucket, prefix, delimiter, key_marker, marker_seq, max,
+        )
+    }
+
+    /// Noncurrent object versions of every bucket in (bucket, key, newest first) order, after
+    /// `after` (the `position` of one this returned), at most `limit`: for the scrub, which
+    /// checks every stored version.
+    pub fn scan_versions(
+        &self,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<StoredVersion>, StoreError> {
+        let rtx = self.read()?;
+        let table = rtx.open_table(VERSIONS)?;
+        let start = after.map(|a| meta::concat(a, &[0])).unwrap_or_default();
+        let mut out = Vec::new();
+        for item in table.range::<&[u8]>(start.as_slice()..)? {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = item?;
+            let full = k.value();
+            let VersionEntry::Object(record) = meta::decode::<VersionEntry>(v.value(), full)?
+            else {
+                continue;
+            };
+            let bad = || StoreError::Corrupt(format!("version key {full:?}"));
+            let okey = full.get(..full.len().saturating_sub(9)).ok_or_else(bad)?;
+            let split = okey.iter().position(|&b| b == 0).ok_or_else(bad)?;
+            let bucket = String::from_utf8(okey[..split].to_vec()).map_err(|_| bad())?;
+            let key = String::from_utf8(okey[split + 1..].to_vec()).map_err(|_| bad())?;
+            out.push(StoredVersion {
+                position: full.to_vec(),
+                bucket,
+                key,
+                record: *record,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Whether any version of `key` still references `blob` (a scrub that found a blob missing
+    /// asks: a concurrent delete may have taken it).
+    pub fn references_blob(
+        &self,
+        bucket: &str,
+        key: &str,
+        blob: BlobId,
+    ) -> Result<bool, StoreError> {
+        let rtx = self.read()?;
+        versions::references(
+            &rtx.open_table(OBJECTS)?,
+            &rtx.open_table(VERSIONS)?,
+            &object_key(bucket, key),
+            blob,
+        )
+    }
+
+    /// Sets a bucket's versioning (`NoSuchBucket` if absent). A bucket once versioned stays
+    /// so: only Enabled and Suspended exist.
+    pub fn set_versioning(&self, bucket: &str, state: Versioning) -> Result<(), StoreError> {
+        self.update_bucket(bucket, move |b| b.versioning = Some(state))
+            .map(|_| ())
     }
 
     /// One page of a listing by range scan: keys starting with `prefix` and greater than
@@ -965,11 +1193,13 @@ impl Store {
         used: &[PartRecord],
         record: ObjectRecord,
         mode: PutMode,
-    ) -> Result<Option<ObjectRecord>, StoreError> {
+    ) -> Result<Written, StoreError> {
         let used: Vec<(u32, BlobId)> = used.iter().map(|p| (p.part_number, p.blob)).collect();
         let bucket = bucket.to_owned();
         let upload_id = upload_id.to_owned();
-        let (old, dropped) = self.write_meta(move |t| {
+        let mut record = record;
+        let (written, dropped) = self.write_meta(move |t| {
+            let state = bucket_versioning(t, &bucket)?;
             let (ukey, upload) = find_upload(&*t.upload_ids, &*t.uploads, &bucket, &upload_id)?;
             let parts = upload_parts(&*t.parts, &upload_id)?;
             for &(number, blob) in &used {
@@ -1001,17 +1231,26 @@ impl Store {
             }
             t.uploads.remove(&ukey)?;
             t.upload_ids.remove(upload_id.as_bytes())?;
-            t.objects.put_json(&okey, &record)?;
-            if let Some(old) = &old {
-                dropped.extend(dropped_blobs(old, Some(&record)));
-            }
             for &id in &dropped {
                 t.blobs.remove(id)?;
             }
-            Ok((old, dropped))
+            dropped.extend(versions::install(
+                t,
+                &okey,
+                state,
+                old.as_ref(),
+                &mut record,
+            )?);
+            Ok((
+                Written {
+                    version: record.version,
+                    replaced: old,
+                },
+                dropped,
+            ))
         })?;
         self.unlink(dropped);
-        Ok(old)
+        Ok(written)
     }
 
     /// Aborts an upload, unlinking its parts' blobs; `NoSuchUpload` if absent.
@@ -1146,32 +1385,30 @@ impl Store {
     }
 }
 
-/// Removes an object inside a write; the blobs it dropped from the index, or `None` if absent.
-fn delete_in(t: &mut meta::Tables<'_>, okey: &[u8]) -> Result<Option<Vec<BlobId>>, StoreError> {
-    let Some(old) = t.objects.get_json::<ObjectRecord>(okey)? else {
-        return Ok(None);
-    };
-    t.objects.remove(okey)?;
-    let dropped = dropped_blobs(&old, None);
-    for &id in &dropped {
-        t.blobs.remove(id)?;
-    }
-    Ok(Some(dropped))
+/// A bucket's versioning state inside a write; `NoSuchBucket` if it is absent.
+fn bucket_versioning(t: &meta::Tables<'_>, bucket: &str) -> Result<Option<Versioning>, StoreError> {
+    let record: BucketRecord = t
+        .buckets
+        .get_json(bucket.as_bytes())?
+        .ok_or(StoreError::NoSuchBucket)?;
+    Ok(record.versioning)
 }
 
-/// The blobs of `old` that `new` (the record replacing it, if any) does not reference.
-fn dropped_blobs(old: &ObjectRecord, new: Option<&ObjectRecord>) -> Vec<BlobId> {
-    let kept: BTreeSet<BlobId> = new
-        .iter()
-        .flat_map(|n| n.segments.iter().map(|s| s.blob))
-        .collect();
-    let dropped: BTreeSet<BlobId> = old
-        .segments
-        .iter()
-        .map(|s| s.blob)
-        .filter(|b| !kept.contains(b))
-        .collect();
-    dropped.into_iter().collect()
+/// A noncurrent object version, as [`Store::scan_versions`] finds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredVersion {
+    /// Where the scan is: pass back as `after` to go on from here.
+    pub position: Vec<u8>,
+    pub bucket: String,
+    pub key: String,
+    pub record: ObjectRecord,
+}
+
+/// What a write made: the new version's stamp and the object it replaced as current.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written {
+    pub version: VersionStamp,
+    pub replaced: Option<ObjectRecord>,
 }
 
 /// A write's segments must refer to exactly the blobs it publishes: a segment pointing

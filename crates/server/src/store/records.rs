@@ -24,6 +24,29 @@ pub struct BucketRecord {
     /// Block Public Access: public ACLs and policies grant anonymous requests nothing.
     #[serde(default)]
     pub public_access_block: bool,
+    /// Versioning (PutBucketVersioning); `None` for a bucket never versioned. Once set it can
+    /// only move between `Enabled` and `Suspended`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versioning: Option<Versioning>,
+}
+
+/// A bucket's versioning state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Versioning {
+    /// Every write makes a new version with its own id; deletes add delete markers.
+    Enabled,
+    /// Writes and deletes replace the `null` version; earlier versions are kept.
+    Suspended,
+}
+
+impl Versioning {
+    /// As OSS spells it in `<Status>`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Versioning::Enabled => "Enabled",
+            Versioning::Suspended => "Suspended",
+        }
+    }
 }
 
 /// A bucket's default server-side encryption rule.
@@ -153,6 +176,69 @@ pub struct ObjectRecord {
     /// For an archived object: the restore asked for, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore: Option<RestoreRecord>,
+    /// The version: its id (`None`: the `null` version, which every object of a bucket never
+    /// versioned is) and its place in the key's history. Set by the store when it writes the
+    /// record; what a caller puts here is replaced.
+    #[serde(default, skip_serializing_if = "VersionStamp::is_unset")]
+    pub version: VersionStamp,
+}
+
+/// Which version a record (or a delete marker) is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionStamp {
+    /// `None` for the `null` version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Orders a key's versions, newest highest; 0 for records written before versioning
+    /// existed (the oldest).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub seq: u64,
+}
+
+impl VersionStamp {
+    /// A record written before versioning existed: nothing to store.
+    fn is_unset(&self) -> bool {
+        self.id.is_none() && self.seq == 0
+    }
+
+    /// The id as OSS shows it: `null` for the null version.
+    pub fn shown(&self) -> &str {
+        self.id.as_deref().unwrap_or("null")
+    }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// A delete marker: the version a delete adds on a versioned bucket. No content, no ACL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteMarker {
+    pub version: VersionStamp,
+    pub last_modified_ms: u64,
+}
+
+/// One version of a key: an object or a delete marker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VersionEntry {
+    Object(Box<ObjectRecord>),
+    DeleteMarker(DeleteMarker),
+}
+
+impl VersionEntry {
+    pub fn version(&self) -> &VersionStamp {
+        match self {
+            VersionEntry::Object(o) => &o.version,
+            VersionEntry::DeleteMarker(m) => &m.version,
+        }
+    }
+
+    pub fn last_modified_ms(&self) -> u64 {
+        match self {
+            VersionEntry::Object(o) => o.last_modified_ms,
+            VersionEntry::DeleteMarker(m) => m.last_modified_ms,
+        }
+    }
 }
 
 /// A restore of an archived object (RestoreObject).

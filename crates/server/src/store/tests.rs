@@ -28,6 +28,7 @@ fn bucket_record(name: &str) -> BucketRecord {
         encryption: None,
         policy: None,
         public_access_block: false,
+        versioning: None,
     }
 }
 
@@ -54,6 +55,7 @@ fn object_record(size: u64, crc64: u64, segments: Vec<Segment>) -> ObjectRecord 
         tags: Vec::new(),
         symlink_target: None,
         restore: None,
+        version: Default::default(),
     }
 }
 
@@ -78,6 +80,16 @@ fn put(
     data: &[u8],
     mode: PutMode,
 ) -> Result<Option<ObjectRecord>, StoreError> {
+    put_version(store, bucket, key, data, mode).map(|w| w.replaced)
+}
+
+fn put_version(
+    store: &Store,
+    bucket: &str,
+    key: &str,
+    data: &[u8],
+    mode: PutMode,
+) -> Result<Written, StoreError> {
     let (nb, seg) = blob(store, data);
     let record = object_record(seg.len, seg.crc64, vec![seg]);
     store.put_object(bucket, key, record, vec![nb], mode)
@@ -371,7 +383,14 @@ fn multi_segment_put_and_empty_object() {
         .unwrap();
     assert_eq!(get(&store, "b", "empty").unwrap(), b"");
     store
-        .delete_objects("b", &["two".into(), "empty".into(), "absent".into()])
+        .delete_objects(
+            "b",
+            &[
+                ("two".into(), None),
+                ("empty".into(), None),
+                ("absent".into(), None),
+            ],
+        )
         .unwrap();
     assert!(blob_files(&store).is_empty());
     assert!(matches!(
@@ -552,7 +571,8 @@ fn multipart_replace_complete_subset() {
     let replaced = store
         .complete_upload("b", "up1", &used, record.clone(), PutMode::Overwrite)
         .unwrap();
-    assert_eq!(replaced.unwrap().segments[0].blob, old_blob);
+    assert_eq!(replaced.replaced.unwrap().segments[0].blob, old_blob);
+    record.version = replaced.version;
     assert_eq!(store.object("b", "obj").unwrap().unwrap(), record);
     assert_eq!(get(&store, "b", "obj").unwrap(), b"one-three");
     let files = blob_files(&store);
@@ -1424,4 +1444,314 @@ fn settings_list_by_prefix_and_delete() {
     assert!(!store.delete_setting("kms.cmk.a").unwrap());
     assert_eq!(store.setting("kms.cmk.a").unwrap(), None);
     assert_eq!(names("kms.cmk."), ["kms.cmk.b"]);
+}
+
+// ---- versioning ----
+
+fn versioned_bucket(name: &str, state: Versioning) -> (tempfile::TempDir, Store) {
+    let (dir, store) = with_bucket(name);
+    store.set_versioning(name, state).unwrap();
+    (dir, store)
+}
+
+/// (key, version id, is a delete marker, is latest) of every entry of one whole listing.
+fn history(store: &Store, bucket: &str) -> Vec<(String, String, bool, bool)> {
+    let page = store.list_versions(bucket, "", "", "", None, 1000).unwrap();
+    assert!(!page.truncated);
+    page.items
+        .into_iter()
+        .map(|item| match item {
+            VersionItem::Version {
+                key,
+                entry,
+                is_latest,
+            } => (
+                key,
+                entry.version().shown().to_owned(),
+                matches!(entry, VersionEntry::DeleteMarker(_)),
+                is_latest,
+            ),
+            VersionItem::Prefix(p) => (p, String::new(), false, false),
+        })
+        .collect()
+}
+
+fn version_content(store: &Store, bucket: &str, key: &str, id: &str) -> Option<Vec<u8>> {
+    match store.object_version(bucket, key, Some(id)).unwrap()? {
+        VersionEntry::Object(o) => Some(content(store, &o)),
+        VersionEntry::DeleteMarker(_) => None,
+    }
+}
+
+#[test]
+fn enabled_bucket_keeps_every_version_and_delete_markers() {
+    let (_d, store) = versioned_bucket("b", Versioning::Enabled);
+    let v1 = put_version(&store, "b", "k", b"one", PutMode::Overwrite).unwrap();
+    let v2 = put_version(&store, "b", "k", b"two", PutMode::Overwrite).unwrap();
+    let (id1, id2) = (
+        v1.version.id.clone().unwrap(),
+        v2.version.id.clone().unwrap(),
+    );
+    assert_ne!(id1, id2);
+    assert!(v2.version.seq > v1.version.seq);
+    assert_eq!(
+        v2.replaced.unwrap().version.id.as_deref(),
+        Some(id1.as_str())
+    );
+    assert_eq!(get(&store, "b", "k").unwrap(), b"two");
+    assert_eq!(version_content(&store, "b", "k", &id1).unwrap(), b"one");
+    assert_eq!(version_content(&store, "b", "k", &id2).unwrap(), b"two");
+    assert_eq!(blob_files(&store).len(), 2, "the old version's blob stays");
+    assert_eq!(
+        history(&store, "b"),
+        vec![
+            ("k".into(), id2.clone(), false, true),
+            ("k".into(), id1.clone(), false, false),
+        ]
+    );
+    // A well-formed id that names nothing, and the null version that never was.
+    let missing = format!("{:016x}00000000", v1.version.seq - 1);
+    assert_eq!(
+        store.object_version("b", "k", Some(&missing)).unwrap(),
+        None
+    );
+    assert_eq!(store.object_version("b", "k", Some("null")).unwrap(), None);
+
+    // A delete adds a marker on top; the object is gone from ListObjects and GET.
+    let deleted = store.delete_version("b", "k", None).unwrap();
+    assert!(deleted.delete_marker && deleted.existed);
+    let marker = deleted.version_id.unwrap();
+    assert!(get(&store, "b", "k").is_none());
+    assert!(store
+        .list_objects("b", "", "", "", 10)
+        .unwrap()
+        .entries
+        .is_empty());
+    assert!(matches!(
+        store.object_version("b", "k", None).unwrap(),
+        Some(VersionEntry::DeleteMarker(_))
+    ));
+    assert_eq!(
+        history(&store, "b"),
+        vec![
+            ("k".into(), marker.clone(), true, true),
+            ("k".into(), id2.clone(), false, false),
+            ("k".into(), id1.clone(), false, false),
+        ]
+    );
+    assert_eq!(blob_files(&store).len(), 2);
+    // Metadata of a marker cannot change; of an old version it can, in place.
+    assert!(matches!(
+        store.update_version("b", "k", Some(&marker), |o| o.acl = "private".into()),
+        Err(StoreError::DeleteMarker(id)) if id == marker
+    ));
+    store
+        .update_version("b", "k", Some(&id1), |o| o.acl = "public-read".into())
+        .unwrap();
+    assert!(matches!(
+        store.update_version("b", "k", Some(&missing), |_| {}),
+        Err(StoreError::NoSuchVersion)
+    ));
+
+    // Removing the marker brings v2 back as current; removing v2 brings v1 back.
+    let gone = store.delete_version("b", "k", Some(&marker)).unwrap();
+    assert!(gone.delete_marker && gone.existed);
+    assert_eq!(get(&store, "b", "k").unwrap(), b"two");
+    store.delete_version("b", "k", Some(&id2)).unwrap();
+    assert_eq!(get(&store, "b", "k").unwrap(), b"one");
+    let current = store.object("b", "k").unwrap().unwrap();
+    assert_eq!(current.acl, "public-read");
+    assert_eq!(blob_files(&store).len(), 1, "v2's blob is unlinked");
+    // A version that is not there is no error.
+    assert!(
+        !store
+            .delete_version("b", "k", Some(&missing))
+            .unwrap()
+            .existed
+    );
+    store.delete_version("b", "k", Some(&id1)).unwrap();
+    assert!(history(&store, "b").is_empty());
+    assert!(blob_files(&store).is_empty());
+    store.delete_bucket("b").unwrap();
+}
+
+#[test]
+fn null_version_before_enabling_and_on_a_suspended_bucket() {
+    let (_d, store) = with_bucket("b");
+    let plain = put_version(&store, "b", "k", b"before", PutMode::Overwrite).unwrap();
+    assert_eq!(plain.version.id, None);
+    assert_eq!(
+        history(&store, "b"),
+        vec![("k".into(), "null".into(), false, true)]
+    );
+    store.set_versioning("b", Versioning::Enabled).unwrap();
+    let v1 = put_version(&store, "b", "k", b"enabled", PutMode::Overwrite).unwrap();
+    let id1 = v1.version.id.unwrap();
+    assert_eq!(
+        version_content(&store, "b", "k", "null").unwrap(),
+        b"before"
+    );
+
+    store.set_versioning("b", Versioning::Suspended).unwrap();
+    let s1 = put_version(&store, "b", "k", b"suspended", PutMode::Overwrite).unwrap();
+    assert_eq!(s1.version.id, None);
+    // The old null version is replaced (its blob unlinked), v1 is kept.
+    assert_eq!(
+        history(&store, "b"),
+        vec![
+            ("k".into(), "null".into(), false, true),
+            ("k".into(), id1.clone(), false, false),
+        ]
+    );
+    assert_eq!(blob_files(&store).len(), 2);
+    assert_eq!(
+        version_content(&store, "b", "k", "null").unwrap(),
+        b"suspended"
+    );
+    // A second write on Suspended replaces the current null version.
+    put_version(&store, "b", "k", b"again", PutMode::Overwrite).unwrap();
+    assert_eq!(blob_files(&store).len(), 2);
+    // A delete on Suspended: a null delete marker replaces the null object.
+    let d = store.delete_version("b", "k", None).unwrap();
+    assert_eq!(d.version_id.as_deref(), Some("null"));
+    assert!(d.delete_marker);
+    assert_eq!(
+        history(&store, "b"),
+        vec![
+            ("k".into(), "null".into(), true, true),
+            ("k".into(), id1.clone(), false, false),
+        ]
+    );
+    assert_eq!(blob_files(&store).len(), 1);
+    // A bucket with only noncurrent versions and markers is not empty.
+    assert!(matches!(
+        store.delete_bucket("b"),
+        Err(StoreError::BucketNotEmpty)
+    ));
+    store.delete_version("b", "k", Some("null")).unwrap();
+    assert_eq!(get(&store, "b", "k").unwrap(), b"enabled");
+    store.delete_version("b", "k", Some(&id1)).unwrap();
+    assert!(blob_files(&store).is_empty());
+    store.delete_bucket("b").unwrap();
+}
+
+#[test]
+fn versions_sharing_content_keep_it_until_the_last_goes() {
+    let (_d, store) = versioned_bucket("b", Versioning::Enabled);
+    let v1 = put_version(&store, "b", "k", b"shared", PutMode::Overwrite).unwrap();
+    let v2 = store
+        .renew_object("b", "k", |o| {
+            o.headers = vec![("x-oss-meta-a".into(), "1".into())]
+        })
+        .unwrap();
+    assert_ne!(v2.version.id, v1.version.id);
+    assert_eq!(blob_files(&store).len(), 1);
+    store
+        .delete_version("b", "k", v1.version.id.as_deref())
+        .unwrap();
+    assert_eq!(blob_files(&store).len(), 1, "v2 still reads the blob");
+    assert_eq!(get(&store, "b", "k").unwrap(), b"shared");
+    store
+        .delete_version("b", "k", v2.version.id.as_deref())
+        .unwrap();
+    assert!(blob_files(&store).is_empty());
+}
+
+#[test]
+fn version_listing_pages_match_the_whole_listing() {
+    let (_d, store) = versioned_bucket("b", Versioning::Enabled);
+    for (key, n) in [
+        ("a", 3),
+        ("d/x", 2),
+        ("d/y", 1),
+        ("e", 2),
+        ("f/g/h", 1),
+        ("z", 1),
+    ] {
+        for i in 0..n {
+            put_version(
+                &store,
+                "b",
+                key,
+                format!("{key}{i}").as_bytes(),
+                PutMode::Overwrite,
+            )
+            .unwrap();
+        }
+    }
+    store.delete_version("b", "e", None).unwrap();
+    for (prefix, delimiter) in [("", ""), ("", "/"), ("d/", "/"), ("d", ""), ("f/", "/")] {
+        let whole = store
+            .list_versions("b", prefix, delimiter, "", None, 1000)
+            .unwrap();
+        assert!(!whole.truncated);
+        for max in 1..=4 {
+            let mut paged = Vec::new();
+            let (mut key_marker, mut id_marker) = (String::new(), None::<String>);
+            for _ in 0..100 {
+                let page = store
+                    .list_versions(
+                        "b",
+                        prefix,
+                        delimiter,
+                        &key_marker,
+                        id_marker.as_deref(),
+                        max,
+                    )
+                    .unwrap();
+                assert!(page.items.len() <= max);
+                paged.extend(page.items.clone());
+                if !page.truncated {
+                    break;
+                }
+                key_marker = page.next_key_marker.unwrap();
+                id_marker = page.next_version_id_marker;
+            }
+            assert_eq!(
+                paged, whole.items,
+                "prefix {prefix:?} delimiter {delimiter:?} max {max}"
+            );
+        }
+    }
+    // The first entry of each key is its latest; a rolled-up folder is one entry.
+    let rolled = store.list_versions("b", "", "/", "", None, 1000).unwrap();
+    let names: Vec<_> = rolled
+        .items
+        .iter()
+        .map(|i| match i {
+            VersionItem::Prefix(p) => format!("{p}*"),
+            VersionItem::Version { key, is_latest, .. } => {
+                format!("{key}{}", if *is_latest { "!" } else { "" })
+            }
+        })
+        .collect();
+    assert_eq!(names, ["a!", "a", "a", "d/*", "e!", "e", "e", "f/*", "z!"]);
+}
+
+#[test]
+fn backup_and_usage_count_noncurrent_versions() {
+    let (dir, store) = versioned_bucket("b", Versioning::Enabled);
+    put_version(&store, "b", "k", b"12345", PutMode::Overwrite).unwrap();
+    put_version(&store, "b", "k", b"123", PutMode::Overwrite).unwrap();
+    store.delete_version("b", "k", None).unwrap();
+    put_version(&store, "b", "j", b"1", PutMode::Overwrite).unwrap();
+    let usage = store.bucket_usage("b").unwrap();
+    assert_eq!(usage.bytes, 9);
+    assert_eq!(usage.objects, 1);
+    assert_eq!(usage.noncurrent_versions, 2);
+    assert_eq!(usage.delete_markers, 1);
+
+    let out = dir.path().join("copy");
+    let report = store.backup(&out).unwrap();
+    assert_eq!((report.objects, report.versions, report.blobs), (1, 3, 3));
+    let before = history(&store, "b");
+    drop(store);
+    let restored = Store::open(&out).unwrap();
+    assert_eq!(history(&restored, "b"), before);
+    let (_, id, ..) = before
+        .iter()
+        .find(|(k, _, m, _)| k == "k" && !m)
+        .unwrap()
+        .clone();
+    assert_eq!(version_content(&restored, "b", "k", &id).unwrap(), b"123");
 }
