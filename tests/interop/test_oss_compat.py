@@ -673,6 +673,8 @@ def test_unknown_key_on_a_missing_bucket(own_endpoint):
             return err.status_code, err.code
         raise AssertionError("succeeded with an unknown AccessKeyId")
 
+    anonymous = requests.get(f"{own_endpoint}/{gone}/k", timeout=10)
+    assert (anonymous.status_code, b"<Code>NoSuchBucket</Code>" in anonymous.content) == (404, True)
     for s in strangers:
         for call in reads(s):
             assert failure(call) == (404, "NoSuchBucket"), s.name
