@@ -92,7 +92,7 @@ pub fn with_commands<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Bu
 /// Runs the app until it is quit (closing the window keeps it in the tray while sync folders
 /// exist).
 pub fn run() {
-    memory::limit_arenas();
+    memory::tune_allocator();
     let setup = startup::prepare();
     let runtime = setup.runtime;
     tauri::async_runtime::set(runtime.handle().clone());

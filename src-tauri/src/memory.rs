@@ -1,23 +1,33 @@
 //! The C allocator's habits in a long-running app (glibc on Linux). The app runs many threads
 //! (the embedded server's, sync's blocking walks and index writes, WebKit's IPC): glibc gives
 //! each busy thread an arena of its own, up to eight per core, and memory freed after a burst
-//! (a sync pass of 10,000 files) stays with those arenas. Fewer arenas, and handing free pages
-//! back now and then, keep an idle app small. Elsewhere the system allocator is left as it is.
+//! (a sync pass of 10,000 files) stays with those arenas. Fewer arenas, large blocks mapped on
+//! their own, and handing free pages back now and then keep an idle app small. Elsewhere the
+//! system allocator is left as it is.
 
 /// Arenas at most (glibc's default is 8 per core).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MAX_ARENAS: libc::c_int = 4;
 
+/// Allocations at least this large get a mapping of their own, unmapped when freed. glibc starts
+/// there too, but raises the threshold to the largest such block freed so far (up to 32 MiB):
+/// after the first burst, the buffers of uploads and hashes (256 KiB to 1 MiB each, hundreds
+/// at once while ten pairs sync) come from the arenas and their pages stay there.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MMAP_THRESHOLD: libc::c_int = 128 << 10;
+
 /// How often free memory is handed back to the system.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Limits the allocator's arenas: call before the app starts its threads.
-pub fn limit_arenas() {
+/// Limits the allocator's arenas and fixes its mapping threshold: call before the app starts
+/// its threads.
+pub fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets a tunable of the allocator; any value is accepted.
+    // SAFETY: mallopt only sets tunables of the allocator; any value is accepted.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, MAX_ARENAS);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
     }
 }
 

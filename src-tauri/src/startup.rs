@@ -154,7 +154,10 @@ pub fn prepare() -> Setup {
         }
         options.root_secret = RootSecretSource::Keychain;
         options.keychain_name = "ossvault-app-server".into();
-        local_server::prepare(&options, profiles::system_keychain).map_err(|e| e.to_string())
+        let mut prepared = local_server::prepare(&options, profiles::system_keychain)
+            .map_err(|e| e.to_string())?;
+        prepared.config.metadata_cache = SERVER_METADATA_CACHE;
+        Ok(prepared)
     })();
     // An upload holds blocking-pool threads while its body arrives: size the pool as
     // `ossvault serve` does, or slow clients would stall every request.
@@ -175,6 +178,11 @@ pub fn prepare() -> Setup {
         log_guard,
     }
 }
+
+/// The embedded server's metadata page cache: a desktop's buckets are read a few keys at a time
+/// (the server's own default, 256 MiB, would end up holding most of a 50,000-object database,
+/// 49 MiB); the upper levels of its B-trees fit many times over.
+const SERVER_METADATA_CACHE: usize = 8 << 20;
 
 /// Why the server is not running when the settings say not to start it.
 pub const NOT_STARTED: &str = "not started with the app (Settings)";

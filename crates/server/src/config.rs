@@ -75,6 +75,9 @@ pub struct Config {
     /// How long RestoreObject takes before an archived object is readable (OSS: a minute for
     /// Archive, hours for ColdArchive).
     pub restore_delay: Duration,
+    /// Most memory the metadata database's page cache takes (it fills up to the database's
+    /// size as objects are written and read).
+    pub metadata_cache: usize,
 }
 
 impl Config {
@@ -122,6 +125,7 @@ impl Config {
             scrub_rate: 50 << 20,
             min_free_space: 256 << 20,
             restore_delay: Duration::from_secs(60),
+            metadata_cache: crate::store::DEFAULT_CACHE_BYTES,
         }
     }
 }

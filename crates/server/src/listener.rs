@@ -108,8 +108,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     #[cfg(feature = "failpoints")]
     crate::failpoints::configure_from_env()
         .map_err(|e| StoreError::Io(std::io::Error::other(format!("FAILPOINTS: {e}"))))?;
-    let dir = config.data_dir.clone();
-    let store = tokio::task::spawn_blocking(move || Store::open(&dir))
+    let (dir, cache) = (config.data_dir.clone(), config.metadata_cache);
+    let store = tokio::task::spawn_blocking(move || Store::open_with_cache(&dir, cache))
         .await
         .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
     store.set_min_free_space(config.min_free_space);

@@ -101,10 +101,13 @@ impl BlobWriter {
             // Copying a large chunk into the buffer first would only cost a memcpy.
             write_file(&mut self.file, data)?;
         } else {
-            if self.buf.capacity() == 0 {
-                // Allocated lazily so that a writer that only ever sees large chunks (or none)
-                // costs no buffer.
-                self.buf.reserve_exact(WRITE_BUFFER);
+            // The buffer grows with what arrives, doubling up to WRITE_BUFFER: a small object's
+            // writer holds a buffer its size, not a full one (a sync of many small files keeps
+            // hundreds of writers open at once), and a writer that only sees large chunks none.
+            let needed = self.buf.len() + data.len();
+            if needed > self.buf.capacity() {
+                let grown = needed.max(2 * self.buf.capacity()).min(WRITE_BUFFER);
+                self.buf.reserve_exact(grown - self.buf.len());
             }
             self.buf.extend_from_slice(data);
         }
@@ -390,6 +393,24 @@ mod tests {
         assert_eq!(BlobId::from_hex(&"A".repeat(32)), None);
         assert_eq!(BlobId::from_hex(&format!("+{}", "0".repeat(31))), None);
         assert_ne!(BlobId::random(), BlobId::random());
+    }
+
+    #[test]
+    fn writer_buffer_grows_with_the_data_up_to_its_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = BlobWriter::create(dir.path(), 0).unwrap();
+        w.write(b"file 1 of pair 0\n").unwrap();
+        assert!(w.buf.capacity() < 1024, "{}", w.buf.capacity());
+        let chunk = vec![3u8; 60_000];
+        let mut content = b"file 1 of pair 0\n".to_vec();
+        for _ in 0..40 {
+            w.write(&chunk).unwrap();
+            content.extend_from_slice(&chunk);
+            assert!(w.buf.capacity() <= WRITE_BUFFER, "{}", w.buf.capacity());
+        }
+        let path = dir.path().join(w.id().to_hex());
+        let _blob = w.finish().unwrap();
+        assert!(fs::read(&path).unwrap() == content);
     }
 
     #[test]

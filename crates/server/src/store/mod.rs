@@ -215,9 +215,12 @@ meta_error_from!(
 /// The metadata database file in the data directory.
 const DB_FILE: &str = "meta.redb";
 
-/// redb's page cache. redb's default (1 GiB) is a lot for a desktop app's embedded server;
-/// metadata records are small and the hot set (recent keys, upper B-tree levels) fits easily.
-const DB_CACHE_BYTES: usize = 256 << 20;
+/// redb's page cache by default (redb's own default is 1 GiB). Metadata records are small and
+/// the hot set (recent keys, upper B-tree levels) fits easily; the pages a commit writes stay
+/// in it up to this size, so it ends up holding most of a database smaller than it. An
+/// embedder that counts its memory (the desktop app) gives a smaller one to
+/// [`Store::open_with_cache`]: a miss is a read the OS page cache usually answers.
+pub const DEFAULT_CACHE_BYTES: usize = 256 << 20;
 
 /// The storage engine. Cheap to clone; all methods are blocking (call them from
 /// `tokio::task::spawn_blocking` in async code) and safe to call from many threads at once.
@@ -253,6 +256,11 @@ impl Store {
     /// Opens (creating if needed) the store in `dir`, empties `tmp/` and deletes blob files that
     /// no metadata references (leftovers of a crash).
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        Store::open_with_cache(dir, DEFAULT_CACHE_BYTES)
+    }
+
+    /// [`Store::open`] with a metadata page cache of at most `cache_bytes`.
+    pub fn open_with_cache(dir: &Path, cache_bytes: usize) -> Result<Store, StoreError> {
         let dir = dir.to_path_buf();
         let tmp_dir = dir.join("tmp");
         let blobs_dir = dir.join("blobs");
@@ -283,7 +291,7 @@ impl Store {
         // go of the lock within moments: wait a little before calling the directory in use.
         let mut attempts = 0;
         let db = loop {
-            match open_db(&dir.join(DB_FILE)) {
+            match open_db(&dir.join(DB_FILE), cache_bytes) {
                 Ok(db) => break db,
                 Err(redb::DatabaseError::DatabaseAlreadyOpen) if attempts < 20 => {
                     attempts += 1;
@@ -1462,9 +1470,9 @@ fn upload_parts(
 
 /// Opens (creating) the metadata database. With the `failpoints` feature, a database in a
 /// directory the power-loss simulation tracks has its syncs recorded.
-fn open_db(path: &Path) -> Result<Database, redb::DatabaseError> {
+fn open_db(path: &Path, cache_bytes: usize) -> Result<Database, redb::DatabaseError> {
     let mut builder = redb::Builder::new();
-    builder.set_cache_size(DB_CACHE_BYTES);
+    builder.set_cache_size(cache_bytes);
     #[cfg(feature = "failpoints")]
     if crate::failpoints::power::tracks(path.parent().unwrap_or(path)) {
         return builder.create_with_backend(crate::failpoints::power::TrackedFile::open(path)?);
