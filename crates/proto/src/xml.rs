@@ -316,6 +316,9 @@ pub struct BucketStat {
     pub deep_cold_archive_real_storage: u64,
     #[serde(default)]
     pub deep_cold_archive_object_count: u64,
+    /// Delete markers of a versioned bucket (0 otherwise).
+    #[serde(default)]
+    pub delete_marker_count: u64,
 }
 
 /// Root `RegionInfoList` (DescribeRegions).

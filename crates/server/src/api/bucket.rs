@@ -164,6 +164,7 @@ pub async fn get_bucket_stat(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         deep_cold_archive_storage: deep.0,
         deep_cold_archive_real_storage: deep.0,
         deep_cold_archive_object_count: deep.1,
+        delete_marker_count: usage.delete_markers,
     };
     Ok(xml_ok("BucketStat", &stat))
 }
