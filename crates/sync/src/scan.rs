@@ -46,16 +46,6 @@ pub struct Skipped {
     pub reason: String,
 }
 
-/// What a walk found.
-#[derive(Debug, Default)]
-pub struct Scan {
-    /// In `rel` byte order (the order of object keys).
-    pub files: Vec<LocalFile>,
-    pub skipped: Vec<Skipped>,
-    /// Files whose content the scan read (to tell an mtime-only change from an edit).
-    pub hashed: u64,
-}
-
 /// Whether the built-in rules ignore a file or folder name: OS litter, editor and office
 /// lock and temp files, and sync's own trash and temp files.
 pub fn builtin_ignored(name: &str) -> bool {
@@ -407,20 +397,6 @@ impl Walk {
     }
 }
 
-/// The whole walk of `root` at once (for tests and small folders; a pass streams [`walk`]).
-pub fn scan(root: &Path, index: Option<&Index>) -> Result<Scan> {
-    let mut walk = walk(root, index)?;
-    let mut files = Vec::new();
-    while let Some(f) = walk.next_file()? {
-        files.push(f);
-    }
-    Ok(Scan {
-        files,
-        skipped: walk.skipped,
-        hashed: walk.hashed,
-    })
-}
-
 /// A relative path as a `/`-joined key suffix (`None`: not UTF-8).
 pub fn rel_to_key(rel: &Path) -> Option<String> {
     let mut s = String::new();
@@ -464,6 +440,28 @@ mod tests {
         assert!(!dir.path().join(IGNORE_FILE).exists());
     }
     use super::*;
+
+    /// What a walk found, at once.
+    #[derive(Debug, Default)]
+    struct Scan {
+        files: Vec<LocalFile>,
+        skipped: Vec<Skipped>,
+        hashed: u64,
+    }
+
+    /// The whole walk of `root` (a pass streams [`walk`]).
+    fn scan(root: &Path, index: Option<&Index>) -> Result<Scan> {
+        let mut walk = walk(root, index)?;
+        let mut files = Vec::new();
+        while let Some(f) = walk.next_file()? {
+            files.push(f);
+        }
+        Ok(Scan {
+            files,
+            skipped: walk.skipped,
+            hashed: walk.hashed,
+        })
+    }
 
     #[test]
     fn builtin_ignores() {
