@@ -177,6 +177,25 @@ pub struct CompleteResult {
     pub crc64: Option<u64>,
 }
 
+/// The pages of a listing as a stream, each fetched when the stream is polled: `fetch` answers
+/// one request with its page and the request of the page after it (`None`: the last).
+pub(crate) fn paged<'a, R, P, Fut>(
+    first: R,
+    fetch: impl FnMut(R) -> Fut + 'a,
+) -> impl Stream<Item = Result<P, Error>> + 'a
+where
+    R: 'a,
+    P: 'a,
+    Fut: std::future::Future<Output = Result<(P, Option<R>), Error>> + 'a,
+{
+    futures_util::stream::unfold((Some(first), fetch), |(request, mut fetch)| async move {
+        match fetch(request?).await {
+            Ok((page, next)) => Some((Ok(page), (next, fetch))),
+            Err(e) => Some((Err(e), (None, fetch))),
+        }
+    })
+}
+
 /// A CopyObject request of `src_bucket/src_key` (that version of it, if given) onto
 /// `bucket/key`.
 fn copy_op<'a>(
@@ -902,20 +921,15 @@ impl Client {
         req: ListRequest,
     ) -> impl Stream<Item = Result<ListPage, Error>> + '_ {
         let bucket = bucket.to_owned();
-        futures_util::stream::unfold(Some(req), move |state| {
+        paged(req, move |req: ListRequest| {
             let bucket = bucket.clone();
             async move {
-                let req = state?;
-                match self.list_objects(&bucket, &req).await {
-                    Ok(page) => {
-                        let next = page.next_token.clone().map(|t| ListRequest {
-                            continuation_token: Some(t),
-                            ..req
-                        });
-                        Some((Ok(page), next))
-                    }
-                    Err(e) => Some((Err(e), None)),
-                }
+                let page = self.list_objects(&bucket, &req).await?;
+                let next = page.next_token.clone().map(|t| ListRequest {
+                    continuation_token: Some(t),
+                    ..req
+                });
+                Ok((page, next))
             }
         })
     }

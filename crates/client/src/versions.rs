@@ -204,23 +204,19 @@ impl Client {
         req: VersionListRequest,
     ) -> impl Stream<Item = Result<VersionPage, Error>> + '_ {
         let bucket = bucket.to_owned();
-        futures_util::stream::unfold(Some(req), move |state| {
+        crate::ops::paged(req, move |req: VersionListRequest| {
             let bucket = bucket.clone();
             async move {
-                let req = state?;
-                match self.list_object_versions(&bucket, &req).await {
-                    Ok(page) => {
-                        let next = page.next.clone().map(|(key_marker, version_id_marker)| {
-                            VersionListRequest {
-                                key_marker,
-                                version_id_marker,
-                                ..req
-                            }
+                let page = self.list_object_versions(&bucket, &req).await?;
+                let next =
+                    page.next
+                        .clone()
+                        .map(|(key_marker, version_id_marker)| VersionListRequest {
+                            key_marker,
+                            version_id_marker,
+                            ..req
                         });
-                        Some((Ok(page), next))
-                    }
-                    Err(e) => Some((Err(e), None)),
-                }
+                Ok((page, next))
             }
         })
     }
