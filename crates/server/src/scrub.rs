@@ -121,7 +121,23 @@ pub fn scrub(
     let mut report = ScrubReport::default();
     let mut after: Option<(String, String)> = None;
     let mut told = Instant::now();
+    let mut check = |bucket, key, record| {
+        check_object(
+            store,
+            keys,
+            options,
+            &mut limit,
+            &mut report,
+            bucket,
+            key,
+            record,
+            &mut told,
+        )
+    };
     loop {
+        if options.cancel.load(Ordering::Relaxed) {
+            break;
+        }
         let page =
             store.scan_objects(after.as_ref().map(|(b, k)| (b.as_str(), k.as_str())), PAGE)?;
         let Some((b, k, _)) = page.last() else { break };
@@ -130,17 +146,7 @@ pub fn scrub(
             if options.cancel.load(Ordering::Relaxed) {
                 break;
             }
-            check_object(
-                store,
-                keys,
-                options,
-                &mut limit,
-                &mut report,
-                bucket,
-                key,
-                record,
-                &mut told,
-            )?;
+            check(bucket, key, record)?;
         }
     }
     // Then every noncurrent version: its content is as much the store's to keep.
@@ -164,17 +170,7 @@ pub fn scrub(
             if options.cancel.load(Ordering::Relaxed) {
                 break;
             }
-            check_object(
-                store,
-                keys,
-                options,
-                &mut limit,
-                &mut report,
-                bucket,
-                key,
-                record,
-                &mut told,
-            )?;
+            check(bucket, key, record)?;
         }
     }
     report.seconds = started.elapsed().as_secs_f64();
