@@ -105,6 +105,23 @@ def cpu_ticks(pid: int) -> int:
     return total
 
 
+def thread_ticks(pid: int) -> dict[str, int]:
+    """CPU ticks per "process/thread" name of a process tree (threads of one name summed)."""
+    out: dict[str, int] = {}
+    for p in tree(pid):
+        try:
+            proc = open(f"/proc/{p}/comm").read().strip()
+            for t in os.listdir(f"/proc/{p}/task"):
+                stat = open(f"/proc/{p}/task/{t}/stat").read()
+                name = stat[stat.index("(") + 1:stat.rindex(")")]
+                fields = stat.rsplit(")", 1)[1].split()
+                key = f"{proc}/{name}"
+                out[key] = out.get(key, 0) + int(fields[11]) + int(fields[12])
+        except (OSError, ValueError):
+            pass
+    return out
+
+
 def started_at(pid: int) -> float:
     """Unix time a process started (10 ms resolution)."""
     btime = next(int(line.split()[1]) for line in open("/proc/stat") if line.startswith("btime"))
@@ -365,11 +382,14 @@ def sync(s, pid: int) -> None:
     # nothing changes), then a minute once the polls have slowed to their idle pace.
     for when, settle in (("right after the sync", 0), (f"after {IDLE_SETTLE_S} s more", IDLE_SETTLE_S)):
         time.sleep(settle)
-        c0, t0 = cpu_ticks(pid), time.monotonic()
+        c0, t0, th0 = cpu_ticks(pid), time.monotonic(), thread_ticks(pid)
         time.sleep(IDLE_S)
-        cpu = (cpu_ticks(pid) - c0) / TICK / (time.monotonic() - t0) * 100
+        elapsed = time.monotonic() - t0
+        cpu = (cpu_ticks(pid) - c0) / TICK / elapsed * 100
         report(f"idle {IDLE_S} s {when}, {PAIRS} pairs and {per * PAIRS} files (Sync screen shown): CPU of all processes",
                f"{cpu:.2f} % of a core (load {load()})")
+        busy = sorted(((k, v - th0.get(k, 0)) for k, v in thread_ticks(pid).items()), key=lambda kv: -kv[1])
+        report("  by thread (process/thread)", ", ".join(f"{k} {v / TICK / elapsed * 100:.2f} %" for k, v in busy[:8] if v > 0))
         report("  its memory", mib(pss_kib(pid)))
 
     # One pair gets NEW_FILES new files; the page records its status line (MutationObserver) and

@@ -148,6 +148,9 @@ pub struct ListPage {
     pub prefixes: Vec<String>,
     /// Pass back to get the next page; `None` on the last.
     pub next_token: Option<String>,
+    /// ossvault's own server only: the bucket's listing token
+    /// (`ossvault_proto::headers::LISTING_TOKEN`); equal tokens, unchanged listings.
+    pub listing_token: Option<String>,
 }
 
 /// Parameters of a listing.
@@ -883,9 +886,16 @@ impl Client {
         if let Some(token) = &req.continuation_token {
             op = op.query("continuation-token", token.as_str());
         }
-        let result: ListBucketResultV2 = read_xml(self.send(op).await?.response).await?;
+        let response = self.send(op).await?.response;
+        let listing_token = response
+            .headers()
+            .get(ossvault_proto::headers::LISTING_TOKEN)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let result: ListBucketResultV2 = read_xml(response).await?;
         let url = result.encoding_type.as_deref() == Some("url");
         Ok(ListPage {
+            listing_token,
             objects: result
                 .contents
                 .into_iter()

@@ -22,6 +22,11 @@ pub const HASH_CRC64: &str = "x-oss-hash-crc64ecma";
 pub const OSS_ERR: &str = "x-oss-err";
 /// OSS's detailed error code (`0002-00000214`-style) on error answers.
 pub const OSS_EC: &str = "x-oss-ec";
+/// ossvault's own server only (OSS never sends it): on ListObjects answers, a token that
+/// changes whenever a listing of the bucket could (any object or version written since). Two
+/// equal tokens mean the bucket's listings are as they were, so an idle poll can stop at a
+/// one-key listing.
+pub const LISTING_TOKEN: &str = "x-ossvault-listing-token";
 /// The prefix of user metadata headers.
 pub const META_PREFIX: &str = "x-oss-meta-";
 /// `Normal`, `Multipart` or `Appendable`.

@@ -219,6 +219,13 @@ pub struct PairSync {
     overflows: Arc<AtomicU64>,
     /// Walks of the folder (passes) so far.
     walks: AtomicU64,
+    /// Full listings of the remote side so far.
+    listings: AtomicU64,
+    /// The listing token (ossvault's own server) under which the remote side last listed
+    /// exactly as the index holds it; cleared by every pass. See [`PairSync::poll_remote`].
+    matched_token: Mutex<Option<String>>,
+    /// Cleared once the server answers a listing without a token (OSS): no more probes.
+    server_has_tokens: std::sync::atomic::AtomicBool,
     _lock: PairLock,
 }
 
@@ -277,6 +284,9 @@ impl PairSync {
             status_written: Mutex::new(None),
             overflows: Arc::new(AtomicU64::new(0)),
             walks: AtomicU64::new(0),
+            listings: AtomicU64::new(0),
+            matched_token: Mutex::new(None),
+            server_has_tokens: std::sync::atomic::AtomicBool::new(true),
             _lock: lock,
         })
     }
@@ -331,6 +341,12 @@ impl PairSync {
     /// not).
     pub fn walks(&self) -> u64 {
         self.walks.load(Ordering::Relaxed)
+    }
+
+    /// Full listings of the remote side so far (a poll that a listing token settles makes
+    /// none).
+    pub fn listings(&self) -> u64 {
+        self.listings.load(Ordering::Relaxed)
     }
 
     /// Forgets what the status says of a file (a conflict the person resolved).
@@ -420,6 +436,7 @@ impl PairSync {
     /// folders as `name/` objects), into a bounded channel: a listing is never held whole. The
     /// task ends with the keys that cannot be local files.
     fn stream_remote(&self, pair: &Pair) -> (Listing, tokio::task::JoinHandle<Skips>) {
+        self.listings.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(1024);
         let client = self.client.clone();
         let (bucket, prefix, trash) = (
@@ -474,8 +491,19 @@ impl PairSync {
     /// A look at the remote side alone, for a pair whose folder has not changed (no events):
     /// the listing is compared with the index, and only a difference costs a pass (scan,
     /// plan, execute). An idle two-way pair thus never walks its folder to poll.
+    ///
+    /// Against ossvault's own server, a one-key listing first reads the bucket's listing
+    /// token: if it is the one under which the last full listing matched the index, nothing
+    /// in the bucket has been written since, and that is the whole poll (ten idle pairs of
+    /// 5,000 files otherwise cost a second of CPU every round of polls, server and client).
     pub async fn poll_remote(&self, settle: Option<Duration>) -> Result<PassReport> {
         let pair = self.pair();
+        let token = self.listing_token(&pair).await?;
+        if token.is_some() && *self.matched_token.lock().unwrap_or_else(|p| p.into_inner()) == token
+        {
+            self.publish(|s| s.last_sync_ms = Some(now_ms()));
+            return Ok(PassReport::default());
+        }
         let (listing, lister) = self.stream_remote(&pair);
         let index = self.index.clone();
         let same = tokio::task::spawn_blocking(move || listing_matches_index(&index, listing))
@@ -483,10 +511,34 @@ impl PairSync {
             .map_err(|e| Error::Index(format!("the comparison failed: {e}")))?;
         lister.abort();
         if same? {
+            // Taken before the listing began: a write since then moves the token.
+            *self.matched_token.lock().unwrap_or_else(|p| p.into_inner()) = token;
             self.publish(|s| s.last_sync_ms = Some(now_ms()));
             return Ok(PassReport::default());
         }
         self.pass_with(Remote::List, settle).await
+    }
+
+    /// The bucket's listing token, from a one-key listing of the pair's prefix; `None` from a
+    /// server that gives none (OSS), which is then not asked again.
+    async fn listing_token(&self, pair: &Pair) -> Result<Option<String>> {
+        if !self.server_has_tokens.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let request = ListRequest {
+            prefix: pair.prefix.clone(),
+            max_keys: Some(1),
+            ..Default::default()
+        };
+        let token = self
+            .client
+            .list_objects(&pair.bucket, &request)
+            .await?
+            .listing_token;
+        if token.is_none() {
+            self.server_has_tokens.store(false, Ordering::Relaxed);
+        }
+        Ok(token)
     }
 
     /// One pass: scan, list the remote side (when `list_remote`; else the index stands for
@@ -501,6 +553,8 @@ impl PairSync {
     }
 
     async fn pass_with(&self, remote: Remote, settle: Option<Duration>) -> Result<PassReport> {
+        // A pass changes the index (and the remote side): the next poll lists in full.
+        *self.matched_token.lock().unwrap_or_else(|p| p.into_inner()) = None;
         let pair = {
             let mut p = self.pair.lock().unwrap_or_else(|p| p.into_inner());
             if let Ok(fresh) = self.store.get(&p.name) {

@@ -442,6 +442,30 @@ async fn two_way_carries_changes_and_keeps_both_versions_of_a_conflict() {
     // A poll of a quiet remote compares a listing with the index: the folder is not walked.
     let r = sa.poll_remote(None).await.unwrap();
     assert_eq!((r.scanned, r.downloaded, r.uploaded), (0, 0, 0), "{r:?}");
+    // The next ones only read the bucket's listing token: nothing was written since.
+    let listings = sa.listings();
+    for _ in 0..3 {
+        let r = sa.poll_remote(None).await.unwrap();
+        assert_eq!((r.scanned, r.downloaded, r.uploaded), (0, 0, 0), "{r:?}");
+    }
+    assert_eq!(
+        sa.listings(),
+        listings,
+        "an unchanged bucket was listed again"
+    );
+    // A write elsewhere in the bucket moves the token: one listing, which finds nothing.
+    fx.client
+        .put_object(
+            BUCKET,
+            "elsewhere/x",
+            ossvault_client::RequestBody::Bytes(b"x".to_vec().into()),
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+    let r = sa.poll_remote(None).await.unwrap();
+    assert_eq!((r.scanned, r.downloaded), (0, 0), "{r:?}");
+    assert_eq!(sa.listings(), listings + 1);
 
     // A change on b reaches a, by a poll.
     write(&b.local, "notes/todo.txt", b"from b, v2");

@@ -122,7 +122,7 @@ pub async fn list_objects_v1(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         contents,
         common_prefixes,
     };
-    Ok(xml_ok("ListBucketResult", &result))
+    Ok(with_token(xml_ok("ListBucketResult", &result), &page))
 }
 
 pub async fn list_objects_v2(ctx: Ctx) -> Result<Response<Body>, ApiError> {
@@ -154,7 +154,17 @@ pub async fn list_objects_v2(ctx: Ctx) -> Result<Response<Body>, ApiError> {
         contents,
         common_prefixes,
     };
-    Ok(xml_ok("ListBucketResult", &result))
+    Ok(with_token(xml_ok("ListBucketResult", &result), &page))
+}
+
+/// The listing token header (ossvault's own; clients of OSS ignore it).
+fn with_token(mut response: Response<Body>, page: &ListPage) -> Response<Body> {
+    if let Ok(value) = http::HeaderValue::from_str(&page.token) {
+        response
+            .headers_mut()
+            .insert(ossvault_proto::headers::LISTING_TOKEN, value);
+    }
+    response
 }
 
 /// Continuation tokens are the last listed key (or prefix), URL-safe base64: opaque to

@@ -27,13 +27,13 @@ use redb::{
 };
 use serde::{de::DeserializeOwned, Serialize};
 use std::any::Any;
-use std::cell::Cell;
-use std::collections::VecDeque;
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::ops::Deref;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
 /// Byte-string keys and values.
@@ -165,6 +165,9 @@ impl<T: ReadableTable<Bytes, Bytes>> JsonTable for T {}
 pub(super) struct WTable<'t, K: Key + 'static, V: Value + 'static> {
     table: Table<'t, K, V>,
     dirty: &'t Cell<bool>,
+    /// For the tables whose keys start with `bucket 0x00` and whose rows listings show
+    /// (`objects`, `versions`): the buckets this batch writes, for [`Changes`].
+    touched: Option<&'t RefCell<HashSet<Vec<u8>>>>,
 }
 
 impl<'t, K: Key + 'static, V: Value + 'static> Deref for WTable<'t, K, V> {
@@ -187,6 +190,7 @@ impl WTable<'_, Bytes, Bytes> {
 
     pub(super) fn put_raw(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         self.dirty.set(true);
+        self.touch(key);
         self.table.insert(key, value)?;
         Ok(())
     }
@@ -194,7 +198,18 @@ impl WTable<'_, Bytes, Bytes> {
     /// Removes a key; whether it was there.
     pub(super) fn remove(&mut self, key: &[u8]) -> Result<bool, StoreError> {
         self.dirty.set(true);
+        self.touch(key);
         Ok(self.table.remove(key)?.is_some())
+    }
+
+    fn touch(&self, key: &[u8]) {
+        if let Some(touched) = self.touched {
+            let bucket = key.split(|&b| b == 0).next().unwrap_or_default();
+            let mut touched = touched.borrow_mut();
+            if !touched.contains(bucket) {
+                touched.insert(bucket.to_vec());
+            }
+        }
     }
 }
 
@@ -225,27 +240,33 @@ pub(super) struct Tables<'t> {
 }
 
 impl<'t> Tables<'t> {
-    fn open(txn: &'t WriteTransaction, dirty: &'t Cell<bool>) -> Result<Tables<'t>, StoreError> {
+    fn open(
+        txn: &'t WriteTransaction,
+        dirty: &'t Cell<bool>,
+        touched: &'t RefCell<HashSet<Vec<u8>>>,
+    ) -> Result<Tables<'t>, StoreError> {
         fn open<'t, K: Key + 'static, V: Value + 'static>(
             txn: &'t WriteTransaction,
             def: TableDefinition<K, V>,
             dirty: &'t Cell<bool>,
+            touched: Option<&'t RefCell<HashSet<Vec<u8>>>>,
         ) -> Result<WTable<'t, K, V>, StoreError> {
             Ok(WTable {
                 table: txn.open_table(def)?,
                 dirty,
+                touched,
             })
         }
         // Opened once per batch, not per operation.
         Ok(Tables {
-            buckets: open(txn, BUCKETS, dirty)?,
-            objects: open(txn, OBJECTS, dirty)?,
-            uploads: open(txn, UPLOADS, dirty)?,
-            upload_ids: open(txn, UPLOAD_IDS, dirty)?,
-            parts: open(txn, PARTS, dirty)?,
-            versions: open(txn, VERSIONS, dirty)?,
-            blobs: open(txn, BLOBS, dirty)?,
-            settings: open(txn, SETTINGS, dirty)?,
+            buckets: open(txn, BUCKETS, dirty, None)?,
+            objects: open(txn, OBJECTS, dirty, Some(touched))?,
+            uploads: open(txn, UPLOADS, dirty, None)?,
+            upload_ids: open(txn, UPLOAD_IDS, dirty, None)?,
+            parts: open(txn, PARTS, dirty, None)?,
+            versions: open(txn, VERSIONS, dirty, Some(touched))?,
+            blobs: open(txn, BLOBS, dirty, None)?,
+            settings: open(txn, SETTINGS, dirty, None)?,
         })
     }
 }
@@ -254,7 +275,7 @@ impl<'t> Tables<'t> {
 pub(super) fn create_tables(db: &Database) -> Result<(), StoreError> {
     let txn = db.begin_write()?;
     let dirty = Cell::new(false);
-    drop(Tables::open(&txn, &dirty)?);
+    drop(Tables::open(&txn, &dirty, &RefCell::default())?);
     txn.commit()?;
     Ok(())
 }
@@ -351,6 +372,44 @@ where
     }
 }
 
+/// A count of committed writes per bucket (rows of `objects` or `versions`), behind the
+/// listing token ([`Changes::token`]): two equal tokens of a bucket mean that no listing of it
+/// can differ between them. In memory only; a random epoch per opening keeps the tokens of
+/// different runs apart.
+#[derive(Debug)]
+pub(super) struct Changes {
+    epoch: u64,
+    counts: Mutex<HashMap<Vec<u8>, u64>>,
+}
+
+impl Changes {
+    fn new() -> Self {
+        Changes {
+            epoch: rand::random(),
+            counts: Mutex::default(),
+        }
+    }
+
+    fn bump(&self, buckets: HashSet<Vec<u8>>) {
+        if buckets.is_empty() {
+            return;
+        }
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        for bucket in buckets {
+            *counts.entry(bucket).or_default() += 1;
+        }
+    }
+
+    /// The bucket's token now. Taken before a listing's read transaction begins: a write that
+    /// commits after the token was taken moves the next one (the count goes up after the
+    /// commit, before the writer is answered), so a listing never looks newer than its token.
+    pub(super) fn token(&self, bucket: &str) -> String {
+        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let count = counts.get(bucket.as_bytes()).copied().unwrap_or(0);
+        format!("{:016x}-{count}", self.epoch)
+    }
+}
+
 /// The group-commit writer: one thread owning all write transactions.
 ///
 /// Each operation must do its checks (reads) before its first write, and fail only before it:
@@ -364,6 +423,7 @@ pub(super) struct Writer {
     queue: Option<mpsc::Sender<Box<dyn Job>>>,
     thread: Option<JoinHandle<()>>,
     stats: Arc<WriterStats>,
+    pub(super) changes: Arc<Changes>,
 }
 
 /// Counters, for tests and diagnostics.
@@ -378,13 +438,16 @@ impl Writer {
         let (queue, jobs) = mpsc::channel::<Box<dyn Job>>();
         let stats = Arc::new(WriterStats::default());
         let thread_stats = stats.clone();
+        let changes = Arc::new(Changes::new());
+        let thread_changes = changes.clone();
         let thread = std::thread::Builder::new()
             .name("ossvault-store-writer".to_owned())
-            .spawn(move || writer_loop(&db, &jobs, &thread_stats))?;
+            .spawn(move || writer_loop(&db, &jobs, &thread_stats, &thread_changes))?;
         Ok(Writer {
             queue: Some(queue),
             thread: Some(thread),
             stats,
+            changes,
         })
     }
 
@@ -445,7 +508,12 @@ impl fmt::Debug for Writer {
     }
 }
 
-fn writer_loop(db: &Database, jobs: &mpsc::Receiver<Box<dyn Job>>, stats: &WriterStats) {
+fn writer_loop(
+    db: &Database,
+    jobs: &mpsc::Receiver<Box<dyn Job>>,
+    stats: &WriterStats,
+    changes: &Changes,
+) {
     let mut pending: VecDeque<Box<dyn Job>> = VecDeque::new();
     loop {
         if pending.is_empty() {
@@ -462,13 +530,18 @@ fn writer_loop(db: &Database, jobs: &mpsc::Receiver<Box<dyn Job>>, stats: &Write
                 Err(_) => break,
             }
         }
-        run_batch(db, &mut pending, stats);
+        run_batch(db, &mut pending, stats, changes);
     }
 }
 
 /// Runs the queued operations in one transaction and commits once. Leaves in `pending` only
 /// the operations it did not get to (after an aborting failure).
-fn run_batch(db: &Database, pending: &mut VecDeque<Box<dyn Job>>, stats: &WriterStats) {
+fn run_batch(
+    db: &Database,
+    pending: &mut VecDeque<Box<dyn Job>>,
+    stats: &WriterStats,
+    changes: &Changes,
+) {
     let fail_all = |pending: &mut VecDeque<Box<dyn Job>>, why: &str| {
         for job in pending.drain(..) {
             job.deliver(&Fate::Aborted(why));
@@ -480,10 +553,11 @@ fn run_batch(db: &Database, pending: &mut VecDeque<Box<dyn Job>>, stats: &Writer
     };
     txn.set_durability(Durability::Immediate);
     let dirty = Cell::new(false);
+    let touched = RefCell::default();
     let mut ran: Vec<Box<dyn Job>> = Vec::with_capacity(pending.len());
     let mut abort: Option<String> = None;
     {
-        let mut tables = match Tables::open(&txn, &dirty) {
+        let mut tables = match Tables::open(&txn, &dirty, &touched) {
             Ok(tables) => tables,
             Err(e) => return fail_all(pending, &e.to_string()),
         };
@@ -524,6 +598,9 @@ fn run_batch(db: &Database, pending: &mut VecDeque<Box<dyn Job>>, stats: &Writer
         return;
     }
     let committed = txn.commit().map_err(|e| e.to_string());
+    // Before anyone is answered, and also after a failed commit (its writes may have reached
+    // the disk): listings taken from now on carry a new token.
+    changes.bump(touched.take());
     #[cfg(feature = "failpoints")]
     let committed = committed.and_then(|()| {
         match crate::failpoints::eval(crate::failpoints::Failpoint::MetaAfterCommit) {

@@ -144,6 +144,9 @@ pub struct ListPage {
     pub entries: Vec<ListEntry>,
     /// More entries follow the last one returned.
     pub truncated: bool,
+    /// The bucket's listing token, taken before the page was read (see
+    /// `ossvault_proto::headers::LISTING_TOKEN`).
+    pub token: String,
 }
 
 /// A page of in-progress multipart uploads.
@@ -1030,18 +1033,20 @@ impl Store {
         after: &str,
         max: usize,
     ) -> Result<ListPage, StoreError> {
+        let token = self.inner.writer.changes.token(bucket);
         let rtx = self.read()?;
         if !rtx.open_table(BUCKETS)?.contains(bucket.as_bytes())? {
             return Err(StoreError::NoSuchBucket);
         }
-        list::objects(
+        let page = list::objects(
             &rtx.open_table(OBJECTS)?,
             bucket,
             prefix,
             delimiter,
             after,
             max,
-        )
+        )?;
+        Ok(ListPage { token, ..page })
     }
 
     // ---- multipart ----

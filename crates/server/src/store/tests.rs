@@ -326,6 +326,47 @@ fn put_get_overwrite_delete() {
 }
 
 #[test]
+fn the_listing_token_moves_with_every_write_of_the_bucket_and_only_then() {
+    let (dir, store) = with_bucket("b");
+    store.create_bucket(bucket_record("b-x")).unwrap();
+    let token = |store: &Store| store.list_objects("b", "", "", "", 1).unwrap().token;
+    let t0 = token(&store);
+    assert_eq!(token(&store), t0, "reads move nothing");
+    put(&store, "b-x", "k", b"x", PutMode::Overwrite).unwrap();
+    assert_eq!(
+        token(&store),
+        t0,
+        "another bucket's write (a name that extends this one)"
+    );
+
+    put(&store, "b", "k", b"v1", PutMode::Overwrite).unwrap();
+    let t1 = token(&store);
+    assert_ne!(t1, t0, "a put");
+    assert!(put(&store, "b", "k", b"v2", PutMode::ForbidOverwrite).is_err());
+    assert_eq!(token(&store), t1, "a refused put writes nothing");
+
+    store.set_versioning("b", Versioning::Enabled).unwrap();
+    let t2 = token(&store);
+    put(&store, "b", "k", b"v2", PutMode::Overwrite).unwrap();
+    let t3 = token(&store);
+    assert_ne!(t3, t2, "a new version");
+    assert!(store.delete_object("b", "k").unwrap());
+    let t4 = token(&store);
+    assert_ne!(t4, t3, "a delete marker");
+    assert!(store.delete_object("b", "gone").is_ok());
+    assert_ne!(
+        token(&store),
+        t4,
+        "a delete marker over nothing is listed by versions too"
+    );
+
+    let last = token(&store);
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    assert_ne!(token(&store), last, "a new opening, a new epoch");
+}
+
+#[test]
 fn forbid_overwrite_and_refused_puts_leak_nothing() {
     let (_dir, store) = with_bucket("b");
     put(&store, "b", "k", b"v1", PutMode::ForbidOverwrite).unwrap();
