@@ -41,8 +41,12 @@ pub struct RunOptions {
     /// remote that stays quiet is listed less and less often, down to once every
     /// `remote_poll × IDLE_POLL_FACTOR`, until a change on either side brings the pace back.
     pub remote_poll: Duration,
-    /// Files in flight at once.
+    /// Files in flight at once in one pair.
     pub jobs: usize,
+    /// Files in flight at once across every pair run with clones of these options (an
+    /// engine's pairs): ten pairs of 32 each opened 320 connections to one server, more than it
+    /// serves one address at once (256), and gained nothing on a few cores.
+    pub shared_jobs: Arc<tokio::sync::Semaphore>,
     /// Plaintext part size of multipart uploads (a multiple of 4 MiB).
     pub part_size: u64,
     /// Files this big or bigger go up in parts (resumable).
@@ -97,6 +101,7 @@ impl Default for RunOptions {
             rescan_without_events: Duration::from_secs(60),
             remote_poll: Duration::from_secs(10),
             jobs: 32,
+            shared_jobs: Arc::new(tokio::sync::Semaphore::new(32)),
             part_size: 8 << 20,
             multipart_threshold: 8 << 20,
             part_jobs: 4,
@@ -704,9 +709,17 @@ impl PairSync {
         };
         let exec = &exec;
         let run = |(action, size): (Action, u64)| async move {
-            if let Err(e) = self.wait_unpaused().await {
-                return (action, Err(e));
-            }
+            // A slot among every pair's transfers, taken unpaused and not kept while paused
+            // (never closed: the semaphore lives in the options).
+            let _slot = loop {
+                if let Err(e) = self.wait_unpaused().await {
+                    return (action, Err(e));
+                }
+                let slot = self.options.shared_jobs.acquire().await;
+                if !*self.paused.borrow() {
+                    break slot;
+                }
+            };
             if action.transfers() {
                 self.set_file(action.rel(), Some(FileState::Transferring { percent: 0 }));
             }

@@ -511,6 +511,37 @@ async fn two_way_carries_changes_and_keeps_both_versions_of_a_conflict() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pairs_run_with_the_same_options_share_their_transfer_slots() {
+    let fx = fixture().await;
+    // No slot at all: neither pair transfers anything until one is given.
+    let options = RunOptions {
+        shared_jobs: Arc::new(tokio::sync::Semaphore::new(0)),
+        ..fast_options()
+    };
+    let mut passes = Vec::new();
+    for name in ["a", "b"] {
+        let pair = fx.add(name, Mode::Upload, None, &format!("{name}/"));
+        write(&pair.local, "f.txt", name.as_bytes());
+        let sync = fx.open(name, options.clone()).await;
+        passes.push(tokio::spawn(async move { sync.pass(true, None).await }));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        passes.iter().all(|p| !p.is_finished()),
+        "a pass transferred without a slot"
+    );
+    options.shared_jobs.add_permits(1);
+    for pass in passes {
+        let r = tokio::time::timeout(Duration::from_secs(30), pass)
+            .await
+            .expect("the passes share the one slot")
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.uploaded, 1, "{r:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_two_way_pair_polls_the_remote_without_walking_its_folder() {
     let fx = fixture().await;
     // Plain: what is looked at does not depend on encryption, and it keeps the test short.
