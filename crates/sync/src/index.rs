@@ -11,8 +11,9 @@ const FILES: TableDefinition<&str, &[u8]> = TableDefinition::new("files");
 /// redb's page cache per index (its default is 1 GiB, which a pass would fill with the pages it
 /// streams through once). An app runs many pairs, and each pass or remote poll reads its index
 /// through from start to end, so a cache holds the whole index (4.5 MiB for 5,000 files) for
-/// nothing but memory: the OS caches the file anyway.
-const INDEX_CACHE_BYTES: usize = 512 << 10;
+/// nothing but memory: the OS caches the file anyway. (512 KiB before the listing tokens, when
+/// every idle poll read each index through.)
+const INDEX_CACHE_BYTES: usize = 128 << 10;
 
 /// What was true of a path when it was last in sync on both sides.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
