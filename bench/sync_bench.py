@@ -13,7 +13,8 @@ measured in the same run on the same machine.
       restart): it must not grow with the number of files.
 
 rclone's local backend does not fsync, the server fsyncs every object: rclone is measured
-twice, as is and followed by `sync` (the durable reference, as `cp -r` + `sync`).
+twice, as is and followed by `sync` (the durable reference, as `cp -r` + `sync`). Every timed
+step starts after an (untimed) `sync` of what the steps before it left dirty.
 
 Peak RSS is the child's VmHWM polled from /proc. Usage, from the repository root after
 `cargo build --release -p ossvault-cli`:
@@ -45,7 +46,9 @@ BUCKET = "syncbench"
 
 
 def run(cmd, env=None, capture=False):
-    """(seconds, peak RSS KiB, stdout) of one child."""
+    """(seconds, peak RSS KiB, stdout) of one child. Dirty pages of earlier steps are flushed
+    first (not timed), so that one tool's writeback never lands in another's time."""
+    os.sync()
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
@@ -120,7 +123,6 @@ def main() -> None:
                 obscured = subprocess.run([rclone, "obscure", "bench-password"], capture_output=True,
                                           text=True, check=True).stdout.strip()
                 conf.write_text(f"[secret]\ntype = crypt\nremote = {work / 'rclone-out'}\npassword = {obscured}\n")
-            subprocess.run(["sync"], check=True)
             cases = [(f"{args.files:,} x {args.file_kib} KiB", small, args.files * (args.file_kib << 10))]
             if args.big_mib:
                 cases.append((f"1 file of {args.big_mib} MiB", big_dir, args.big_mib << 20))
@@ -133,7 +135,6 @@ def main() -> None:
                 rows.append((f"(a) {label}: ossvault sync run (encrypted)", t, nbytes, rss))
                 if rclone:
                     shutil.rmtree(work / "rclone-out", ignore_errors=True)
-                    subprocess.run(["sync"], check=True)
                     t2, rss2, _ = run([rclone, "copy", str(src), "secret:", "--config", str(conf),
                                        "--transfers", "8", "--checkers", "8"])
                     rows.append((f"(a) {label}: rclone copy to crypt (local folder)", t2, nbytes, rss2))
@@ -141,13 +142,11 @@ def main() -> None:
                     # rclone's local backend never fsyncs, the server fsyncs every object: the
                     # same copy followed by `sync` (as for cp) is the durable reference.
                     shutil.rmtree(work / "rclone-out", ignore_errors=True)
-                    subprocess.run(["sync"], check=True)
                     t2s, _, _ = run(["sh", "-c", f"'{rclone}' copy '{src}' secret: --config '{conf}' "
                                          "--transfers 8 --checkers 8 && sync"])
                     rows.append((f"(a) {label}: rclone copy to crypt + sync", t2s, nbytes, 0))
                     ratios.append(f"(a) {label}: sync is {t2s / t:.2f}x rclone crypt + sync's rate")
                 dst = work / f"cp-{name}"
-                subprocess.run(["sync"], check=True)
                 t3, _, _ = run(["sh", "-c", f"cp -r '{src}' '{dst}' && sync"])
                 rows.append((f"(a) {label}: cp -r + sync (disk)", t3, nbytes, 0))
                 ratios.append(f"(a) {label}: sync is {t3 / t:.2f}x cp -r + sync's rate")
