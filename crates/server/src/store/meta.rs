@@ -401,7 +401,13 @@ struct TypedJob<T, F> {
     op: Option<F>,
     result: Option<Result<T, StoreError>>,
     panic: Option<Box<dyn Any + Send>>,
-    reply: mpsc::SyncSender<Reply<T>>,
+    reply: ReplyTo<T>,
+}
+
+/// Where a job's outcome goes: a blocked thread, or a task awaiting it.
+enum ReplyTo<T> {
+    Thread(mpsc::SyncSender<Reply<T>>),
+    Task(tokio::sync::oneshot::Sender<Reply<T>>),
 }
 
 impl<T, F> Job for TypedJob<T, F>
@@ -449,8 +455,16 @@ where
             )),
             (None, None, Fate::Committed) => unreachable!("a committed job has run"),
         };
-        // The caller may have gone away (it cannot, it blocks on this; but never panic here).
-        let _ = self.reply.send(reply);
+        // The caller may have gone away (a task dropped while it waited: the outcome stands, it
+        // is simply not told; a blocked thread cannot go). Never panic here.
+        match self.reply {
+            ReplyTo::Thread(to) => {
+                let _ = to.send(reply);
+            }
+            ReplyTo::Task(to) => {
+                let _ = to.send(reply);
+            }
+        }
     }
 }
 
@@ -491,13 +505,39 @@ impl Writer {
         })
     }
 
-    /// Runs `op` in the next batch and waits for the batch's commit.
+    /// Runs `op` in the next batch and waits for the batch's commit (blocking).
     pub(super) fn run<T, F>(&self, op: F) -> Outcome<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Tables<'_>) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, answer) = mpsc::sync_channel(1);
+        if !self.submit(op, ReplyTo::Thread(reply)) {
+            return stopped();
+        }
+        received(answer.recv().ok())
+    }
+
+    /// [`Writer::run`] for async code: the task waits for the commit without holding a
+    /// thread. (Dropping the future does not withdraw the operation.)
+    pub(super) async fn run_async<T, F>(&self, op: F) -> Outcome<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Tables<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        if !self.submit(op, ReplyTo::Task(reply)) {
+            return stopped();
+        }
+        received(answer.await.ok())
+    }
+
+    /// Queues a job; false if the writer has stopped.
+    fn submit<T, F>(&self, op: F, reply: ReplyTo<T>) -> bool
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Tables<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
         let job = Box::new(TypedJob {
             op: Some(op),
             result: None,
@@ -508,24 +548,28 @@ impl Writer {
             .queue
             .as_ref()
             .expect("the queue lives as long as the writer");
-        if queue.send(job).is_err() {
-            return Outcome::Done(Err(StoreError::Meta(
-                "the metadata writer has stopped".into(),
-            )));
-        }
-        match answer.recv() {
-            Ok(Reply::Outcome(outcome)) => outcome,
-            Ok(Reply::Panicked(payload)) => panic::resume_unwind(payload),
-            // The writer died with our job (a panic inside redb's commit): outcome unknown.
-            Err(_) => {
-                Outcome::Uncertain(StoreError::Meta("the metadata writer has stopped".into()))
-            }
-        }
+        queue.send(job).is_ok()
     }
 
     #[cfg(test)]
     pub(super) fn stats(&self) -> &WriterStats {
         &self.stats
+    }
+}
+
+fn stopped<T>() -> Outcome<T> {
+    Outcome::Done(Err(StoreError::Meta(
+        "the metadata writer has stopped".into(),
+    )))
+}
+
+/// The caller's side of a job's reply (`None`: the writer dropped the job unanswered).
+fn received<T>(reply: Option<Reply<T>>) -> Outcome<T> {
+    match reply {
+        Some(Reply::Outcome(outcome)) => outcome,
+        Some(Reply::Panicked(payload)) => panic::resume_unwind(payload),
+        // The writer died with our job (a panic inside redb's commit): outcome unknown.
+        None => Outcome::Uncertain(StoreError::Meta("the metadata writer has stopped".into())),
     }
 }
 

@@ -606,6 +606,11 @@ impl Store {
         self.inner.inline_max.store(bytes, Ordering::Relaxed);
     }
 
+    /// New blobs of at most this many bytes are stored inline.
+    pub fn inline_max(&self) -> usize {
+        self.inner.inline_max.load(Ordering::Relaxed)
+    }
+
     /// Starts a new blob: inline while it fits the inline threshold, in `tmp/` beyond it.
     /// Dropping the writer without `finish` removes its temp file. Refused
     /// (`InsufficientStorage`) when the disk is down to its reserve; the writer itself checks
@@ -687,13 +692,68 @@ impl Store {
         blobs: Vec<NewBlob>,
         mode: PutMode,
     ) -> Result<Written, StoreError> {
+        let (op, published) = self.prepare_put(bucket, key, record, blobs, mode)?;
+        let (written, dropped) = self.settle(self.inner.writer.run(op), published)?;
+        self.unlink(dropped);
+        Ok(written)
+    }
+
+    /// [`Store::put_object`] for async code. Inline content involves no blocking step: the
+    /// task waits for the commit without holding a thread (a small PUT then costs no thread
+    /// handoff besides the writer's); content in files is published on the blocking pool.
+    pub async fn put_object_async(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: ObjectRecord,
+        blobs: Vec<NewBlob>,
+        mode: PutMode,
+    ) -> Result<Written, StoreError> {
+        if !blobs.iter().all(NewBlob::is_inline) {
+            let (store, bucket, key) = (self.clone(), bucket.to_owned(), key.to_owned());
+            return run_blocking(move || store.put_object(&bucket, &key, record, blobs, mode))
+                .await;
+        }
+        let (op, published) = self.prepare_put(bucket, key, record, blobs, mode)?;
+        let outcome = self.inner.writer.run_async(op).await;
+        let (written, dropped) = self.settle(outcome, published)?;
+        if !dropped.is_empty() {
+            // The replaced object's files.
+            let store = self.clone();
+            run_blocking(move || {
+                store.unlink(dropped);
+                Ok(())
+            })
+            .await?;
+        }
+        Ok(written)
+    }
+
+    /// What a PUT does before its commit: checks the segments, publishes file blobs; returns
+    /// the operation to commit and the published files.
+    #[allow(clippy::type_complexity)]
+    fn prepare_put(
+        &self,
+        bucket: &str,
+        key: &str,
+        mut record: ObjectRecord,
+        blobs: Vec<NewBlob>,
+        mode: PutMode,
+    ) -> Result<
+        (
+            impl FnOnce(&mut meta::Tables<'_>) -> Result<(Written, Vec<BlobId>), StoreError>
+                + Send
+                + 'static,
+            Vec<Published>,
+        ),
+        StoreError,
+    > {
         let new_ids: Vec<BlobId> = blobs.iter().map(NewBlob::id).collect();
         check_segments(&record.segments, &new_ids)?;
         let (published, inline) = self.publish_all(blobs)?;
         let okey = object_key(bucket, key);
         let bucket = bucket.to_owned();
-        let mut record = record;
-        let outcome = self.inner.writer.run(move |t| {
+        let op = move |t: &mut meta::Tables<'_>| {
             let state = bucket_versioning(t, &bucket)?;
             let old: Option<ObjectRecord> = t.objects.get_json(&okey)?;
             mode.check(old.as_ref())?;
@@ -708,10 +768,8 @@ impl Store {
                 },
                 dropped,
             ))
-        });
-        let (written, dropped) = self.settle(outcome, published)?;
-        self.unlink(dropped);
-        Ok(written)
+        };
+        Ok((op, published))
     }
 
     /// Makes a changed copy of the current object at `key` its newest version, sharing its
@@ -1426,6 +1484,17 @@ impl Store {
         use std::sync::atomic::Ordering::Relaxed;
         let stats = self.inner.writer.stats();
         (stats.commits.load(Relaxed), stats.operations.load(Relaxed))
+    }
+}
+
+/// Runs blocking store work on the blocking pool (a panic in it is raised again here).
+async fn run_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(StoreError::Meta(format!("blocking task failed: {e}"))),
     }
 }
 
