@@ -41,8 +41,12 @@ pub struct RunOptions {
     /// remote that stays quiet is listed less and less often, down to once every
     /// `remote_poll × IDLE_POLL_FACTOR`, until a change on either side brings the pace back.
     pub remote_poll: Duration,
-    /// Files in flight at once.
+    /// Files of more than [`SMALL_FILE`] bytes in flight at once.
     pub jobs: usize,
+    /// Actions in flight at once in all (small files, deletions, moves; `jobs` of them at
+    /// most large files). Each small file is one short request: against a server that commits
+    /// them in groups, more in flight means larger groups and fewer fsyncs per file.
+    pub small_jobs: usize,
     /// Plaintext part size of multipart uploads (a multiple of 4 MiB).
     pub part_size: u64,
     /// Files this big or bigger go up in parts (resumable).
@@ -52,6 +56,10 @@ pub struct RunOptions {
     /// The longest wait between attempts after transient failures.
     pub max_backoff: Duration,
 }
+
+/// Files of at most this many bytes count as small for [`RunOptions::small_jobs`]: one request
+/// each, read and sealed in memory.
+pub const SMALL_FILE: u64 = 256 << 10;
 
 /// How much slower than `remote_poll` an idle pair lists its remote side at the most (10 s
 /// becomes 2 min): ten idle two-way pairs of 5,000 files took a whole core when each listed and
@@ -97,6 +105,7 @@ impl Default for RunOptions {
             rescan_without_events: Duration::from_secs(60),
             remote_poll: Duration::from_secs(10),
             jobs: 32,
+            small_jobs: 128,
             part_size: 8 << 20,
             multipart_threshold: 8 << 20,
             part_jobs: 4,
@@ -649,7 +658,19 @@ impl PairSync {
             index: &self.index,
         };
         let exec = &exec;
+        let large = tokio::sync::Semaphore::new(self.options.jobs.max(1));
+        let large = &large;
         let run = |(action, size): (Action, u64)| async move {
+            // Held for the whole action: at most `jobs` large files at once.
+            let _slot = match action.transfers() && size > SMALL_FILE {
+                true => Some(
+                    large
+                        .acquire()
+                        .await
+                        .expect("the semaphore is never closed"),
+                ),
+                false => None,
+            };
             if let Err(e) = self.wait_unpaused().await {
                 return (action, Err(e));
             }
@@ -679,7 +700,7 @@ impl PairSync {
         // this pass is empty by then.
         let (last, first): (Vec<_>, Vec<_>) =
             actions.into_iter().partition(|(a, _)| a.removes_folder());
-        let jobs = self.options.jobs.max(1);
+        let jobs = self.options.small_jobs.max(self.options.jobs).max(1);
         let mut results = futures_util::stream::iter(first)
             .map(run)
             .buffer_unordered(jobs)
