@@ -137,7 +137,7 @@ fn inline_blobs(store: &Store) -> BTreeSet<BlobId> {
     let ids = table
         .iter()
         .unwrap()
-        .map(|item| BlobId(item.unwrap().0.value().0));
+        .map(|item| BlobId(item.unwrap().0.value().1));
     ids.collect()
 }
 
