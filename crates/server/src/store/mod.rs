@@ -618,11 +618,10 @@ impl Store {
     pub fn new_blob(&self) -> Result<BlobWriter, StoreError> {
         self.check_space(0)?;
         let reserve = self.inner.min_free.load(Ordering::Relaxed);
-        let inline_max = self.inner.inline_max.load(Ordering::Relaxed);
         Ok(BlobWriter::create(
             &self.inner.tmp_dir,
             reserve,
-            inline_max,
+            self.inline_max(),
         )?)
     }
 
