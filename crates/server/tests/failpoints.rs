@@ -1174,3 +1174,11 @@ fn power_loss_without_content_fsync_is_caught() {
 fn power_loss_without_directory_fsync_is_caught() {
     power_loss_caught_without(power::Skip::Directories);
 }
+
+/// Most of the workload's writes are small enough to be kept inline in the metadata database
+/// (bytes committed with their record, in group commits): without the commits' syncs, the
+/// acknowledged ones are lost.
+#[test]
+fn power_loss_without_metadata_sync_is_caught() {
+    power_loss_caught_without(power::Skip::Metadata);
+}
