@@ -13,7 +13,14 @@ measured in the same run on the same machine.
       restart): it must not grow with the number of files.
 
 rclone's local backend does not fsync, the server fsyncs every object: rclone is measured
-twice, as is and followed by `sync` (the durable reference, as `cp -r` + `sync`).
+twice, as is and followed by `sync` (the durable reference, as `cp -r` + `sync`). Every timed
+step starts after an (untimed) `sync` of what the steps before it left dirty, and nothing is
+deleted before a timed step: on ext4 without a journal (this VM's root file system) creating
+files shortly after many were deleted is slow (the inode allocator skips inodes deleted in the
+last minutes, `recently_deleted` in the kernel's profile: rclone's copy of the 10,000 files took
+8-11 s instead of 1.7-2 s, nearly all in the kernel), which hits rclone and cp (10,000 new files
+each) but not the server (one database file). Leave a few minutes between runs, or the
+previous run's clean-up weighs on the references of the next.
 
 Peak RSS is the child's VmHWM polled from /proc. Usage, from the repository root after
 `cargo build --release -p ossvault-cli`:
@@ -45,7 +52,9 @@ BUCKET = "syncbench"
 
 
 def run(cmd, env=None, capture=False):
-    """(seconds, peak RSS KiB, stdout) of one child."""
+    """(seconds, peak RSS KiB, stdout) of one child. Dirty pages of earlier steps are flushed
+    first (not timed), so that one tool's writeback never lands in another's time."""
+    os.sync()
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
@@ -120,7 +129,6 @@ def main() -> None:
                 obscured = subprocess.run([rclone, "obscure", "bench-password"], capture_output=True,
                                           text=True, check=True).stdout.strip()
                 conf.write_text(f"[secret]\ntype = crypt\nremote = {work / 'rclone-out'}\npassword = {obscured}\n")
-            subprocess.run(["sync"], check=True)
             cases = [(f"{args.files:,} x {args.file_kib} KiB", small, args.files * (args.file_kib << 10))]
             if args.big_mib:
                 cases.append((f"1 file of {args.big_mib} MiB", big_dir, args.big_mib << 20))
@@ -132,22 +140,19 @@ def main() -> None:
                 assert report["failed"] == [] and report["uploaded"] == (args.files if name == "small" else 1), report
                 rows.append((f"(a) {label}: ossvault sync run (encrypted)", t, nbytes, rss))
                 if rclone:
-                    shutil.rmtree(work / "rclone-out", ignore_errors=True)
-                    subprocess.run(["sync"], check=True)
-                    t2, rss2, _ = run([rclone, "copy", str(src), "secret:", "--config", str(conf),
-                                       "--transfers", "8", "--checkers", "8"])
+                    # Each copy into a folder of its own: nothing is deleted before a timed step
+                    # (see the docstring).
+                    t2, rss2, _ = run([rclone, "copy", str(src), f"secret:as-is-{name}", "--config",
+                                       str(conf), "--transfers", "8", "--checkers", "8"])
                     rows.append((f"(a) {label}: rclone copy to crypt (local folder)", t2, nbytes, rss2))
                     ratios.append(f"(a) {label}: sync is {t2 / t:.2f}x rclone crypt's rate")
                     # rclone's local backend never fsyncs, the server fsyncs every object: the
                     # same copy followed by `sync` (as for cp) is the durable reference.
-                    shutil.rmtree(work / "rclone-out", ignore_errors=True)
-                    subprocess.run(["sync"], check=True)
-                    t2s, _, _ = run(["sh", "-c", f"'{rclone}' copy '{src}' secret: --config '{conf}' "
-                                         "--transfers 8 --checkers 8 && sync"])
+                    t2s, _, _ = run(["sh", "-c", f"'{rclone}' copy '{src}' secret:synced-{name} "
+                                         f"--config '{conf}' --transfers 8 --checkers 8 && sync"])
                     rows.append((f"(a) {label}: rclone copy to crypt + sync", t2s, nbytes, 0))
                     ratios.append(f"(a) {label}: sync is {t2s / t:.2f}x rclone crypt + sync's rate")
                 dst = work / f"cp-{name}"
-                subprocess.run(["sync"], check=True)
                 t3, _, _ = run(["sh", "-c", f"cp -r '{src}' '{dst}' && sync"])
                 rows.append((f"(a) {label}: cp -r + sync (disk)", t3, nbytes, 0))
                 ratios.append(f"(a) {label}: sync is {t3 / t:.2f}x cp -r + sync's rate")

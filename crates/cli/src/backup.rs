@@ -56,13 +56,17 @@ fn copy(from: &std::path::Path, to: &std::path::Path, out: &Output, done: &str) 
             "objects": report.objects,
             "blobs": report.blobs,
             "blob_bytes": report.blob_bytes,
+            "inline_blobs": report.inline_blobs,
+            "inline_bytes": report.inline_bytes,
         }))?;
     } else {
         out.line(format!(
-            "{done} {} objects ({} blobs, {}) from {} to {}",
+            "{done} {} objects ({} blob files, {}; {} inline, {}) from {} to {}",
             report.objects,
             report.blobs,
             human_bytes(report.blob_bytes),
+            report.inline_blobs,
+            human_bytes(report.inline_bytes),
             from.display(),
             to.display()
         ))?;

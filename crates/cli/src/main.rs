@@ -26,6 +26,12 @@ mod transfers;
 mod units;
 mod versioning;
 
+/// mimalloc rather than the system allocator: a sync of many small files and the server that
+/// takes them move buffers of a few KiB by the tens of thousands, where glibc's malloc and free
+/// (with its consolidations) cost more than the hashing.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use connection::ConnectionArgs;
 use output::Output;

@@ -47,6 +47,11 @@ pub struct ServeArgs {
     /// Most bytes per second a periodic scrub reads.
     #[arg(long, value_name = "SIZE", default_value = "50MiB", value_parser = crate::units::parse_size)]
     scrub_rate: u64,
+    /// Content of at most this size (an object, a part, an append) is stored inline in the
+    /// metadata database, committed with its record, rather than as a file of its own; 0 stores
+    /// every content as a file.
+    #[arg(long, value_name = "SIZE", default_value = "64KiB", value_parser = crate::units::parse_size)]
+    inline_max: u64,
     /// How long RestoreObject takes before an archived object (Archive, ColdArchive) is
     /// readable, e.g. `1m`, `0s`.
     #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_delay)]
@@ -193,6 +198,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
     config.scrub_interval = args.scrub_interval;
     config.scrub_rate = args.scrub_rate;
     config.min_free_space = args.min_free_space;
+    config.inline_max = usize::try_from(args.inline_max).unwrap_or(usize::MAX);
     config.restore_delay = args.restore_delay;
     if let Some(n) = args.max_connections {
         config.max_connections = n;

@@ -168,7 +168,9 @@ impl Client {
             .user_agent(USER_AGENT)
             .connect_timeout(config.connect_timeout)
             .read_timeout(config.read_timeout)
-            .pool_max_idle_per_host(64)
+            // At least as many as a caller keeps in flight (a folder sync: 128 small files):
+            // fewer, and every burst of requests closes connections it then opens again.
+            .pool_max_idle_per_host(256)
             .tcp_nodelay(true);
         if let Some(pem) = &config.pinned_certificate_pem {
             let cert = reqwest::Certificate::from_pem(pem).map_err(|e| {

@@ -305,6 +305,12 @@ async fn read_resource(
     key: Option<&str>,
     read_object: bool,
 ) -> Result<(Option<BucketRecord>, Option<ObjectRecord>), ApiError> {
+    if key.is_none() || !read_object {
+        // Only the bucket's record: the buckets table is tiny and stays in the metadata
+        // cache, so reading it here costs less than a handoff to the blocking pool (which
+        // every request would otherwise pay).
+        return Ok((ctx.store().bucket(bucket)?, None));
+    }
     let (bucket, key) = (bucket.to_owned(), key.map(str::to_owned));
     let version = ctx
         .query

@@ -78,6 +78,9 @@ pub struct Config {
     /// Most memory the metadata database's page cache takes (it fills up to the database's
     /// size as objects are written and read).
     pub metadata_cache: usize,
+    /// Content (an object, a part, an append) of at most this many bytes is stored inline in
+    /// the metadata database rather than in a file of its own; 0: always a file.
+    pub inline_max: usize,
 }
 
 impl Config {
@@ -126,6 +129,7 @@ impl Config {
             min_free_space: 256 << 20,
             restore_delay: Duration::from_secs(60),
             metadata_cache: crate::store::DEFAULT_CACHE_BYTES,
+            inline_max: crate::store::DEFAULT_INLINE_MAX,
         }
     }
 }

@@ -113,6 +113,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .await
         .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
     store.set_min_free_space(config.min_free_space);
+    store.set_inline_max(config.inline_max);
     let (sse, kms) = match &config.root_secret {
         Some(root) => {
             let (store, root) = (store.clone(), root.clone());

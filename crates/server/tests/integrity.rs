@@ -47,6 +47,9 @@ struct Server {
 async fn start(dir: &Path) -> Server {
     let mut config = common::config_in(dir);
     config.root_secret = Some(RootSecret::from_bytes(ROOT));
+    // These tests damage content files; damage to inline content is the store's tests' part
+    // (`store::tests::scrub_reports_damaged_inline_content`).
+    config.inline_max = 0;
     let running = ossvault_server::start(config).await.unwrap();
     Server {
         base: running.endpoint(),

@@ -59,15 +59,18 @@ async fn start_and_store(data: &Path) {
     .unwrap();
     let bucket = format!("b{}", rand_suffix());
     client.create_bucket(&bucket, None).await.unwrap();
-    client
-        .put_object(
-            &bucket,
-            "plain.txt",
-            ossvault_client::RequestBody::Bytes(bytes::Bytes::from_static(b"private")),
-            &Default::default(),
-        )
-        .await
-        .unwrap();
+    // One object inline in the metadata, one too large for that: a content file.
+    for (key, len) in [("small.txt", 7), ("large.bin", 100 << 10)] {
+        client
+            .put_object(
+                &bucket,
+                key,
+                ossvault_client::RequestBody::Bytes(vec![b'p'; len].into()),
+                &Default::default(),
+            )
+            .await
+            .unwrap();
+    }
     server.shutdown().await;
 }
 

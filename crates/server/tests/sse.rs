@@ -321,8 +321,11 @@ async fn round_trips_and_ranges_at_chunk_edges() {
     }
     s.stop().await;
 
-    // On disk: each object is one content file of the sealed size, holding no plaintext.
+    // On disk: each object is one content file of the sealed size (or its sealed bytes inline
+    // in the metadata), and no file holds plaintext.
     let blobs = files(&data_dir.join("blobs"));
+    let mut stored_files = blobs.clone();
+    stored_files.push(data_dir.join("meta.redb"));
     for (i, &size) in SIZES.iter().enumerate() {
         let chunks = size.div_ceil(CHUNK).max(1);
         let sealed = size + 16 * chunks;
@@ -331,8 +334,13 @@ async fn round_trips_and_ranges_at_chunk_edges() {
             .iter()
             .filter(|p| std::fs::metadata(p).unwrap().len() == sealed as u64)
             .collect();
-        assert!(!matching.is_empty(), "no content file of {sealed} bytes");
-        for path in blobs.iter() {
+        let inline = sealed <= ossvault_server::store::DEFAULT_INLINE_MAX;
+        assert_eq!(
+            matching.is_empty(),
+            inline,
+            "{sealed} bytes: a content file unless inline"
+        );
+        for path in stored_files.iter() {
             let stored = std::fs::read(path).unwrap();
             let probe = &data[..data.len().min(64)];
             assert!(

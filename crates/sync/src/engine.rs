@@ -41,9 +41,13 @@ pub struct RunOptions {
     /// remote that stays quiet is listed less and less often, down to once every
     /// `remote_poll × IDLE_POLL_FACTOR`, until a change on either side brings the pace back.
     pub remote_poll: Duration,
-    /// Files in flight at once in one pair.
+    /// Files of more than [`SMALL_FILE`] bytes in flight at once.
     pub jobs: usize,
-    /// Files in flight at once across every pair run with clones of these options (an
+    /// Actions in flight at once in all (small files, deletions, moves; `jobs` of them at
+    /// most large files). Each small file is one short request: against a server that commits
+    /// them in groups, more in flight means larger groups and fewer fsyncs per file.
+    pub small_jobs: usize,
+    /// Actions in flight at once across every pair run with clones of these options (an
     /// engine's pairs): ten pairs of 32 each opened 320 connections to one server, more than it
     /// serves one address at once (256), and gained nothing on a few cores.
     pub shared_jobs: Arc<tokio::sync::Semaphore>,
@@ -56,6 +60,10 @@ pub struct RunOptions {
     /// The longest wait between attempts after transient failures.
     pub max_backoff: Duration,
 }
+
+/// Files of at most this many bytes count as small for [`RunOptions::small_jobs`]: one request
+/// each, read and sealed in memory.
+pub const SMALL_FILE: u64 = 256 << 10;
 
 /// How much slower than `remote_poll` an idle pair lists its remote side at the most (10 s
 /// becomes 2 min): ten idle two-way pairs of 5,000 files took a whole core when each listed and
@@ -101,7 +109,8 @@ impl Default for RunOptions {
             rescan_without_events: Duration::from_secs(60),
             remote_poll: Duration::from_secs(10),
             jobs: 32,
-            shared_jobs: Arc::new(tokio::sync::Semaphore::new(32)),
+            small_jobs: 128,
+            shared_jobs: Arc::new(tokio::sync::Semaphore::new(128)),
             part_size: 8 << 20,
             multipart_threshold: 8 << 20,
             part_jobs: 4,
@@ -708,8 +717,20 @@ impl PairSync {
             index: &self.index,
         };
         let exec = &exec;
+        let large = tokio::sync::Semaphore::new(self.options.jobs.max(1));
+        let large = &large;
         let run = |(action, size): (Action, u64)| async move {
-            // A slot among every pair's transfers, taken unpaused and not kept while paused
+            // Held for the whole action: at most `jobs` large files at once.
+            let _large = match action.transfers() && size > SMALL_FILE {
+                true => Some(
+                    large
+                        .acquire()
+                        .await
+                        .expect("the semaphore is never closed"),
+                ),
+                false => None,
+            };
+            // A slot among every pair's actions, taken unpaused and not kept while paused
             // (never closed: the semaphore lives in the options).
             let _slot = loop {
                 if let Err(e) = self.wait_unpaused().await {
@@ -746,7 +767,7 @@ impl PairSync {
         // this pass is empty by then.
         let (last, first): (Vec<_>, Vec<_>) =
             actions.into_iter().partition(|(a, _)| a.removes_folder());
-        let jobs = self.options.jobs.max(1);
+        let jobs = self.options.small_jobs.max(self.options.jobs).max(1);
         let mut results = futures_util::stream::iter(first)
             .map(run)
             .buffer_unordered(jobs)

@@ -74,6 +74,9 @@ struct Checkpoint {
     parts: Vec<DonePart>,
 }
 
+/// Files up to this size are read without leaving the task.
+const READ_ON_TASK: u64 = 64 << 10;
+
 fn stamp_of(path: &Path) -> Result<Stamp> {
     let m = std::fs::metadata(path).map_err(Error::io(path))?;
     Ok(Stamp {
@@ -132,7 +135,14 @@ impl Uploader<'_> {
         write: &Write,
         before: Stamp,
     ) -> Result<Uploaded> {
-        let plain = Zeroizing::new(tokio::fs::read(path).await.map_err(Error::io(path))?);
+        // A small file is read on the task (as its metadata is): a handoff to the blocking
+        // pool and back would cost more than the read.
+        let plain = if before.size <= READ_ON_TASK {
+            std::fs::read(path)
+        } else {
+            tokio::fs::read(path).await
+        };
+        let plain = Zeroizing::new(plain.map_err(Error::io(path))?);
         let after = stamp_of(path)?;
         if after != before || plain.len() as u64 != before.size {
             return Err(Error::Changed(path.display().to_string()));

@@ -219,10 +219,10 @@ pub async fn put_object(mut ctx: Ctx) -> Result<Response<Body>, ApiError> {
     };
     let response = write_response(&record);
     let (name, key) = (ctx.bucket().to_owned(), ctx.key().to_owned());
-    let written = blocking(ctx.store(), move |s| {
-        s.put_object(&name, &key, record, vec![received.blob], mode)
-    })
-    .await?;
+    let written = ctx
+        .store()
+        .put_object_async(&name, &key, record, vec![received.blob], mode)
+        .await?;
     Ok(written_version(response, &bucket, &written.version))
 }
 

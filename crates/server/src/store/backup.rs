@@ -1,7 +1,8 @@
 //! Backups: a consistent copy of a live store into a new data directory.
 //!
 //! The copy is taken from one redb read transaction (a snapshot: writes go on meanwhile and are
-//! simply not in it) and the blob files its blob index names. Blob files are immutable once
+//! simply not in it) and the blob files its blob index names (inline blobs come with the
+//! metadata). Blob files are immutable once
 //! published; the only way one disappears is an unlink after a commit that dropped it, and while
 //! a backup runs those unlinks are deferred (to its end), so every blob of the snapshot is still
 //! there to copy. The result is a data directory `ossvault serve` opens as it is: restoring is
@@ -12,7 +13,9 @@
 //! and the plaintext secrets a server keeps beside its data (`credentials.json`, `tls/`), which
 //! a restored server makes anew unless they are given.
 
-use super::meta::{BLOBS, BUCKETS, OBJECTS, PARTS, SETTINGS, UPLOADS, UPLOAD_IDS, VERSIONS};
+use super::meta::{
+    BLOBS, BUCKETS, INLINE, OBJECTS, PARTS, SETTINGS, UPLOADS, UPLOAD_IDS, VERSIONS,
+};
 use super::{blobs, private, BlobId, Store, StoreError, DB_FILE};
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle};
 use serde::Serialize;
@@ -26,8 +29,12 @@ pub struct BackupReport {
     pub objects: u64,
     /// Noncurrent versions and delete markers.
     pub versions: u64,
+    /// Blobs copied as files, and their bytes.
     pub blobs: u64,
     pub blob_bytes: u64,
+    /// Blobs copied inline with the metadata, and their bytes.
+    pub inline_blobs: u64,
+    pub inline_bytes: u64,
 }
 
 /// Unlinks deferred while backups run.
@@ -94,8 +101,14 @@ impl Store {
         let mut report = BackupReport::default();
 
         let ids = rtx.open_table(BLOBS)?;
+        let inline = rtx.open_table(INLINE)?;
         for item in ids.iter()? {
             let id = BlobId(item?.0.value());
+            if let Some(bytes) = super::meta::read_inline(&inline, id.0)? {
+                report.inline_blobs += 1;
+                report.inline_bytes += bytes.len() as u64;
+                continue;
+            }
             let from = blobs::blob_path(&self.inner.blobs_dir, id);
             let to = blobs::blob_path(&out_blobs, id);
             report.blob_bytes += copy_durably(&from, &to)?;
@@ -126,6 +139,11 @@ impl Store {
             let mut to = wtx.open_table(BLOBS)?;
             for item in ids.iter()? {
                 to.insert(item?.0.value(), ())?;
+            }
+            let mut to = wtx.open_table(INLINE)?;
+            for item in inline.iter()? {
+                let (k, v) = item?;
+                to.insert(k.value(), v.value())?;
             }
         }
         wtx.commit()?;

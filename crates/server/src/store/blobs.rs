@@ -1,12 +1,16 @@
-//! Content files: written in `tmp/`, fsynced, renamed into `blobs/`.
+//! Content: small blobs inline in the metadata database, others as files written in `tmp/`,
+//! fsynced, renamed into `blobs/`.
 //!
-//! The life of a blob: [`BlobWriter`] streams into `tmp/<hex>`; [`BlobWriter::finish`] makes
-//! the bytes durable and yields a [`NewBlob`]; a `Store` write [`publish`]es it (rename into
-//! `blobs/<aa>/<hex>` plus a directory fsync, so the name is durable too) and only then commits
-//! the metadata that references it. Every stage cleans up after itself when dropped early, so an
-//! error or a panic anywhere on the way leaves no file behind (a crash may: `Store::open`
-//! removes those).
+//! The life of a blob: [`BlobWriter`] gathers the bytes in memory while they fit the store's
+//! inline threshold and streams into `tmp/<hex>` beyond it; [`BlobWriter::finish`] yields a
+//! [`NewBlob`]: inline bytes, or a file made durable. A `Store` write [`publish`]es a file blob
+//! (rename into `blobs/<aa>/<hex>` plus a directory fsync, so the name is durable too) and only
+//! then commits the metadata that references it; an inline blob's bytes go into that same
+//! metadata commit (no file, no fsync of its own). Every stage cleans up after itself when
+//! dropped early, so an error or a panic anywhere on the way leaves no file behind (a crash may:
+//! `Store::open` removes those).
 
+use bytes::{Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::fs::{self, File};
@@ -56,7 +60,8 @@ impl fmt::Display for BlobId {
 pub struct BlobWriter {
     id: BlobId,
     path: PathBuf,
-    file: File,
+    /// `None` while the content fits `inline_max` (it is all in `buf`): no file yet.
+    file: Option<File>,
     buf: Vec<u8>,
     len: u64,
     /// Bytes already handed to the kernel for writeback.
@@ -65,27 +70,42 @@ pub struct BlobWriter {
     armed: bool,
     /// Free bytes to keep on the disk (0: none); checked every `WRITEBACK_STEP`.
     reserve: u64,
+    /// Content of at most this many bytes stays inline (0: always a file).
+    inline_max: usize,
 }
 
 impl BlobWriter {
-    /// Creates `tmp_dir/<hex>` for a fresh id. `create_new`, so a (vanishingly unlikely) id
+    /// A writer for a fresh id. Its file `tmp_dir/<hex>` is created once the content outgrows
+    /// `inline_max` (at once when it is 0), `create_new`, so a (vanishingly unlikely) id
     /// collision is an error instead of two writers sharing one file.
-    pub(super) fn create(tmp_dir: &Path, reserve: u64) -> io::Result<BlobWriter> {
+    pub(super) fn create(
+        tmp_dir: &Path,
+        reserve: u64,
+        inline_max: usize,
+    ) -> io::Result<BlobWriter> {
         let id = BlobId::random();
-        let path = tmp_dir.join(id.to_hex());
-        let file = ossvault_fs::create_new_private(&path)?;
-        let writer = BlobWriter {
+        let mut writer = BlobWriter {
             id,
-            path,
-            file,
+            path: tmp_dir.join(id.to_hex()),
+            file: None,
             buf: Vec::new(),
             len: 0,
             written_back: 0,
             armed: true,
             reserve,
+            inline_max,
         };
-        failpoint!(BlobAfterCreate);
+        if inline_max == 0 {
+            writer.open_file()?;
+        }
         Ok(writer)
+    }
+
+    /// Creates the temp file (the content no longer fits inline); the buffer goes to it later.
+    fn open_file(&mut self) -> io::Result<()> {
+        self.file = Some(ossvault_fs::create_new_private(&self.path)?);
+        failpoint!(BlobAfterCreate);
+        Ok(())
     }
 
     pub fn id(&self) -> BlobId {
@@ -94,12 +114,15 @@ impl BlobWriter {
 
     /// Appends bytes (buffered; large writes go straight through).
     pub fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        if self.file.is_none() && self.buf.len() + data.len() > self.inline_max {
+            self.open_file()?;
+        }
         if self.buf.len() + data.len() > WRITE_BUFFER {
             self.flush_buffer()?;
         }
         if data.len() >= WRITE_BUFFER {
             // Copying a large chunk into the buffer first would only cost a memcpy.
-            write_file(&mut self.file, data)?;
+            write_file(self.file.as_mut().expect("opened above"), data)?;
         } else {
             // The buffer grows with what arrives, doubling up to WRITE_BUFFER: a small object's
             // writer holds a buffer its size, not a full one (a sync of many small files keeps
@@ -136,11 +159,15 @@ impl BlobWriter {
         #[cfg(any(target_os = "linux", target_os = "android"))]
         {
             use std::os::fd::AsRawFd;
+            let fd = match &self.file {
+                Some(file) => file.as_raw_fd(),
+                None => return Ok(()),
+            };
             // SAFETY: sync_file_range only reads its integer arguments; the fd is open for the
             // lifetime of `self.file`. An error (e.g. an unsupported filesystem) is harmless.
             unsafe {
                 libc::sync_file_range(
-                    self.file.as_raw_fd(),
+                    fd,
                     self.written_back as libc::off64_t,
                     (on_file - self.written_back) as libc::off64_t,
                     libc::SYNC_FILE_RANGE_WRITE,
@@ -161,27 +188,38 @@ impl BlobWriter {
         self.len == 0
     }
 
-    /// Flushes and fsyncs the temp file. The blob is not yet visible to anyone: pass the
-    /// result to a `Store` write, which publishes it.
+    /// Flushes and fsyncs the temp file, or hands over the inline bytes. The blob is not yet
+    /// visible to anyone: pass the result to a `Store` write, which publishes it.
     pub fn finish(mut self) -> std::io::Result<NewBlob> {
+        if self.file.is_none() {
+            self.armed = false;
+            return Ok(NewBlob {
+                id: self.id,
+                len: self.len,
+                place: Place::Inline(std::mem::take(&mut self.buf)),
+            });
+        }
         self.flush_buffer()?;
         failpoint!(BlobBeforeFsync);
         // Data and size must be on disk before any metadata can point at the file; the tmp/
         // directory entry need not be, the rename into blobs/ is what gets made durable.
-        sync_content(&self.file, &self.path)?;
+        let file = self.file.as_ref().expect("a file blob");
+        sync_content(file, &self.path)?;
         failpoint!(BlobAfterFsync);
         self.armed = false;
         Ok(NewBlob {
             id: self.id,
             len: self.len,
-            path: std::mem::take(&mut self.path),
-            armed: true,
+            place: Place::File {
+                path: std::mem::take(&mut self.path),
+                armed: true,
+            },
         })
     }
 
     fn flush_buffer(&mut self) -> io::Result<()> {
-        if !self.buf.is_empty() {
-            write_file(&mut self.file, &self.buf)?;
+        if let (false, Some(file)) = (self.buf.is_empty(), self.file.as_mut()) {
+            write_file(file, &self.buf)?;
             self.buf.clear();
         }
         Ok(())
@@ -196,7 +234,7 @@ fn write_file(file: &mut File, data: &[u8]) -> io::Result<()> {
 
 impl Drop for BlobWriter {
     fn drop(&mut self) {
-        if self.armed {
+        if self.armed && self.file.is_some() {
             remove_quietly(&self.path);
         }
     }
@@ -211,13 +249,19 @@ impl fmt::Debug for BlobWriter {
     }
 }
 
-/// A durable, not yet published blob (still in `tmp/`). Dropped unpublished: removed.
+/// A finished, not yet published blob: a durable file still in `tmp/` (dropped unpublished:
+/// removed), or bytes to store inline.
 #[derive(Debug)]
 pub struct NewBlob {
     id: BlobId,
     len: u64,
-    path: PathBuf,
-    armed: bool,
+    place: Place,
+}
+
+#[derive(Debug)]
+enum Place {
+    File { path: PathBuf, armed: bool },
+    Inline(Vec<u8>),
 }
 
 impl NewBlob {
@@ -233,14 +277,105 @@ impl NewBlob {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    /// Whether the blob is stored inline in the metadata (it has no file).
+    pub fn is_inline(&self) -> bool {
+        matches!(self.place, Place::Inline(_))
+    }
 }
 
 impl Drop for NewBlob {
     fn drop(&mut self) {
-        if self.armed {
-            remove_quietly(&self.path);
+        if let Place::File { path, armed: true } = &self.place {
+            remove_quietly(path);
         }
     }
+}
+
+/// A published blob opened for reading: its file, or its inline bytes.
+#[derive(Debug)]
+pub enum BlobContent {
+    File(File),
+    Inline(Bytes),
+}
+
+impl BlobContent {
+    /// Reads exactly `len` bytes at `offset` into a fresh buffer; `UnexpectedEof` past the end.
+    pub fn read_at(&self, len: usize, offset: u64) -> io::Result<BytesMut> {
+        match self {
+            BlobContent::File(file) => read_file_at(file, len, offset),
+            BlobContent::Inline(bytes) => {
+                let range = usize::try_from(offset)
+                    .ok()
+                    .and_then(|at| Some(at..at.checked_add(len)?))
+                    .filter(|r| r.end <= bytes.len())
+                    .ok_or(io::ErrorKind::UnexpectedEof)?;
+                Ok(BytesMut::from(&bytes[range]))
+            }
+        }
+    }
+}
+
+/// Reads exactly `len` bytes at `offset` into a fresh buffer, without first zeroing it (at
+/// disk and decrypt speeds a memset of every buffer is a visible cost).
+#[cfg(unix)]
+fn read_file_at(file: &File, len: usize, offset: u64) -> io::Result<BytesMut> {
+    use std::os::fd::AsRawFd;
+    let mut buf = BytesMut::with_capacity(len);
+    while buf.len() < len {
+        let (filled, want) = (buf.len(), len - buf.len());
+        let spare = buf.spare_capacity_mut();
+        // SAFETY: pread writes at most `want` bytes into the spare capacity, which has room
+        // for them; only the bytes it reports written are then marked initialised.
+        let n = unsafe {
+            libc::pread(
+                file.as_raw_fd(),
+                spare.as_mut_ptr().cast(),
+                want,
+                (offset + filled as u64) as libc::off_t,
+            )
+        };
+        match n {
+            // SAFETY: pread initialised these `n` bytes.
+            n if n > 0 => unsafe { buf.set_len(filled + n as usize) },
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            _ => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    Ok(buf)
+}
+
+/// Elsewhere: a positioned read through the platform's `FileExt` (Windows `seek_read`), into
+/// a zeroed buffer.
+#[cfg(not(unix))]
+fn read_file_at(file: &File, len: usize, offset: u64) -> io::Result<BytesMut> {
+    let mut buf = BytesMut::zeroed(len);
+    let mut filled = 0;
+    while filled < len {
+        #[cfg(windows)]
+        let n = std::os::windows::fs::FileExt::seek_read(
+            file,
+            &mut buf[filled..],
+            offset + filled as u64,
+        )?;
+        #[cfg(not(windows))]
+        let n = {
+            use io::{Read, Seek, SeekFrom};
+            let mut f = file;
+            f.seek(SeekFrom::Start(offset + filled as u64))?;
+            f.read(&mut buf[filled..])?
+        };
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        filled += n;
+    }
+    Ok(buf)
 }
 
 /// Where a published blob lives.
@@ -279,15 +414,26 @@ impl Drop for Published {
     }
 }
 
-/// Moves a finished blob from `tmp/` to its final name and makes that name durable.
-pub(super) fn publish(blobs_dir: &Path, mut blob: NewBlob) -> io::Result<Published> {
+/// What publishing a new blob gives the write: a file in place, or bytes for its commit.
+pub(super) enum Staged {
+    File(Published),
+    Inline(BlobId, Vec<u8>),
+}
+
+/// Moves a finished file blob from `tmp/` to its final name and makes that name durable; an
+/// inline blob's bytes are handed back for the metadata commit.
+pub(super) fn publish(blobs_dir: &Path, mut blob: NewBlob) -> io::Result<Staged> {
+    let src = match &mut blob.place {
+        Place::Inline(bytes) => return Ok(Staged::Inline(blob.id, std::mem::take(bytes))),
+        Place::File { path, .. } => path.clone(),
+    };
     let dest = blob_path(blobs_dir, blob.id);
     let fanout = dest
         .parent()
         .expect("a blob path has a fan-out directory")
         .to_path_buf();
     failpoint!(BlobBeforeRename);
-    if let Err(e) = fs::rename(&blob.path, &dest) {
+    if let Err(e) = fs::rename(&src, &dest) {
         // `Store::open` creates every fan-out directory (and makes them durable) before any
         // write can happen, so this is only a fallback for a directory removed behind our back;
         // anything else is a real error.
@@ -295,10 +441,12 @@ pub(super) fn publish(blobs_dir: &Path, mut blob: NewBlob) -> io::Result<Publish
             return Err(e);
         }
         create_fanout(blobs_dir, &fanout)?;
-        fs::rename(&blob.path, &dest)?;
+        fs::rename(&src, &dest)?;
     }
     // From here on the file lives at `dest`: the guard owns it.
-    blob.armed = false;
+    if let Place::File { armed, .. } = &mut blob.place {
+        *armed = false;
+    }
     let published = Published {
         id: blob.id,
         path: dest,
@@ -308,7 +456,7 @@ pub(super) fn publish(blobs_dir: &Path, mut blob: NewBlob) -> io::Result<Publish
     // fsync of the file persisted its content, not the new directory entry.
     sync_dir(&fanout)?;
     failpoint!(BlobAfterDirFsync);
-    Ok(published)
+    Ok(Staged::File(published))
 }
 
 /// Creates a fan-out directory (if absent) and makes its entry in `blobs/` durable. Also fsyncs
@@ -398,7 +546,7 @@ mod tests {
     #[test]
     fn writer_buffer_grows_with_the_data_up_to_its_size() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = BlobWriter::create(dir.path(), 0).unwrap();
+        let mut w = BlobWriter::create(dir.path(), 0, 0).unwrap();
         w.write(b"file 1 of pair 0\n").unwrap();
         assert!(w.buf.capacity() < 1024, "{}", w.buf.capacity());
         let chunk = vec![3u8; 60_000];
@@ -416,7 +564,7 @@ mod tests {
     #[test]
     fn writer_buffers_and_cleans_up() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = BlobWriter::create(dir.path(), 0).unwrap();
+        let mut w = BlobWriter::create(dir.path(), 0, 0).unwrap();
         let small = vec![1u8; 1000];
         let big = vec![2u8; WRITE_BUFFER + 5];
         w.write(&small).unwrap();
@@ -435,7 +583,7 @@ mod tests {
             "an unpublished blob is removed when dropped"
         );
 
-        let w = BlobWriter::create(dir.path(), 0).unwrap();
+        let w = BlobWriter::create(dir.path(), 0, 0).unwrap();
         let path = dir.path().join(w.id().to_hex());
         assert!(path.exists());
         drop(w);

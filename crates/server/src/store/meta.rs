@@ -10,13 +10,17 @@
 //! versions    bucket 0x00 key 0x00 !seq (u64 BE)    → VersionEntry (noncurrent versions and
 //!                                                     delete markers, newest first per key)
 //! blobs       blob id (u128)                        → ()
+//! inline      (piece (u8), blob id (u128))          → a piece of the blob's bytes (small
+//!                                                     blobs only; see [`INLINE_PIECE`])
 //! ```
 //! Bucket names and upload ids never contain 0x00, so byte order of the composite keys is
 //! (bucket, key) / (bucket, key, upload id) / (upload id, part number) order, and everything of
 //! one bucket (or one upload) is a contiguous range. (A key containing 0x00 itself would sort
 //! its uploads slightly out of (key, id) order; OSS keys cannot carry NUL through XML anyway.)
 //! The blob index holds every blob that an object segment or a part references: startup deletes
-//! every other file in `blobs/`.
+//! every other file in `blobs/`. A blob also in `inline` has no file: its bytes were committed
+//! with the record that first referenced it and leave the database with its index entry
+//! ([`BlobTables::remove`]). Databases written before `inline` existed simply have none.
 //!
 //! All writes go through one thread ([`Writer`]) that runs whatever operations are queued in one
 //! redb transaction and commits once, so N concurrent small requests share one commit fsync.
@@ -47,6 +51,55 @@ pub(super) const PARTS: TableDefinition<Bytes, Bytes> = TableDefinition::new("pa
 /// Every version of a key that is not its current object: see `super::versions`.
 pub(super) const VERSIONS: TableDefinition<Bytes, Bytes> = TableDefinition::new("versions");
 pub(super) const BLOBS: TableDefinition<u128, ()> = TableDefinition::new("blobs");
+/// The content of small blobs, kept in the database instead of a file of their own, in pieces
+/// ([`inline_pieces`]), keyed by (piece number, blob id).
+pub(super) const INLINE: TableDefinition<(u8, u128), Bytes> = TableDefinition::new("inline");
+
+/// redb stores each leaf in a page of 4 KiB times a power of two: one value of 16.1 KiB alone
+/// takes 32 KiB. Inline content is therefore cut into pieces that each fill such a page (less
+/// this allowance for the leaf's header, key and offsets), largest first, and a last piece of
+/// less than a small page. Keyed by piece number first, the small last pieces of different
+/// blobs share leaves (a blob's own pieces are never neighbours): a sealed 16 KiB file takes
+/// one 16 KiB page and ~120 bytes of a shared one.
+const INLINE_PAGE: usize = 4096;
+const INLINE_LEAF_OVERHEAD: usize = 64;
+/// Pieces of up to 16 pages: every inline blob has at most a handful.
+const INLINE_MAX_ORDER: u32 = 4;
+
+/// The lengths of the pieces `len` bytes of inline content are stored in (one empty piece for
+/// no bytes: an inline blob always has a piece 0).
+pub(super) fn inline_pieces(len: usize) -> Vec<usize> {
+    let mut pieces = Vec::new();
+    let mut left = len;
+    loop {
+        let piece = (0..=INLINE_MAX_ORDER)
+            .rev()
+            .map(|order| (INLINE_PAGE << order) - INLINE_LEAF_OVERHEAD)
+            .find(|&fill| fill <= left)
+            .unwrap_or(left);
+        pieces.push(piece);
+        left -= piece;
+        if left == 0 {
+            return pieces;
+        }
+    }
+}
+
+/// An inline blob's bytes, if it is one.
+pub(super) fn read_inline(
+    table: &impl ReadableTable<(u8, u128), Bytes>,
+    id: u128,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let mut out: Option<Vec<u8>> = None;
+    for piece in 0..=u8::MAX {
+        let Some(v) = table.get((piece, id))? else {
+            break;
+        };
+        out.get_or_insert_with(Vec::new)
+            .extend_from_slice(v.value());
+    }
+    Ok(out)
+}
 /// Server-wide values by name (e.g. the wrapped SSE master keys).
 pub(super) const SETTINGS: TableDefinition<Bytes, Bytes> = TableDefinition::new("settings");
 
@@ -213,17 +266,67 @@ impl WTable<'_, Bytes, Bytes> {
     }
 }
 
-impl WTable<'_, u128, ()> {
-    pub(super) fn add(&mut self, id: super::BlobId) -> Result<(), StoreError> {
+/// The blob index and the inline content, which change together.
+pub(super) struct BlobTables<'t> {
+    index: Table<'t, u128, ()>,
+    inline: Table<'t, (u8, u128), Bytes>,
+    dirty: &'t Cell<bool>,
+}
+
+impl BlobTables<'_> {
+    /// Indexes a new blob; `inline` is its content when it has no file.
+    pub(super) fn add(
+        &mut self,
+        id: super::BlobId,
+        inline: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
         self.dirty.set(true);
-        self.table.insert(id.0, ())?;
+        self.index.insert(id.0, ())?;
+        if let Some(bytes) = inline {
+            self.put_inline(id, bytes)?;
+        }
         Ok(())
     }
 
-    pub(super) fn remove(&mut self, id: super::BlobId) -> Result<(), StoreError> {
-        self.dirty.set(true);
-        self.table.remove(id.0)?;
+    fn put_inline(&mut self, id: super::BlobId, bytes: &[u8]) -> Result<(), StoreError> {
+        let mut at = 0;
+        for (i, len) in inline_pieces(bytes.len()).into_iter().enumerate() {
+            let piece = u8::try_from(i)
+                .map_err(|_| StoreError::Meta(format!("blob {id} is too large to be inline")))?;
+            self.inline.insert((piece, id.0), &bytes[at..at + len])?;
+            at += len;
+        }
         Ok(())
+    }
+
+    /// Removes an inline blob's pieces; whether it had any.
+    fn remove_inline(&mut self, id: super::BlobId) -> Result<bool, StoreError> {
+        for piece in 0..=u8::MAX {
+            if self.inline.remove((piece, id.0))?.is_none() {
+                return Ok(piece > 0);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Drops a blob from the index, and its content if inline. Returns whether it has a file
+    /// instead, which the caller unlinks after the commit.
+    pub(super) fn remove(&mut self, id: super::BlobId) -> Result<bool, StoreError> {
+        self.dirty.set(true);
+        self.index.remove(id.0)?;
+        Ok(!self.remove_inline(id)?)
+    }
+
+    /// Overwrites an inline blob's stored bytes, for tests that damage content.
+    #[cfg(test)]
+    pub(super) fn overwrite_inline(
+        &mut self,
+        id: super::BlobId,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        self.dirty.set(true);
+        self.remove_inline(id)?;
+        self.put_inline(id, bytes)
     }
 }
 
@@ -235,7 +338,7 @@ pub(super) struct Tables<'t> {
     pub upload_ids: WTable<'t, Bytes, Bytes>,
     pub parts: WTable<'t, Bytes, Bytes>,
     pub versions: WTable<'t, Bytes, Bytes>,
-    pub blobs: WTable<'t, u128, ()>,
+    pub blobs: BlobTables<'t>,
     pub settings: WTable<'t, Bytes, Bytes>,
 }
 
@@ -265,7 +368,11 @@ impl<'t> Tables<'t> {
             upload_ids: open(txn, UPLOAD_IDS, dirty, None)?,
             parts: open(txn, PARTS, dirty, None)?,
             versions: open(txn, VERSIONS, dirty, Some(touched))?,
-            blobs: open(txn, BLOBS, dirty, None)?,
+            blobs: BlobTables {
+                index: txn.open_table(BLOBS)?,
+                inline: txn.open_table(INLINE)?,
+                dirty,
+            },
             settings: open(txn, SETTINGS, dirty, None)?,
         })
     }
@@ -319,7 +426,13 @@ struct TypedJob<T, F> {
     op: Option<F>,
     result: Option<Result<T, StoreError>>,
     panic: Option<Box<dyn Any + Send>>,
-    reply: mpsc::SyncSender<Reply<T>>,
+    reply: ReplyTo<T>,
+}
+
+/// Where a job's outcome goes: a blocked thread, or a task awaiting it.
+enum ReplyTo<T> {
+    Thread(mpsc::SyncSender<Reply<T>>),
+    Task(tokio::sync::oneshot::Sender<Reply<T>>),
 }
 
 impl<T, F> Job for TypedJob<T, F>
@@ -367,8 +480,16 @@ where
             )),
             (None, None, Fate::Committed) => unreachable!("a committed job has run"),
         };
-        // The caller may have gone away (it cannot, it blocks on this; but never panic here).
-        let _ = self.reply.send(reply);
+        // The caller may have gone away (a task dropped while it waited: the outcome stands, it
+        // is simply not told; a blocked thread cannot go). Never panic here.
+        match self.reply {
+            ReplyTo::Thread(to) => {
+                let _ = to.send(reply);
+            }
+            ReplyTo::Task(to) => {
+                let _ = to.send(reply);
+            }
+        }
     }
 }
 
@@ -451,13 +572,39 @@ impl Writer {
         })
     }
 
-    /// Runs `op` in the next batch and waits for the batch's commit.
+    /// Runs `op` in the next batch and waits for the batch's commit (blocking).
     pub(super) fn run<T, F>(&self, op: F) -> Outcome<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Tables<'_>) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, answer) = mpsc::sync_channel(1);
+        if !self.submit(op, ReplyTo::Thread(reply)) {
+            return stopped();
+        }
+        received(answer.recv().ok())
+    }
+
+    /// [`Writer::run`] for async code: the task waits for the commit without holding a
+    /// thread. (Dropping the future does not withdraw the operation.)
+    pub(super) async fn run_async<T, F>(&self, op: F) -> Outcome<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Tables<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        if !self.submit(op, ReplyTo::Task(reply)) {
+            return stopped();
+        }
+        received(answer.await.ok())
+    }
+
+    /// Queues a job; false if the writer has stopped.
+    fn submit<T, F>(&self, op: F, reply: ReplyTo<T>) -> bool
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Tables<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
         let job = Box::new(TypedJob {
             op: Some(op),
             result: None,
@@ -468,24 +615,28 @@ impl Writer {
             .queue
             .as_ref()
             .expect("the queue lives as long as the writer");
-        if queue.send(job).is_err() {
-            return Outcome::Done(Err(StoreError::Meta(
-                "the metadata writer has stopped".into(),
-            )));
-        }
-        match answer.recv() {
-            Ok(Reply::Outcome(outcome)) => outcome,
-            Ok(Reply::Panicked(payload)) => panic::resume_unwind(payload),
-            // The writer died with our job (a panic inside redb's commit): outcome unknown.
-            Err(_) => {
-                Outcome::Uncertain(StoreError::Meta("the metadata writer has stopped".into()))
-            }
-        }
+        queue.send(job).is_ok()
     }
 
     #[cfg(test)]
     pub(super) fn stats(&self) -> &WriterStats {
         &self.stats
+    }
+}
+
+fn stopped<T>() -> Outcome<T> {
+    Outcome::Done(Err(StoreError::Meta(
+        "the metadata writer has stopped".into(),
+    )))
+}
+
+/// The caller's side of a job's reply (`None`: the writer dropped the job unanswered).
+fn received<T>(reply: Option<Reply<T>>) -> Outcome<T> {
+    match reply {
+        Some(Reply::Outcome(outcome)) => outcome,
+        Some(Reply::Panicked(payload)) => panic::resume_unwind(payload),
+        // The writer died with our job (a panic inside redb's commit): outcome unknown.
+        None => Outcome::Uncertain(StoreError::Meta("the metadata writer has stopped".into())),
     }
 }
 
@@ -627,6 +778,28 @@ fn run_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inline_pieces_fill_pages_and_cover_the_bytes() {
+        assert_eq!(inline_pieces(0), [0]);
+        assert_eq!(inline_pieces(100), [100]);
+        // A sealed 16 KiB file: one 16 KiB page and a small tail.
+        assert_eq!(inline_pieces(16_432), [16_320, 112]);
+        assert_eq!(inline_pieces(4_032), [4_032]);
+        assert_eq!(inline_pieces(4_033), [4_032, 1]);
+        for len in [1, 4_031, 8_127, 8_128, 65_536, 65_600, 300_000] {
+            let pieces = inline_pieces(len);
+            assert_eq!(pieces.iter().sum::<usize>(), len);
+            // Every piece fills its page, but a last one of less than a small page.
+            let fills = |piece: usize| {
+                let stored = piece + INLINE_LEAF_OVERHEAD;
+                stored.is_multiple_of(INLINE_PAGE) && (stored / INLINE_PAGE).is_power_of_two()
+            };
+            let (last, full) = pieces.split_last().unwrap();
+            assert!(full.iter().all(|&p| fills(p)), "{len}: {pieces:?}");
+            assert!(fills(*last) || *last < INLINE_PAGE - INLINE_LEAF_OVERHEAD);
+        }
+    }
 
     #[test]
     fn successor_of_prefixes() {

@@ -1,13 +1,17 @@
-//! The storage engine: object content in blob files, metadata in redb.
+//! The storage engine: object content in blob files (or, when small, inline in the metadata),
+//! metadata in redb.
 //!
 //! Layout of the data directory (keys never become paths: blobs are named by random ids):
 //! ```text
-//! meta.redb            buckets, objects, uploads, parts, blob index
+//! meta.redb            buckets, objects, uploads, parts, blob index, inline content
 //! blobs/ab/<32 hex>    published content files
 //! tmp/<32 hex>         content being written; emptied at startup
 //! ```
-//! A write streams into `tmp/`, is fsynced, renamed into `blobs/` (directory fsynced), and only
-//! then becomes visible by a metadata commit. A crash before the commit leaves an unreferenced
+//! A blob of at most [`DEFAULT_INLINE_MAX`] bytes (see [`Store::set_inline_max`]) is written
+//! into the metadata database by the very commit that makes it visible: one durable step, and
+//! that commit is shared with the other requests of its batch. A larger write streams into
+//! `tmp/`, is fsynced, renamed into `blobs/` (directory fsynced), and only then becomes visible
+//! by a metadata commit. A crash before the commit leaves an unreferenced
 //! blob that [`Store::open`] deletes; a crash after it leaves the new version complete. Replaced
 //! blobs are unlinked after the commit that drops them (a crash in between leaves an orphan,
 //! again removed at startup). Metadata commits from concurrent requests are grouped into one
@@ -29,11 +33,11 @@ mod tests;
 pub mod versions;
 
 pub use backup::BackupReport;
-pub use blobs::{BlobId, BlobWriter, NewBlob};
+pub use blobs::{BlobContent, BlobId, BlobWriter, NewBlob};
 pub use records::*;
 pub use versions::{Deleted, VersionItem, VersionPage};
 
-use blobs::Published;
+use blobs::{Published, Staged};
 use meta::{
     bucket_base, object_key, part_base, part_key, successor_scoped, upload_key, JsonTable, Outcome,
     Writer, BLOBS, BUCKETS, OBJECTS, PARTS, UPLOADS, UPLOAD_IDS, VERSIONS,
@@ -44,7 +48,7 @@ use std::fmt;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// What can go wrong in the store. Handlers map these onto OSS error codes.
@@ -225,6 +229,11 @@ const DB_FILE: &str = "meta.redb";
 /// [`Store::open_with_cache`]: a miss is a read the OS page cache usually answers.
 pub const DEFAULT_CACHE_BYTES: usize = 256 << 20;
 
+/// Blobs of at most this many bytes are stored inline in the metadata database by default:
+/// a small object then costs its share of one group commit instead of a file, its fsync, a
+/// rename and a directory fsync of its own.
+pub const DEFAULT_INLINE_MAX: usize = 64 << 10;
+
 /// The storage engine. Cheap to clone; all methods are blocking (call them from
 /// `tokio::task::spawn_blocking` in async code) and safe to call from many threads at once.
 #[derive(Clone)]
@@ -242,6 +251,8 @@ struct Inner {
     writer: Writer,
     /// Free bytes to keep on the data directory's disk: new content is refused below it.
     min_free: AtomicU64,
+    /// New blobs of at most this many bytes are stored inline.
+    inline_max: AtomicUsize,
     /// Blob unlinks deferred while a backup copies a snapshot.
     pins: std::sync::Mutex<backup::Pins>,
 }
@@ -323,6 +334,7 @@ impl Store {
                 db,
                 writer,
                 min_free: AtomicU64::new(0),
+                inline_max: AtomicUsize::new(DEFAULT_INLINE_MAX),
                 pins: Default::default(),
             }),
         })
@@ -591,19 +603,42 @@ impl Store {
         }
     }
 
-    /// Starts a new blob in `tmp/`. Dropping the writer without `finish` removes the temp file.
-    /// Refused (`InsufficientStorage`) when the disk is down to its reserve; the writer itself
-    /// checks again as the content grows.
+    /// Stores new blobs of at most `bytes` inline in the metadata database (0: every blob in
+    /// a file of its own). Blobs already stored stay where they are.
+    pub fn set_inline_max(&self, bytes: usize) {
+        self.inner.inline_max.store(bytes, Ordering::Relaxed);
+    }
+
+    /// New blobs of at most this many bytes are stored inline.
+    pub fn inline_max(&self) -> usize {
+        self.inner.inline_max.load(Ordering::Relaxed)
+    }
+
+    /// Starts a new blob: inline while it fits the inline threshold, in `tmp/` beyond it.
+    /// Dropping the writer without `finish` removes its temp file. Refused
+    /// (`InsufficientStorage`) when the disk is down to its reserve; the writer itself checks
+    /// again as the content grows.
     pub fn new_blob(&self) -> Result<BlobWriter, StoreError> {
         self.check_space(0)?;
         let reserve = self.inner.min_free.load(Ordering::Relaxed);
-        Ok(BlobWriter::create(&self.inner.tmp_dir, reserve)?)
+        Ok(BlobWriter::create(
+            &self.inner.tmp_dir,
+            reserve,
+            self.inline_max(),
+        )?)
     }
 
-    /// Opens a published blob for reading; `BlobMissing` if its file is gone.
-    pub fn open_blob(&self, id: BlobId) -> Result<std::fs::File, StoreError> {
+    /// Opens a published blob for reading; `BlobMissing` if it is gone (its file, or its
+    /// inline bytes).
+    pub fn open_blob(&self, id: BlobId) -> Result<BlobContent, StoreError> {
+        {
+            let rtx = self.read()?;
+            if let Some(bytes) = meta::read_inline(&rtx.open_table(meta::INLINE)?, id.0)? {
+                return Ok(BlobContent::Inline(bytes.into()));
+            }
+        }
         match fs::File::open(blobs::blob_path(&self.inner.blobs_dir, id)) {
-            Ok(file) => Ok(file),
+            Ok(file) => Ok(BlobContent::File(file)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StoreError::BlobMissing(id)),
             Err(e) => Err(e.into()),
         }
@@ -659,21 +694,74 @@ impl Store {
         blobs: Vec<NewBlob>,
         mode: PutMode,
     ) -> Result<Written, StoreError> {
+        let (op, published) = self.prepare_put(bucket, key, record, blobs, mode)?;
+        let (written, dropped) = self.settle(self.inner.writer.run(op), published)?;
+        self.unlink(dropped);
+        Ok(written)
+    }
+
+    /// [`Store::put_object`] for async code. Inline content involves no blocking step: the
+    /// task waits for the commit without holding a thread (a small PUT then costs no thread
+    /// handoff besides the writer's); content in files is published on the blocking pool.
+    pub async fn put_object_async(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: ObjectRecord,
+        blobs: Vec<NewBlob>,
+        mode: PutMode,
+    ) -> Result<Written, StoreError> {
+        if !blobs.iter().all(NewBlob::is_inline) {
+            let (store, bucket, key) = (self.clone(), bucket.to_owned(), key.to_owned());
+            return run_blocking(move || store.put_object(&bucket, &key, record, blobs, mode))
+                .await;
+        }
+        let (op, published) = self.prepare_put(bucket, key, record, blobs, mode)?;
+        let outcome = self.inner.writer.run_async(op).await;
+        let (written, dropped) = self.settle(outcome, published)?;
+        if !dropped.is_empty() {
+            // The replaced object's files.
+            let store = self.clone();
+            run_blocking(move || {
+                store.unlink(dropped);
+                Ok(())
+            })
+            .await?;
+        }
+        Ok(written)
+    }
+
+    /// What a PUT does before its commit: checks the segments, publishes file blobs; returns
+    /// the operation to commit and the published files.
+    #[allow(clippy::type_complexity)]
+    fn prepare_put(
+        &self,
+        bucket: &str,
+        key: &str,
+        mut record: ObjectRecord,
+        blobs: Vec<NewBlob>,
+        mode: PutMode,
+    ) -> Result<
+        (
+            impl FnOnce(&mut meta::Tables<'_>) -> Result<(Written, Vec<BlobId>), StoreError>
+                + Send
+                + 'static,
+            Vec<Published>,
+        ),
+        StoreError,
+    > {
         let new_ids: Vec<BlobId> = blobs.iter().map(NewBlob::id).collect();
         check_segments(&record.segments, &new_ids)?;
-        let published = self.publish_all(blobs)?;
+        let (published, inline) = self.publish_all(blobs)?;
         let okey = object_key(bucket, key);
         let bucket = bucket.to_owned();
-        let mut record = record;
-        let outcome = self.inner.writer.run(move |t| {
+        let op = move |t: &mut meta::Tables<'_>| {
             let state = bucket_versioning(t, &bucket)?;
             let old: Option<ObjectRecord> = t.objects.get_json(&okey)?;
             mode.check(old.as_ref())?;
             // Checks done; writes from here on. The new blobs enter the index before the
             // replaced version's are weighed (they are never among them).
-            for id in new_ids {
-                t.blobs.add(id)?;
-            }
+            add_blobs(t, &new_ids, &inline)?;
             let dropped = versions::install(t, &okey, state, old.as_ref(), &mut record)?;
             Ok((
                 Written {
@@ -682,10 +770,8 @@ impl Store {
                 },
                 dropped,
             ))
-        });
-        let (written, dropped) = self.settle(outcome, published)?;
-        self.unlink(dropped);
-        Ok(written)
+        };
+        Ok((op, published))
     }
 
     /// Makes a changed copy of the current object at `key` its newest version, sharing its
@@ -738,7 +824,7 @@ impl Store {
             creates,
         } = append;
         check_segments(std::slice::from_ref(&segment), &[blob.id()])?;
-        let published = self.publish_all(vec![blob])?;
+        let (published, inline) = self.publish_all(vec![blob])?;
         let okey = object_key(bucket, key);
         let bucket = bucket.to_owned();
         let outcome = self.inner.writer.run(move |t| {
@@ -777,7 +863,7 @@ impl Store {
             record.segments.push(segment);
             record.etag = etag;
             record.last_modified_ms = last_modified_ms;
-            t.blobs.add(id)?;
+            add_blobs(t, &[id], &inline)?;
             // Appending changes the current version in place (OSS keeps no version per
             // append); only the append that creates the object makes a new version.
             let dropped = if is_new {
@@ -1109,7 +1195,7 @@ impl Store {
                 blob.id()
             )));
         }
-        let published = self.publish_all(vec![blob])?;
+        let (published, inline) = self.publish_all(vec![blob])?;
         let bucket = bucket.to_owned();
         let upload_id = upload_id.to_owned();
         let outcome = self.inner.writer.run(move |t| {
@@ -1117,10 +1203,11 @@ impl Store {
             let pkey = part_key(&upload_id, part.part_number);
             let old: Option<PartRecord> = t.parts.get_json(&pkey)?;
             t.parts.put_json(&pkey, &part)?;
-            t.blobs.add(part.blob)?;
-            let replaced = old.map(|old| old.blob);
-            if let Some(id) = replaced {
-                t.blobs.remove(id)?;
+            add_blobs(t, &[part.blob], &inline)?;
+            // The replaced part's file, if it has one, goes after the commit.
+            let mut replaced = None;
+            if let Some(old) = old {
+                replaced = t.blobs.remove(old.blob)?.then_some(old.blob);
             }
             Ok(replaced)
         });
@@ -1238,15 +1325,12 @@ impl Store {
             let mut dropped: Vec<BlobId> = Vec::new();
             for (pkey, part) in &parts {
                 t.parts.remove(pkey)?;
-                if !kept.contains(&part.blob) {
+                if !kept.contains(&part.blob) && t.blobs.remove(part.blob)? {
                     dropped.push(part.blob);
                 }
             }
             t.uploads.remove(&ukey)?;
             t.upload_ids.remove(upload_id.as_bytes())?;
-            for &id in &dropped {
-                t.blobs.remove(id)?;
-            }
             dropped.extend(versions::install(
                 t,
                 &okey,
@@ -1276,8 +1360,9 @@ impl Store {
             let mut dropped = Vec::with_capacity(parts.len());
             for (pkey, part) in parts {
                 t.parts.remove(&pkey)?;
-                t.blobs.remove(part.blob)?;
-                dropped.push(part.blob);
+                if t.blobs.remove(part.blob)? {
+                    dropped.push(part.blob);
+                }
             }
             t.uploads.remove(&ukey)?;
             t.upload_ids.remove(upload_id.as_bytes())?;
@@ -1302,14 +1387,22 @@ impl Store {
         self.settle(self.inner.writer.run(op), Vec::new())
     }
 
-    /// Publishes blobs (rename into `blobs/`, directory fsync) ahead of their metadata commit.
-    /// On error, those already published are unlinked (their guards drop) and the rest
-    /// removed from `tmp/` (the `NewBlob`s drop).
-    fn publish_all(&self, blobs: Vec<NewBlob>) -> Result<Vec<Published>, StoreError> {
-        blobs
-            .into_iter()
-            .map(|blob| Ok(blobs::publish(&self.inner.blobs_dir, blob)?))
-            .collect()
+    /// Publishes file blobs (rename into `blobs/`, directory fsync) ahead of their metadata
+    /// commit, and sets the bytes of inline ones apart for it. On error, those already
+    /// published are unlinked (their guards drop) and the rest removed from `tmp/` (the
+    /// `NewBlob`s drop).
+    fn publish_all(&self, blobs: Vec<NewBlob>) -> Result<(Vec<Published>, Inline), StoreError> {
+        let mut published = Vec::new();
+        let mut inline = Inline::new();
+        for blob in blobs {
+            match blobs::publish(&self.inner.blobs_dir, blob)? {
+                Staged::File(p) => published.push(p),
+                Staged::Inline(id, bytes) => {
+                    inline.insert(id, bytes);
+                }
+            }
+        }
+        Ok((published, inline))
     }
 
     /// Decides the fate of blobs published for a write once its outcome is known: kept if the
@@ -1396,6 +1489,28 @@ impl Store {
         let stats = self.inner.writer.stats();
         (stats.commits.load(Relaxed), stats.operations.load(Relaxed))
     }
+}
+
+/// Runs blocking store work on the blocking pool (a panic in it is raised again here).
+async fn run_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(StoreError::Meta(format!("blocking task failed: {e}"))),
+    }
+}
+
+/// The bytes of a write's inline blobs, by id.
+type Inline = std::collections::BTreeMap<BlobId, Vec<u8>>;
+
+/// Indexes a write's new blobs, storing the bytes of those that are inline.
+fn add_blobs(t: &mut meta::Tables<'_>, ids: &[BlobId], inline: &Inline) -> Result<(), StoreError> {
+    for id in ids {
+        t.blobs.add(*id, inline.get(id).map(Vec::as_slice))?;
+    }
+    Ok(())
 }
 
 /// A bucket's versioning state inside a write; `NoSuchBucket` if it is absent.

@@ -4,7 +4,6 @@ use super::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -98,11 +97,8 @@ fn put_version(
 fn content(store: &Store, record: &ObjectRecord) -> Vec<u8> {
     let mut out = Vec::new();
     for seg in &record.segments {
-        store
-            .open_blob(seg.blob)
-            .unwrap()
-            .read_to_end(&mut out)
-            .unwrap();
+        let stored = store.open_blob(seg.blob).unwrap();
+        out.extend_from_slice(&stored.read_at(seg.len as usize, 0).unwrap());
     }
     out
 }
@@ -115,7 +111,15 @@ fn get(store: &Store, bucket: &str, key: &str) -> Option<Vec<u8>> {
 }
 
 /// Every blob file on disk.
+/// Every blob stored: files in `blobs/` and inline content.
 fn blob_files(store: &Store) -> BTreeSet<BlobId> {
+    let mut out = file_blobs(store);
+    out.extend(inline_blobs(store));
+    out
+}
+
+/// The blobs stored as files.
+fn file_blobs(store: &Store) -> BTreeSet<BlobId> {
     let mut out = BTreeSet::new();
     for fanout in fs::read_dir(store.dir().join("blobs")).unwrap() {
         for file in fs::read_dir(fanout.unwrap().path()).unwrap() {
@@ -124,6 +128,17 @@ fn blob_files(store: &Store) -> BTreeSet<BlobId> {
         }
     }
     out
+}
+
+/// The blobs stored inline in the metadata.
+fn inline_blobs(store: &Store) -> BTreeSet<BlobId> {
+    let rtx = store.inner.db.begin_read().unwrap();
+    let table = rtx.open_table(meta::INLINE).unwrap();
+    let ids = table
+        .iter()
+        .unwrap()
+        .map(|item| BlobId(item.unwrap().0.value().1));
+    ids.collect()
 }
 
 fn tmp_files(store: &Store) -> usize {
@@ -1022,6 +1037,8 @@ fn reopen_removes_orphans_and_temp_files() {
     let (kept, stray, unpublished);
     {
         let store = Store::open(dir.path()).unwrap();
+        // Files are what a crash can leave behind.
+        store.set_inline_max(0);
         store.create_bucket(bucket_record("b")).unwrap();
         put(&store, "b", "k", b"survives", PutMode::Overwrite).unwrap();
         store.create_upload(upload_record("b", "k2", "up")).unwrap();
@@ -1033,9 +1050,10 @@ fn reopen_removes_orphans_and_temp_files() {
         // A blob published whose commit never came (a crash in between).
         let (nb, _) = blob(&store, b"published, never committed");
         unpublished = nb.id();
-        blobs::publish(&store.dir().join("blobs"), nb)
-            .unwrap()
-            .keep();
+        match blobs::publish(&store.dir().join("blobs"), nb).unwrap() {
+            blobs::Staged::File(published) => published.keep(),
+            blobs::Staged::Inline(..) => panic!("a file blob"),
+        }
         // A blob file made by hand, and temp files.
         stray = BlobId::random();
         fs::write(blobs::blob_path(&store.dir().join("blobs"), stray), b"junk").unwrap();
@@ -1213,6 +1231,215 @@ fn a_panicking_change_reaches_the_caller_and_the_writer_survives() {
     store
         .update_bucket("b", |b| b.acl = "public-read".into())
         .unwrap();
+}
+
+// ---- inline content ----
+
+/// Overwrites the stored bytes of an inline blob (damage behind the store's back).
+fn damage_inline(store: &Store, id: BlobId) {
+    let stored = store.open_blob(id).unwrap();
+    let BlobContent::Inline(bytes) = stored else {
+        panic!("blob {id} is not inline")
+    };
+    let mut bytes = bytes.to_vec();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10;
+    store
+        .write_raw(move |t| t.blobs.overwrite_inline(id, &bytes))
+        .unwrap();
+}
+
+fn blob_of(store: &Store, bucket: &str, key: &str) -> BlobId {
+    store.object(bucket, key).unwrap().unwrap().segments[0].blob
+}
+
+#[test]
+fn small_blobs_are_inline_large_ones_files() {
+    let (_dir, store) = with_bucket("b");
+    store.set_inline_max(100);
+    put(&store, "b", "small", &[7u8; 100], PutMode::Overwrite).unwrap();
+    put(&store, "b", "large", &[8u8; 101], PutMode::Overwrite).unwrap();
+    assert_eq!(get(&store, "b", "small").unwrap(), [7u8; 100]);
+    assert_eq!(get(&store, "b", "large").unwrap(), [8u8; 101]);
+    let (small, large) = (blob_of(&store, "b", "small"), blob_of(&store, "b", "large"));
+    assert_eq!(inline_blobs(&store), BTreeSet::from([small]));
+    assert_eq!(file_blobs(&store), BTreeSet::from([large]));
+    assert_eq!(tmp_files(&store), 0);
+
+    // Ranges of inline content; past its end is a short read, as for a file.
+    let stored = store.open_blob(small).unwrap();
+    assert!(matches!(stored, BlobContent::Inline(_)));
+    assert_eq!(&stored.read_at(10, 90).unwrap()[..], &[7u8; 10]);
+    assert_eq!(
+        stored.read_at(11, 90).unwrap_err().kind(),
+        io::ErrorKind::UnexpectedEof
+    );
+
+    // An overwrite drops the replaced bytes in its own commit; a delete drops them too.
+    put(&store, "b", "small", b"again", PutMode::Overwrite).unwrap();
+    let again = blob_of(&store, "b", "small");
+    assert_eq!(inline_blobs(&store), BTreeSet::from([again]));
+    assert!(matches!(
+        store.open_blob(small),
+        Err(StoreError::BlobMissing(_))
+    ));
+    store.delete_object("b", "small").unwrap();
+    assert!(inline_blobs(&store).is_empty());
+    assert_eq!(file_blobs(&store), BTreeSet::from([large]));
+}
+
+#[test]
+fn inline_parts_appends_and_versions_keep_their_bytes() {
+    let (_dir, store) = versioned_bucket("b", Versioning::Enabled);
+    put_version(&store, "b", "k", b"first", PutMode::Overwrite).unwrap();
+    put_version(&store, "b", "k", b"second", PutMode::Overwrite).unwrap();
+    assert_eq!(
+        inline_blobs(&store).len(),
+        2,
+        "the noncurrent version keeps its bytes"
+    );
+    let old = history(&store, "b")
+        .into_iter()
+        .find(|(_, _, _, latest)| !latest)
+        .unwrap();
+    assert_eq!(version_content(&store, "b", "k", &old.1).unwrap(), b"first");
+    store.delete_version("b", "k", Some(&old.1)).unwrap();
+    assert_eq!(inline_blobs(&store).len(), 1);
+
+    // Parts: used ones change owner at Complete, unused ones go.
+    store.create_upload(upload_record("b", "m", "up")).unwrap();
+    let mut used = Vec::new();
+    for (n, data) in [(1, &b"part one "[..]), (2, b"unused"), (3, b"part three")] {
+        let (nb, seg) = blob(&store, data);
+        let p = part(n, &seg);
+        store.put_part("b", "up", p.clone(), nb).unwrap();
+        if n != 2 {
+            used.push((p, seg));
+        }
+    }
+    assert_eq!(inline_blobs(&store).len(), 4);
+    let segments: Vec<Segment> = used.iter().map(|(_, s)| s.clone()).collect();
+    let parts: Vec<PartRecord> = used.into_iter().map(|(p, _)| p).collect();
+    let record = object_record(19, 0, segments);
+    store
+        .complete_upload("b", "up", &parts, record, PutMode::Overwrite)
+        .unwrap();
+    assert_eq!(
+        inline_blobs(&store).len(),
+        3,
+        "the unused part's bytes went"
+    );
+    assert_eq!(get(&store, "b", "m").unwrap(), b"part one part three");
+}
+
+#[test]
+fn stores_written_before_inline_content_open_and_mix_both() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.set_inline_max(0);
+        store.create_bucket(bucket_record("b")).unwrap();
+        put(&store, "b", "old", b"a file", PutMode::Overwrite).unwrap();
+        put(&store, "b", "old2", b"another file", PutMode::Overwrite).unwrap();
+    }
+    // A database from before inline content has no such table.
+    {
+        let db = redb::Database::create(dir.path().join(DB_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        assert!(txn.delete_table(meta::INLINE).unwrap());
+        txn.commit().unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(get(&store, "b", "old").unwrap(), b"a file");
+    let old_file = blob_of(&store, "b", "old");
+    let old2_file = blob_of(&store, "b", "old2");
+    put(&store, "b", "new", b"inline", PutMode::Overwrite).unwrap();
+    // A file object replaced by an inline one: its file goes.
+    put(&store, "b", "old", b"now inline", PutMode::Overwrite).unwrap();
+    assert_eq!(file_blobs(&store), BTreeSet::from([old2_file]));
+    assert!(!inline_blobs(&store).contains(&old_file));
+    assert_eq!(inline_blobs(&store).len(), 2);
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(get(&store, "b", "old").unwrap(), b"now inline");
+    assert_eq!(get(&store, "b", "old2").unwrap(), b"another file");
+    assert_eq!(get(&store, "b", "new").unwrap(), b"inline");
+    assert_eq!(file_blobs(&store), BTreeSet::from([old2_file]));
+}
+
+#[test]
+fn a_refused_conditional_write_leaves_its_batch_and_no_bytes() {
+    let (_dir, store) = with_bucket("b");
+    put(&store, "b", "taken", b"first", PutMode::Overwrite).unwrap();
+    let blocker = block_writer(&store, Duration::from_millis(300));
+    let (c0, _) = store.writer_stats();
+    let handles: Vec<_> = ["a", "taken", "c", "d"]
+        .into_iter()
+        .map(|key| {
+            let store = store.clone();
+            thread::spawn(move || {
+                let data = format!("new {key}");
+                put(&store, "b", key, data.as_bytes(), PutMode::ForbidOverwrite)
+            })
+        })
+        .collect();
+    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    blocker.join().unwrap();
+    let (c1, _) = store.writer_stats();
+    assert!(c1 - c0 <= 3, "{} commits", c1 - c0);
+    assert!(matches!(results[1], Err(StoreError::FileAlreadyExists)));
+    for (i, key) in [(0, "a"), (2, "c"), (3, "d")] {
+        assert!(results[i].is_ok(), "{key}: {:?}", results[i]);
+        assert_eq!(
+            get(&store, "b", key).unwrap(),
+            format!("new {key}").as_bytes()
+        );
+    }
+    assert_eq!(get(&store, "b", "taken").unwrap(), b"first");
+    // The refused write's bytes were never stored.
+    assert_eq!(inline_blobs(&store), referenced_blobs(&store, "b"));
+}
+
+#[test]
+fn scrub_reports_damaged_inline_content() {
+    let (_dir, store) = versioned_bucket("b", Versioning::Enabled);
+    put_version(&store, "b", "good", b"intact content", PutMode::Overwrite).unwrap();
+    put_version(&store, "b", "bad", b"content to damage", PutMode::Overwrite).unwrap();
+    put_version(
+        &store,
+        "b",
+        "old",
+        b"older version, damaged",
+        PutMode::Overwrite,
+    )
+    .unwrap();
+    let old = blob_of(&store, "b", "old");
+    put_version(&store, "b", "old", b"current version", PutMode::Overwrite).unwrap();
+    damage_inline(&store, blob_of(&store, "b", "bad"));
+    damage_inline(&store, old);
+
+    let options = crate::scrub::ScrubOptions {
+        max_bytes_per_sec: 0,
+        ..Default::default()
+    };
+    let report = crate::scrub::scrub(&store, None, &options).unwrap();
+    let found: BTreeSet<(String, String)> = report
+        .corrupt
+        .iter()
+        .map(|c| (c.key.clone(), c.detail.clone()))
+        .collect();
+    let keys: BTreeSet<&str> = found.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, BTreeSet::from(["bad", "old"]), "{found:?}");
+    assert!(found.iter().all(|(_, d)| d.contains("CRC-64")), "{found:?}");
+    // Quarantined: reads answer the mark from now on.
+    assert!(store.object("b", "bad").unwrap().unwrap().corrupt.is_some());
+    assert!(store
+        .object("b", "good")
+        .unwrap()
+        .unwrap()
+        .corrupt
+        .is_none());
+    assert!(store.object("b", "old").unwrap().unwrap().corrupt.is_none());
 }
 
 // ---- scale ----
@@ -1784,7 +2011,12 @@ fn backup_and_usage_count_noncurrent_versions() {
 
     let out = dir.path().join("copy");
     let report = store.backup(&out).unwrap();
-    assert_eq!((report.objects, report.versions, report.blobs), (1, 3, 3));
+    // Small blobs: all three inline, copied with the metadata.
+    assert_eq!((report.objects, report.versions), (1, 3));
+    assert_eq!(
+        (report.blobs, report.inline_blobs, report.inline_bytes),
+        (0, 3, 9)
+    );
     let before = history(&store, "b");
     drop(store);
     let restored = Store::open(&out).unwrap();

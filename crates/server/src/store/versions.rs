@@ -188,12 +188,16 @@ fn unreferenced(
     Ok(candidates.difference(&kept).copied().collect())
 }
 
-/// Drops `ids` from the blob index.
-fn drop_blobs(t: &mut Tables<'_>, ids: &[BlobId]) -> Result<(), StoreError> {
-    for &id in ids {
-        t.blobs.remove(id)?;
+/// Drops `ids` from the blob index (inline content with it); returns those that have a file
+/// to unlink once the commit is done.
+fn drop_blobs(t: &mut Tables<'_>, ids: Vec<BlobId>) -> Result<Vec<BlobId>, StoreError> {
+    let mut files = Vec::with_capacity(ids.len());
+    for id in ids {
+        if t.blobs.remove(id)? {
+            files.push(id);
+        }
     }
-    Ok(())
+    Ok(files)
 }
 
 /// Takes the current object `old` (if any) out of the way of a new newest version on a bucket
@@ -251,7 +255,7 @@ pub(super) fn install(
     let removed = retire(t, okey, state, old)?;
     t.objects.put_json(okey, record)?;
     let dropped = unreferenced(t, okey, &removed)?;
-    drop_blobs(t, &dropped)?;
+    let dropped = drop_blobs(t, dropped)?;
     Ok(dropped)
 }
 
@@ -283,7 +287,7 @@ pub(super) fn delete_latest(
         t.objects.remove(okey)?;
         let removed: Vec<ObjectRecord> = old.into_iter().collect();
         let dropped = unreferenced(t, okey, &removed)?;
-        drop_blobs(t, &dropped)?;
+        let dropped = drop_blobs(t, dropped)?;
         return Ok((
             Deleted {
                 existed,
@@ -305,7 +309,7 @@ pub(super) fn delete_latest(
         &VersionEntry::DeleteMarker(marker.clone()),
     )?;
     let dropped = unreferenced(t, okey, &removed)?;
-    drop_blobs(t, &dropped)?;
+    let dropped = drop_blobs(t, dropped)?;
     Ok((
         Deleted {
             version_id: Some(marker.version.shown().to_owned()),
@@ -344,7 +348,7 @@ pub(super) fn delete_version(
         VersionEntry::DeleteMarker(_) => (Vec::new(), true),
     };
     let dropped = unreferenced(t, okey, &removed)?;
-    drop_blobs(t, &dropped)?;
+    let dropped = drop_blobs(t, dropped)?;
     Ok((
         Deleted {
             version_id: Some(id.to_owned()),
