@@ -4,7 +4,9 @@
 //!
 //! A fuzzed plaintext (up to ~3 chunks, grown from a seed) is sealed with `Sealer` (fed in
 //! fuzzer-chosen pieces), then changed by fuzzer-chosen bit flips, a truncation, appended
-//! bytes, a wrong blob id, key or declared length, and read back over a fuzzed range.
+//! bytes, a wrong blob id, key or declared length, and read back over a fuzzed range, from a
+//! file or from inline content (as the metadata database holds small blobs), by the seed's
+//! lowest bit.
 //!
 //! Asserts: the stored length is `Layout::stored_len`; the authentic blob reads back exactly
 //! (any range); a read that succeeds returns exactly the authentic plaintext of the range,
@@ -18,7 +20,7 @@ use ossvault_fuzz::expand;
 use ossvault_server::fuzzing::read_segment;
 use ossvault_server::sse::seal::{Layout, Sealer, CHUNK, TAG};
 use ossvault_server::sse::DataKey;
-use ossvault_server::store::{BlobId, Codec, Segment};
+use ossvault_server::store::{BlobContent, BlobId, Codec, Segment};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::sync::OnceLock;
@@ -58,15 +60,21 @@ fn file() -> &'static File {
 
 fn read(
     stored: &[u8],
+    inline: bool,
     key: &DataKey,
     blob: u128,
     plain_len: u64,
     offset: u64,
     len: u64,
 ) -> std::io::Result<Vec<u8>> {
-    let f = file();
-    f.set_len(0)?;
-    f.write_all_at(stored, 0)?;
+    let content = if inline {
+        BlobContent::Inline(stored.to_vec().into())
+    } else {
+        let f = file();
+        f.set_len(0)?;
+        f.write_all_at(stored, 0)?;
+        BlobContent::File(f.try_clone()?)
+    };
     let segment = Segment {
         blob: BlobId(blob),
         len: plain_len,
@@ -74,7 +82,7 @@ fn read(
         codec: Codec::Sealed,
     };
     let mut out = Vec::new();
-    read_segment(f, &segment, Some(key), offset, len, |b| {
+    read_segment(&content, &segment, Some(key), offset, len, |b| {
         out.extend_from_slice(&b);
         true
     })?;
@@ -84,6 +92,7 @@ fn read(
 fuzz_target!(|input: Input| {
     let len = (input.len % (3 * CHUNK as u32 + 64)) as usize;
     let plain = expand(input.seed, len);
+    let inline = input.seed & 1 == 1;
 
     // Seal, fed in fuzzer-chosen pieces.
     let mut stored = Vec::new();
@@ -121,7 +130,7 @@ fuzz_target!(|input: Input| {
     let end = offset + range_len;
     let expected = &plain[offset as usize..end as usize];
     assert_eq!(
-        read(&stored, &key(), BLOB, len as u64, offset, range_len).expect("authentic read"),
+        read(&stored, inline, &key(), BLOB, len as u64, offset, range_len).expect("authentic read"),
         expected
     );
 
@@ -152,7 +161,7 @@ fuzz_target!(|input: Input| {
     if end > declared {
         return;
     }
-    let result = read(&changed, &key, blob, declared, offset, range_len);
+    let result = read(&changed, inline, &key, blob, declared, offset, range_len);
 
     // The stored bytes the read opens: whole chunks first..=last.
     let (first, last) = (offset / CHUNK as u64, end.saturating_sub(1) / CHUNK as u64);

@@ -48,8 +48,8 @@ pub struct RunOptions {
     /// them in groups, more in flight means larger groups and fewer fsyncs per file.
     pub small_jobs: usize,
     /// Actions in flight at once across every pair run with clones of these options (an
-    /// engine's pairs): ten pairs of 32 each opened 320 connections to one server, more than it
-    /// serves one address at once (256), and gained nothing on a few cores.
+    /// engine's pairs): ten pairs of 32 files each opened 320 connections to one server, more
+    /// than it serves one address at once (256), and gained nothing on a few cores.
     pub shared_jobs: Arc<tokio::sync::Semaphore>,
     /// Plaintext part size of multipart uploads (a multiple of 4 MiB).
     pub part_size: u64,
