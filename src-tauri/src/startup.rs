@@ -39,12 +39,12 @@ pub fn app_dirs() -> AppDirs {
     }
 }
 
-/// Logs to a daily-rotated file in the log directory (at most 7 kept) and to stderr, at the
-/// settings' level (`RUST_LOG` wins at start); the returned control changes the level live.
 /// Log lines waiting for the log file's writer thread; more are dropped (never blocking the
 /// thread that logs).
 const LOG_QUEUE_LINES: usize = 8192;
 
+/// Logs to a daily-rotated file in the log directory (at most 7 kept) and to stderr, at the
+/// settings' level (`RUST_LOG` wins at start); the returned control changes the level live.
 fn init_logs(
     dir: &std::path::Path,
     level: LogLevel,

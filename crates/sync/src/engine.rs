@@ -721,14 +721,15 @@ impl PairSync {
         let large = &large;
         let run = |(action, size): (Action, u64)| async move {
             // Held for the whole action: at most `jobs` large files at once.
-            let _large = match action.transfers() && size > SMALL_FILE {
-                true => Some(
+            let _large = if action.transfers() && size > SMALL_FILE {
+                Some(
                     large
                         .acquire()
                         .await
                         .expect("the semaphore is never closed"),
-                ),
-                false => None,
+                )
+            } else {
+                None
             };
             // A slot among every pair's actions, taken unpaused and not kept while paused
             // (never closed: the semaphore lives in the options).

@@ -1205,11 +1205,10 @@ impl Store {
             t.parts.put_json(&pkey, &part)?;
             add_blobs(t, &[part.blob], &inline)?;
             // The replaced part's file, if it has one, goes after the commit.
-            let mut replaced = None;
-            if let Some(old) = old {
-                replaced = t.blobs.remove(old.blob)?.then_some(old.blob);
+            match old {
+                Some(old) => Ok(t.blobs.remove(old.blob)?.then_some(old.blob)),
+                None => Ok(None),
             }
-            Ok(replaced)
         });
         let replaced = self.settle(outcome, published)?;
         self.unlink(replaced);

@@ -110,7 +110,6 @@ fn get(store: &Store, bucket: &str, key: &str) -> Option<Vec<u8>> {
         .map(|r| content(store, &r))
 }
 
-/// Every blob file on disk.
 /// Every blob stored: files in `blobs/` and inline content.
 fn blob_files(store: &Store) -> BTreeSet<BlobId> {
     let mut out = file_blobs(store);

@@ -188,11 +188,15 @@ fn unreferenced(
     Ok(candidates.difference(&kept).copied().collect())
 }
 
-/// Drops `ids` from the blob index (inline content with it); returns those that have a file
-/// to unlink once the commit is done.
-fn drop_blobs(t: &mut Tables<'_>, ids: Vec<BlobId>) -> Result<Vec<BlobId>, StoreError> {
-    let mut files = Vec::with_capacity(ids.len());
-    for id in ids {
+/// Drops the [`unreferenced`] blobs of `removed` from the blob index (inline content with
+/// them); returns those that have a file to unlink once the commit is done.
+fn drop_unreferenced(
+    t: &mut Tables<'_>,
+    okey: &[u8],
+    removed: &[ObjectRecord],
+) -> Result<Vec<BlobId>, StoreError> {
+    let mut files = Vec::new();
+    for id in unreferenced(t, okey, removed)? {
         if t.blobs.remove(id)? {
             files.push(id);
         }
@@ -254,8 +258,7 @@ pub(super) fn install(
     record.version = stamp(state);
     let removed = retire(t, okey, state, old)?;
     t.objects.put_json(okey, record)?;
-    let dropped = unreferenced(t, okey, &removed)?;
-    let dropped = drop_blobs(t, dropped)?;
+    let dropped = drop_unreferenced(t, okey, &removed)?;
     Ok(dropped)
 }
 
@@ -286,8 +289,7 @@ pub(super) fn delete_latest(
         }
         t.objects.remove(okey)?;
         let removed: Vec<ObjectRecord> = old.into_iter().collect();
-        let dropped = unreferenced(t, okey, &removed)?;
-        let dropped = drop_blobs(t, dropped)?;
+        let dropped = drop_unreferenced(t, okey, &removed)?;
         return Ok((
             Deleted {
                 existed,
@@ -308,8 +310,7 @@ pub(super) fn delete_latest(
         &version_key(okey, marker.version.seq),
         &VersionEntry::DeleteMarker(marker.clone()),
     )?;
-    let dropped = unreferenced(t, okey, &removed)?;
-    let dropped = drop_blobs(t, dropped)?;
+    let dropped = drop_unreferenced(t, okey, &removed)?;
     Ok((
         Deleted {
             version_id: Some(marker.version.shown().to_owned()),
@@ -347,8 +348,7 @@ pub(super) fn delete_version(
         VersionEntry::Object(o) => (vec![*o], false),
         VersionEntry::DeleteMarker(_) => (Vec::new(), true),
     };
-    let dropped = unreferenced(t, okey, &removed)?;
-    let dropped = drop_blobs(t, dropped)?;
+    let dropped = drop_unreferenced(t, okey, &removed)?;
     Ok((
         Deleted {
             version_id: Some(id.to_owned()),
