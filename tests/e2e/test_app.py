@@ -541,6 +541,11 @@ def test_switch_language_and_theme_and_every_screen_in_chinese(ctx, screenshot):
     s.wait(lambda: s.text('[data-testid="nav-buckets"]') == "Buckets", what="English navigation")
     open_bucket(s)
     screenshot("en-13-browser-dark")
+    open_bucket(s, ["props/"])
+    show_properties(s, "ia.txt")
+    s.wait(lambda: "Infrequent Access" in s.text('[data-testid="props-storage-class"]'), what="IA in English")
+    screenshot("en-15-properties-ia-dark")
+    s.click('[data-testid="properties-close"]')
     go(s, "settings")
     s.select('[data-testid="theme-select"]', "light")
 

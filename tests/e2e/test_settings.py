@@ -375,4 +375,8 @@ def test_settings_in_chinese_and_dark(ctx, screenshot):
     s.wait(lambda: s.text('[data-testid="nav-settings"]') == "Settings", what="English navigation")
     section(s, "server")
     screenshot("en-38-settings-dark")
+    section(s, "about")
+    s.script("document.querySelector('[data-testid=\"about-licenses-rust\"]').open = true")
+    assert "mimalloc" in s.text('[data-testid="about-licenses-rust"]')
+    screenshot("en-39-settings-about-dark")
     s.select('[data-testid="theme-select"]', "light")
