@@ -85,6 +85,28 @@ def pss_kib(pid: int) -> dict[str, int]:
     return by_name
 
 
+def pss_by_mapping(pid: int, top: int = 8) -> str:
+    """Where each process's PSS is: its largest mappings by file name (anonymous memory, heap
+    and stacks under their own names), for BENCH_SMAPS=1."""
+    out = []
+    for p in tree(pid):
+        sizes: dict[str, int] = {}
+        name, current = "?", "[anon]"
+        try:
+            name = open(f"/proc/{p}/comm").read().strip()
+            for line in open(f"/proc/{p}/smaps"):
+                head = line.split()
+                if "-" in head[0] and ":" not in head[0]:
+                    current = os.path.basename(head[5]) if len(head) > 5 else "[anon]"
+                elif head[0] == "Pss:":
+                    sizes[current] = sizes.get(current, 0) + int(head[1])
+        except OSError:
+            continue
+        largest = sorted(sizes.items(), key=lambda kv: -kv[1])[:top]
+        out.append(f"{name}: " + ", ".join(f"{k} {v / 1024:.1f}" for k, v in largest))
+    return "; ".join(out)
+
+
 def pss_total(by_name: dict[str, int]) -> int:
     return sum(v for n, v in by_name.items() if n != "USS")
 
@@ -130,7 +152,9 @@ def started_at(pid: int) -> float:
 
 
 def app_pid() -> int:
-    out = subprocess.run(["pgrep", "-n", "-f", str(app_binary())], capture_output=True, text=True)
+    # BENCH_APP_PATTERN: when OSSVAULT_APP_BIN is a wrapper (a profiler) starting the app.
+    pattern = os.environ.get("BENCH_APP_PATTERN", str(app_binary()))
+    out = subprocess.run(["pgrep", "-n", "-f", pattern], capture_output=True, text=True)
     return int(out.stdout.split()[0])
 
 
@@ -237,6 +261,8 @@ def app_start(d: Driver):
     report("idle memory of the app and its WebKit processes", mib(idle)
            + (f" = {pss_total(idle) / REF['pss']:.2f}x the reference's PSS, {idle.get('USS', 0) / REF['uss']:.2f}x its USS"
               if REF.get("pss") else ""))
+    if os.environ.get("BENCH_SMAPS"):
+        report("  by mapping (MiB)", pss_by_mapping(pid))
     return s, pid
 
 
@@ -391,6 +417,8 @@ def sync(s, pid: int) -> None:
         busy = sorted(((k, v - th0.get(k, 0)) for k, v in thread_ticks(pid).items()), key=lambda kv: -kv[1])
         report("  by thread (process/thread)", ", ".join(f"{k} {v / TICK / elapsed * 100:.2f} %" for k, v in busy[:8] if v > 0))
         report("  its memory", mib(pss_kib(pid)))
+        if os.environ.get("BENCH_SMAPS"):
+            report("  by mapping (MiB)", pss_by_mapping(pid))
 
     # One pair gets NEW_FILES new files; the page records its status line (MutationObserver) and
     # the engine's status (list_sync_pairs every 100 ms), both in the page's clock.

@@ -16,6 +16,8 @@
 #   BENCH_PAIRS, BENCH_SYNC_FILES, BENCH_NEW_FILES, BENCH_IDLE_S, BENCH_IDLE_SETTLE_S  the sync
 #                     part (default 10 pairs, 50000 files in all, 10000 new files in one pair,
 #                     60 s idle measured at once and again 180 s later)
+#   BENCH_APP_PATTERN the app's command line (pgrep -f) when OSSVAULT_APP_BIN is a wrapper
+#   BENCH_SMAPS=1     each idle memory figure also lists every process's largest mappings
 # Every figure is printed with the load average; compare the ratios to the references of the
 # same run, the absolute times move with what else runs on the machine.
 set -euo pipefail

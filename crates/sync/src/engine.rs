@@ -1010,6 +1010,7 @@ impl PairSync {
             }
             if *paused_rx.borrow_and_update() {
                 self.publish(|s| s.state = PairState::Paused);
+                self.index.release();
                 tokio::select! {
                     _ = paused_rx.changed() => {}
                     _ = self.cancel.cancelled() => return Ok(()),
@@ -1119,6 +1120,10 @@ impl PairSync {
             // walks the folder again.
             if wait.is_some() {
                 local_dirty = true;
+            }
+            if wait.is_none() {
+                // Idle until an event or the next poll: its index need not stay open.
+                self.index.release();
             }
             // Wait for events, the next listing or rescan, a retry, or a pause.
             let until = match wait {

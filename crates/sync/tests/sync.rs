@@ -613,6 +613,9 @@ async fn an_idle_two_way_pair_polls_the_remote_without_walking_its_folder() {
         sync.status().last_sync_ms > polled,
         "the remote was not polled"
     );
+    // Idle, it holds no database open: its index file can be opened (redb locks an open one).
+    let index = fx.store.state_dir("idle").join("index.redb");
+    drop(redb::Database::open(&index).expect("the idle pair's index is closed"));
     // A change on the remote side is found by a poll and carried.
     let mut other = Pair::new("other", fx.dir.path().join("other"), BUCKET, "idle/");
     other.mode = Mode::TwoWay;
