@@ -1052,7 +1052,14 @@ async fn an_event_queue_overflow_ends_in_convergence() {
         let s = sync.clone();
         tokio::spawn(async move { s.watch().await })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The watcher is made before the first pass walks the folder: wait for that walk (a fixed
+    // sleep was too short on a loaded machine, and the watcher then got the default queue).
+    let s = sync.clone();
+    eventually(Duration::from_secs(30), "the first pass", || {
+        let s = s.clone();
+        async move { s.walks() > 0 }
+    })
+    .await;
     // The queue size is fixed when the watcher's inotify instance is made: restore the
     // system-wide setting at once (other processes on the machine).
     let lowered = limit.0.is_some();
