@@ -39,7 +39,8 @@ pub struct IndexEntry {
 /// [`Index::release`]).
 pub struct Index {
     path: PathBuf,
-    /// Cloned (under the lock) by every operation for as long as it reads or writes.
+    /// Cloned (under the lock) by every operation and held until it has read or written: a
+    /// transaction alone would not keep [`Index::release`] from closing it under a reader.
     db: Mutex<Option<Arc<Database>>>,
 }
 
@@ -105,7 +106,8 @@ impl Index {
 
     /// The entry of `rel` (a `/`-separated relative path).
     pub fn get(&self, rel: &str) -> Result<Option<IndexEntry>> {
-        let r = self.db()?.begin_read()?;
+        let db = self.db()?;
+        let r = db.begin_read()?;
         let t = r.open_table(FILES)?;
         match t.get(rel)? {
             Some(v) => Ok(Some(decode(v.value())?)),
@@ -118,7 +120,8 @@ impl Index {
         if updates.is_empty() {
             return Ok(());
         }
-        let w = self.db()?.begin_write()?;
+        let db = self.db()?;
+        let w = db.begin_write()?;
         {
             let mut t = w.open_table(FILES)?;
             for u in updates {
@@ -139,7 +142,8 @@ impl Index {
 
     /// Number of indexed paths.
     pub fn len(&self) -> Result<u64> {
-        let r = self.db()?.begin_read()?;
+        let db = self.db()?;
+        let r = db.begin_read()?;
         Ok(r.open_table(FILES)?.len()?)
     }
 
@@ -150,7 +154,8 @@ impl Index {
     /// Calls `f` with every entry in path order, streamed from the database (never the whole
     /// index in memory).
     pub fn for_each(&self, mut f: impl FnMut(&str, IndexEntry) -> Result<()>) -> Result<()> {
-        let r = self.db()?.begin_read()?;
+        let db = self.db()?;
+        let r = db.begin_read()?;
         let t = r.open_table(FILES)?;
         for item in t.iter()? {
             let (k, v) = item?;
@@ -162,7 +167,8 @@ impl Index {
     /// At most `limit` entries in path order, starting after `after` (a page of the files
     /// list: the next page starts after the last path of this one).
     pub fn page(&self, after: Option<&str>, limit: usize) -> Result<Vec<(String, IndexEntry)>> {
-        let r = self.db()?.begin_read()?;
+        let db = self.db()?;
+        let r = db.begin_read()?;
         let t = r.open_table(FILES)?;
         let range = match after {
             Some(a) => {
@@ -320,6 +326,14 @@ mod tests {
             .unwrap();
         index.release();
         assert_eq!(index.len().unwrap(), 2);
+        // A release while an operation reads (another thread's) leaves it open for the rest.
+        index
+            .for_each(|_, _| {
+                index.release();
+                assert!(index.get("b")?.is_some());
+                Ok(())
+            })
+            .unwrap();
         // A pair removed while its index was closed: not created again.
         index.release();
         std::fs::remove_file(&path).unwrap();
