@@ -44,6 +44,7 @@ mod headers;
 mod keys;
 mod kms;
 mod multipart;
+mod plaintext;
 mod range;
 mod sealed;
 mod stream;
@@ -65,6 +66,7 @@ pub use keys::{
 };
 pub use kms::{GeneratedDataKey, KeyWrap, KeyWrapError, KeyWrapFuture};
 pub use multipart::MultipartPlan;
+pub use plaintext::PlainBuf;
 pub use range::RangeRead;
 pub use sealed::{DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE};
 pub use stream::{CipherReader, CipherStream, Decryptor, Encryptor, DEFAULT_READ_BUFFER};

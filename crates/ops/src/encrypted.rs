@@ -16,7 +16,9 @@ use ossvault_client::transfer::{
     CancellationToken, OnProgress, RateLimiter, TransferProgress, UploadOutcome,
 };
 use ossvault_client::{Client, ObjectMeta, PartInfo, PutOptions, RangeSpec, RequestBody};
-use ossvault_crypto::{decrypt_to_file, CipherReader, EncryptOptions, Envelope, Format, MasterKey};
+use ossvault_crypto::{
+    decrypt_to_file, CipherReader, EncryptOptions, Envelope, Format, MasterKey, PlainBuf,
+};
 use std::collections::BTreeMap;
 use std::io;
 use std::ops::Range;
@@ -24,7 +26,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
-use zeroize::Zeroizing;
 
 /// Files up to this size are encrypted in memory and sent as one retryable body.
 const IN_MEMORY_MAX: u64 = 16 << 20;
@@ -151,7 +152,7 @@ impl EncryptedUpload<'_> {
             let mut put = self.put.clone();
             put.headers.extend(envelope.headers().iter().cloned());
             let body = if size <= IN_MEMORY_MAX {
-                let plain = Zeroizing::new(tokio::fs::read(path).await.map_err(Error::io(path))?);
+                let plain = PlainBuf::from(tokio::fs::read(path).await.map_err(Error::io(path))?);
                 if plain.len() as u64 != size {
                     return Err(Error::Io {
                         path: path.to_owned(),
@@ -416,11 +417,11 @@ impl EncryptedUpload<'_> {
 }
 
 /// `len` bytes of `path` from `offset`, read off the async threads.
-async fn read_at(path: &Path, offset: u64, len: u64) -> Result<Zeroizing<Vec<u8>>> {
+async fn read_at(path: &Path, offset: u64, len: u64) -> Result<PlainBuf> {
     let owned = path.to_owned();
     tokio::task::spawn_blocking(move || {
         let mut file = std::fs::File::open(&owned)?;
-        let mut buf = Zeroizing::new(vec![0u8; len as usize]);
+        let mut buf = PlainBuf::zeroed(len as usize);
         // Seek + read works everywhere (`pread` is Unix-only); each part opens its own handle.
         io::Seek::seek(&mut file, io::SeekFrom::Start(offset))?;
         io::Read::read_exact(&mut file, &mut buf)?;

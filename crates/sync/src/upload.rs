@@ -18,13 +18,12 @@ use futures_util::{stream, StreamExt, TryStreamExt};
 use ossvault_client::transfer::CancellationToken;
 use ossvault_client::transfer::RateLimiter;
 use ossvault_client::{Client, PartInfo, PutOptions, RequestBody};
-use ossvault_crypto::{EncryptOptions, Envelope, MasterKey, ObjectHeaders};
+use ossvault_crypto::{EncryptOptions, Envelope, MasterKey, ObjectHeaders, PlainBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use zeroize::Zeroize;
 
 /// What an upload wrote.
 #[derive(Debug, Clone)]
@@ -72,31 +71,6 @@ struct Checkpoint {
     /// The envelope's object headers (wrapped content key, IVs…); empty when plain.
     envelope_headers: Vec<(String, String)>,
     parts: Vec<DonePart>,
-}
-
-/// A file's plaintext, wiped when dropped. (`Zeroizing<Vec<u8>>` wipes element by element, a
-/// volatile store per byte: 9 % of the client's CPU in the sync of a 1 GiB file. Zeroizing the
-/// slice is one `memset` behind an optimization barrier.)
-struct Wiped(Vec<u8>);
-
-impl std::ops::Deref for Wiped {
-    type Target = Vec<u8>;
-    fn deref(&self) -> &Vec<u8> {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Wiped {
-    fn deref_mut(&mut self) -> &mut Vec<u8> {
-        &mut self.0
-    }
-}
-
-impl Drop for Wiped {
-    fn drop(&mut self) {
-        self.0.spare_capacity_mut().zeroize();
-        self.0.as_mut_slice().zeroize();
-    }
 }
 
 /// Files up to this size are read without leaving the task.
@@ -167,7 +141,7 @@ impl Uploader<'_> {
         } else {
             tokio::fs::read(path).await
         };
-        let plain = Wiped(plain.map_err(Error::io(path))?);
+        let plain = PlainBuf::from(plain.map_err(Error::io(path))?);
         let after = stamp_of(path)?;
         if after != before || plain.len() as u64 != before.size {
             return Err(Error::Changed(path.display().to_string()));
@@ -368,10 +342,10 @@ impl Uploader<'_> {
                 // blocking thread, so the runtime's threads keep the other parts' bytes moving.
                 let owned = path.to_owned();
                 let (body, blocks) = tokio::task::spawn_blocking(move || -> Result<_> {
-                    let read = || -> std::io::Result<Wiped> {
+                    let read = || -> std::io::Result<PlainBuf> {
                         let mut f = std::fs::File::open(&owned)?;
                         f.seek(SeekFrom::Start(offset))?;
-                        let mut buf = Wiped(vec![0u8; len as usize]);
+                        let mut buf = PlainBuf::zeroed(len as usize);
                         f.read_exact(&mut buf)?;
                         Ok(buf)
                     };
