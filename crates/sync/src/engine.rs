@@ -1009,8 +1009,9 @@ impl PairSync {
                 return Ok(());
             }
             if *paused_rx.borrow_and_update() {
-                self.publish(|s| s.state = PairState::Paused);
+                // Closed before the state says so (see the idle case below).
                 self.index.release();
+                self.publish(|s| s.state = PairState::Paused);
                 tokio::select! {
                     _ = paused_rx.changed() => {}
                     _ = self.cancel.cancelled() => return Ok(()),
@@ -1120,8 +1121,7 @@ impl PairSync {
             // walks the folder again.
             if wait.is_some() {
                 local_dirty = true;
-            }
-            if wait.is_none() {
+            } else {
                 // Idle until an event or the next poll: its index need not stay open.
                 self.index.release();
             }

@@ -57,9 +57,7 @@ impl Index {
         if let Some(dir) = path.parent() {
             ossvault_fs::create_private_dir_all(dir).map_err(Error::io(dir))?;
         }
-        let db = redb::Builder::new()
-            .set_cache_size(INDEX_CACHE_BYTES)
-            .create(path)?;
+        let db = builder().create(path)?;
         let w = db.begin_write()?;
         w.open_table(FILES)?;
         w.commit()?;
@@ -76,11 +74,7 @@ impl Index {
         if let Some(db) = &*open {
             return Ok(db.clone());
         }
-        let db = Arc::new(
-            redb::Builder::new()
-                .set_cache_size(INDEX_CACHE_BYTES)
-                .open(&self.path)?,
-        );
+        let db = Arc::new(builder().open(&self.path)?);
         *open = Some(db.clone());
         Ok(db)
     }
@@ -245,6 +239,12 @@ impl IndexCursor {
         self.fill()?;
         Ok(self.buffer.pop_front())
     }
+}
+
+fn builder() -> redb::Builder {
+    let mut builder = redb::Builder::new();
+    builder.set_cache_size(INDEX_CACHE_BYTES);
+    builder
 }
 
 fn decode(bytes: &[u8]) -> Result<IndexEntry> {

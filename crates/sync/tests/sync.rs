@@ -1054,10 +1054,8 @@ async fn an_event_queue_overflow_ends_in_convergence() {
     };
     // The watcher is made before the first pass walks the folder: wait for that walk (a fixed
     // sleep was too short on a loaded machine, and the watcher then got the default queue).
-    let s = sync.clone();
-    eventually(Duration::from_secs(30), "the first pass", || {
-        let s = s.clone();
-        async move { s.walks() > 0 }
+    eventually(Duration::from_secs(30), "the first pass", || async {
+        sync.walks() > 0
     })
     .await;
     // The queue size is fixed when the watcher's inotify instance is made: restore the
@@ -1438,6 +1436,9 @@ async fn the_engine_adds_resolves_pauses_restores_and_removes() {
     );
     slow_watcher.abort();
     assert!(fx.store.get("docs").unwrap().paused);
+    // Paused, it holds no database open: its index file can be opened (redb locks an open one).
+    let index = fx.store.state_dir("docs").join("index.redb");
+    drop(redb::Database::open(&index).expect("the paused pair's index is closed"));
     write(&folder, "c.txt", b"three");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(fx.remote_tree("docs/", Some(&master)).await, want);
