@@ -511,9 +511,12 @@ def main() -> None:
     finally:
         d.close()
     binary = app_binary()
-    stripped = Path(tempfile.mkdtemp()) / "stripped"
-    subprocess.run(["strip", "-o", str(stripped), str(binary)], check=True)
-    report(f"binary {binary}", f"{binary.stat().st_size / 1e6:.1f} MB, stripped {stripped.stat().st_size / 1e6:.1f} MB")
+    with open(binary, "rb") as f:
+        elf = f.read(4) == b"\x7fELF"
+    if elf:  # not a profiler's wrapper script
+        stripped = Path(tempfile.mkdtemp()) / "stripped"
+        subprocess.run(["strip", "-o", str(stripped), str(binary)], check=True)
+        report(f"binary {binary}", f"{binary.stat().st_size / 1e6:.1f} MB, stripped {stripped.stat().st_size / 1e6:.1f} MB")
     report("load average at the end", load())
 
 
