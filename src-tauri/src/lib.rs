@@ -15,6 +15,7 @@ pub mod opener;
 pub mod startup;
 pub mod state;
 pub mod validate;
+pub mod webview_env;
 
 /// Registers every command on a builder (the real runtime, or the mock one in tests); the
 /// caller manages the state before the first command can arrive.
@@ -92,6 +93,7 @@ pub fn with_commands<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Bu
 /// Runs the app until it is quit (closing the window keeps it in the tray while sync folders
 /// exist).
 pub fn run() {
+    webview_env::prepare();
     memory::tune_allocator();
     let setup = startup::prepare();
     let runtime = setup.runtime;

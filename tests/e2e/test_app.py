@@ -18,7 +18,7 @@ from pathlib import Path
 import oss2
 import pytest
 
-from conftest import ACCESS_KEY_ID, ACCESS_KEY_SECRET, cli_binary
+from conftest import ACCESS_KEY_ID, ACCESS_KEY_SECRET, app_binary, cli_binary
 
 BUCKET = "e2e-vault"
 
@@ -91,6 +91,27 @@ def test_first_launch_runs_the_embedded_server_with_secrets_in_the_keychain(ctx,
         [str(cli_binary()), "ls", "--profile", "local"], capture_output=True, text=True, timeout=60, env=cli_env()
     )
     assert out.returncode == 0, out.stderr
+
+
+def process_tree(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [pid] + [p for c in children for p in process_tree(int(c))]
+
+
+def test_without_a_gpu_only_the_page_process_loads_mesa(ctx):
+    """webview_env: with no render node the app's own process draws without GL (no Mesa, no
+    LLVM mapped), and WebKit's processes inherit the JavaScriptCore tiers."""
+    dri = Path("/dev/dri")
+    if dri.is_dir() and any(p.name.startswith("renderD") for p in dri.iterdir()):
+        pytest.skip("this machine has a GPU render node: WebKit keeps its defaults")
+    out = subprocess.run(["pgrep", "-n", "-f", f"^{app_binary()}"], capture_output=True, text=True)
+    app = int(out.stdout.split()[0])
+    mapped = Path(f"/proc/{app}/maps").read_text()
+    assert "libLLVM" not in mapped and "swrast_dri" not in mapped
+    pages = [p for p in process_tree(app) if Path(f"/proc/{p}/comm").read_text().startswith("WebKitWebProces")]
+    assert pages, "no WebKitWebProcess under the app"
+    environ = Path(f"/proc/{pages[0]}/environ").read_bytes().split(b"\0")
+    assert b"JSC_useDFGJIT=false" in environ and b"GDK_GL=disable" in environ
 
 
 def test_create_a_bucket_with_live_name_validation(ctx, screenshot):
