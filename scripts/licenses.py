@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes ui/src/lib/licenses.json: the licences of what the desktop app ships, for its About
-section (offline: read from `cargo metadata` and ui/package-lock.json, no network).
+section (read from `cargo metadata` and ui/package-lock.json; cargo may fetch crates of other
+targets that a Linux build never downloaded, so a fresh cargo home needs crates.io once).
 
 Rust: every crate the app and the CLI link (normal dependencies, Linux, macOS and Windows
 targets). npm: the packages bundled into the UI (not the build tools). Run it again after a
@@ -28,7 +29,7 @@ NPM_BUNDLED = {"svelte"}
 def rust() -> dict[str, list[str]]:
     meta = json.loads(
         subprocess.run(
-            ["cargo", "metadata", "--format-version", "1", "--locked", "--offline"],
+            ["cargo", "metadata", "--format-version", "1", "--locked"],
             cwd=ROOT, check=True, capture_output=True, text=True,
         ).stdout
     )
