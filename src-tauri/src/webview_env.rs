@@ -34,7 +34,7 @@ const WITHOUT_GPU: [(&str, &str); 4] = [
     ("WEBKIT_WEB_RENDER_DEVICE_FILE", "/dev/null"),
 ];
 
-/// Sets the variables. Call first in `main`, before any thread starts.
+/// Sets the variables. Call before any thread starts (first thing in [`crate::run`]).
 pub fn prepare() {
     #[cfg(target_os = "linux")]
     for (name, value) in settings_to_add(has_render_node(Path::new("/dev/dri")), |name| {

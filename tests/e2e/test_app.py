@@ -94,7 +94,8 @@ def test_first_launch_runs_the_embedded_server_with_secrets_in_the_keychain(ctx,
 
 
 def process_tree(pid: int) -> list[int]:
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    """The process and its descendants (children are listed by the thread that started them)."""
+    children = [c for t in Path(f"/proc/{pid}/task").glob("*/children") for c in t.read_text().split()]
     return [pid] + [p for c in children for p in process_tree(int(c))]
 
 
