@@ -22,10 +22,16 @@ last minutes, `recently_deleted` in the kernel's profile: rclone's copy of the 1
 each) but not the server (one database file). Leave a few minutes between runs, or the
 previous run's clean-up weighs on the references of the next.
 
+With --floor, (a) is followed by the floor under its small-file case, in the same run: the
+server crate's `put_floor` benchmark (built here by cargo) sends the same number of PUTs, as
+bare HTTP, then through the embedded server and client with empty objects and with the
+sealed files' size (no sync, no encryption, no file reads; see crates/server/benches/
+put_floor.rs), next to the time the target of 2x rclone crypt's rate allows.
+
 Peak RSS is the child's VmHWM polled from /proc. Usage, from the repository root after
 `cargo build --release -p ossvault-cli`:
     python3 bench/sync_bench.py [--files 10000] [--big-mib 1024] [--saves 200]
-        [--index-files 10000,100000] [--only abcd]
+        [--index-files 10000,100000] [--only abcd] [--floor]
 (--big-mib 0 skips the large file; --only picks parts, (c) needs (a).)
 """
 
@@ -86,6 +92,18 @@ def make_tree(root: Path, files: int, size: int) -> None:
         (d / f"f{i:06}.bin").write_bytes(block[i % 64:] + block[:i % 64])
 
 
+def build_floor() -> str:
+    """Path of the server crate's `put_floor` benchmark, built (not run) by cargo."""
+    out = subprocess.run(["cargo", "bench", "-p", "ossvault-server", "--bench", "put_floor", "--no-run",
+                          "--message-format=json"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        msg = json.loads(line)
+        if msg.get("reason") == "compiler-artifact" and msg["target"]["name"] == "put_floor" \
+                and msg.get("executable"):
+            return msg["executable"]
+    raise SystemExit("cargo built no put_floor benchmark")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=10_000)
@@ -95,10 +113,13 @@ def main() -> None:
     ap.add_argument("--index-files", default="10000,100000", help="comma-separated file counts")
     ap.add_argument("--workdir", default=os.environ.get("TMPDIR", "/var/tmp"))
     ap.add_argument("--only", default="abcd", help="which parts to run, e.g. 'a' or 'ad'")
+    ap.add_argument("--floor", action="store_true", help="after (a), the floor under its small-file case")
     args = ap.parse_args()
     target = os.environ.get("CARGO_TARGET_DIR", "/var/tmp/ossvault-target")
     binary = Path(os.environ.get("OSSVAULT_BIN", f"{target}/release/ossvault"))
     rclone = shutil.which("rclone")
+    floor_bin = build_floor() if args.floor and "a" in args.only else None
+    floor_lines = []
     work = Path(tempfile.mkdtemp(prefix="sync-bench-", dir=args.workdir))
     server = ServerProcess(work / "data", work / "server.log", binary=binary)
     server.start()
@@ -156,6 +177,15 @@ def main() -> None:
                 t3, _, _ = run(["sh", "-c", f"cp -r '{src}' '{dst}' && sync"])
                 rows.append((f"(a) {label}: cp -r + sync (disk)", t3, nbytes, 0))
                 ratios.append(f"(a) {label}: sync is {t3 / t:.2f}x cp -r + sync's rate")
+                if floor_bin and src == small:
+                    os.sync()
+                    out = subprocess.run([floor_bin], capture_output=True, text=True, check=True,
+                                         env={**os.environ, "BENCH_FILES": str(args.files),
+                                              "BENCH_DIR": str(work)}).stdout
+                    floor_lines = [f"(a) floor: {line}" for line in out.strip().splitlines()]
+                    if rclone:
+                        floor_lines.append(f"(a) floor: 2x rclone crypt's rate allows {t2 / 2:.2f} s "
+                                           "for the whole sync")
 
         if "a" in args.only and "c" in args.only:
             # ---- (c) no-change restart ----
@@ -220,7 +250,7 @@ def main() -> None:
         # A shell-wrapped command's peak is the shell's: not shown.
         peak = f"{rss / 1024:7.1f} MiB" if rss else f"{'-':>11}"
         print(f"{name:<64} {t:8.2f} {rate} {peak}")
-    for line in ratios:
+    for line in ratios + floor_lines:
         print(line)
     if latencies:
         print(f"(b) save-to-visible over {len(latencies)} saves: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
