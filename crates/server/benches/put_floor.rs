@@ -23,11 +23,12 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use ossvault_client::{Client, ClientConfig, Credentials, PutOptions, RequestBody};
-use ossvault_server::{Config, Credential};
+use ossvault_client::{PutOptions, RequestBody};
 use std::convert::Infallible;
 use std::future::Future;
 use std::time::{Duration, Instant};
+
+mod support;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -160,28 +161,12 @@ fn main() {
     // The embedded server and the client.
     let base = std::env::var("BENCH_DIR").unwrap_or_else(|_| "/var/tmp".into());
     let dir = tempfile::tempdir_in(base).unwrap();
-    let config = Config::new(
-        dir.path().join("data"),
-        "127.0.0.1:0".parse().unwrap(),
-        vec![Credential {
-            access_key_id: "ak".into(),
-            access_key_secret: "sk".into(),
-        }],
-    );
+    let config = support::config(dir.path().join("data"));
     let server = server_rt.block_on(ossvault_server::start(config)).unwrap();
-    let client = client_rt.block_on(async {
-        let client = Client::new(ClientConfig::new(
-            server.endpoint(),
-            "cn-hangzhou",
-            Credentials {
-                access_key_id: "ak".into(),
-                access_key_secret: "sk".into(),
-            },
-        ))
+    let client = support::client(&server);
+    client_rt
+        .block_on(client.create_bucket("floor", None))
         .unwrap();
-        client.create_bucket("floor", None).await.unwrap();
-        client
-    });
     for (round, (label, body)) in [
         ("ossvault server + client, empty objects", Bytes::new()),
         ("ossvault server + client (V4, plain, durable)", body),

@@ -6,13 +6,15 @@
 //! files dropped from it (`posix_fadvise(DONTNEED)`); then a scrub bounded at 100 MiB/s, to show
 //! the bound holds. `cargo bench -p ossvault-server --bench scrub`.
 
-use ossvault_client::{Client, ClientConfig, Credentials, PutOptions, RequestBody};
+use ossvault_client::{PutOptions, RequestBody};
 use ossvault_server::scrub::{scrub_data_dir, ScrubOptions};
-use ossvault_server::{Config, Credential, RootSecret};
+use ossvault_server::RootSecret;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+mod support;
 
 const OBJECT: usize = 8 << 20;
 const ROOT: [u8; 32] = [3; 32];
@@ -96,25 +98,10 @@ fn main() {
     let data = dir.path().join("data");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let mut config = Config::new(
-            data.clone(),
-            "127.0.0.1:0".parse().unwrap(),
-            vec![Credential {
-                access_key_id: "ak".into(),
-                access_key_secret: "sk".into(),
-            }],
-        );
+        let mut config = support::config(data.clone());
         config.root_secret = Some(RootSecret::from_bytes(ROOT));
         let server = ossvault_server::start(config).await.unwrap();
-        let client = Client::new(ClientConfig::new(
-            server.endpoint(),
-            "cn-hangzhou",
-            Credentials {
-                access_key_id: "ak".into(),
-                access_key_secret: "sk".into(),
-            },
-        ))
-        .unwrap();
+        let client = support::client(&server);
         client.create_bucket("scrub", None).await.unwrap();
         let body = bytes::Bytes::from(buf[..OBJECT].to_vec());
         for i in 0..(mib * 2) / 8 {
