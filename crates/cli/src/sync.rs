@@ -407,8 +407,10 @@ async fn watch_pairs(engine: &SyncEngine, names: &[String], out: &Output) -> Res
     engine.stop_all().await;
     // A pair removed meanwhile: its index and checkpoints go now that this process lets go.
     for n in names {
-        if engine.store().get(n).is_err() {
-            engine.store().clear_state(n)?;
+        if engine.store().get(n).is_err() && !engine.clear_removed_state(n).await? {
+            out.warn(format!(
+                "the state of the removed pair {n:?} stays: it is still in use"
+            ));
         }
     }
     Ok(())

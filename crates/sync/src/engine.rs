@@ -668,9 +668,19 @@ impl PairSync {
         let actions = planned.actions;
         let bytes_total: u64 = actions.iter().map(|(_, size)| size).sum();
         let files_total = actions.len() as u64;
+        // A pause lets the transfers in flight finish and starts no other: the pass waits
+        // for the resume, and its status says paused meanwhile.
+        let mut paused_rx = self.paused.subscribe();
+        let busy = |paused: bool| {
+            if paused {
+                PairState::Paused
+            } else {
+                PairState::Syncing
+            }
+        };
         self.publish(|s| {
             s.state = if files_total > 0 {
-                PairState::Syncing
+                busy(*paused_rx.borrow_and_update())
             } else {
                 PairState::Scanning
             };
@@ -790,7 +800,16 @@ impl PairSync {
         let mut pending: Vec<IndexUpdate> = Vec::new();
         let mut all_transient = true;
         let mut conflicts = Vec::new();
-        while let Some((action, result)) = results.next().await {
+        loop {
+            let next = tokio::select! {
+                next = results.next() => next,
+                Ok(()) = paused_rx.changed() => {
+                    let state = busy(*paused_rx.borrow_and_update());
+                    self.publish(|s| s.state = state);
+                    continue;
+                }
+            };
+            let Some((action, result)) = next else { break };
             let rel = action.rel().to_owned();
             match result {
                 Ok((outcome, updates)) => {
@@ -879,6 +898,7 @@ impl PairSync {
                     code: code.clone(),
                     reason: msg.clone(),
                 },
+                _ if self.is_paused() => PairState::Paused,
                 _ => PairState::Idle,
             };
         });
@@ -1439,7 +1459,24 @@ impl SyncEngine {
         Ok(failed)
     }
 
-    /// The handle of a running pair.
+    /// Deletes the state of a pair that is no longer in the store
+    /// ([`PairStore::clear_state`]) once this process lets go of it: a pair stopped by
+    /// [`SyncEngine::follow_store`] leaves the running set before its task has ended, and
+    /// the task holds the pair's lock until then. Waits up to 10 s; whether it was deleted
+    /// (not when another process still syncs the pair).
+    pub async fn clear_removed_state(&self, name: &str) -> Result<bool> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if self.store.clear_state(name)? {
+                return Ok(true);
+            }
+            if Instant::now() >= deadline || self.store.get(name).is_ok() {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The names of the pairs running now.
     fn running_names(&self) -> Vec<String> {
         self.running
@@ -1450,6 +1487,7 @@ impl SyncEngine {
             .collect()
     }
 
+    /// The handle of a running pair.
     pub fn get(&self, name: &str) -> Option<Arc<PairSync>> {
         self.running
             .lock()
@@ -1467,6 +1505,8 @@ impl SyncEngine {
             .remove(name);
         if let Some((sync, task)) = entry {
             sync.stop();
+            // Not held while the task ends: the last handle lets go of the pair's lock.
+            drop(sync);
             self.changed();
             match task.await {
                 Ok(r) => r?,

@@ -541,6 +541,67 @@ async fn pairs_run_with_the_same_options_share_their_transfer_slots() {
     }
 }
 
+/// A pause in the middle of a pass: the status says paused at once (the files still
+/// pending), no transfer starts while paused even when a slot comes free, and the resume
+/// finishes the same pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_during_a_pass_shows_and_holds_until_the_resume() {
+    let fx = fixture().await;
+    // No transfer slot yet: the pass plans its uploads and waits.
+    let options = RunOptions {
+        shared_jobs: Arc::new(tokio::sync::Semaphore::new(0)),
+        ..fast_options()
+    };
+    let pair = fx.add("held", Mode::Upload, None, "held/");
+    write(&pair.local, "a.txt", b"one");
+    write(&pair.local, "b.txt", b"two");
+    let sync = fx.open("held", options.clone()).await;
+    let watching = tokio::spawn({
+        let sync = sync.clone();
+        async move { sync.watch().await }
+    });
+    let state = || sync.status().state;
+    eventually(Duration::from_secs(10), "syncing", || async {
+        state() == PairState::Syncing
+    })
+    .await;
+    let asked = std::time::Instant::now();
+    sync.pause();
+    eventually(Duration::from_secs(5), "paused mid-pass", || async {
+        state() == PairState::Paused
+    })
+    .await;
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        asked.elapsed()
+    );
+    let status = sync.status();
+    assert_eq!(
+        (status.files_total, status.files_done),
+        (2, 0),
+        "{status:?}"
+    );
+    assert_eq!(
+        status.files.get("a.txt"),
+        Some(&ossvault_sync::FileState::Pending)
+    );
+
+    // A slot while paused starts nothing.
+    options.shared_jobs.add_permits(2);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(fx.remote_tree("held/", None).await.is_empty());
+    assert_eq!(state(), PairState::Paused);
+
+    sync.resume();
+    eventually(Duration::from_secs(20), "both up, idle", || async {
+        state() == PairState::Idle && fx.remote_tree("held/", None).await.len() == 2
+    })
+    .await;
+    sync.stop();
+    watching.await.unwrap().unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_listing_tokens_every_poll_lists_and_still_finds_changes() {
     let fx = fixture().await;
