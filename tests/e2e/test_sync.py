@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -234,6 +235,47 @@ def test_notification_switches_are_saved(ctx):
     s.wait(lambda: s.invoke("notification_settings")["largeTransfers"] is False, what="switch saved")
     s.click('[data-testid="notify-largeTransfers"]')
     s.wait(lambda: s.invoke("notification_settings")["largeTransfers"] is True, what="switch saved")
+
+
+def test_a_pause_in_the_middle_of_a_pass_says_how_far_it_got(ctx, screenshot):
+    """More files than the pair sends at once, at 1 KiB/s: paused in the middle of the pass, the
+    state reads "Paused at n of m" over a greyed bar (the rest of the files wait); resumed with the
+    limit lifted, the same pass finishes."""
+    s = ctx.s
+    go(s, "sync")
+    s.click(f'[data-testid="sync-open-{ctx.name}"]')
+    detail_state = lambda: s.attr('[data-testid="sync-detail-state"]', "data-state")  # noqa: E731
+    s.click('[data-testid="sync-pause"]')
+    s.wait(lambda: detail_state() == "paused", 15, "paused")
+    batch = ctx.folder / "batch"
+    batch.mkdir()
+    contents = {f"batch/f-{i:03}.txt": f"file {i} ".encode() * 200 for i in range(200)}
+    for rel, data in contents.items():
+        (ctx.folder / rel).write_bytes(data)
+    s.type('[data-testid="sync-bandwidth"]', "1")
+    s.click('[data-testid="sync-bandwidth-save"]')
+    s.wait(lambda: s.invoke("list_sync_pairs")[0]["pair"]["bandwidth_limit"] == 1024, what="the limit saved")
+    s.click('[data-testid="sync-resume"]')
+    s.wait(lambda: detail_state() == "syncing", 30, "syncing the batch")
+    s.click('[data-testid="sync-pause"]')
+    s.wait(lambda: detail_state() == "paused", 15, "paused in the middle of the pass")
+    line = s.text('[data-testid="sync-detail-state"]')
+    assert line.startswith("Paused at ") and line.endswith(" of 200"), line
+    assert s.exists('[data-testid="sync-detail"] .bar.paused')
+    moving = s.script(
+        "return [...document.querySelectorAll('[data-testid=\"sync-file\"][data-state=\"transferring\"] .fstate')]"
+        ".map(e => e.textContent.trim())"
+    )
+    assert moving and all(re.fullmatch(r"Transferring \d+%", m) for m in moving), moving[:3]
+    screenshot("en-24b-sync-paused-mid-pass")
+    s.type('[data-testid="sync-bandwidth"]', "0")
+    s.click('[data-testid="sync-bandwidth-save"]')
+    s.wait(lambda: s.invoke("list_sync_pairs")[0]["pair"]["bandwidth_limit"] is None, what="the limit lifted")
+    s.click('[data-testid="sync-resume"]')
+    s.wait(lambda: detail_state() == "idle", 60, "the pass finished")
+    for rel in ("batch/f-000.txt", "batch/f-199.txt"):
+        assert remote(ctx, rel) == contents[rel]
+    s.click('[data-testid="sync-back"]')
 
 
 def test_remove_keeps_the_folder_and_the_objects(ctx, screenshot):

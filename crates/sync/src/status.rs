@@ -91,6 +91,9 @@ impl PairStatus {
                 "syncing {} of {} ({} of {} bytes)",
                 self.files_done, self.files_total, self.bytes_done, self.bytes_total
             ),
+            PairState::Paused if self.files_done < self.files_total => {
+                format!("paused at {} of {}", self.files_done, self.files_total)
+            }
             PairState::Paused => "paused".into(),
             PairState::Offline { retry_in_s, reason } => {
                 format!("offline, retrying in {retry_in_s} s ({reason})")

@@ -52,6 +52,18 @@ describe("sync status", () => {
     expect(translate("zh-CN", line.key, line.vars)).toBe("正在同步 3/10");
   });
 
+  it("says how far a pass got when it is paused in the middle, and keeps its progress", () => {
+    const mid = status({ state: "paused", files_done: 2, files_total: 5 });
+    const line = stateLine(mid);
+    expect(line.kind).toBe("paused");
+    expect(translate("en", line.key, line.vars)).toBe("Paused at 2 of 5");
+    expect(translate("zh-CN", line.key, line.vars)).toBe("已暂停，已完成 2/5");
+    expect(syncProgress(mid)).toBe(40);
+    const after = status({ state: "paused", files_done: 5, files_total: 5 });
+    expect(translate("en", stateLine(after).key, stateLine(after).vars)).toBe("Paused");
+    expect(syncProgress(after)).toBeNull();
+  });
+
   it("carries the reason of errors and retries, and counts idle files", () => {
     const err = stateLine(status({ state: "error", code: "NoSuchKey", reason: "key k is missing" }));
     expect(err.reason).toBe("key k is missing");

@@ -42,6 +42,11 @@ export function stateLine(s: PairStatus): StateLine {
         reason: null,
       };
     case "paused":
+      // Paused during a pass: the pass waits for the resume with the rest of its files.
+      if (midPass(s)) {
+        const vars = { done: s.files_done, total: s.files_total };
+        return { kind: s.state, key: "sync.state.pausedInPass", vars, reason: null };
+      }
       return { kind: s.state, key: "sync.state.paused", vars: {}, reason: null };
     case "offline":
       return { kind: s.state, key: "sync.state.offline", vars: { secs: s.retry_in_s }, reason: s.reason };
@@ -54,10 +59,16 @@ export function stateLine(s: PairStatus): StateLine {
   }
 }
 
-/** The progress of a pass in percent (files done of files total, bytes when known); null when
- * nothing moves. */
+/** Whether a pass is under way with files left (syncing, or paused in the middle of it). */
+function midPass(s: PairStatus): boolean {
+  return s.files_total > 0 && s.files_done < s.files_total;
+}
+
+/** The progress of a pass in percent (files done of files total, bytes when known), also
+ * while it is paused; null when no pass is under way. */
 export function syncProgress(s: PairStatus): number | null {
-  if (s.state !== "syncing" || s.files_total <= 0) return null;
+  const underWay = s.state === "syncing" || (s.state === "paused" && midPass(s));
+  if (!underWay || s.files_total <= 0) return null;
   const byBytes = s.bytes_total > 0 ? s.bytes_done / s.bytes_total : null;
   const byFiles = s.files_done / s.files_total;
   const p = byBytes === null ? byFiles : Math.max(byFiles, Math.min(byBytes, 1));
