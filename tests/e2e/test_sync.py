@@ -275,7 +275,10 @@ def test_a_pause_in_the_middle_of_a_pass_says_how_far_it_got(ctx, screenshot):
     s.wait(lambda: detail_state() == "idle", 60, "the pass finished")
     for rel in ("batch/f-000.txt", "batch/f-199.txt"):
         assert remote(ctx, rel) == contents[rel]
-    s.click('[data-testid="sync-back"]')
+    # The sidebar's Sync, clicked on a pair's page, shows the list again.
+    go(s, "sync")
+    s.find(f'[data-testid="sync-open-{ctx.name}"]')
+    assert not s.exists('[data-testid="sync-detail"]')
 
 
 def test_remove_keeps_the_folder_and_the_objects(ctx, screenshot):
