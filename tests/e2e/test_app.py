@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -605,6 +606,8 @@ def test_restart_mid_transfer_resumes(ctx, screenshot):
 
     before = s.wait(running, 120, "big.bin running")
     go(s, "transfers")
+    # Speed and time left, each set off by " · ".
+    s.wait(lambda: re.search(r"/s · .+ left", s.text(f'[data-testid="transfer-{before["id"]}"]')), 15, "speed · time left")
     screenshot("en-14-transfer-running")
     assert before["done"] < before["total"], "the transfer finished before the restart: make the file bigger"
     ctx.driver.stop_app()

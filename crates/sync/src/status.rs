@@ -233,6 +233,19 @@ mod tests {
     }
 
     #[test]
+    fn a_pause_in_the_middle_of_a_pass_says_how_far_it_got() {
+        let paused = |done, total| PairStatus {
+            state: PairState::Paused,
+            files_done: done,
+            files_total: total,
+            ..Default::default()
+        };
+        assert_eq!(paused(2, 5).summary(), "paused at 2 of 5");
+        assert_eq!(paused(5, 5).summary(), "paused");
+        assert_eq!(paused(0, 0).summary(), "paused");
+    }
+
+    #[test]
     fn notices_are_new_conflicts_and_new_errors() {
         let mut a = PairStatus {
             pair: "a".into(),

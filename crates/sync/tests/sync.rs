@@ -273,6 +273,15 @@ fn fast_options() -> RunOptions {
     }
 }
 
+/// [`fast_options`] with no transfer slot: a pass plans and then waits until the test adds
+/// permits to `shared_jobs`.
+fn without_slots() -> RunOptions {
+    RunOptions {
+        shared_jobs: Arc::new(tokio::sync::Semaphore::new(0)),
+        ..fast_options()
+    }
+}
+
 async fn upload_pass_then_restart(key: Option<&str>) {
     let fx = fixture().await;
     // `kms` stands for a CMK of the server's KMS, created here.
@@ -514,10 +523,7 @@ async fn two_way_carries_changes_and_keeps_both_versions_of_a_conflict() {
 async fn pairs_run_with_the_same_options_share_their_transfer_slots() {
     let fx = fixture().await;
     // No slot at all: neither pair transfers anything until one is given.
-    let options = RunOptions {
-        shared_jobs: Arc::new(tokio::sync::Semaphore::new(0)),
-        ..fast_options()
-    };
+    let options = without_slots();
     let mut passes = Vec::new();
     for name in ["a", "b"] {
         let pair = fx.add(name, Mode::Upload, None, &format!("{name}/"));
@@ -548,10 +554,7 @@ async fn pairs_run_with_the_same_options_share_their_transfer_slots() {
 async fn a_pause_during_a_pass_shows_and_holds_until_the_resume() {
     let fx = fixture().await;
     // No transfer slot yet: the pass plans its uploads and waits.
-    let options = RunOptions {
-        shared_jobs: Arc::new(tokio::sync::Semaphore::new(0)),
-        ..fast_options()
-    };
+    let options = without_slots();
     let pair = fx.add("held", Mode::Upload, None, "held/");
     write(&pair.local, "a.txt", b"one");
     write(&pair.local, "b.txt", b"two");
